@@ -1,0 +1,1 @@
+"""factory-sim: a simulated smart-factory shop floor."""

@@ -1,0 +1,1 @@
+"""The OPC UA face of the simulated plant (asyncua server)."""
