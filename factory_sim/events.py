@@ -195,6 +195,20 @@ class ShiftReportFiled(Event):
     downtime_actual_s: float
 
 
+@dataclass(slots=True)
+class PlannerInformed(Event):
+    """The planner learned of a cell's state change that happened at `occurred_at`.
+
+    Live cells inform the planner within their polling or publishing interval; standalone
+    cells only through the shift report. Short stops an operator does not write down are
+    never learned of. `time - occurred_at` is the information latency.
+    """
+
+    cell: str
+    activity: Activity
+    occurred_at: float
+
+
 Subscriber = Callable[[Event], None]
 
 
@@ -235,6 +249,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PackMLStateChanged,
         SafetyStateChanged,
         ShiftReportFiled,
+        PlannerInformed,
     )
 }
 
