@@ -1,0 +1,63 @@
+"""The record that flows from the OPC UA source to the sinks (MQTT, time series).
+
+A `Sample` is one value of one variable of one machine, as the OPC UA server reported it;
+an `EventSample` is one OPC UA event (a state change event or an alarm condition update).
+Both carry everything a sink needs to name, place and serialise them, so sinks never talk
+OPC UA and the source never talks MQTT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MachinePath:
+    """Where a machine sits in the ISA-95 hierarchy of the unified namespace."""
+
+    enterprise: str
+    site: str
+    area: str
+    line: str
+    cell: str  # the machine's own name, from its BrowseName
+    cell_type: str  # BrowseName of the machine's type definition
+
+    def topic(self, *parts: str) -> str:
+        return "/".join((self.enterprise, self.site, self.area, self.line, self.cell, *parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One data change of one variable."""
+
+    machine: MachinePath
+    group: str  # the building block the variable belongs to, e.g. "state", "counters"
+    tag: str  # the variable's name within its group, e.g. "CurrentState"
+    value: object  # JSON-serialisable (numbers, strings, booleans, lists of them)
+    source_time: datetime | None
+    server_time: datetime | None
+    status: str  # OPC UA status code name, "Good" when good
+    node_id: str = ""  # the variable's NodeId as a string, for tracing back
+
+    @property
+    def key(self) -> str:
+        """Identifies the series: one per-topic sequence per key."""
+        return self.machine.topic(self.group, self.tag)
+
+
+@dataclass(frozen=True, slots=True)
+class EventSample:
+    """One OPC UA event or condition update from a machine."""
+
+    machine: MachinePath
+    event_type: str  # BrowseName of the event type, e.g. "AlarmConditionType"
+    time: datetime
+    severity: int
+    message: str
+    fields: dict[str, object] = field(default_factory=dict)  # ConditionId, ActiveState, ...
+
+    @property
+    def key(self) -> str:
+        is_alarm = "Condition" in self.event_type or "Alarm" in self.event_type
+        return self.machine.topic("alarms" if is_alarm else "events")
