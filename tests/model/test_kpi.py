@@ -1,0 +1,219 @@
+"""KPI accounting against figures computed by hand from a small, made-up event sequence.
+
+Two cells over ten simulated hours. The laser is off shift, sets up, produces, fails, is
+repaired, takes a break and goes off shift again; the press produces all the time. Every
+expected figure below is worked out from the events, not from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from factory_sim.events import (
+    AlarmCleared,
+    AlarmRaised,
+    FailureDetected,
+    OrderCompleted,
+    OrderReleased,
+    PartFinished,
+    PartOutcome,
+    PlannerInformed,
+    RepairStarted,
+    ShiftReportFiled,
+    StateChanged,
+)
+from factory_sim.kpi import Distribution, KpiAccounting
+from factory_sim.states import Activity, AlarmKind
+
+HOURS_10 = 36000.0
+PRI = {("laser", "A"): 600.0, ("press", "B"): 3000.0}
+
+# (time, activity, power kW) of the laser; the events carry the energy used so far.
+LASER_STATES = [
+    (0.0, Activity.OFF_SHIFT, 0.1),
+    (3600.0, Activity.SETUP, 2.0),
+    (5400.0, Activity.PRODUCING, 10.0),
+    (9000.0, Activity.FAILED, 1.0),
+    (10200.0, Activity.REPAIR, 3.0),
+    (12000.0, Activity.PRODUCING, 10.0),
+    (18000.0, Activity.BREAK, 0.5),
+    (19800.0, Activity.PRODUCING, 10.0),
+    (30000.0, Activity.OFF_SHIFT, 0.1),
+]
+
+
+def state_events(cell, states):
+    energy, events = 0.0, []
+    for index, (time, activity, power) in enumerate(states):
+        if index:
+            previous_time, _, previous_power = states[index - 1]
+            energy += previous_power * (time - previous_time) / 3600.0
+        events.append(StateChanged(time, cell, activity, power, energy))
+    return events
+
+
+def event_sequence():
+    events = state_events("laser", LASER_STATES)
+    events += state_events("press", [(0.0, Activity.PRODUCING, 5.0)])
+    # 30 runs on the laser: 27 good, 2 scrap, 1 rework; 10 good parts on the press.
+    outcomes = [PartOutcome.GOOD] * 27 + [PartOutcome.SCRAP] * 2 + [PartOutcome.REWORK]
+    for n, outcome in enumerate(outcomes):
+        events.append(PartFinished(5400.0 + 100 * n, "laser", "O-1", "A", outcome, n, 30))
+    for n in range(10):
+        events.append(PartFinished(3000.0 * (n + 1), "press", "O-2", "B", PartOutcome.GOOD,
+                                   n + 1, 10))
+    events += [
+        AlarmRaised(9000.0, "laser", "F-1", AlarmKind.FAILURE, 800, "drive fault"),
+        FailureDetected(9600.0, "laser", "F-1", 9000.0),
+        RepairStarted(10200.0, "laser", "F-1"),
+        AlarmCleared(12000.0, "laser", "F-1"),
+        # Not a failure: no part of MTTR or MTBF.
+        AlarmRaised(13000.0, "press", "W-1", AlarmKind.TOOL_WEAR, 500, "tool worn"),
+        AlarmCleared(13500.0, "press", "W-1"),
+        OrderReleased(1000.0, "O-1", "A", 10, 20000.0),
+        OrderReleased(2000.0, "O-2", "A", 20, 30000.0),
+        OrderCompleted(15000.0, "O-1", "A", 10, 1, 500.0, 1000.0, 20000.0),
+        OrderCompleted(32000.0, "O-2", "A", 17, 1, 0.0, 2000.0, 30000.0),
+        # The planner learns of 5 of the laser's state changes.
+        PlannerInformed(1.0, "laser", Activity.OFF_SHIFT, 0.0),
+        PlannerInformed(3605.0, "laser", Activity.SETUP, 3600.0),
+        PlannerInformed(9060.0, "laser", Activity.FAILED, 9000.0),
+        PlannerInformed(12030.0, "laser", Activity.PRODUCING, 12000.0),
+        PlannerInformed(18002.0, "laser", Activity.BREAK, 18000.0),
+        ShiftReportFiled(30000.0, "press", 0.0, 9, 1, 0.0, 10, 0, 0.0),
+    ]
+    return sorted(events, key=lambda e: e.time)  # a stable sort, like the model's clock
+
+
+@pytest.fixture(scope="module")
+def report():
+    kpis = KpiAccounting(lambda cell, variant: PRI[(cell, variant)], cells=["laser", "press"])
+    for event in event_sequence():
+        kpis(event)
+    return kpis.report(now=HOURS_10)
+
+
+def test_state_times_add_up_to_the_simulated_time(report):
+    laser = report.cell("laser")
+    assert laser.state_times_s["off_shift"] == 9600.0
+    assert laser.state_times_s["setup"] == 1800.0
+    assert laser.state_times_s["producing"] == 19800.0
+    assert laser.state_times_s["failed"] == 1200.0
+    assert laser.state_times_s["repair"] == 1800.0
+    assert laser.state_times_s["break"] == 1800.0
+    for cell in report.cells:
+        assert sum(cell.state_times_s.values()) == pytest.approx(HOURS_10)
+        assert cell.times.total_s == pytest.approx(HOURS_10)
+
+
+def test_iso_22400_time_elements_and_oee_of_a_cell(report):
+    laser = report.cell("laser")
+    assert laser.times.pot_s == 26400.0  # 10 h minus 9600 s off shift
+    assert laser.times.pbt_s == 24600.0  # minus the 1800 s break
+    assert laser.times.apt_s == 19800.0
+    assert laser.times.down_s == 3000.0
+    assert laser.availability == pytest.approx(19800 / 24600)
+    assert laser.produced == 30
+    assert (laser.good, laser.scrap, laser.rework) == (27, 2, 1)
+    assert laser.performance == pytest.approx(30 * 600 / 19800)
+    assert laser.quality == pytest.approx(0.9)
+    assert laser.oee == pytest.approx(19800 / 24600 * 18000 / 19800 * 0.9)
+    assert laser.throughput_per_h == pytest.approx(2.7)
+
+
+def test_energy_integrates_power_over_states(report):
+    laser = report.cell("laser")
+    kwh = (0.1 * 9600 + 2 * 1800 + 10 * 19800 + 1 * 1200 + 3 * 1800 + 0.5 * 1800) / 3600
+    assert laser.energy_kwh == pytest.approx(kwh)
+    assert laser.energy_per_good_part_kwh == pytest.approx(kwh / 27)
+    assert report.cell("press").energy_kwh == pytest.approx(50.0)  # 5 kW for 10 h
+
+
+def test_mttr_split_and_mtbf(report):
+    repairs = report.cell("laser").repairs
+    assert (repairs.failures, repairs.repaired) == (1, 1)
+    assert repairs.detection_s == 600.0
+    assert repairs.response_s == 600.0
+    assert repairs.repair_s == 1800.0
+    assert repairs.mttr_s == 3000.0
+    assert repairs.mtbf_s == pytest.approx((24600 - 3000) / 2)
+    press = report.cell("press").repairs
+    assert press.failures == 0 and press.mttr_s is None
+    assert press.mtbf_s == HOURS_10
+
+
+def test_plant_oee_aggregates_the_cells_time_sums(report):
+    plant = report.plant
+    assert plant.times.apt_s == 19800 + 36000
+    assert plant.times.pbt_s == 24600 + 36000
+    assert plant.availability == pytest.approx(55800 / 60600)
+    assert plant.performance == pytest.approx((18000 + 30000) / 55800)
+    assert plant.quality == pytest.approx(37 / 40)
+    assert plant.oee == pytest.approx(55800 / 60600 * 48000 / 55800 * 37 / 40)
+    assert plant.repairs.mttr_s == 3000.0
+    assert plant.repairs.mtbf_s == pytest.approx((21600 + 36000) / 3)
+
+
+def test_orders_lead_time_wip_and_on_time_delivery(report):
+    plant = report.plant
+    assert (plant.orders_released, plant.orders_completed) == (2, 2)
+    assert plant.good_parts == 27 and plant.scrapped_parts == 2
+    assert plant.throughput_parts_per_h == pytest.approx(2.7)
+    assert plant.throughput_orders_per_h == pytest.approx(0.2)
+    assert plant.lead_time_s == Distribution(2, 23250.0, 23250.0, 14500 + 0.9 * 17500)
+    assert plant.throughput_time_s.mean == 22000.0
+    # 1 order open for 1000 s, 2 for 13000 s, 1 for 17000 s.
+    assert plant.wip_orders == pytest.approx(44000 / 36000)
+    assert plant.wip_parts == pytest.approx((10 * 1000 + 30 * 13000 + 20 * 17000) / 36000)
+    assert plant.on_time_delivery == 0.5
+    assert plant.energy_per_good_part_kwh == pytest.approx(plant.energy_kwh / 27)
+
+
+def test_information_latency_and_unlearned_state_changes(report):
+    info = report.cell("laser").information
+    assert info.latency_s.count == 5
+    assert info.latency_s.mean == pytest.approx((1 + 5 + 60 + 30 + 2) / 5)
+    assert info.latency_s.p50 == 5.0
+    assert info.latency_s.p90 == pytest.approx(30 + 0.6 * 30)
+    # 7 changes happened up to the last one learned of (at 18000 s); 5 were learned.
+    assert info.unlearned_share == pytest.approx(2 / 7)
+    assert report.cell("press").information.unlearned_share is None
+    assert report.plant.information.unlearned_share == pytest.approx(2 / 7)
+
+
+def test_information_accuracy_from_shift_reports(report):
+    laser, press = report.cell("laser").information, report.cell("press").information
+    assert (laser.shift_reports, laser.accuracy) == (0, 1.0)  # live: nothing to get wrong
+    assert press.shift_reports == 1
+    assert press.accuracy_good == pytest.approx(0.9)  # 9 reported, 10 made
+    assert press.accuracy_scrap == 0.0  # 1 reported, none made
+    assert press.accuracy_downtime == 1.0
+    assert press.accuracy == pytest.approx(1.9 / 3)
+
+
+def test_a_report_mid_run_changes_nothing():
+    kpis = KpiAccounting(lambda cell, variant: PRI[(cell, variant)])
+    events = event_sequence()
+    for event in events[:20]:
+        kpis(event)
+    early = kpis.report(now=events[19].time)
+    assert sum(early.cell("laser").state_times_s.values()) == pytest.approx(events[19].time)
+    for event in events[20:]:
+        kpis(event)
+    assert kpis.report(now=HOURS_10).cell("laser").state_times_s["producing"] == 19800.0
+
+
+def test_report_is_json_ready_with_plant_and_cells(report):
+    data = json.loads(json.dumps(report.as_dict()))
+    assert data["simulated_s"] == HOURS_10
+    assert [cell["cell"] for cell in data["cells"]] == ["laser", "press"]
+    assert data["plant"]["lead_time_s"]["p50"] == 23250.0
+    assert data["cells"][1]["repairs"]["mttr_s"] is None
+
+
+def test_no_events_gives_undefined_ratios_not_errors():
+    report = KpiAccounting(lambda cell, variant: 1.0, cells=["a"]).report(now=3600.0)
+    assert report.plant.oee is None and report.cell("a").availability is None
+    assert report.plant.lead_time_s == Distribution(0, None, None, None)
