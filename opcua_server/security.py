@@ -1,0 +1,295 @@
+"""Security for the simulator's OPC UA server: endpoints, certificates, users and roles.
+
+A real shop floor server is secured, so the simulator is too; integrators test their clients
+against signed and encrypted endpoints, user logins and refused requests. Call `apply` after
+the server's `init()` and `set_application_uri()` and before `start()`:
+
+    await apply(server, SecuritySettings(state_dir=Path("state"), users_file=Path("users.yaml")))
+
+What it sets up:
+- endpoints for the policies in `settings.policies` (None, Basic256Sha256 and
+  Aes128_Sha256_RsaOaep, each with Sign and SignAndEncrypt, by default);
+- the server certificate: the one given, or a self-signed one generated into
+  `state_dir/pki/own/` on first start (application URI in subjectAltName) and reused later;
+- client certificates: trusted if found in `trusted_clients_dir` (default
+  `state_dir/pki/trusted/`); a refused certificate is saved to `state_dir/pki/rejected/` so an
+  administrator can move it to the trusted folder; `accept_any_client_certificate` for demos;
+- users from a users file (see `opcua_server.users`) with roles: viewer reads, browses,
+  subscribes and calls ConditionRefresh; operator also calls methods; engineer also writes.
+  Anonymous sessions, if allowed, are viewers. Everything else answers BadUserAccessDenied.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asyncua import Server, ua
+from asyncua.common.utils import ServiceError
+from asyncua.crypto import cert_gen, uacrypto
+from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua.ua.ua_binary import struct_from_binary
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from opcua_server.users import Role, UserRecord, UsersFileError, load_users
+
+_logger = logging.getLogger(__name__)
+
+#: Endpoint names accepted in `SecuritySettings.policies` (and on command lines).
+POLICIES: dict[str, ua.SecurityPolicyType] = {
+    "None": ua.SecurityPolicyType.NoSecurity,
+    "Basic256Sha256-Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
+    "Basic256Sha256-SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+    "Aes128_Sha256_RsaOaep-Sign": ua.SecurityPolicyType.Aes128Sha256RsaOaep_Sign,
+    "Aes128_Sha256_RsaOaep-SignAndEncrypt": (
+        ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt
+    ),
+}
+DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
+
+# Method calls a viewer may make: a client needs ConditionRefresh to see the active alarms.
+_VIEWER_METHODS = frozenset(
+    {
+        ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
+        ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2),
+    }
+)
+_WRITE = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
+_CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
+# Address-space changes and history rewrites: nobody over the network.
+_NEVER = frozenset(
+    ua.NodeId(i)
+    for i in (
+        ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.DeleteNodesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.AddReferencesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.DeleteReferencesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.HistoryUpdateRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.RegisterServerRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.RegisterServer2Request_Encoding_DefaultBinary,
+    )
+)
+
+
+class SecurityConfigError(ValueError):
+    """Security settings that cannot work; the message names the setting and the file."""
+
+
+@dataclass
+class SecuritySettings:
+    state_dir: Path
+    certificate: Path | None = None
+    private_key: Path | None = None
+    trusted_clients_dir: Path | None = None
+    accept_any_client_certificate: bool = False
+    users_file: Path | None = None
+    allow_anonymous: bool = True
+    policies: tuple[str, ...] = field(default=DEFAULT_POLICIES)
+
+
+@dataclass
+class FactoryUser(User):
+    """asyncua's session user plus our role (asyncua's own role stays User: per-node
+    access levels still apply to writes)."""
+
+    access: Role = Role.VIEWER
+
+
+class RoleRuleset(PermissionRuleset):
+    """Checks every request of a session against its user's role, before asyncua runs it."""
+
+    def check_validity(self, user: User, action_type_id: ua.NodeId, body) -> bool:
+        if action_type_id in _NEVER:
+            return False
+        access = getattr(user, "access", Role.VIEWER)
+        if action_type_id == _WRITE:
+            return access.may_write
+        if action_type_id == _CALL:
+            return access.may_call_methods or _only_viewer_methods(body)
+        return True
+
+
+class UsersFileManager:
+    """asyncua user manager backed by the users file (read once, at `apply`)."""
+
+    def __init__(self, users: dict[str, UserRecord], allow_anonymous: bool):
+        self._users = users
+        self._allow_anonymous = allow_anonymous
+
+    def get_user(self, iserver, username=None, password=None, certificate=None) -> User | None:
+        if username is None:
+            if not self._allow_anonymous:
+                return None
+            return FactoryUser(role=UserRole.Anonymous, name=None, access=Role.VIEWER)
+        record = self._users.get(username)
+        if record is None or password is None or not record.check_password(password):
+            _logger.warning("refused login for user %r", username)
+            return None
+        return FactoryUser(role=UserRole.User, name=record.name, access=record.role)
+
+
+def parse_policies(names: Iterable[str]) -> list[ua.SecurityPolicyType]:
+    result = []
+    for name in names:
+        if name not in POLICIES:
+            raise SecurityConfigError(
+                f"unknown security policy {name!r} (expected: {', '.join(POLICIES)})"
+            )
+        result.append(POLICIES[name])
+    if not result:
+        raise SecurityConfigError("no security policy selected")
+    return result
+
+
+async def apply(server: Server, settings: SecuritySettings) -> None:
+    """Configure endpoints, certificates, users and permissions; call before `server.start()`."""
+    policies = parse_policies(settings.policies)
+    users: dict[str, UserRecord] = {}
+    if settings.users_file is not None:
+        if not Path(settings.users_file).is_file():
+            raise SecurityConfigError(f"users file {settings.users_file} does not exist")
+        try:
+            users = load_users(settings.users_file)
+        except UsersFileError as exc:
+            raise SecurityConfigError(str(exc)) from None
+    if not settings.allow_anonymous and not users:
+        raise SecurityConfigError(
+            "anonymous access is off and no users are configured: nobody could log in"
+        )
+
+    pki = Path(settings.state_dir) / "pki"
+    cert_path, key_path = await _server_certificate(server, settings, pki)
+    await server.load_certificate(str(cert_path))
+    await server.load_private_key(str(key_path))
+
+    tokens: list[type] = []
+    if settings.allow_anonymous:
+        tokens.append(ua.AnonymousIdentityToken)
+    if users:
+        tokens.append(ua.UserNameIdentityToken)
+    server.set_identity_tokens(tokens)
+    server.iserver.set_user_manager(UsersFileManager(users, settings.allow_anonymous))
+    server.set_security_policy(policies, permission_ruleset=RoleRuleset())
+
+    if settings.accept_any_client_certificate:
+        _logger.warning("accepting any client certificate: for demos only")
+        server.iserver.certificate_validator = None
+    else:
+        trusted = Path(settings.trusted_clients_dir or pki / "trusted")
+        if not trusted.is_dir():
+            if settings.trusted_clients_dir is not None:
+                raise SecurityConfigError(f"trusted client certificates: {trusted} is not a folder")
+            trusted.mkdir(parents=True)
+        store = TrustStore([trusted], [])
+        try:
+            await store.load()
+        except ValueError as exc:
+            raise SecurityConfigError(
+                f"trusted client certificates in {trusted}: a file is not a certificate ({exc})"
+            ) from None
+        options = CertificateValidatorOptions
+        validator = CertificateValidator(options.TRUSTED_VALIDATION | options.PEER_CLIENT, store)
+        server.set_certificate_validator(_RememberRejected(validator, pki / "rejected"))
+
+
+async def _server_certificate(
+    server: Server, settings: SecuritySettings, pki: Path
+) -> tuple[Path, Path]:
+    """The given certificate and key, or a self-signed pair kept in the state directory."""
+    if (settings.certificate is None) != (settings.private_key is None):
+        raise SecurityConfigError("give both a certificate and a private key, or neither")
+    if settings.certificate is not None and settings.private_key is not None:
+        given = (("certificate", settings.certificate), ("private key", settings.private_key))
+        for what, path in given:
+            if not Path(path).is_file():
+                raise SecurityConfigError(f"server {what} {path} does not exist")
+        return Path(settings.certificate), Path(settings.private_key)
+
+    own = pki / "own"
+    own.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = own / "server-cert.der", own / "server-key.pem"
+    uri = server.get_application_uri()
+    if cert_path.is_file() and key_path.is_file():
+        try:
+            cert = await uacrypto.load_certificate(cert_path)
+        except ValueError:
+            cert = None
+        if cert is not None and not uacrypto.check_certificate(cert, uri):
+            return cert_path, key_path
+        _logger.warning("%s is expired or not for %s: generating a new one", cert_path, uri)
+    write_self_signed_certificate(
+        cert_path, key_path, uri, server.name, [ExtendedKeyUsageOID.SERVER_AUTH]
+    )
+    return cert_path, key_path
+
+
+def write_self_signed_certificate(
+    cert_path: Path,
+    key_path: Path,
+    application_uri: str,
+    common_name: str,
+    usage: list[x509.ObjectIdentifier],
+    days: int = 365,
+) -> None:
+    """A self-signed application certificate (DER) and its key (PEM, owner-only).
+
+    Clients check the application URI in subjectAltName; the host names let them check the
+    endpoint host too. Also used by tests and tools to make client certificates.
+    """
+    key = cert_gen.generate_private_key()
+    names = [
+        x509.UniformResourceIdentifier(application_uri),
+        x509.DNSName(socket.gethostname()),
+        x509.DNSName("localhost"),
+    ]
+    cert = cert_gen.generate_self_signed_app_certificate(
+        key, common_name, {}, names, extended=usage, days=days
+    )
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    key_path.touch(mode=0o600, exist_ok=True)
+    key_path.write_bytes(cert_gen.dump_private_key_as_pem(key))
+    cert_path.write_bytes(cert.public_bytes(Encoding.DER))
+
+
+class _RememberRejected:
+    """Validator wrapper: saves refused client certificates for an administrator to trust."""
+
+    def __init__(self, validator: CertificateValidator, rejected_dir: Path):
+        self._validator = validator
+        self._rejected = rejected_dir
+
+    async def __call__(self, cert: x509.Certificate, app_description: ua.ApplicationDescription):
+        try:
+            await self._validator(cert, app_description)
+        except ServiceError:
+            self._rejected.mkdir(parents=True, exist_ok=True)
+            name = f"{_safe(app_description.ApplicationUri)}-{cert.serial_number:x}.der"
+            (self._rejected / name).write_bytes(cert.public_bytes(Encoding.DER))
+            _logger.warning(
+                "refused client certificate of %s; to trust it, move %s to the trusted folder",
+                app_description.ApplicationUri,
+                self._rejected / name,
+            )
+            raise
+
+
+def _only_viewer_methods(body) -> bool:
+    """True if a Call request (not yet decoded) only calls methods a viewer may call."""
+    try:
+        params = struct_from_binary(ua.CallParameters, body.copy())
+    except Exception:
+        return False
+    return bool(params.MethodsToCall) and all(
+        m.MethodId in _VIEWER_METHODS for m in params.MethodsToCall
+    )
+
+
+def _safe(text: str | None) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in (text or "unknown"))[:80]
