@@ -1,0 +1,81 @@
+"""`factory-sim run SCENARIO`: simulate as fast as possible, then show and save the KPIs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from factory_cli.errors import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a scenario as fast as possible and report its KPIs",
+        description="Run SCENARIO (a YAML file or the name of a shipped scenario) without "
+        "pacing and print its ISO 22400 KPIs for the plant and each cell. With --out, also "
+        "write events.jsonl (every model event), kpis.json and kpis_cells.csv.",
+    )
+    add_simulation_options(parser)
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario file or shipped name")
+    parser.set_defaults(handler=run_command)
+
+
+def add_simulation_options(parser: argparse.ArgumentParser) -> None:
+    """Options `run` and `compare` share, spelled and explained the same way."""
+    parser.add_argument("--duration", metavar="D",
+                        help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days); "
+                        "default: the scenario's own `duration`")
+    parser.add_argument("--seed", type=int, metavar="N",
+                        help="random seed (default: the scenario's `seed`)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the output files (created if missing)")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table (default) or json: only the KPIs as JSON on stdout")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def output_dir(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--out {path}: cannot create the folder ({exc.strerror})") from None
+    return path
+
+
+def run_command(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from rich.console import Console
+
+    from factory_cli.durations import duration_option
+    from factory_cli.kpi_table import kpi_table, report_columns, write_cells_csv
+    from factory_cli.scenario_files import open_scenario
+    from factory_cli.simulation import progress_bar, simulate
+
+    duration = None if args.duration is None else duration_option(args.duration)
+    scenario = open_scenario(args.scenario)
+    out = output_dir(args.out)
+    with progress_bar(not args.quiet) as task:
+        total = scenario.duration if duration is None else duration
+        result = simulate(scenario, seed=args.seed, duration=duration,
+                          events_path=out / "events.jsonl" if out else None,
+                          on_progress=task(f"run {scenario.name}", total))
+    data = result.as_dict()
+    if out:
+        (out / "kpis.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_cells_csv(out / "kpis_cells.csv", data["cells"])
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    title = (f"KPIs of {result.scenario} — seed {result.seed}, "
+             f"{result.duration_s / 86400:g} days simulated, {result.events:,} events")
+    console.print(kpi_table(title, report_columns(data)))
+    if out:
+        console.print(f"wrote {out / 'events.jsonl'}, {out / 'kpis.json'} and "
+                      f"{out / 'kpis_cells.csv'}")
+    return 0
