@@ -135,6 +135,17 @@ class RepairStarted(Event):
 
 
 @dataclass(slots=True)
+class RepairCompleted(Event):
+    """A failure is repaired and reset: the alarm clears. MTTR split in working seconds."""
+
+    cell: str
+    alarm_id: str
+    detection_s: float  # failure -> maintenance knows
+    response_s: float  # knows -> technician at the cell
+    repair_s: float  # technician at the cell -> repaired and reset
+
+
+@dataclass(slots=True)
 class ToolChanged(Event):
     """The press brake's automatic tool changer mounted another tool."""
 
@@ -243,6 +254,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlarmCleared,
         FailureDetected,
         RepairStarted,
+        RepairCompleted,
         ToolChanged,
         ToolWorn,
         LaserStateChanged,

@@ -1,0 +1,69 @@
+"""Customer orders: how they arrive, and what a lot carries through the routing.
+
+An order asks for `quantity` parts of one product variant by a due date. It travels the
+routing as one lot (lot sizes go down to one); parts scrapped on the way leave the lot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from factory_sim.scenario import OrdersSpec, ProductSpec
+
+
+@dataclass(eq=False)
+class Order:
+    id: str
+    product: ProductSpec
+    quantity: int
+    arrived: float
+    due: float
+    released: float | None = None
+    good: int = 0  # parts alive in the lot (updated as scrap leaves it)
+    scrapped: int = 0
+    step: int = 0  # index into the product's routing
+    completed_at: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        return self.product.name
+
+    @property
+    def alive(self) -> int:
+        return self.quantity - self.scrapped
+
+
+class OrderStream:
+    """Draws the order sequence of one line from its own random stream.
+
+    The draws depend on nothing but the stream, so every connectivity level of a scenario
+    sees the same orders at the same times.
+    """
+
+    def __init__(self, spec: OrdersSpec, products: dict[str, ProductSpec], rng, prefix: str):
+        self._spec = spec
+        self._rng = rng
+        self._prefix = prefix
+        self._products = [products[name] for name in spec.mix]
+        self._product_weights = list(spec.mix.values())
+        self._sizes = list(spec.lot_sizes)
+        self._size_weights = list(spec.lot_sizes.values())
+        self._count = 0
+
+    def next(self, now: float) -> tuple[float, Order]:
+        """The wait until the next arrival, and the order that arrives then."""
+        rng = self._rng
+        wait = rng.expovariate(1.0 / self._spec.interarrival)
+        product = rng.choices(self._products, self._product_weights)[0]
+        size = rng.choices(self._sizes, self._size_weights)[0]
+        self._count += 1
+        arrived = now + wait
+        order = Order(
+            id=f"{self._prefix}{self._count:05d}",
+            product=product,
+            quantity=size,
+            arrived=arrived,
+            due=arrived + self._spec.due,
+        )
+        return wait, order

@@ -1,0 +1,233 @@
+"""The plant: one or more production lines under one shift calendar, driven by SimPy.
+
+>>> from factory_sim.scenario import load_scenario
+>>> plant = Plant(load_scenario("scenarios/reference-opcua.yaml"), seed=7)  # doctest: +SKIP
+>>> plant.subscribe(print)                                                  # doctest: +SKIP
+>>> plant.run(until=8 * 3600)                                               # doctest: +SKIP
+
+The plant knows nothing of protocols: whoever wants to know what happens subscribes to its
+events (KPI accounting, an event log, the OPC UA server). `run` may be called again and
+again with a later `until`, which is how a server paces the model to the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import simpy
+
+from factory_sim.cell import Cell, CommandRejected
+from factory_sim.events import AlarmRaised, EventBus, Subscriber
+from factory_sim.line import Line
+from factory_sim.random_streams import RandomStreams
+from factory_sim.scenario import Hierarchy, Scenario
+from factory_sim.shift_calendar import Break, PeriodKind, Shift, ShiftCalendar
+from factory_sim.states import (
+    Activity,
+    CellKind,
+    ConnectivityLevel,
+    LaserState,
+    OperationalMode,
+    PackMLState,
+)
+
+__all__ = ["CellInfo", "CellSnapshot", "CommandRejected", "Plant"]
+
+WEEKDAY = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+@dataclass(frozen=True)
+class CellInfo:
+    """What a cell is: the nameplate and where it sits (never changes during a run)."""
+
+    id: str
+    name: str
+    kind: CellKind
+    line: str
+    connectivity: ConnectivityLevel
+    mapped: bool  # vendor level: a hand-written adapter exists
+    vendor: str
+    manufacturer: str
+    model: str
+    serial_number: str
+    year_of_construction: int
+    product_instance_uri: str
+    software_revision: str
+
+
+@dataclass(frozen=True)
+class CellSnapshot:
+    """What a cell is doing right now."""
+
+    activity: Activity
+    power_kw: float
+    energy_kwh: float
+    good: int
+    scrap: int
+    rework: int
+    cycles: int
+    job: tuple[str, str, int, int] | None  # order id, variant, planned, completed
+    laser_state: LaserState | None
+    packml_state: PackMLState | None
+    tool: str | None
+    tool_life_remaining: int | None
+    tool_changes: int
+    protective_stop: bool
+    emergency_stop: bool
+    operational_mode: OperationalMode | None
+    active_alarms: dict[str, AlarmRaised]
+    operating_time: float  # seconds of production since the start
+
+
+class Plant:
+    def __init__(self, scenario: Scenario, seed: int | None = None, lines: int | None = None):
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.env = simpy.Environment()
+        self.bus = EventBus()
+        self.streams = RandomStreams(self.seed)
+        self.hierarchy: Hierarchy = scenario.hierarchy
+        self.connectivity: ConnectivityLevel = scenario.connectivity
+        self.start: datetime = scenario.start
+        self.calendar = _calendar(scenario)
+        self.period_kind = self.calendar.period_at(0.0).kind
+        self.work_resumes = self.env.event()
+
+        line_count = lines or 1
+        if line_count < 1:
+            raise ValueError("a plant needs at least one line")
+        self.lines: list[Line] = []
+        for number in range(1, line_count + 1):
+            if line_count == 1:
+                name, prefix = self.hierarchy.line, ""
+            else:
+                name, prefix = f"line-{number:02d}", f"line-{number:02d}."
+            self.lines.append(Line(self, name, prefix))
+        self._cells: dict[str, Cell] = {c.id: c for line in self.lines for c in line.cells}
+        self.cells: dict[str, CellInfo] = {
+            cell.id: _info(cell, line.name, self.hierarchy)
+            for line in self.lines for cell in line.cells
+        }
+        self._cycle = {
+            (cell.id, product.name): product.cycle[cell.spec.name]
+            for cell in self._cells.values()
+            for product in scenario.products if cell.spec.name in product.cycle
+        }
+        self.env.process(self._follow_calendar())
+        self.env.process(self._shift_reports())
+
+    # -- driving it ------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.bus.subscribe(subscriber)
+
+    def run(self, until: float) -> None:
+        """Advance the simulation to `until` seconds after the start."""
+        if until > self.env.now:
+            self.env.run(until=until)
+
+    # -- what it is and does ---------------------------------------------------------------
+
+    def planned_cycle_time(self, cell_id: str, variant: str) -> float:
+        """ISO 22400 planned runtime per item (PRI) of a variant on a cell, in seconds."""
+        return self._cycle[cell_id, variant]
+
+    def snapshot(self, cell_id: str) -> CellSnapshot:
+        cell = self._cells[cell_id]
+        return CellSnapshot(
+            activity=cell.activity or Activity.STARVED,
+            power_kw=cell.power_kw,
+            energy_kwh=cell.energy_kwh + cell.power_kw * (self.env.now - cell._since) / 3600.0,
+            good=cell.good,
+            scrap=cell.scrap,
+            rework=cell.rework,
+            cycles=cell.cycles,
+            job=cell.job,
+            laser_state=cell.laser_state,
+            packml_state=cell.packml_state,
+            tool=cell.tool,
+            tool_life_remaining=cell.tool_life.get(cell.tool) if cell.tool else None,
+            tool_changes=cell.tool_changes,
+            protective_stop=cell.protective_stop,
+            emergency_stop=False,
+            operational_mode=cell.operational_mode,
+            active_alarms=dict(cell.active_alarms),
+            operating_time=cell.state_times()[Activity.PRODUCING],
+        )
+
+    def state_times(self, cell_id: str) -> dict[Activity, float]:
+        """Seconds booked to each activity since the start; they add up to `now`."""
+        return self._cells[cell_id].state_times()
+
+    # -- operator commands (what an OPC UA method call turns into) -------------------------
+
+    def stop_cell(self, cell_id: str) -> None:
+        self._cells[cell_id].stop()
+
+    def start_cell(self, cell_id: str) -> None:
+        self._cells[cell_id].start()
+
+    def reset_fault(self, cell_id: str) -> None:
+        self._cells[cell_id].reset_fault()
+
+    # -- the calendar ----------------------------------------------------------------------
+
+    def _follow_calendar(self):
+        env = self.env
+        for period in self.calendar.periods():
+            if period.end <= env.now:
+                continue
+            self.period_kind = period.kind
+            for cell in self._cells.values():
+                if not cell.waiting_for_shift:
+                    cell.refresh()
+            if period.kind is PeriodKind.WORK:
+                resumes, self.work_resumes = self.work_resumes, env.event()
+                resumes.succeed()
+            yield env.timeout(period.end - env.now)
+
+    def _shift_reports(self):
+        env = self.env
+        for shift_start, shift_end in self.calendar.shifts_ending():
+            if shift_end <= env.now:
+                continue
+            yield env.timeout(shift_end - env.now)
+            for line in self.lines:
+                line.information.file_shift_reports(line.cells, shift_start)
+
+
+def _calendar(scenario: Scenario) -> ShiftCalendar:
+    spec = scenario.calendar
+    start = scenario.start
+    return ShiftCalendar(
+        shifts=[Shift(s.name, s.start, s.end, [Break(b.start, b.duration) for b in s.breaks])
+                for s in spec.shifts],
+        workdays={WEEKDAY[day] for day in spec.workdays},
+        start_weekday=start.weekday(),
+        start_offset=start.hour * 3600.0 + start.minute * 60.0 + start.second,
+    )
+
+
+def _info(cell: Cell, line: str, hierarchy: Hierarchy) -> CellInfo:
+    vendor = cell.spec.vendor
+    return CellInfo(
+        id=cell.id,
+        name=cell.spec.name,
+        kind=cell.kind,
+        line=line,
+        connectivity=cell.level,
+        mapped=cell.spec.mapped,
+        vendor=vendor.name,
+        manufacturer=vendor.manufacturer,
+        model=vendor.model,
+        serial_number=f"{vendor.serial_number}-{line}" if line != hierarchy.line
+        else vendor.serial_number,
+        year_of_construction=vendor.year_of_construction,
+        product_instance_uri=f"urn:{hierarchy.enterprise}:{hierarchy.site}:{line}:{cell.spec.name}",
+        software_revision=vendor.software_revision,
+    )
