@@ -1,0 +1,388 @@
+"""Machine alarms as OPC UA Alarms & Conditions (OPC 10000-9), which asyncua does not provide.
+
+A failure, a worn tool, a protective stop or a condition-monitoring warning becomes a condition
+instance of AlarmConditionType under its machine. Clients see it the way they see a real
+machine's alarms: events with ActiveState, AckedState, Retain, Severity..., the standard
+`Acknowledge(EventId, Comment)` method, and `ConditionRefresh(SubscriptionId)` for the alarms that
+were active before the client subscribed.
+
+    alarms = AlarmManager(server)
+    await alarms.init()                       # binds the methods; before clients connect
+    await alarms.add_source(machine)          # clients may subscribe to the machine's events
+    await alarms.raise_alarm(machine.nodeid, "pb1-failure-7", "failure", 800, "Hydraulics", when)
+    await alarms.clear("pb1-failure-7", when)
+
+One condition per machine and kind: each occurrence re-activates it (a real alarm is a
+state machine, not a log line). Without ConfirmedState, Retain is true while the condition is
+active or not acknowledged. Not implemented: branches, Confirm, Enable/Disable, AddComment,
+shelving, and checking that a ConditionRefresh comes from the session owning the subscription
+(asyncua does not tell a method which session called it).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from asyncua import Node, Server, ua
+from asyncua.common import event_objects
+from asyncua.common.instantiate_util import instantiate
+
+_logger = logging.getLogger(__name__)
+
+#: Severity (1..1000) per alarm kind (factory_sim.states.AlarmKind values), from the model.
+SEVERITY = {"failure": 800, "protective_stop": 600, "tool_wear": 500, "condition": 400}
+CONDITION_NAMES = {
+    "failure": "Failure",
+    "protective_stop": "ProtectiveStop",
+    "tool_wear": "ToolWear",
+    "condition": "ConditionMonitoring",
+}
+# What kind of problem each kind is, as OPC UA condition classes (Part 9, 5.9).
+_CONDITION_CLASS = {
+    "failure": (ua.ObjectIds.MaintenanceConditionClassType, "Maintenance"),
+    "tool_wear": (ua.ObjectIds.MaintenanceConditionClassType, "Maintenance"),
+    "condition": (ua.ObjectIds.MaintenanceConditionClassType, "Maintenance"),
+    "protective_stop": (ua.ObjectIds.SafetyConditionClassType, "Safety"),
+}
+_SERVER = ua.NodeId(ua.ObjectIds.Server)
+_ACKNOWLEDGE = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
+_REFRESH = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
+_REFRESH2 = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2)
+
+
+@dataclass
+class _Condition:
+    """The state of one condition instance (one machine, one kind of alarm)."""
+
+    node_id: ua.NodeId
+    source: ua.NodeId
+    source_name: str
+    name: str
+    kind: str
+    event_type: ua.NodeId
+    severity: int = 0
+    last_severity: int = 0
+    message: str = ""
+    time: datetime | None = None
+    active: bool = False
+    acked: bool = True
+    active_since: datetime | None = None
+    acked_since: datetime | None = None
+    comment: str = ""
+    comment_time: datetime | None = None
+    event_id: bytes = b""
+    alarm_ids: set[str] = field(default_factory=set)
+
+    @property
+    def retain(self) -> bool:
+        return self.active or not self.acked
+
+
+class AlarmManager:
+    """Keeps the server's alarm conditions in step with the model's alarms."""
+
+    def __init__(self, server: Server, condition_type: int = ua.ObjectIds.AlarmConditionType):
+        self._server = server
+        self._condition_type = ua.NodeId(condition_type)
+        self._subscriptions = server.iserver.subscription_service
+        self._conditions: dict[tuple[ua.NodeId, str], _Condition] = {}
+        self._by_node: dict[ua.NodeId, _Condition] = {}
+        self._by_alarm_id: dict[str, _Condition] = {}
+        self._ready = False
+
+    async def init(self) -> None:
+        """Bind Acknowledge and ConditionRefresh; call once, before clients connect."""
+        if self._ready:
+            return
+        isession = self._server.iserver.isession
+        isession.add_method_callback(_ACKNOWLEDGE, self._acknowledge)
+        isession.add_method_callback(_REFRESH, self._condition_refresh)
+        isession.add_method_callback(_REFRESH2, self._condition_refresh)
+        self._ready = True
+
+    async def add_source(self, source_node: ua.NodeId | Node) -> None:
+        """Let clients subscribe to a machine's events before its first alarm (idempotent)."""
+        source = source_node.nodeid if isinstance(source_node, Node) else source_node
+        await self._make_notifier(self._server.get_node(source))
+
+    @property
+    def retained(self) -> list[_Condition]:
+        """Conditions a client must know about: active or not yet acknowledged."""
+        return [c for c in self._conditions.values() if c.retain]
+
+    def condition_id(self, alarm_id: str) -> ua.NodeId | None:
+        cond = self._by_alarm_id.get(alarm_id)
+        return cond.node_id if cond else None
+
+    async def raise_alarm(
+        self,
+        source_node: ua.NodeId | Node,
+        alarm_id: str,
+        kind: object,
+        severity: int | None = None,
+        message: str = "",
+        time: datetime | None = None,
+    ) -> ua.NodeId:
+        """Activate the condition for (source, kind); returns its ConditionId."""
+        await self.init()
+        source = source_node.nodeid if isinstance(source_node, Node) else source_node
+        kind_name = str(getattr(kind, "value", kind))
+        cond = self._conditions.get((source, kind_name))
+        if cond is None:
+            cond = await self._create_condition(source, kind_name)
+        severity = SEVERITY.get(kind_name, 500) if severity is None else int(severity)
+        if not 1 <= severity <= 1000:
+            raise ValueError(f"alarm {alarm_id}: severity {severity} is not within 1..1000")
+        when = time or datetime.now(UTC)
+        cond.alarm_ids.add(alarm_id)
+        self._by_alarm_id[alarm_id] = cond
+        cond.last_severity, cond.severity = cond.severity, severity
+        cond.message = message or f"{cond.name} on {cond.source_name}"
+        if not cond.active:
+            cond.active, cond.active_since = True, when
+        if cond.acked:
+            cond.acked, cond.acked_since = False, when
+        await self._fire(cond, when)
+        return cond.node_id
+
+    async def clear(self, alarm_id: str, time: datetime | None = None) -> None:
+        """Deactivate the alarm; its condition stays retained until acknowledged."""
+        cond = self._by_alarm_id.pop(alarm_id, None)
+        if cond is None:
+            raise KeyError(f"no active alarm {alarm_id!r}")
+        cond.alarm_ids.discard(alarm_id)
+        if cond.alarm_ids or not cond.active:
+            return
+        when = time or datetime.now(UTC)
+        cond.active, cond.active_since = False, when
+        cond.message = f"{cond.name} on {cond.source_name} cleared"
+        await self._fire(cond, when)
+
+    async def acknowledge(
+        self, condition_id: ua.NodeId, event_id: bytes, comment: str = ""
+    ) -> None:
+        """Server-side acknowledge (what the Acknowledge method does); raises on bad input."""
+        status = await self._do_acknowledge(condition_id, event_id, comment)
+        status.check()
+
+    # --- address space -----------------------------------------------------
+
+    async def _create_condition(self, source: ua.NodeId, kind: str) -> _Condition:
+        server = self._server
+        source_node = server.get_node(source)
+        source_name = (await source_node.read_browse_name()).Name
+        name = CONDITION_NAMES.get(kind, kind.title().replace("_", ""))
+        node_id = ua.NodeId(f"{_id_text(source)}/{name}", source.NamespaceIndex)
+        await instantiate(
+            source_node,
+            server.get_node(self._condition_type),
+            nodeid=node_id,
+            bname=ua.QualifiedName(name, source.NamespaceIndex),
+            instantiate_optional=False,
+        )
+        await source_node.add_reference(node_id, ua.ObjectIds.HasCondition)
+        await self._make_notifier(source_node)
+        instance_ack = ua.NodeId(f"{node_id.Identifier}.Acknowledge", node_id.NamespaceIndex)
+        if instance_ack in server.iserver.aspace:
+            server.iserver.isession.add_method_callback(instance_ack, self._acknowledge)
+        cond = _Condition(node_id, source, source_name, name, kind, self._condition_type)
+        class_id, class_name = _CONDITION_CLASS.get(kind, _CONDITION_CLASS["failure"])
+        await self._write(cond, "ConditionClassId", ua.NodeId(class_id), ua.VariantType.NodeId)
+        await self._write(
+            cond, "ConditionClassName", ua.LocalizedText(class_name), ua.VariantType.LocalizedText
+        )
+        self._conditions[(source, kind)] = cond
+        self._by_node[node_id] = cond
+        return cond
+
+    async def _make_notifier(self, source_node: Node) -> None:
+        """The source must accept event subscriptions and say which events it generates."""
+        notifier = await source_node.read_attribute(ua.AttributeIds.EventNotifier)
+        bits = notifier.Value.Value if notifier.Value and notifier.Value.Value else 0
+        if not bits & ua.EventNotifier.SubscribeToEvents:
+            await source_node.set_event_notifier(
+                [ua.EventNotifier.SubscribeToEvents, ua.EventNotifier.HistoryRead]
+            )
+        generates = await source_node.get_referenced_nodes(ua.ObjectIds.GeneratesEvent)
+        if self._condition_type not in [n.nodeid for n in generates]:
+            await source_node.add_reference(self._condition_type, ua.ObjectIds.GeneratesEvent)
+
+    async def _write(self, cond: _Condition, path: str, value, vtype: ua.VariantType) -> None:
+        """Mirror a condition field into its instance node, if the instance has it."""
+        node_id = ua.NodeId(f"{cond.node_id.Identifier}.{path}", cond.node_id.NamespaceIndex)
+        if node_id in self._server.iserver.aspace:
+            await self._server.write_attribute_value(
+                node_id, ua.DataValue(ua.Variant(value, vtype))
+            )
+
+    # --- events --------------------------------------------------------------
+
+    async def _fire(self, cond: _Condition, when: datetime) -> None:
+        cond.event_id = uuid.uuid4().bytes
+        cond.time = when
+        await self._mirror(cond)
+        for emitter in _emitters(cond):
+            await self._subscriptions.trigger_event(self._event(cond, emitter))
+
+    async def _mirror(self, cond: _Condition) -> None:
+        V = ua.VariantType
+        for path, value, vtype in (
+            ("EventId", cond.event_id, V.ByteString),
+            ("SourceNode", cond.source, V.NodeId),
+            ("SourceName", cond.source_name, V.String),
+            ("Time", cond.time, V.DateTime),
+            ("Message", ua.LocalizedText(cond.message), V.LocalizedText),
+            ("Severity", cond.severity, V.UInt16),
+            ("LastSeverity", cond.last_severity, V.UInt16),
+            ("ConditionName", cond.name, V.String),
+            ("Retain", cond.retain, V.Boolean),
+            ("EnabledState", ua.LocalizedText("Enabled"), V.LocalizedText),
+            ("EnabledState.Id", True, V.Boolean),
+            ("ActiveState", ua.LocalizedText(_active_text(cond)), V.LocalizedText),
+            ("ActiveState.Id", cond.active, V.Boolean),
+            ("AckedState", ua.LocalizedText(_acked_text(cond)), V.LocalizedText),
+            ("AckedState.Id", cond.acked, V.Boolean),
+            ("Comment", ua.LocalizedText(cond.comment), V.LocalizedText),
+        ):
+            await self._write(cond, path, value, vtype)
+
+    def _event(self, cond: _Condition, emitter: ua.NodeId) -> event_objects.BaseEvent:
+        cls = event_objects.IMPLEMENTED_EVENTS.get(cond.event_type.Identifier)
+        ev = cls() if cls else event_objects.AlarmCondition()
+        ev.emitting_node = emitter
+        now = datetime.now(UTC)
+        date, text = ua.VariantType.DateTime, ua.VariantType.LocalizedText
+        class_id, class_name = _CONDITION_CLASS.get(cond.kind, _CONDITION_CLASS["failure"])
+        fields = {
+            "EventId": cond.event_id,
+            "EventType": cond.event_type,
+            "SourceNode": cond.source,
+            "SourceName": cond.source_name,
+            "Time": cond.time,
+            "ReceiveTime": now,
+            "Message": ua.LocalizedText(cond.message),
+            "Severity": cond.severity,
+            "LastSeverity": cond.last_severity,
+            "ConditionClassId": ua.NodeId(class_id),
+            "ConditionClassName": ua.LocalizedText(class_name),
+            "ConditionName": cond.name,
+            "BranchId": ua.NodeId(),
+            "Retain": cond.retain,
+            "Quality": ua.StatusCode(ua.StatusCodes.Good),
+            "EnabledState": ua.LocalizedText("Enabled"),
+            "EnabledState/Id": True,
+            "ActiveState": ua.LocalizedText(_active_text(cond)),
+            "ActiveState/Id": cond.active,
+            "ActiveState/TransitionTime": cond.active_since,
+            "AckedState": ua.LocalizedText(_acked_text(cond)),
+            "AckedState/Id": cond.acked,
+            "AckedState/TransitionTime": cond.acked_since,
+            "Comment": ua.LocalizedText(cond.comment),
+            "Comment/SourceTimestamp": cond.comment_time,
+            "ClientUserId": "",
+            "InputNode": ua.NodeId(),
+            "SuppressedOrShelved": False,
+        }
+        for name, value in fields.items():
+            setattr(ev, name, value)
+        for name in ("ActiveState/TransitionTime", "AckedState/TransitionTime",
+                     "Comment/SourceTimestamp"):
+            ev.data_types[name] = date
+        ev.data_types["Message"] = text
+        ev.add_property("NodeId", cond.node_id, ua.VariantType.NodeId)  # the ConditionId
+        return ev
+
+    # --- methods -------------------------------------------------------------
+
+    async def _acknowledge(self, parent: ua.NodeId, *args: ua.Variant):
+        if len(args) < 2:
+            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+        event_id, comment = args[0].Value, args[1].Value
+        if not isinstance(event_id, bytes) or not (
+            comment is None or isinstance(comment, ua.LocalizedText)
+        ):
+            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+        text = (comment.Text if comment else "") or ""
+        status = await self._do_acknowledge(parent, event_id, text)
+        return status if not status.is_good() else []
+
+    async def _do_acknowledge(self, condition_id: ua.NodeId, event_id: bytes, comment: str):
+        cond = self._by_node.get(condition_id)
+        if cond is None:
+            return ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
+        if event_id != cond.event_id:
+            return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
+        if cond.acked:
+            return ua.StatusCode(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+        now = datetime.now(UTC)
+        cond.acked, cond.acked_since = True, now
+        if comment:
+            cond.comment, cond.comment_time = comment, now
+        await self._fire(cond, now)
+        return ua.StatusCode()
+
+    async def _condition_refresh(self, parent: ua.NodeId, *args: ua.Variant):
+        """ConditionRefresh(SubscriptionId) and ConditionRefresh2(SubscriptionId, MonitoredItemId):
+        the refresh bracket to every event item of the subscription (whatever its filter),
+        the retained conditions in between to the items watching their source or the Server."""
+        if not args:
+            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+        sub = self._subscriptions.subscriptions.get(args[0].Value)
+        if sub is None:
+            return ua.StatusCode(ua.StatusCodes.BadSubscriptionIdInvalid)
+        items = sub.monitored_item_srv
+        watched = {node: list(mids) for node, mids in items._monitored_events.items()}
+        if len(args) > 1:
+            mid = args[1].Value
+            watched = {n: [m for m in mids if m == mid] for n, mids in watched.items()}
+            watched = {n: mids for n, mids in watched.items() if mids}
+            if not watched:
+                return ua.StatusCode(ua.StatusCodes.BadMonitoredItemIdInvalid)
+        if not watched:
+            return ua.StatusCode(ua.StatusCodes.BadNothingToDo)
+        await self._refresh_bracket(sub, watched, event_objects.RefreshStartEvent())
+        for cond in self.retained:
+            for emitter in _emitters(cond):
+                for mid in watched.get(emitter, []):
+                    await items.trigger_event(self._event(cond, emitter), mid)
+        await self._refresh_bracket(sub, watched, event_objects.RefreshEndEvent())
+        return []
+
+    async def _refresh_bracket(self, sub, watched, ev: event_objects.BaseEvent) -> None:
+        """Queue one copy (same EventId) per event item; Part 9, 4.5: no content filtering."""
+        now = datetime.now(UTC)
+        ev.EventId = uuid.uuid4().bytes
+        ev.Time = ev.ReceiveTime = now
+        ev.SourceNode, ev.SourceName = _SERVER, "Server"
+        ev.Message = ua.LocalizedText("ConditionRefresh")
+        ev.Severity = 1
+        items = sub.monitored_item_srv
+        for mids in watched.values():
+            for mid in mids:
+                mdata = items._monitored_items.get(mid)
+                if mdata is None or mdata.filter is None:
+                    continue
+                fields = ua.EventFieldList()
+                fields.ClientHandle = mdata.client_handle
+                fields.EventFields = ev.to_event_fields(mdata.filter.SelectClauses)
+                await sub.enqueue_event(mid, fields, mdata.queue_size)
+
+
+def _emitters(cond: _Condition) -> list[ua.NodeId]:
+    """An alarm is reported by its machine and by the Server object (clients watch either)."""
+    return [cond.source] if cond.source == _SERVER else [cond.source, _SERVER]
+
+
+def _active_text(cond: _Condition) -> str:
+    return "Active" if cond.active else "Inactive"
+
+
+def _acked_text(cond: _Condition) -> str:
+    return "Acknowledged" if cond.acked else "Unacknowledged"
+
+
+def _id_text(node_id: ua.NodeId) -> str:
+    return str(node_id.Identifier)
