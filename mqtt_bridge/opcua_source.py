@@ -1,0 +1,561 @@
+"""The bridge's OPC UA side: connect, discover machines, subscribe, backfill, reconnect.
+
+`OpcUaSource(settings, hierarchy, emit, last_seen).run()` keeps one client session to one
+server for as long as it runs and hands every value change (`Sample`) and event (`EventSample`)
+of every machine to `emit(items)`, in batches, in order per series:
+
+1. connect (security, user), then discover the machines by browsing (`discovery`);
+2. subscribe every variable and each machine's events; notifications that arrive while
+   step 3 runs are held back;
+3. backfill: read what the server historized since the last value handed on (`backfill`);
+4. release the held-back notifications; from now on values flow live;
+5. every `rebrowse_interval` seconds look for machines added or removed;
+6. on a lost connection start again at 1 after a backoff delay. The first connection's
+   failure is raised as `SourceError` with a message for the user.
+
+Values handed on are never older than or equal to the last one per series (`LastSeen`), so
+history, a subscription's initial values and live values join without repeats.
+
+Cost matters: at tens of thousands of changes per second the per-notification work is the
+bridge's CPU. asyncua's handler mode makes one task per notification; this source overrides
+`Subscription.publish_callback` and turns a whole PublishResponse into Samples in one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+
+from asyncua import Client, ua
+from asyncua.common.subscription import Subscription
+from asyncua.ua.object_ids import ObjectIdNames
+
+from mqtt_bridge.backfill import LastSeen, read_raw_history
+from mqtt_bridge.config import OpcUaSettings
+from mqtt_bridge.discovery import (
+    DiscoveryError,
+    Hierarchy,
+    Machine,
+    MachineRef,
+    Variable,
+    browse_machines,
+    find_machines,
+)
+from mqtt_bridge.sample import EventSample, MachinePath, Sample
+
+log = logging.getLogger(__name__)
+
+Item = Sample | EventSample
+Emit = Callable[[list[Item]], None]
+CREATE_BATCH = 1000  # monitored items per CreateMonitoredItems request
+EVENT_HANDLE_BASE = 1 << 30  # client handles of event items; data items count from 1
+
+# Event fields selected on every event monitored item: (type that defines it, browse path).
+EVENT_FIELDS: list[tuple[int, str]] = [
+    (ua.ObjectIds.BaseEventType, "EventId"),
+    (ua.ObjectIds.BaseEventType, "EventType"),
+    (ua.ObjectIds.BaseEventType, "SourceNode"),
+    (ua.ObjectIds.BaseEventType, "SourceName"),
+    (ua.ObjectIds.BaseEventType, "Time"),
+    (ua.ObjectIds.BaseEventType, "Message"),
+    (ua.ObjectIds.BaseEventType, "Severity"),
+    (ua.ObjectIds.ConditionType, "ConditionName"),
+    (ua.ObjectIds.ConditionType, "Retain"),
+    (ua.ObjectIds.ConditionType, "EnabledState/Id"),
+    (ua.ObjectIds.AcknowledgeableConditionType, "AckedState/Id"),
+    (ua.ObjectIds.AlarmConditionType, "ActiveState/Id"),
+]
+CONDITION_ID_FIELD = "ConditionId"  # the condition's NodeId, selected by AttributeId NodeId
+
+
+class SourceError(Exception):
+    """The OPC UA side cannot start; the message says what and where, for a user."""
+
+
+# --- values to JSON ---------------------------------------------------------------------------
+
+
+def json_value(value: object) -> object:
+    """An OPC UA value as JSON-serialisable data (LocalizedText -> text, NodeId -> string...)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, ua.LocalizedText):
+        return value.Text
+    if isinstance(value, ua.NodeId | ua.QualifiedName):
+        return value.to_string()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, ua.StatusCode):
+        return value.name
+    if dataclasses.is_dataclass(value):
+        return {f.name: json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return str(value)
+
+
+# --- the subscription -------------------------------------------------------------------------
+
+
+class _Subscription(Subscription):
+    """A Subscription whose publish callback hands whole notification lists to the source."""
+
+    def __init__(self, session, params, source: OpcUaSource):
+        super().__init__(session, params, handler=None, queue_maxsize=1)
+        self._source = source
+
+    async def publish_callback(self, publish_result: ua.PublishResult) -> None:
+        self.last_publish_at = time.monotonic()
+        message = publish_result.NotificationMessage
+        if message.NotificationData is None:
+            return
+        self.last_sequence_number = int(message.SequenceNumber)
+        for notification in message.NotificationData:
+            if isinstance(notification, ua.DataChangeNotification):
+                self._source._on_data(notification.MonitoredItems)
+            elif isinstance(notification, ua.EventNotificationList):
+                self._source._on_events(notification.Events)
+            elif isinstance(notification, ua.StatusChangeNotification):
+                log.warning("subscription status changed: %s", notification.Status.name)
+
+
+@dataclasses.dataclass(slots=True)
+class _Item:
+    """What a client handle stands for."""
+
+    machine: MachinePath
+    group: str
+    tag: str
+    key: str
+    node_id: str
+    variable: Variable
+
+
+# --- the source -------------------------------------------------------------------------------
+
+
+class OpcUaSource:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        settings: OpcUaSettings,
+        hierarchy: Hierarchy,
+        emit: Emit,
+        last_seen: LastSeen | None = None,
+    ):
+        self.settings = settings
+        self.hierarchy = hierarchy
+        self.emit = emit
+        self.last_seen = last_seen or LastSeen(None)
+        self.machines: dict[ua.NodeId, Machine] = {}
+        self.connected = asyncio.Event()
+        self._items: dict[int, _Item] = {}
+        self._event_items: dict[int, MachinePath | None] = {}  # None: the Server object
+        self._machine_handles: dict[ua.NodeId, list[int]] = {}
+        self._source_nodes: dict[ua.NodeId, MachinePath] = {}
+        self._next_handle = 1
+        self._held: list[Item] | None = None  # notifications held back during backfill
+        self._recent_event_ids: deque[bytes] = deque(maxlen=4096)
+        self._event_type_names: dict[ua.NodeId, str] = {}
+        self._pending_events: list[tuple[MachinePath, dict[str, object]]] = []
+        self._client: Client | None = None
+        self._sub: _Subscription | None = None
+        self.counters = dict.fromkeys(
+            ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items"), 0
+        )
+
+    def stats(self) -> dict[str, object]:
+        return {
+            **self.counters,
+            "connected": self.connected.is_set(),
+            "machines": len(self.machines),
+            "monitored_items": len(self._items),
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Bridge until cancelled; raises SourceError if the very first connection fails."""
+        delay = self.settings.reconnect_min_delay
+        ever_connected = False
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not ever_connected and not self.connected.is_set():
+                    raise SourceError(describe_error(exc, self.settings)) from None
+                log.warning("OPC UA session to %s ended: %s", self.settings.url,
+                            describe_error(exc, self.settings))
+            finally:
+                if self.connected.is_set():
+                    ever_connected = True
+                    delay = self.settings.reconnect_min_delay
+                self.connected.clear()
+            self.counters["reconnects"] += 1
+            log.info("reconnecting to %s in %.1f s", self.settings.url, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.reconnect_max_delay)
+
+    async def _session(self) -> None:
+        client = await self._connect()
+        lost = asyncio.Event()
+
+        async def on_lost(exc: Exception) -> None:
+            lost.set()
+
+        client.connection_lost_callback = on_lost
+        self._client = client
+        try:
+            refs = await find_machines(client, self.settings.scan_objects)
+            if not refs:
+                log.warning("no machines found on %s (yet)", self.settings.url)
+            self._reset()
+            self._sub = await self._create_subscription(client)
+            await self._subscribe_server_events()
+            await self._add_machines(client, refs)
+            self.connected.set()
+            log.info("bridging %d machines, %d variables from %s", len(self.machines),
+                     len(self._items), self.settings.url)
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), self.settings.rebrowse_interval)
+                if not lost.is_set():
+                    await self._rebrowse(client)
+            raise ConnectionError("connection to the server lost")
+        finally:
+            self._client = None
+            self._sub = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), 2)
+
+    async def _connect(self) -> Client:
+        s = self.settings
+        client = Client(s.url, timeout=s.timeout, watchdog_intervall=1.0)
+        client.name = client.description = "factory-sim bridge"
+        client.application_uri = s.application_uri
+        if s.username is not None:
+            client.set_user(s.username)
+            client.set_password(s.password or "")
+        if s.security_policy != "None":
+            parts = [s.security_policy, s.security_mode, s.certificate, s.private_key]
+            if s.server_certificate:
+                parts.append(s.server_certificate)
+            await client.set_security_string(",".join(parts))
+        await client.connect()
+        return client
+
+    def _reset(self) -> None:
+        self.machines.clear()
+        self._items.clear()
+        self._event_items.clear()
+        self._machine_handles.clear()
+        self._source_nodes.clear()
+
+    async def _create_subscription(self, client: Client) -> _Subscription:
+        params = ua.CreateSubscriptionParameters()
+        params.RequestedPublishingInterval = self.settings.publishing_interval
+        params.RequestedLifetimeCount = 10000
+        params.RequestedMaxKeepAliveCount = client.get_keepalive_count(
+            self.settings.publishing_interval
+        )
+        params.MaxNotificationsPerPublish = 0  # no limit
+        params.PublishingEnabled = True
+        params.Priority = 0
+        sub = _Subscription(client.uaclient.session, params, self)
+        await sub.init()
+        return sub
+
+    # --- machines come and go ----------------------------------------------------------------
+
+    async def _rebrowse(self, client: Client) -> None:
+        refs = await find_machines(client, self.settings.scan_objects)
+        current = {r.node_id for r in refs}
+        gone = [node for node in self.machines if node not in current]
+        if gone:
+            await self._remove_machines(gone)
+        new = [r for r in refs if r.node_id not in self.machines]
+        if new:
+            await self._add_machines(client, new)
+
+    async def _add_machines(self, client: Client, refs: list[MachineRef]) -> None:
+        machines = await browse_machines(client, refs, self.hierarchy)
+        requests: list[ua.MonitoredItemCreateRequest] = []
+        for machine in machines:
+            self.machines[machine.node_id] = machine
+            self._source_nodes[machine.node_id] = machine.path
+            handles = self._machine_handles.setdefault(machine.node_id, [])
+            for variable in machine.variables:
+                handle = self._next_handle
+                self._next_handle += 1
+                key = machine.path.topic(variable.group, variable.tag)
+                self._items[handle] = _Item(
+                    machine.path, variable.group, variable.tag, key,
+                    variable.node_id.to_string(), variable,
+                )
+                self._source_nodes[variable.node_id] = machine.path
+                handles.append(handle)
+                requests.append(self._data_request(variable.node_id, handle))
+            if machine.event_notifier:
+                handle = EVENT_HANDLE_BASE + self._next_handle
+                self._next_handle += 1
+                self._event_items[handle] = machine.path
+                handles.append(handle)
+                requests.append(self._event_request(machine.node_id, handle))
+        self._held = []
+        try:
+            await self._create_items(requests)
+            if self.settings.backfill:
+                await self._backfill(client, machines)
+        finally:
+            held, self._held = self._held, None
+        self._hand_on(held)
+        log.info("subscribed %d machines: %s", len(machines), ", ".join(m.name for m in machines))
+
+    async def _remove_machines(self, node_ids: list[ua.NodeId]) -> None:
+        server_handles = []
+        for node_id in node_ids:
+            machine = self.machines.pop(node_id)
+            for handle in self._machine_handles.pop(node_id, []):
+                item = self._items.pop(handle, None)
+                if item is not None:
+                    self._source_nodes.pop(item.variable.node_id, None)
+                self._event_items.pop(handle, None)
+                data = self._sub._monitored_items.get(handle)
+                if data is not None and data.server_handle is not None:
+                    server_handles.append(data.server_handle)
+            self._source_nodes.pop(node_id, None)
+            log.info("machine %s removed", machine.name)
+        if server_handles:
+            # The server may already have dropped items of deleted nodes.
+            with contextlib.suppress(ua.UaError):
+                await self._sub.unsubscribe(server_handles)
+
+    # --- monitored items ---------------------------------------------------------------------
+
+    def _data_request(self, node_id: ua.NodeId, handle: int) -> ua.MonitoredItemCreateRequest:
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value)
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        request.RequestedParameters = ua.MonitoringParameters(
+            ClientHandle=handle,
+            SamplingInterval=self.settings.sampling_interval,
+            QueueSize=self.settings.queue_size,
+            DiscardOldest=True,
+        )
+        return request
+
+    def _event_request(self, node_id: ua.NodeId, handle: int) -> ua.MonitoredItemCreateRequest:
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = ua.ReadValueId(
+            NodeId=node_id, AttributeId=ua.AttributeIds.EventNotifier
+        )
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        request.RequestedParameters = ua.MonitoringParameters(
+            ClientHandle=handle, SamplingInterval=0, QueueSize=1000, DiscardOldest=True,
+            Filter=event_filter(),
+        )
+        return request
+
+    async def _create_items(self, requests: list[ua.MonitoredItemCreateRequest]) -> None:
+        for start in range(0, len(requests), CREATE_BATCH):
+            batch = requests[start : start + CREATE_BATCH]
+            results = await self._sub.create_monitored_items(batch)
+            for request, result in zip(batch, results, strict=True):
+                if isinstance(result, ua.StatusCode):
+                    handle = request.RequestedParameters.ClientHandle
+                    self.counters["bad_items"] += 1
+                    log.warning("cannot subscribe %s: %s", request.ItemToMonitor.NodeId,
+                                result.name)
+                    self._items.pop(handle, None)
+                    self._event_items.pop(handle, None)
+
+    async def _subscribe_server_events(self) -> None:
+        """Events a server reports only on its Server object, mapped to machines by SourceNode."""
+        handle = EVENT_HANDLE_BASE
+        self._event_items[handle] = None
+        request = self._event_request(ua.NodeId(ua.ObjectIds.Server), handle)
+        await self._create_items([request])
+
+    # --- backfill ----------------------------------------------------------------------------
+
+    async def _backfill(self, client: Client, machines: list[Machine]) -> None:
+        wanted: list[tuple[ua.NodeId, datetime]] = []
+        items: list[_Item] = []
+        handles = {item.variable.node_id: item for item in self._items.values()}
+        for machine in machines:
+            for variable in machine.variables:
+                item = handles.get(variable.node_id)
+                if item is None or not variable.historizing:
+                    continue
+                last = self.last_seen.times.get(item.key)
+                if last is not None:
+                    wanted.append((variable.node_id, last))
+                    items.append(item)
+        if not wanted:
+            return
+        try:
+            histories = await read_raw_history(client, wanted)
+        except ua.UaError as exc:
+            log.warning("history read failed, gap not backfilled: %s", exc)
+            return
+        batch: list[Item] = []
+        for item, values in zip(items, histories, strict=True):
+            for dv in values:
+                sample = self._sample(item, dv)
+                if sample is not None:
+                    batch.append(sample)
+        self.counters["backfilled"] += len(batch)
+        if batch:
+            log.info("backfilled %d values from history", len(batch))
+            self.counters["samples"] += len(batch)
+            self.emit(batch)
+
+    # --- notifications (the hot path) --------------------------------------------------------
+
+    def _sample(self, item: _Item, dv: ua.DataValue) -> Sample | None:
+        source_time = dv.SourceTimestamp
+        if not self.last_seen.is_new(item.key, source_time):
+            self.counters["repeats_skipped"] += 1
+            return None
+        variant = dv.Value
+        value = None if variant is None else variant.Value
+        if not (value is None or type(value) in (int, float, str, bool)):
+            value = json_value(value)
+        status = dv.StatusCode
+        return Sample(
+            item.machine, item.group, item.tag, value, source_time, dv.ServerTimestamp,
+            "Good" if status is None or status.value == 0 else status.name, item.node_id,
+        )
+
+    def _on_data(self, notifications: list[ua.MonitoredItemNotification]) -> None:
+        if self._held is not None:
+            self._held.extend(
+                (self._items[n.ClientHandle], n.Value)
+                for n in notifications
+                if n.ClientHandle in self._items
+            )
+            return
+        batch = []
+        items = self._items
+        for notification in notifications:
+            item = items.get(notification.ClientHandle)
+            if item is not None:
+                sample = self._sample(item, notification.Value)
+                if sample is not None:
+                    batch.append(sample)
+        if batch:
+            self.counters["samples"] += len(batch)
+            self.emit(batch)
+
+    def _hand_on(self, held: list[tuple[_Item, ua.DataValue]]) -> None:
+        batch = [s for item, dv in held if (s := self._sample(item, dv)) is not None]
+        if batch:
+            self.counters["samples"] += len(batch)
+            self.emit(batch)
+
+    def _on_events(self, events: list[ua.EventFieldList]) -> None:
+        names = [path for _, path in EVENT_FIELDS] + [CONDITION_ID_FIELD]
+        batch: list[EventSample] = []
+        for event in events:
+            if event.ClientHandle not in self._event_items:
+                continue
+            fields = {
+                name: (variant.Value if variant is not None else None)
+                for name, variant in zip(names, event.EventFields, strict=False)
+            }
+            event_id = fields.get("EventId")
+            if isinstance(event_id, bytes):
+                if event_id in self._recent_event_ids:
+                    continue  # the same event, reported on the machine and on Server
+                self._recent_event_ids.append(event_id)
+            machine = self._event_items[event.ClientHandle]
+            if machine is None:
+                machine = self._source_nodes.get(fields.get("SourceNode"))
+                if machine is None:
+                    continue  # not about a machine
+            batch.append(self._event_sample(machine, fields))
+        if batch:
+            self.counters["events"] += len(batch)
+            self.emit(batch)
+
+    def _event_sample(self, machine: MachinePath, fields: dict[str, object]) -> EventSample:
+        event_type = fields.get("EventType")
+        type_name = "BaseEventType"
+        if isinstance(event_type, ua.NodeId):
+            if event_type.NamespaceIndex == 0 and event_type.Identifier in ObjectIdNames:
+                type_name = ObjectIdNames[event_type.Identifier]
+            else:
+                type_name = event_type.to_string()
+        message = fields.get("Message")
+        time_ = fields.get("Time") or datetime.now().astimezone()
+        extra = {
+            name.replace("/Id", ""): json_value(value)
+            for name, value in fields.items()
+            if value is not None and name not in ("EventType", "Time", "Message", "Severity")
+        }
+        return EventSample(
+            machine, type_name, time_, int(fields.get("Severity") or 0),
+            message.Text if isinstance(message, ua.LocalizedText) else str(message or ""),
+            extra,
+        )
+
+
+def event_filter() -> ua.EventFilter:
+    """Select the BaseEventType and alarm fields of EVENT_FIELDS; no where clause: every event."""
+    evfilter = ua.EventFilter()
+    for type_id, path in EVENT_FIELDS:
+        operand = ua.SimpleAttributeOperand()
+        operand.TypeDefinitionId = ua.NodeId(type_id)
+        operand.BrowsePath = [ua.QualifiedName(part, 0) for part in path.split("/")]
+        operand.AttributeId = ua.AttributeIds.Value
+        evfilter.SelectClauses.append(operand)
+    operand = ua.SimpleAttributeOperand()
+    operand.TypeDefinitionId = ua.NodeId(ua.ObjectIds.ConditionType)
+    operand.AttributeId = ua.AttributeIds.NodeId
+    evfilter.SelectClauses.append(operand)
+    return evfilter
+
+
+# --- errors for users -------------------------------------------------------------------------
+
+_LOGIN_ERRORS = ("BadUserAccessDenied", "BadIdentityTokenRejected", "BadIdentityTokenInvalid")
+_CERT_ERRORS = ("BadCertificate", "BadSecurity")
+
+
+def describe_error(exc: BaseException, settings: OpcUaSettings) -> str:
+    """One line for a user: what failed, where, and what to check."""
+    url = settings.url
+    name = type(exc).__name__
+    if isinstance(exc, DiscoveryError):
+        return f"{url}: {exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot reach the OPC UA server at {url}: connection refused (is it running?)"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return f"the OPC UA server at {url} did not answer within {settings.timeout:g} s"
+    if isinstance(exc, OSError):
+        return f"cannot reach the OPC UA server at {url}: {exc.strerror or exc}"
+    if name in _LOGIN_ERRORS:
+        who = f"user {settings.username!r}" if settings.username else "anonymous login"
+        return f"the OPC UA server at {url} refused {who}: wrong username or password ({name})"
+    if name.startswith(_CERT_ERRORS):
+        return (
+            f"the OPC UA server at {url} rejected the secure channel ({name}): check the "
+            "security policy/mode, the client certificate and that the server trusts it"
+        )
+    if isinstance(exc, ua.UaStatusCodeError):
+        return f"the OPC UA server at {url} answered {name}: {exc}"
+    return f"OPC UA connection to {url} failed: {name}: {exc}"

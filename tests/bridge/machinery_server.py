@@ -1,0 +1,286 @@
+"""A small OPC UA Machinery server built in the tests, so the bridge is proven against a server
+it did not come with.
+
+It uses the official Machinery namespace URI and the official NodeIds of the few types it needs
+(the `Machines` folder i=1001, MachineIdentificationType i=1012,
+MachineryItemState_StateMachineType i=1002, MachineryOperationCounterType i=1009), and a vendor
+namespace of its own for the machine types. Besides the machines it holds objects that are NOT
+machines (a utilities object, a folder inside `Machines`) so discovery can be shown to skip them,
+and one machine outside `Machines` that is only recognisable by its Identification.
+
+The server runs in a thread with its own event loop so that synchronous tests, asynchronous
+tests and subprocesses can all talk to it; `restart()` keeps the history store, like a real
+server with a persistent historian.
+
+    server = MachineryServer(port=free_port(), machines=["Press1", "Laser1"])
+    server.start()
+    server.set_value("Press1", "Temperature", 21.5)
+    server.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.history import HistoryDict
+
+MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
+VENDOR_URI = "urn:factory-sim:tests:vendor-machines"
+
+OUTSIDE_MACHINE = "Robot1"  # a machine outside the Machines folder
+
+MACHINES_FOLDER = 1001
+MACHINE_IDENTIFICATION_TYPE = 1012
+MACHINERY_ITEM_STATE_TYPE = 1002
+MACHINERY_OPERATION_COUNTER_TYPE = 1009
+
+# variable name -> (group object path below the machine, initial value, historized)
+VARIABLES: dict[str, tuple[tuple[str, ...], object, bool]] = {
+    "CurrentState": (("MachineryBuildingBlocks", "MachineryItemState"), "NotExecuting", True),
+    "PartsProducedInLifetime": (("MachineryBuildingBlocks", "OperationCounters"), 0, True),
+    "Temperature": (("Monitoring",), 20.0, True),
+    "SpindleSpeed": (("Monitoring",), 0.0, False),
+    "Manufacturer": (("Identification",), "ACME Sheet Metal", False),
+    "SerialNumber": (("Identification",), "", False),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PersistentHistory(HistoryDict):
+    """In-memory history that survives a server restart: re-historizing a node keeps its data."""
+
+    async def new_historized_node(self, node_id, period, count=0):
+        if node_id in self._datachanges:
+            self._datachanges_period[node_id] = period, count
+            return
+        await super().new_historized_node(node_id, period, count)
+
+
+class PasswordUsers:
+    """Accepts exactly one username/password pair; anything else is refused."""
+
+    def __init__(self, username: str, password: str):
+        self._credentials = (username, password)
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        if (username, password) == self._credentials:
+            return User(role=UserRole.User)
+        return None
+
+
+class MachineryServer:
+    """A threaded asyncua server with a few Machinery machines; see the module docstring."""
+
+    def __init__(
+        self,
+        port: int,
+        machines: Iterable[str] = ("Press1", "Laser1"),
+        with_machinery: bool = True,
+        credentials: tuple[str, str] | None = None,
+        location: str = "Plant/Bending/Line1",
+    ):
+        self.port = port
+        self.url = f"opc.tcp://127.0.0.1:{port}"
+        self.initial_machines = list(machines)
+        self.with_machinery = with_machinery
+        self.credentials = credentials
+        self.location = location
+        self.history = PersistentHistory()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
+        self._nodes: dict[str, dict[str, ua.NodeId]] = {}  # machine -> variable -> NodeId
+        self._machine_nodes: dict[str, ua.NodeId] = {}
+        self._counter = 0
+
+    # --- lifecycle, called from any thread -------------------------------------------------
+
+    def start(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.call(self._start())
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        with contextlib.suppress(Exception):
+            self.call(self._server.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+        self._loop = None
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop and start again on the same port with the same machines and history."""
+        machines = [name for name in self._machine_nodes if name != OUTSIDE_MACHINE]
+        self.stop()
+        if down_seconds:
+            threading.Event().wait(down_seconds)
+        self.initial_machines = machines
+        self.start()
+
+    def call(self, coro, timeout: float = 30.0):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    # --- what tests do ------------------------------------------------------------------------
+
+    @property
+    def machines(self) -> list[str]:
+        return list(self._machine_nodes)
+
+    def add_machine(self, name: str) -> None:
+        self.call(self._add_machine(name))
+
+    def remove_machine(self, name: str) -> None:
+        self.call(self._remove_machine(name))
+
+    def set_value(self, machine: str, variable: str, value: object) -> datetime:
+        """Write one value with a fresh source timestamp; returns that timestamp."""
+        return self.call(self._write(machine, variable, value))
+
+    def set_values(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
+        return self.call(self._write_many(writes))
+
+    def fire_alarm(self, machine: str, message: str, severity: int = 700) -> None:
+        self.call(self._fire_alarm(machine, message, severity))
+
+    def node_id(self, machine: str, variable: str) -> str:
+        return self._nodes[machine][variable].to_string()
+
+    # --- inside the server loop -----------------------------------------------------------
+
+    async def _start(self) -> None:
+        server = Server(user_manager=PasswordUsers(*self.credentials) if self.credentials else None)
+        await server.init()
+        server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}")
+        server.set_server_name("factory-sim test Machinery server")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.credentials:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        server.iserver.history_manager.set_storage(self.history)
+        self._server = server
+        self._machine_nodes.clear()
+        self._nodes.clear()
+        objects = server.nodes.objects
+        self.vendor_ns = await server.register_namespace(VENDOR_URI)
+        if self.with_machinery:
+            self.mns = await server.register_namespace(MACHINERY_URI)
+            await self._add_types()
+            self.machines_folder = await objects.add_folder(
+                ua.NodeId(MACHINES_FOLDER, self.mns), ua.QualifiedName("Machines", self.mns)
+            )
+            # A folder inside Machines is an organising node, not a machine.
+            await self.machines_folder.add_folder(self.vendor_ns, "Archive")
+        utilities = await objects.add_object(self.vendor_ns, "Utilities")
+        await utilities.add_variable(self.vendor_ns, "CompressedAirPressure", 6.1)
+        await server.start()
+        for name in self.initial_machines:
+            await self._add_machine(name)
+        if self.with_machinery:
+            # A machine that is not under Machines: found by its Identification alone.
+            cell = await objects.add_object(self.vendor_ns, "WeldingCell")
+            await self._add_machine(OUTSIDE_MACHINE, parent=cell)
+
+    async def _add_types(self) -> None:
+        ns = self.mns
+        base = self._server.nodes.base_object_type
+        self.identification_type = await base.add_object_type(
+            ua.NodeId(MACHINE_IDENTIFICATION_TYPE, ns),
+            ua.QualifiedName("MachineIdentificationType", ns),
+        )
+        self.state_type = await base.add_object_type(
+            ua.NodeId(MACHINERY_ITEM_STATE_TYPE, ns),
+            ua.QualifiedName("MachineryItemState_StateMachineType", ns),
+        )
+        self.counter_type = await base.add_object_type(
+            ua.NodeId(MACHINERY_OPERATION_COUNTER_TYPE, ns),
+            ua.QualifiedName("MachineryOperationCounterType", ns),
+        )
+        self.machine_type = await base.add_object_type(self.vendor_ns, "PressBrakeType")
+
+    async def _add_machine(self, name: str, parent=None) -> None:
+        ns, vns = self.mns, self.vendor_ns
+        parent = parent or self.machines_folder
+        machine = await parent.add_object(
+            ua.NodeId(f"{name}", vns), ua.QualifiedName(name, vns), objecttype=self.machine_type
+        )
+        await machine.write_attribute(
+            ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(1, ua.VariantType.Byte))
+        )
+        groups = {
+            ("Identification",): await machine.add_object(
+                ua.NodeId(f"{name}.Identification", vns),
+                ua.QualifiedName("Identification", vns),
+                objecttype=self.identification_type,
+            ),
+        }
+        blocks = await machine.add_folder(
+            ua.NodeId(f"{name}.MachineryBuildingBlocks", vns),
+            ua.QualifiedName("MachineryBuildingBlocks", vns),
+        )
+        groups[("MachineryBuildingBlocks", "MachineryItemState")] = await blocks.add_object(
+            ua.NodeId(f"{name}.MachineryItemState", vns),
+            ua.QualifiedName("MachineryItemState", ns),
+            objecttype=self.state_type,
+        )
+        groups[("MachineryBuildingBlocks", "OperationCounters")] = await blocks.add_object(
+            ua.NodeId(f"{name}.OperationCounters", vns),
+            ua.QualifiedName("OperationCounters", ns),
+            objecttype=self.counter_type,
+        )
+        groups[("Monitoring",)] = await machine.add_object(
+            ua.NodeId(f"{name}.Monitoring", vns), ua.QualifiedName("Monitoring", vns)
+        )
+        await groups[("Identification",)].add_property(
+            ua.NodeId(f"{name}.Location", vns), ua.QualifiedName("Location", ns), self.location
+        )
+        nodes: dict[str, ua.NodeId] = {}
+        for variable, (path, initial, historized) in VARIABLES.items():
+            value = name if variable == "SerialNumber" else initial
+            node = await groups[path].add_variable(
+                ua.NodeId(f"{name}.{variable}", vns), ua.QualifiedName(variable, vns), value
+            )
+            if historized:
+                await self._server.historize_node_data_change(node, period=None, count=0)
+            nodes[variable] = node.nodeid
+        self._nodes[name] = nodes
+        self._machine_nodes[name] = machine.nodeid
+
+    async def _remove_machine(self, name: str) -> None:
+        machine = self._server.get_node(self._machine_nodes.pop(name))
+        for variable, node_id in self._nodes.pop(name).items():
+            if VARIABLES[variable][2]:
+                await self._server.dehistorize_node_data_change(self._server.get_node(node_id))
+        await self._server.delete_nodes([machine], recursive=True)
+
+    async def _write(self, machine: str, variable: str, value: object) -> datetime:
+        now = datetime.now(UTC)
+        dv = ua.DataValue(ua.Variant(value), SourceTimestamp=now, ServerTimestamp=now)
+        await self._server.write_attribute_value(self._nodes[machine][variable], dv)
+        return now
+
+    async def _write_many(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
+        return [await self._write(machine, variable, value) for machine, variable, value in writes]
+
+    async def _fire_alarm(self, machine: str, message: str, severity: int) -> None:
+        generator = await self._server.get_event_generator(
+            ua.ObjectIds.AlarmConditionType, emitting_node=self._machine_nodes[machine]
+        )
+        generator.event.SourceNode = self._machine_nodes[machine]
+        generator.event.SourceName = machine
+        generator.event.Message = ua.LocalizedText(message)
+        generator.event.Severity = severity
+        await generator.trigger()
