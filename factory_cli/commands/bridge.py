@@ -1,0 +1,115 @@
+"""`factory-sim bridge`: publish any OPC UA Machinery server to MQTT and a time series.
+
+Every option can also be set in a config file (`--config`, TOML or YAML) or the environment
+(`FACTORY_SIM_BRIDGE_<SECTION>_<KEY>`); the command line wins, then the environment, then the
+file (see mqtt_bridge/config.py and mqtt_bridge/bridge.example.toml).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# (flag, (section, key), help); section "" is a top-level setting.
+OPTIONS: list[tuple[str, tuple[str, str], str]] = [
+    ("--opcua", ("opcua", "url"), "OPC UA server endpoint, opc.tcp://HOST:PORT"),
+    ("--opcua-user", ("opcua", "username"), "OPC UA username (default: anonymous)"),
+    ("--opcua-password", ("opcua", "password"),
+     "OPC UA password (prefer FACTORY_SIM_BRIDGE_OPCUA_PASSWORD: the command line is visible)"),
+    ("--security-policy", ("opcua", "security_policy"),
+     "None, Basic256Sha256, Aes128Sha256RsaOaep or Aes256Sha256RsaPss"),
+    ("--security-mode", ("opcua", "security_mode"), "None, Sign or SignAndEncrypt"),
+    ("--opcua-cert", ("opcua", "certificate"), "client certificate for a secure channel"),
+    ("--opcua-key", ("opcua", "private_key"), "private key of the client certificate"),
+    ("--opcua-server-cert", ("opcua", "server_certificate"),
+     "trust exactly this server certificate"),
+    ("--publishing-interval", ("opcua", "publishing_interval"),
+     "subscription publishing interval in ms (100)"),
+    ("--rebrowse-interval", ("opcua", "rebrowse_interval"),
+     "seconds between looks for machines added or removed (30)"),
+    ("--mqtt", ("mqtt", "url"), "MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS)"),
+    ("--mqtt-user", ("mqtt", "username"), "MQTT username"),
+    ("--mqtt-password", ("mqtt", "password"),
+     "MQTT password (prefer FACTORY_SIM_BRIDGE_MQTT_PASSWORD)"),
+    ("--mqtt-ca", ("mqtt", "tls_ca"), "CA file that verifies the broker (mqtts)"),
+    ("--mqtt-cert", ("mqtt", "tls_cert"), "client certificate for mutual TLS"),
+    ("--mqtt-key", ("mqtt", "tls_key"), "private key of the MQTT client certificate"),
+    ("--topic-prefix", ("mqtt", "topic_prefix"), "put in front of every topic, e.g. uns"),
+    ("--client-id", ("mqtt", "client_id"), "MQTT client id, names the bridge's status topic"),
+    ("--influx", ("influx", "url"), "InfluxDB 2 compatible write endpoint, http://HOST:PORT"),
+    ("--org", ("influx", "org"), "InfluxDB organisation"),
+    ("--bucket", ("influx", "bucket"), "InfluxDB bucket"),
+    ("--token", ("influx", "token"), "InfluxDB token (prefer FACTORY_SIM_BRIDGE_INFLUX_TOKEN)"),
+    ("--enterprise", ("hierarchy", "enterprise"), "first topic level (factory)"),
+    ("--site", ("hierarchy", "site"), "second topic level unless a machine's Location says"),
+    ("--area", ("hierarchy", "area"), "third topic level unless a machine's Location says"),
+    ("--line", ("hierarchy", "line"), "fourth topic level unless a machine's Location says"),
+    ("--state-dir", ("", "state_dir"),
+     "directory for the journal and the backfill state (.factory-sim-bridge)"),
+    ("--log-level", ("", "log_level"), "DEBUG, INFO, WARNING or ERROR (INFO)"),
+]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bridge",
+        help="publish an OPC UA Machinery server to MQTT and a time series",
+        description="Discover the machines of any OPC UA server (OPC 40001-1 Machinery) and "
+        "publish their values and alarms to MQTT (unified namespace) and/or an InfluxDB-"
+        "compatible time series; reconnects, buffers on disk and backfills from history.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML or YAML config file")
+    for flag, (section, key), text in OPTIONS:
+        parser.add_argument(flag, dest=_dest(section, key), metavar=key.split("_")[-1].upper(),
+                            help=text)
+    parser.add_argument("--no-backfill", dest="opcua__backfill", action="store_const",
+                        const=False, help="do not read gaps from the server's history")
+    parser.set_defaults(handler=run_bridge)
+
+
+def _dest(section: str, key: str) -> str:
+    return f"{section or 'top'}__{key}"
+
+
+def run_bridge(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from factory_cli.errors import CliError
+    from mqtt_bridge.app import Bridge
+    from mqtt_bridge.config import ConfigError, load
+    from mqtt_bridge.journal import JournalError
+    from mqtt_bridge.opcua_source import SourceError
+
+    cli = {(section, key): getattr(args, _dest(section, key)) for _, (section, key), _ in OPTIONS}
+    cli[("opcua", "backfill")] = getattr(args, "opcua__backfill", None)
+    try:
+        config = load(cli, args.config)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if config.mqtt is None and config.influx is None:
+        raise CliError(
+            "nothing to publish to: give --mqtt mqtt://HOST:PORT and/or --influx http://HOST:PORT"
+            " (or set them in the config file or FACTORY_SIM_BRIDGE_MQTT_URL/_INFLUX_URL)"
+        )
+    level = getattr(logging, config.log_level.upper(), None)
+    if not isinstance(level, int):
+        raise CliError(f"--log-level {config.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level > logging.DEBUG:
+        logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Bridge(config).run(stop)
+
+    try:
+        asyncio.run(main())
+    except SourceError as exc:
+        raise CliError(str(exc), exit_code=1) from None
+    except JournalError as exc:
+        raise CliError(str(exc), exit_code=1) from None
+    return 0

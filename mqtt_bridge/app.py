@@ -1,0 +1,100 @@
+"""The bridge as one running thing: OPC UA source -> journal -> MQTT and time-series sinks.
+
+    await Bridge(config).run(stop)   # until `stop` is set; raises SourceError at start-up
+
+The state directory holds the journal (`bridge.journal`, what is not yet delivered) and the
+source state (`source-state.json`, the newest source timestamp handed on per series, for
+backfill without repeats). The source state is saved every `STATE_SAVE_INTERVAL` seconds, and
+only after the journal committed everything it covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from mqtt_bridge.backfill import LastSeen
+from mqtt_bridge.config import BridgeConfig
+from mqtt_bridge.journal import Journal
+from mqtt_bridge.opcua_source import OpcUaSource
+
+log = logging.getLogger(__name__)
+
+STATE_SAVE_INTERVAL = 0.5  # seconds
+STATS_INTERVAL = 30.0  # seconds between stats lines in the log
+
+
+class Bridge:
+    """Wires the parts; owns the state directory for as long as it runs."""
+
+    def __init__(self, config: BridgeConfig):
+        self.config = config
+        self.journal: Journal | None = None
+        self.source: OpcUaSource | None = None
+        self.sinks: list[Any] = []
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.source is not None:
+            out["opcua"] = self.source.stats()
+        if self.journal is not None:
+            out["journal"] = self.journal.stats()
+        for sink in self.sinks:
+            out[sink.cursor] = sink.stats()
+        return out
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        from mqtt_bridge.sinks.mqtt import MqttSink
+        from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+
+        stop = stop or asyncio.Event()
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        last_seen = LastSeen(config.state_dir / "source-state.json")
+        self.journal = journal = Journal(
+            config.state_dir / "bridge.journal", max_items=config.journal_max_items
+        )
+        try:
+            # Sinks register their cursors before the first append.
+            if config.mqtt is not None:
+                self.sinks.append(MqttSink(journal, config.mqtt))
+            if config.influx is not None:
+                self.sinks.append(TimeSeriesSink(journal, config.influx))
+            self.source = OpcUaSource(config.opcua, config.hierarchy, journal.append, last_seen)
+            async with contextlib.AsyncExitStack() as stack:
+                for sink in self.sinks:
+                    await stack.enter_async_context(sink)
+                source_task = asyncio.create_task(self.source.run(), name="opcua-source")
+                saver = asyncio.create_task(self._save_state(last_seen), name="source-state")
+                stopper = asyncio.create_task(stop.wait())
+                try:
+                    await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
+                finally:
+                    for task in (source_task, saver, stopper):
+                        task.cancel()
+                    for task in (source_task, saver, stopper):
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+                    self._save_now(last_seen)
+                if source_task.done() and not source_task.cancelled():
+                    source_task.result()  # a SourceError at start-up
+        finally:
+            journal.close()
+
+    async def _save_state(self, last_seen: LastSeen) -> None:
+        next_stats = asyncio.get_running_loop().time() + STATS_INTERVAL
+        while True:
+            await asyncio.sleep(STATE_SAVE_INTERVAL)
+            snapshot = last_seen.snapshot()  # everything in it was appended already
+            self.journal.commit()
+            await asyncio.to_thread(last_seen.save, snapshot)
+            if asyncio.get_running_loop().time() >= next_stats:
+                next_stats += STATS_INTERVAL
+                log.info("stats: %s", self.stats())
+
+    def _save_now(self, last_seen: LastSeen) -> None:
+        snapshot = last_seen.snapshot()
+        self.journal.commit()
+        last_seen.save(snapshot)
