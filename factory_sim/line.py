@@ -49,6 +49,7 @@ class Line:
         """The last cell of the routing finished the order (or scrap emptied its lot)."""
         now = self.plant.env.now
         order.completed_at = now
+        del self.planner.on_floor[order.id]
         self.completed.append(order)
         self.plant.bus.publish(OrderCompleted(
             now, order.id, order.variant, order.alive, order.scrapped,

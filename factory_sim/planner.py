@@ -31,7 +31,8 @@ class Planner:
         self._line = line
         self._release = plant.scenario.orders.release
         self.setup_aware = setup_aware
-        self.pool: list[Order] = []
+        self.pool: list[Order] = []  # arrived, not yet released
+        self.on_floor: dict[str, Order] = {}  # released, not yet completed
         self.released = 0
         self.believed_completed = 0
         self._wake: simpy.Event | None = None
@@ -70,6 +71,7 @@ class Planner:
             self.pool.remove(order)
             order.released = env.now
             self.released += 1
+            self.on_floor[order.id] = order
             self._publish(OrderReleased(env.now, order.id, order.variant, order.quantity,
                                         order.due))
             first = self._line.cells_by_name[order.product.routing[0]]
