@@ -22,7 +22,9 @@ Definitions (ISO 22400-2:2014, per work unit = cell):
   run time per part (`planned_cycle_time(cell, variant)`) summed over every part produced;
   quality rate = GQ / PQ (PQ counts good, scrap and rework runs); OEE = the product.
 - MTTR = mean of (alarm cleared − failure alarm raised), split into detection (raised →
-  maintenance learns of it), response (→ technician starts repair) and repair (→ cleared);
+  maintenance learns of it), response (→ technician starts repair) and repair (→ cleared).
+  Where the model sends RepairCompleted, its split in *working* seconds replaces the
+  timestamps' (a failure late in a shift does not count the night as repair time);
   MTBF = operating time (PBT − down time) / (failures + 1), as ISO 22400-2 counts the
   intervals between failures.
 
@@ -51,6 +53,7 @@ from factory_sim.events import (
     PartFinished,
     PartOutcome,
     PlannerInformed,
+    RepairCompleted,
     RepairStarted,
     ShiftReportFiled,
     StateChanged,
@@ -258,7 +261,8 @@ class _CellLedger:
         self.good = self.scrap = self.rework = 0
         self.planned_run_time_s = 0.0
         self.failures = 0
-        self.repairs: list[tuple[float, float, float]] = []  # detection, response, repair
+        # alarm id -> (detection, response, repair) seconds of each repaired failure
+        self.repairs: dict[str, tuple[float, float, float]] = {}
         self.change_times: list[float] = []
         self.latencies: list[float] = []
         self.last_learned_at: float | None = None
@@ -306,6 +310,7 @@ class KpiAccounting:
             FailureDetected: self._failure_detected,
             RepairStarted: self._repair_started,
             AlarmCleared: self._alarm_cleared,
+            RepairCompleted: self._repair_completed,
             OrderReleased: self._order_released,
             OrderCompleted: self._order_completed,
             PlannerInformed: self._planner_informed,
@@ -378,8 +383,12 @@ class KpiAccounting:
         cell, raised, detected, started = failure
         detected = raised if detected is None else detected
         started = detected if started is None else started
-        self._ledger(cell).repairs.append(
-            (detected - raised, started - detected, event.time - started))
+        self._ledger(cell).repairs.setdefault(
+            event.alarm_id, (detected - raised, started - detected, event.time - started))
+
+    def _repair_completed(self, event: RepairCompleted) -> None:
+        self._ledger(event.cell).repairs[event.alarm_id] = (
+            event.detection_s, event.response_s, event.repair_s)
 
     def _advance_wip(self, time: float) -> None:
         elapsed = time - self._wip_since
@@ -462,7 +471,7 @@ class KpiAccounting:
             throughput_per_h=ledger.good / hours if hours > 0 else 0.0,
             energy_kwh=energy,
             energy_per_good_part_kwh=_ratio(energy, ledger.good),
-            repairs=RepairTimes.of(ledger.failures, ledger.repairs,
+            repairs=RepairTimes.of(ledger.failures, list(ledger.repairs.values()),
                                    (times.pbt_s - times.down_s) / (ledger.failures + 1)),
             information=self._information(
                 [ledger], Distribution.of(ledger.latencies)),
@@ -513,7 +522,7 @@ class KpiAccounting:
         good_parts = sum(c[3] for c in completed)
         energy = sum(cell.energy_kwh for cell in cells)
         ledgers = list(self._cells.values())
-        all_repairs = [r for ledger in ledgers for r in ledger.repairs]
+        all_repairs = [r for ledger in ledgers for r in ledger.repairs.values()]
         failures = sum(ledger.failures for ledger in ledgers)
         operating = sum(cell.times.pbt_s - cell.times.down_s for cell in cells)
         # Each cell's operating time splits into (its failures + 1) intervals.

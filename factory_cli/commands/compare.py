@@ -38,15 +38,13 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def compare_command(args: argparse.Namespace) -> int:
     import json
-    import sys
-
-    from rich.console import Console
 
     from factory_cli.charts import write_charts
     from factory_cli.durations import duration_option
-    from factory_cli.kpi_table import kpi_table, write_compare_csv
+    from factory_cli.kpi_table import kpi_table, span, write_compare_csv
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import progress_bar, simulate
+    from factory_cli.terminal import stdout_console
 
     duration = None if args.duration is None else duration_option(args.duration)
     scenarios = [open_scenario(name) for name in args.scenarios]  # all errors before any run
@@ -71,12 +69,12 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(data, indent=2))
         return 0
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    days = {result.duration_s / 86400 for result in results}
-    title = (f"Plant KPIs — seed {seed} for all, "
-             f"{', '.join(f'{d:g}' for d in sorted(days))} days simulated")
+    console = stdout_console()
+    spans = sorted({result.duration_s for result in results})
+    title = f"Plant KPIs — seed {seed} for all, {', '.join(map(span, spans))} simulated"
     console.print(kpi_table(title, [(name, report["plant"], "plant")
                                     for name, report in reports]))
     if written:
-        console.print("wrote " + ", ".join(str(path) for path in written))
+        console.print("wrote " + ", ".join(str(path) for path in written), markup=False,
+                      highlight=False)
     return 0

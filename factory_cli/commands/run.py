@@ -47,14 +47,12 @@ def output_dir(path: Path | None) -> Path | None:
 
 def run_command(args: argparse.Namespace) -> int:
     import json
-    import sys
-
-    from rich.console import Console
 
     from factory_cli.durations import duration_option
-    from factory_cli.kpi_table import kpi_table, report_columns, write_cells_csv
+    from factory_cli.kpi_table import kpi_table, report_columns, span, write_cells_csv
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import progress_bar, simulate
+    from factory_cli.terminal import stdout_console
 
     duration = None if args.duration is None else duration_option(args.duration)
     scenario = open_scenario(args.scenario)
@@ -71,11 +69,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(data, indent=2))
         return 0
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = stdout_console()
     title = (f"KPIs of {result.scenario} — seed {result.seed}, "
-             f"{result.duration_s / 86400:g} days simulated, {result.events:,} events")
+             f"{span(result.duration_s)} simulated, {result.events:,} events")
     console.print(kpi_table(title, report_columns(data)))
     if out:
         console.print(f"wrote {out / 'events.jsonl'}, {out / 'kpis.json'} and "
-                      f"{out / 'kpis_cells.csv'}")
+                      f"{out / 'kpis_cells.csv'}", markup=False, highlight=False)
     return 0

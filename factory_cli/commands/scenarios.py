@@ -19,15 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from factory_cli.scenario_files import list_scenarios, shipped_scenarios_dir
+    from factory_cli.terminal import stdout_console
 
     directory = args.dir or shipped_scenarios_dir()
     entries = list_scenarios(directory)
-    console = Console(soft_wrap=False)
+    console = stdout_console()
     if not entries:
         console.print(f"no scenario files (*.yaml) in {directory}")
         return 0

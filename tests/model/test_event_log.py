@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from factory_sim.events import (
     SafetyStateChanged,
     StateChanged,
 )
+from factory_sim.plant import Plant
+from factory_sim.scenario import load_scenario
 from factory_sim.states import Activity, AlarmKind, OperationalMode
 
 EVENTS = [
@@ -72,3 +75,21 @@ def test_a_bad_line_is_named(line):
     stream = io.StringIO(json.dumps(EVENTS[0].as_record()) + "\n" + line + "\n")
     with pytest.raises(ValueError, match="event log line 2"):
         list(read_event_log(stream))
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "reference-opcua.yaml"
+
+
+def log_a_day(path, seed):
+    plant = Plant(load_scenario(REFERENCE), seed=seed)
+    with EventLog(path) as log:
+        plant.subscribe(log)
+        plant.run(86400.0)
+    return path.read_bytes()
+
+
+def test_same_seed_gives_a_byte_identical_log_and_another_seed_does_not(tmp_path):
+    first = log_a_day(tmp_path / "a.jsonl", 7)
+    assert first.count(b"\n") > 100
+    assert log_a_day(tmp_path / "b.jsonl", 7) == first
+    assert log_a_day(tmp_path / "c.jsonl", 8) != first

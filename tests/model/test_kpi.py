@@ -8,6 +8,7 @@ expected figure below is worked out from the events, not from the code under tes
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -20,12 +21,16 @@ from factory_sim.events import (
     PartFinished,
     PartOutcome,
     PlannerInformed,
+    RepairCompleted,
     RepairStarted,
     ShiftReportFiled,
     StateChanged,
 )
 from factory_sim.kpi import Distribution, KpiAccounting
+from factory_sim.plant import Plant
+from factory_sim.scenario import load_scenario, scenario_from_dict
 from factory_sim.states import Activity, AlarmKind
+from tests.cli.tiny_scenario import tiny
 
 HOURS_10 = 36000.0
 PRI = {("laser", "A"): 600.0, ("press", "B"): 3000.0}
@@ -72,6 +77,12 @@ def event_sequence():
         # Not a failure: no part of MTTR or MTBF.
         AlarmRaised(13000.0, "press", "W-1", AlarmKind.TOOL_WEAR, 500, "tool worn"),
         AlarmCleared(13500.0, "press", "W-1"),
+        # A failure whose repair waits overnight: the model's working-time split counts.
+        AlarmRaised(25000.0, "press", "F-2", AlarmKind.FAILURE, 800, "hydraulics"),
+        FailureDetected(25001.0, "press", "F-2", 25000.0),
+        RepairStarted(25100.0, "press", "F-2"),
+        AlarmCleared(35000.0, "press", "F-2"),
+        RepairCompleted(35000.0, "press", "F-2", 1.0, 99.0, 900.0),
         OrderReleased(1000.0, "O-1", "A", 10, 20000.0),
         OrderReleased(2000.0, "O-2", "A", 20, 30000.0),
         OrderCompleted(15000.0, "O-1", "A", 10, 1, 500.0, 1000.0, 20000.0),
@@ -140,8 +151,10 @@ def test_mttr_split_and_mtbf(report):
     assert repairs.mttr_s == 3000.0
     assert repairs.mtbf_s == pytest.approx((24600 - 3000) / 2)
     press = report.cell("press").repairs
-    assert press.failures == 0 and press.mttr_s is None
-    assert press.mtbf_s == HOURS_10
+    assert (press.failures, press.repaired) == (1, 1)
+    assert (press.detection_s, press.response_s, press.repair_s) == (1.0, 99.0, 900.0)
+    assert press.mttr_s == 1000.0
+    assert press.mtbf_s == HOURS_10 / 2
 
 
 def test_plant_oee_aggregates_the_cells_time_sums(report):
@@ -152,8 +165,9 @@ def test_plant_oee_aggregates_the_cells_time_sums(report):
     assert plant.performance == pytest.approx((18000 + 30000) / 55800)
     assert plant.quality == pytest.approx(37 / 40)
     assert plant.oee == pytest.approx(55800 / 60600 * 48000 / 55800 * 37 / 40)
-    assert plant.repairs.mttr_s == 3000.0
-    assert plant.repairs.mtbf_s == pytest.approx((21600 + 36000) / 3)
+    assert plant.repairs.mttr_s == 2000.0
+    assert plant.repairs.detection_s == 300.5
+    assert plant.repairs.mtbf_s == pytest.approx((21600 + 36000) / 4)
 
 
 def test_orders_lead_time_wip_and_on_time_delivery(report):
@@ -210,10 +224,50 @@ def test_report_is_json_ready_with_plant_and_cells(report):
     assert data["simulated_s"] == HOURS_10
     assert [cell["cell"] for cell in data["cells"]] == ["laser", "press"]
     assert data["plant"]["lead_time_s"]["p50"] == 23250.0
-    assert data["cells"][1]["repairs"]["mttr_s"] is None
+    assert data["cells"][1]["repairs"]["mttr_s"] == 1000.0
+    assert data["cells"][1]["information"]["unlearned_share"] is None
 
 
 def test_no_events_gives_undefined_ratios_not_errors():
     report = KpiAccounting(lambda cell, variant: 1.0, cells=["a"]).report(now=3600.0)
     assert report.plant.oee is None and report.cell("a").availability is None
     assert report.plant.lead_time_s == Distribution(0, None, None, None)
+
+
+# -- on the real model ------------------------------------------------------------------------
+
+DAY = 86400.0
+REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "reference-standalone.yaml"
+
+
+def run_with_kpis(scenario, seed, seconds):
+    plant = Plant(scenario, seed=seed)
+    kpis = KpiAccounting(plant.planned_cycle_time, cells=plant.cells)
+    plant.subscribe(kpis)
+    plant.run(seconds)
+    return plant, kpis.report(plant.now)
+
+
+def test_kpis_of_a_model_run_agree_with_the_models_own_counters():
+    plant, report = run_with_kpis(load_scenario(REFERENCE), 4, 2 * DAY + 5 * 3600)
+    assert [cell.cell for cell in report.cells] == list(plant.cells)
+    for cell in report.cells:
+        own = {activity.label: seconds for activity, seconds in
+               plant.state_times(cell.cell).items()}
+        assert cell.state_times_s == pytest.approx(own)
+        assert sum(cell.state_times_s.values()) == pytest.approx(plant.now)
+        snapshot = plant.snapshot(cell.cell)
+        assert (cell.good, cell.scrap, cell.rework) == (
+            snapshot.good, snapshot.scrap, snapshot.rework)
+        assert cell.energy_kwh == pytest.approx(snapshot.energy_kwh)
+    assert report.plant.information.shift_reports > 0  # stand-alone: paper reports
+    assert report.plant.information.latency_s.mean > 600
+
+
+def test_exact_cycle_times_give_a_performance_of_one():
+    _, report = run_with_kpis(scenario_from_dict(tiny()), 2, DAY)
+    laser = report.cell("laser")
+    assert laser.repairs.failures > 0 and laser.scrap > 0  # losses are there ...
+    for cell in report.cells:  # ... but none of speed: the day ends with no part half made
+        assert cell.performance == pytest.approx(1.0)
+        assert cell.quality == pytest.approx(cell.good / cell.produced)

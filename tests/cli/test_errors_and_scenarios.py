@@ -1,0 +1,107 @@
+"""Bad input gets one clear line and exit code 2; `factory-sim scenarios` lists what can run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from factory_cli.scenario_files import shipped_scenarios_dir
+from tests.cli.test_run_compare import cli
+from tests.cli.tiny_scenario import tiny, write_tiny
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scenarios")
+    write_tiny(folder / "tiny.yaml")
+    bad = tiny()
+    bad["cells"][0]["mtbf"] = "often"
+    write_tiny(folder / "broken.yaml", cells=bad["cells"])
+    (folder / "garbled.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    return folder
+
+
+def one_line_error(code: int, stdout: str, stderr: str, command: str) -> str:
+    assert code == 2
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"factory-sim {command}: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--duration", "5x"], "--duration: expected a duration like 90m, 8h, 5d or 1y, got '5x'"),
+    (["--duration", "0s"], "--duration: expected a duration longer than zero"),
+])
+def test_bad_duration(folder, flags, expected):
+    line = one_line_error(*cli("run", str(folder / "tiny.yaml"), *flags), "run")
+    assert expected in line
+
+
+def test_bad_scenario_file_names_file_and_key(folder):
+    line = one_line_error(*cli("run", str(folder / "broken.yaml")), "run")
+    assert str(folder / "broken.yaml") in line
+    assert "cells[0].mtbf" in line and "often" in line
+
+
+def test_invalid_yaml_names_the_line(folder):
+    line = one_line_error(*cli("compare", str(folder / "tiny.yaml"),
+                               str(folder / "garbled.yaml")), "compare")
+    assert "garbled.yaml" in line and "line 2" in line and "not valid YAML" in line
+
+
+def test_unknown_scenario(folder):
+    line = one_line_error(*cli("run", "no-such-scenario"), "run")
+    assert "scenario 'no-such-scenario': no such file" in line
+
+
+def test_out_that_is_a_file(folder):
+    line = one_line_error(*cli("run", str(folder / "tiny.yaml"), "--out",
+                               str(folder / "tiny.yaml")), "run")
+    assert "--out" in line and "cannot create the folder" in line
+
+
+@pytest.mark.parametrize("flags", [["--seed", "abc"], ["--format", "xml"], ["--bogus"]])
+def test_bad_flags_are_refused_by_the_parser_with_exit_2(folder, flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli("run", str(folder / "tiny.yaml"), *flags)
+    assert exit_info.value.code == 2
+
+
+def test_the_installed_command_prints_no_traceback(folder):
+    result = subprocess.run(
+        [sys.executable, "-m", "factory_cli.main", "run", str(folder / "broken.yaml")],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("factory-sim run: error: ")
+
+
+def test_scenarios_lists_a_folder_with_descriptions_and_problems(folder):
+    code, stdout, stderr = cli("scenarios", str(folder))
+    assert (code, stderr) == (0, "")
+    assert "Two cells, one shift a day, exact cycle times: for tests." in stdout
+    tiny_row = next(line for line in stdout.splitlines() if "tiny.yaml" in line)
+    assert "opcua" in tiny_row
+    broken_row = next(line for line in stdout.splitlines() if "broken.yaml" in line)
+    assert "invalid" in broken_row
+
+
+def test_scenarios_of_a_missing_folder(tmp_path):
+    line = one_line_error(*cli("scenarios", str(tmp_path / "nope")), "scenarios")
+    assert "no such directory" in line
+
+
+def test_the_shipped_scenarios_are_listed_and_valid():
+    shipped = sorted(shipped_scenarios_dir().glob("*.yaml"))
+    if not shipped:
+        pytest.skip("no shipped scenarios yet")
+    code, stdout, _ = cli("scenarios")
+    assert code == 0
+    for path in shipped:
+        row = next(line for line in stdout.splitlines() if path.name in line)
+        assert "invalid" not in row
