@@ -335,7 +335,8 @@ class Cell:
             self._publish(RepairStarted(arrived_at, self.id, alarm_id))
             self._set(A.REPAIR)
             yield env.timeout(calendar.add_working_time(env.now, self._repair_time) - env.now)
-        yield from self._await_reset(maintenance.reset)
+        reset_due = calendar.add_working_time(env.now, maintenance.reset) - env.now
+        yield from self._await_reset(reset_due)
         self._clear(alarm_id)
         self._publish(RepairCompleted(
             env.now, self.id, alarm_id,
@@ -364,11 +365,11 @@ class Cell:
         self._new_failure_cycle()
 
     def _await_reset(self, delay: float):
-        """The fault stays until an operator resets it on site, or someone resets it remotely."""
+        """The fault stays `delay` seconds until an operator resets it on site, unless
+        someone resets it remotely first."""
         env = self.env
         self._reset_event = env.event()
-        on_site = env.timeout(self.line.plant.calendar.add_working_time(env.now, delay) - env.now)
-        yield on_site | self._reset_event
+        yield env.timeout(delay) | self._reset_event
         self._reset_event = None
 
     def _protective_stop(self, duration: float):

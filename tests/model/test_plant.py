@@ -248,3 +248,19 @@ def test_mixed_plant_sets_a_level_per_cell():
                       "cobot": ConnectivityLevel.VENDOR,
                       "packing": ConnectivityLevel.STANDALONE}
     assert plant.cells["press-brake"].mapped and not plant.cells["cobot"].mapped
+
+
+@pytest.mark.parametrize("level", ["standalone", "vendor", "opcua", "unified"])
+def test_short_stops_stay_short_across_shift_ends(level):
+    # Regression: a protective stop at a shift's end once lasted the whole night.
+    _, events = run(level, days=20, seed=2026)
+    longest = 0.0
+    since = {}
+    for event in events:
+        if isinstance(event, StateChanged):
+            start = since.pop(event.cell, None)
+            if start is not None:
+                longest = max(longest, event.time - start)
+            if event.activity is Activity.SHORT_STOP:
+                since[event.cell] = event.time
+    assert 0 < longest < 3600
