@@ -19,6 +19,7 @@ import simpy
 
 from factory_sim.cell import Cell, CommandRejected
 from factory_sim.events import AlarmRaised, EventBus, Subscriber
+from factory_sim.integration import IntegrationEffort, integration_effort
 from factory_sim.line import Line
 from factory_sim.random_streams import RandomStreams
 from factory_sim.scenario import Hierarchy, Scenario
@@ -158,6 +159,15 @@ class Plant:
             operational_mode=cell.operational_mode,
             active_alarms=dict(cell.active_alarms),
             operating_time=cell.state_times()[Activity.PRODUCING],
+        )
+
+    def integration_effort(self) -> IntegrationEffort:
+        """Interfaces the plant's connectivity costs (N x M vendor adapters, N + M OPC UA)."""
+        calendar = self.scenario.calendar
+        return integration_effort(
+            ((info.connectivity, info.mapped) for info in self.cells.values()),
+            consumers=len(self.scenario.consumers),
+            shifts_per_week=len(calendar.shifts) * len(calendar.workdays),
         )
 
     def wip(self) -> tuple[int, int]:
