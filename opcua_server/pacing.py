@@ -1,0 +1,135 @@
+"""Pace the model to the wall clock inside the asyncio loop, and drive time by hand.
+
+Every tick (`tick_s` of wall time) the pacer advances the plant to
+
+    simulated time = anchor_sim + (wall now - anchor_wall) * speed
+
+and then lets the server apply the tick's updates (`after_advance`). Changing the speed or
+resuming re-anchors, so simulated time never jumps. While paused, `step(seconds)` advances
+the model by exactly that much, which makes tests and teaching deterministic.
+
+The model is synchronous and runs between awaits: a tick's events are applied before the
+next tick starts, so a slow tick delays the next one instead of piling up work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+_logger = logging.getLogger(__name__)
+
+MAX_SPEED = 100_000.0
+
+
+class PacingError(ValueError):
+    """A pacing request that cannot be honoured (bad speed, step while running, ...)."""
+
+
+class Pacer:
+    def __init__(self, plant, after_advance: Callable[[], Awaitable[None]], speed: float = 1.0,
+                 tick_s: float = 0.1, paused: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.plant = plant
+        self._after_advance = after_advance
+        self._clock = clock
+        self.tick_s = tick_s
+        self._speed = self.check_speed(speed)
+        self._paused = paused
+        self._anchor_wall = clock()
+        self._anchor_sim = 0.0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self.on_change: Callable[[], None] | None = None  # e.g. publish Speed/Paused
+
+    @staticmethod
+    def check_speed(speed: float) -> float:
+        if not (0 < speed <= MAX_SPEED):
+            raise PacingError(f"speed must be > 0 and <= {MAX_SPEED:g}, got {speed:g}")
+        return float(speed)
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def now(self) -> float:
+        return self.plant.now
+
+    def _target(self) -> float:
+        return self._anchor_sim + (self._clock() - self._anchor_wall) * self._speed
+
+    def _reanchor(self) -> None:
+        self._anchor_wall = self._clock()
+        self._anchor_sim = self.plant.now
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    async def advance_to(self, until: float) -> None:
+        """Run the model up to simulated `until` and publish what happened."""
+        async with self._lock:
+            if until > self.plant.now:
+                self.plant.run(until)
+            await self._after_advance()
+
+    async def set_speed(self, speed: float) -> None:
+        speed = self.check_speed(speed)
+        async with self._lock:
+            self._reanchor()
+            self._speed = speed
+        self._changed()
+
+    async def pause(self) -> None:
+        async with self._lock:
+            if not self._paused:
+                self._paused = True
+        self._changed()
+
+    async def resume(self) -> None:
+        async with self._lock:
+            if self._paused:
+                self._paused = False
+                self._reanchor()
+        self._changed()
+
+    async def step(self, seconds: float) -> None:
+        if not self._paused:
+            raise PacingError("step needs a paused simulation (call Pause first)")
+        if not (seconds > 0):
+            raise PacingError(f"step needs a positive number of seconds, got {seconds:g}")
+        await self.advance_to(self.plant.now + seconds)
+
+    def start(self) -> None:
+        self._reanchor()
+        self._task = asyncio.create_task(self._run(), name="factory-sim pacer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        # the plant's t = 0 events (initial states) are published at once
+        await self.advance_to(0.0 if self._paused else self._target())
+        next_tick = self._clock()
+        while True:
+            next_tick += self.tick_s
+            delay = next_tick - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                next_tick = self._clock()  # overloaded: do not try to catch up
+                await asyncio.sleep(0)
+            if not self._paused:
+                await self.advance_to(self._target())

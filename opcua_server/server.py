@@ -1,0 +1,261 @@
+"""The simulator's OPC UA server: the plant's address space, kept in step with the model.
+
+    plant = Plant(load_scenario("scenarios/reference-opcua.yaml"))
+    async with SimulationServer(plant, ServerSettings(port=4840, speed=60)) as server:
+        print(server.endpoint)
+        await server.serve_forever()
+
+The model stays protocol-free: the server subscribes to its events, turns them into value
+writes and OPC UA events per pacing tick (`opcua_server.writes`), and paces the model to the
+wall clock (`opcua_server.pacing`). Online cells (connectivity OPCUA and UNIFIED) appear under
+Objects/Machines (`opcua_server.machines`), vendor-level cells only in their vendor's
+namespace (`opcua_server.vendor`), standalone cells not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from asyncua import Server, ua
+
+from factory_sim import events as ev
+from factory_sim.kpi import KpiAccounting
+from factory_sim.states import ConnectivityLevel, MachineryItemState
+from opcua_server import fast_datachange, nodeids
+from opcua_server.cell_methods import CellMethods
+from opcua_server.control import SimulationControl
+from opcua_server.machines import StandardMachine, declare_machine_types
+from opcua_server.namespaces import Namespaces, register_namespaces
+from opcua_server.node_batch import NodeBatch
+from opcua_server.pacing import Pacer
+from opcua_server.plant_object import PlantObject
+from opcua_server.types import declare_all
+from opcua_server.vendor import VendorMachine, dialect_for
+from opcua_server.write_guard import WriteGuard
+from opcua_server.writes import Writes
+
+_logger = logging.getLogger(__name__)
+
+APPLICATION_URI = "urn:factory-sim:server"
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 4840
+    speed: float = 1.0
+    paused: bool = False  # start paused (time moves only by Step/Resume)
+    tick_s: float = 0.1  # wall seconds between pacing ticks
+    kpi_interval_s: float = 1.0  # wall seconds between KPI refreshes
+    security: Any = None  # opcua_server.security.SecuritySettings, or None: no security
+    history: Any = None  # opcua_server.history.HistorySettings, or None: no history
+    alarms: bool = True  # alarms as OPC UA conditions, when opcua_server.alarms is there
+    fast_datachange: bool = True  # PERF-NOTES lever 1 (see opcua_server.fast_datachange)
+    extra: dict = field(default_factory=dict)
+
+
+class SimulationServer:
+    def __init__(self, plant, settings: ServerSettings | None = None) -> None:
+        self.plant = plant
+        self.settings = settings or ServerSettings()
+        self.server = Server()
+        self.machines: dict[str, StandardMachine] = {}
+        self.vendor_machines: dict[str, VendorMachine] = {}
+        self.ns: Namespaces | None = None
+        self.vendor_namespaces: dict[str, int] = {}
+        self.pacer = Pacer(plant, self.flush, speed=self.settings.speed,
+                           tick_s=self.settings.tick_s, paused=self.settings.paused)
+        self._writes = Writes(plant.start)
+        self._views: dict[str, Any] = {}
+        self._transitions: dict[str, Any] = {}
+        self._alarms = None
+        self._kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
+                                   cells=list(plant.cells))
+        self._kpi_due = 0.0
+        self._started = False
+
+    # ---- life cycle ----
+    @property
+    def endpoint(self) -> str:
+        return f"opc.tcp://{self.settings.host}:{self.settings.port}/factory-sim/"
+
+    async def start(self) -> None:
+        server, settings = self.server, self.settings
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name("factory-sim plant")
+        await server.set_application_uri(APPLICATION_URI)
+        if settings.security is not None:
+            from opcua_server import security
+
+            await security.apply(server, settings.security)
+        else:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await self._build()
+        if settings.history is not None:
+            await self._enable_history()
+        await server.start()
+        if settings.fast_datachange:
+            fast_datachange.install()
+        self.plant.subscribe(self._kpis)
+        self.plant.subscribe(self._on_event)
+        for view in self._views.values():
+            view.initial(self._writes)
+        self.control.publish(self._writes)
+        await self._writes.apply(server)
+        gc.collect()
+        gc.freeze()  # PERF-NOTES lever 2: no full collections over the static address space
+        self.pacer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.pacer.stop()
+        await self.server.stop()
+        gc.unfreeze()
+
+    async def __aenter__(self) -> SimulationServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        await asyncio.Event().wait()
+
+    async def security_modes(self) -> list[str]:
+        """The endpoints on offer, as "policy (mode)" strings, e.g. "Basic256Sha256 (Sign)"."""
+        modes = []
+        for endpoint in await self.server.get_endpoints():
+            policy = endpoint.SecurityPolicyUri.rsplit("#", 1)[-1]
+            mode = f"{policy} ({endpoint.SecurityMode.name})"
+            if mode not in modes:
+                modes.append(mode)
+        return modes
+
+    # ---- address space ----
+    async def _build(self) -> None:
+        server, plant = self.server, self.plant
+        self.ns = ns = await register_namespaces(server)
+        batch = NodeBatch()
+        declare_all(batch, ns)
+        declare_machine_types(batch, ns)
+        for cell in plant.cells.values():
+            level = cell.connectivity
+            if level in (ConnectivityLevel.OPCUA, ConnectivityLevel.UNIFIED):
+                machine = StandardMachine(cell, ns)
+                machine.build(batch)
+                self.machines[cell.id] = machine
+                self._views[cell.id] = machine
+            elif level == ConnectivityLevel.VENDOR:
+                dialect = dialect_for(cell.vendor)
+                if dialect.uri not in self.vendor_namespaces:
+                    index = await server.register_namespace(dialect.uri)
+                    self.vendor_namespaces[dialect.uri] = index
+                    VendorMachine.build_root(batch, dialect, index)
+                vendor = VendorMachine(cell, dialect, self.vendor_namespaces[dialect.uri])
+                vendor.build(batch)
+                self.vendor_machines[cell.id] = vendor
+                self._views[cell.id] = vendor
+        self.plant_object = PlantObject(ns, plant.hierarchy)
+        self.plant_object.build(batch)
+        self.control = SimulationControl(ns.plant, self.pacer)
+        self.control.build(batch)
+        self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
+        self.cell_methods.build(batch)
+        batch.commit(server)
+
+        guard = WriteGuard(server)
+        self.control.bind(server, guard)
+        self.cell_methods.bind(server)
+        for machine in self.machines.values():
+            generator = await server.get_event_generator(
+                ua.ObjectIds.TransitionEventType, machine.node)
+            self._transitions[machine.cell.id] = generator
+            machine.on_transition = self._on_transition
+        if self.settings.alarms:
+            await self._enable_alarms()
+
+    async def _enable_alarms(self) -> None:
+        try:
+            from opcua_server.alarms import AlarmManager
+        except ModuleNotFoundError:
+            _logger.info("alarms are not available (opcua_server.alarms missing)")
+            return
+        self._alarms = AlarmManager(self.server)
+        if hasattr(self._alarms, "init"):
+            await self._alarms.init()
+        for machine in self.machines.values():
+            machine.on_alarm = self._on_alarm
+
+    async def _enable_history(self) -> None:
+        from opcua_server import history
+
+        await history.enable(self.server, self.settings.history)
+        nodes = [node for machine in self.machines.values() for node in machine.history_nodes()]
+        await history.historize_variables(self.server, nodes)
+        await history.historize_events(self.server, [m.node for m in self.machines.values()])
+
+    # ---- model events -> writes ----
+    def _on_event(self, event: ev.Event) -> None:
+        view = self._views.get(getattr(event, "cell", None))
+        if view is not None:
+            view.apply(event, self._writes)
+
+    def _on_transition(self, machine: StandardMachine, writes: Writes,
+                       previous: MachineryItemState | None, state: MachineryItemState,
+                       time: float) -> None:
+        writes.action(partial(self._emit_transition, machine, previous, state, time))
+
+    async def _emit_transition(self, machine, previous, state, time: float) -> None:
+        generator = self._transitions[machine.cell.id]
+        names = nodeids.MACHINERY_ITEM_STATE_NAMES
+        before = names[previous] if previous is not None else ""
+        after = names[state]
+        event = generator.event
+        event.FromState = ua.LocalizedText(before)
+        event.ToState = ua.LocalizedText(after)
+        event.Transition = ua.LocalizedText(f"{before}To{after}" if before else after)
+        event.Severity = 100
+        await generator.trigger(time_attr=self._writes.source_time(time),
+                                message=f"{machine.cell.name}: {before or 'start'} -> {after}")
+
+    def _on_alarm(self, machine: StandardMachine, writes: Writes, event: ev.Event) -> None:
+        alarms, when = self._alarms, self._writes.source_time(event.time)
+        if isinstance(event, ev.AlarmRaised):
+            writes.action(partial(alarms.raise_alarm, machine.node, event.alarm_id,
+                                  event.alarm.value, event.severity, event.message, when))
+        else:
+            writes.action(partial(alarms.clear, event.alarm_id, when))
+
+    async def _after_command(self) -> None:
+        """After an operator command: let the model react at once, then publish."""
+        await self.pacer.advance_to(self.plant.now)
+
+    async def flush(self) -> None:
+        """Publish what the model did since the last flush (called after every tick)."""
+        loop = asyncio.get_running_loop()
+        if self.pacer.paused or loop.time() >= self._kpi_due:
+            self._kpi_due = loop.time() + self.settings.kpi_interval_s
+            self._publish_kpis()
+        self.control.publish(self._writes)
+        await self._writes.apply(self.server)
+
+    def _publish_kpis(self) -> None:
+        now = self.plant.now
+        if now <= 0:
+            return
+        report = self._kpis.report(now=now)
+        for cell_kpis in report.cells:
+            machine = self.machines.get(cell_kpis.cell)
+            if machine is not None:
+                machine.write_kpis(cell_kpis, self._writes, now)
+        self.plant_object.write_kpis(report.plant, self._writes, now)
