@@ -118,6 +118,8 @@ class MachineryServer:
             return
         with contextlib.suppress(Exception):
             self.call(self._server.stop())
+        with contextlib.suppress(Exception):
+            self.call(self._cancel_leftovers())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
@@ -162,6 +164,13 @@ class MachineryServer:
 
     # --- inside the server loop -----------------------------------------------------------
 
+    async def _cancel_leftovers(self) -> None:
+        """asyncua leaves session and subscription tasks behind on stop; end them quietly."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _start(self) -> None:
         server = Server(user_manager=PasswordUsers(*self.credentials) if self.credentials else None)
         await server.init()
@@ -187,9 +196,9 @@ class MachineryServer:
         utilities = await objects.add_object(self.vendor_ns, "Utilities")
         await utilities.add_variable(self.vendor_ns, "CompressedAirPressure", 6.1)
         await server.start()
-        for name in self.initial_machines:
-            await self._add_machine(name)
         if self.with_machinery:
+            for name in self.initial_machines:
+                await self._add_machine(name)
             # A machine that is not under Machines: found by its Identification alone.
             cell = await objects.add_object(self.vendor_ns, "WeldingCell")
             await self._add_machine(OUTSIDE_MACHINE, parent=cell)

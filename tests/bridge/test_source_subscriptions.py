@@ -1,0 +1,184 @@
+"""The OPC UA source against the in-test Machinery server: live values, events, machines that
+come and go, and gaps closed from history without repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from asyncua import ua
+
+from mqtt_bridge.backfill import LastSeen
+from mqtt_bridge.config import OpcUaSettings
+from mqtt_bridge.discovery import Hierarchy
+from mqtt_bridge.opcua_source import OpcUaSource, json_value
+from mqtt_bridge.sample import EventSample, Sample
+from tests.bridge.machinery_server import MachineryServer
+
+TEMPERATURE_KEY = "factory/Plant/Bending/Line1/Press1/Monitoring/Temperature"
+
+
+class Collected(list):
+    async def wait_for(self, done: Callable[[list], bool], timeout: float = 20.0) -> None:
+        """Wait until `done(self)` holds; the test's own asserts follow."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done(self) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
+    def values(self, key: str) -> list[object]:
+        return [s.value for s in self if isinstance(s, Sample) and s.key == key]
+
+
+@contextlib.asynccontextmanager
+async def running_source(
+    server: MachineryServer, last_seen: LastSeen | None = None, **settings: object
+) -> AsyncIterator[tuple[OpcUaSource, Collected]]:
+    got = Collected()
+    options = {"rebrowse_interval": 0.3, "publishing_interval": 50.0, **settings}
+    source = OpcUaSource(OpcUaSettings(url=server.url, **options), Hierarchy(), got.extend,
+                         last_seen)
+    task = asyncio.create_task(source.run())
+    try:
+        await asyncio.wait_for(source.connected.wait(), 20)
+        yield source, got
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def write(server: MachineryServer, *writes: tuple[str, str, object]) -> list:
+    return await asyncio.to_thread(server.set_values, list(writes))
+
+
+async def test_values_arrive_as_samples(machinery_server: MachineryServer) -> None:
+    async with running_source(machinery_server) as (source, got):
+        times = await write(
+            machinery_server,
+            ("Press1", "Temperature", 31.5),
+            ("Press1", "Temperature", 32.5),
+            ("Laser1", "CurrentState", "Executing"),
+        )
+        await got.wait_for(lambda g: 32.5 in g.values(TEMPERATURE_KEY))
+    temperatures = [s for s in got if isinstance(s, Sample) and s.key == TEMPERATURE_KEY]
+    assert [s.value for s in temperatures][-2:] == [31.5, 32.5]
+    last = temperatures[-1]
+    assert last.machine.cell == "Press1" and last.machine.cell_type == "PressBrakeType"
+    assert (last.group, last.tag, last.status) == ("Monitoring", "Temperature", "Good")
+    assert last.source_time == times[1]
+    assert last.node_id == machinery_server.node_id("Press1", "Temperature")
+    assert "Executing" in got.values("factory/Plant/Bending/Line1/Laser1/state/CurrentState")
+    # Initial values of every subscribed variable arrive too, e.g. the nameplate.
+    assert "Laser1" in got.values("factory/Plant/Bending/Line1/Laser1/identification/SerialNumber")
+    assert source.stats()["machines"] == 3
+
+
+async def test_alarms_arrive_as_event_samples(machinery_server: MachineryServer) -> None:
+    async with running_source(machinery_server) as (_, got):
+        await asyncio.to_thread(machinery_server.fire_alarm, "Laser1", "Nozzle worn", 800)
+        await got.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
+    events = [i for i in got if isinstance(i, EventSample)]
+    assert len(events) == 1
+    event = events[0]
+    assert event.machine.cell == "Laser1"
+    assert (event.event_type, event.severity, event.message) == (
+        "AlarmConditionType", 800, "Nozzle worn"
+    )
+    assert event.key.endswith("/Laser1/alarms")
+    assert event.fields["SourceName"] == "Laser1"
+
+
+# asyncua's server, deleting a monitored node, forgets to await its own callback.
+@pytest.mark.filterwarnings("ignore:coroutine 'MonitoredItemService.datachange_callback'")
+async def test_machines_added_and_removed_at_runtime(fresh_server: MachineryServer) -> None:
+    async with running_source(fresh_server) as (source, got):
+        await asyncio.to_thread(fresh_server.add_machine, "Press9")
+        await got.wait_for(lambda g: any(s.machine.cell == "Press9" for s in g))
+        await write(fresh_server, ("Press9", "Temperature", 55.0))
+        key = "factory/Plant/Bending/Line1/Press9/Monitoring/Temperature"
+        await got.wait_for(lambda g: 55.0 in g.values(key))
+        assert 55.0 in got.values(key)
+        with_press9 = source.stats()["monitored_items"]
+
+        await asyncio.to_thread(fresh_server.remove_machine, "Press9")
+        await got.wait_for(lambda _: source.stats()["machines"] == 3)
+        assert sorted(m.name for m in source.machines.values()) == ["Laser1", "Press1", "Robot1"]
+        assert source.stats()["monitored_items"] < with_press9
+        # The others keep flowing.
+        await write(fresh_server, ("Press1", "Temperature", 44.0))
+        await got.wait_for(lambda g: 44.0 in g.values(TEMPERATURE_KEY))
+        assert 44.0 in got.values(TEMPERATURE_KEY)
+
+
+async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
+    fresh_server: MachineryServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "source-state.json"
+    first = LastSeen(state)
+    async with running_source(fresh_server, first) as (_, before):
+        await write(fresh_server, ("Press1", "Temperature", 1.0))
+        await before.wait_for(lambda g: 1.0 in g.values(TEMPERATURE_KEY))
+    first.save(first.snapshot())
+
+    # The bridge is down: these changes reach only the server's history.
+    missed = [float(v) for v in range(2, 7)]
+    await write(fresh_server, *[("Press1", "Temperature", v) for v in missed])
+    await asyncio.sleep(0.1)  # the server's historian samples every 10 ms
+
+    async with running_source(fresh_server, LastSeen(state)) as (source, after):
+        await write(fresh_server, ("Press1", "Temperature", 7.0))
+        await after.wait_for(lambda g: 7.0 in g.values(TEMPERATURE_KEY))
+    assert before.values(TEMPERATURE_KEY)[-1] == 1.0
+    assert after.values(TEMPERATURE_KEY) == [*missed, 7.0]  # nothing repeated, nothing lost
+    assert source.stats()["backfilled"] >= len(missed)
+    # Variables that did not change are not repeated either.
+    assert after.values("factory/Plant/Bending/Line1/Press1/identification/SerialNumber") == []
+
+
+async def test_server_restart_reconnects_and_loses_nothing(fresh_server: MachineryServer) -> None:
+    # A long publishing interval leaves the last changes in the server's queue when it stops:
+    # only history can bring them back.
+    async with running_source(
+        fresh_server, publishing_interval=2000.0, reconnect_max_delay=1.0
+    ) as (source, got):
+        await got.wait_for(lambda g: 20.0 in g.values(TEMPERATURE_KEY))
+        in_flight = [float(v) for v in range(100, 105)]
+        await write(fresh_server, *[("Press1", "Temperature", v) for v in in_flight])
+        await asyncio.sleep(0.1)  # historized, not yet published
+        await asyncio.to_thread(fresh_server.restart)
+        await got.wait_for(lambda _: source.stats()["reconnects"] >= 1)
+        await asyncio.wait_for(source.connected.wait(), 30)
+        await write(fresh_server, ("Press1", "Temperature", 200.0))
+        await got.wait_for(lambda g: 200.0 in g.values(TEMPERATURE_KEY))
+    values = got.values(TEMPERATURE_KEY)
+    # initial value, the in-flight ones (backfilled), the restarted server's initial value, new.
+    assert values == [20.0, *in_flight, 20.0, 200.0]
+    assert source.stats()["backfilled"] >= len(in_flight)
+    times = [s.source_time for s in got if isinstance(s, Sample) and s.key == TEMPERATURE_KEY]
+    assert times == sorted(times)
+
+
+def test_values_become_json() -> None:
+    assert json_value(ua.LocalizedText("Executing", "en")) == "Executing"
+    assert json_value(ua.NodeId(5, 2)) == "ns=2;i=5"
+    assert json_value([ua.LocalizedText("a"), 2]) == ["a", 2]
+    assert json_value(ua.Range(Low=0.0, High=5.0)) == {"Low": 0.0, "High": 5.0}
+    assert json_value(b"\x01\xff") == "01ff"
+
+
+@pytest.mark.parametrize("seen", [None, "2026-01-01T00:00:00+00:00"])
+def test_last_seen_persists_and_ignores_garbage(tmp_path: Path, seen: str | None) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("not json" if seen is None else f'{{"k": "{seen}"}}')
+    last = LastSeen(path)
+    assert ("k" in last.times) == (seen is not None)
+    from datetime import UTC, datetime
+
+    t = datetime(2026, 6, 1, tzinfo=UTC)
+    assert last.is_new("k", t) and not last.is_new("k", t)
+    last.save(last.snapshot())
+    assert LastSeen(path).times["k"] == t
