@@ -97,9 +97,9 @@ class SimulationServer:
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         await self._build()
+        await server.start()
         if settings.history is not None:
             await self._enable_history()
-        await server.start()
         if settings.fast_datachange:
             fast_datachange.install()
         self.plant.subscribe(self._kpis)
@@ -136,7 +136,7 @@ class SimulationServer:
         modes = []
         for endpoint in await self.server.get_endpoints():
             policy = endpoint.SecurityPolicyUri.rsplit("#", 1)[-1]
-            mode = f"{policy} ({endpoint.SecurityMode.name})"
+            mode = f"{policy} ({endpoint.SecurityMode.name.rstrip('_')})"
             if mode not in modes:
                 modes.append(mode)
         return modes
@@ -191,9 +191,9 @@ class SimulationServer:
             _logger.info("alarms are not available (opcua_server.alarms missing)")
             return
         self._alarms = AlarmManager(self.server)
-        if hasattr(self._alarms, "init"):
-            await self._alarms.init()
+        await self._alarms.init()
         for machine in self.machines.values():
+            await self._alarms.add_source(machine.node)
             machine.on_alarm = self._on_alarm
 
     async def _enable_history(self) -> None:
