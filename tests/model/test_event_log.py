@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from factory_sim.event_log import EventLog, read_event_log
+from factory_sim.event_log import EventLog, fast_record, read_event_log
 from factory_sim.events import (
     AlarmRaised,
     PartFinished,
@@ -93,3 +93,13 @@ def test_same_seed_gives_a_byte_identical_log_and_another_seed_does_not(tmp_path
     assert first.count(b"\n") > 100
     assert log_a_day(tmp_path / "b.jsonl", 7) == first
     assert log_a_day(tmp_path / "c.jsonl", 8) != first
+
+
+def test_the_fast_record_is_exactly_as_record_for_every_event_of_a_model_day():
+    events = []
+    plant = Plant(load_scenario(REFERENCE.with_name("mixed.yaml")), seed=3)
+    plant.subscribe(events.append)
+    plant.run(86400.0)
+    assert {type(event) for event in events} >= {StateChanged, PartFinished, PlannerInformed}
+    for event in events:
+        assert fast_record(event) == event.as_record()
