@@ -1,0 +1,103 @@
+"""MQTT topics and JSON payloads of the unified namespace: the one place that knows their shape.
+
+Payloads follow `payload.schema.json` (JSON Schema draft 2020-12, shipped next to this module):
+
+    acme/plant1/forming/line1/press1/counters/Parts
+    {"value": 42, "sourceTimestamp": "2026-11-23T05:00:00.000000Z",
+     "serverTimestamp": "2026-11-23T05:00:00.001000Z", "status": "Good", "seq": 17,
+     "cellType": "PressBrakeType", "nodeId": "ns=4;i=6012"}
+
+Timestamps are RFC 3339 in UTC; non-finite floats are written as the strings "NaN",
+"Infinity" and "-Infinity" (as OPC UA's JSON encoding does), since JSON has no such numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from mqtt_bridge.journal import json_default
+from mqtt_bridge.sample import EventSample, Sample
+
+_TOPIC_FORBIDDEN = str.maketrans({"+": "_", "#": "_", "\0": "_"})
+
+
+def topic(item: Sample | EventSample, prefix: str = "") -> str:
+    """The item's topic: `{prefix}{enterprise}/{site}/{area}/{line}/{cell}/{group}/{tag}` for
+    samples, `.../{cell}/events` or `.../{cell}/alarms` for events. MQTT wildcards in names
+    become "_" (a browse name may contain them; a topic name must not)."""
+    return prefix + item.key.translate(_TOPIC_FORBIDDEN)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """RFC 3339 text in UTC with microseconds; naive datetimes are taken as UTC (as OPC UA's)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    return value
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(
+        document, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default
+    ).encode()
+
+
+def sample_document(sample: Sample, seq: int) -> dict[str, Any]:
+    return {
+        "value": _finite(sample.value),
+        "sourceTimestamp": timestamp(sample.source_time),
+        "serverTimestamp": timestamp(sample.server_time),
+        "status": sample.status,
+        "seq": seq,
+        "cellType": sample.machine.cell_type,
+        "nodeId": sample.node_id,
+    }
+
+
+def event_document(event: EventSample, seq: int) -> dict[str, Any]:
+    return {
+        "eventType": event.event_type,
+        "time": timestamp(event.time),
+        "severity": event.severity,
+        "message": event.message,
+        "fields": _finite(event.fields),
+        "seq": seq,
+        "cellType": event.machine.cell_type,
+    }
+
+
+def encode(item: Sample | EventSample, seq: int) -> bytes:
+    """The UTF-8 JSON payload of a journaled item with its per-topic sequence number."""
+    if isinstance(item, Sample):
+        return _dumps(sample_document(item, seq))
+    return _dumps(event_document(item, seq))
+
+
+def status(bridge_id: str, online: bool, at: datetime | None = None) -> bytes:
+    """The bridge's birth (online) or goodbye (offline) message; the last will has no time,
+    since the broker sends it when it notices the bridge is gone."""
+    document: dict[str, Any] = {"status": "online" if online else "offline", "bridgeId": bridge_id}
+    if at is not None:
+        document["time"] = timestamp(at)
+    return _dumps(document)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of every payload the bridge publishes."""
+    text = resources.files("mqtt_bridge").joinpath("payload.schema.json").read_text("utf-8")
+    return json.loads(text)

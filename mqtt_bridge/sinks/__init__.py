@@ -1,0 +1,107 @@
+"""Sinks deliver what the source appended to the journal: `MqttSink`, `TimeSeriesSink`.
+
+Each sink is an async context manager that drains the journal through its own cursor in a
+background task and acknowledges rows only after its peer confirmed them, so everything not yet
+confirmed is still in the journal when the peer is down or the bridge stops.
+
+    journal = Journal("bridge.journal")
+    mqtt = MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883"))
+    series = TimeSeriesSink(journal, InfluxSettings(url="http://127.0.0.1:8086", token="..."))
+    async with mqtt, series:       # create every sink before appending: each registers a cursor
+        journal.append(samples)    # from the OPC UA source, any time
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from mqtt_bridge.journal import Journal
+
+
+class JournalSink:
+    """What every sink shares: its cursor, the background task, waking on commits, `flush()`."""
+
+    def __init__(self, journal: Journal, cursor: str) -> None:
+        self.journal = journal
+        self.cursor = cursor
+        # Registering at construction, not on entry, holds rows for this sink from the start.
+        journal.register(cursor)
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def __aenter__(self):
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._closing = False
+        self._remove_listener = self.journal.on_commit(self._notify)
+        self._task = asyncio.create_task(self._run(), name=f"{type(self).__name__}({self.cursor})")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop delivering; what is not confirmed yet stays in the journal for the next start."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        try:
+            await self._task
+        finally:
+            self._task = None
+            self._remove_listener()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything appended so far is confirmed by the peer; False on timeout."""
+        self.journal.commit()
+        target = self.journal.last_rowid
+
+        async def confirmed() -> None:
+            while self.journal.cursors[self.cursor] < target:
+                self._progress.clear()
+                await self._progress.wait()
+
+        waiter = asyncio.ensure_future(confirmed())
+        watched = {waiter} if self._task is None else {waiter, self._task}
+        try:
+            await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        return self.journal.cursors[self.cursor] >= target
+
+    def stats(self) -> dict[str, Any]:
+        return {"pending": self.journal.pending(self.cursor), "last_error": self.last_error}
+
+    # -- for subclasses -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    def _notify(self) -> None:
+        """Wake the sink; safe from any thread (the journal commits from its own thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _confirmed(self, upto_rowid: int) -> None:
+        self.journal.ack(self.cursor, upto_rowid)
+        self._progress.set()
+
+    async def _wait_for_work(self, timeout: float | None = None) -> None:
+        """Sleep until new rows are committed, the sink is closing, or `timeout` passes."""
+        if self._closing:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep `delay` seconds unless the sink is closing (a backoff that close() can cut)."""
+        loop = self._loop
+        deadline = loop.time() + delay
+        while not self._closing and (remaining := deadline - loop.time()) > 0:
+            await self._wait_for_work(remaining)

@@ -1,0 +1,231 @@
+"""Publishes the journal to an MQTT broker as the unified namespace (paho-mqtt, QoS 1, retained).
+
+At least once and in order per topic: entries are published in journal order, at most
+`max_inflight * 2` unconfirmed at a time, and the journal is acknowledged only up to the first
+entry whose PUBACK has not arrived. Every connection is a fresh paho client: after a drop the
+sink republishes from the first unconfirmed entry, so nothing depends on paho's in-memory
+retry queue, and a broker outage only ever leaves data waiting in the journal, never in RAM.
+
+Paho runs its network loop in its own thread; its callbacks only hand results to the asyncio
+loop (`call_soon_threadsafe`), where all bookkeeping happens.
+
+The bridge's status topic (`MqttSettings.status_topic`) carries a retained birth message
+(`{"status": "online", ...}`) on every connect, and a retained last will
+(`{"status": "offline", ...}`) that the broker publishes if the bridge dies; a clean shutdown
+publishes "offline" itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from mqtt_bridge import payload
+from mqtt_bridge.journal import Journal
+from mqtt_bridge.sample import Sample
+from mqtt_bridge.settings import MqttSettings
+from mqtt_bridge.sinks import JournalSink
+
+_CONNACK_TIMEOUT = 10.0  # seconds to wait for the broker's answer to CONNECT
+
+
+class _ConnectFailed(Exception):
+    """The broker could not be reached or refused the connection."""
+
+
+class MqttSink(JournalSink):
+    """Drains the journal to an MQTT broker; see the module docstring for the guarantees.
+
+    >>> # async with MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883")) as sink:
+    >>> #     await sink.flush(timeout=10)
+    """
+
+    def __init__(self, journal: Journal, settings: MqttSettings, cursor: str = "mqtt") -> None:
+        super().__init__(journal, cursor)
+        self.settings = settings
+        self.connected = False
+        self._published = 0
+        self._confirmed_count = 0
+        self._connects = 0
+        self._client: mqtt.Client | None = None
+        self._generation = 0
+        self._acks: deque[tuple[int, int]] = deque()  # (generation, mid) from paho's thread
+        self._connack: asyncio.Future[Any] | None = None
+
+    def stats(self) -> dict[str, Any]:
+        """Delivery figures: entries published and confirmed, connects, state, backlog."""
+        return {
+            **super().stats(),
+            "connected": self.connected,
+            "published": self._published,
+            "confirmed": self._confirmed_count,
+            "connects": self._connects,
+        }
+
+    # -- the connection loop ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = self.settings.reconnect_min_delay
+        while not self._closing:
+            try:
+                client = await self._connect()
+            except _ConnectFailed as exc:
+                self.last_error = str(exc)
+                await self._pause(delay)
+                delay = min(delay * 2, self.settings.reconnect_max_delay)
+                continue
+            delay = self.settings.reconnect_min_delay
+            try:
+                await self._deliver(client)
+            finally:
+                await self._shut(client)
+
+    async def _connect(self) -> mqtt.Client:
+        settings = self.settings
+        self._generation += 1
+        generation = self._generation
+        loop = self._loop
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            clean_session=True,  # the journal, not the broker session, holds what is unconfirmed
+            reconnect_on_failure=False,  # reconnects are this sink's job (fresh client each time)
+        )
+        client.max_inflight_messages_set(settings.max_inflight)
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls or settings.tls_ca:
+            client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
+                           keyfile=settings.tls_key)
+        client.will_set(settings.status_topic, payload.status(settings.client_id, online=False),
+                        qos=settings.qos, retain=True)
+        self._connack = loop.create_future()
+
+        def on_connect(_c: object, _u: object, _flags: object, reason: Any, _p: object) -> None:
+            loop.call_soon_threadsafe(self._on_connack, generation, reason)
+
+        def on_disconnect(_c: object, _u: object, _f: object, reason: Any, _p: object) -> None:
+            loop.call_soon_threadsafe(self._on_disconnect, generation, reason)
+
+        def on_publish(_c: object, _u: object, mid: int, _reason: object, _p: object) -> None:
+            self._acks.append((generation, mid))
+            self._notify()
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_publish = on_publish
+        try:
+            await asyncio.to_thread(client.connect, settings.host, settings.port,
+                                    settings.keepalive)
+        except (OSError, ValueError) as exc:
+            raise _ConnectFailed(f"MQTT broker {settings.url}: {exc}") from None
+        client.loop_start()
+        try:
+            reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
+        except TimeoutError:
+            reason = "no CONNACK"
+        if reason is None or getattr(reason, "is_failure", True):
+            await self._shut(client)
+            raise _ConnectFailed(f"MQTT broker {settings.url} refused the connection: {reason}")
+        self._client = client
+        self.connected = True
+        self._connects += 1
+        self.last_error = None
+        return client
+
+    def _on_connack(self, generation: int, reason: Any) -> None:
+        if generation == self._generation and self._connack and not self._connack.done():
+            self._connack.set_result(reason)
+
+    def _on_disconnect(self, generation: int, reason: Any) -> None:
+        if generation != self._generation:
+            return
+        if self._connack and not self._connack.done():
+            self._connack.set_result(None)
+        if self.connected and not self._closing:
+            self.last_error = f"MQTT broker {self.settings.url}: connection lost ({reason})"
+        self.connected = False
+        self._wake.set()
+
+    async def _shut(self, client: mqtt.Client) -> None:
+        self.connected = False
+        self._client = None
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def _deliver(self, client: mqtt.Client) -> None:
+        """Publish from the first unconfirmed entry until the connection drops or we close."""
+        settings = self.settings
+        window = settings.max_inflight * 2
+        self._in_flight: dict[int, int] = {}  # mid -> rowid, this connection only
+        self._order: deque[int] = deque()  # rowids in publish order
+        self._done: set[int] = set()  # confirmed rowids not yet at the head of `_order`
+        sent_upto = self.journal.cursors[self.cursor]
+        self._acks.clear()
+        client.publish(settings.status_topic,
+                       payload.status(settings.client_id, online=True, at=datetime.now(UTC)),
+                       qos=settings.qos, retain=True)
+        while self.connected and not self._closing:
+            self._take_acks()
+            room = window - len(self._in_flight)
+            entries = self.journal.read(self.cursor, room, after=sent_upto) if room > 0 else []
+            for entry in entries:
+                item = entry.item
+                info = client.publish(
+                    payload.topic(item, settings.prefix), payload.encode(item, entry.seq),
+                    qos=settings.qos, retain=isinstance(item, Sample),
+                )
+                if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                    self.connected = False
+                    break
+                self._in_flight[info.mid] = entry.rowid
+                self._order.append(entry.rowid)
+                sent_upto = entry.rowid
+                self._published += 1
+            if entries and room > 0:
+                await asyncio.sleep(0)  # let acks and the source in between large backlogs
+            else:
+                await self._wait_for_work()
+        if self._closing and self.connected:
+            await self._say_goodbye(client)
+
+    def _take_acks(self) -> None:
+        """Turn PUBACKs into journal acks, up to the first entry still unconfirmed."""
+        generation = self._generation
+        while self._acks:
+            ack_generation, mid = self._acks.popleft()
+            rowid = self._in_flight.pop(mid, None) if ack_generation == generation else None
+            if rowid is not None:
+                self._done.add(rowid)
+        confirmed_upto = None
+        order, done = self._order, self._done
+        while order and order[0] in done:
+            confirmed_upto = order.popleft()
+            done.discard(confirmed_upto)
+            self._confirmed_count += 1
+        if confirmed_upto is not None:
+            self._confirmed(confirmed_upto)
+
+    async def _say_goodbye(self, client: mqtt.Client) -> None:
+        """Wait briefly for outstanding PUBACKs, then replace the will with a clean 'offline'."""
+        loop = self._loop
+        deadline = loop.time() + 2.0
+        while self._in_flight and self.connected and loop.time() < deadline:
+            await self._wait_for_work(0.05)
+            self._take_acks()
+        info = client.publish(
+            self.settings.status_topic,
+            payload.status(self.settings.client_id, online=False, at=datetime.now(UTC)),
+            qos=self.settings.qos, retain=True,
+        )
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(info.wait_for_publish, 2.0)
