@@ -135,7 +135,8 @@ class AlarmManager:
             cond = await self._create_condition(source, kind_name)
         severity = SEVERITY.get(kind_name, 500) if severity is None else int(severity)
         if not 1 <= severity <= 1000:
-            raise ValueError(f"alarm {alarm_id}: severity {severity} is not within 1..1000")
+            _logger.warning("alarm %s: severity %s clamped to 1..1000", alarm_id, severity)
+            severity = min(max(severity, 1), 1000)
         when = time or datetime.now(UTC)
         cond.alarm_ids.add(alarm_id)
         self._by_alarm_id[alarm_id] = cond
@@ -148,18 +149,24 @@ class AlarmManager:
         await self._fire(cond, when)
         return cond.node_id
 
-    async def clear(self, alarm_id: str, time: datetime | None = None) -> None:
-        """Deactivate the alarm; its condition stays retained until acknowledged."""
+    async def clear(self, alarm_id: str, time: datetime | None = None) -> bool:
+        """Deactivate the alarm; its condition stays retained until acknowledged.
+
+        Returns False (and logs) for an alarm id that is not active: the server's update loop
+        must not stop over an alarm it never saw raised.
+        """
         cond = self._by_alarm_id.pop(alarm_id, None)
         if cond is None:
-            raise KeyError(f"no active alarm {alarm_id!r}")
+            _logger.warning("clear: no active alarm %r", alarm_id)
+            return False
         cond.alarm_ids.discard(alarm_id)
         if cond.alarm_ids or not cond.active:
-            return
+            return True
         when = time or datetime.now(UTC)
         cond.active, cond.active_since = False, when
         cond.message = f"{cond.name} on {cond.source_name} cleared"
         await self._fire(cond, when)
+        return True
 
     async def acknowledge(
         self, condition_id: ua.NodeId, event_id: bytes, comment: str = ""
