@@ -1,0 +1,77 @@
+"""`factory-sim serve` as a user runs it: a real process, a real client, a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+
+import pytest
+from asyncua import Client, ua
+
+from opcua_server import namespaces
+from tests.opcua.conftest import PROJECT
+from tests.services import free_port
+
+COMMAND = [sys.executable, "-m", "factory_cli.main", "serve"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=60,
+                          cwd=PROJECT)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["reference-opcua", "--speed", "0"], "--speed 0: expected a number > 0"),
+    (["reference-opcua", "--speed", "1e9"], "--speed 1e+09: expected a number > 0"),
+    (["reference-opcua", "--port", "70000"], "--port 70000: expected a TCP port"),
+    (["reference-opcua", "--lines", "0"], "--lines 0: expected 1..250"),
+    (["no-such-scenario"], "scenario 'no-such-scenario': no such file"),
+    (["reference-opcua", "--no-anonymous"], "--no-anonymous needs --users"),
+])
+def test_bad_options_are_one_clear_line(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_scenario_file_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((PROJECT / "scenarios" / "reference-opcua.yaml").read_text()
+                   .replace("seed: 2026", "seed: many"))
+    result = run_cli(str(bad))
+    assert result.returncode == 2
+    assert "bad.yaml" in result.stderr and "seed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
+    port = free_port()
+    process = subprocess.Popen([*COMMAND, "reference-opcua", "--port", str(port), "--speed",
+                                "600"], cwd=PROJECT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert lines[1].strip() == f"endpoint: opc.tcp://127.0.0.1:{port}/factory-sim/"
+        assert lines[2].startswith("security: None")
+        machines = asyncio.run(_browse_machines(lines[1].split(" ", 1)[1].strip()))
+        assert machines == {"punch-laser", "press-brake", "cobot", "packing"}
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped" in out
+    assert "Traceback" not in err
+
+
+async def _browse_machines(endpoint: str) -> set[str]:
+    async with Client(endpoint, timeout=10) as client:
+        machinery = (await client.get_namespace_array()).index(namespaces.MACHINERY)
+        folder = client.get_node(ua.NodeId(1001, machinery))
+        return {(await m.read_browse_name()).Name for m in await folder.get_children()}
