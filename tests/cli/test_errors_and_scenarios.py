@@ -65,11 +65,17 @@ def test_out_that_is_a_file(folder):
     assert "--out" in line and "cannot create the folder" in line
 
 
-@pytest.mark.parametrize("flags", [["--seed", "abc"], ["--format", "xml"], ["--bogus"]])
-def test_bad_flags_are_refused_by_the_parser_with_exit_2(folder, flags, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli("run", str(folder / "tiny.yaml"), *flags)
-    assert exit_info.value.code == 2
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--seed", "abc"], "argument --seed: invalid int value: 'abc'"),
+    (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_flags_are_refused_by_the_parser_with_exit_2(folder, flags, expected):
+    code, stdout, stderr = cli("run", str(folder / "tiny.yaml"), *flags)
+    assert (code, stdout) == (2, "")
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]  # after argparse's usage line
+    assert last.startswith("factory-sim") and ": error: " in last and expected in last
 
 
 def test_the_installed_command_prints_no_traceback(folder):

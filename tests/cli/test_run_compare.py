@@ -24,9 +24,13 @@ DAY = 86400.0
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of `factory-sim ARGV`, run in this process."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:  # argparse refusing a flag
+            code = exit_.code
     return code, out.getvalue(), err.getvalue()
 
 
