@@ -100,6 +100,32 @@ def kpi_table(title: str, columns: Sequence[tuple[str, dict, str]]):
     return table
 
 
+def state_time_table(report: dict):
+    """Where each cell's time went: hours and share per activity, with its ISO 22400 element.
+
+    The losses behind the availability figure, in the shop floor's words.
+    """
+    from rich.table import Table
+
+    from factory_sim.states import Activity
+
+    cells = report["cells"]
+    table = Table(title="Where the time went: hours (share) per activity",
+                  title_justify="left")
+    table.add_column("activity", no_wrap=True)
+    table.add_column("ISO 22400", no_wrap=True)
+    for cell in cells:
+        table.add_column(cell["cell"], justify="right", no_wrap=True)
+    for activity in Activity:
+        seconds = [cell["state_times_s"][activity.label] for cell in cells]
+        if not any(seconds):
+            continue
+        table.add_row(activity.label.replace("_", " "), activity.category.value, *(
+            f"{s / 3600:,.1f} ({s / cell['times']['total_s']:.0%})" if s else "–"
+            for s, cell in zip(seconds, cells, strict=True)))
+    return table
+
+
 def span(seconds: float) -> str:
     """A simulated span as a reader says it: "8 h", "5 days", "1.5 days"."""
     if seconds < 86400:

@@ -49,7 +49,13 @@ def run_command(args: argparse.Namespace) -> int:
     import json
 
     from factory_cli.durations import duration_option
-    from factory_cli.kpi_table import kpi_table, report_columns, span, write_cells_csv
+    from factory_cli.kpi_table import (
+        kpi_table,
+        report_columns,
+        span,
+        state_time_table,
+        write_cells_csv,
+    )
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import progress_bar, simulate
     from factory_cli.terminal import stdout_console
@@ -73,6 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
     title = (f"KPIs of {result.scenario} — seed {result.seed}, "
              f"{span(result.duration_s)} simulated, {result.events:,} events")
     console.print(kpi_table(title, report_columns(data)))
+    console.print(state_time_table(data))
     if out:
         console.print(f"wrote {out / 'events.jsonl'}, {out / 'kpis.json'} and "
                       f"{out / 'kpis_cells.csv'}", markup=False, highlight=False)

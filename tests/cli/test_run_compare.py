@@ -94,6 +94,10 @@ def test_run_prints_a_kpi_table_with_plant_and_cells(tiny_file):
     for text in ("OEE [%]", "Availability", "MTTR [min]", "Lead time, mean [h]", "plant",
                  "laser", "packing"):
         assert text in stdout
+    # The state times: 06:00-08:00 of the 8 hours are in the shift, the rest is not.
+    assert "Where the time went" in stdout
+    off_shift = next(line for line in stdout.splitlines() if "off shift" in line)
+    assert "UNPLANNED" in off_shift and "6.0 (75%)" in off_shift
 
 
 @pytest.fixture(scope="module")
