@@ -44,7 +44,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from factory_cli.kpi_table import kpi_table, span, write_compare_csv
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import progress_bar, simulate
-    from factory_cli.terminal import stdout_console
+    from factory_cli.terminal import pipe_may_close, stdout_console
 
     duration = None if args.duration is None else duration_option(args.duration)
     scenarios = [open_scenario(name) for name in args.scenarios]  # all errors before any run
@@ -66,15 +66,15 @@ def compare_command(args: argparse.Namespace) -> int:
         (out / "compare.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         write_compare_csv(out / "compare.csv", reports)
         written = [out / "compare.json", out / "compare.csv", *write_charts(reports, out)]
-    if args.format == "json":
-        print(json.dumps(data, indent=2))
-        return 0
-    console = stdout_console()
-    spans = sorted({result.duration_s for result in results})
-    title = f"Plant KPIs — seed {seed} for all, {', '.join(map(span, spans))} simulated"
-    console.print(kpi_table(title, [(name, report["plant"], "plant")
-                                    for name, report in reports]))
-    if written:
-        console.print("wrote " + ", ".join(str(path) for path in written), markup=False,
-                      highlight=False)
+    with pipe_may_close():
+        if args.format == "json":
+            print(json.dumps(data, indent=2))
+            return 0
+        spans = sorted({result.duration_s for result in results})
+        title = f"Plant KPIs — seed {seed} for all, {', '.join(map(span, spans))} simulated"
+        stdout_console().print(kpi_table(title, [(name, report["plant"], "plant")
+                                                 for name, report in reports]))
+        if written:
+            stdout_console().print("wrote " + ", ".join(str(path) for path in written),
+                                   markup=False, highlight=False)
     return 0

@@ -58,7 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import progress_bar, simulate
-    from factory_cli.terminal import stdout_console
+    from factory_cli.terminal import pipe_may_close, stdout_console
 
     duration = None if args.duration is None else duration_option(args.duration)
     scenario = open_scenario(args.scenario)
@@ -72,15 +72,16 @@ def run_command(args: argparse.Namespace) -> int:
     if out:
         (out / "kpis.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         write_cells_csv(out / "kpis_cells.csv", data["cells"])
-    if args.format == "json":
-        print(json.dumps(data, indent=2))
-        return 0
-    console = stdout_console()
-    title = (f"KPIs of {result.scenario} — seed {result.seed}, "
-             f"{span(result.duration_s)} simulated, {result.events:,} events")
-    console.print(kpi_table(title, report_columns(data)))
-    console.print(state_time_table(data))
-    if out:
-        console.print(f"wrote {out / 'events.jsonl'}, {out / 'kpis.json'} and "
-                      f"{out / 'kpis_cells.csv'}", markup=False, highlight=False)
+    with pipe_may_close():
+        if args.format == "json":
+            print(json.dumps(data, indent=2))
+            return 0
+        console = stdout_console()
+        title = (f"KPIs of {result.scenario} — seed {result.seed}, "
+                 f"{span(result.duration_s)} simulated, {result.events:,} events")
+        console.print(kpi_table(title, report_columns(data)))
+        console.print(state_time_table(data))
+        if out:
+            console.print(f"wrote {out / 'events.jsonl'}, {out / 'kpis.json'} and "
+                          f"{out / 'kpis_cells.csv'}", markup=False, highlight=False)
     return 0

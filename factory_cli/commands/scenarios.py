@@ -23,7 +23,7 @@ def list_command(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from factory_cli.scenario_files import list_scenarios, shipped_scenarios_dir
-    from factory_cli.terminal import stdout_console
+    from factory_cli.terminal import pipe_may_close, stdout_console
 
     directory = args.dir or shipped_scenarios_dir()
     entries = list_scenarios(directory)
@@ -39,5 +39,6 @@ def list_command(args: argparse.Namespace) -> int:
     for entry in entries:
         description = Text(entry.description, style="" if entry.valid else "red")
         table.add_row(Text(entry.name), Text(entry.path.name), entry.connectivity, description)
-    console.print(table)
+    with pipe_may_close():
+        console.print(table)
     return 0
