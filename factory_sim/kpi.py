@@ -298,6 +298,7 @@ class KpiAccounting:
         self._cells: dict[str, _CellLedger] = {cell: _CellLedger() for cell in cells}
         self._open_failures: dict[str, list] = {}  # alarm_id -> [cell, raised, detected, started]
         self._open_orders: dict[str, int] = {}  # released order_id -> quantity
+        self._open_parts = 0  # their quantities, summed
         self._wip_since = start
         self._wip_order_seconds = 0.0
         self._wip_part_seconds = 0.0
@@ -393,17 +394,18 @@ class KpiAccounting:
     def _advance_wip(self, time: float) -> None:
         elapsed = time - self._wip_since
         self._wip_order_seconds += len(self._open_orders) * elapsed
-        self._wip_part_seconds += sum(self._open_orders.values()) * elapsed
+        self._wip_part_seconds += self._open_parts * elapsed
         self._wip_since = time
 
     def _order_released(self, event: OrderReleased) -> None:
         self._advance_wip(event.time)
+        self._open_parts += event.quantity - self._open_orders.get(event.order_id, 0)
         self._open_orders[event.order_id] = event.quantity
         self._orders_released += 1
 
     def _order_completed(self, event: OrderCompleted) -> None:
         self._advance_wip(event.time)
-        self._open_orders.pop(event.order_id, None)
+        self._open_parts -= self._open_orders.pop(event.order_id, 0)
         self._completed.append((
             event.time - event.arrived,
             event.time - event.released,
@@ -515,7 +517,7 @@ class KpiAccounting:
         # WIP up to `now` without changing the running integral.
         elapsed = now - self._wip_since
         order_seconds = self._wip_order_seconds + len(self._open_orders) * elapsed
-        part_seconds = self._wip_part_seconds + sum(self._open_orders.values()) * elapsed
+        part_seconds = self._wip_part_seconds + self._open_parts * elapsed
         simulated = now - self.start
 
         completed = self._completed
