@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and charts (oee.png, throughput.png, lead_time.png, mttr.png, "
         "information_latency.png).",
     )
-    add_simulation_options(parser)
+    add_simulation_options(parser, seed_default="the first scenario's `seed`, for all")
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
                         help="scenario files or shipped names")
     parser.set_defaults(handler=compare_command)

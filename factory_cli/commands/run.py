@@ -21,13 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_command)
 
 
-def add_simulation_options(parser: argparse.ArgumentParser) -> None:
+def add_simulation_options(parser: argparse.ArgumentParser,
+                           seed_default: str = "the scenario's `seed`") -> None:
     """Options `run` and `compare` share, spelled and explained the same way."""
     parser.add_argument("--duration", metavar="D",
                         help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days); "
                         "default: the scenario's own `duration`")
     parser.add_argument("--seed", type=int, metavar="N",
-                        help="random seed (default: the scenario's `seed`)")
+                        help=f"random seed (default: {seed_default})")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the output files (created if missing)")
     parser.add_argument("--format", choices=("table", "json"), default="table",
