@@ -88,6 +88,8 @@ class TimeSeriesSink(JournalSink):
                     continue
                 delay = settings.retry_min_delay
                 self.healthy = True
+                if not rejected:
+                    self.last_error = None
                 self._rejected += rejected
                 self._written += len(entries) - rejected
                 self._confirmed(entries[-1].rowid)

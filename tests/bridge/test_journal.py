@@ -1,0 +1,197 @@
+"""The durable journal: sequence numbers, cursors, bounds, restarts and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from mqtt_bridge.journal import Journal, JournalError, decode_item, encode_item
+from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.settings import MqttSettings
+from mqtt_bridge.sinks.mqtt import MqttSink
+from tests.services import MqttRecorder
+
+PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+LASER = MachinePath("acme", "plant1", "cutting", "line1", "laser1", "PunchLaserType")
+T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def sample(machine: MachinePath, tag: str, value: object, i: int = 0) -> Sample:
+    t = T0 + timedelta(milliseconds=i)
+    return Sample(machine, "counters", tag, value, t, t, "Good", f"ns=2;s={tag}")
+
+
+def test_sequence_numbers_count_per_key_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.journal"
+    with Journal(path) as journal:
+        journal.register("mqtt")
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(3)])
+        journal.append([sample(LASER, "Parts", 0), sample(PRESS, "Parts", 3, 3)])
+    with Journal(path) as journal:
+        journal.append([sample(PRESS, "Parts", 4, 4), sample(LASER, "Parts", 1)])
+        journal.commit()
+        entries = journal.read("mqtt", limit=100)
+    by_key: dict[str, list[tuple[int, object]]] = {}
+    for entry in entries:
+        by_key.setdefault(entry.item.key, []).append((entry.seq, entry.item.value))
+    assert by_key == {
+        PRESS.topic("counters", "Parts"): [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)],
+        LASER.topic("counters", "Parts"): [(1, 0), (2, 1)],
+    }
+    assert [e.rowid for e in entries] == sorted(e.rowid for e in entries)
+
+
+def test_readers_see_only_committed_rows(tmp_path: Path) -> None:
+    # Long commit interval: only explicit commits (or commit_items) make rows visible.
+    with Journal(tmp_path / "j", commit_interval=3600, commit_items=10_000) as journal:
+        journal.register("mqtt")
+        journal.append([sample(PRESS, "Parts", 1)])
+        assert journal.read("mqtt", limit=10) == []
+        journal.commit()
+        assert [e.item.value for e in journal.read("mqtt", limit=10)] == [1]
+
+
+def test_rows_are_deleted_once_every_cursor_acknowledged_them(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    with Journal(path) as journal:
+        journal.register("mqtt")
+        journal.register("timeseries")
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(10)])
+        journal.commit()
+        rows = [e.rowid for e in journal.read("mqtt", limit=100)]
+        journal.ack("mqtt", rows[-1])
+        journal.ack("timeseries", rows[3])
+        journal.commit()
+        assert journal.pending("mqtt") == 0
+        assert journal.pending("timeseries") == 6
+        assert journal.stats()["buffered"] == 6
+        assert [e.item.value for e in journal.read("timeseries", limit=100)] == list(range(4, 10))
+        # `after` lets a sink with entries in flight read past its acknowledged row.
+        assert [e.item.value for e in journal.read("timeseries", 2, after=rows[5])] == [6, 7]
+    with Journal(path) as journal:  # cursor positions are durable
+        assert journal.cursors == {"mqtt": rows[-1], "timeseries": rows[3]}
+        assert [e.item.value for e in journal.read("timeseries", limit=100)] == list(range(4, 10))
+        journal.unregister("timeseries")
+        journal.commit()
+        assert journal.stats()["buffered"] == 0
+    with Journal(path) as journal, pytest.raises(KeyError, match="not registered"):
+        journal.read("nobody", 1)
+
+
+def test_a_full_journal_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    with Journal(path, max_items=10) as journal:
+        journal.register("mqtt")
+        for i in range(25):
+            journal.append([sample(PRESS, "Parts", i, i)])
+        journal.commit()
+        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
+        entries = journal.read("mqtt", limit=100)
+        assert [e.seq for e in entries] == list(range(16, 26))
+        assert [e.item.value for e in entries] == list(range(15, 25))
+    with Journal(path, max_items=10) as journal:  # the counts are durable too
+        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
+
+
+def test_items_round_trip_through_readable_json(tmp_path: Path) -> None:
+    cest = timezone(timedelta(hours=2))
+    items = [
+        Sample(PRESS, "state", "CurrentState", "Executing", T0, None, "Good", "ns=3;i=5"),
+        Sample(PRESS, "energy", "Power", math.inf, datetime(2026, 1, 1, 8, tzinfo=cest), T0,
+               "UncertainLastUsableValue"),
+        Sample(PRESS, "monitoring", "Profile", [1.5, 2.5, None], None, None, "Good"),
+        EventSample(PRESS, "AlarmConditionType", T0, 800, "Hydraulic pressure low",
+                    {"ConditionId": "ns=3;i=99", "ActiveState": True}),
+    ]
+    for item in items:
+        assert decode_item(encode_item(item)) == item
+    raw = Sample(PRESS, "ident", "Blob", b"\x00\xff", None, None, "Good")
+    assert decode_item(encode_item(raw)).value == "AP8="  # bytes become base64 text
+    with Journal(tmp_path / "j") as journal:
+        journal.append(items)
+    with sqlite3.connect(tmp_path / "j") as db:  # no pickle: any SQLite tool can read it
+        body = db.execute("SELECT body FROM entries ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+    assert json.loads(body)["msg"] == "Hydraulic pressure low"
+
+
+def test_a_journal_is_used_by_one_process_and_must_be_sqlite(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j"), pytest.raises(JournalError, match="in use by another"):
+        Journal(tmp_path / "j")
+    bogus = tmp_path / "not-a-journal"
+    bogus.write_text("hello, this is not SQLite" * 100)
+    with pytest.raises(JournalError, match=r"not-a-journal: not a usable SQLite journal"):
+        Journal(bogus)
+    with pytest.raises(JournalError, match="max_items"):
+        Journal(tmp_path / "k", max_items=0)
+
+
+_APPENDER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import UTC, datetime
+    from mqtt_bridge.journal import Journal
+    from mqtt_bridge.sample import MachinePath, Sample
+
+    press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+    journal = Journal(sys.argv[1], commit_interval=3600, commit_items=10**9)
+    journal.register("mqtt")
+    appended = 0
+    for batch in range(20):
+        journal.append(
+            Sample(press, "counters", f"Tag{i % 3}", batch * 10 + i, datetime.now(UTC), None,
+                   "Good")
+            for i in range(10)
+        )
+        appended += 10
+        if batch == 14:
+            journal.commit()
+            print(appended, flush=True)
+    print("uncommitted", flush=True)
+    time.sleep(600)  # until killed
+    """
+)
+
+
+async def test_items_committed_before_a_sigkill_are_delivered_by_the_next_bridge(
+    tmp_path: Path, mosquitto
+) -> None:
+    path = tmp_path / "bridge.journal"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-c", _APPENDER, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    ) as bridge:
+        committed = int(bridge.stdout.readline())
+        assert bridge.stdout.readline().strip() == "uncommitted"
+        bridge.send_signal(signal.SIGKILL)
+        assert bridge.wait() == -signal.SIGKILL
+    assert committed == 150
+
+    recorder = MqttRecorder(mosquitto, "acme/#")
+    try:
+        with Journal(path) as journal:
+            # The 50 appended after the last commit are lost with the process; nothing else.
+            assert journal.stats()["buffered"] == committed
+            async with MqttSink(journal, MqttSettings(url=mosquitto.url)) as sink:
+                assert await sink.flush(timeout=30)
+            messages = recorder.wait_until(lambda m: len(m) >= committed)
+    finally:
+        recorder.close()
+    seqs: dict[str, list[int]] = {}
+    for message in messages:
+        seqs.setdefault(message.topic, []).append(message.json()["seq"])
+    # 15 committed batches of 10: Tag0 got 4 per batch, Tag1 and Tag2 3 each.
+    assert seqs == {
+        PRESS.topic("counters", tag): list(range(1, count + 1))
+        for tag, count in (("Tag0", 60), ("Tag1", 45), ("Tag2", 45))
+    }

@@ -1,0 +1,294 @@
+"""The MQTT sink against a real Mosquitto: topics, payloads, retained values, birth and last will,
+broker outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mqtt_bridge import payload
+from mqtt_bridge.journal import Journal
+from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.settings import MqttSettings, SettingsError
+from mqtt_bridge.sinks.mqtt import MqttSink
+from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+from tests.services import Mosquitto, MqttRecorder, Received
+
+PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+LASER = MachinePath("acme", "plant1", "cutting", "line1", "laser1", "PunchLaserType")
+T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+BROKER_DOWN = 10.0  # seconds, issue 4's figure
+DATABASE_DOWN = 30.0  # seconds, issue 4's figure
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def seqs_in_order(messages: Iterable[Received]) -> dict[str, list[int]]:
+    """Per topic, the sequence numbers in arrival order without duplicates, asserting that every
+    new number is exactly one more than the highest so far: nothing lost, nothing reordered.
+    (A number at or below the highest is a redelivery, which at-least-once allows.)"""
+    seen: dict[str, list[int]] = {}
+    for message in messages:
+        seq = message.json()["seq"]
+        numbers = seen.setdefault(message.topic, [])
+        highest = numbers[-1] if numbers else 0
+        if seq > highest:
+            assert seq == highest + 1, f"{message.topic}: {seq} after {highest}"
+            numbers.append(seq)
+    return seen
+
+
+def validator():
+    import jsonschema  # test dependency
+
+    schema = payload.schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    live = MqttRecorder(mosquitto, "#")
+    settings = MqttSettings(url=mosquitto.url, topic_prefix="uns/", client_id="bridge-a")
+    parts = [
+        Sample(PRESS, "counters", "Parts", i, T0 + timedelta(seconds=i), T0, "Good", "ns=4;i=7")
+        for i in range(50)
+    ]
+    odd = [
+        Sample(LASER, "energy", "Power", math.nan, T0, None, "BadSensorFailure"),
+        Sample(LASER, "energy", "Power", 1.25, None, None, "Good"),
+        Sample(LASER, "monitoring", "Temp+#", [20.5, None], T0, T0, "Good"),
+    ]
+    alarms = [
+        EventSample(PRESS, "AlarmConditionType", T0, 800, "Oil pressure low",
+                    {"ActiveState": True, "ConditionId": "ns=4;i=90"}),
+        EventSample(PRESS, "AlarmConditionType", T0, 800, "Oil pressure low",
+                    {"ActiveState": False, "ConditionId": "ns=4;i=90"}),
+    ]
+    event = EventSample(LASER, "BaseEventType", T0, 100, "Program loaded", {})
+    try:
+        with Journal(tmp_path / "j") as journal:
+            async with MqttSink(journal, settings) as sink:
+                journal.append(parts[:20] + odd + alarms)
+                journal.append([*parts[20:], event])
+                assert await sink.flush(timeout=30)
+                stats = sink.stats()
+                late = MqttRecorder(mosquitto, "uns/#")
+                retained = late.wait_until(lambda m: len(m) >= 5, timeout=10)
+                late.close()
+            expected = len(parts) + len(odd) + len(alarms) + 1
+            messages = live.wait_until(lambda m: len(m) >= expected + 2)  # + online, offline
+    finally:
+        live.close()
+
+    assert stats["confirmed"] == expected and stats["pending"] == 0 and stats["connected"]
+    check = validator()
+    for message in messages:
+        check.validate(message.json())  # raises with the offending path on any mismatch
+    by_topic = seqs_in_order(m for m in messages if not m.topic.startswith("uns/_bridge"))
+    press = "uns/acme/plant1/forming/line1/press1"
+    laser = "uns/acme/plant1/cutting/line1/laser1"
+    assert by_topic == {
+        f"{press}/counters/Parts": list(range(1, 51)),
+        f"{laser}/energy/Power": [1, 2],
+        f"{laser}/monitoring/Temp__": [1],  # MQTT wildcards cannot be in a topic name
+        f"{press}/alarms": [1, 2],
+        f"{laser}/events": [1],
+    }
+    values = [m.json() for m in messages if m.topic == f"{press}/counters/Parts"]
+    assert [v["value"] for v in values] == list(range(50))
+    assert values[3] == {
+        "value": 3, "sourceTimestamp": "2026-11-23T06:00:03.000000Z",
+        "serverTimestamp": "2026-11-23T06:00:00.000000Z", "status": "Good", "seq": 4,
+        "cellType": "PressBrakeType", "nodeId": "ns=4;i=7",
+    }
+    power = [m.json() for m in messages if m.topic == f"{laser}/energy/Power"]
+    assert power[0]["value"] == "NaN" and power[0]["status"] == "BadSensorFailure"
+    assert power[1]["sourceTimestamp"] is None
+    alarm = next(m.json() for m in messages if m.topic == f"{press}/alarms")
+    assert alarm["fields"] == {"ActiveState": True, "ConditionId": "ns=4;i=90"}
+    assert alarm["severity"] == 800 and alarm["eventType"] == "AlarmConditionType"
+
+    # A late subscriber gets the last value of every variable (retained), no old events, and
+    # the bridge's retained birth message.
+    last = {m.topic: m for m in retained}
+    assert all(m.retain for m in retained)
+    assert last[f"{press}/counters/Parts"].json()["value"] == 49
+    assert f"{press}/alarms" not in last and f"{laser}/events" not in last
+    assert last["uns/_bridge/bridge-a/status"].json()["status"] == "online"
+    status = [m.json()["status"] for m in messages if m.topic == "uns/_bridge/bridge-a/status"]
+    assert status == ["online", "offline"]  # birth first, clean goodbye last
+
+
+_DOOMED_BRIDGE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from mqtt_bridge.journal import Journal
+    from mqtt_bridge.settings import MqttSettings
+    from mqtt_bridge.sinks.mqtt import MqttSink
+
+    async def main():
+        settings = MqttSettings(url=sys.argv[2], client_id="doomed")
+        async with MqttSink(Journal(sys.argv[1]), settings) as sink:
+            while not sink.connected:
+                await asyncio.sleep(0.02)
+            print("connected", flush=True)
+            await asyncio.sleep(600)  # until killed
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_the_broker_publishes_the_last_will_when_the_bridge_dies(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    topic = "_bridge/doomed/status"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    recorder = MqttRecorder(mosquitto, topic)
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-c", _DOOMED_BRIDGE, str(tmp_path / "j"), mosquitto.url],
+            stdout=subprocess.PIPE, text=True, env=env,
+        ) as bridge:
+            assert bridge.stdout.readline().strip() == "connected"
+            recorder.wait_until(lambda m: len(m) >= 1)
+            bridge.send_signal(signal.SIGKILL)
+            bridge.wait()
+        messages = recorder.wait_until(lambda m: len(m) >= 2)
+    finally:
+        recorder.close()
+    assert [m.json()["status"] for m in messages] == ["online", "offline"]
+    will = messages[1].json()
+    assert will == {"status": "offline", "bridgeId": "doomed"}  # the will carries no time
+    late = MqttRecorder(mosquitto, topic)
+    try:
+        retained = late.wait_until(lambda m: len(m) >= 1, timeout=10)
+    finally:
+        late.close()
+    assert retained[0].retain and retained[0].json()["status"] == "offline"
+
+
+async def test_a_broker_that_is_down_at_start_gets_the_backlog_when_it_comes_up(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.services import MOSQUITTO, require_binary
+
+    require_binary(MOSQUITTO)
+    broker = Mosquitto(tmp_path_factory.mktemp("late-broker"))
+    settings = MqttSettings(url=broker.url, reconnect_min_delay=0.1, reconnect_max_delay=0.5)
+    with Journal(tmp_path / "j") as journal:
+        async with MqttSink(journal, settings) as sink:
+            journal.append(Sample(PRESS, "counters", "Parts", i, T0, T0, "Good") for i in range(30))
+            assert not await sink.flush(timeout=0.5)
+            assert not sink.connected
+            assert broker.url in sink.last_error
+            assert sink.stats()["pending"] == 30
+            await asyncio.to_thread(broker.start)
+            try:
+                assert await sink.flush(timeout=30)
+                assert sink.stats()["confirmed"] == 30 and sink.last_error is None
+                recorder = MqttRecorder(broker, "acme/#")
+                try:
+                    retained = recorder.wait_until(lambda m: len(m) >= 1)
+                finally:
+                    recorder.close()
+            finally:
+                await asyncio.to_thread(broker.stop)
+    assert retained[0].retain and retained[0].json()["seq"] == 30
+    assert retained[0].json()["value"] == 29
+
+
+async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
+    tmp_path: Path, mosquitto_persistent: Mosquitto, victoria_metrics
+) -> None:
+    """Issue 4's figures: the broker stops for 10 s and the time series for 30 s (at the same
+    time, to keep the suite short) while samples keep coming."""
+    from mqtt_bridge.settings import InfluxSettings
+
+    broker, database = mosquitto_persistent, victoria_metrics
+    recorder = MqttRecorder(broker, "acme/#", session=True)  # its session survives the restart
+    tags = ("Parts", "GoodParts", "Strokes")
+    appended = {tag: 0 for tag in tags}
+    stop = asyncio.Event()
+
+    async def produce(journal: Journal) -> None:
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            batch = []
+            for tag in tags:
+                appended[tag] += 1
+                batch.append(Sample(PRESS, "counters", tag, appended[tag], now, now, "Good"))
+            journal.append(batch)
+            await asyncio.sleep(0.02)
+
+    mqtt_settings = MqttSettings(url=broker.url, reconnect_min_delay=0.2, reconnect_max_delay=1)
+    influx_settings = InfluxSettings(url=database.url, retry_min_delay=0.2, retry_max_delay=1)
+    try:
+        with Journal(tmp_path / "j") as journal:
+            mqtt = MqttSink(journal, mqtt_settings)
+            series = TimeSeriesSink(journal, influx_settings)
+            async with mqtt, series:
+                producer = asyncio.create_task(produce(journal))
+                await asyncio.sleep(1)
+                await asyncio.gather(asyncio.to_thread(broker.stop),
+                                     asyncio.to_thread(database.stop))
+                await asyncio.sleep(BROKER_DOWN)
+                await asyncio.to_thread(broker.start)
+                await asyncio.sleep(DATABASE_DOWN - BROKER_DOWN)
+                buffered_while_down = series.stats()["pending"]
+                await asyncio.to_thread(database.start)
+                await asyncio.sleep(1)
+                stop.set()
+                await producer
+                assert await mqtt.flush(timeout=60)
+                assert await series.flush(timeout=60)
+                mqtt_stats, series_stats = mqtt.stats(), series.stats()
+            total = sum(appended.values())
+            messages = recorder.wait_until(
+                lambda m: {t: s[-1] for t, s in seqs_in_order(m).items()}
+                == {PRESS.topic("counters", t): n for t, n in appended.items()}
+            )
+            journal.commit()  # acks are written with the next commit, within 50 ms
+            assert journal.stats() == {"buffered": 0, "dropped": 0, "appended": total}
+    finally:
+        recorder.close()
+
+    assert mqtt_stats["connects"] >= 2 and series_stats["failures"] >= 1
+    assert buffered_while_down > 100  # the outage really held data back
+    # MQTT: every topic got 1..N in order (redeliveries allowed, gaps and reordering not).
+    assert seqs_in_order(messages) == {
+        PRESS.topic("counters", tag): list(range(1, n + 1)) for tag, n in appended.items()
+    }
+    # Time series: every sample is there once the database is back.
+    series_data = database.wait_for_samples('{__name__=~"counters_.*_seq"}', total)
+    got = {s["metric"]["__name__"]: sorted(set(s["values"])) for s in series_data}
+    assert got == {f"counters_{tag}_seq": list(range(1, n + 1)) for tag, n in appended.items()}
+
+
+def test_mqtt_settings_name_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"'http://x': expected mqtt://host"):
+        MqttSettings(url="http://x")
+    with pytest.raises(SettingsError, match=r"mqtt://host:99999.*Port out of range"):
+        MqttSettings(url="mqtt://host:99999")
+    with pytest.raises(SettingsError, match="qos 0: expected 1 or 2"):
+        MqttSettings(qos=0)
+    with pytest.raises(SettingsError, match=r"tls_ca: file .*missing\.pem"):
+        MqttSettings(url="mqtts://broker", tls_ca=str(tmp_path / "missing.pem"))
+    with pytest.raises(SettingsError, match="password given without a username"):
+        MqttSettings(password="secret")
+    settings = MqttSettings(url="mqtts://broker.example", topic_prefix="/uns/")
+    assert (settings.host, settings.port, settings.tls) == ("broker.example", 8883, True)
+    assert settings.status_topic == "uns/_bridge/factory-sim-bridge/status"
+    assert json.loads(payload.status("b", online=True))["status"] == "online"
