@@ -6,7 +6,7 @@ PERF-NOTES); the escaping follows influxdb-client's own `Point` rules, which a t
 One measurement per concern, tags for the ISA-95 hierarchy and the cell type, one field per
 variable plus its sequence number, timestamp = source time in nanoseconds:
 
-    counters,enterprise=acme,site=plant1,area=forming,line=line1,cell=press1,cell_type=Press \
+    counters,area=forming,cell=press1,cell_type=Press,enterprise=acme,line=line1,site=plant1 \
         Parts=42i,Parts_seq=7i 1767225600000000000
 """
 
@@ -83,8 +83,8 @@ def _tags(item: Sample | EventSample) -> list[str]:
     ]
     if isinstance(item, EventSample):
         pairs.append(("event_type", item.event_type))
-    # Empty tag values are not allowed in line protocol: leave such tags out.
-    return [f"{key}={_tag_value(value)}" for key, value in pairs if value]
+    # Sorted by key, as InfluxDB recommends; empty tag values are not allowed: leave them out.
+    return [f"{key}={_tag_value(value)}" for key, value in sorted(pairs) if value]
 
 
 def line(item: Sample | EventSample, seq: int) -> str:
