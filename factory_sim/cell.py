@@ -55,9 +55,6 @@ if TYPE_CHECKING:
     from factory_sim.scenario import CellSpec
 
 A = Activity
-# Work under way runs to its end; everything else gives way to breaks and off-shift time.
-WORKING_ACTIVITIES = frozenset({A.PRODUCING, A.SHORT_STOP, A.SETUP})
-
 POWER_OF = {
     A.PRODUCING: "producing", A.SHORT_STOP: "idle", A.SETUP: "setup", A.STARVED: "idle",
     A.BLOCKED: "idle", A.WAITING_OPERATOR: "idle", A.STOPPED: "idle", A.FAILED: "down",
@@ -121,6 +118,8 @@ class Cell:
         self._slow = 1.0 + spec.speed_loss
         self._power = {a: getattr(spec.power, key) for a, key in POWER_OF.items()}
         self._publish = plant.bus.publish
+        self._plant = plant
+        self._information = line.information
 
         # State and counters.
         self.activity: Activity | None = None
@@ -130,7 +129,6 @@ class Cell:
         self._since = 0.0
         self.time_in: dict[Activity, float] = dict.fromkeys(Activity, 0.0)
         self.good = self.scrap = self.rework = self.cycles = 0
-        self.busy = 0.0  # operating time, which failures are counted against
         self.job: tuple[str, str, int, int] | None = None  # order, variant, planned, completed
         self.family: str | None = None
         self.variant: str | None = None
@@ -234,28 +232,50 @@ class Cell:
         return operator
 
     def _make_lot(self, order: Order):
+        # The per-part path runs hundreds of thousands of times a simulated year, so the
+        # common case stays inline; rare turns (failures, stops, maintenance) are generators.
         env = self.env
+        plant = self.line.plant
+        publish = self._publish
+        spec = self.spec
         product = order.product
-        planned = order.alive
+        planned = remaining = order.alive
         completed = 0
         self.job = (order.id, product.name, planned, 0)
-        self._publish(JobStarted(env.now, self.id, order.id, product.name, planned))
-        cycle = self.line.plant.planned_cycle_time(self.id, product.name)
-        remaining = planned
+        publish(JobStarted(env.now, self.id, order.id, product.name, planned))
+        cycle = plant.planned_cycle_time(self.id, product.name)
+        base = cycle * self._slow
+        mu, sigma = self._mu, self._sigma
+        gauss = self._rng_cycle.gauss
+        quality = self._rng_quality.random
+        scrap = spec.scrap
+        scrap_or_rework = scrap + spec.rework
+        stop_chance = spec.short_stops.probability
+        protective_chance = (spec.protective_stops.per_hour * cycle / 3600.0
+                             if spec.protective_stops is not None else 0.0)
+        press_brake = self.kind is CellKind.PRESS_BRAKE
         while remaining:
-            yield from self._ready()
+            if self._stop_requested or plant.period_kind is not PeriodKind.WORK:
+                yield from self._ready()
             if self.predictive and self._predicted and self._ttf <= self._lead:
                 yield from self._planned_maintenance()
                 continue
-            yield from self._make_part(cycle)
+            duration = base * math.exp(mu + sigma * gauss()) if sigma else base
+            if self.activity is not A.PRODUCING:
+                self._set(A.PRODUCING)
+            if duration < self._ttf:
+                yield env.timeout(duration)
+                self._ttf -= duration
+            else:
+                yield from self._fail_during(duration)
             self.cycles += 1
-            u = self._rng_quality.random()
-            if u < self.spec.scrap:
+            u = quality()
+            if u < scrap:
                 outcome = PartOutcome.SCRAP
                 self.scrap += 1
                 order.scrapped += 1
                 remaining -= 1
-            elif u < self.spec.scrap + self.spec.rework:
+            elif u < scrap_or_rework:
                 outcome = PartOutcome.REWORK  # made once more, at once
                 self.rework += 1
             else:
@@ -264,36 +284,27 @@ class Cell:
                 completed += 1
                 remaining -= 1
             self.job = (order.id, product.name, planned, completed)
-            self._publish(PartFinished(env.now, self.id, order.id, product.name, outcome,
-                                       completed, planned))
-            if self.kind is CellKind.PRESS_BRAKE:
-                yield from self._wear_tool(product.bends, remaining)
-            yield from self._after_part(cycle)
+            publish(PartFinished(env.now, self.id, order.id, product.name, outcome,
+                                 completed, planned))
+            if press_brake and self._wear_tool(product.bends) and remaining:
+                yield from self._replace_tool()
+            if stop_chance and self._rng_stops.random() < stop_chance:
+                self._set(A.SHORT_STOP)
+                yield env.timeout(self._rng_stops.expovariate(1.0 / spec.short_stops.mean))
+            if protective_chance and self._rng_safety.random() < protective_chance:
+                yield from self._protective_stop(
+                    self._rng_safety.expovariate(1.0 / spec.protective_stops.mean))
 
-    def _make_part(self, cycle: float):
+    def _fail_during(self, duration: float):
+        """Make a part during which the machine breaks down (perhaps more than once)."""
         env = self.env
-        duration = cycle * self._slow * self._rng_cycle.lognormvariate(self._mu, self._sigma)
-        self._set(A.PRODUCING)
         while duration >= self._ttf:
             yield env.timeout(self._ttf)
-            self.busy += self._ttf
             duration -= self._ttf
             yield from self._breakdown()
             self._set(A.PRODUCING)
         yield env.timeout(duration)
-        self.busy += duration
         self._ttf -= duration
-
-    def _after_part(self, cycle: float):
-        spec = self.spec
-        if spec.short_stops.probability and self._rng_stops.random() < spec.short_stops.probability:
-            self._set(A.SHORT_STOP)
-            yield self.env.timeout(self._rng_stops.expovariate(1.0 / spec.short_stops.mean))
-        stops = spec.protective_stops
-        if stops is not None and stops.per_hour:
-            rng = self._rng_safety
-            if rng.random() < stops.per_hour * cycle / 3600.0:
-                yield from self._protective_stop(rng.expovariate(1.0 / stops.mean))
 
     # -- failures and maintenance ----------------------------------------------------------
 
@@ -394,7 +405,8 @@ class Cell:
             self.tool_life[tool] = int(tooling.life * rng.uniform(0.3, 1.0))
         self.tool = tools[0]
 
-    def _wear_tool(self, strokes: int, remaining_parts: int):
+    def _wear_tool(self, strokes: int) -> bool:
+        """Count the strokes of one part; True when the tool cannot make another."""
         tooling = self.spec.tooling
         life = self.tool_life[self.tool] = max(0, self.tool_life[self.tool] - strokes)
         self._publish(ToolWorn(self.env.now, self.id, self.tool, life))
@@ -402,8 +414,7 @@ class Cell:
             self._tool_alarm = f"{self.id}/tool-wear/{self.tool_changes}-{self.tool}"
             self._raise(self._tool_alarm, AlarmKind.TOOL_WEAR,
                         f"{self.spec.name}: tool {self.tool} worn, {life} strokes left")
-        if remaining_parts and life < strokes:
-            yield from self._replace_tool()
+        return life < strokes
 
     def _replace_tool(self):
         operator = yield from self._operator()
@@ -427,8 +438,8 @@ class Cell:
     def refresh(self) -> None:
         """Book the time so far and show the activity the calendar allows now."""
         activity = self._intended
-        if activity not in WORKING_ACTIVITIES:
-            kind = self.line.plant.period_kind
+        if not activity.is_work:
+            kind = self._plant.period_kind
             if kind is not PeriodKind.WORK:
                 activity = A.BREAK if kind is PeriodKind.BREAK else A.OFF_SHIFT
         if activity is self.activity:
@@ -442,7 +453,7 @@ class Cell:
         self.activity = activity
         self.power_kw = self._power[activity]
         self._publish(StateChanged(now, self.id, activity, self.power_kw, self.energy_kwh))
-        self.line.information.state_changed(self, activity, now)
+        self._information.state_changed(self, activity, now)
         kind = self.kind
         if kind is CellKind.PUNCH_LASER:
             laser = LASER_STATE_OF[activity]

@@ -66,6 +66,8 @@ class Activity(Enum):
         self.item_state = MachineryItemState(item_state)
         self.operation_mode = MachineryOperationMode(mode)
         self.category = category
+        # Work under way runs to its end; any other activity gives way to breaks and nights.
+        self.is_work = category in (TimeCategory.PRODUCTION, TimeCategory.SETUP)
 
     def __repr__(self) -> str:
         return f"<Activity.{self.name}>"
