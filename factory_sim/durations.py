@@ -2,18 +2,21 @@
 
 >>> parse_duration("90m"), parse_duration("8h"), parse_duration("5d"), parse_duration(30)
 (5400.0, 28800.0, 432000.0, 30.0)
+
+A year is 365 calendar days; the shift calendar decides which of them are worked.
 """
 
 from __future__ import annotations
 
 import re
 
-UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d|w)?\s*$")
+UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
+         "y": 365 * 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d|w|y)?\s*$")
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds in a duration like "45s", "90m", "8h", "5d", "2w"; a bare number is seconds."""
+    """Seconds in a duration like "45s", "90m", "8h", "5d", "2w", "1y"; a bare number is seconds."""
     if isinstance(text, bool):
         raise ValueError(f"expected a duration like 90m, 8h or 5d, got {text!r}")
     if isinstance(text, int | float):
