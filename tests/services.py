@@ -7,6 +7,9 @@ Fixtures (function-scoped: both start in well under a second):
   session (and the messages queued for it) across a broker restart, as a production broker would.
 - `victoria_metrics`: a time series that accepts InfluxDB's `/api/v2/write`.
 
+`Mosquitto(..., users={"name": "password"}, tls=make_test_pki(dir))` builds a broker that
+demands a password and/or speaks TLS (mqtts) with a throw-away CA, for security tests.
+
 Each yields a service with `.host`, `.port`, `.url`, `.stop()` and `.start()` (restart on the same
 port and data directory) for fault tests. `MqttRecorder` is a real paho subscriber that records
 what arrives. A missing binary skips the test with the install command, except under CI
@@ -114,16 +117,75 @@ class Service:
         return ""
 
 
+@dataclass(frozen=True)
+class TestPki:
+    """A throw-away CA and a server certificate for 127.0.0.1/localhost, as PEM files."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_test_pki(directory: Path) -> TestPki:
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+
+    def build(subject: str, issuer: x509.Name | None, signer: Any, public: Any, ca: bool):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
+            .public_key(public).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = build("factory-sim test CA", None, ca_key, ca_key.public_key(), ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build("127.0.0.1", ca_cert.subject, ca_key, key.public_key(), ca=False)
+    pki = TestPki(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    pki.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    pki.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pki.key.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    return pki
+
+
 class Mosquitto(Service):
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        persistent: bool = False,
+        users: dict[str, str] | None = None,
+        tls: TestPki | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.persistent = persistent
-        self.url = f"mqtt://{self.host}:{self.port}"
+        self.url = f"{'mqtts' if tls else 'mqtt'}://{self.host}:{self.port}"
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if users else 'true'}",
             f"persistence {'true' if persistent else 'false'}",
             f"persistence_location {workdir}/",
             # Let a subscriber that is away (e.g. during a restart) miss nothing.
@@ -134,6 +196,15 @@ class Mosquitto(Service):
         ]
         if os.geteuid() == 0:
             lines.append(f"user {getpass.getuser()}")  # stay root: the files are root's
+        if users:
+            password_file = workdir / "passwords"
+            password_file.write_text("".join(f"{name}:{pw}\n" for name, pw in users.items()))
+            password_file.chmod(0o600)
+            # mosquitto_passwd -U hashes the plain-text file in place.
+            subprocess.run(["mosquitto_passwd", "-U", str(password_file)], check=True)
+            lines.append(f"password_file {password_file}")
+        if tls:
+            lines += [f"cafile {tls.ca}", f"certfile {tls.cert}", f"keyfile {tls.key}"]
         self.config_path = workdir / "mosquitto.conf"
         self.config_path.write_text("\n".join(lines) + "\n")
 
@@ -199,7 +270,15 @@ class MqttRecorder:
     persistence queues messages for it while it is away.
     """
 
-    def __init__(self, broker: Mosquitto, topic: str = "#", session: bool = False) -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topic: str = "#",
+        session: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        tls_ca: Path | None = None,
+    ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -211,6 +290,10 @@ class MqttRecorder:
             clean_session=not session,
         )
         self._client.reconnect_delay_set(0.1, 0.5)
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        if tls_ca is not None:
+            self._client.tls_set(ca_certs=str(tls_ca))
         self._topic = topic
 
         def on_connect(client: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:

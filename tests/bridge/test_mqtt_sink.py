@@ -23,7 +23,15 @@ from mqtt_bridge.sample import EventSample, MachinePath, Sample
 from mqtt_bridge.settings import MqttSettings, SettingsError
 from mqtt_bridge.sinks.mqtt import MqttSink
 from mqtt_bridge.sinks.timeseries import TimeSeriesSink
-from tests.services import Mosquitto, MqttRecorder, Received
+from tests.services import (
+    MOSQUITTO,
+    Mosquitto,
+    MqttRecorder,
+    Received,
+    make_test_pki,
+    require_binary,
+    running,
+)
 
 PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
 LASER = MachinePath("acme", "plant1", "cutting", "line1", "laser1", "PunchLaserType")
@@ -183,8 +191,6 @@ def test_the_broker_publishes_the_last_will_when_the_bridge_dies(
 async def test_a_broker_that_is_down_at_start_gets_the_backlog_when_it_comes_up(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from tests.services import MOSQUITTO, require_binary
-
     require_binary(MOSQUITTO)
     broker = Mosquitto(tmp_path_factory.mktemp("late-broker"))
     settings = MqttSettings(url=broker.url, reconnect_min_delay=0.1, reconnect_max_delay=0.5)
@@ -275,6 +281,55 @@ async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
     series_data = database.wait_for_samples('{__name__=~"counters_.*_seq"}', total)
     got = {s["metric"]["__name__"]: sorted(set(s["values"])) for s in series_data}
     assert got == {f"counters_{tag}_seq": list(range(1, n + 1)) for tag, n in appended.items()}
+
+
+async def eventually(condition, timeout: float = 20.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return bool(condition())
+
+
+async def test_tls_and_password_protect_the_broker(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    require_binary(MOSQUITTO)
+    pki = make_test_pki(tmp_path / "pki")
+    broker = Mosquitto(
+        tmp_path_factory.mktemp("secure-broker"), users={"bridge": "s3cret", "reader": "r3ad"},
+        tls=pki,
+    )
+    assert broker.url.startswith("mqtts://")
+    secure = {"url": broker.url, "tls_ca": str(pki.ca), "reconnect_min_delay": 0.1,
+              "reconnect_max_delay": 0.5}
+    with running(broker):
+        # A wrong password and an unknown CA are refused, and say so.
+        for name, settings in {
+            "password": MqttSettings(**secure, username="bridge", password="wrong"),
+            "ca": MqttSettings(**{**secure, "tls_ca": None}, username="bridge", password="s3cret"),
+        }.items():
+            with Journal(tmp_path / f"refused-{name}") as journal:
+                async with MqttSink(journal, settings) as sink:
+                    assert await eventually(lambda s=sink: s.last_error is not None)
+                    assert not sink.connected and sink.stats()["connects"] == 0
+            expected = "refused" if name == "password" else "CERTIFICATE_VERIFY_FAILED"
+            assert expected in sink.last_error and broker.url in sink.last_error
+
+        recorder = MqttRecorder(broker, "acme/#", username="reader", password="r3ad",
+                                tls_ca=pki.ca)
+        try:
+            settings = MqttSettings(**secure, username="bridge", password="s3cret")
+            with Journal(tmp_path / "ok") as journal:
+                async with MqttSink(journal, settings) as sink:
+                    journal.append(
+                        Sample(PRESS, "counters", "Parts", i, T0, T0, "Good") for i in range(10)
+                    )
+                    assert await sink.flush(timeout=30)
+            messages = recorder.wait_until(lambda m: len(m) >= 10)
+        finally:
+            recorder.close()
+    assert seqs_in_order(messages) == {PRESS.topic("counters", "Parts"): list(range(1, 11))}
 
 
 def test_mqtt_settings_name_what_is_wrong(tmp_path: Path) -> None:
