@@ -15,8 +15,8 @@ every write counts (trigger StatusValueTimestamp), not only changes of value.
 Backends: "memory" (asyncua's HistoryDict in time-ordered deques; each node keeps what lies
 within `retention` of its newest source timestamp, i.e. plant time, so a simulation running
 faster or slower than the wall clock keeps the right window) or "sqlite" (values in asyncua's
-HistorySQLite at `path`, which survive a restart; retention against the wall clock; one commit
-per value, so much slower; alarm events stay in memory either way).
+HistorySQLite at `path`, which survive a restart, same plant-time retention; asyncua commits
+once per value, so it is much slower; alarm events stay in memory either way).
 """
 
 from __future__ import annotations
@@ -81,10 +81,7 @@ class MemoryHistory(HistoryDict):
         self._datachanges[node_id] = deque(maxlen=self._max_values)
 
     async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
-        stamp = datavalue.SourceTimestamp
-        if stamp is None:  # HistoryRead works on source time: never store without one
-            stamp = datavalue.ServerTimestamp or datetime.now(UTC)
-            datavalue = dataclasses.replace(datavalue, SourceTimestamp=stamp)
+        datavalue = _with_source_time(datavalue)
         _keep(self._datachanges[node_id], datavalue, _value_time, self._retention)
 
     async def new_historized_event(self, source_id, evtypes, period, count=0) -> None:
@@ -98,11 +95,54 @@ class MemoryHistory(HistoryDict):
         _keep(events, event, _event_time, self._retention)
 
 
+class SqliteHistory(HistorySQLite):
+    """asyncua's HistorySQLite with retention in plant time instead of the wall clock (the
+    simulator's source timestamps are plant time: asyncua's own pruning would delete them all).
+    Old rows are pruned every `_PRUNE_EVERY` values per node and before each read."""
+
+    _PRUNE_EVERY = 64
+
+    def __init__(self, path: str, retention: timedelta):
+        super().__init__(path)
+        self._retention = retention
+        self._newest: dict[ua.NodeId, datetime] = {}
+        self._unpruned: dict[ua.NodeId, int] = {}
+
+    async def new_historized_node(self, node_id, period, count=0) -> None:
+        await super().new_historized_node(node_id, None, count)  # no wall-clock pruning
+
+    async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
+        datavalue = _with_source_time(datavalue)
+        await super().save_node_value(node_id, datavalue)
+        newest = self._newest.get(node_id)
+        if newest is None or datavalue.SourceTimestamp > newest:
+            self._newest[node_id] = datavalue.SourceTimestamp
+        self._unpruned[node_id] = self._unpruned.get(node_id, 0) + 1
+        if self._unpruned[node_id] >= self._PRUNE_EVERY:
+            await self._prune(node_id)
+
+    async def read_node_history(self, node_id, start, end, nb_values):
+        await self._prune(node_id)
+        values, more = await super().read_node_history(node_id, start, end, nb_values)
+        newest = self._newest.get(node_id)
+        if newest is not None:  # values may have arrived while the read ran
+            values = [dv for dv in values if dv.SourceTimestamp >= newest - self._retention]
+        return values, more
+
+    async def _prune(self, node_id: ua.NodeId) -> None:
+        self._unpruned[node_id] = 0
+        newest = self._newest.get(node_id)
+        if newest is not None:
+            cutoff = newest - self._retention
+            table = self._get_table_name(node_id)
+            await self.execute_sql_delete("SourceTimestamp < ?", (cutoff,), table, node_id)
+
+
 class ValuesInSqlite(HistoryStorageInterface):
     """Values in asyncua's HistorySQLite, events in memory: HistorySQLite's event tables hold
     only top-level event properties, not condition fields such as ActiveState/Id."""
 
-    def __init__(self, values: HistorySQLite, events: MemoryHistory):
+    def __init__(self, values: SqliteHistory, events: MemoryHistory):
         super().__init__()
         self.values, self.events = values, events
 
@@ -144,6 +184,7 @@ class _Recorder:
         self._select: dict[int, list[ua.SimpleAttributeOperand]] = {}
         self._next_handle = 1
         self._historized: set[ua.NodeId] = set()
+        self._awaiting_initial: set[int] = set()
         self._events: set[ua.NodeId] = set()
 
     async def _subscription(self) -> int:
@@ -206,6 +247,8 @@ class _Recorder:
         self._handles[handle] = node_id
         if isinstance(mfilter, ua.EventFilter):
             self._select[handle] = mfilter.SelectClauses
+        else:
+            self._awaiting_initial.add(handle)
         parameters = ua.MonitoringParameters(
             ClientHandle=handle, SamplingInterval=0, QueueSize=0, DiscardOldest=True, Filter=mfilter
         )
@@ -250,8 +293,15 @@ class _Recorder:
             if isinstance(notification, ua.DataChangeNotification):
                 for item in notification.MonitoredItems:
                     node_id = self._handles.get(item.ClientHandle)
-                    if node_id is not None and item.Value is not None:
-                        await self._storage.save_node_value(node_id, item.Value)
+                    if node_id is None or item.Value is None:
+                        continue
+                    if item.ClientHandle in self._awaiting_initial:
+                        # The value at subscription time: nothing to keep if never written
+                        # (its timestamp would be wall-clock time among plant-time values).
+                        self._awaiting_initial.discard(item.ClientHandle)
+                        if item.Value.Value is None or item.Value.Value.Value is None:
+                            continue
+                    await self._storage.save_node_value(node_id, item.Value)
             elif isinstance(notification, ua.EventNotificationList):
                 for item in notification.Events:
                     source = self._handles.get(item.ClientHandle)
@@ -284,7 +334,7 @@ async def enable(server: Server, settings: HistorySettings) -> None:
         # read them back ("...07+00:00"). fromisoformat reads both forms.
         sqlite3.register_converter("TIMESTAMP", lambda raw: datetime.fromisoformat(raw.decode()))
         memory = MemoryHistory(settings.retention, settings.max_values_per_node)
-        storage = ValuesInSqlite(HistorySQLite(str(path)), memory)
+        storage = ValuesInSqlite(SqliteHistory(str(path), settings.retention), memory)
     await storage.init()
     server.iserver.history_manager.set_storage(storage)
     _recorders[server] = _Recorder(server, storage, settings)
@@ -325,6 +375,14 @@ def _keep(items: deque, item, stamp, retention: timedelta) -> None:
     cutoff = stamp(items[-1]) - retention
     while stamp(items[0]) < cutoff:
         items.popleft()
+
+
+def _with_source_time(datavalue: ua.DataValue) -> ua.DataValue:
+    """HistoryRead works on source time: never store a value without one."""
+    if datavalue.SourceTimestamp is not None:
+        return datavalue
+    stamp = datavalue.ServerTimestamp or datetime.now(UTC)
+    return dataclasses.replace(datavalue, SourceTimestamp=stamp)
 
 
 def _value_time(datavalue: ua.DataValue) -> datetime:

@@ -43,7 +43,10 @@ async def plant(request, tmp_path_factory):
     idx = await server.register_namespace("urn:factory-sim:test-history")
     press = await server.nodes.objects.add_object(idx, "PressBrake1")
     speed = await press.add_variable(idx, "StrokeRate", 0.0)
-    power = await press.add_variable(idx, "Power", 0.0)
+    # Never written before historizing, like the simulator's variables.
+    power = await press.add_variable(
+        idx, "Power", ua.Variant(None, ua.VariantType.Null), datatype=ua.NodeId(ua.ObjectIds.Double)
+    )
     await history.historize_variables(server, [speed, power])
     alarms = AlarmManager(server)
     await alarms.init()
@@ -97,22 +100,22 @@ async def test_raw_history_returns_written_values_with_source_timestamps(plant):
         assert (await node.read_attribute(ua.AttributeIds.Historizing)).Value.Value is True
 
 
-async def test_retention_drops_values_older_than_the_window(plant):
+async def test_retention_counts_in_plant_time(plant):
+    """The simulator stamps values with plant time (the scenario's calendar), which may lie
+    months before the wall clock: retention must count back from the newest value."""
     server, url, _, _, power, _ = plant
-    now = datetime.now(UTC).replace(microsecond=0)
-    await _write(server, power, 1.0, now - timedelta(hours=3))  # older than the 1 h retention
-    await _write(server, power, 2.0, now - timedelta(minutes=30))
-    await _write(server, power, 3.0, now + timedelta(seconds=20))
+    shift_start = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    await _write(server, power, 1.0, shift_start)  # 3 h before the newest: beyond 1 h retention
+    await _write(server, power, 2.0, shift_start + timedelta(hours=2, minutes=30))
+    await _write(server, power, 3.0, shift_start + timedelta(hours=3))
     async with Client(url, timeout=10) as client:
         node = client.get_node(power.nodeid)
-        await _eventually(
-            lambda: node.read_raw_history(now - timedelta(days=1), now + timedelta(minutes=1)),
+        start, end = shift_start - timedelta(days=1), shift_start + timedelta(days=1)
+        values = await _eventually(
+            lambda: node.read_raw_history(start, end, return_bounds=False),
             lambda values: 3.0 in [dv.Value.Value for dv in values],
         )
-        early = await node.read_raw_history(
-            now - timedelta(hours=4), now - timedelta(minutes=20), return_bounds=False
-        )
-        assert [dv.Value.Value for dv in early] == [2.0]
+        assert [dv.Value.Value for dv in values] == [2.0, 3.0]
 
 
 async def test_event_history_returns_the_alarm_events(plant):
