@@ -330,6 +330,15 @@ class MqttRecorder:
             time.sleep(0.05)
         return messages
 
+    def settle(self, topic: str = "_test/marker") -> list[Received]:
+        """Publish a marker to ourselves and wait for it: every message the broker queued for us
+        before (e.g. retained ones sent on subscribing) has arrived by then. The subscription
+        must cover `topic`."""
+        marker = f"marker-{free_port()}".encode()
+        self._client.publish(topic, marker, qos=1)
+        messages = self.wait_until(lambda ms: any(m.payload == marker for m in ms), timeout=10)
+        return [m for m in messages if m.topic != topic]
+
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
