@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from asyncua import Client, ua
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_BATCH = 100  # nodes per HistoryRead request
 VALUES_PER_NODE = 1000  # per response; continuation points fetch the rest
+FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class LastSeen:
@@ -63,9 +64,10 @@ class LastSeen:
 async def read_raw_history(
     client: Client, requests: list[tuple[ua.NodeId, datetime]], end: datetime | None = None
 ) -> list[list[ua.DataValue]]:
-    """Raw history of each (node, start) from `start` to `end` (default: now + 1 min), oldest
-    first, following continuation points. Nodes the server cannot read give an empty list."""
-    end = end or datetime.now(UTC) + timedelta(minutes=1)
+    """Raw history of each (node, start) from `start` to `end`, oldest first, following
+    continuation points. Nodes the server cannot read give an empty list. The default end is
+    far in the future: a simulator's source times may run ahead of the wall clock."""
+    end = end or FAR_FUTURE
     out: list[list[ua.DataValue]] = [[] for _ in requests]
     for first in range(0, len(requests), HISTORY_BATCH):
         batch = list(range(first, min(first + HISTORY_BATCH, len(requests))))

@@ -44,6 +44,7 @@ from mqtt_bridge.discovery import (
     Hierarchy,
     Machine,
     MachineRef,
+    NoMachineryError,
     Variable,
     browse_machines,
     find_machines,
@@ -171,6 +172,7 @@ class OpcUaSource:
         self._event_type_names: dict[ua.NodeId, str] = {}
         self._pending_events: list[tuple[MachinePath, dict[str, object]]] = []
         self._client: Client | None = None
+        self._reached = False  # the server answered once: later failures are outages
         self._sub: _Subscription | None = None
         self.counters = dict.fromkeys(
             ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items"), 0
@@ -189,20 +191,22 @@ class OpcUaSource:
     async def run(self) -> None:
         """Bridge until cancelled; raises SourceError if the very first connection fails."""
         delay = self.settings.reconnect_min_delay
-        ever_connected = False
+        self._reached = False
         while True:
             try:
                 await self._session()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not ever_connected and not self.connected.is_set():
+                # Bad input shows before the server is first reached (endpoint, login,
+                # certificate) or in what it serves (no Machinery): stop and say so. Later
+                # failures are outages: retry.
+                if not self._reached or isinstance(exc, NoMachineryError):
                     raise SourceError(describe_error(exc, self.settings)) from None
                 log.warning("OPC UA session to %s ended: %s", self.settings.url,
                             describe_error(exc, self.settings))
             finally:
                 if self.connected.is_set():
-                    ever_connected = True
                     delay = self.settings.reconnect_min_delay
                 self.connected.clear()
             self.counters["reconnects"] += 1
@@ -212,6 +216,8 @@ class OpcUaSource:
 
     async def _session(self) -> None:
         client = await self._connect()
+        first_time = not self._reached
+        self._reached = True
         lost = asyncio.Event()
 
         async def on_lost(exc: Exception) -> None:
@@ -220,7 +226,12 @@ class OpcUaSource:
         client.connection_lost_callback = on_lost
         self._client = client
         try:
-            refs = await find_machines(client, self.settings.scan_objects)
+            try:
+                refs = await find_machines(client, self.settings.scan_objects)
+            except NoMachineryError:
+                if first_time:
+                    raise
+                refs = []
             if not refs:
                 log.warning("no machines found on %s (yet)", self.settings.url)
             self._reset()
@@ -244,7 +255,9 @@ class OpcUaSource:
 
     async def _connect(self) -> Client:
         s = self.settings
-        client = Client(s.url, timeout=s.timeout, watchdog_intervall=1.0)
+        # The watchdog reads the server state every interval and gives up after as long: a
+        # busy server must not look dead, so it gets the request timeout.
+        client = Client(s.url, timeout=s.timeout, watchdog_intervall=s.timeout)
         client.name = client.description = "factory-sim bridge"
         client.application_uri = s.application_uri
         if s.username is not None:

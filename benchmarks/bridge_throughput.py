@@ -1,0 +1,228 @@
+"""How many tag updates per second the bridge carries from the simulator to MQTT and the time
+series, how late they arrive, and whether every one of them arrives.
+
+    .venv/bin/python benchmarks/bridge_throughput.py [--lines 25] [--speed 1000] [--duration 20]
+
+Starts, each in its own process: Mosquitto and VictoriaMetrics (as the tests do, on free
+loopback ports), `factory-sim serve SCENARIO --lines N --speed S` (the OPC UA server), and
+`factory-sim bridge` (QoS 1 to Mosquitto, line protocol to VictoriaMetrics). A paho subscriber
+records every message. After a warm-up it measures for `--duration` seconds:
+
+  * bridge rate: tag updates received by the MQTT subscriber per second;
+  * time-series rate: rows VictoriaMetrics ingested per second (its own counter);
+  * latency: subscriber receive time minus the update's serverTimestamp (the wall-clock moment
+    the server turned the model event into a value), p50 and p99;
+  * accounting: per topic the sequence numbers must run 1..max without a gap;
+  * bare paho: the same payloads published by one paho client straight to Mosquitto, QoS 1,
+    for comparison.
+Targets: >= 10,000 tag updates/s, p99 < 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
+
+FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
+
+
+class Recorder:
+    """Records (receive time, topic, payload) of every message; parsing waits for the end."""
+
+    def __init__(self, broker: Mosquitto):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.messages: list[tuple[float, str, bytes]] = []
+        subscribed = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="benchmark-recorder")
+        client.on_connect = lambda c, *_: c.subscribe("#", qos=1)
+        client.on_subscribe = lambda *_: subscribed.set()
+        now, append = time.time, self.messages.append
+        client.on_message = lambda _c, _u, m: append((now(), m.topic, m.payload))
+        client.connect(broker.host, broker.port, keepalive=30)
+        client.loop_start()
+        if not subscribed.wait(10):
+            raise RuntimeError("the recorder could not subscribe")
+        self.client = client
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def ingested_rows(database: VictoriaMetrics) -> float:
+    with urllib.request.urlopen(f"{database.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(m[1]) for m in re.finditer(r'^vm_rows_inserted_total\{type="influx"\} (\S+)$',
+                                         text, re.MULTILINE)
+    )
+
+
+def bare_paho_rate(broker: Mosquitto, payloads: list[tuple[str, bytes]]) -> float:
+    """QoS 1 publications per second of one paho client, until the last PUBACK."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    done = threading.Event()
+    acked = [0]
+
+    def on_publish(*_args) -> None:
+        acked[0] += 1
+        if acked[0] == len(payloads):
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="benchmark-bare")
+    client.on_publish = on_publish
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    start = time.perf_counter()
+    for topic, payload in payloads:
+        client.publish("bare/" + topic, payload, qos=1)
+    done.wait(120)
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    return acked[0] / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default="reference-opcua")
+    parser.add_argument("--lines", type=int, default=25)
+    parser.add_argument("--speed", type=float, default=1000.0)
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
+    broker = Mosquitto(work / "mosquitto")
+    database = VictoriaMetrics(work / "victoria-metrics")
+    broker.start()
+    database.start()
+    processes: list[subprocess.Popen] = []
+    recorder = None
+    try:
+        port = free_port()
+        server_log = open(work / "server.log", "wb")  # noqa: SIM115
+        server = subprocess.Popen(
+            [*FACTORY_SIM, "serve", args.scenario, "--lines", str(args.lines), "--speed",
+             str(args.speed), "--port", str(port)],
+            stdout=server_log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        processes.append(server)
+        wait_for_port(port, server)
+        recorder = Recorder(broker)
+        bridge_log = open(work / "bridge.log", "wb")  # noqa: SIM115
+        bridge = subprocess.Popen(
+            [*FACTORY_SIM, "bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}",
+             "--mqtt", broker.url, "--influx", database.url, "--state-dir", str(work / "state"),
+             "--log-level", "WARNING"],
+            stdout=bridge_log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        processes.append(bridge)
+        time.sleep(args.warmup)
+        if bridge.poll() is not None:
+            raise RuntimeError("the bridge stopped:\n" + (work / "bridge.log").read_text())
+        first, rows_before, t0 = len(recorder.messages), ingested_rows(database), time.time()
+        time.sleep(args.duration)
+        last, rows_after, t1 = len(recorder.messages), ingested_rows(database), time.time()
+        bridge.send_signal(signal.SIGTERM)
+        bridge.wait(30)
+        time.sleep(1.0)  # the last PUBACKs and deliveries
+        recorder.close()
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if recorder is not None:
+            recorder.close()
+
+    messages = recorder.messages
+    seqs: dict[str, set[int]] = {}
+    counts: dict[str, int] = {}
+    latencies: list[float] = []
+    payloads: list[tuple[str, bytes]] = []
+    for index, (received, topic, payload) in enumerate(messages):
+        if topic.startswith("_bridge/"):
+            continue
+        document = json.loads(payload)
+        seqs.setdefault(topic, set()).add(document["seq"])
+        counts[topic] = counts.get(topic, 0) + 1
+        if first <= index < last:
+            stamp = document.get("serverTimestamp")  # events carry model time only
+            if stamp:
+                latencies.append(received - datetime.fromisoformat(stamp).timestamp())
+            if len(payloads) < 50_000:
+                payloads.append((topic, payload))
+    missing = sum(max(s) - len(s) for s in seqs.values())
+    repeated = sum(counts[t] - len(s) for t, s in seqs.items())
+    window = t1 - t0
+    rate = (last - first) / window
+    ts_rate = (rows_after - rows_before) / window
+
+    broker.start() if not broker.running else None
+    bare = bare_paho_rate(broker, payloads) if payloads else float("nan")
+    broker.stop()
+    database.stop()
+
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; "
+          f"measured {window:.1f} s after {args.warmup:g} s warm-up")
+    print(f"topics: {len(seqs)}; messages received: {len(messages)}")
+    print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000)")
+    print(f"bridge -> time series:       {ts_rate:10,.0f} rows/s (VictoriaMetrics, value+seq)")
+    print(f"bare paho -> Mosquitto QoS 1: {bare:9,.0f} msg/s (same payloads, one client)")
+    p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
+    mean = statistics.fmean(latencies) * 1000 if latencies else float("nan")
+    print(f"latency model event -> MQTT subscriber: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+          f"(target p99 < 500 ms), mean {mean:.0f} ms")
+    print(f"accounting: {missing} sequence numbers missing, {repeated} repeated deliveries "
+          "(QoS 1 is at least once)")
+    print(f"logs in {work}")
+    return 0 if missing == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
