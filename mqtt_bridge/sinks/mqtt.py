@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,8 @@ from mqtt_bridge.journal import Journal
 from mqtt_bridge.sample import Sample
 from mqtt_bridge.settings import MqttSettings
 from mqtt_bridge.sinks import JournalSink
+
+log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT = 10.0  # seconds to wait for the broker's answer to CONNECT
 
@@ -51,6 +54,7 @@ class MqttSink(JournalSink):
         self.settings = settings
         self.connected = False
         self._published = 0
+        self._rejected = 0
         self._confirmed_count = 0
         self._connects = 0
         self._client: mqtt.Client | None = None
@@ -65,6 +69,7 @@ class MqttSink(JournalSink):
             "connected": self.connected,
             "published": self._published,
             "confirmed": self._confirmed_count,
+            "rejected": self._rejected,
             "connects": self._connects,
         }
 
@@ -83,6 +88,10 @@ class MqttSink(JournalSink):
             delay = self.settings.reconnect_min_delay
             try:
                 await self._deliver(client)
+            except Exception as exc:  # a bug must not end delivery for good: log, reconnect
+                log.exception("MQTT sink failed; reconnecting")
+                self.last_error = f"MQTT sink: {exc!r}"
+                await self._pause(self.settings.reconnect_max_delay)
             finally:
                 await self._shut(client)
 
@@ -180,10 +189,18 @@ class MqttSink(JournalSink):
             entries = self.journal.read(self.cursor, room, after=sent_upto) if room > 0 else []
             for entry in entries:
                 item = entry.item
-                info = client.publish(
-                    payload.topic(item, settings.prefix), payload.encode(item, entry.seq),
-                    qos=settings.qos, retain=isinstance(item, Sample),
-                )
+                try:
+                    info = client.publish(
+                        payload.topic(item, settings.prefix), payload.encode(item, entry.seq),
+                        qos=settings.qos, retain=isinstance(item, Sample),
+                    )
+                except ValueError as exc:  # a topic or payload MQTT cannot carry: skip it
+                    self._rejected += 1
+                    self.last_error = f"MQTT sink cannot publish {item.key!r}: {exc}"
+                    self._order.append(entry.rowid)
+                    self._done.add(entry.rowid)
+                    sent_upto = entry.rowid
+                    continue
                 if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
                     self.connected = False
                     break

@@ -12,6 +12,7 @@ split to find them; they are counted in `stats()["rejected"]` and skipped.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from influxdb_client import InfluxDBClient, WritePrecision
@@ -22,6 +23,8 @@ from mqtt_bridge.journal import Journal, JournalEntry
 from mqtt_bridge.line_protocol import line
 from mqtt_bridge.settings import InfluxSettings
 from mqtt_bridge.sinks import JournalSink
+
+log = logging.getLogger(__name__)
 
 # Statuses after which the same write may succeed later: keep the data and retry.
 _RETRY_STATUSES = {401, 403, 404, 408, 429}
@@ -79,7 +82,9 @@ class TimeSeriesSink(JournalSink):
                     continue
                 try:
                     rejected = await asyncio.to_thread(self._write, write_api, entries)
-                except _Unavailable as exc:
+                except Exception as exc:  # _Unavailable, or a bug that must not end delivery
+                    if not isinstance(exc, _Unavailable):
+                        log.exception("time-series sink failed; retrying")
                     self.healthy = False
                     self.last_error = str(exc)
                     self._failures += 1

@@ -332,6 +332,25 @@ async def test_tls_and_password_protect_the_broker(
     assert seqs_in_order(messages) == {PRESS.topic("counters", "Parts"): list(range(1, 11))}
 
 
+async def test_an_item_mqtt_cannot_carry_is_skipped_not_blocking(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    recorder = MqttRecorder(mosquitto, "acme/#")
+    huge = Sample(PRESS, "counters", "x" * 70_000, 1, T0, T0, "Good")  # topic > 65,535 bytes
+    try:
+        with Journal(tmp_path / "j") as journal:
+            async with MqttSink(journal, MqttSettings(url=mosquitto.url)) as sink:
+                journal.append([Sample(PRESS, "counters", "Parts", 1, T0, T0, "Good"), huge,
+                                Sample(PRESS, "counters", "Parts", 2, T0, T0, "Good")])
+                assert await sink.flush(timeout=30)
+                stats = sink.stats()
+        messages = recorder.wait_until(lambda m: len(m) >= 2)
+    finally:
+        recorder.close()
+    assert stats["rejected"] == 1 and "cannot publish" in stats["last_error"]
+    assert [m.json()["value"] for m in messages] == [1, 2]
+
+
 def test_mqtt_settings_name_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"'http://x': expected mqtt://host"):
         MqttSettings(url="http://x")
