@@ -125,3 +125,10 @@ def test_server_without_machinery(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert code != 0
     assert "does not use the OPC UA Machinery model" in err
     assert "Traceback" not in err
+
+
+def test_the_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "mqtt_bridge" / "bridge.example.toml"
+    config = load({}, str(example), {})
+    assert config.mqtt is not None and config.influx is not None
+    assert config.opcua.url == "opc.tcp://127.0.0.1:4840"
