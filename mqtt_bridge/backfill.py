@@ -27,37 +27,66 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class LastSeen:
-    """Newest delivered source timestamp per series key, persisted as JSON in the state dir."""
+    """Newest delivered source timestamp and value per series key, persisted as JSON.
+
+    A value is new when its source timestamp is later than the last one, or equal to it with
+    another value (a simulator writes several changes at one instant); an equal timestamp with
+    an equal value is the same change seen again (a new subscription's initial value).
+    """
 
     def __init__(self, path: Path | None):
         self.path = path
         self.times: dict[str, datetime] = {}
+        self.values: dict[str, object] = {}
         if path is not None and path.exists():
             try:
                 raw = json.loads(path.read_text())
-                self.times = {k: datetime.fromisoformat(v) for k, v in raw.items()}
-            except (ValueError, OSError, AttributeError) as exc:
+                for key, (stamp, value) in raw.items():
+                    self.times[key] = datetime.fromisoformat(stamp)
+                    self.values[key] = value
+            except (ValueError, TypeError, OSError, AttributeError) as exc:
+                self.times.clear()
+                self.values.clear()
                 log.warning("ignoring unreadable source state %s: %s", path, exc)
 
-    def is_new(self, key: str, source_time: datetime | None) -> bool:
-        """True (and remembered) when the value is newer than the last one handed on."""
+    def is_new(self, key: str, source_time: datetime | None, value: object) -> bool:
+        """True (and remembered) when the value was not handed on before."""
         if source_time is None:
             return True
         last = self.times.get(key)
-        if last is not None and source_time <= last:
+        if last is not None and (
+            source_time < last or (source_time == last and value == self.values[key])
+        ):
             return False
         self.times[key] = source_time
+        self.values[key] = value
         return True
 
-    def snapshot(self) -> dict[str, datetime]:
-        return dict(self.times)
+    def unseen(self, key: str, history: list[tuple[datetime | None, object]]) -> int:
+        """How many leading entries of `history` (oldest first, read from the last timestamp
+        on) were handed on already: those before the last timestamp, and those at it up to the
+        last value delivered."""
+        last = self.times.get(key)
+        if last is None:
+            return 0
+        skip = 0
+        for index, (stamp, value) in enumerate(history):
+            if stamp is None or stamp > last:
+                break
+            if stamp < last or value == self.values[key]:
+                skip = index + 1
+        return skip
 
-    def save(self, snapshot: dict[str, datetime]) -> None:
+    def snapshot(self) -> dict[str, tuple[datetime, object]]:
+        return {key: (stamp, self.values[key]) for key, stamp in self.times.items()}
+
+    def save(self, snapshot: dict[str, tuple[datetime, object]]) -> None:
         """Write atomically (temp file + rename): a crash leaves the old or the new state."""
         if self.path is None:
             return
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: v.isoformat() for k, v in snapshot.items()}))
+        text = json.dumps({k: (t.isoformat(), v) for k, (t, v) in snapshot.items()}, default=str)
+        tmp.write_text(text)
         os.replace(tmp, self.path)
 
 

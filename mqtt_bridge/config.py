@@ -53,7 +53,7 @@ class OpcUaSettings:
     timeout: float = 5.0  # seconds per request
     publishing_interval: float = 100.0  # ms
     sampling_interval: float = 0.0  # ms; 0: report every change (event-driven servers)
-    queue_size: int = 100  # values a server queues per item between publishes
+    queue_size: int = 1000  # values a server queues per item between publishes (bursts)
     rebrowse_interval: float = 30.0  # seconds between looks for machines added or removed
     scan_objects: bool = True  # also find machines outside Objects/Machines by Identification
     backfill: bool = True  # read gaps from history where the server historizes

@@ -13,8 +13,9 @@ of every machine to `emit(items)`, in batches, in order per series:
 6. on a lost connection start again at 1 after a backoff delay. The first connection's
    failure is raised as `SourceError` with a message for the user.
 
-Values handed on are never older than or equal to the last one per series (`LastSeen`), so
-history, a subscription's initial values and live values join without repeats.
+A value is handed on only if it is newer than the last one of its series (`LastSeen`: a later
+source timestamp, or the same timestamp with another value), so history, a subscription's
+initial values and live values join without repeats.
 
 Cost matters: at tens of thousands of changes per second the per-notification work is the
 bridge's CPU. asyncua's handler mode makes one task per notification; this source overrides
@@ -427,7 +428,8 @@ class OpcUaSource:
             return
         batch: list[Item] = []
         for item, values in zip(items, histories, strict=True):
-            for dv in values:
+            pairs = [(dv.SourceTimestamp, _plain(dv.Value)) for dv in values]
+            for dv in values[self.last_seen.unseen(item.key, pairs) :]:
                 sample = self._sample(item, dv)
                 if sample is not None:
                     batch.append(sample)
@@ -441,13 +443,10 @@ class OpcUaSource:
 
     def _sample(self, item: _Item, dv: ua.DataValue) -> Sample | None:
         source_time = dv.SourceTimestamp
-        if not self.last_seen.is_new(item.key, source_time):
+        value = _plain(dv.Value)
+        if not self.last_seen.is_new(item.key, source_time, value):
             self.counters["repeats_skipped"] += 1
             return None
-        variant = dv.Value
-        value = None if variant is None else variant.Value
-        if not (value is None or type(value) in (int, float, str, bool)):
-            value = json_value(value)
         status = dv.StatusCode
         return Sample(
             item.machine, item.group, item.tag, value, source_time, dv.ServerTimestamp,
@@ -525,6 +524,13 @@ class OpcUaSource:
             message.Text if isinstance(message, ua.LocalizedText) else str(message or ""),
             extra,
         )
+
+
+def _plain(variant: ua.Variant | None) -> object:
+    value = None if variant is None else variant.Value
+    if value is None or type(value) in (int, float, str, bool):
+        return value
+    return json_value(value)
 
 
 def event_filter() -> ua.EventFilter:

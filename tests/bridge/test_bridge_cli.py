@@ -38,7 +38,7 @@ def test_cli_beats_env_beats_file_beats_defaults(tmp_path: Path) -> None:
     assert (config.opcua.username, config.opcua.password) == ("env-user", "secret")  # env
     assert config.opcua.scan_objects is False
     assert config.opcua.publishing_interval == 250.0  # file
-    assert config.opcua.queue_size == 100  # default
+    assert config.opcua.queue_size == 1000  # default
     assert config.hierarchy.site == "env-site" and config.hierarchy.enterprise == "acme"
     assert config.mqtt is not None and config.mqtt.topic_prefix == "uns"
     assert config.influx is None  # no url anywhere: that sink is off

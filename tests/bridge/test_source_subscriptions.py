@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -170,15 +171,25 @@ def test_values_become_json() -> None:
     assert json_value(b"\x01\xff") == "01ff"
 
 
-@pytest.mark.parametrize("seen", [None, "2026-01-01T00:00:00+00:00"])
-def test_last_seen_persists_and_ignores_garbage(tmp_path: Path, seen: str | None) -> None:
+@pytest.mark.parametrize("content", ["not json", '{"k": "no pair"}', "[]"])
+def test_unreadable_source_state_is_ignored(tmp_path: Path, content: str) -> None:
     path = tmp_path / "state.json"
-    path.write_text("not json" if seen is None else f'{{"k": "{seen}"}}')
-    last = LastSeen(path)
-    assert ("k" in last.times) == (seen is not None)
-    from datetime import UTC, datetime
+    path.write_text(content)
+    assert LastSeen(path).times == {}
 
-    t = datetime(2026, 6, 1, tzinfo=UTC)
-    assert last.is_new("k", t) and not last.is_new("k", t)
+
+def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path) -> None:
+    t1, t2 = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)
+    last = LastSeen(tmp_path / "state.json")
+    assert last.is_new("k", t1, "idle")
+    assert last.is_new("k", t1, "setup")  # a second change at the same simulated instant
+    assert not last.is_new("k", t1, "setup")  # the same change again: a repeat
+    assert not last.is_new("k", t1 - timedelta(seconds=1), "old")
+    assert last.is_new("k", None, "no timestamp")
+    # History read from t1 on: everything up to the last value delivered at t1 was handed on.
+    history = [(t1, "idle"), (t1, "setup"), (t1, "run"), (t2, "stop")]
+    assert last.unseen("k", history) == 2
+    assert last.unseen("other", history) == 0
     last.save(last.snapshot())
-    assert LastSeen(path).times["k"] == t
+    again = LastSeen(tmp_path / "state.json")
+    assert (again.times["k"], again.values["k"]) == (t1, "setup")
