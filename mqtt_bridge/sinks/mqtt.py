@@ -109,9 +109,6 @@ class MqttSink(JournalSink):
         client.max_inflight_messages_set(settings.max_inflight)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
-        if settings.tls or settings.tls_ca:
-            client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
-                           keyfile=settings.tls_key)
         client.will_set(settings.status_topic, payload.status(settings.client_id, online=False),
                         qos=settings.qos, retain=True)
         self._connack = loop.create_future()
@@ -130,6 +127,10 @@ class MqttSink(JournalSink):
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
         try:
+            if settings.tls or settings.tls_ca:
+                # Raises ssl.SSLError (an OSError) for a CA or key file that is not PEM.
+                client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
+                               keyfile=settings.tls_key)
             await asyncio.to_thread(client.connect, settings.host, settings.port,
                                     settings.keepalive)
         except (OSError, ValueError) as exc:

@@ -303,23 +303,28 @@ async def test_tls_and_password_protect_the_broker(
     assert broker.url.startswith("mqtts://")
     secure = {"url": broker.url, "tls_ca": str(pki.ca), "reconnect_min_delay": 0.1,
               "reconnect_max_delay": 0.5}
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("not a certificate")
+    login = {"username": "bridge", "password": "s3cret"}
     with running(broker):
-        # A wrong password and an unknown CA are refused, and say so.
-        for name, settings in {
-            "password": MqttSettings(**secure, username="bridge", password="wrong"),
-            "ca": MqttSettings(**{**secure, "tls_ca": None}, username="bridge", password="s3cret"),
-        }.items():
-            with Journal(tmp_path / f"refused-{name}") as journal:
+        # A wrong password, an unknown CA and a CA file that is no certificate are refused,
+        # and say so.
+        expectations = {
+            "refused": MqttSettings(**secure, username="bridge", password="wrong"),
+            "CERTIFICATE_VERIFY_FAILED": MqttSettings(**{**secure, "tls_ca": None}, **login),
+            "NO_CERTIFICATE": MqttSettings(**{**secure, "tls_ca": str(not_pem)}, **login),
+        }
+        for n, (expected, settings) in enumerate(expectations.items()):
+            with Journal(tmp_path / f"refused-{n}") as journal:
                 async with MqttSink(journal, settings) as sink:
                     assert await eventually(lambda s=sink: s.last_error is not None)
                     assert not sink.connected and sink.stats()["connects"] == 0
-            expected = "refused" if name == "password" else "CERTIFICATE_VERIFY_FAILED"
             assert expected in sink.last_error and broker.url in sink.last_error
 
         recorder = MqttRecorder(broker, "acme/#", username="reader", password="r3ad",
                                 tls_ca=pki.ca)
         try:
-            settings = MqttSettings(**secure, username="bridge", password="s3cret")
+            settings = MqttSettings(**secure, **login)
             with Journal(tmp_path / "ok") as journal:
                 async with MqttSink(journal, settings) as sink:
                     journal.append(
