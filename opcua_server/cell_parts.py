@@ -58,8 +58,7 @@ class LaserPart(CellPart):
     def apply(self, event: ev.Event, writes: Writes) -> None:
         if isinstance(event, ev.LaserStateChanged):
             name, state_id, _, number = nodeids.LASER_STATES[event.state]
-            write_state(writes, self.state, name, ua.NodeId(state_id, self.ns.laser), number,
-                        event.time)
+            write_state(writes, self.state, (name, self.ns.laser, state_id, number), event.time)
 
 
 class ToolingPart(CellPart):
@@ -148,10 +147,7 @@ class PackMLPart(CellPart):
                       (name, state_id, int(event.state)))
         for current, level in zip((self.base, self.machine_state, self.execute), levels,
                                   strict=True):
-            if level is None:
-                write_state(writes, current, None, None, None, t)
-            else:
-                write_state(writes, current, level[0], ua.NodeId(level[1], p), level[2], t)
+            write_state(writes, current, None if level is None else (level[0], p, *level[1:]), t)
         writes.value(self.processed, ua.Variant(event.processed, ua.VariantType.Int32), t)
         writes.value(self.defective, ua.Variant(event.defective, ua.VariantType.Int32), t)
 

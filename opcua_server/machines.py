@@ -206,13 +206,14 @@ class StandardMachine:
         writes.value(self.power, ua.Variant(float(event.power_kw), ua.VariantType.Double), t)
         writes.value(self.energy, ua.Variant(float(event.energy_kwh), ua.VariantType.Double), t)
         state = activity.item_state
-        state_id, _ = nodeids.MACHINERY_ITEM_STATES[state]
-        write_state(writes, self.item_state, nodeids.MACHINERY_ITEM_STATE_NAMES[state],
-                    ua.NodeId(state_id, self.ns.machinery), int(state), t)
+        m = self.ns.machinery
+        write_state(writes, self.item_state, (nodeids.MACHINERY_ITEM_STATE_NAMES[state], m,
+                                              nodeids.MACHINERY_ITEM_STATES[state][0],
+                                              int(state)), t)
         mode = activity.operation_mode
-        mode_id, _ = nodeids.OPERATION_MODES[mode]
-        write_state(writes, self.operation_mode, nodeids.OPERATION_MODE_NAMES[mode],
-                    ua.NodeId(mode_id, self.ns.machinery), int(mode), t)
+        write_state(writes, self.operation_mode, (nodeids.OPERATION_MODE_NAMES[mode], m,
+                                                  nodeids.OPERATION_MODES[mode][0], int(mode)),
+                    t)
         counters = self.counters
         writes.value(self.cycle_counter, ua.Variant(counters.cycles, ua.VariantType.UInt32), t)
         writes.value(self.operation_duration,

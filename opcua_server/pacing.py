@@ -9,7 +9,9 @@ resuming re-anchors, so simulated time never jumps. While paused, `step(seconds)
 the model by exactly that much, which makes tests and teaching deterministic.
 
 The model is synchronous and runs between awaits: a tick's events are applied before the
-next tick starts, so a slow tick delays the next one instead of piling up work.
+next tick starts, so a slow tick delays the next one instead of piling up work, and a tick
+never advances more than two ticks' worth of simulated time (the achieved speed then falls
+below the requested one, visibly in SimulatedTime, rather than the server stalling).
 """
 
 from __future__ import annotations
@@ -65,6 +67,20 @@ class Pacer:
 
     def _target(self) -> float:
         return self._anchor_sim + (self._clock() - self._anchor_wall) * self._speed
+
+    def _bounded_target(self) -> float:
+        """The tick's target, at most two ticks' worth of simulated time ahead.
+
+        When the model (or the clients) cannot keep up with the requested speed, the
+        simulation falls behind the wall clock instead of trying to catch up with ever
+        larger steps that would block the event loop for longer and longer.
+        """
+        target = self._target()
+        limit = self.plant.now + 2 * self.tick_s * self._speed
+        if target > limit:
+            self._anchor_wall, self._anchor_sim = self._clock(), limit
+            return limit
+        return target
 
     def _reanchor(self) -> None:
         self._anchor_wall = self._clock()
@@ -132,4 +148,4 @@ class Pacer:
                 next_tick = self._clock()  # overloaded: do not try to catch up
                 await asyncio.sleep(0)
             if not self._paused:
-                await self.advance_to(self._target())
+                await self.advance_to(self._bounded_target())

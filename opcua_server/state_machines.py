@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache, lru_cache
+
 from asyncua import ua
 
 from opcua_server.node_batch import HAS_COMPONENT, HAS_PROPERTY, NodeBatch
@@ -28,22 +30,41 @@ def state_machine(batch: NodeBatch, nodeid: ua.NodeId, browse_name: ua.Qualified
 
 
 NOT_ACTIVE = ua.StatusCode(ua.StatusCodes.BadStateNotActive)
+NULL = ua.Variant(None)
+
+#: a state as written: (BrowseName of the state, its namespace index, its id, StateNumber)
+State = tuple[str, int, int, int]
 
 
-def write_state(writes: Writes, current: ua.NodeId, name: str | None,
-                state_id: ua.NodeId | None, number: int | None, time: float) -> None:
+@cache
+def _children(current: ua.NodeId) -> tuple[ua.NodeId, ua.NodeId]:
+    return child(current, "Id"), child(current, "Number")
+
+
+@lru_cache(maxsize=4096)
+def _variants(state: State) -> tuple[ua.Variant, ua.Variant, ua.Variant]:
+    """The three values of a state, built once: Variants are never mutated once written."""
+    name, ns, ident, number = state
+    return (ua.Variant(ua.LocalizedText(name), ua.VariantType.LocalizedText),
+            ua.Variant(ua.NodeId(ident, ns), ua.VariantType.NodeId),
+            ua.Variant(number, ua.VariantType.UInt32))
+
+
+def write_state(writes: Writes, current: ua.NodeId, state: State | None, time: float) -> None:
     """Set a state machine's CurrentState with its Id and Number.
 
-    `name=None` marks a sub-state machine that is not active (its superstate is not
+    `state=None` marks a sub-state machine that is not active (its superstate is not
     current): the values become null with status BadStateNotActive.
     """
-    if name is None:
-        for nodeid in (current, child(current, "Id"), child(current, "Number")):
-            writes.value(nodeid, ua.Variant(None), time, NOT_ACTIVE)
+    id_node, number_node = _children(current)
+    if state is None:
+        for nodeid in (current, id_node, number_node):
+            writes.value(nodeid, NULL, time, NOT_ACTIVE)
         return
-    writes.value(current, ua.Variant(ua.LocalizedText(name), ua.VariantType.LocalizedText), time)
-    writes.value(child(current, "Id"), ua.Variant(state_id, ua.VariantType.NodeId), time)
-    writes.value(child(current, "Number"), ua.Variant(number, ua.VariantType.UInt32), time)
+    name, ident, number = _variants(state)
+    writes.value(current, name, time)
+    writes.value(id_node, ident, time)
+    writes.value(number_node, number, time)
 
 
 def child(parent: ua.NodeId, name: str) -> ua.NodeId:

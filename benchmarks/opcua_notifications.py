@@ -1,0 +1,237 @@
+"""Data-change notifications/s from the simulator's OPC UA server to one subscribed client.
+
+Prints, in one run:
+- the simulator: the reference plant multiplied to --lines lines (25 lines = 100 cells),
+  paced at --speed from Monday 06:00, served by `SimulationServer` in its own process; the
+  client (this process) subscribes to every dynamic variable of every machine and counts the
+  notifications that arrive during --seconds after --warmup;
+- a bare asyncua server in its own process with the same number of Double variables,
+  written as fast as it can by the same write path (`server.write_attribute_value` with a
+  fresh DataValue, the same no-copy patch and gc.freeze);
+- their ratio (target >= 0.7), notifications/s (target >= 20,000), and the latency from the
+  model event (or the bare write) to its notification in the client: client receive time
+  minus the value's ServerTimestamp, which the server sets when it turns the model event
+  into a write (target p99 < 250 ms).
+
+Usage: .venv/bin/python benchmarks/opcua_notifications.py [--lines 25] [--speed 3000]
+       [--seconds 10] [--warmup 3] [--publish-ms 100] [--queue 10]
+Figures drift between machines; compare the ratio, measured in one run. No assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asyncua import Client, Server, ua
+from asyncua.common.subscription import Subscription
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------- server processes
+async def simulator_server(port: int, lines: int, speed: float) -> None:
+    from factory_sim.plant import Plant
+    from factory_sim.scenario import load_scenario
+    from opcua_server.server import ServerSettings, SimulationServer
+
+    plant = Plant(load_scenario(PROJECT / "scenarios" / "reference-opcua.yaml"), lines=lines)
+    server = SimulationServer(plant, ServerSettings(port=port, speed=speed, paused=True,
+                                                    alarms=False))
+    await server.start()
+    aspace = server.server.iserver.aspace
+    plant_ns = server.ns.plant
+    cells = tuple(f"{cell}/" for cell in plant.cells)
+    nodes = [
+        nodeid.to_string() for nodeid in aspace.keys()
+        if nodeid.NamespaceIndex == plant_ns and isinstance(nodeid.Identifier, str)
+        and nodeid.Identifier.startswith(cells)
+        and "/Identification" not in nodeid.Identifier
+        and not nodeid.Identifier.endswith("Arguments")
+        and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
+        == ua.NodeClass.Variable
+    ]
+    print(json.dumps({"endpoint": server.endpoint, "nodes": nodes,
+                      "plant_ns": plant_ns}), flush=True)
+    await asyncio.Event().wait()
+
+
+async def bare_server(port: int, count: int) -> None:
+    from opcua_server import fast_datachange
+
+    server = Server()
+    await server.init()
+    endpoint = f"opc.tcp://127.0.0.1:{port}/bare/"
+    server.set_endpoint(endpoint)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    ns = await server.register_namespace("urn:bare")
+    folder = await server.nodes.objects.add_folder(ua.NodeId("bare", ns), "bare")
+    nodes = [ua.NodeId(f"v{i}", ns) for i in range(count)]
+    for nodeid in nodes:
+        await folder.add_variable(nodeid, nodeid.Identifier, 0.0)
+    await server.start()
+    fast_datachange.install()
+    gc.collect()
+    gc.freeze()
+    print(json.dumps({"endpoint": endpoint, "nodes": [n.to_string() for n in nodes]}),
+          flush=True)
+    write = server.write_attribute_value
+    value = 0.0
+    while True:
+        value += 1.0
+        for index, nodeid in enumerate(nodes):
+            now = datetime.now(UTC)
+            await write(nodeid, ua.DataValue(ua.Variant(value, ua.VariantType.Double),
+                                             SourceTimestamp=now, ServerTimestamp=now))
+            if index % 500 == 499:
+                await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+
+# ---------------------------------------------------------------- the client
+class CountingSubscription(Subscription):
+    """Counts notifications and their latency straight from the publish responses, without
+    asyncua's per-notification task (PERF-NOTES lever 4): the client must not be what is
+    measured."""
+
+    counting = False
+    count = 0
+    latencies: list[float]
+
+    async def publish_callback(self, publish_result: ua.PublishResult) -> None:
+        data = publish_result.NotificationMessage.NotificationData
+        if not data or not self.counting:
+            return
+        now = datetime.now(UTC)
+        for notification in data:
+            if isinstance(notification, ua.DataChangeNotification):
+                items = notification.MonitoredItems
+                self.count += len(items)
+                for item in items[:: max(1, len(items) // 50)]:  # a sample per response
+                    stamp = item.Value.ServerTimestamp
+                    if stamp is not None:
+                        self.latencies.append((now - stamp).total_seconds())
+
+
+async def measure(info: dict, args, simulated: bool) -> dict:
+    # a generous watchdog: under full load a 1 s probe is not what is being measured
+    async with Client(info["endpoint"], timeout=30, watchdog_intervall=10.0) as client:
+        params = ua.CreateSubscriptionParameters(
+            RequestedPublishingInterval=args.publish_ms, RequestedLifetimeCount=10000,
+            RequestedMaxKeepAliveCount=client.get_keepalive_count(args.publish_ms),
+            MaxNotificationsPerPublish=10000, PublishingEnabled=True, Priority=0)
+        subscription = CountingSubscription(client.uaclient.session, params, handler=object())
+        subscription.latencies = []
+        await subscription.init()
+        nodes = [client.get_node(ua.NodeId.from_string(n)) for n in info["nodes"]]
+        for start in range(0, len(nodes), 1000):
+            await subscription.subscribe_data_change(nodes[start:start + 1000],
+                                                     queuesize=args.queue)
+        clock = None
+        if simulated:
+            ns = info["plant_ns"]
+            sim = client.get_node(ua.NodeId("Simulation", ns))
+
+            def child(name):
+                return client.get_node(ua.NodeId(f"Simulation/{name}", ns))
+
+            clock = child("SimulatedTime")
+            await sim.call_method(child("Step"), ua.Variant(6 * 3600.0 - 60.0))
+            await sim.call_method(child("SetSpeed"), ua.Variant(float(args.speed)))
+            await sim.call_method(child("Resume"))
+        await asyncio.sleep(args.warmup)
+        sim_before = await clock.read_value() if clock else None
+        subscription.count, subscription.latencies = 0, []
+        subscription.counting = True
+        started = time.perf_counter()
+        await asyncio.sleep(args.seconds)
+        subscription.counting = False
+        elapsed = time.perf_counter() - started
+        sim_after = await clock.read_value() if clock else None
+        latencies = sorted(subscription.latencies)
+        result = {
+            "items": len(nodes),
+            "per_s": subscription.count / elapsed,
+            "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies
+            else float("nan"),
+        }
+        if clock is not None:
+            result["sim_speed"] = (sim_after - sim_before) / elapsed
+        return result
+
+
+def start_server(role: str, port: int, args) -> tuple[subprocess.Popen, dict]:
+    command = [sys.executable, __file__, "--role", role, "--port", str(port),
+               "--lines", str(args.lines), "--speed", str(args.speed),
+               "--count", str(args.count)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=PROJECT,
+                               env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    line = process.stdout.readline()
+    if not line:
+        process.kill()
+        raise SystemExit(f"{role} did not start")
+    return process, json.loads(line)
+
+
+def run_one(role: str, args, simulated: bool) -> dict:
+    process, info = start_server(role, free_port(), args)
+    try:
+        return asyncio.run(measure(info, args, simulated))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--role", choices=("client", "sim-server", "bare-server"),
+                        default="client", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--lines", type=int, default=25)
+    parser.add_argument("--speed", type=float, default=3000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--publish-ms", type=float, default=100.0)
+    parser.add_argument("--queue", type=int, default=10)
+    args = parser.parse_args()
+    if args.role == "sim-server":
+        asyncio.run(simulator_server(args.port, args.lines, args.speed))
+        return
+    if args.role == "bare-server":
+        asyncio.run(bare_server(args.port, args.count))
+        return
+
+    sim = run_one("sim-server", args, simulated=True)
+    args.count = sim["items"]
+    bare = run_one("bare-server", args, simulated=False)
+    print(f"OPC UA notifications to one client ({args.publish_ms:g} ms publishing, "
+          f"queue {args.queue}, {args.seconds:g} s after {args.warmup:g} s warm-up)")
+    print(f"  simulator : {sim['per_s']:>9,.0f} notifications/s  p50 {sim['p50_ms']:6.1f} ms  "
+          f"p99 {sim['p99_ms']:6.1f} ms  ({args.lines * 4} cells, {sim['items']} items, "
+          f"speed {args.speed:g} requested, {sim['sim_speed']:,.0f} achieved)")
+    print(f"  bare      : {bare['per_s']:>9,.0f} notifications/s  p50 {bare['p50_ms']:6.1f} ms  "
+          f"p99 {bare['p99_ms']:6.1f} ms  ({bare['items']} Double variables, written flat out)")
+    print(f"  ratio simulator/bare: {sim['per_s'] / bare['per_s']:.2f}  "
+          f"(targets: >= 20,000/s, ratio >= 0.7, p99 < 250 ms)")
+
+
+if __name__ == "__main__":
+    main()
