@@ -371,3 +371,15 @@ def test_mqtt_settings_name_what_is_wrong(tmp_path: Path) -> None:
     assert (settings.host, settings.port, settings.tls) == ("broker.example", 8883, True)
     assert settings.status_topic == "uns/_bridge/factory-sim-bridge/status"
     assert json.loads(payload.status("b", online=True))["status"] == "online"
+
+
+def test_a_missing_test_service_skips_locally_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-broker"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="scripts/install-test-services"):
+        require_binary(missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no-such-broker is not installed"):
+        require_binary(missing)
