@@ -14,7 +14,9 @@ records every message. After a warm-up it measures for `--duration` seconds:
     the server turned the model event into a value), p50 and p99;
   * accounting: per topic the sequence numbers must run 1..max without a gap;
   * bare paho: the same payloads published by one paho client straight to Mosquitto, QoS 1,
-    for comparison.
+    for comparison;
+  * the OPC UA source alone (before the bridge starts, in this process, samples counted and
+    dropped): what the OPC UA side can take and its CPU share, to tell it from the sinks.
 Targets: >= 10,000 tag updates/s, p99 < 500 ms.
 """
 
@@ -118,6 +120,34 @@ def bare_paho_rate(broker: Mosquitto, payloads: list[tuple[str, bytes]]) -> floa
     return acked[0] / elapsed
 
 
+def source_alone(url: str, warmup: float, duration: float) -> tuple[float, float]:
+    """Samples/s the OPC UA source hands on when nothing is delivered, and its CPU share:
+    what the OPC UA side costs, separated from the sinks'."""
+    import asyncio
+
+    from mqtt_bridge.config import OpcUaSettings
+    from mqtt_bridge.discovery import Hierarchy
+    from mqtt_bridge.opcua_source import OpcUaSource
+
+    count = [0]
+
+    def emit(items: list) -> None:
+        count[0] += len(items)
+
+    async def run() -> tuple[float, float]:
+        source = OpcUaSource(OpcUaSettings(url=url), Hierarchy(), emit)
+        task = asyncio.create_task(source.run())
+        await asyncio.wait_for(source.connected.wait(), 120)
+        await asyncio.sleep(warmup)
+        cpu0, n0, t0 = time.process_time(), count[0], time.time()
+        await asyncio.sleep(duration)
+        cpu1, n1, t1 = time.process_time(), count[0], time.time()
+        task.cancel()
+        return (n1 - n0) / (t1 - t0), (cpu1 - cpu0) / (t1 - t0)
+
+    return asyncio.run(run())
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -149,6 +179,9 @@ def main() -> int:
         )
         processes.append(server)
         wait_for_port(port, server)
+        alone_rate, alone_cpu = source_alone(
+            f"opc.tcp://127.0.0.1:{port}", min(args.warmup, 3.0), args.duration / 2
+        )
         recorder = Recorder(broker)
         bridge_log = open(work / "bridge.log", "wb")  # noqa: SIM115
         bridge = subprocess.Popen(
@@ -211,6 +244,8 @@ def main() -> int:
     print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; "
           f"measured {window:.1f} s after {args.warmup:g} s warm-up")
     print(f"topics: {len(seqs)}; messages received: {len(messages)}")
+    print(f"OPC UA source alone:         {alone_rate:10,.0f} samples/s at {alone_cpu:.0%} of a "
+          "core (counted, not delivered)")
     print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000)")
     print(f"bridge -> time series:       {ts_rate:10,.0f} rows/s (VictoriaMetrics, value+seq)")
     print(f"bare paho -> Mosquitto QoS 1: {bare:9,.0f} msg/s (same payloads, one client)")
