@@ -28,8 +28,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from asyncua import Server, ua
+from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.history import HistoryDict
+from cryptography.hazmat.primitives.serialization import Encoding
 
 MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
 VENDOR_URI = "urn:factory-sim:tests:vendor-machines"
@@ -90,13 +92,17 @@ class MachineryServer:
         with_machinery: bool = True,
         credentials: tuple[str, str] | None = None,
         location: str = "Plant/Bending/Line1",
+        security: tuple[str, str, bytes] | None = None,
     ):
+        """`security`: (server certificate, its key, the one client certificate (DER) to
+        trust) turns on Basic256Sha256 SignAndEncrypt and nothing else."""
         self.port = port
         self.url = f"opc.tcp://127.0.0.1:{port}"
         self.initial_machines = list(machines)
         self.with_machinery = with_machinery
         self.credentials = credentials
         self.location = location
+        self.security = security
         self.history = PersistentHistory()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -176,7 +182,19 @@ class MachineryServer:
         await server.init()
         server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}")
         server.set_server_name("factory-sim test Machinery server")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.security:
+            cert, key, trusted = self.security
+            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+            await server.load_certificate(cert)
+            await server.load_private_key(key)
+
+            async def only_the_trusted(certificate, app_description) -> None:
+                if certificate.public_bytes(Encoding.DER) != trusted:
+                    raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+
+            server.set_certificate_validator(only_the_trusted)
+        else:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         if self.credentials:
             server.set_identity_tokens([ua.UserNameIdentityToken])
         server.iserver.history_manager.set_storage(self.history)
