@@ -144,8 +144,8 @@ class Pacer:
             delay = next_tick - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            else:
-                next_tick = self._clock()  # overloaded: do not try to catch up
+            else:  # overloaded: go on at once, but let clients' requests in first
+                next_tick = self._clock()
                 await asyncio.sleep(0)
             if not self._paused:
                 await self.advance_to(self._bounded_target())

@@ -97,11 +97,11 @@ class SimulationServer:
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         await self._build()
+        if settings.fast_datachange:
+            fast_datachange.install()  # before anything subscribes (history, clients)
         await server.start()
         if settings.history is not None:
             await self._enable_history()
-        if settings.fast_datachange:
-            fast_datachange.install()
         self.plant.subscribe(self._kpis)
         self.plant.subscribe(self._on_event)
         for view in self._views.values():
