@@ -27,11 +27,13 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class LastSeen:
-    """Newest delivered source timestamp and value per series key, persisted as JSON.
+    """The last delivered source timestamp and value per series key, persisted as JSON.
 
-    A value is new when its source timestamp is later than the last one, or equal to it with
-    another value (a simulator writes several changes at one instant); an equal timestamp with
-    an equal value is the same change seen again (a new subscription's initial value).
+    The same timestamp with the same value is the same change seen again (a new
+    subscription's initial value, a history entry already delivered); anything else is new,
+    even a value with an older timestamp (servers may stamp a placeholder with the wall clock
+    and later values with a machine's or a simulation's clock). Several changes at one instant
+    with different values are all new.
     """
 
     def __init__(self, path: Path | None):
@@ -50,13 +52,10 @@ class LastSeen:
                 log.warning("ignoring unreadable source state %s: %s", path, exc)
 
     def is_new(self, key: str, source_time: datetime | None, value: object) -> bool:
-        """True (and remembered) when the value was not handed on before."""
+        """True (and remembered as the last) unless it is the last delivered change again."""
         if source_time is None:
             return True
-        last = self.times.get(key)
-        if last is not None and (
-            source_time < last or (source_time == last and value == self.values[key])
-        ):
+        if self.times.get(key) == source_time and self.values[key] == value:
             return False
         self.times[key] = source_time
         self.values[key] = value

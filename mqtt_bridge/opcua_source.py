@@ -13,9 +13,10 @@ of every machine to `emit(items)`, in batches, in order per series:
 6. on a lost connection start again at 1 after a backoff delay. The first connection's
    failure is raised as `SourceError` with a message for the user.
 
-A value is handed on only if it is newer than the last one of its series (`LastSeen`: a later
-source timestamp, or the same timestamp with another value), so history, a subscription's
-initial values and live values join without repeats.
+A change is handed on once: `LastSeen` knows the last source timestamp and value of every
+series, history is read from there on, and notifications that arrive while history is read are
+held back and dropped where history already covered them; so history, a subscription's initial
+values and live values join without repeats.
 
 Cost matters: at tens of thousands of changes per second the per-notification work is the
 bridge's CPU. asyncua's handler mode makes one task per notification; this source overrides
@@ -330,13 +331,14 @@ class OpcUaSource:
                 handles.append(handle)
                 requests.append(self._event_request(machine.node_id, handle))
         self._held = []
+        covered: dict[str, datetime] = {}
         try:
             await self._create_items(requests)
             if self.settings.backfill:
-                await self._backfill(client, machines)
+                covered = await self._backfill(client, machines)
         finally:
             held, self._held = self._held, None
-        self._hand_on(held)
+        self._hand_on(held, covered)
         log.info("subscribed %d machines: %s", len(machines), ", ".join(m.name for m in machines))
 
     async def _remove_machines(self, node_ids: list[ua.NodeId]) -> None:
@@ -406,7 +408,9 @@ class OpcUaSource:
 
     # --- backfill ----------------------------------------------------------------------------
 
-    async def _backfill(self, client: Client, machines: list[Machine]) -> None:
+    async def _backfill(self, client: Client, machines: list[Machine]) -> dict[str, datetime]:
+        """Hand on what the server historized since the last value of each series; returns,
+        per series read, the newest source timestamp history covered."""
         wanted: list[tuple[ua.NodeId, datetime]] = []
         items: list[_Item] = []
         handles = {item.variable.node_id: item for item in self._items.values()}
@@ -420,15 +424,19 @@ class OpcUaSource:
                     wanted.append((variable.node_id, last))
                     items.append(item)
         if not wanted:
-            return
+            return {}
         try:
             histories = await read_raw_history(client, wanted)
         except ua.UaError as exc:
             log.warning("history read failed, gap not backfilled: %s", exc)
-            return
+            return {}
         batch: list[Item] = []
+        covered: dict[str, datetime] = {}
         for item, values in zip(items, histories, strict=True):
             pairs = [(dv.SourceTimestamp, _plain(dv.Value)) for dv in values]
+            stamps = [stamp for stamp, _ in pairs if stamp is not None]
+            if stamps:
+                covered[item.key] = max(stamps)
             for dv in values[self.last_seen.unseen(item.key, pairs) :]:
                 sample = self._sample(item, dv)
                 if sample is not None:
@@ -438,6 +446,7 @@ class OpcUaSource:
             log.info("backfilled %d values from history", len(batch))
             self.counters["samples"] += len(batch)
             self.emit(batch)
+        return covered
 
     # --- notifications (the hot path) --------------------------------------------------------
 
@@ -473,8 +482,19 @@ class OpcUaSource:
             self.counters["samples"] += len(batch)
             self.emit(batch)
 
-    def _hand_on(self, held: list[tuple[_Item, ua.DataValue]]) -> None:
-        batch = [s for item, dv in held if (s := self._sample(item, dv)) is not None]
+    def _hand_on(
+        self, held: list[tuple[_Item, ua.DataValue]], covered: dict[str, datetime]
+    ) -> None:
+        """Hand on the notifications held back during the backfill, except those history
+        already covered (older than the newest value read from history)."""
+        batch = []
+        for item, dv in held:
+            newest = covered.get(item.key)
+            stamp = dv.SourceTimestamp
+            if newest is not None and stamp is not None and stamp < newest:
+                self.counters["repeats_skipped"] += 1
+            elif (sample := self._sample(item, dv)) is not None:
+                batch.append(sample)
         if batch:
             self.counters["samples"] += len(batch)
             self.emit(batch)
