@@ -75,7 +75,9 @@ EVENT_FIELDS: list[tuple[int, str]] = [
     (ua.ObjectIds.AcknowledgeableConditionType, "AckedState/Id"),
     (ua.ObjectIds.AlarmConditionType, "ActiveState/Id"),
 ]
-CONDITION_ID_FIELD = "ConditionId"  # the condition's NodeId, selected by AttributeId NodeId
+CONDITION_ID_FIELD = "ConditionId"
+# InfoType DataValue + Overflow: the server's queue for the item was full and dropped a value.
+OVERFLOW_BITS = 0x0480  # the condition's NodeId, selected by AttributeId NodeId
 
 
 class SourceError(Exception):
@@ -177,7 +179,8 @@ class OpcUaSource:
         self._reached = False  # the server answered once: later failures are outages
         self._sub: _Subscription | None = None
         self.counters = dict.fromkeys(
-            ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items"), 0
+            ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items",
+             "overflows"), 0
         )
 
     def stats(self) -> dict[str, object]:
@@ -457,10 +460,20 @@ class OpcUaSource:
             self.counters["repeats_skipped"] += 1
             return None
         status = dv.StatusCode
+        if status is not None and status.value & OVERFLOW_BITS == OVERFLOW_BITS:
+            self._overflowed(item)
         return Sample(
             item.machine, item.group, item.tag, value, source_time, dv.ServerTimestamp,
             "Good" if status is None or status.value == 0 else status.name, item.node_id,
         )
+
+    def _overflowed(self, item: _Item) -> None:
+        self.counters["overflows"] += 1
+        if self.counters["overflows"] == 1:
+            log.warning(
+                "the server dropped values of %s (queue overflow): raise opcua.queue_size (now "
+                "%d) or lower opcua.publishing_interval", item.key, self.settings.queue_size,
+            )
 
     def _on_data(self, notifications: list[ua.MonitoredItemNotification]) -> None:
         if self._held is not None:

@@ -195,3 +195,19 @@ def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path
     last.save(last.snapshot())
     again = LastSeen(tmp_path / "state.json")
     assert (again.times["k"], again.values["k"]) == (t1, "setup")
+
+
+def test_a_server_queue_overflow_is_counted() -> None:
+    # asyncua's server never sets the Overflow bit, so the DataValue is built here.
+    from mqtt_bridge.discovery import Variable
+    from mqtt_bridge.opcua_source import _Item
+    from mqtt_bridge.sample import MachinePath
+
+    source = OpcUaSource(OpcUaSettings(), Hierarchy(), lambda items: None)
+    path = MachinePath("e", "s", "a", "l", "m", "T")
+    item = _Item(path, "g", "t", path.topic("g", "t"), "ns=2;i=1",
+                 Variable(ua.NodeId(1, 2), "g", "t"))
+    stamp = datetime(2026, 6, 1, tzinfo=UTC)
+    sample = source._sample(item, ua.DataValue(ua.Variant(1.5), ua.StatusCode(0x0480), stamp))
+    assert sample is not None and sample.value == 1.5 and sample.status == "Good"
+    assert source.stats()["overflows"] == 1
