@@ -171,11 +171,10 @@ class OpcUaSource:
         self._machine_handles: dict[ua.NodeId, list[int]] = {}
         self._source_nodes: dict[ua.NodeId, MachinePath] = {}
         self._next_handle = 1
-        self._held: list[Item] | None = None  # notifications held back during backfill
+        # Notifications held back while history is read (None: hand on at once).
+        self._held: list[tuple[_Item, ua.DataValue]] | None = None
         self._recent_event_ids: deque[bytes] = deque(maxlen=4096)
-        self._event_type_names: dict[ua.NodeId, str] = {}
-        self._pending_events: list[tuple[MachinePath, dict[str, object]]] = []
-        self._client: Client | None = None
+        self._recent_event_set: set[bytes] = set()
         self._reached = False  # the server answered once: later failures are outages
         self._sub: _Subscription | None = None
         self.counters = dict.fromkeys(
@@ -229,7 +228,6 @@ class OpcUaSource:
             lost.set()
 
         client.connection_lost_callback = on_lost
-        self._client = client
         try:
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
@@ -250,10 +248,13 @@ class OpcUaSource:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), self.settings.rebrowse_interval)
                 if not lost.is_set():
-                    await self._rebrowse(client)
+                    try:
+                        await self._rebrowse(client)
+                    except (TimeoutError, ua.UaError) as exc:
+                        # A busy server: try again next time; a lost one sets `lost`.
+                        log.warning("looking for added or removed machines failed: %s", exc)
             raise ConnectionError("connection to the server lost")
         finally:
-            self._client = None
             self._sub = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2)
@@ -524,9 +525,12 @@ class OpcUaSource:
             }
             event_id = fields.get("EventId")
             if isinstance(event_id, bytes):
-                if event_id in self._recent_event_ids:
+                if event_id in self._recent_event_set:
                     continue  # the same event, reported on the machine and on Server
+                if len(self._recent_event_ids) == self._recent_event_ids.maxlen:
+                    self._recent_event_set.discard(self._recent_event_ids[0])
                 self._recent_event_ids.append(event_id)
+                self._recent_event_set.add(event_id)
             machine = self._event_items[event.ClientHandle]
             if machine is None:
                 machine = self._source_nodes.get(fields.get("SourceNode"))
