@@ -28,21 +28,26 @@ def dedupe(items: list) -> list:
     return [item for i, item in enumerate(items) if i == 0 or items[i - 1][0] != item[0]]
 
 
-def expected_changes(until: float) -> tuple[dict, dict]:
-    """Per cell, (activity, source time) and (Machinery item state, source time) of the model."""
+def expected_changes(until: float) -> tuple[dict, dict, dict]:
+    """Per cell, (activity, source time) and (Machinery item state, source time) of the model,
+    and (severity, message, active) of its alarms."""
     plant = make_plant("reference-opcua")
     log: list[ev.Event] = []
     plant.subscribe(log.append)
     plant.run(until)
-    activities, states = defaultdict(list), defaultdict(list)
+    activities, states, alarms = defaultdict(list), defaultdict(list), defaultdict(list)
     for event in log:
+        if isinstance(event, ev.AlarmRaised):
+            alarms[event.cell].append((event.severity, event.message, True))
+        if isinstance(event, ev.AlarmCleared):
+            alarms[event.cell].append((None, None, False))
         if isinstance(event, ev.StateChanged):
             at = plant.start + timedelta(seconds=event.time)
             activities[event.cell].append((event.activity.label, at))
             states[event.cell].append(
                 (nodeids.MACHINERY_ITEM_STATE_NAMES[event.activity.item_state], at)
             )
-    return activities, states
+    return activities, states, alarms
 
 
 def received(messages, cells, group_tag: str) -> dict[str, list]:
@@ -85,15 +90,26 @@ async def test_every_model_state_change_reaches_mqtt(mosquitto, tmp_path) -> Non
             for seconds in STEPS:
                 await simulation.step(seconds)
                 now += seconds
-        activities, states = expected_changes(now)
+        activities, states, alarms = expected_changes(now)
 
         def complete(messages) -> bool:
-            got = {m.topic for m in messages}
+            """Everything the model did has arrived: the last state of every cell and the
+            alarms (the assertions below then check the whole sequences)."""
+            last = {}
+            alarm_count = defaultdict(int)
+            for m in messages:
+                cell = m.topic.split("/")[4]
+                if m.topic.endswith("/state/CurrentState"):
+                    document = m.json()
+                    last[cell] = (document["value"], document["sourceTimestamp"])
+                elif m.topic.endswith("/alarms"):
+                    alarm_count[cell] += 1
             return all(
-                sum(m.topic.endswith(f"/{cell}/Monitoring/Activity") for m in messages)
-                >= len(dedupe(activities[cell]))
+                cell in last
+                and (last[cell][0], datetime.fromisoformat(last[cell][1])) == states[cell][-1]
+                and alarm_count[cell] >= len(alarms[cell])
                 for cell in cells
-            ) and len(got) > len(cells)
+            )
 
         messages = await asyncio.to_thread(recorder.wait_until, complete, 60)
     finally:
@@ -109,3 +125,11 @@ async def test_every_model_state_change_reaches_mqtt(mosquitto, tmp_path) -> Non
         # The first message is the value the cell had when the bridge subscribed.
         assert dedupe(seen_activities[cell][1:]) == dedupe(activities[cell]), cell
         assert dedupe(seen_states[cell][1:]) == dedupe(states[cell]), cell
+    # Alarms arrive as conditions with their state: raised active, cleared inactive.
+    for cell in cells:
+        documents = [m.json() for m in messages if m.topic.endswith(f"/{cell}/alarms")]
+        seen = [(d["severity"], d["message"], d["fields"]["ActiveState"]) for d in documents]
+        assert [a for _, _, a in seen] == [a for _, _, a in alarms[cell]], cell
+        raised = [(sev, msg) for sev, msg, active in alarms[cell] if active]
+        assert [(sev, msg) for sev, msg, active in seen if active] == raised, cell
+    assert any(alarms.values()), "the model raised alarms worth comparing"
