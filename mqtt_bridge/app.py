@@ -26,6 +26,10 @@ STATE_SAVE_INTERVAL = 0.5  # seconds
 STATS_INTERVAL = 30.0  # seconds between stats lines in the log
 
 
+class StateDirError(Exception):
+    """The state directory cannot be used; the message names it and the reason."""
+
+
 class Bridge:
     """Wires the parts; owns the state directory for as long as it runs."""
 
@@ -51,7 +55,15 @@ class Bridge:
 
         stop = stop or asyncio.Event()
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = config.state_dir / ".writable"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise StateDirError(
+                f"state directory {config.state_dir}: {exc.strerror or exc}"
+            ) from None
         last_seen = LastSeen(config.state_dir / "source-state.json")
         self.journal = journal = Journal(
             config.state_dir / "bridge.journal", max_items=config.journal_max_items

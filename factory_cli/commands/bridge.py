@@ -76,7 +76,7 @@ def run_bridge(args: argparse.Namespace) -> int:
     import signal
 
     from factory_cli.errors import CliError
-    from mqtt_bridge.app import Bridge
+    from mqtt_bridge.app import Bridge, StateDirError
     from mqtt_bridge.config import ConfigError, load
     from mqtt_bridge.journal import JournalError
     from mqtt_bridge.opcua_source import SourceError
@@ -110,6 +110,6 @@ def run_bridge(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except SourceError as exc:
         raise CliError(str(exc), exit_code=1) from None
-    except JournalError as exc:
+    except (JournalError, StateDirError) as exc:
         raise CliError(str(exc), exit_code=1) from None
     return 0

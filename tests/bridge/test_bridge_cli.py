@@ -87,6 +87,29 @@ def test_bad_options_exit_without_traceback(
     assert "Traceback" not in err
 
 
+def test_an_unusable_state_dir_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, err = run_cli(capsys, "--opcua", "opc.tcp://127.0.0.1:4840", "--mqtt",
+                        "mqtt://127.0.0.1:1883", "--state-dir", str(blocker / "state"))
+    assert code != 0 and f"state directory {blocker / 'state'}" in err
+    assert "Traceback" not in err
+
+
+def test_a_second_bridge_on_the_same_state_dir_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from mqtt_bridge.journal import Journal
+
+    with Journal(tmp_path / "bridge.journal"):  # a running bridge holds its journal
+        code, err = run_cli(capsys, "--opcua", "opc.tcp://127.0.0.1:4840", "--mqtt",
+                            "mqtt://127.0.0.1:1883", "--state-dir", str(tmp_path))
+    assert code != 0 and "bridge.journal" in err, err
+    assert "Traceback" not in err
+
+
 def test_unreachable_endpoint_subprocess(tmp_path: Path) -> None:
     port = free_port()  # nothing listens here
     result = subprocess.run(
