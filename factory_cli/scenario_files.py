@@ -62,6 +62,7 @@ def list_scenarios(directory: Path) -> list[ScenarioEntry]:
             entries.append(ScenarioEntry(path, path.stem, "", f"invalid: {first}", False))
             continue
         description = " ".join(scenario.description.split())
-        entries.append(ScenarioEntry(path, scenario.name, scenario.connectivity.label,
-                                     description, True))
+        levels = {scenario.level_of(cell) for cell in scenario.cells}
+        connectivity = "mixed" if len(levels) > 1 else levels.pop().label
+        entries.append(ScenarioEntry(path, scenario.name, connectivity, description, True))
     return entries

@@ -104,10 +104,13 @@ def test_scenarios_of_a_missing_folder(tmp_path):
 
 def test_the_shipped_scenarios_are_listed_and_valid():
     shipped = sorted(shipped_scenarios_dir().glob("*.yaml"))
-    if not shipped:
-        pytest.skip("no shipped scenarios yet")
+    assert shipped
     code, stdout, _ = cli("scenarios")
     assert code == 0
     for path in shipped:
         row = next(line for line in stdout.splitlines() if path.name in line)
         assert "invalid" not in row
+    rows = {path.stem: next(line for line in stdout.splitlines() if path.name in line)
+            for path in shipped}
+    assert " mixed " in rows["mixed"]  # one level per cell
+    assert " standalone " in rows["reference-standalone"]
