@@ -13,8 +13,8 @@ Prints, in one run:
   minus the value's ServerTimestamp, which the server sets when it turns the model event
   into a write (target p99 < 250 ms).
 
-Usage: .venv/bin/python benchmarks/opcua_notifications.py [--lines 25] [--speed 3000]
-       [--seconds 10] [--warmup 3] [--publish-ms 100] [--queue 10]
+Usage: .venv/bin/python benchmarks/opcua_notifications.py [--lines 25] [--speed 12000]
+       [--seconds 10] [--warmup 3] [--publish-ms 100] [--queue 100]
 Figures drift between machines; compare the ratio, measured in one run. No assertions.
 """
 
@@ -206,11 +206,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--lines", type=int, default=25)
-    parser.add_argument("--speed", type=float, default=3000.0)
+    parser.add_argument("--speed", type=float, default=12000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--publish-ms", type=float, default=100.0)
-    parser.add_argument("--queue", type=int, default=10)
+    parser.add_argument("--queue", type=int, default=100)
     args = parser.parse_args()
     if args.role == "sim-server":
         asyncio.run(simulator_server(args.port, args.lines, args.speed))
