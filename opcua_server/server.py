@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -57,7 +57,6 @@ class ServerSettings:
     history: Any = None  # opcua_server.history.HistorySettings, or None: no history
     alarms: bool = True  # alarms as OPC UA conditions, when opcua_server.alarms is there
     fast_datachange: bool = True  # PERF-NOTES lever 1 (see opcua_server.fast_datachange)
-    extra: dict = field(default_factory=dict)
 
 
 class SimulationServer:

@@ -140,3 +140,9 @@ async def test_simulation_and_plant_objects(opcua_client, opcua_plant_server):
     assert {"SimulatedTime", "Speed", "Paused", "Pause", "Resume", "Step", "SetSpeed"} <= names
     enterprise = await objects["Plant"].get_child(f"{server.ns.plant}:Enterprise")
     assert await enterprise.read_value() == server.plant.hierarchy.enterprise
+    kpi = await objects["Plant"].get_child(f"{server.ns.plant}:Kpi")
+    availability = await (await kpi.get_child(f"{server.ns.plant}:Availability")).read_value()
+    assert 0.0 < availability <= 1.0  # the plant has been working since 06:00
+    energy = await (await kpi.get_child(f"{server.ns.plant}:Energy")).read_value()
+    assert energy == pytest.approx(sum(server.plant.snapshot(c).energy_kwh
+                                       for c in server.plant.cells), rel=0.05)
