@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from asyncua import ua
 
@@ -36,9 +36,15 @@ NULL = ua.Variant(None)
 State = tuple[str, int, int, int]
 
 
-@cache
+#: id(CurrentState) -> its Id and Number NodeIds, made once per state machine instance
+_CHILDREN: dict[int, tuple[ua.NodeId, ua.NodeId, ua.NodeId]] = {}
+
+
 def _children(current: ua.NodeId) -> tuple[ua.NodeId, ua.NodeId]:
-    return child(current, "Id"), child(current, "Number")
+    known = _CHILDREN.get(id(current))
+    if known is None or known[0] is not current:
+        known = _CHILDREN[id(current)] = (current, child(current, "Id"), child(current, "Number"))
+    return known[1], known[2]
 
 
 @lru_cache(maxsize=4096)

@@ -25,7 +25,8 @@ class Writes:
 
     def __init__(self, start: datetime) -> None:
         self._start = start
-        self._last: dict[ua.NodeId, tuple[object, ua.VariantType, ua.StatusCode]] = {}
+        # keyed by id(): NodeId's hash is Python code, and the views keep their NodeIds
+        self._last: dict[int, tuple[object, ua.VariantType, ua.StatusCode]] = {}
         self._stamps: tuple[float, datetime, datetime] = (-1.0, start, start)
         self.values: list[tuple[ua.NodeId, ua.DataValue]] = []
         self.actions: list[tuple[int, Callable[[], Awaitable[None]]]] = []
@@ -38,15 +39,16 @@ class Writes:
               status: ua.StatusCode = GOOD) -> None:
         """Write `variant` unless the node already has that value and status.
 
+        `nodeid` must be an object the caller keeps (values are compared by its identity).
         A write that changes nothing notifies no subscriber (the default data-change
         trigger is status and value) but costs asyncua a data-change callback per
         monitored item; model events repeat many values (the operation mode, the state
         machine's Id for the same state...), so skipping them halves the server's work.
         """
-        current = (variant.Value, variant.VariantType, status)
-        if self._last.get(nodeid) == current:
+        key, current = id(nodeid), (variant.Value, variant.VariantType, status)
+        if self._last.get(key) == current:
             return
-        self._last[nodeid] = current
+        self._last[key] = current
         stamp_time, source, server = self._stamps
         if stamp_time != sim_time:  # one model event writes several values at one moment
             source, server = self.source_time(sim_time), datetime.now(UTC)
