@@ -4,11 +4,13 @@ Prints, in one run:
 - the simulator: the reference plant multiplied to --lines lines (25 lines = 100 cells),
   paced at --speed from Monday 06:00, served by `SimulationServer` in its own process; the
   client (this process) subscribes to every dynamic variable of every machine and counts the
-  notifications that arrive during --seconds after --warmup;
+  notifications that arrive during --seconds after --warmup; then the same flat out
+  (speed 100000: the server's capacity, where the model falls behind the requested speed);
 - a bare asyncua server in its own process with the same number of Double variables,
   written as fast as it can by the same write path (`server.write_attribute_value` with a
   fresh DataValue, the same no-copy patch and gc.freeze);
-- their ratio (target >= 0.7), notifications/s (target >= 20,000), and the latency from the
+- the ratio of the two capacities, simulator flat out / bare (target >= 0.7), and for each
+  run notifications/s (target >= 20,000 at the paced speed) and the latency from the
   model event (or the bare write) to its notification in the client: client receive time
   minus the value's ServerTimestamp, which the server sets when it turns the model event
   into a write (target p99 < 250 ms).
@@ -37,6 +39,7 @@ from asyncua import Client, Server, ua
 from asyncua.common.subscription import Subscription
 
 PROJECT = Path(__file__).resolve().parents[1]
+MAX_SPEED = 100_000.0  # as fast as the server can go: its capacity
 
 
 def free_port() -> int:
@@ -59,7 +62,7 @@ async def simulator_server(port: int, lines: int, speed: float) -> None:
     plant_ns = server.ns.plant
     cells = tuple(f"{cell}/" for cell in plant.cells)
     nodes = [
-        nodeid.to_string() for nodeid in aspace.keys()
+        nodeid.to_string() for nodeid in list(aspace.keys())
         if nodeid.NamespaceIndex == plant_ns and isinstance(nodeid.Identifier, str)
         and nodeid.Identifier.startswith(cells)
         and "/Identification" not in nodeid.Identifier
@@ -220,17 +223,24 @@ def main() -> None:
         return
 
     sim = run_one("sim-server", args, simulated=True)
+    paced_speed, args.speed = args.speed, MAX_SPEED
+    flat_out = run_one("sim-server", args, simulated=True)
+    args.speed = paced_speed
     args.count = sim["items"]
     bare = run_one("bare-server", args, simulated=False)
     print(f"OPC UA notifications to one client ({args.publish_ms:g} ms publishing, "
-          f"queue {args.queue}, {args.seconds:g} s after {args.warmup:g} s warm-up)")
-    print(f"  simulator : {sim['per_s']:>9,.0f} notifications/s  p50 {sim['p50_ms']:6.1f} ms  "
-          f"p99 {sim['p99_ms']:6.1f} ms  ({args.lines * 4} cells, {sim['items']} items, "
-          f"speed {args.speed:g} requested, {sim['sim_speed']:,.0f} achieved)")
+          f"queue {args.queue}, {args.seconds:g} s after {args.warmup:g} s warm-up; "
+          f"{args.lines * 4} cells, {sim['items']} monitored variables)")
+    for label, result, speed in (("simulator", sim, args.speed),
+                                 ("simulator", flat_out, MAX_SPEED)):
+        print(f"  {label} : {result['per_s']:>9,.0f} notifications/s  p50 "
+              f"{result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  (speed {speed:g} "
+              f"requested, {result['sim_speed']:,.0f} achieved)")
     print(f"  bare      : {bare['per_s']:>9,.0f} notifications/s  p50 {bare['p50_ms']:6.1f} ms  "
           f"p99 {bare['p99_ms']:6.1f} ms  ({bare['items']} Double variables, written flat out)")
-    print(f"  ratio simulator/bare: {sim['per_s'] / bare['per_s']:.2f}  "
-          f"(targets: >= 20,000/s, ratio >= 0.7, p99 < 250 ms)")
+    print(f"  ratio simulator flat out / bare: {flat_out['per_s'] / bare['per_s']:.2f}")
+    print("  targets: >= 20,000 notifications/s and p99 < 250 ms at the paced speed; "
+          "ratio >= 0.7")
 
 
 if __name__ == "__main__":
