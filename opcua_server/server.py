@@ -87,6 +87,13 @@ class SimulationServer:
         return f"opc.tcp://{self.settings.host}:{self.settings.port}/factory-sim/"
 
     async def start(self) -> None:
+        """Build the address space, start listening, and start pacing the plant.
+
+        The plant must not have run yet: the server learns the cells' initial states from
+        the events of their first run.
+        """
+        if self.plant.now > 0:
+            raise ValueError("the plant has already run; give the server a fresh Plant")
         server, settings = self.server, self.settings
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -102,8 +109,12 @@ class SimulationServer:
         if settings.fast_datachange:
             fast_datachange.install()  # before anything subscribes (history, clients)
         await server.start()
-        if settings.history is not None:
-            await self._enable_history()
+        try:
+            if settings.history is not None:
+                await self._enable_history()
+        except BaseException:
+            await server.stop()
+            raise
         self.plant.subscribe(self._kpis)
         self.plant.subscribe(self._on_event)
         for view in self._views.values():
