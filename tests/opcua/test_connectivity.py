@@ -3,13 +3,18 @@ namespace and naming (the coupling barrier), stand-alone cells nowhere."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import pytest_asyncio
 from asyncua import Client, ua
 
+from factory_sim import events as ev
 from factory_sim.states import Activity, ConnectivityLevel
 from opcua_server import namespaces
-from opcua_server.vendor import DIALECTS, dialect_for
+from opcua_server.node_batch import NodeBatch
+from opcua_server.vendor import DIALECTS, VendorMachine, dialect_for
+from opcua_server.writes import Writes
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -82,3 +87,17 @@ async def test_every_vendor_dialect_codes_every_activity():
         assert set(dialect.state_codes) == set(Activity)
         assert len(set(dialect.state_codes.values())) >= 8
     assert dialect_for("acme-robots").uri == "urn:acme-robots:opcua:devices"
+
+
+async def test_lasertec_speaks_german_codes_and_watts():
+    """The punch/laser's vendor (reference-vendor scenario) has its own dialect."""
+    plant = make_plant("reference-vendor")
+    laser = next(c for c in plant.cells.values() if c.vendor == "lasertec")
+    assert laser.connectivity == ConnectivityLevel.VENDOR
+    machine = VendorMachine(laser, dialect_for("lasertec"), ns=5)
+    machine.build(NodeBatch())
+    writes = Writes(datetime(2026, 1, 5, tzinfo=UTC))
+    machine.apply(ev.StateChanged(10.0, laser.id, Activity.PRODUCING, 35.0, 1.5), writes)
+    values = {nodeid.Identifier.rsplit("/", 1)[1]: dv.Value.Value for nodeid, dv in writes.values}
+    assert values == {"BetriebsZustand": 10, "Leistung_W": 35_000.0, "Energie_Wh": 1500.0}
+    assert machine.node.Identifier == f"LASERTEC/{laser.serial_number}"
