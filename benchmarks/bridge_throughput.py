@@ -200,7 +200,12 @@ def main() -> int:
         time.sleep(args.duration)
         last, rows_after, t1 = len(recorder.messages), ingested_rows(database), time.time()
         bridge.send_signal(signal.SIGTERM)
-        bridge.wait(30)
+        stopping = time.time()
+        try:
+            bridge.wait(60)
+        except subprocess.TimeoutExpired:
+            bridge.kill()
+        stop_seconds = time.time() - stopping
         time.sleep(1.0)  # the last PUBACKs and deliveries
         recorder.close()
     finally:
@@ -256,7 +261,7 @@ def main() -> int:
           f"(target p99 < 500 ms), mean {mean:.0f} ms")
     print(f"accounting: {missing} sequence numbers missing, {repeated} repeated deliveries "
           "(QoS 1 is at least once)")
-    print(f"logs in {work}")
+    print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
     return 0 if missing == 0 else 1
 
 

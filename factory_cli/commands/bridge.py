@@ -102,9 +102,20 @@ def run_bridge(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await Bridge(config).run(stop)
+
+        def request_stop(_signum: int, _frame: object) -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        # Plain handlers, not loop.add_signal_handler: that one depends on asyncio's wake-up
+        # pipe, which threads calling call_soon_threadsafe at high rates can fill, and a
+        # signal whose byte does not fit is lost (seen under load: SIGTERM ignored).
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, request_stop) for sig in signals}
+        try:
+            await Bridge(config).run(stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     try:
         asyncio.run(main())
