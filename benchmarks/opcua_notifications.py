@@ -56,7 +56,7 @@ async def simulator_server(port: int, lines: int, speed: float) -> None:
 
     plant = Plant(load_scenario(PROJECT / "scenarios" / "reference-opcua.yaml"), lines=lines)
     server = SimulationServer(plant, ServerSettings(port=port, speed=speed, paused=True,
-                                                    alarms=False))
+                                                    ))
     await server.start()
     aspace = server.server.iserver.aspace
     plant_ns = server.ns.plant
