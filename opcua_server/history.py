@@ -296,11 +296,10 @@ class _Recorder:
                     if node_id is None or item.Value is None:
                         continue
                     if item.ClientHandle in self._awaiting_initial:
-                        # The value at subscription time: nothing to keep if never written
-                        # (its timestamp would be wall-clock time among plant-time values).
+                        # The value at subscription time is not a write: its timestamp may be
+                        # wall-clock time among plant-time values and would skew retention.
                         self._awaiting_initial.discard(item.ClientHandle)
-                        if item.Value.Value is None or item.Value.Value.Value is None:
-                            continue
+                        continue
                     await self._storage.save_node_value(node_id, item.Value)
             elif isinstance(notification, ua.EventNotificationList):
                 for item in notification.Events:

@@ -43,10 +43,8 @@ async def plant(request, tmp_path_factory):
     idx = await server.register_namespace("urn:factory-sim:test-history")
     press = await server.nodes.objects.add_object(idx, "PressBrake1")
     speed = await press.add_variable(idx, "StrokeRate", 0.0)
-    # Never written before historizing, like the simulator's variables.
-    power = await press.add_variable(
-        idx, "Power", ua.Variant(None, ua.VariantType.Null), datatype=ua.NodeId(ua.ObjectIds.Double)
-    )
+    # Its initial value carries a wall-clock timestamp; later writes carry plant time.
+    power = await press.add_variable(idx, "Power", 0.0)
     await history.historize_variables(server, [speed, power])
     alarms = AlarmManager(server)
     await alarms.init()
@@ -115,6 +113,7 @@ async def test_retention_counts_in_plant_time(plant):
             lambda: node.read_raw_history(start, end, return_bounds=False),
             lambda values: 3.0 in [dv.Value.Value for dv in values],
         )
+        # Neither the value beyond retention nor the never-written initial value is kept.
         assert [dv.Value.Value for dv in values] == [2.0, 3.0]
 
 
