@@ -142,8 +142,12 @@ async def test_unacknowledged_alarm_stays_retained_after_clear(plant):
         await alarms.clear("c1-stop-1")
         cleared = await events.next()
         assert (_field(cleared, "ActiveState/Id"), _field(cleared, "Retain")) == (False, True)
+        # This time through the instance's own Acknowledge method.
+        instance_method = ua.NodeId(
+            f"{condition_id.Identifier}.Acknowledge", condition_id.NamespaceIndex
+        )
         await client.get_node(condition_id).call_method(
-            ACKNOWLEDGE, ua.Variant(_field(cleared, "EventId"), ua.VariantType.ByteString),
+            instance_method, ua.Variant(_field(cleared, "EventId"), ua.VariantType.ByteString),
             ua.LocalizedText(""),
         )
         acked = await events.next()

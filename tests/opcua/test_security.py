@@ -5,6 +5,7 @@ One real server per module on a free loopback port; real asyncua clients over TC
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from asyncua.crypto.security_policies import (
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server import security
+from opcua_server.alarms import AlarmManager
 from opcua_server.users import Role, add_user
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -58,6 +60,7 @@ async def _start_server(state: Path, **settings) -> tuple[Server, str]:
         return [ua.Variant(True, ua.VariantType.Boolean)]
 
     await machine.add_method(idx, "Reset", reset, [], [ua.VariantType.Boolean])
+    await AlarmManager(server).init()  # binds ConditionRefresh
     await security.apply(server, security.SecuritySettings(state_dir=state, **settings))
     await server.start()
     return server, url
@@ -179,16 +182,25 @@ async def test_viewer_cannot_call_a_method(secured, pki):
 
 async def test_viewer_may_call_condition_refresh(secured, pki):
     _, url = secured
+
+    class Events:
+        def __init__(self):
+            self.queue = asyncio.Queue()
+
+        def event_notification(self, event):
+            self.queue.put_nowait(event)
+
     client = await _client(url, pki["trusted"], "vera")
     async with client:
-        server_node = client.nodes.server
-        with pytest.raises(ua.UaStatusCodeError) as excinfo:
-            # Subscription 4242 does not exist: the call is allowed, the id is not.
-            await server_node.call_method(
-                ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
-                ua.Variant(4242, ua.VariantType.UInt32),
-            )
-        assert not isinstance(excinfo.value, ua.uaerrors.BadUserAccessDenied)
+        events = Events()
+        sub = await client.create_subscription(20, events)
+        await sub.subscribe_events(client.nodes.server, ua.ObjectIds.BaseEventType)
+        await client.nodes.server.call_method(
+            ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
+            ua.Variant(sub.subscription_id, ua.VariantType.UInt32),
+        )
+        first = await asyncio.wait_for(events.queue.get(), 5)
+        assert first.EventType == ua.NodeId(ua.ObjectIds.RefreshStartEventType)
 
 
 async def test_anonymous_reads_but_cannot_write(secured):
