@@ -6,9 +6,8 @@
 - cobot: OPC 40010-1 `SafetyStates/SafetyState` (SafetyStateType) with ProtectiveStop,
   EmergencyStop and OperationalMode in its ParameterSet;
 - packing: OPC 30050 PackML nested state machines (BaseStateMachine → MachineState →
-  ExecuteState) and the counts ProdProcessedCount / ProdDefectiveCount. The spec types those
-  counts as arrays of the structure PackMLCountDataType; here they are plain Int32 variables
-  in the plant namespace, which every client can read without the structure's definition.
+  ExecuteState) and, in `Admin` (PackMLAdminObjectType), the counts ProdProcessedCount and
+  ProdDefectiveCount as arrays of PackMLCountDataType.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from opcua_server import nodeids
 from opcua_server.namespaces import Namespaces
 from opcua_server.node_batch import HAS_COMPONENT, NodeBatch
 from opcua_server.state_machines import child, state_machine, write_state
+from opcua_server.types import packml
 from opcua_server.writes import Writes
 
 
@@ -125,8 +125,13 @@ class PackMLPart(CellPart):
         self.execute = state_machine(
             batch, child(machine_node, "ExecuteState"), ua.QualifiedName("ExecuteState", p),
             machine_node, ua.NodeId(nodeids.PACKML_EXECUTE_STATE_MACHINE_TYPE, p))
-        self.processed = self._var(batch, folder, "ProdProcessedCount", ua.VariantType.Int32)
-        self.defective = self._var(batch, folder, "ProdDefectiveCount", ua.VariantType.Int32)
+        admin = batch.object(child(folder, "Admin"), ua.QualifiedName("Admin", p), folder,
+                             ua.NodeId(packml.PACKML_ADMIN_OBJECT_TYPE, p))
+        count_type = ua.NodeId(packml.PACKML_COUNT_DATA_TYPE, p)
+        self.processed, self.defective = (
+            batch.variable(child(admin, name), ua.QualifiedName(name, p), admin,
+                           ua.Variant(None), count_type, value_rank=1)
+            for name in ("ProdProcessedCount", "ProdDefectiveCount"))
 
     def apply(self, event: ev.Event, writes: Writes) -> None:
         if not isinstance(event, ev.PackMLStateChanged):
@@ -148,8 +153,8 @@ class PackMLPart(CellPart):
         for current, level in zip((self.base, self.machine_state, self.execute), levels,
                                   strict=True):
             write_state(writes, current, None if level is None else (level[0], p, *level[1:]), t)
-        writes.value(self.processed, ua.Variant(event.processed, ua.VariantType.Int32), t)
-        writes.value(self.defective, ua.Variant(event.defective, ua.VariantType.Int32), t)
+        writes.value(self.processed, packml.counts(event.processed), t)
+        writes.value(self.defective, packml.counts(event.defective), t)
 
 
 _PARTS = {

@@ -96,6 +96,16 @@ class NodeBatch:
                    HAS_SUBTYPE, None, attrs)
         return nodeid
 
+    def structure_type(self, nodeid, browse_name, definition: ua.StructureDefinition) -> ua.NodeId:
+        """A Structure DataType with its DataTypeDefinition (so clients can decode it)."""
+        attrs = ua.DataTypeAttributes()
+        attrs.DataTypeDefinition = definition
+        attrs.SpecifiedAttributes = (ua.NodeAttributesMask.DisplayName
+                                     | ua.NodeAttributesMask.DataTypeDefinition)
+        self._item(nodeid, browse_name, ua.NodeClass.DataType, ua.NodeId(ua.ObjectIds.Structure),
+                   HAS_SUBTYPE, None, attrs)
+        return nodeid
+
     def method(self, nodeid, browse_name, parent, inputs: list[ua.Argument],
                outputs: list[ua.Argument] = ()) -> ua.NodeId:
         attrs = ua.MethodAttributes()

@@ -129,6 +129,12 @@ async def test_cell_specific_parts(opcua_client, opcua_plant_server):
     level = {1: packml.execute, 2: packml.machine_state, 3: packml.base}[owner]
     assert (await client.get_node(level).read_value()).Text == \
         nodeids.packml_state_name(snapshot.packml_state)
+    # the counts are PackMLCountDataType structures a client decodes from their definition
+    await client.load_data_type_definitions()
+    processed = await client.get_node(packml.processed).read_value()
+    assert type(processed[0]).__name__ == "PackMLCountDataType"
+    assert processed[0].Count == processed[0].AccCount > 0
+    assert processed[0].Unit.DisplayName.Text == "pc"
 
 
 async def test_simulation_and_plant_objects(opcua_client, opcua_plant_server):
