@@ -17,7 +17,8 @@ browse costs). A variable is named by a *group* and a *tag*:
     "state"); a variable directly on the machine is in group "machine";
   * tag: the variable's BrowseName; a variable below another variable (HasComponent) is
     `Parent.Child`. Properties of variables (EURange, EngineeringUnits, ...) are metadata and
-    are not subscribed.
+    are not subscribed, nor are alarm condition objects (subtypes of ConditionType): their
+    state arrives as events.
 Topic segments never contain MQTT's reserved characters: `/ + #` and whitespace become `_`.
 """
 
@@ -257,6 +258,9 @@ async def browse_machines(
     client: Client, refs: list[MachineRef], hierarchy: Hierarchy
 ) -> list[Machine]:
     """Browse all machines' subtrees at once and name their variables (module docstring)."""
+    # Alarm conditions below a machine are objects whose variables mirror the condition's
+    # events; they are delivered as events, so their subtrees are not browsed.
+    conditions = await _subtypes(client, ua.NodeId(ua.ObjectIds.ConditionType))
     found: list[list[tuple[ua.NodeId, tuple[str, ...], tuple[str, ...]]]] = [[] for _ in refs]
     location_nodes: dict[int, ua.NodeId] = {}
     frontier = [_Pending(r.node_id, i, (), (), False, 0) for i, r in enumerate(refs)]
@@ -271,6 +275,8 @@ async def browse_machines(
                     continue
                 name = ref.BrowseName.Name
                 if ref.NodeClass == ua.NodeClass.Object:
+                    if ref.TypeDefinition is not None and _local(ref.TypeDefinition) in conditions:
+                        continue
                     seen.add(child)
                     groups = pending.groups if _is_folder(ref) else (*pending.groups, name)
                     next_frontier.append(

@@ -271,6 +271,11 @@ class MachineryServer:
         groups[("Monitoring",)] = await machine.add_object(
             ua.NodeId(f"{name}.Monitoring", vns), ua.QualifiedName("Monitoring", vns)
         )
+        # An alarm condition below the machine: delivered as events, not as variables.
+        await machine.add_object(
+            ua.NodeId(f"{name}.HighTemperature", vns), ua.QualifiedName("HighTemperature", vns),
+            objecttype=ua.NodeId(ua.ObjectIds.AlarmConditionType),
+        )
         await groups[("Identification",)].add_property(
             ua.NodeId(f"{name}.Location", vns), ua.QualifiedName("Location", ns), self.location
         )
