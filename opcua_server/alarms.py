@@ -261,7 +261,7 @@ class AlarmManager:
         ev = cls() if cls else event_objects.AlarmCondition()
         ev.emitting_node = emitter
         now = datetime.now(UTC)
-        date, text = ua.VariantType.DateTime, ua.VariantType.LocalizedText
+        date = ua.VariantType.DateTime
         class_id, class_name = _CONDITION_CLASS.get(cond.kind, _CONDITION_CLASS["failure"])
         fields = {
             "EventId": cond.event_id,
@@ -297,8 +297,7 @@ class AlarmManager:
             setattr(ev, name, value)
         for name in ("ActiveState/TransitionTime", "AckedState/TransitionTime",
                      "Comment/SourceTimestamp"):
-            ev.data_types[name] = date
-        ev.data_types["Message"] = text
+            ev.data_types[name] = date  # asyncua declares them as UtcTime NodeIds
         ev.add_property("NodeId", cond.node_id, ua.VariantType.NodeId)  # the ConditionId
         return ev
 

@@ -21,6 +21,7 @@ What it sets up:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
@@ -240,14 +241,16 @@ def write_self_signed_certificate(
 ) -> None:
     """A self-signed application certificate (DER) and its key (PEM, owner-only).
 
-    Clients check the application URI in subjectAltName; the host names let them check the
-    endpoint host too. Also used by tests and tools to make client certificates.
+    Clients check the application URI in subjectAltName; the host names and the loopback
+    address let them check the endpoint host too. Also used by tests and tools to make client
+    certificates.
     """
     key = cert_gen.generate_private_key()
     names = [
         x509.UniformResourceIdentifier(application_uri),
         x509.DNSName(socket.gethostname()),
         x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
     cert = cert_gen.generate_self_signed_app_certificate(
         key, common_name, {}, names, extended=usage, days=days
