@@ -20,6 +20,8 @@ browse costs). A variable is named by a *group* and a *tag*:
     are not subscribed, nor are alarm condition objects (subtypes of ConditionType): their
     state arrives as events.
 Topic segments never contain MQTT's reserved characters: `/ + #` and whitespace become `_`.
+Two variables of one machine with the same group and tag (e.g. after that replacement) are
+told apart by a suffix: `Tag`, `Tag~2`, ...
 """
 
 from __future__ import annotations
@@ -325,15 +327,20 @@ async def browse_machines(
             hierarchy.place(ref.name, type_name, locations.get(i)),
             event_notifier=bool(notifier[i].Value and (notifier[i].Value.Value or 0) & 1),
         )
+        named: set[tuple[str, str]] = set()
         for node_id, groups, tags in found[i]:
             hist_dv, access_dv = historizing[index], access[index]
             index += 1
             can_history = bool(hist_dv.Value and hist_dv.Value.Value) or bool(
                 access_dv.Value and (access_dv.Value.Value or 0) & HISTORY_READ_BIT
             )
-            machine.variables.append(
-                Variable(node_id, group_name(groups), topic_segment(".".join(tags)), can_history)
-            )
+            group, tag = group_name(groups), topic_segment(".".join(tags))
+            base, n = tag, 1
+            while (group, tag) in named:  # two variables, one name: number the later ones
+                n += 1
+                tag = f"{base}~{n}"
+            named.add((group, tag))
+            machine.variables.append(Variable(node_id, group, tag, can_history))
         machines.append(machine)
     return machines
 

@@ -49,6 +49,9 @@ VARIABLES: dict[str, tuple[tuple[str, ...], object, bool]] = {
     "PartsProducedInLifetime": (("MachineryBuildingBlocks", "OperationCounters"), 0, True),
     "Temperature": (("Monitoring",), 20.0, True),
     "SpindleSpeed": (("Monitoring",), 0.0, False),
+    # Two names that become one topic segment ("Feed_Rate"): the bridge numbers the second.
+    "Feed Rate": (("Monitoring",), 1.0, False),
+    "Feed/Rate": (("Monitoring",), 2.0, False),
     "Manufacturer": (("Identification",), "ACME Sheet Metal", False),
     "SerialNumber": (("Identification",), "", False),
 }

@@ -67,12 +67,17 @@ async def test_groups_and_tags_follow_the_documented_rule(
         ("counters", "PartsProducedInLifetime"),
         ("Monitoring", "Temperature"),
         ("Monitoring", "SpindleSpeed"),
+        ("Monitoring", "Feed_Rate"),
+        ("Monitoring", "Feed_Rate~2"),
         ("identification", "Manufacturer"),
         ("identification", "SerialNumber"),
         ("identification", "Location"),
     }
     assert named[("Monitoring", "Temperature")].node_id.to_string() == (
         machinery_server.node_id("Press1", "Temperature")
+    )
+    assert named[("Monitoring", "Feed_Rate~2")].node_id.to_string() == (
+        machinery_server.node_id("Press1", "Feed/Rate")
     )
     historized = {key for key, v in named.items() if v.historizing}
     assert historized == {
