@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +10,7 @@ import pytest_asyncio
 from asyncua import Client, Server, ua
 
 from opcua_server.alarms import AlarmManager
+from tests.services import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -23,18 +23,12 @@ EVENT_TYPES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plant():
     server = Server()
     await server.init()
     server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{_free_port()}/"
+    url = f"opc.tcp://127.0.0.1:{free_port()}/"
     server.set_endpoint(url)
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace("urn:factory-sim:test-alarms")

@@ -6,7 +6,6 @@ Runs against both backends, each behind a real server on a free loopback port.
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,14 +14,9 @@ from asyncua import Client, Server, ua
 
 from opcua_server import history
 from opcua_server.alarms import AlarmManager
+from tests.services import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["memory", "sqlite"])
@@ -30,7 +24,7 @@ async def plant(request, tmp_path_factory):
     server = Server()
     await server.init()
     server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{_free_port()}/"
+    url = f"opc.tcp://127.0.0.1:{free_port()}/"
     server.set_endpoint(url)
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     db = tmp_path_factory.mktemp("history") / "history.sqlite"

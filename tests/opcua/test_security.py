@@ -6,7 +6,6 @@ One real server per module on a free loopback port; real asyncua clients over TC
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from opcua_server import security
 from opcua_server.alarms import AlarmManager
 from opcua_server.users import Role, add_user
+from tests.services import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CLIENT_URI = "urn:factory-sim:test-client"
 SERVER_URI = "urn:factory-sim:test-server"
 PASSWORDS = {"vera": "viewer-pw", "otto": "operator-pw", "erin": "engineer-pw"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _client_cert(cert_folder: Path, key_folder: Path, name: str) -> tuple[Path, Path]:
@@ -47,7 +41,7 @@ async def _start_server(state: Path, **settings) -> tuple[Server, str]:
     server = Server()
     await server.init()
     server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{_free_port()}/"
+    url = f"opc.tcp://127.0.0.1:{free_port()}/"
     server.set_endpoint(url)
     server.set_server_name("factory-sim security test")
     await server.set_application_uri(SERVER_URI)
