@@ -188,16 +188,9 @@ async def apply(server: Server, settings: SecuritySettings) -> None:
             if settings.trusted_clients_dir is not None:
                 raise SecurityConfigError(f"trusted client certificates: {trusted} is not a folder")
             trusted.mkdir(parents=True)
-        store = TrustStore([trusted], [])
-        try:
-            await store.load()
-        except ValueError as exc:
-            raise SecurityConfigError(
-                f"trusted client certificates in {trusted}: a file is not a certificate ({exc})"
-            ) from None
-        options = CertificateValidatorOptions
-        validator = CertificateValidator(options.TRUSTED_VALIDATION | options.PEER_CLIENT, store)
-        server.set_certificate_validator(_RememberRejected(validator, pki / "rejected"))
+        trust = _TrustedFolder(trusted)
+        await trust.load()
+        server.set_certificate_validator(_RememberRejected(trust, pki / "rejected"))
 
 
 async def _server_certificate(
@@ -261,24 +254,74 @@ def write_self_signed_certificate(
     cert_path.write_bytes(cert.public_bytes(Encoding.DER))
 
 
-class _RememberRejected:
-    """Validator wrapper: saves refused client certificates for an administrator to trust."""
+class _TrustedFolder:
+    """The trusted client certificates: a folder, re-read when its content changes, so that an
+    administrator can trust a client by moving its certificate there, without a restart."""
 
-    def __init__(self, validator: CertificateValidator, rejected_dir: Path):
-        self._validator = validator
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._stamp: tuple | None = None
+        self._validator: CertificateValidator | None = None
+
+    async def load(self) -> None:
+        stamp = self._current_stamp()
+        if stamp == self._stamp:
+            return
+        options = CertificateValidatorOptions
+        if stamp[1]:  # asyncua's store refuses to be empty
+            store = TrustStore([self.folder], [])
+            try:
+                await store.load()
+            except ValueError as exc:
+                raise SecurityConfigError(
+                    f"trusted client certificates in {self.folder}: a file is not a "
+                    f"certificate ({exc})"
+                ) from None
+            self._validator = CertificateValidator(
+                options.TRUSTED_VALIDATION | options.PEER_CLIENT, store
+            )
+        else:
+            self._validator = None  # nothing trusted: every certificate is refused
+        self._stamp = stamp
+
+    async def validate(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
+        try:
+            await self.load()
+        except SecurityConfigError as exc:
+            _logger.error("%s", exc)
+            raise ServiceError(ua.StatusCodes.BadCertificateUntrusted) from None
+        if self._validator is None:
+            raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+        await self._validator.validate(cert, app)
+
+    def _current_stamp(self) -> tuple:
+        files = sorted(
+            (p.name, p.stat().st_mtime_ns)
+            for p in self.folder.iterdir()
+            if p.suffix.lower() in (".der", ".pem") and p.is_file()
+        )
+        return (self.folder.stat().st_mtime_ns, tuple(files))
+
+
+class _RememberRejected:
+    """Validator: saves refused client certificates for an administrator to trust."""
+
+    def __init__(self, trust: _TrustedFolder, rejected_dir: Path):
+        self._trust = trust
         self._rejected = rejected_dir
 
     async def __call__(self, cert: x509.Certificate, app_description: ua.ApplicationDescription):
         try:
-            await self._validator(cert, app_description)
+            await self._trust.validate(cert, app_description)
         except ServiceError:
             self._rejected.mkdir(parents=True, exist_ok=True)
             name = f"{_safe(app_description.ApplicationUri)}-{cert.serial_number:x}.der"
             (self._rejected / name).write_bytes(cert.public_bytes(Encoding.DER))
             _logger.warning(
-                "refused client certificate of %s; to trust it, move %s to the trusted folder",
+                "refused client certificate of %s; to trust it, move %s to %s",
                 app_description.ApplicationUri,
                 self._rejected / name,
+                self._trust.folder,
             )
             raise
 

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from asyncua import Client, Server, ua
+from asyncua.common.utils import ServiceError
 from asyncua.crypto.security_policies import (
     SecurityPolicyAes128Sha256RsaOaep,
     SecurityPolicyBasic256Sha256,
 )
+from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server import security
@@ -130,8 +132,6 @@ async def test_server_certificate_carries_the_application_uri_and_is_reused(secu
     own = pki["base"] / "state" / "pki" / "own"
     cert_file = own / "server-cert.der"
     first = cert_file.read_bytes()
-    from cryptography import x509
-
     cert = x509.load_der_x509_certificate(first)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert SERVER_URI in san.get_values_for_type(x509.UniformResourceIdentifier)
@@ -232,6 +232,36 @@ async def test_untrusted_client_certificate_is_rejected_and_kept_for_review(secu
     client.disconnect_socket()
     rejected = list((pki["base"] / "state" / "pki" / "rejected").glob("*.der"))
     assert [p.read_bytes() for p in rejected] == [pki["untrusted"][0].read_bytes()]
+
+
+async def test_trusting_a_rejected_certificate_needs_no_restart(secured, pki):
+    _, url = secured
+    copied = pki["trusted_dir"] / "moved-in.der"
+    copied.write_bytes(pki["untrusted"][0].read_bytes())
+    try:
+        client = await _client(url, pki["untrusted"], "vera")
+        async with client:
+            _, _, setpoint = await _machine(client)
+            await setpoint.read_value()
+    finally:
+        copied.unlink()
+    client = await _client(url, pki["untrusted"], "vera")
+    with pytest.raises(ua.uaerrors.BadCertificateUntrusted):
+        await client.connect()
+    client.disconnect_socket()
+
+
+async def test_an_empty_trusted_folder_refuses_every_client(tmp_path, pki):
+    server = Server()
+    await security.apply(server, security.SecuritySettings(state_dir=tmp_path))
+    assert (tmp_path / "pki" / "trusted").is_dir()
+    cert = x509.load_der_x509_certificate(pki["trusted"][0].read_bytes())
+    app = ua.ApplicationDescription(
+        ApplicationUri=CLIENT_URI, ApplicationType=ua.ApplicationType.Client
+    )
+    with pytest.raises(ServiceError) as excinfo:
+        await server.iserver.certificate_validator(cert, app)
+    assert excinfo.value.code == ua.StatusCodes.BadCertificateUntrusted
 
 
 async def test_accept_any_client_certificate_and_no_anonymous(pki):
