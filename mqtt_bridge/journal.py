@@ -11,7 +11,11 @@ batches (every `commit_interval` seconds or `commit_items` items, whichever come
 SIGKILL loses at most the last uncommitted batch, and sinks only ever see committed rows, so a
 sequence number that reached a peer is never reused.
 
-The file holds compact JSON, never pickle: it is safe to open and inspect with `sqlite3`.
+Every item is encoded once, at append, into what the sinks send: its MQTT topic (without the
+sink's prefix), retain flag and JSON payload (`payload.py`), and its line of line protocol
+(`line_protocol.py`). The sinks read those columns and send them as they are: no per-sink
+decoding or re-encoding, no timestamp parsing on the delivery path. The file holds only text
+(JSON and line protocol), never pickle: it is safe to open and inspect with `sqlite3`.
 
 >>> import tempfile, pathlib
 >>> from mqtt_bridge.sample import MachinePath, Sample
@@ -21,51 +25,65 @@ The file holds compact JSON, never pickle: it is safe to open and inspect with `
 ...     journal.register("mqtt")
 ...     journal.append([sample, sample])
 ...     journal.commit()
-...     [(entry.seq, entry.item.value) for entry in journal.read("mqtt", limit=10)]
-[(1, 1), (2, 1)]
+...     [(entry.seq, entry.topic.rsplit("/")[-1]) for entry in journal.read("mqtt", limit=10)]
+[(1, 'Parts'), (2, 'Parts')]
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import json
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge import payload
+from mqtt_bridge.line_protocol import line
+from mqtt_bridge.sample import EventSample, Sample
 
 Item = Sample | EventSample
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
+    topic TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    body TEXT NOT NULL
+    retained INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    line TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_COLUMNS = "rowid, seq, topic, retained, payload, line"
 
 
 class JournalError(RuntimeError):
     """The journal file cannot be used; the message names the file and the reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One journaled item with its position (`rowid`, for acks) and its per-key sequence number."""
+class JournalEntry(NamedTuple):
+    """One journaled item, encoded: its position (`rowid`, for acks), its per-key sequence
+    number, and what the sinks send (MQTT topic without prefix, retain flag, JSON payload; its
+    line of line protocol)."""
 
     rowid: int
     seq: int
-    item: Item
+    topic: str
+    retained: bool
+    payload: str
+    line: str
+
+
+def encode_item(item: Item, seq: int) -> tuple[str, int, int, str, str]:
+    """The columns (topic, seq, retained, payload, line) of an item with its sequence number."""
+    return (
+        payload.topic(item), seq, isinstance(item, Sample), payload.encode_text(item, seq),
+        line(item, seq),
+    )
 
 
 class Journal:
@@ -97,6 +115,7 @@ class Journal:
             # NORMAL keeps committed rows across a process crash (not across a power loss)
             # without an fsync per commit.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._check_format()
             self._db.executescript(_SCHEMA)
             self._load()
         except sqlite3.DatabaseError as exc:
@@ -104,6 +123,9 @@ class Journal:
             raise JournalError(
                 f"journal {self.path}: not a usable SQLite journal ({exc})"
             ) from None
+        except JournalError:
+            self._lockfile.close()
+            raise
         self._in_transaction = False
         self._uncommitted = 0
         self._dirty_keys: set[str] = set()
@@ -119,20 +141,25 @@ class Journal:
     # -- public API ---------------------------------------------------------------------------
 
     def append(self, items: Iterable[Item]) -> None:
-        """Store items, each with the next sequence number of its key. Never blocks on a peer."""
+        """Store items, each with the next sequence number of its key, encoded for the sinks.
+        Never blocks on a peer."""
         with self._lock:
             self._check_open()
+            seqs, dirty = self._seqs, self._dirty_keys
             rows = []
             for item in items:
                 key = item.key
-                seq = self._seqs.get(key, 0) + 1
-                self._seqs[key] = seq
-                self._dirty_keys.add(key)
-                rows.append((key, seq, encode_item(item)))
+                seq = seqs.get(key, 0) + 1
+                seqs[key] = seq
+                dirty.add(key)
+                rows.append(encode_item(item, seq))
             if not rows:
                 return
             self._begin()
-            self._db.executemany("INSERT INTO entries (key, seq, body) VALUES (?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT INTO entries (topic, seq, retained, payload, line) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
             self._last_rowid = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
             self._count += len(rows)
             self._appended += len(rows)
@@ -170,6 +197,11 @@ class Journal:
         with self._lock:
             return dict(self._cursors)
 
+    def acked(self, cursor: str) -> int:
+        """The last row `cursor` acknowledged."""
+        with self._lock:
+            return self._cursor(cursor)
+
     def read(self, cursor: str, limit: int, after: int | None = None) -> list[JournalEntry]:
         """Up to `limit` committed entries after the cursor's acknowledged row (or after the row
         `after`, for a sink that has entries in flight), oldest first."""
@@ -177,11 +209,12 @@ class Journal:
             self._check_open()
             start = self._cursor(cursor) if after is None else after
             rows = self._db.execute(
-                "SELECT rowid, seq, body FROM entries WHERE rowid > ? AND rowid <= ?"
+                f"SELECT {_COLUMNS} FROM entries WHERE rowid > ? AND rowid <= ?"
                 " ORDER BY rowid LIMIT ?",
                 (start, self._committed_rowid, limit),
             ).fetchall()
-        return [JournalEntry(rowid, seq, decode_item(body)) for rowid, seq, body in rows]
+        make = JournalEntry._make
+        return [make(row) for row in rows]
 
     def ack(self, cursor: str, upto_rowid: int) -> None:
         """Record that the cursor's peer confirmed every row up to and including `upto_rowid`."""
@@ -192,12 +225,12 @@ class Journal:
                 self._dirty_state = True
 
     def pending(self, cursor: str) -> int:
-        """Rows the cursor has not acknowledged yet."""
+        """Rows the cursor has not acknowledged yet (O(1): rows are only ever removed from the
+        old end, so the rows kept are one run of row ids ending at `last_rowid`)."""
         with self._lock:
             self._check_open()
-            return self._db.execute(
-                "SELECT count(*) FROM entries WHERE rowid > ?", (self._cursor(cursor),)
-            ).fetchone()[0]
+            first_kept = self._last_rowid - self._count + 1
+            return self._last_rowid - max(self._cursor(cursor), first_kept - 1)
 
     @property
     def last_rowid(self) -> int:
@@ -275,6 +308,15 @@ class Journal:
             ) from None
         return handle
 
+    def _check_format(self) -> None:
+        """Refuse a journal whose rows are in an older format rather than misread them."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
+        if columns and "payload" not in columns:
+            raise JournalError(
+                f"journal {self.path}: written by an older bridge version (rows without encoded"
+                " payloads); let that version deliver it, or move the file away to start afresh"
+            )
+
     def _load(self) -> None:
         db = self._db
         self._seqs = dict(db.execute("SELECT key, seq FROM sequences"))
@@ -347,56 +389,3 @@ class Journal:
                 # A full disk or similar: keep the rows in the open transaction and try again;
                 # readers keep seeing only what was committed.
                 continue
-
-
-# -- item encoding: compact JSON, readable with any SQLite tool ------------------------------
-
-
-def json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=str)
-    return str(value)
-
-
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def encode_item(item: Item) -> str:
-    """JSON text of a Sample or EventSample; values that JSON cannot hold become strings."""
-    m = item.machine
-    path = [m.enterprise, m.site, m.area, m.line, m.cell, m.cell_type]
-    if isinstance(item, Sample):
-        record = {
-            "k": "s", "m": path, "g": item.group, "t": item.tag, "v": item.value,
-            "ts": _time_text(item.source_time), "tv": _time_text(item.server_time),
-            "q": item.status, "n": item.node_id,
-        }
-    else:
-        record = {
-            "k": "e", "m": path, "et": item.event_type, "t": _time_text(item.time),
-            "sev": item.severity, "msg": item.message, "f": item.fields,
-        }
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=json_default)
-
-
-def _time_text(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def decode_item(body: str) -> Item:
-    """The inverse of `encode_item`."""
-    record = json.loads(body)
-    machine = MachinePath(*record["m"])
-    if record["k"] == "s":
-        return Sample(
-            machine, record["g"], record["t"], record["v"], _time(record["ts"]),
-            _time(record["tv"]), record["q"], record["n"],
-        )
-    return EventSample(
-        machine, record["et"], _time(record["t"]), record["sev"], record["msg"], record["f"]
-    )

@@ -13,13 +13,13 @@ Timestamps are RFC 3339 in UTC; non-finite floats are written as the strings "Na
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from mqtt_bridge.journal import json_default
 from mqtt_bridge.sample import EventSample, Sample
 
 _TOPIC_FORBIDDEN = str.maketrans({"+": "_", "#": "_", "\0": "_"})
@@ -36,9 +36,22 @@ def timestamp(value: datetime | None) -> str | None:
     """RFC 3339 text in UTC with microseconds; naive datetimes are taken as UTC (as OPC UA's)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # isoformat is ~3x faster than strftime and pads the year to four digits as RFC 3339 wants.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def json_default(value: object) -> object:
+    """How payloads hold values JSON has no type for: times as RFC 3339, bytes as base64, sets
+    as sorted lists, anything else as its text."""
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def _finite(value: object) -> object:
@@ -51,10 +64,13 @@ def _finite(value: object) -> object:
     return value
 
 
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default
+)
+
+
 def _dumps(document: dict[str, Any]) -> bytes:
-    return json.dumps(
-        document, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default
-    ).encode()
+    return _ENCODER.encode(document).encode()
 
 
 def sample_document(sample: Sample, seq: int) -> dict[str, Any]:
@@ -81,11 +97,17 @@ def event_document(event: EventSample, seq: int) -> dict[str, Any]:
     }
 
 
-def encode(item: Sample | EventSample, seq: int) -> bytes:
-    """The UTF-8 JSON payload of a journaled item with its per-topic sequence number."""
+def encode_text(item: Sample | EventSample, seq: int) -> str:
+    """The JSON payload (as text) of an item with its per-topic sequence number; the journal
+    stores it at append, so it is built once per item, not once per delivery attempt."""
     if isinstance(item, Sample):
-        return _dumps(sample_document(item, seq))
-    return _dumps(event_document(item, seq))
+        return _ENCODER.encode(sample_document(item, seq))
+    return _ENCODER.encode(event_document(item, seq))
+
+
+def encode(item: Sample | EventSample, seq: int) -> bytes:
+    """The UTF-8 JSON payload of an item with its per-topic sequence number."""
+    return encode_text(item, seq).encode()
 
 
 def status(bridge_id: str, online: bool, at: datetime | None = None) -> bytes:

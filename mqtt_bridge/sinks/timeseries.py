@@ -1,8 +1,9 @@
 """Writes the journal to an InfluxDB 2.x-compatible time series (influxdb-client), in batches.
 
-Batches of up to `InfluxSettings.batch_size` lines are built as line protocol (`line_protocol`)
-and written through influxdb-client's synchronous write API in a worker thread; the journal is
-acknowledged only after the write succeeded. While the database is unreachable or overloaded
+Batches of up to `InfluxSettings.batch_size` lines (encoded once, at append: the journal holds
+every entry's line of line protocol) are joined and written through influxdb-client's
+synchronous write API in a worker thread; the journal is acknowledged only after the write
+succeeded. While the database is unreachable or overloaded
 (connection errors, 5xx, 429, 401/403/404 — a token or bucket that may yet be fixed) the same
 batch is retried with exponential backoff, so nothing is lost and the order is kept. Lines the
 database rejects as malformed (other 4xx) would block the journal forever, so the batch is
@@ -20,7 +21,6 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal, JournalEntry
-from mqtt_bridge.line_protocol import line
 from mqtt_bridge.settings import InfluxSettings
 from mqtt_bridge.sinks import JournalSink
 
@@ -103,7 +103,7 @@ class TimeSeriesSink(JournalSink):
 
     def _write(self, write_api: Any, entries: list[JournalEntry]) -> int:
         """Write the entries' lines (in the worker thread); returns how many were rejected."""
-        return self._write_lines(write_api, [line(e.item, e.seq) for e in entries])
+        return self._write_lines(write_api, [entry.line for entry in entries])
 
     def _write_lines(self, write_api: Any, lines: list[str]) -> int:
         settings = self.settings

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_bridge.journal import Journal, JournalError, decode_item, encode_item
+from mqtt_bridge import payload
+from mqtt_bridge.journal import Journal, JournalEntry, JournalError
+from mqtt_bridge.line_protocol import line
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
 from mqtt_bridge.settings import MqttSettings
 from mqtt_bridge.sinks.mqtt import MqttSink
@@ -32,6 +34,11 @@ def sample(machine: MachinePath, tag: str, value: object, i: int = 0) -> Sample:
     return Sample(machine, "counters", tag, value, t, t, "Good", f"ns=2;s={tag}")
 
 
+def value(entry: JournalEntry) -> object:
+    """The sample value an entry carries, from its stored MQTT payload."""
+    return json.loads(entry.payload)["value"]
+
+
 def test_sequence_numbers_count_per_key_and_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "bridge.journal"
     with Journal(path) as journal:
@@ -44,7 +51,7 @@ def test_sequence_numbers_count_per_key_and_survive_reopening(tmp_path: Path) ->
         entries = journal.read("mqtt", limit=100)
     by_key: dict[str, list[tuple[int, object]]] = {}
     for entry in entries:
-        by_key.setdefault(entry.item.key, []).append((entry.seq, entry.item.value))
+        by_key.setdefault(entry.topic, []).append((entry.seq, value(entry)))
     assert by_key == {
         PRESS.topic("counters", "Parts"): [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)],
         LASER.topic("counters", "Parts"): [(1, 0), (2, 1)],
@@ -59,7 +66,7 @@ def test_readers_see_only_committed_rows(tmp_path: Path) -> None:
         journal.append([sample(PRESS, "Parts", 1)])
         assert journal.read("mqtt", limit=10) == []
         journal.commit()
-        assert [e.item.value for e in journal.read("mqtt", limit=10)] == [1]
+        assert [value(e) for e in journal.read("mqtt", limit=10)] == [1]
 
 
 def test_rows_are_deleted_once_every_cursor_acknowledged_them(tmp_path: Path) -> None:
@@ -76,12 +83,12 @@ def test_rows_are_deleted_once_every_cursor_acknowledged_them(tmp_path: Path) ->
         assert journal.pending("mqtt") == 0
         assert journal.pending("timeseries") == 6
         assert journal.stats()["buffered"] == 6
-        assert [e.item.value for e in journal.read("timeseries", limit=100)] == list(range(4, 10))
+        assert [value(e) for e in journal.read("timeseries", limit=100)] == list(range(4, 10))
         # `after` lets a sink with entries in flight read past its acknowledged row.
-        assert [e.item.value for e in journal.read("timeseries", 2, after=rows[5])] == [6, 7]
+        assert [value(e) for e in journal.read("timeseries", 2, after=rows[5])] == [6, 7]
     with Journal(path) as journal:  # cursor positions are durable
         assert journal.cursors == {"mqtt": rows[-1], "timeseries": rows[3]}
-        assert [e.item.value for e in journal.read("timeseries", limit=100)] == list(range(4, 10))
+        assert [value(e) for e in journal.read("timeseries", limit=100)] == list(range(4, 10))
         journal.unregister("timeseries")
         journal.commit()
         assert journal.stats()["buffered"] == 0
@@ -99,30 +106,73 @@ def test_a_full_journal_drops_the_oldest_and_counts_them(tmp_path: Path) -> None
         assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
         entries = journal.read("mqtt", limit=100)
         assert [e.seq for e in entries] == list(range(16, 26))
-        assert [e.item.value for e in entries] == list(range(15, 25))
+        assert [value(e) for e in entries] == list(range(15, 25))
     with Journal(path, max_items=10) as journal:  # the counts are durable too
         assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
 
 
-def test_items_round_trip_through_readable_json(tmp_path: Path) -> None:
+def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
     cest = timezone(timedelta(hours=2))
     items = [
         Sample(PRESS, "state", "CurrentState", "Executing", T0, None, "Good", "ns=3;i=5"),
         Sample(PRESS, "energy", "Power", math.inf, datetime(2026, 1, 1, 8, tzinfo=cest), T0,
                "UncertainLastUsableValue"),
         Sample(PRESS, "monitoring", "Profile", [1.5, 2.5, None], None, None, "Good"),
+        Sample(PRESS, "monitoring", "Temp+#", 1.5, T0, T0, "Good"),
+        Sample(PRESS, "ident", "Blob", b"\x00\xff", None, None, "Good"),
         EventSample(PRESS, "AlarmConditionType", T0, 800, "Hydraulic pressure low",
                     {"ConditionId": "ns=3;i=99", "ActiveState": True}),
     ]
-    for item in items:
-        assert decode_item(encode_item(item)) == item
-    raw = Sample(PRESS, "ident", "Blob", b"\x00\xff", None, None, "Good")
-    assert decode_item(encode_item(raw)).value == "AP8="  # bytes become base64 text
     with Journal(tmp_path / "j") as journal:
+        journal.register("mqtt")
         journal.append(items)
+        journal.commit()
+        entries = journal.read("mqtt", limit=100)
+    # What the sinks send, built once at append (seq 1: each item is the first of its key).
+    assert [(e.topic, e.retained, e.payload, e.line) for e in entries] == [
+        (payload.topic(item), isinstance(item, Sample), payload.encode_text(item, 1),
+         line(item, 1))
+        for item in items
+    ]
+    assert entries[3].topic.endswith("/monitoring/Temp__")  # MQTT wildcards replaced
+    assert json.loads(entries[4].payload)["value"] == "AP8="  # bytes become base64 text
+    assert json.loads(entries[1].payload)["sourceTimestamp"] == "2026-01-01T06:00:00.000000Z"
     with sqlite3.connect(tmp_path / "j") as db:  # no pickle: any SQLite tool can read it
-        body = db.execute("SELECT body FROM entries ORDER BY rowid DESC LIMIT 1").fetchone()[0]
-    assert json.loads(body)["msg"] == "Hydraulic pressure low"
+        text, row = db.execute(
+            "SELECT payload, line FROM entries ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+    assert json.loads(text)["message"] == "Hydraulic pressure low"
+    assert row.startswith("alarms,")
+
+
+def test_pending_counts_unacknowledged_rows_across_acks_and_drops(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j", max_items=10) as journal:
+        journal.register("mqtt")
+        journal.register("timeseries")
+        assert journal.pending("mqtt") == 0
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(6)])
+        journal.commit()
+        rows = [e.rowid for e in journal.read("mqtt", limit=100)]
+        journal.ack("mqtt", rows[1])
+        assert (journal.pending("mqtt"), journal.pending("timeseries")) == (4, 6)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(6, 14)])  # drops 4
+        journal.commit()
+        assert (journal.pending("mqtt"), journal.pending("timeseries")) == (10, 10)
+        journal.ack("mqtt", journal.last_rowid)
+        journal.ack("timeseries", journal.last_rowid - 3)
+        journal.commit()
+        assert (journal.pending("mqtt"), journal.pending("timeseries")) == (0, 3)
+        with sqlite3.connect(tmp_path / "j") as db:
+            assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 3
+
+
+def test_a_journal_in_the_old_format_is_refused_not_misread(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "old") as db:
+        db.execute("CREATE TABLE entries (rowid INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT,"
+                   " seq INTEGER, body TEXT)")
+    for _attempt in range(2):  # the refusal releases the lock: the same error again
+        with pytest.raises(JournalError, match=r"old: written by an older bridge version"):
+            Journal(tmp_path / "old")
 
 
 def test_a_journal_is_used_by_one_process_and_must_be_sqlite(tmp_path: Path) -> None:
