@@ -9,7 +9,8 @@ of every machine to `emit(items)`, in batches, in order per series:
    step 3 runs are held back;
 3. backfill: read what the server historized since the last value handed on (`backfill`);
 4. release the held-back notifications; from now on values flow live;
-5. every `rebrowse_interval` seconds look for machines added or removed;
+5. every `rebrowse_interval` seconds look for machines, and variables of known machines,
+   added or removed;
 6. on a lost connection start again at 1 after a backoff delay. The first connection's
    failure is raised as `SourceError` with a message for the user.
 
@@ -301,21 +302,53 @@ class OpcUaSource:
     # --- machines come and go ----------------------------------------------------------------
 
     async def _rebrowse(self, client: Client) -> None:
+        """Pick up machines added or removed, and variables added to or removed from the
+        machines already bridged."""
         refs = await find_machines(client, self.settings.scan_objects)
         current = {r.node_id for r in refs}
         gone = [node for node in self.machines if node not in current]
         if gone:
             await self._remove_machines(gone)
-        new = [r for r in refs if r.node_id not in self.machines]
-        if new:
-            await self._add_machines(client, new)
+        browsed = await browse_machines(client, refs, self.hierarchy)
+        new = [m for m in browsed if m.node_id not in self.machines]
+        grown: list[Machine] = []
+        vanished: list[int] = []
+        for machine in browsed:
+            known = self.machines.get(machine.node_id)
+            if known is None:
+                continue
+            now = {v.node_id for v in machine.variables}
+            before = {v.node_id for v in known.variables}
+            added = [v for v in machine.variables if v.node_id not in before]
+            if added:
+                known.variables.extend(added)
+                grown.append(Machine(known.node_id, known.path, added))
+            if before - now:
+                known.variables[:] = [v for v in known.variables if v.node_id in now]
+                vanished.extend(
+                    h for h in self._machine_handles[known.node_id]
+                    if h in self._items and self._items[h].variable.node_id not in now
+                )
+        if vanished:
+            await self._unsubscribe(vanished)
+        if new or grown:
+            await self._subscribe_machines(client, new, grown)
 
     async def _add_machines(self, client: Client, refs: list[MachineRef]) -> None:
-        machines = await browse_machines(client, refs, self.hierarchy)
+        await self._subscribe_machines(client, await browse_machines(client, refs, self.hierarchy))
+
+    async def _subscribe_machines(
+        self, client: Client, machines: list[Machine], grown: list[Machine] | None = None
+    ) -> None:
+        """Subscribe new machines (variables and events) and the new variables of known ones
+        (`grown`), then backfill them and release what arrived meanwhile."""
+        grown = grown or []
         requests: list[ua.MonitoredItemCreateRequest] = []
-        for machine in machines:
-            self.machines[machine.node_id] = machine
-            self._source_nodes[machine.node_id] = machine.path
+        for machine in [*machines, *grown]:
+            is_new = machine.node_id not in self.machines
+            if is_new:
+                self.machines[machine.node_id] = machine
+                self._source_nodes[machine.node_id] = machine.path
             handles = self._machine_handles.setdefault(machine.node_id, [])
             for variable in machine.variables:
                 handle = self._next_handle
@@ -328,7 +361,7 @@ class OpcUaSource:
                 self._source_nodes[variable.node_id] = machine.path
                 handles.append(handle)
                 requests.append(self._data_request(variable.node_id, handle))
-            if machine.event_notifier:
+            if is_new and machine.event_notifier:
                 handle = EVENT_HANDLE_BASE + self._next_handle
                 self._next_handle += 1
                 self._event_items[handle] = machine.path
@@ -339,26 +372,37 @@ class OpcUaSource:
         try:
             await self._create_items(requests)
             if self.settings.backfill:
-                covered = await self._backfill(client, machines)
+                covered = await self._backfill(client, [*machines, *grown])
         finally:
             held, self._held = self._held, None
         self._hand_on(held, covered)
-        log.info("subscribed %d machines: %s", len(machines), ", ".join(m.name for m in machines))
+        if machines:
+            log.info("subscribed %d machines: %s", len(machines),
+                     ", ".join(m.name for m in machines))
+        for machine in grown:
+            log.info("machine %s has %d new variables", machine.name, len(machine.variables))
 
     async def _remove_machines(self, node_ids: list[ua.NodeId]) -> None:
-        server_handles = []
+        handles: list[int] = []
         for node_id in node_ids:
             machine = self.machines.pop(node_id)
-            for handle in self._machine_handles.pop(node_id, []):
-                item = self._items.pop(handle, None)
-                if item is not None:
-                    self._source_nodes.pop(item.variable.node_id, None)
-                self._event_items.pop(handle, None)
-                data = self._sub._monitored_items.get(handle)
-                if data is not None and data.server_handle is not None:
-                    server_handles.append(data.server_handle)
+            handles.extend(self._machine_handles.pop(node_id, []))
             self._source_nodes.pop(node_id, None)
             log.info("machine %s removed", machine.name)
+        await self._unsubscribe(handles)
+
+    async def _unsubscribe(self, handles: list[int]) -> None:
+        server_handles = []
+        for handle in handles:
+            item = self._items.pop(handle, None)
+            if item is not None:
+                self._source_nodes.pop(item.variable.node_id, None)
+            self._event_items.pop(handle, None)
+            data = self._sub._monitored_items.get(handle)
+            if data is not None and data.server_handle is not None:
+                server_handles.append(data.server_handle)
+        for per_machine in self._machine_handles.values():
+            per_machine[:] = [h for h in per_machine if h in self._items or h in self._event_items]
         if server_handles:
             # The server may already have dropped items of deleted nodes.
             with contextlib.suppress(ua.UaError):

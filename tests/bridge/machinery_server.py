@@ -158,6 +158,14 @@ class MachineryServer:
     def remove_machine(self, name: str) -> None:
         self.call(self._remove_machine(name))
 
+    def add_variable(self, machine: str, variable: str, value: object) -> None:
+        """A new variable in the machine's Monitoring object (a component fitted later)."""
+        self.call(self._add_variable(machine, variable, value))
+
+    def remove_variable(self, machine: str, variable: str) -> None:
+        self.call(self._server.delete_nodes([self._server.get_node(
+            self._nodes[machine].pop(variable))]))
+
     def set_value(self, machine: str, variable: str, value: object) -> datetime:
         """Write one value with a fresh source timestamp; returns that timestamp."""
         return self.call(self._write(machine, variable, value))
@@ -293,6 +301,14 @@ class MachineryServer:
             nodes[variable] = node.nodeid
         self._nodes[name] = nodes
         self._machine_nodes[name] = machine.nodeid
+
+    async def _add_variable(self, machine: str, variable: str, value: object) -> None:
+        monitoring = self._server.get_node(ua.NodeId(f"{machine}.Monitoring", self.vendor_ns))
+        node = await monitoring.add_variable(
+            ua.NodeId(f"{machine}.{variable}", self.vendor_ns),
+            ua.QualifiedName(variable, self.vendor_ns), value,
+        )
+        self._nodes[machine][variable] = node.nodeid
 
     async def _remove_machine(self, name: str) -> None:
         machine = self._server.get_node(self._machine_nodes.pop(name))

@@ -115,6 +115,24 @@ async def test_machines_added_and_removed_at_runtime(fresh_server: MachineryServ
         assert 44.0 in got.values(TEMPERATURE_KEY)
 
 
+@pytest.mark.filterwarnings("ignore:coroutine '.*datachange_callback' was never awaited")
+async def test_variables_added_to_a_machine_at_runtime(fresh_server: MachineryServer) -> None:
+    key = "factory/Plant/Bending/Line1/Laser1/Monitoring/NozzleWear"
+    async with running_source(fresh_server) as (source, got):
+        before = source.stats()["monitored_items"]
+        await asyncio.to_thread(fresh_server.add_variable, "Laser1", "NozzleWear", 0.1)
+        await got.wait_for(lambda g: 0.1 in g.values(key))
+        await write(fresh_server, ("Laser1", "NozzleWear", 0.2))
+        await got.wait_for(lambda g: 0.2 in g.values(key))
+        assert got.values(key) == [0.1, 0.2]
+        assert source.stats()["monitored_items"] == before + 1
+
+        await asyncio.to_thread(fresh_server.remove_variable, "Laser1", "NozzleWear")
+        await got.wait_for(lambda _: source.stats()["monitored_items"] == before)
+        assert source.stats()["monitored_items"] == before
+        assert source.stats()["machines"] == 3
+
+
 async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
     fresh_server: MachineryServer, tmp_path: Path
 ) -> None:
