@@ -54,7 +54,7 @@ _REFRESH2 = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2)
 
 
 @dataclass
-class _Condition:
+class ConditionState:
     """The state of one condition instance (one machine, one kind of alarm)."""
 
     node_id: ua.NodeId
@@ -88,9 +88,9 @@ class AlarmManager:
         self._server = server
         self._condition_type = ua.NodeId(condition_type)
         self._subscriptions = server.iserver.subscription_service
-        self._conditions: dict[tuple[ua.NodeId, str], _Condition] = {}
-        self._by_node: dict[ua.NodeId, _Condition] = {}
-        self._by_alarm_id: dict[str, _Condition] = {}
+        self._conditions: dict[tuple[ua.NodeId, str], ConditionState] = {}
+        self._by_node: dict[ua.NodeId, ConditionState] = {}
+        self._by_alarm_id: dict[str, ConditionState] = {}
         self._ready = False
 
     async def init(self) -> None:
@@ -109,7 +109,7 @@ class AlarmManager:
         await self._make_notifier(self._server.get_node(source))
 
     @property
-    def retained(self) -> list[_Condition]:
+    def retained(self) -> list[ConditionState]:
         """Conditions a client must know about: active or not yet acknowledged."""
         return [c for c in self._conditions.values() if c.retain]
 
@@ -177,7 +177,7 @@ class AlarmManager:
 
     # --- address space -----------------------------------------------------
 
-    async def _create_condition(self, source: ua.NodeId, kind: str) -> _Condition:
+    async def _create_condition(self, source: ua.NodeId, kind: str) -> ConditionState:
         server = self._server
         source_node = server.get_node(source)
         source_name = (await source_node.read_browse_name()).Name
@@ -195,7 +195,7 @@ class AlarmManager:
         instance_ack = ua.NodeId(f"{node_id.Identifier}.Acknowledge", node_id.NamespaceIndex)
         if instance_ack in server.iserver.aspace:
             server.iserver.isession.add_method_callback(instance_ack, self._acknowledge)
-        cond = _Condition(node_id, source, source_name, name, kind, self._condition_type)
+        cond = ConditionState(node_id, source, source_name, name, kind, self._condition_type)
         class_id, class_name = _CONDITION_CLASS.get(kind, _CONDITION_CLASS["failure"])
         await self._write(cond, "ConditionClassId", ua.NodeId(class_id), ua.VariantType.NodeId)
         await self._write(
@@ -217,7 +217,7 @@ class AlarmManager:
         if self._condition_type not in [n.nodeid for n in generates]:
             await source_node.add_reference(self._condition_type, ua.ObjectIds.GeneratesEvent)
 
-    async def _write(self, cond: _Condition, path: str, value, vtype: ua.VariantType) -> None:
+    async def _write(self, cond: ConditionState, path: str, value, vtype: ua.VariantType) -> None:
         """Mirror a condition field into its instance node, if the instance has it."""
         node_id = ua.NodeId(f"{cond.node_id.Identifier}.{path}", cond.node_id.NamespaceIndex)
         if node_id in self._server.iserver.aspace:
@@ -227,14 +227,14 @@ class AlarmManager:
 
     # --- events --------------------------------------------------------------
 
-    async def _fire(self, cond: _Condition, when: datetime) -> None:
+    async def _fire(self, cond: ConditionState, when: datetime) -> None:
         cond.event_id = uuid.uuid4().bytes
         cond.time = when
         await self._mirror(cond)
         for emitter in _emitters(cond):
             await self._subscriptions.trigger_event(self._event(cond, emitter))
 
-    async def _mirror(self, cond: _Condition) -> None:
+    async def _mirror(self, cond: ConditionState) -> None:
         V = ua.VariantType
         for path, value, vtype in (
             ("EventId", cond.event_id, V.ByteString),
@@ -256,7 +256,7 @@ class AlarmManager:
         ):
             await self._write(cond, path, value, vtype)
 
-    def _event(self, cond: _Condition, emitter: ua.NodeId) -> event_objects.BaseEvent:
+    def _event(self, cond: ConditionState, emitter: ua.NodeId) -> event_objects.BaseEvent:
         cls = event_objects.IMPLEMENTED_EVENTS.get(cond.event_type.Identifier)
         ev = cls() if cls else event_objects.AlarmCondition()
         ev.emitting_node = emitter
@@ -377,16 +377,16 @@ class AlarmManager:
                 await sub.enqueue_event(mid, fields, mdata.queue_size)
 
 
-def _emitters(cond: _Condition) -> list[ua.NodeId]:
+def _emitters(cond: ConditionState) -> list[ua.NodeId]:
     """An alarm is reported by its machine and by the Server object (clients watch either)."""
     return [cond.source] if cond.source == _SERVER else [cond.source, _SERVER]
 
 
-def _active_text(cond: _Condition) -> str:
+def _active_text(cond: ConditionState) -> str:
     return "Active" if cond.active else "Inactive"
 
 
-def _acked_text(cond: _Condition) -> str:
+def _acked_text(cond: ConditionState) -> str:
     return "Acknowledged" if cond.acked else "Unacknowledged"
 
 
