@@ -5,9 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from factory_cli.durations import duration_option
 from factory_cli.errors import CliError
 
 MAX_LINES = 250
+# The endpoint names opcua_server.security accepts; kept here so `--help` needs no asyncua.
+POLICY_NAMES = ("None", "Basic256Sha256-Sign", "Basic256Sha256-SignAndEncrypt",
+                "Aes128_Sha256_RsaOaep-Sign", "Aes128_Sha256_RsaOaep-SignAndEncrypt")
+SECURITY_OPTIONS = {  # argument name -> flag, for the options that need --users
+    "no_anonymous": "--no-anonymous", "certificate": "--certificate",
+    "private_key": "--private-key", "trusted_clients": "--trusted-clients",
+    "accept_any_client_certificate": "--accept-any-client-certificate",
+    "security_policies": "--security-policy",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,10 +50,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-anonymous", action="store_true",
                         help="with --users: refuse anonymous sessions")
     parser.add_argument("--state-dir", type=Path, default=Path(".factory-sim"), metavar="DIR",
-                        help="with --users: folder for the server certificate and the "
-                        "trusted/rejected client certificates (default .factory-sim)")
+                        help="with --users: folder for the server certificate (made on first "
+                        "start) and the trusted/rejected client certificates "
+                        "(default .factory-sim)")
+    parser.add_argument("--certificate", type=Path, metavar="FILE",
+                        help="with --users: the server certificate (DER or PEM) to use instead "
+                        "of the generated one; needs --private-key")
+    parser.add_argument("--private-key", type=Path, metavar="FILE",
+                        help="with --certificate: its private key (PEM)")
+    parser.add_argument("--trusted-clients", type=Path, metavar="DIR",
+                        help="with --users: folder of trusted client certificates, re-read "
+                        "when it changes (default STATE_DIR/pki/trusted; refused "
+                        "certificates land in STATE_DIR/pki/rejected)")
+    parser.add_argument("--accept-any-client-certificate", action="store_true",
+                        help="with --users: trust every client certificate (demos only)")
+    parser.add_argument("--security-policy", action="append", metavar="NAME",
+                        dest="security_policies",
+                        help="with --users: offer only these endpoints (repeatable): "
+                        + ", ".join(POLICY_NAMES) + " (default: all)")
     parser.add_argument("--history", action="store_true",
                         help="keep history of the key variables and alarms (HistoryRead)")
+    parser.add_argument("--history-retention", metavar="DURATION", default="8h",
+                        help="with --history: how much simulated time to keep per variable "
+                        "(default 8h)")
+    parser.add_argument("--history-db", type=Path, metavar="FILE",
+                        help="with --history: keep variable history in this SQLite file "
+                        "instead of memory (slower; survives restarts)")
     parser.set_defaults(handler=serve_command)
 
 
@@ -54,8 +86,23 @@ def _check(args: argparse.Namespace) -> None:
         raise CliError(f"--port {args.port}: expected a TCP port 1..65535")
     if args.lines is not None and not (1 <= args.lines <= MAX_LINES):
         raise CliError(f"--lines {args.lines}: expected 1..{MAX_LINES}")
-    if args.no_anonymous and args.users is None:
-        raise CliError("--no-anonymous needs --users (nobody could log in)")
+    if args.users is None:
+        given = [flag for name, flag in SECURITY_OPTIONS.items() if getattr(args, name)]
+        if given:
+            raise CliError(f"{given[0]} needs --users (security is off without a users file)")
+    if (args.certificate is None) != (args.private_key is None):
+        raise CliError("--certificate and --private-key go together")
+    for name in ("certificate", "private_key"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            raise CliError(f"--{name.replace('_', '-')} {path}: no such file")
+    for policy in args.security_policies or ():
+        if policy not in POLICY_NAMES:
+            raise CliError(f"--security-policy {policy}: expected one of "
+                           f"{', '.join(POLICY_NAMES)}")
+    if not args.history and (args.history_db is not None or args.history_retention != "8h"):
+        raise CliError("--history-retention and --history-db need --history")
+    args.history_retention_s = duration_option(args.history_retention, "--history-retention")
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -82,12 +129,23 @@ async def _serve(args: argparse.Namespace, scenario) -> int:
     if args.users is not None:
         from opcua_server.security import SecuritySettings
 
-        security = SecuritySettings(state_dir=args.state_dir, users_file=args.users,
-                                    allow_anonymous=not args.no_anonymous)
+        security = SecuritySettings(
+            state_dir=args.state_dir, users_file=args.users,
+            allow_anonymous=not args.no_anonymous,
+            certificate=args.certificate, private_key=args.private_key,
+            trusted_clients_dir=args.trusted_clients,
+            accept_any_client_certificate=args.accept_any_client_certificate,
+            **({"policies": tuple(args.security_policies)} if args.security_policies else {}),
+        )
     if args.history:
+        from datetime import timedelta
+
         from opcua_server.history import HistorySettings
 
-        history = HistorySettings()
+        history = HistorySettings(
+            retention=timedelta(seconds=args.history_retention_s),
+            **({"backend": "sqlite", "path": args.history_db} if args.history_db else {}),
+        )
     plant = Plant(scenario, seed=args.seed, lines=args.lines)
     settings = ServerSettings(host=args.host, port=args.port, speed=args.speed,
                               paused=args.paused, security=security, history=history)

@@ -29,6 +29,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["reference-opcua", "--lines", "0"], "--lines 0: expected 1..250"),
     (["no-such-scenario"], "scenario 'no-such-scenario': no such file"),
     (["reference-opcua", "--no-anonymous"], "--no-anonymous needs --users"),
+    (["reference-opcua", "--trusted-clients", "certs"], "--trusted-clients needs --users"),
+    (["reference-opcua", "--accept-any-client-certificate"],
+     "--accept-any-client-certificate needs --users"),
+    (["reference-opcua", "--users", "u.yaml", "--security-policy", "Basic128"],
+     "--security-policy Basic128: expected one of None, Basic256Sha256-Sign"),
+    (["reference-opcua", "--users", "u.yaml", "--certificate", "c.der"],
+     "--certificate and --private-key go together"),
+    (["reference-opcua", "--history-db", "h.db"], "--history-db need --history"),
+    (["reference-opcua", "--history", "--history-retention", "soon"],
+     "--history-retention: expected a duration like 90m"),
 ])
 def test_bad_options_are_one_clear_line(args, message):
     result = run_cli(*args)
@@ -68,6 +78,68 @@ def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
     assert process.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
+
+
+def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
+    """--users with one chosen policy, a trusted-clients folder and history kept for 30 min."""
+    from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from opcua_server import security
+    from opcua_server.users import Role, add_user
+
+    users, trusted = tmp_path / "users.yaml", tmp_path / "trusted"
+    trusted.mkdir()
+    add_user(users, "otto", Role.OPERATOR, "operator-pw")
+    cert, key = trusted / "client-cert.der", tmp_path / "client-key.pem"
+    security.write_self_signed_certificate(cert, key, "urn:factory-sim:test-client", "client",
+                                           [ExtendedKeyUsageOID.CLIENT_AUTH])
+    port = free_port()
+    process = subprocess.Popen(
+        [*COMMAND, "reference-opcua", "--port", str(port), "--speed", "600", "--users",
+         str(users), "--state-dir", str(tmp_path / "state"), "--trusted-clients", str(trusted),
+         "--security-policy", "Basic256Sha256-SignAndEncrypt", "--history",
+         "--history-retention", "30m"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def use(endpoint: str) -> tuple[list, list]:
+        client = Client(endpoint, timeout=10)
+        client.application_uri = "urn:factory-sim:test-client"
+        await client.set_security(SecurityPolicyBasic256Sha256, str(cert), str(key),
+                                  mode=ua.MessageSecurityMode.SignAndEncrypt)
+        client.set_user("otto")
+        client.set_password("operator-pw")
+        async with client:
+            offered = [(e.SecurityPolicyUri.rsplit("#", 1)[-1], e.SecurityMode.name)
+                       for e in await client.get_endpoints()]
+            machinery = (await client.get_namespace_array()).index(namespaces.MACHINERY)
+            machine = await client.get_node(ua.NodeId(1001, machinery)).get_child(
+                [f"{(await client.get_namespace_array()).index('urn:factory-sim:plant')}:"
+                 "press-brake"])
+            energy = await machine.get_child([f"{machine.nodeid.NamespaceIndex}:Monitoring",
+                                              f"{machine.nodeid.NamespaceIndex}:Energy"])
+            await asyncio.sleep(3)  # 30 simulated minutes at 600x
+            history = await energy.read_raw_history()
+            return offered, history
+
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert "Basic256Sha256 (SignAndEncrypt)" in lines[2]
+        assert "Aes128" not in lines[2] and "(Sign)," not in lines[2]
+        offered, history = asyncio.run(use(lines[1].split(" ", 1)[1].strip()))
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+        assert "stopped" in out
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert ("Basic256Sha256", "SignAndEncrypt") in offered
+    assert not any(policy.startswith("Aes128") for policy, _ in offered)
+    assert len(history) >= 2
+    times = [value.SourceTimestamp for value in history]
+    assert times == sorted(times)
+    assert process.returncode == 0, err
 
 
 async def _browse_machines(endpoint: str) -> set[str]:
