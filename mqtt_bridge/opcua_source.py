@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 Item = Sample | EventSample
 Emit = Callable[[list[Item]], None]
 CREATE_BATCH = 1000  # monitored items per CreateMonitoredItems request
+EMIT_CHUNK = 500  # samples handed on at a time, the event loop runs in between
 EVENT_HANDLE_BASE = 1 << 30  # client handles of event items; data items count from 1
 
 # Event fields selected on every event monitored item: (type that defines it, browse path).
@@ -129,7 +130,13 @@ class _Subscription(Subscription):
         self.last_sequence_number = int(message.SequenceNumber)
         for notification in message.NotificationData:
             if isinstance(notification, ua.DataChangeNotification):
-                self._source._on_data(notification.MonitoredItems)
+                # A busy loop makes large publish responses; handing them on in chunks lets
+                # the sinks (and their acknowledgements) run in between.
+                items = notification.MonitoredItems
+                for start in range(0, len(items), EMIT_CHUNK):
+                    if start:
+                        await asyncio.sleep(0)
+                    self._source._on_data(items[start : start + EMIT_CHUNK])
             elif isinstance(notification, ua.EventNotificationList):
                 self._source._on_events(notification.Events)
             elif isinstance(notification, ua.StatusChangeNotification):
