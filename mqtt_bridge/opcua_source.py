@@ -38,7 +38,9 @@ from datetime import datetime
 
 from asyncua import Client, ua
 from asyncua.common.subscription import Subscription
+from asyncua.crypto import uacrypto
 from asyncua.ua.object_ids import ObjectIdNames
+from cryptography.hazmat.primitives import serialization
 
 from mqtt_bridge.backfill import LastSeen, read_raw_history
 from mqtt_bridge.config import OpcUaSettings
@@ -84,6 +86,10 @@ OVERFLOW_BITS = 0x0480  # the condition's NodeId, selected by AttributeId NodeId
 
 class SourceError(Exception):
     """The OPC UA side cannot start; the message says what and where, for a user."""
+
+
+class UntrustedServerError(Exception):
+    """The server's certificate is not the one configured as trusted."""
 
 
 # --- values to JSON ---------------------------------------------------------------------------
@@ -280,10 +286,25 @@ class OpcUaSource:
         if s.security_policy != "None":
             parts = [s.security_policy, s.security_mode, s.certificate, s.private_key]
             if s.server_certificate:
+                await self._check_server_certificate(client)
                 parts.append(s.server_certificate)
             await client.set_security_string(",".join(parts))
         await client.connect()
         return client
+
+    async def _check_server_certificate(self, client: Client) -> None:
+        """Refuse a server that does not present the trusted certificate, before sending it
+        anything secret (GetEndpoints needs no secure channel)."""
+        trusted = await uacrypto.load_certificate(self.settings.server_certificate)
+        trusted_der = trusted.public_bytes(serialization.Encoding.DER)
+        endpoints = await client.connect_and_get_server_endpoints()
+        presented = {bytes(e.ServerCertificate or b"") for e in endpoints}
+        # A certificate chain starts with the server's own certificate.
+        if not any(der.startswith(trusted_der) for der in presented):
+            raise UntrustedServerError(
+                "the server does not present the trusted certificate "
+                f"{self.settings.server_certificate} (opcua.server_certificate): refusing it"
+            )
 
     def _reset(self) -> None:
         self.machines.clear()
@@ -647,7 +668,7 @@ def describe_error(exc: BaseException, settings: OpcUaSettings) -> str:
     """One line for a user: what failed, where, and what to check."""
     url = settings.url
     name = type(exc).__name__
-    if isinstance(exc, DiscoveryError):
+    if isinstance(exc, DiscoveryError | UntrustedServerError):
         return f"{url}: {exc}"
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot reach the OPC UA server at {url}: connection refused (is it running?)"

@@ -95,3 +95,19 @@ def test_an_untrusted_certificate_is_a_clear_error(
     assert code != 0
     assert f"the OPC UA server at {secure_server.url} rejected" in err, err
     assert "Traceback" not in err
+
+
+def test_a_server_certificate_other_than_the_trusted_one_is_refused(
+    secure_server: MachineryServer, certificates, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    cert, key = certificates["bridge"]
+    impostor = certificates["stranger"][0]  # not the certificate the server presents
+    code = main(["bridge", "--opcua", secure_server.url, "--security-policy", "Basic256Sha256",
+                 "--security-mode", "SignAndEncrypt", "--opcua-cert", str(cert),
+                 "--opcua-key", str(key), "--opcua-server-cert", str(impostor),
+                 "--mqtt", "mqtt://127.0.0.1:1883", "--state-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code != 0, err
+    assert "the server does not present the trusted certificate" in err, err
+    assert secure_server.url in err and "Traceback" not in err
