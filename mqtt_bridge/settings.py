@@ -37,7 +37,7 @@ class MqttSettings:
     topic_prefix: str = ""  # put in front of every topic, e.g. "uns" -> "uns/acme/..."
     qos: int = 1
     keepalive: int = 30  # seconds
-    max_inflight: int = 20  # unacknowledged publications per connection
+    max_inflight: int = 1000  # unconfirmed publications at a time (the sink's window)
     reconnect_min_delay: float = 0.5  # seconds; doubles up to reconnect_max_delay
     reconnect_max_delay: float = 5.0
 
@@ -71,10 +71,11 @@ class MqttSettings:
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise SettingsError(f"MQTT {name}: file {path!r} does not exist")
-        if self.keepalive < 5:
-            raise SettingsError(f"MQTT keepalive {self.keepalive!r}: expected >= 5 seconds")
-        if self.max_inflight < 1:
-            raise SettingsError(f"MQTT max_inflight {self.max_inflight!r}: expected >= 1")
+        if not 5 <= self.keepalive <= 65_535:
+            raise SettingsError(f"MQTT keepalive {self.keepalive!r}: expected 5..65535 seconds")
+        if not 1 <= self.max_inflight <= 65_000:
+            # MQTT packet ids are 16 bits: the window must leave them unique.
+            raise SettingsError(f"MQTT max_inflight {self.max_inflight!r}: expected 1..65000")
         if not 0 < self.reconnect_min_delay <= self.reconnect_max_delay:
             raise SettingsError(
                 "MQTT reconnect delays: expected 0 < reconnect_min_delay <= reconnect_max_delay"
