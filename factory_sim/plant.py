@@ -55,6 +55,7 @@ class CellInfo:
     year_of_construction: int
     product_instance_uri: str
     software_revision: str
+    location: str  # "site/area/line", as OPC 40001-1 Identification's Location
 
 
 @dataclass(frozen=True)
@@ -245,4 +246,5 @@ def _info(cell: Cell, line: str, hierarchy: Hierarchy) -> CellInfo:
         year_of_construction=vendor.year_of_construction,
         product_instance_uri=f"urn:{hierarchy.enterprise}:{hierarchy.site}:{line}:{cell.spec.name}",
         software_revision=vendor.software_revision,
+        location=f"{hierarchy.site}/{hierarchy.area}/{line}",
     )

@@ -125,6 +125,7 @@ class StandardMachine:
             ("SoftwareRevision", True, ua.Variant(cell.software_revision, ua.VariantType.String)),
             ("YearOfConstruction", False,
              ua.Variant(int(cell.year_of_construction), ua.VariantType.UInt16)),
+            ("Location", False, ua.Variant(cell.location, ua.VariantType.String)),
         ):
             batch.variable(child(ident, name), ua.QualifiedName(name, di if in_di else m), ident,
                            variant, ua.NodeId(variant.VariantType.value),

@@ -54,7 +54,7 @@ def received(messages, cells, group_tag: str) -> dict[str, list]:
     """Per cell, (value, source time) of one variable in seq order, after checking the seqs."""
     out = {}
     for cell in cells:
-        topic = f"factory/site/area/line/{cell}/{group_tag}"
+        topic = f"factory/plant-1/fabrication/line-1/{cell}/{group_tag}"  # from Location
         by_seq = {}
         for message in messages:
             if message.topic == topic:

@@ -64,6 +64,8 @@ async def test_identification_is_the_nameplate(opcua_client, opcua_plant_server)
         year = await ident.get_child(f"{machinery}:YearOfConstruction")
         assert await year.read_value() == cell.year_of_construction
         assert await year.read_data_type_as_variant_type() == ua.VariantType.UInt16
+        location = await (await ident.get_child(f"{machinery}:Location")).read_value()
+        assert location == f"plant-1/fabrication/{cell.line}"  # where a UNS bridge places it
 
 
 async def test_building_blocks_follow_the_model(opcua_client, opcua_plant_server, simulation):
