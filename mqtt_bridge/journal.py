@@ -78,11 +78,11 @@ class JournalEntry(NamedTuple):
     line: str
 
 
-def encode_item(item: Item, seq: int) -> tuple[str, int, int, str, str]:
+def encode_item(item: Item, seq: int, key: str | None = None) -> tuple[str, int, int, str, str]:
     """The columns (topic, seq, retained, payload, line) of an item with its sequence number."""
     return (
-        payload.topic(item), seq, isinstance(item, Sample), payload.encode_text(item, seq),
-        line(item, seq),
+        payload.topic_of_key(item.key if key is None else key), seq, type(item) is Sample,
+        payload.encode_text(item, seq), line(item, seq),
     )
 
 
@@ -152,7 +152,7 @@ class Journal:
                 seq = seqs.get(key, 0) + 1
                 seqs[key] = seq
                 dirty.add(key)
-                rows.append(encode_item(item, seq))
+                rows.append(encode_item(item, seq, key))
             if not rows:
                 return
             self._begin()

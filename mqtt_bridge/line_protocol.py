@@ -12,12 +12,13 @@ variable plus its sequence number, timestamp = source time in nanoseconds:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from datetime import UTC, datetime
 
-from mqtt_bridge.sample import EventSample, Sample
+from mqtt_bridge.sample import EventSample, MachinePath, Sample
 
 # Sample.group -> measurement; any other group becomes a measurement of its own name.
 MEASUREMENTS = {
@@ -75,36 +76,43 @@ def _field_value(value: object) -> str | None:
     return f'"{text.translate(_ESCAPE_STRING)}"'
 
 
-def _tags(item: Sample | EventSample) -> list[str]:
-    m = item.machine
+@functools.lru_cache(maxsize=4096)
+def _tags(machine: MachinePath, event_type: str | None = None) -> str:
+    """",tag=value,..." of a machine (cached: a plant has a few hundred machines)."""
+    m = machine
     pairs = [
         ("enterprise", m.enterprise), ("site", m.site), ("area", m.area), ("line", m.line),
         ("cell", m.cell), ("cell_type", m.cell_type),
     ]
-    if isinstance(item, EventSample):
-        pairs.append(("event_type", item.event_type))
+    if event_type is not None:
+        pairs.append(("event_type", event_type))
     # Sorted by key, as InfluxDB recommends; empty tag values are not allowed: leave them out.
-    return [f"{key}={_tag_value(value)}" for key, value in sorted(pairs) if value]
+    return "".join(f",{key}={_tag_value(value)}" for key, value in sorted(pairs) if value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _sample_head(machine: MachinePath, group: str, tag: str) -> tuple[str, str]:
+    """("measurement,tags ", escaped field name) of one variable (cached per variable)."""
+    name = measurement(group).translate(_ESCAPE_MEASUREMENT)
+    return f"{name}{_tags(machine)} ", tag.translate(_ESCAPE_KEY)
 
 
 def line(item: Sample | EventSample, seq: int) -> str:
     """One line of line protocol for a journaled item with its per-topic sequence number."""
-    if isinstance(item, Sample):
-        name = measurement(item.group)
-        field = item.tag.translate(_ESCAPE_KEY)
-        fields = [f"{field}_seq={seq}i"]
+    if type(item) is Sample:
+        head, field = _sample_head(item.machine, item.group, item.tag)
         value = _field_value(item.value)
-        if value is not None:
-            fields.insert(0, f"{field}={value}")
         when = item.source_time or item.server_time
-    else:
-        name = "alarms" if item.key.endswith("/alarms") else "events"
-        fields = [
-            f"severity={item.severity}i",
-            f'message="{item.message.translate(_ESCAPE_STRING)}"',
-            f"seq={seq}i",
-        ]
-        when = item.time
-    head = ",".join([name.translate(_ESCAPE_MEASUREMENT), *_tags(item)])
-    stamp = f" {nanoseconds(when)}" if when is not None else ""
-    return f"{head} {','.join(fields)}{stamp}"
+        stamp = "" if when is None else f" {nanoseconds(when)}"
+        if value is None:
+            return f"{head}{field}_seq={seq}i{stamp}"
+        return f"{head}{field}={value},{field}_seq={seq}i{stamp}"
+    event: EventSample = item  # type: ignore[assignment]
+    name = "alarms" if event.key.endswith("/alarms") else "events"
+    fields = ",".join((
+        f"severity={event.severity}i",
+        f'message="{event.message.translate(_ESCAPE_STRING)}"',
+        f"seq={seq}i",
+    ))
+    stamp = "" if event.time is None else f" {nanoseconds(event.time)}"
+    return f"{name}{_tags(event.machine, event.event_type)} {fields}{stamp}"

@@ -14,6 +14,7 @@ Timestamps are RFC 3339 in UTC; non-finite floats are written as the strings "Na
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from datetime import UTC, datetime
@@ -29,17 +30,26 @@ def topic(item: Sample | EventSample, prefix: str = "") -> str:
     """The item's topic: `{prefix}{enterprise}/{site}/{area}/{line}/{cell}/{group}/{tag}` for
     samples, `.../{cell}/events` or `.../{cell}/alarms` for events. MQTT wildcards in names
     become "_" (a browse name may contain them; a topic name must not)."""
-    return prefix + item.key.translate(_TOPIC_FORBIDDEN)
+    return prefix + topic_of_key(item.key)
+
+
+@functools.lru_cache(maxsize=65_536)
+def topic_of_key(key: str) -> str:
+    """The topic (without prefix) of an item key (`Sample.key`, `EventSample.key`)."""
+    return key.translate(_TOPIC_FORBIDDEN)
 
 
 def timestamp(value: datetime | None) -> str | None:
     """RFC 3339 text in UTC with microseconds; naive datetimes are taken as UTC (as OPC UA's)."""
     if value is None:
         return None
-    if value.tzinfo is not None and value.tzinfo is not UTC:
-        value = value.astimezone(UTC).replace(tzinfo=None)
     # isoformat is ~3x faster than strftime and pads the year to four digits as RFC 3339 wants.
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    zone = value.tzinfo
+    if zone is UTC:  # asyncua's timestamps: "...+00:00" -> "...Z"
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if zone is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def json_default(value: object) -> object:
@@ -99,10 +109,46 @@ def event_document(event: EventSample, seq: int) -> dict[str, Any]:
 
 def encode_text(item: Sample | EventSample, seq: int) -> str:
     """The JSON payload (as text) of an item with its per-topic sequence number; the journal
-    stores it at append, so it is built once per item, not once per delivery attempt."""
-    if isinstance(item, Sample):
-        return _ENCODER.encode(sample_document(item, seq))
-    return _ENCODER.encode(event_document(item, seq))
+    stores it at append, so it is built once per item, not once per delivery attempt.
+
+    Samples are the hot path (every tag update): their text is assembled from pieces that are
+    either cached per tag (`cellType`, `nodeId`, `status`) or cheap to write (numbers,
+    timestamps), exactly as `json` would write `sample_document` (a test holds them equal)."""
+    if type(item) is not Sample:
+        return _ENCODER.encode(event_document(item, seq))  # type: ignore[arg-type]
+    return "".join((
+        '{"value":', _value_text(item.value),
+        ',"sourceTimestamp":', _time_text(item.source_time),
+        ',"serverTimestamp":', _time_text(item.server_time),
+        ',"status":', _string_text(item.status),
+        ',"seq":', str(seq),
+        _sample_tail(item.machine.cell_type, item.node_id),
+    ))
+
+
+def _value_text(value: object) -> str:
+    kind = type(value)
+    if kind is float:
+        return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(_finite(value))
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return _ENCODER.encode(value)
+    return _ENCODER.encode(_finite(value))
+
+
+def _time_text(value: datetime | None) -> str:
+    return "null" if value is None else f'"{timestamp(value)}"'
+
+
+@functools.lru_cache(maxsize=1024)
+def _string_text(value: str) -> str:
+    return _ENCODER.encode(value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _sample_tail(cell_type: str, node_id: str) -> str:
+    return f',"cellType":{_ENCODER.encode(cell_type)},"nodeId":{_ENCODER.encode(node_id)}}}'
 
 
 def encode(item: Sample | EventSample, seq: int) -> bytes:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -354,6 +354,48 @@ async def test_an_item_mqtt_cannot_carry_is_skipped_not_blocking(
         recorder.close()
     assert stats["rejected"] == 1 and "cannot publish" in stats["last_error"]
     assert [m.json()["value"] for m in messages] == [1, 2]
+
+
+async def test_qos_2_and_payloads_of_every_length_size_arrive_intact(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    # MQTT writes packet lengths in 1-4 bytes: payloads around each boundary, through QoS 2's
+    # PUBREC/PUBREL/PUBCOMP hand-shake.
+    recorder = MqttRecorder(mosquitto, "acme/#")
+    sizes = [0, 60, 127, 200, 16_383, 20_000, 2_097_151, 2_200_000]
+    try:
+        with Journal(tmp_path / "j") as journal:
+            settings = MqttSettings(url=mosquitto.url, qos=2, client_id="qos2", max_inflight=3)
+            async with MqttSink(journal, settings) as sink:
+                journal.append(
+                    Sample(PRESS, "monitoring", "Trace", "é" * (n // 2), T0, T0, "Good")
+                    for n in sizes
+                )
+                assert await sink.flush(timeout=30)  # QoS 2 confirms on PUBCOMP only
+                assert sink.stats()["confirmed"] == len(sizes)
+        messages = recorder.wait_until(lambda m: len(m) >= len(sizes))
+    finally:
+        recorder.close()
+    assert [m.json()["value"] for m in messages] == ["é" * (n // 2) for n in sizes]
+    assert [m.json()["seq"] for m in messages] == list(range(1, len(sizes) + 1))
+
+
+@pytest.mark.parametrize("value", [
+    0, -7, 2**70, 1.5, -0.0, 1e300, 1e-7, math.nan, math.inf, -math.inf, True, False, None,
+    'say "hi"\\ é \n 😀', [1, math.nan, "a"], {"b": math.inf, 1: 2}, b"\x00\xff", (1, 2),
+])
+def test_sample_payload_text_is_exactly_what_json_writes_for_the_document(value: object) -> None:
+    # The hot path assembles sample payloads from pieces; they must equal the documented JSON.
+    cest = timezone(timedelta(hours=2))
+    for source, server in ((T0, None), (None, datetime(2026, 1, 1, 8, tzinfo=cest)),
+                           (datetime(2026, 1, 1), T0)):
+        sample = Sample(PRESS, "counters", "Parts", value, source, server, 'Bad"x', "ns=1;s=é")
+        text = payload.encode_text(sample, 42)
+        assert text == json.dumps(
+            payload.sample_document(sample, 42), separators=(",", ":"), ensure_ascii=False,
+            allow_nan=False, default=payload.json_default,
+        )
+        validator().validate(json.loads(text))
 
 
 def test_mqtt_settings_name_what_is_wrong(tmp_path: Path) -> None:
