@@ -1,8 +1,8 @@
 """Close gaps from the server's history, and remember what was delivered so nothing repeats.
 
 After any gap (an OPC UA server restart, a bridge restart after a crash) the source reads the
-missing interval of every variable the server historizes (HistoryRead, raw values) and hands the
-values on before live ones. `LastSeen` records, per series key, the newest source timestamp
+missing interval of every variable the server historizes (HistoryRead, raw values) and of every
+machine's events (HistoryRead, events) and hands them on before live ones. `LastSeen` records, per series key, the newest source timestamp
 handed on; a value whose source timestamp is not newer is a repeat and is skipped, which is how
 history, the initial values of a new subscription and live values fit together without
 duplicates. `LastSeen` is saved to the state directory only after the journal committed what it
@@ -136,3 +136,33 @@ async def read_raw_history(
 
 def _at_or_after(value: ua.DataValue, start: datetime) -> bool:
     return value.SourceTimestamp is None or value.SourceTimestamp >= start
+
+
+async def read_event_history(
+    client: Client,
+    requests: list[tuple[ua.NodeId, datetime]],
+    evfilter: ua.EventFilter,
+) -> list[list[list[ua.Variant]]]:
+    """The events each (notifier node, start) reported since `start`, oldest first, as the
+    field lists `evfilter` selects. Nodes without event history give an empty list."""
+    out: list[list[list[ua.Variant]]] = [[] for _ in requests]
+    for index, (node_id, start) in enumerate(requests):
+        point: bytes | None = None
+        while True:
+            params = ua.HistoryReadParameters()
+            params.HistoryReadDetails = ua.ReadEventDetails(
+                NumValuesPerNode=VALUES_PER_NODE, StartTime=start, EndTime=FAR_FUTURE,
+                Filter=evfilter,
+            )
+            params.TimestampsToReturn = ua.TimestampsToReturn.Both
+            params.NodesToRead = [ua.HistoryReadValueId(NodeId=node_id, ContinuationPoint=point)]
+            (result,) = await client.uaclient.history_read(params)
+            if not result.StatusCode.is_good():
+                log.info("no event history for %s: %s", node_id, result.StatusCode.name)
+                break
+            events = getattr(result.HistoryData, "Events", None) or []
+            out[index].extend(list(e.EventFields) for e in events)
+            point = result.ContinuationPoint
+            if not point:
+                break
+    return out

@@ -42,7 +42,7 @@ from asyncua.crypto import uacrypto
 from asyncua.ua.object_ids import ObjectIdNames
 from cryptography.hazmat.primitives import serialization
 
-from mqtt_bridge.backfill import LastSeen, read_raw_history
+from mqtt_bridge.backfill import LastSeen, read_event_history, read_raw_history
 from mqtt_bridge.config import OpcUaSettings
 from mqtt_bridge.discovery import (
     DiscoveryError,
@@ -187,6 +187,7 @@ class OpcUaSource:
         self._next_handle = 1
         # Notifications held back while history is read (None: hand on at once).
         self._held: list[tuple[_Item, ua.DataValue]] | None = None
+        self._held_events: list[ua.EventFieldList] | None = None
         self._recent_event_ids: deque[bytes] = deque(maxlen=4096)
         self._recent_event_set: set[bytes] = set()
         self._reached = False  # the server answered once: later failures are outages
@@ -395,15 +396,18 @@ class OpcUaSource:
                 self._event_items[handle] = machine.path
                 handles.append(handle)
                 requests.append(self._event_request(machine.node_id, handle))
-        self._held = []
+        self._held, self._held_events = [], []
         covered: dict[str, datetime] = {}
         try:
             await self._create_items(requests)
             if self.settings.backfill:
                 covered = await self._backfill(client, [*machines, *grown])
+                await self._backfill_events(client, machines)
         finally:
             held, self._held = self._held, None
+            held_events, self._held_events = self._held_events, None
         self._hand_on(held, covered)
+        self._on_events(held_events)
         if machines:
             log.info("subscribed %d machines: %s", len(machines),
                      ", ".join(m.name for m in machines))
@@ -586,31 +590,74 @@ class OpcUaSource:
             self.emit(batch)
 
     def _on_events(self, events: list[ua.EventFieldList]) -> None:
-        names = [path for _, path in EVENT_FIELDS] + [CONDITION_ID_FIELD]
+        if self._held_events is not None:
+            self._held_events.extend(events)
+            return
         batch: list[EventSample] = []
         for event in events:
             if event.ClientHandle not in self._event_items:
                 continue
-            fields = {
-                name: (variant.Value if variant is not None else None)
-                for name, variant in zip(names, event.EventFields, strict=False)
-            }
-            event_id = fields.get("EventId")
-            if isinstance(event_id, bytes):
-                if event_id in self._recent_event_set:
-                    continue  # the same event, reported on the machine and on Server
-                if len(self._recent_event_ids) == self._recent_event_ids.maxlen:
-                    self._recent_event_set.discard(self._recent_event_ids[0])
-                self._recent_event_ids.append(event_id)
-                self._recent_event_set.add(event_id)
+            fields = _event_fields(event.EventFields)
             machine = self._event_items[event.ClientHandle]
             if machine is None:
                 machine = self._source_nodes.get(fields.get("SourceNode"))
                 if machine is None:
                     continue  # not about a machine
-            batch.append(self._event_sample(machine, fields))
+            sample = self._new_event(machine, fields)
+            if sample is not None:
+                batch.append(sample)
         if batch:
             self.counters["events"] += len(batch)
+            self.emit(batch)
+
+    def _new_event(self, machine: MachinePath, fields: dict[str, object]) -> EventSample | None:
+        """The event as an EventSample, or None if it was handed on already (the same EventId
+        reported on the machine and on Server, or by history and live)."""
+        event_id = fields.get("EventId")
+        if isinstance(event_id, bytes):
+            if event_id in self._recent_event_set:
+                return None
+            if len(self._recent_event_ids) == self._recent_event_ids.maxlen:
+                self._recent_event_set.discard(self._recent_event_ids[0])
+            self._recent_event_ids.append(event_id)
+            self._recent_event_set.add(event_id)
+        sample = self._event_sample(machine, fields)
+        self.last_seen.is_new(_events_key(machine), sample.time, json_value(event_id))
+        return sample
+
+    async def _backfill_events(self, client: Client, machines: list[Machine]) -> None:
+        """Hand on the events each machine's history holds since its last event handed on."""
+        wanted = [
+            (m, self.last_seen.times[_events_key(m.path)])
+            for m in machines
+            if m.event_notifier and _events_key(m.path) in self.last_seen.times
+        ]
+        if not wanted:
+            return
+        try:
+            histories = await read_event_history(
+                client, [(m.node_id, start) for m, start in wanted], event_filter()
+            )
+        except ua.UaError as exc:
+            log.warning("event history read failed, gap not backfilled: %s", exc)
+            return
+        batch: list[EventSample] = []
+        for (machine, start), events in zip(wanted, histories, strict=True):
+            last_id = self.last_seen.values[_events_key(machine.path)]
+            for field_list in events:
+                fields = _event_fields(field_list)
+                event_time = fields.get("Time")
+                if isinstance(event_time, datetime) and event_time < start:
+                    continue
+                if json_value(fields.get("EventId")) == last_id:
+                    continue
+                sample = self._new_event(machine.path, fields)
+                if sample is not None:
+                    batch.append(sample)
+        if batch:
+            log.info("backfilled %d events from history", len(batch))
+            self.counters["events"] += len(batch)
+            self.counters["backfilled"] += len(batch)
             self.emit(batch)
 
     def _event_sample(self, machine: MachinePath, fields: dict[str, object]) -> EventSample:
@@ -633,6 +680,21 @@ class OpcUaSource:
             message.Text if isinstance(message, ua.LocalizedText) else str(message or ""),
             extra,
         )
+
+
+_EVENT_NAMES = [path for _, path in EVENT_FIELDS] + [CONDITION_ID_FIELD]
+
+
+def _event_fields(variants: list[ua.Variant]) -> dict[str, object]:
+    return {
+        name: (variant.Value if variant is not None else None)
+        for name, variant in zip(_EVENT_NAMES, variants, strict=False)
+    }
+
+
+def _events_key(machine: MachinePath) -> str:
+    """LastSeen's key for a machine's events: not a topic, `~` cannot clash with one."""
+    return machine.topic("~events")
 
 
 def _plain(variant: ua.Variant | None) -> object:

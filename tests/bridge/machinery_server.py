@@ -72,6 +72,19 @@ class PersistentHistory(HistoryDict):
             return
         await super().new_historized_node(node_id, period, count)
 
+    async def save_event(self, event):
+        # asyncua hands the historian events stamped with the Server as emitting node; file
+        # them under the machine that raised them, which is what HistoryRead asks for.
+        if getattr(event, "SourceNode", None) in self._events:
+            event.emitting_node = event.SourceNode
+        await super().save_event(event)
+
+    async def new_historized_event(self, source_id, evtypes, period, count=0):
+        if source_id in self._events:
+            self._events_periods[source_id] = period, count
+            return
+        await super().new_historized_event(source_id, evtypes, period, count)
+
 
 class PasswordUsers:
     """Accepts exactly one username/password pair; anything else is refused."""
@@ -299,6 +312,11 @@ class MachineryServer:
             if historized:
                 await self._server.historize_node_data_change(node, period=None, count=0)
             nodes[variable] = node.nodeid
+        # asyncua historizes the event types a node declares with GeneratesEvent.
+        await machine.add_reference(
+            ua.NodeId(ua.ObjectIds.AlarmConditionType), ua.ObjectIds.GeneratesEvent
+        )
+        await self._server.historize_node_event(machine, period=None)
         self._nodes[name] = nodes
         self._machine_nodes[name] = machine.nodeid
 

@@ -140,20 +140,26 @@ async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
     first = LastSeen(state)
     async with running_source(fresh_server, first) as (_, before):
         await write(fresh_server, ("Press1", "Temperature", 1.0))
+        await asyncio.to_thread(fresh_server.fire_alarm, "Press1", "Door open", 300)
         await before.wait_for(lambda g: 1.0 in g.values(TEMPERATURE_KEY))
+        await before.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
     first.save(first.snapshot())
 
-    # The bridge is down: these changes reach only the server's history.
+    # The bridge is down: these changes and this alarm reach only the server's history.
     missed = [float(v) for v in range(2, 7)]
     await write(fresh_server, *[("Press1", "Temperature", v) for v in missed])
+    await asyncio.to_thread(fresh_server.fire_alarm, "Press1", "Overheating", 900)
     await asyncio.sleep(0.1)  # the server's historian samples every 10 ms
 
     async with running_source(fresh_server, LastSeen(state)) as (source, after):
         await write(fresh_server, ("Press1", "Temperature", 7.0))
         await after.wait_for(lambda g: 7.0 in g.values(TEMPERATURE_KEY))
+        await after.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
     assert before.values(TEMPERATURE_KEY)[-1] == 1.0
     assert after.values(TEMPERATURE_KEY) == [*missed, 7.0]  # nothing repeated, nothing lost
-    assert source.stats()["backfilled"] >= len(missed)
+    assert source.stats()["backfilled"] >= len(missed) + 1
+    events = [i for i in after if isinstance(i, EventSample)]
+    assert [(e.machine.cell, e.message) for e in events] == [("Press1", "Overheating")]
     # Variables that did not change are not repeated either.
     assert after.values("factory/Plant/Bending/Line1/Press1/identification/SerialNumber") == []
 
