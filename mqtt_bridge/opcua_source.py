@@ -7,7 +7,8 @@ of every machine to `emit(items)`, in batches, in order per series:
 1. connect (security, user), then discover the machines by browsing (`discovery`);
 2. subscribe every variable and each machine's events; notifications that arrive while
    step 3 runs are held back;
-3. backfill: read what the server historized since the last value handed on (`backfill`);
+3. backfill: read what the server historized since the last value or event handed on
+   (`backfill`);
 4. release the held-back notifications; from now on values flow live;
 5. every `rebrowse_interval` seconds look for machines, and variables of known machines,
    added or removed;
