@@ -168,6 +168,15 @@ def main() -> int:
     database = VictoriaMetrics(work / "victoria-metrics")
     broker.start()
     database.start()
+    try:
+        return measure(args, work, broker, database)
+    finally:
+        broker.stop()
+        database.stop()
+
+
+def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
+            database: VictoriaMetrics) -> int:
     processes: list[subprocess.Popen] = []
     recorder = None
     try:
@@ -242,10 +251,7 @@ def main() -> int:
     rate = (last - first) / window
     ts_rate = (rows_after - rows_before) / window
 
-    broker.start() if not broker.running else None
     bare = bare_paho_rate(broker, payloads) if payloads else float("nan")
-    broker.stop()
-    database.stop()
 
     print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; "
           f"measured {window:.1f} s after {args.warmup:g} s warm-up")
