@@ -740,8 +740,15 @@ def describe_error(exc: BaseException, settings: OpcUaSettings) -> str:
     if isinstance(exc, OSError):
         return f"cannot reach the OPC UA server at {url}: {exc.strerror or exc}"
     if name in _LOGIN_ERRORS:
-        who = f"user {settings.username!r}" if settings.username else "anonymous login"
-        return f"the OPC UA server at {url} refused {who}: wrong username or password ({name})"
+        if settings.username is None:
+            return (
+                f"the OPC UA server at {url} refused an anonymous login ({name}): give a "
+                "username (--opcua-user) and password (FACTORY_SIM_BRIDGE_OPCUA_PASSWORD)"
+            )
+        return (
+            f"the OPC UA server at {url} refused user {settings.username!r}: wrong username or "
+            f"password ({name})"
+        )
     if name.startswith(_CERT_ERRORS):
         return (
             f"the OPC UA server at {url} rejected the secure channel ({name}): check the "

@@ -137,6 +137,19 @@ def test_wrong_password(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert "Traceback" not in err
 
 
+def test_anonymous_login_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    server = MachineryServer(free_port(), credentials=("operator", "right"))
+    server.start()
+    try:
+        code, err = run_cli(capsys, "--opcua", server.url, "--mqtt", "mqtt://127.0.0.1:1883",
+                            "--state-dir", str(tmp_path))
+    finally:
+        server.stop()
+    assert code != 0
+    assert "refused an anonymous login" in err and "--opcua-user" in err
+    assert "Traceback" not in err
+
+
 def test_server_without_machinery(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     server = MachineryServer(free_port(), with_machinery=False)
     server.start()
