@@ -2,11 +2,12 @@
 
 After any gap (an OPC UA server restart, a bridge restart after a crash) the source reads the
 missing interval of every variable the server historizes (HistoryRead, raw values) and of every
-machine's events (HistoryRead, events) and hands them on before live ones. `LastSeen` records, per series key, the newest source timestamp
-handed on; a value whose source timestamp is not newer is a repeat and is skipped, which is how
-history, the initial values of a new subscription and live values fit together without
-duplicates. `LastSeen` is saved to the state directory only after the journal committed what it
-covers, so after a SIGKILL it never claims more than was kept.
+machine's events (HistoryRead, events) and hands them on before live ones. `LastSeen` records,
+per series key, the last source timestamp and value handed on: history is read from there, and
+the same change seen again (a new subscription's initial value, a history entry already
+delivered) is skipped, which is how history and live values fit together without duplicates.
+`LastSeen` is saved to the state directory only after the journal committed what it covers,
+so after a SIGKILL it never claims more than was kept.
 """
 
 from __future__ import annotations
