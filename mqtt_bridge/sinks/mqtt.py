@@ -273,7 +273,8 @@ class MqttSink(JournalSink):
                 _CONNACK_TIMEOUT,
             )
         except (OSError, ValueError, TimeoutError) as exc:
-            raise _ConnectFailed(f"MQTT broker {settings.url}: {exc or 'timed out'}") from None
+            reason = str(exc) or type(exc).__name__  # TimeoutError has no text
+            raise _ConnectFailed(f"MQTT broker {settings.url}: {reason}") from None
         will = payload.status(settings.client_id, online=False)
         wire.write(connect_packet(settings, will, settings.keepalive))
         try:
