@@ -246,7 +246,7 @@ def cost_split(samples: list[Sample], work: Path) -> None:
             after = 0
             while entries := journal.read("a", 1000, after=after):
                 after = entries[-1].rowid
-        rows.append(("journal read", m.cpu))
+        rows.append(("journal read (all columns)", m.cpu))
     print("cost split (CPU per sample, each step alone):")
     for name, cpu in rows:
         print(f"  {name:<26}{cpu / n * 1e6:6.1f} µs")

@@ -344,25 +344,27 @@ class MqttSink(JournalSink):
             room = window - len(in_flight)
             if room > 0 and len(ahead) < room:
                 # Read in large chunks: one query per few hundred entries, not per PUBACK.
-                entries = self.journal.read(self.cursor, max(_READ_CHUNK, room), after=read_upto)
+                entries = self.journal.read_columns(
+                    self.cursor, "rowid, topic, retained, payload", max(_READ_CHUNK, room),
+                    after=read_upto,
+                )
                 if entries:
-                    read_upto = entries[-1].rowid
+                    read_upto = entries[-1][0]
                     ahead.extend(entries)
             packets = []
             while room > 0 and ahead:
-                entry = ahead.popleft()
+                rowid, topic, retained, body = ahead.popleft()
                 mid = next_mid()
                 try:
-                    packets.append(publish_packet(prefix + entry.topic, entry.payload, qos,
-                                                  entry.retained, mid))
+                    packets.append(publish_packet(prefix + topic, body, qos, retained, mid))
                 except ValueError as exc:  # a topic or payload MQTT cannot carry: skip it
                     self._rejected += 1
-                    self.last_error = f"MQTT sink cannot publish {entry.topic[:80]!r}: {exc}"
-                    order.append(entry.rowid)
-                    done.add(entry.rowid)
+                    self.last_error = f"MQTT sink cannot publish {topic[:80]!r}: {exc}"
+                    order.append(rowid)
+                    done.add(rowid)
                     continue
-                in_flight[mid] = entry.rowid
-                order.append(entry.rowid)
+                in_flight[mid] = rowid
+                order.append(rowid)
                 room -= 1
             if packets:
                 wire.write(b"".join(packets))  # one write (and mostly one send) per batch

@@ -20,7 +20,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from mqtt_bridge.journal import Journal, JournalEntry
+from mqtt_bridge.journal import Journal
 from mqtt_bridge.settings import InfluxSettings
 from mqtt_bridge.sinks import JournalSink
 
@@ -72,11 +72,11 @@ class TimeSeriesSink(JournalSink):
         delay = settings.retry_min_delay
         try:
             while not self._closing:
-                entries = self.journal.read(self.cursor, settings.batch_size)
+                entries = self._read()
                 if len(entries) < settings.batch_size and settings.flush_interval > 0:
                     # Let a small batch fill up a little: fewer, larger writes.
                     await self._pause(settings.flush_interval)
-                    entries = self.journal.read(self.cursor, settings.batch_size)
+                    entries = self._read()
                 if not entries:
                     await self._wait_for_work()
                     continue
@@ -97,13 +97,17 @@ class TimeSeriesSink(JournalSink):
                     self.last_error = None
                 self._rejected += rejected
                 self._written += len(entries) - rejected
-                self._confirmed(entries[-1].rowid)
+                self._confirmed(entries[-1][0])
         finally:
             await asyncio.to_thread(client.close)
 
-    def _write(self, write_api: Any, entries: list[JournalEntry]) -> int:
+    def _read(self) -> list[tuple[int, str]]:
+        """The next batch as (rowid, line) pairs."""
+        return self.journal.read_columns(self.cursor, "rowid, line", self.settings.batch_size)
+
+    def _write(self, write_api: Any, entries: list[tuple[int, str]]) -> int:
         """Write the entries' lines (in the worker thread); returns how many were rejected."""
-        return self._write_lines(write_api, [entry.line for entry in entries])
+        return self._write_lines(write_api, [line for _rowid, line in entries])
 
     def _write_lines(self, write_api: Any, lines: list[str]) -> int:
         settings = self.settings

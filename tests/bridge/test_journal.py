@@ -128,12 +128,17 @@ def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
         journal.append(items)
         journal.commit()
         entries = journal.read("mqtt", limit=100)
+        journal_columns = journal.read_columns("mqtt", "rowid, line", limit=100)
+        with pytest.raises(ValueError, match="journal columns"):
+            journal.read_columns("mqtt", "rowid; DROP TABLE entries", limit=1)
     # What the sinks send, built once at append (seq 1: each item is the first of its key).
     assert [(e.topic, e.retained, e.payload, e.line) for e in entries] == [
         (payload.topic(item), isinstance(item, Sample), payload.encode_text(item, 1),
          line(item, 1))
         for item in items
     ]
+    # The sinks' hot path reads only the columns it sends, same values.
+    assert journal_columns == [(e.rowid, e.line) for e in entries]
     assert entries[3].topic.endswith("/monitoring/Temp__")  # MQTT wildcards replaced
     assert json.loads(entries[4].payload)["value"] == "AP8="  # bytes become base64 text
     assert json.loads(entries[1].payload)["sourceTimestamp"] == "2026-01-01T06:00:00.000000Z"
