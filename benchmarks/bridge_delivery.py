@@ -198,7 +198,8 @@ def bare_paho(samples: list[Sample], broker: Mosquitto, inflight: int) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    messages = [(payload.topic(s), payload.encode(s, i)) for i, s in enumerate(samples, 1)]
+    # At most 50,000: paho queues every publish() and its packet ids wrap at 65,535.
+    messages = [(payload.topic(s), payload.encode(s, i)) for i, s in enumerate(samples[:50_000], 1)]
     done = threading.Event()
     acked = [0]
 
