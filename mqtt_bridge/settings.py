@@ -37,7 +37,7 @@ class MqttSettings:
     topic_prefix: str = ""  # put in front of every topic, e.g. "uns" -> "uns/acme/..."
     qos: int = 1
     keepalive: int = 30  # seconds
-    max_inflight: int = 1000  # unconfirmed publications at a time (the sink's window)
+    max_inflight: int = 20  # unacknowledged publications per connection (paho is fastest here)
     reconnect_min_delay: float = 0.5  # seconds; doubles up to reconnect_max_delay
     reconnect_max_delay: float = 5.0
 
