@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
 from factory_sim.events import (
@@ -105,7 +106,11 @@ class Cell:
         self.input = simpy.Store(self.env, capacity=spec.buffer)
 
         streams = plant.streams
-        self._rng_cycle = streams.get("cycle", cell_id)
+        # Cycle-time variation is drawn a batch at a time: one draw per part is the model's
+        # most frequent random number, and numpy draws thousands for the cost of a few.
+        self._rng_cycle = np.random.default_rng(streams.get("cycle", cell_id).getrandbits(64))
+        self._factors: list[float] = []
+        self._factor_index = 0
         self._rng_quality = streams.get("quality", cell_id)
         self._rng_failures = streams.get("failures", cell_id)
         self._rng_detection = streams.get("detection", cell_id)
@@ -245,8 +250,7 @@ class Cell:
         publish(JobStarted(env.now, self.id, order.id, product.name, planned))
         cycle = plant.planned_cycle_time(self.id, product.name)
         base = cycle * self._slow
-        mu, sigma = self._mu, self._sigma
-        gauss = self._rng_cycle.gauss
+        sigma = self._sigma
         quality = self._rng_quality.random
         scrap = spec.scrap
         scrap_or_rework = scrap + spec.rework
@@ -260,7 +264,14 @@ class Cell:
             if self.predictive and self._predicted and self._ttf <= self._lead:
                 yield from self._planned_maintenance()
                 continue
-            duration = base * math.exp(mu + sigma * gauss()) if sigma else base
+            if sigma:
+                if self._factor_index == len(self._factors):
+                    self._factors = self._rng_cycle.lognormal(self._mu, sigma, 4096).tolist()
+                    self._factor_index = 0
+                duration = base * self._factors[self._factor_index]
+                self._factor_index += 1
+            else:
+                duration = base
             if self.activity is not A.PRODUCING:
                 self._set(A.PRODUCING)
             if duration < self._ttf:
