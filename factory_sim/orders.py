@@ -6,7 +6,7 @@ routing as one lot (lot sizes go down to one); parts scrapped on the way leave t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from factory_sim.scenario import OrdersSpec, ProductSpec
 
@@ -19,11 +19,9 @@ class Order:
     arrived: float
     due: float
     released: float | None = None
-    good: int = 0  # parts alive in the lot (updated as scrap leaves it)
     scrapped: int = 0
     step: int = 0  # index into the product's routing
     completed_at: float | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
