@@ -159,6 +159,19 @@ class Cell:
             self._init_tools(plant)
         self.process = self.env.process(self._life())
 
+    @property
+    def alarm_kinds(self) -> tuple[AlarmKind, ...]:
+        """The alarms this cell can raise, so that consumers can prepare for them."""
+        spec = self.spec
+        kinds = [AlarmKind.FAILURE]
+        if self.predictive:
+            kinds.append(AlarmKind.CONDITION)
+        if spec.tooling is not None:
+            kinds.append(AlarmKind.TOOL_WEAR)
+        if spec.protective_stops is not None and spec.protective_stops.per_hour:
+            kinds.append(AlarmKind.PROTECTIVE_STOP)
+        return tuple(kinds)
+
     # -- the cell's life -------------------------------------------------------------------
 
     def _life(self):

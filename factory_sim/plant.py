@@ -26,6 +26,7 @@ from factory_sim.scenario import Hierarchy, Scenario
 from factory_sim.shift_calendar import Break, PeriodKind, Shift, ShiftCalendar
 from factory_sim.states import (
     Activity,
+    AlarmKind,
     CellKind,
     ConnectivityLevel,
     LaserState,
@@ -56,6 +57,7 @@ class CellInfo:
     product_instance_uri: str
     software_revision: str
     location: str  # "site/area/line", as OPC 40001-1 Identification's Location
+    alarm_kinds: tuple[AlarmKind, ...]  # the alarms this cell can raise
 
 
 @dataclass(frozen=True)
@@ -247,4 +249,5 @@ def _info(cell: Cell, line: str, hierarchy: Hierarchy) -> CellInfo:
         product_instance_uri=f"urn:{hierarchy.enterprise}:{hierarchy.site}:{line}:{cell.spec.name}",
         software_revision=vendor.software_revision,
         location=f"{hierarchy.site}/{hierarchy.area}/{line}",
+        alarm_kinds=cell.alarm_kinds,
     )

@@ -108,6 +108,17 @@ class AlarmManager:
         source = source_node.nodeid if isinstance(source_node, Node) else source_node
         await self._make_notifier(self._server.get_node(source))
 
+    async def prepare(self, source_node: ua.NodeId | Node, kind: object) -> ua.NodeId:
+        """Create the condition for (source, kind) now (idempotent): instantiating one costs
+        milliseconds, which a running server should not spend when the first alarm comes."""
+        await self.init()
+        source = source_node.nodeid if isinstance(source_node, Node) else source_node
+        kind_name = str(getattr(kind, "value", kind))
+        cond = self._conditions.get((source, kind_name))
+        if cond is None:
+            cond = await self._create_condition(source, kind_name)
+        return cond.node_id
+
     @property
     def retained(self) -> list[ConditionState]:
         """Conditions a client must know about: active or not yet acknowledged."""
@@ -127,12 +138,10 @@ class AlarmManager:
         time: datetime | None = None,
     ) -> ua.NodeId:
         """Activate the condition for (source, kind); returns its ConditionId."""
-        await self.init()
         source = source_node.nodeid if isinstance(source_node, Node) else source_node
         kind_name = str(getattr(kind, "value", kind))
-        cond = self._conditions.get((source, kind_name))
-        if cond is None:
-            cond = await self._create_condition(source, kind_name)
+        await self.prepare(source, kind_name)
+        cond = self._conditions[(source, kind_name)]
         severity = SEVERITY.get(kind_name, 500) if severity is None else int(severity)
         if not 1 <= severity <= 1000:
             _logger.warning("alarm %s: severity %s clamped to 1..1000", alarm_id, severity)

@@ -212,6 +212,8 @@ class SimulationServer:
         await self._alarms.init()
         for machine in self.machines.values():
             await self._alarms.add_source(machine.node)
+            for kind in machine.cell.alarm_kinds:
+                await self._alarms.prepare(machine.node, kind)
             machine.on_alarm = self._on_alarm
 
     async def _enable_history(self) -> None:

@@ -52,3 +52,22 @@ async def test_model_alarms_become_alarm_events_of_their_machine():
                 if by_node[e.SourceNode] == cell and e.ActiveState.Text == "Active"]
         assert seen == [a.severity for a in raised if a.cell == cell], cell
     assert len(handler.received) == len(alarms)  # one event per raise and per clear
+
+
+@pytest.mark.parametrize("level, extra", [("reference-opcua", set()),
+                                          ("reference-unified", {"ConditionMonitoring"})])
+async def test_each_machine_has_its_conditions_before_the_first_alarm(level, extra):
+    # Made while building: instantiating a condition mid-run blocks the server for milliseconds.
+    server = await start_plant_server(make_plant(level))
+    try:
+        async with Client(server.endpoint, timeout=10) as client:
+            conditions = {}
+            for cell, machine in server.machines.items():
+                refs = await client.get_node(machine.node).get_referenced_nodes(
+                    ua.ObjectIds.HasCondition, ua.BrowseDirection.Forward)
+                conditions[cell] = {(await ref.read_browse_name()).Name for ref in refs}
+    finally:
+        await server.stop()
+    base = {"Failure"} | extra
+    assert conditions == {"punch-laser": base, "press-brake": base | {"ToolWear"},
+                          "cobot": base | {"ProtectiveStop"}, "packing": base}
