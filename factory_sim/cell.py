@@ -118,8 +118,7 @@ class Cell:
         self._rng_stops = streams.get("short-stops", cell_id)
         self._rng_safety = streams.get("safety", cell_id)
         cv = spec.cycle_variation
-        self._sigma = math.sqrt(math.log(1.0 + cv * cv))
-        self._mu = -0.5 * self._sigma * self._sigma
+        self._mu, self._sigma = _lognormal(1.0, cv)  # factors around the planned cycle
         self._slow = 1.0 + spec.speed_loss
         self._power = {a: getattr(spec.power, key) for a, key in POWER_OF.items()}
         self._publish = plant.bus.publish
@@ -495,6 +494,10 @@ class Cell:
             if mode is not self.operational_mode:
                 self.operational_mode = mode
                 self._publish_safety()
+
+    def energy_until_now(self) -> float:
+        """kWh used since the start, the current activity's share included."""
+        return self.energy_kwh + self.power_kw * (self.env.now - self._since) / 3600.0
 
     def state_times(self) -> dict[Activity, float]:
         """Time booked per activity up to now, the current activity included."""

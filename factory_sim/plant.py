@@ -22,7 +22,7 @@ from factory_sim.events import AlarmRaised, EventBus, Subscriber
 from factory_sim.integration import IntegrationEffort, integration_effort
 from factory_sim.line import Line
 from factory_sim.random_streams import RandomStreams
-from factory_sim.scenario import Hierarchy, Scenario
+from factory_sim.scenario import WEEKDAYS, Hierarchy, Scenario
 from factory_sim.shift_calendar import Break, PeriodKind, Shift, ShiftCalendar
 from factory_sim.states import (
     Activity,
@@ -36,7 +36,6 @@ from factory_sim.states import (
 
 __all__ = ["CellInfo", "CellSnapshot", "CommandRejected", "Plant"]
 
-WEEKDAY = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ class Plant:
         return CellSnapshot(
             activity=cell.activity or Activity.STARVED,
             power_kw=cell.power_kw,
-            energy_kwh=cell.energy_kwh + cell.power_kw * (self.env.now - cell._since) / 3600.0,
+            energy_kwh=cell.energy_until_now(),
             good=cell.good,
             scrap=cell.scrap,
             rework=cell.rework,
@@ -225,7 +224,7 @@ def _calendar(scenario: Scenario) -> ShiftCalendar:
     return ShiftCalendar(
         shifts=[Shift(s.name, s.start, s.end, [Break(b.start, b.duration) for b in s.breaks])
                 for s in spec.shifts],
-        workdays={WEEKDAY[day] for day in spec.workdays},
+        workdays={WEEKDAYS.index(day) for day in spec.workdays},
         start_weekday=start.weekday(),
         start_offset=start.hour * 3600.0 + start.minute * 60.0 + start.second,
     )

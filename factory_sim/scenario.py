@@ -30,10 +30,6 @@ class ScenarioError(Exception):
     """A scenario file that cannot be used; the message says where and why."""
 
 
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
 def _clock(value: Any) -> float:
     """"06:30" -> seconds after midnight; "24:00" and later allowed for night shifts."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -50,10 +46,11 @@ def _clock(value: Any) -> float:
     return float(seconds)
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
 ClockTime = Annotated[float, BeforeValidator(_clock)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday is weekday 0
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class Strict(BaseModel):
@@ -92,8 +89,7 @@ class ShiftSpec(Strict):
 
 
 class CalendarSpec(Strict):
-    workdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = [
-        "mon", "tue", "wed", "thu", "fri"]
+    workdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
     shifts: list[ShiftSpec] = Field(min_length=1)
 
 
@@ -301,9 +297,6 @@ class Scenario(Strict):
 
     def level_of(self, cell: CellSpec) -> ConnectivityLevel:
         return self.connectivity if cell.connectivity is None else cell.connectivity
-
-    def product(self, name: str) -> ProductSpec:
-        return next(p for p in self.products if p.name == name)
 
 
 def load_scenario(path: str | Path) -> Scenario:
