@@ -147,3 +147,11 @@ async def _browse_machines(endpoint: str) -> set[str]:
         machinery = (await client.get_namespace_array()).index(namespaces.MACHINERY)
         folder = client.get_node(ua.NodeId(1001, machinery))
         return {(await m.read_browse_name()).Name for m in await folder.get_children()}
+
+
+def test_serve_offers_exactly_the_policies_the_server_knows():
+    # `serve` lists them itself so that `--help` needs no asyncua; they must not drift apart.
+    from factory_cli.commands.serve import POLICY_NAMES
+    from opcua_server.security import POLICIES
+
+    assert tuple(POLICIES) == POLICY_NAMES
