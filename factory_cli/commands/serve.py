@@ -7,6 +7,7 @@ from pathlib import Path
 
 from factory_cli.durations import duration_option
 from factory_cli.errors import CliError
+from opcua_server.pacing import MAX_SPEED
 
 MAX_LINES = 250
 # The endpoint names opcua_server.security accepts; kept here so `--help` needs no asyncua.
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario file or shipped name")
     parser.add_argument("--speed", type=float, default=1.0, metavar="F",
                         help="simulated seconds per wall-clock second (default 1: real time; "
-                        "up to 100000)")
+                        f"up to {MAX_SPEED:g})")
     parser.add_argument("--host", default="127.0.0.1", metavar="H",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=4840, metavar="P",
@@ -80,8 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not (0 < args.speed <= 100_000):
-        raise CliError(f"--speed {args.speed:g}: expected a number > 0 and <= 100000")
+    if not (0 < args.speed <= MAX_SPEED):
+        raise CliError(f"--speed {args.speed:g}: expected a number > 0 and <= {MAX_SPEED:g}")
     if not (1 <= args.port <= 65535):
         raise CliError(f"--port {args.port}: expected a TCP port 1..65535")
     if args.lines is not None and not (1 <= args.lines <= MAX_LINES):

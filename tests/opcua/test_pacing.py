@@ -71,3 +71,20 @@ async def test_a_budget_stops_a_long_advance_early_and_bursts_are_published():
     await p.advance_to(12 * 3600, budget_s=2.5)
     assert 0 < plant.now < 12 * 3600  # stopped by the budget, not at `until`
     assert len(published) >= 3  # the backlog was published between chunks, and at the end
+
+
+async def test_a_tick_cut_short_by_its_budget_leaves_the_rest_for_the_next_tick():
+    """An overloaded server keeps running the model instead of idling a tick: the time a
+    budget cut off is still owed (up to two ticks' worth), not forgiven by re-anchoring."""
+    clock = Clock()
+    plant = make_plant()
+
+    async def publish() -> None:
+        clock.now += 0.06  # slow publication: the budget runs out mid-tick
+
+    p = Pacer(plant, publish, speed=60_000.0, clock=clock, backlog=lambda: 10_000, max_backlog=1)
+    clock.now += 0.1
+    target = p._bounded_target()
+    await p.advance_to(target, budget_s=0.1)
+    assert plant.now < target
+    assert p._bounded_target() >= target
