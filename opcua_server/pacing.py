@@ -25,6 +25,9 @@ from collections.abc import Awaitable, Callable
 _logger = logging.getLogger(__name__)
 
 MAX_SPEED = 1_000_000.0  # a simulated year in about half a minute of wall time
+# the model runs in chunks of at most this much simulated time between budget checks: a quiet
+# night must not grow the chunk so far that the morning's burst runs in one go
+MAX_CHUNK_S = 60.0
 
 
 class PacingError(ValueError):
@@ -40,7 +43,7 @@ class Pacer:
         self._after_advance = after_advance
         self._backlog = backlog
         self._max_backlog = max_backlog
-        self._chunk_s = 60.0
+        self._chunk_s = MAX_CHUNK_S
         self._clock = clock
         self.tick_s = tick_s
         self._speed = self.check_speed(speed)
@@ -120,7 +123,7 @@ class Pacer:
                         await self._after_advance()
                         await asyncio.sleep(0)
                 elif backlog < self._max_backlog / 4:
-                    self._chunk_s *= 2
+                    self._chunk_s = min(self._chunk_s * 2, MAX_CHUNK_S)
             await self._after_advance()
 
     async def set_speed(self, speed: float) -> None:
@@ -174,4 +177,5 @@ class Pacer:
                 next_tick = self._clock()
                 await asyncio.sleep(0)
             if not self._paused:
-                await self.advance_to(self._bounded_target(), budget_s=self.tick_s)
+                # the model gets half a tick; the rest is for its writes and the clients
+                await self.advance_to(self._bounded_target(), budget_s=self.tick_s / 2)

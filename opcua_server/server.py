@@ -51,7 +51,7 @@ class ServerSettings:
     port: int = 4840
     speed: float = 1.0
     paused: bool = False  # start paused (time moves only by Step/Resume)
-    tick_s: float = 0.1  # wall seconds between pacing ticks
+    tick_s: float = 0.05  # wall seconds between pacing ticks
     kpi_interval_s: float = 1.0  # wall seconds between KPI refreshes
     security: Any = None  # opcua_server.security.SecuritySettings, or None: no security
     history: Any = None  # opcua_server.history.HistorySettings, or None: no history

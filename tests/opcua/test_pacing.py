@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opcua_server.pacing import MAX_SPEED, Pacer, PacingError
+from opcua_server.pacing import MAX_CHUNK_S, MAX_SPEED, Pacer, PacingError
 from tests.opcua.conftest import make_plant
 
 
@@ -88,3 +88,16 @@ async def test_a_tick_cut_short_by_its_budget_leaves_the_rest_for_the_next_tick(
     await p.advance_to(target, budget_s=0.1)
     assert plant.now < target
     assert p._bounded_target() >= target
+
+
+async def test_after_a_quiet_night_the_budget_is_still_checked_every_few_simulated_minutes():
+    """The model's chunk grows while nothing happens; the cap keeps the morning's burst (every
+    cell starting its shift at 06:00) from running in one go past the tick's budget."""
+    clock = Clock()
+    plant = make_plant()
+    p = Pacer(plant, nothing, speed=1.0, clock=clock)
+    await p.advance_to(5 * 3600)  # Monday 00:00-05:00: the plant is closed
+    start = plant.now
+    p._clock = lambda: 100.0 + (plant.now - start) / 60  # a wall second per simulated minute
+    await p.advance_to(10 * 3600, budget_s=0.5)
+    assert start < plant.now <= start + MAX_CHUNK_S
