@@ -2,19 +2,23 @@
 series, how late they arrive, and whether every one of them arrives.
 
     .venv/bin/python benchmarks/bridge_throughput.py [--lines 25] [--speed 10000] [--duration 20]
+                                                     [--batch machine|tag]
 
 Starts, each in its own process: Mosquitto and VictoriaMetrics (as the tests do, on free
 loopback ports), `factory-sim serve SCENARIO --lines N --speed S` (the OPC UA server), and
-`factory-sim bridge` (QoS 1 to Mosquitto, line protocol to VictoriaMetrics). A paho subscriber
-records every message. After a warm-up it measures for `--duration` seconds:
+`factory-sim bridge` (QoS 1 to Mosquitto, line protocol to VictoriaMetrics; `--batch` chooses
+the bridge's MQTT mode: `machine`, one message per machine and round, or `tag`, one message per
+tag update). A paho subscriber records every message. After a warm-up it measures for
+`--duration` seconds:
 
-  * bridge rate: tag updates received by the MQTT subscriber per second;
+  * bridge rate: tag updates received by the MQTT subscriber per second (the updates inside
+    the batches in machine mode), and MQTT messages per second;
   * time-series rate: rows VictoriaMetrics ingested per second (its own counter);
   * latency: subscriber receive time minus the update's serverTimestamp (the wall-clock moment
     the server turned the model event into a value), p50 and p99;
   * accounting: per topic the sequence numbers must run 1..max without a gap;
   * bare paho: the same payloads published by one paho client straight to Mosquitto, QoS 1,
-    for comparison;
+    for comparison (messages/s, and the tag updates/s they carry);
   * the OPC UA source alone (before the bridge starts, in this process, samples counted and
     dropped): what the OPC UA side can take and its CPU share, to tell it from the sinks.
 Targets: >= 10,000 tag updates/s, p99 < 500 ms.
@@ -161,6 +165,8 @@ def main() -> int:
                         help="simulated seconds per second; 10000 makes ~15k updates/s")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
+    parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
+                        help="the bridge's MQTT mode (mqtt.batch; default machine)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
@@ -196,7 +202,8 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         bridge_log = open(work / "bridge.log", "wb")  # noqa: SIM115
         bridge = subprocess.Popen(
             [*FACTORY_SIM, "bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}",
-             "--mqtt", broker.url, "--influx", database.url, "--state-dir", str(work / "state"),
+             "--mqtt", broker.url, "--mqtt-batch", args.batch, "--influx", database.url,
+             "--state-dir", str(work / "state"),
              "--log-level", "WARNING"],
             stdout=bridge_log, stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -233,34 +240,44 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
     counts: dict[str, int] = {}
     latencies: list[float] = []
     payloads: list[tuple[str, bytes]] = []
+    in_window = 0  # tag updates received during the window
     for index, (received, topic, payload) in enumerate(messages):
         if topic.startswith("_bridge/"):
             continue
         document = json.loads(payload)
-        seqs.setdefault(topic, set()).add(document["seq"])
-        counts[topic] = counts.get(topic, 0) + 1
-        if first <= index < last:
-            stamp = document.get("serverTimestamp")  # events carry model time only
-            if stamp:
-                latencies.append(received - datetime.fromisoformat(stamp).timestamp())
-            if len(payloads) < 50_000:
-                payloads.append((topic, payload))
+        batch = document.get("updates") if topic.endswith("/updates") else None
+        for update_topic, update in ([(u["topic"], u) for u in batch] if batch is not None
+                                     else [(topic, document)]):
+            seqs.setdefault(update_topic, set()).add(update["seq"])
+            counts[update_topic] = counts.get(update_topic, 0) + 1
+            if first <= index < last:
+                in_window += 1
+                stamp = update.get("serverTimestamp")  # events carry model time only
+                if stamp:
+                    latencies.append(received - datetime.fromisoformat(stamp).timestamp())
+        if first <= index < last and len(payloads) < 50_000:
+            payloads.append((topic, payload))
     missing = sum(max(s) - len(s) for s in seqs.values())
     repeated = sum(counts[t] - len(s) for t, s in seqs.items())
     window = t1 - t0
-    rate = (last - first) / window
+    rate = in_window / window
+    message_rate = (last - first) / window
+    per_message = in_window / max(1, last - first)
     ts_rate = (rows_after - rows_before) / window
 
     bare = bare_paho_rate(broker, payloads) if payloads else float("nan")
 
-    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; "
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge in "
+          f"{args.batch} mode; "
           f"measured {window:.1f} s after {args.warmup:g} s warm-up")
     print(f"topics: {len(seqs)}; messages received: {len(messages)}")
     print(f"OPC UA source alone:         {alone_rate:10,.0f} samples/s at {alone_cpu:.0%} of a "
           "core (counted, not delivered)")
-    print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000)")
+    print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000) in "
+          f"{message_rate:,.0f} messages/s ({args.batch} mode, {per_message:.1f} updates each)")
     print(f"bridge -> time series:       {ts_rate:10,.0f} rows/s (VictoriaMetrics, value+seq)")
-    print(f"bare paho -> Mosquitto QoS 1: {bare:9,.0f} msg/s (same payloads, one client)")
+    print(f"bare paho -> Mosquitto QoS 1: {bare:9,.0f} msg/s (same payloads, one client: "
+          f"{bare * per_message:,.0f} tag updates/s)")
     p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
     mean = statistics.fmean(latencies) * 1000 if latencies else float("nan")
     print(f"latency model event -> MQTT subscriber: p50 {p50:.0f} ms, p99 {p99:.0f} ms "

@@ -156,6 +156,33 @@ def encode(item: Sample | EventSample, seq: int) -> bytes:
     return encode_text(item, seq).encode()
 
 
+BATCH_LEVEL = "updates"  # .../{cell}/updates carries a machine's batched updates
+MAX_BATCH = 500  # updates per batch message (~100 kB)
+
+
+def batch_topic(topic: str, is_sample: bool) -> str:
+    """The batch topic of a variable's or an event's topic: `.../{cell}/{group}/{tag}` and
+    `.../{cell}/events` both belong to `.../{cell}/updates`."""
+    return topic.rsplit("/", 2 if is_sample else 1)[0] + "/" + BATCH_LEVEL
+
+
+@functools.lru_cache(maxsize=65_536)
+def _topic_member(topic: str) -> str:
+    return '{"topic":' + json.dumps(topic, ensure_ascii=False) + ","
+
+
+def updates_batch(updates: list[tuple[str, str]]) -> str:
+    """One machine's updates, each `(its topic, its payload)`, as one batch payload:
+
+        {"updates": [{"topic": "acme/.../press1/counters/Parts", "value": 42, ..., "seq": 17},
+                     {"topic": "acme/.../press1/alarms", "eventType": ..., "seq": 3}]}
+
+    Each element is the payload the update has in tag mode (with its own per-topic `seq`) plus
+    its topic, so a consumer accounts for every update exactly as with one message each."""
+    return '{"updates":[' + ",".join(_topic_member(topic) + text[1:]
+                                     for topic, text in updates) + "]}"
+
+
 def status(bridge_id: str, online: bool, at: datetime | None = None) -> bytes:
     """The bridge's birth (online) or goodbye (offline) message; the last will has no time,
     since the broker sends it when it notices the bridge is gone."""

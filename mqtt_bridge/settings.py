@@ -37,7 +37,14 @@ class MqttSettings:
     topic_prefix: str = ""  # put in front of every topic, e.g. "uns" -> "uns/acme/..."
     qos: int = 1
     keepalive: int = 30  # seconds
-    max_inflight: int = 20  # unacknowledged publications per connection (paho is fastest here)
+    # "tag": one message per tag update on the tag's own topic, retained (the UNS tree);
+    # "machine": one message per machine and delivery round on {cell}/updates, not retained,
+    # for high rates (PERF-NOTES lever 7: the per-message cost dominates)
+    batch: str = "tag"
+    # unacknowledged publications per connection; default 20 for tag mode (paho is fastest
+    # there: it scans its whole in-flight list on every PUBACK), 200 for machine mode (a
+    # round of a hundred machines' messages goes out at once instead of waiting for acks)
+    max_inflight: int | None = None
     reconnect_min_delay: float = 0.5  # seconds; doubles up to reconnect_max_delay
     reconnect_max_delay: float = 5.0
 
@@ -73,6 +80,10 @@ class MqttSettings:
                 raise SettingsError(f"MQTT {name}: file {path!r} does not exist")
         if not 5 <= self.keepalive <= 65_535:
             raise SettingsError(f"MQTT keepalive {self.keepalive!r}: expected 5..65535 seconds")
+        if self.batch not in ("tag", "machine"):
+            raise SettingsError(f"MQTT batch {self.batch!r}: expected tag or machine")
+        if self.max_inflight is None:
+            object.__setattr__(self, "max_inflight", 20 if self.batch == "tag" else 200)
         if not 1 <= self.max_inflight <= 65_000:
             # MQTT packet ids are 16 bits: the window must leave them unique.
             raise SettingsError(f"MQTT max_inflight {self.max_inflight!r}: expected 1..65000")

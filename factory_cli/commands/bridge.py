@@ -35,6 +35,9 @@ OPTIONS: list[tuple[str, tuple[str, str], str]] = [
     ("--mqtt-key", ("mqtt", "tls_key"), "private key of the MQTT client certificate"),
     ("--topic-prefix", ("mqtt", "topic_prefix"), "put in front of every topic, e.g. uns"),
     ("--client-id", ("mqtt", "client_id"), "MQTT client id, names the bridge's status topic"),
+    ("--mqtt-batch", ("mqtt", "batch"),
+     "tag: one retained message per tag update on its own topic (default); machine: one "
+     "message per machine and round on .../{cell}/updates, for high rates"),
     ("--influx", ("influx", "url"), "InfluxDB 2 compatible write endpoint, http://HOST:PORT"),
     ("--org", ("influx", "org"), "InfluxDB organisation"),
     ("--bucket", ("influx", "bucket"), "InfluxDB bucket"),

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT = 10.0  # seconds to wait for the broker's answer to CONNECT
 _READ_CHUNK = 500  # journal entries read per query
+_BATCH_ROUND = 5000  # machine mode: entries grouped into messages per round
 
 
 class _ConnectFailed(Exception):
@@ -225,45 +226,31 @@ class MqttSink(JournalSink):
         """Publish from the first unconfirmed entry until the connection drops or we close."""
         settings = self.settings
         window = settings.max_inflight * 2
-        prefix, qos = settings.prefix, settings.qos
-        self._in_flight: dict[int, int] = {}  # mid -> rowid, this connection only
+        self._in_flight: dict[int, tuple[int, ...]] = {}  # mid -> rowids, this connection only
         self._order: deque[int] = deque()  # rowids in publish order
         self._done: set[int] = set()  # confirmed rowids not yet at the head of `_order`
-        in_flight, order, done = self._in_flight, self._order, self._done
+        in_flight = self._in_flight
         read_upto = self.journal.acked(self.cursor)
         ahead: deque = deque()  # entries read from the journal, not yet published
         self._acks.clear()
         client.publish(settings.status_topic,
                        payload.status(settings.client_id, online=True, at=datetime.now(UTC)),
-                       qos=qos, retain=True)
+                       qos=settings.qos, retain=True)
         publish = client.publish
+        batched = settings.batch == "machine"
+        self._publish = self._publish_batches if batched else self._publish_each
         while self.connected and not self._closing:
             self._take_acks()
             room = window - len(in_flight)
-            if room > 0 and len(ahead) < room:
+            wanted = _BATCH_ROUND if batched else room  # entries to have at hand
+            if room > 0 and len(ahead) < wanted:
                 # Read in large chunks: one query per few hundred entries, not per PUBACK.
-                entries = self.journal.read(self.cursor, max(_READ_CHUNK, room), after=read_upto)
+                entries = self.journal.read(self.cursor, max(_READ_CHUNK, wanted),
+                                            after=read_upto)
                 if entries:
                     read_upto = entries[-1].rowid
                     ahead.extend(entries)
-            published = 0
-            while published < room and ahead:
-                entry = ahead.popleft()
-                try:
-                    info = publish(prefix + entry.topic, entry.payload, qos=qos,
-                                   retain=bool(entry.retained))
-                except ValueError as exc:  # a topic or payload MQTT cannot carry: skip it
-                    self._rejected += 1
-                    self.last_error = f"MQTT sink cannot publish {entry.topic!r}: {exc}"
-                    order.append(entry.rowid)
-                    done.add(entry.rowid)
-                    continue
-                if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-                    self.connected = False
-                    break
-                in_flight[info.mid] = entry.rowid
-                order.append(entry.rowid)
-                published += 1
+            published = self._publish(publish, ahead, room)
             self._published += published
             if published:
                 await asyncio.sleep(0)  # let PUBACKs and the source in between large backlogs
@@ -272,6 +259,72 @@ class MqttSink(JournalSink):
         if self._closing and self.connected:
             await self._say_goodbye(client)
 
+    def _publish_each(self, publish: Any, ahead: deque, room: int) -> int:
+        """Tag mode: each entry on its own topic, as it was journaled; up to `room` of them."""
+        prefix = self.settings.prefix
+        in_flight, order = self._in_flight, self._order
+        published = 0
+        while published < room and ahead:
+            entry = ahead.popleft()
+            rowids = (entry.rowid,)
+            info = self._send(publish, prefix + entry.topic, entry.payload, bool(entry.retained),
+                              rowids)
+            if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                self.connected = False
+                break
+            order.append(entry.rowid)
+            if info is not None:
+                in_flight[info.mid] = rowids
+                published += 1
+        return published
+
+    def _publish_batches(self, publish: Any, ahead: deque, room: int) -> int:
+        """Machine mode: a machine's updates (variables, events, alarms) in one message on its
+        `.../{cell}/updates` topic, at most `payload.MAX_BATCH` each. A round takes up to
+        `_BATCH_ROUND` entries whenever the in-flight window has room, however many messages
+        they make: a window of a few dozen messages must not split a round across a hundred
+        machines. Journal order is kept per topic, and acks go by journal order."""
+        if room <= 0:
+            return 0
+        prefix = self.settings.prefix
+        messages: list[tuple[str, list]] = []  # (topic, entries), in the order first seen
+        open_batch: dict[str, list] = {}  # batch topic -> the entries of its open message
+        batch_topic = payload.batch_topic
+        for _ in range(min(len(ahead), _BATCH_ROUND)):
+            entry = ahead.popleft()
+            topic = batch_topic(entry.topic, entry.retained)  # retained: a variable's update
+            batch = open_batch.get(topic)
+            if batch is None or len(batch) >= payload.MAX_BATCH:
+                batch = open_batch[topic] = []
+                messages.append((topic, batch))
+            batch.append(entry)
+        in_flight = self._in_flight
+        published = 0
+        for topic, entries in messages:
+            rowids = tuple(entry.rowid for entry in entries)
+            text = payload.updates_batch([(prefix + e.topic, e.payload) for e in entries])
+            info = self._send(publish, prefix + topic, text, False, rowids)
+            if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                self.connected = False
+                break
+            if info is not None:
+                in_flight[info.mid] = rowids
+                published += 1
+        # the journal is acknowledged in its own order, whatever the grouping
+        self._order.extend(sorted(e.rowid for _topic, entries in messages for e in entries))
+        return published
+
+    def _send(self, publish: Any, topic: str, text: str, retain: bool,
+              rowids: tuple[int, ...]) -> Any:
+        """`publish()`, or None for a topic or payload MQTT cannot carry (counted, skipped)."""
+        try:
+            return publish(topic, text, qos=self.settings.qos, retain=retain)
+        except ValueError as exc:
+            self._rejected += len(rowids)
+            self.last_error = f"MQTT sink cannot publish {topic!r}: {exc}"
+            self._done.update(rowids)  # confirmed as far as the journal goes: never deliverable
+            return None
+
     def _take_acks(self) -> None:
         """Turn PUBACKs into journal acks, up to the first entry still unconfirmed."""
         generation = self._generation
@@ -279,9 +332,9 @@ class MqttSink(JournalSink):
         acks = self._acks
         while acks:
             ack_generation, mid = acks.popleft()
-            rowid = in_flight.pop(mid, None) if ack_generation == generation else None
-            if rowid is not None:
-                done.add(rowid)
+            rowids = in_flight.pop(mid, None) if ack_generation == generation else None
+            if rowids is not None:
+                done.update(rowids)
         confirmed_upto = None
         order = self._order
         count = 0

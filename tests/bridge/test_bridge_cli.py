@@ -31,6 +31,7 @@ def test_cli_beats_env_beats_file_beats_defaults(tmp_path: Path) -> None:
         "FACTORY_SIM_BRIDGE_OPCUA_PASSWORD": "secret",
         "FACTORY_SIM_BRIDGE_HIERARCHY_SITE": "env-site",
         "FACTORY_SIM_BRIDGE_OPCUA_SCAN_OBJECTS": "false",
+        "FACTORY_SIM_BRIDGE_MQTT_BATCH": "machine",
     }
     config = load({("opcua", "url"): "opc.tcp://cli:4841", ("hierarchy", "site"): None},
                   str(config_file), env)
@@ -41,6 +42,7 @@ def test_cli_beats_env_beats_file_beats_defaults(tmp_path: Path) -> None:
     assert config.opcua.queue_size == 1000  # default
     assert config.hierarchy.site == "env-site" and config.hierarchy.enterprise == "acme"
     assert config.mqtt is not None and config.mqtt.topic_prefix == "uns"
+    assert config.mqtt.batch == "machine"  # env
     assert config.influx is None  # no url anywhere: that sink is off
     assert config.state_dir == Path("from-file")
 
@@ -84,6 +86,10 @@ def test_bad_options_exit_without_traceback(
     code, err = run_cli(capsys, "--config", str(tmp_path / "missing.toml"), "--mqtt",
                         "mqtt://127.0.0.1:1883")
     assert code != 0 and "missing.toml" in err and "cannot read" in err
+    code, err = run_cli(capsys, "--opcua", "opc.tcp://127.0.0.1:4840", "--mqtt",
+                        "mqtt://127.0.0.1:1883", "--mqtt-batch", "cell", "--state-dir",
+                        str(tmp_path))
+    assert code != 0 and "batch 'cell': expected tag or machine" in err
     assert "Traceback" not in err
 
 

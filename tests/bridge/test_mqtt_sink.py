@@ -41,17 +41,29 @@ DATABASE_DOWN = 30.0  # seconds, issue 4's figure
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def updates(messages: Iterable[Received]) -> Iterable[tuple[str, dict]]:
+    """(topic, document) of every update, whether it came alone on its own topic (tag mode) or
+    inside a machine's batch on `.../values` (machine mode)."""
+    for message in messages:
+        document = message.json()
+        if message.topic.endswith("/" + payload.BATCH_LEVEL) and "updates" in document:
+            for update in document["updates"]:
+                yield update["topic"], update
+        else:
+            yield message.topic, document
+
+
 def seqs_in_order(messages: Iterable[Received]) -> dict[str, list[int]]:
     """Per topic, the sequence numbers in arrival order without duplicates, asserting that every
     new number is exactly one more than the highest so far: nothing lost, nothing reordered.
     (A number at or below the highest is a redelivery, which at-least-once allows.)"""
     seen: dict[str, list[int]] = {}
-    for message in messages:
-        seq = message.json()["seq"]
-        numbers = seen.setdefault(message.topic, [])
+    for topic, document in updates(messages):
+        seq = document["seq"]
+        numbers = seen.setdefault(topic, [])
         highest = numbers[-1] if numbers else 0
         if seq > highest:
-            assert seq == highest + 1, f"{message.topic}: {seq} after {highest}"
+            assert seq == highest + 1, f"{topic}: {seq} after {highest}"
             numbers.append(seq)
     return seen
 
@@ -139,6 +151,66 @@ async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads
     assert status == ["online", "offline"]  # birth first, clean goodbye last
 
 
+async def test_machine_batches_carry_every_update_with_its_own_topic_and_seq(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """Machine mode: a machine's updates (variables, events, alarms) travel together on
+    `.../{cell}/updates`, each with the topic and per-topic seq it has in tag mode."""
+    live = MqttRecorder(mosquitto, "uns/#")
+    settings = MqttSettings(url=mosquitto.url, topic_prefix="uns", client_id="bridge-m",
+                            batch="machine", max_inflight=1)  # a small window: big batches
+    parts = [Sample(PRESS, "counters", "Parts", i, T0, T0, "Good", "ns=4;i=7")
+             for i in range(1200)]  # more than one batch can hold
+    strokes = [Sample(PRESS, "counters", "Strokes", i, T0, T0, "Good") for i in range(30)]
+    power = [Sample(LASER, "energy", "Power", i / 2, T0, None, "Good") for i in range(40)]
+    alarm = EventSample(PRESS, "AlarmConditionType", T0, 800, "Oil pressure low",
+                        {"ActiveState": True})
+    try:
+        with Journal(tmp_path / "j") as journal:
+            async with MqttSink(journal, settings) as sink:
+                journal.append([*parts[:600], *power[:20], alarm, *strokes])
+                journal.append([*parts[600:], *power[20:]])
+                assert await sink.flush(timeout=30)
+                stats = sink.stats()
+                late = MqttRecorder(mosquitto, "uns/#")
+                retained = late.settle("_test/marker")
+                late.close()
+            messages = live.wait_until(
+                lambda m: sum(1 for _ in updates(m)) >= len(parts) + len(strokes) + len(power)
+                + 1 + 2)  # + the alarm, online, offline
+    finally:
+        live.close()
+
+    press, laser = "uns/acme/plant1/forming/line1/press1", "uns/acme/plant1/cutting/line1/laser1"
+    data = [m for m in messages if not m.topic.startswith("uns/_bridge")]
+    assert {m.topic for m in data} == {f"{press}/updates", f"{laser}/updates"}
+    assert stats["confirmed"] == len(parts) + len(strokes) + len(power) + 1
+    assert stats["published"] < stats["confirmed"] / 10  # batched: far fewer messages
+    check = validator()
+    for message in data:
+        check.validate(message.json())
+        assert not message.retain
+        assert 1 <= len(message.json()["updates"]) <= payload.MAX_BATCH
+    assert seqs_in_order(data) == {
+        f"{press}/counters/Parts": list(range(1, 1201)),
+        f"{press}/counters/Strokes": list(range(1, 31)),
+        f"{laser}/energy/Power": list(range(1, 41)),
+        f"{press}/alarms": [1],
+    }
+    alarm_update = next(u for t, u in updates(data) if t == f"{press}/alarms")
+    assert alarm_update["eventType"] == "AlarmConditionType" and alarm_update["seq"] == 1
+    values = [u for t, u in updates(data) if t == f"{press}/counters/Parts"]
+    assert [u["value"] for u in values] == list(range(1200))
+    assert values[3] == {
+        "topic": f"{press}/counters/Parts", "value": 3,
+        "sourceTimestamp": "2026-11-23T06:00:00.000000Z",
+        "serverTimestamp": "2026-11-23T06:00:00.000000Z", "status": "Good", "seq": 4,
+        "cellType": "PressBrakeType", "nodeId": "ns=4;i=7",
+    }
+    # nothing but the bridge's status is retained in machine mode
+    assert [m.topic for m in retained] == ["uns/_bridge/bridge-m/status"]
+
+
 _DOOMED_BRIDGE = textwrap.dedent(
     """
     import asyncio, sys
@@ -216,11 +288,12 @@ async def test_a_broker_that_is_down_at_start_gets_the_backlog_when_it_comes_up(
     assert retained[0].json()["value"] == 29
 
 
+@pytest.mark.parametrize("batch", ["tag", "machine"])
 async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
-    tmp_path: Path, mosquitto_persistent: Mosquitto, victoria_metrics
+    tmp_path: Path, mosquitto_persistent: Mosquitto, victoria_metrics, batch: str
 ) -> None:
     """Issue 4's figures: the broker stops for 10 s and the time series for 30 s (at the same
-    time, to keep the suite short) while samples keep coming."""
+    time, to keep the suite short) while samples keep coming; in both MQTT modes."""
     from mqtt_bridge.settings import InfluxSettings
 
     broker, database = mosquitto_persistent, victoria_metrics
@@ -239,7 +312,8 @@ async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
             journal.append(batch)
             await asyncio.sleep(0.02)
 
-    mqtt_settings = MqttSettings(url=broker.url, reconnect_min_delay=0.2, reconnect_max_delay=1)
+    mqtt_settings = MqttSettings(url=broker.url, reconnect_min_delay=0.2, reconnect_max_delay=1,
+                                 batch=batch)
     influx_settings = InfluxSettings(url=database.url, retry_min_delay=0.2, retry_max_delay=1)
     try:
         with Journal(tmp_path / "j") as journal:
@@ -409,6 +483,8 @@ def test_mqtt_settings_name_what_is_wrong(tmp_path: Path) -> None:
         MqttSettings(url="mqtts://broker", tls_ca=str(tmp_path / "missing.pem"))
     with pytest.raises(SettingsError, match="password given without a username"):
         MqttSettings(password="secret")
+    with pytest.raises(SettingsError, match="batch 'cell': expected tag or machine"):
+        MqttSettings(batch="cell")
     settings = MqttSettings(url="mqtts://broker.example", topic_prefix="/uns/")
     assert (settings.host, settings.port, settings.tls) == ("broker.example", 8883, True)
     assert settings.status_topic == "uns/_bridge/factory-sim-bridge/status"

@@ -1,0 +1,153 @@
+"""Decode data-change notifications without asyncua's generic per-field machinery.
+
+A third of the bridge's time under load went into asyncua decoding publish responses, almost
+all of it in `DataChangeNotification`s: every `MonitoredItemNotification`, `DataValue` and
+`Variant` passes through generic dataclass deserializers, and every timestamp is converted
+from the OPC UA epoch again although a response repeats the same few timestamps thousands of
+times. This module reads the same bytes into the same asyncua objects in one loop per
+notification, with the scalar types a machine reports (numbers, booleans, strings) unpacked
+directly and recent timestamps remembered; anything else (arrays, structures, NodeIds,
+LocalizedTexts...) is read by asyncua's own `variant_from_binary`. The tests decode the
+same bytes both ways and compare.
+
+`install()` patches `asyncua.ua.ua_binary.from_binary` for the process it runs in (the
+bridge's); `uninstall()` restores asyncua's behaviour.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from asyncua import ua
+from asyncua.common.utils import Buffer
+from asyncua.ua import ua_binary
+
+_ORIGINAL_FROM_BINARY = ua_binary.from_binary
+_DIAGNOSTIC_INFOS = ua_binary._create_list_deserializer(ua.DiagnosticInfo)
+_CACHE_LIMIT = 4096
+_INT32 = struct.Struct("<i")
+_UINT32 = struct.Struct("<I")
+_INT64 = struct.Struct("<q")
+_UINT16 = struct.Struct("<H")
+
+# the layouts this decoder was written for; any other asyncua keeps its own decoder
+_EXPECTED_FIELDS = {
+    ua.DataChangeNotification: ("MonitoredItems", "DiagnosticInfos"),
+    ua.MonitoredItemNotification: ("ClientHandle", "Value"),
+    ua.DataValue: ("Encoding", "Value", "StatusCode", "SourceTimestamp", "ServerTimestamp",
+                   "SourcePicoseconds", "ServerPicoseconds"),
+}
+
+# VariantType value -> (struct, VariantType) for the scalars read here directly
+_SCALARS = {
+    vtype.value: (struct.Struct(fmt), vtype) for vtype, fmt in (
+        (ua.VariantType.Boolean, "<?"), (ua.VariantType.SByte, "<b"),
+        (ua.VariantType.Byte, "<B"), (ua.VariantType.Int16, "<h"),
+        (ua.VariantType.UInt16, "<H"), (ua.VariantType.Int32, "<i"),
+        (ua.VariantType.UInt32, "<I"), (ua.VariantType.Int64, "<q"),
+        (ua.VariantType.UInt64, "<Q"), (ua.VariantType.Float, "<f"),
+        (ua.VariantType.Double, "<d"),
+    )
+}
+_STRING = ua.VariantType.String
+
+_datetimes: dict[int, datetime] = {}
+
+
+def _datetime(ticks: int) -> datetime:
+    stamp = _datetimes.get(ticks)
+    if stamp is None:
+        if len(_datetimes) >= _CACHE_LIMIT:
+            _datetimes.clear()
+        stamp = _datetimes[ticks] = ua.win_epoch_to_datetime(ticks)
+    return stamp
+
+
+def _variant(data: bytes, pos: int) -> tuple[ua.Variant, int]:
+    encoding = data[pos]
+    scalar = _SCALARS.get(encoding)  # array and dimension bits make it no scalar
+    if scalar is not None:
+        unpacker, vtype = scalar
+        return ua.Variant(unpacker.unpack_from(data, pos + 1)[0], vtype), pos + 1 + unpacker.size
+    if encoding == _STRING.value:
+        length = _INT32.unpack_from(data, pos + 1)[0]
+        start = pos + 5
+        if length < 0:
+            return ua.Variant(None, _STRING), start
+        text = data[start:start + length].decode(ua_binary.get_string_encoding(),
+                                                 errors="surrogateescape")
+        return ua.Variant(text, _STRING), start + length
+    rest = Buffer(data, pos)
+    return ua_binary.variant_from_binary(rest), rest.cur_pos
+
+
+def _data_value(data: bytes, pos: int) -> tuple[ua.DataValue, int]:
+    # asyncua's DataValue layout: Value, StatusCode, SourceTimestamp, ServerTimestamp,
+    # SourcePicoseconds, ServerPicoseconds, each present when its mask bit is set
+    mask = data[pos]
+    pos += 1
+    value = status = source = server = source_pico = server_pico = None
+    if mask & 0x01:
+        value, pos = _variant(data, pos)
+    if mask & 0x02:
+        status = ua.StatusCode(_UINT32.unpack_from(data, pos)[0])
+        pos += 4
+    if mask & 0x04:
+        source = _datetime(_INT64.unpack_from(data, pos)[0])
+        pos += 8
+    if mask & 0x08:
+        server = _datetime(_INT64.unpack_from(data, pos)[0])
+        pos += 8
+    if mask & 0x10:
+        source_pico = _UINT16.unpack_from(data, pos)[0]
+        pos += 2
+    if mask & 0x20:
+        server_pico = _UINT16.unpack_from(data, pos)[0]
+        pos += 2
+    return ua.DataValue(Value=value, StatusCode=status, SourceTimestamp=source,
+                        ServerTimestamp=server, SourcePicoseconds=source_pico,
+                        ServerPicoseconds=server_pico), pos
+
+
+def decode_data_change(body: Buffer) -> ua.DataChangeNotification:
+    data = body.read(len(body))
+    count = _INT32.unpack_from(data, 0)[0]
+    pos = 4
+    items = []
+    append = items.append
+    for _ in range(count):
+        handle = _UINT32.unpack_from(data, pos)[0]
+        value, pos = _data_value(data, pos + 4)
+        append(ua.MonitoredItemNotification(ClientHandle=handle, Value=value))
+    return ua.DataChangeNotification(MonitoredItems=items,
+                                     DiagnosticInfos=_DIAGNOSTIC_INFOS(Buffer(data, pos)))
+
+
+def _from_binary(uatype: Any, data: Any) -> Any:
+    if uatype is ua.DataChangeNotification and isinstance(data, Buffer):
+        return decode_data_change(data)
+    return _ORIGINAL_FROM_BINARY(uatype, data)
+
+
+def supported() -> bool:
+    """Whether the installed asyncua lays these types out as this decoder expects."""
+    return all(tuple(f.name for f in fields(cls)) == names
+               for cls, names in _EXPECTED_FIELDS.items())
+
+
+def install() -> None:
+    # extensionobject_from_binary, which decodes a publish response's NotificationData,
+    # looks from_binary up in its module at each call
+    if supported():
+        ua_binary.from_binary = _from_binary
+
+
+def uninstall() -> None:
+    ua_binary.from_binary = _ORIGINAL_FROM_BINARY
+
+
+def installed() -> bool:
+    return ua_binary.from_binary is _from_binary

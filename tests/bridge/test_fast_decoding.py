@@ -1,0 +1,99 @@
+"""The bridge's fast data-change decoder reads exactly what asyncua's own decoder reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from asyncua import ua
+from asyncua.common.utils import Buffer
+from asyncua.ua import ua_binary
+
+from mqtt_bridge import fast_decoding
+
+NOW = datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=UTC)
+VARIANTS = [
+    ua.Variant(1.5, ua.VariantType.Double),
+    ua.Variant(2.5, ua.VariantType.Float),
+    ua.Variant(-7, ua.VariantType.Int32),
+    ua.Variant(2**32 - 1, ua.VariantType.UInt32),
+    ua.Variant(-(2**40), ua.VariantType.Int64),
+    ua.Variant(2**63, ua.VariantType.UInt64),
+    ua.Variant(-3, ua.VariantType.SByte),
+    ua.Variant(200, ua.VariantType.Byte),
+    ua.Variant(-300, ua.VariantType.Int16),
+    ua.Variant(60000, ua.VariantType.UInt16),
+    ua.Variant(True, ua.VariantType.Boolean),
+    ua.Variant("Übergabe 😀", ua.VariantType.String),
+    ua.Variant("", ua.VariantType.String),
+    ua.Variant(None, ua.VariantType.String),
+    ua.Variant(ua.LocalizedText("Executing", "en"), ua.VariantType.LocalizedText),
+    ua.Variant(ua.NodeId(5, 2), ua.VariantType.NodeId),
+    ua.Variant(NOW, ua.VariantType.DateTime),
+    ua.Variant([1.0, 2.0], ua.VariantType.Double),
+    ua.Variant([[1, 2], [3, 4]], ua.VariantType.Int32, Dimensions=[2, 2]),
+    ua.Variant(),
+]
+DATA_VALUES = [
+    ua.DataValue(Value=variant, SourceTimestamp=NOW - timedelta(seconds=index),
+                 ServerTimestamp=NOW) for index, variant in enumerate(VARIANTS)
+] + [
+    ua.DataValue(Value=ua.Variant(3.0, ua.VariantType.Double),
+                 StatusCode=ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)),
+    ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)),
+    ua.DataValue(Value=ua.Variant(3.0, ua.VariantType.Double), SourceTimestamp=NOW,
+                 SourcePicoseconds=10, ServerTimestamp=NOW, ServerPicoseconds=20),
+    ua.DataValue(Value=ua.Variant(1, ua.VariantType.Byte), SourceTimestamp=datetime(1600, 1, 1)),
+]
+
+
+def wire(values, diagnostics=None) -> bytes:
+    """A DataChangeNotification as a publish response carries it (an ExtensionObject)."""
+    notification = ua.DataChangeNotification(MonitoredItems=[
+        ua.MonitoredItemNotification(ClientHandle=handle, Value=value)
+        for handle, value in enumerate(values, start=200)], DiagnosticInfos=diagnostics or [])
+    return ua_binary.extensionobject_to_binary(notification)
+
+
+def both_ways(data: bytes):
+    fast_decoding.uninstall()
+    expected = ua_binary.extensionobject_from_binary(Buffer(data))
+    fast_decoding.install()
+    try:
+        got = ua_binary.extensionobject_from_binary(Buffer(data))
+    finally:
+        fast_decoding.uninstall()
+    return expected, got
+
+
+def test_the_installed_asyncua_has_the_layout_the_decoder_expects():
+    assert fast_decoding.supported()
+
+
+@pytest.mark.parametrize("value", DATA_VALUES, ids=lambda v: repr(v)[:60])
+def test_each_kind_of_value_decodes_as_asyncua_decodes_it(value):
+    expected, got = both_ways(wire([value, value]))
+    assert got == expected
+    assert [type(item.Value.Value) for item in got.MonitoredItems] == \
+        [type(item.Value.Value) for item in expected.MonitoredItems]
+
+
+def test_a_large_notification_with_repeated_timestamps_and_diagnostics():
+    values = [DATA_VALUES[index % len(DATA_VALUES)] for index in range(3000)]
+    expected, got = both_ways(wire(values, [ua.DiagnosticInfo(SymbolicId=3)]))
+    assert got == expected and len(got.MonitoredItems) == 3000
+    assert got.DiagnosticInfos[0].SymbolicId == 3
+
+
+def test_only_data_changes_take_the_fast_path_and_uninstall_restores_asyncua():
+    fast_decoding.install()
+    try:
+        assert fast_decoding.installed()
+        event = ua.EventNotificationList(Events=[ua.EventFieldList(ClientHandle=1, EventFields=[
+            ua.Variant("alarm", ua.VariantType.String)])])
+        decoded = ua_binary.extensionobject_from_binary(
+            Buffer(ua_binary.extensionobject_to_binary(event)))
+        assert decoded == event
+    finally:
+        fast_decoding.uninstall()
+    assert not fast_decoding.installed()
