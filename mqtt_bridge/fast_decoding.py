@@ -56,6 +56,27 @@ _STRING = ua.VariantType.String
 
 _datetimes: dict[int, datetime] = {}
 
+# asyncua's dataclasses run a __post_init__ that guesses and checks types on every
+# construction (about 1 us each, most of what decoding a value costs); the values read here
+# have their types already, so the objects are built with their fields set directly, exactly
+# as asyncua's constructors would leave them (the tests compare).
+_new = object.__new__
+_Variant, _DataValue = ua.Variant, ua.DataValue
+_StatusCode, _Notification = ua.StatusCode, ua.MonitoredItemNotification
+
+
+def _scalar(value: Any, vtype: ua.VariantType) -> ua.Variant:
+    variant = _new(_Variant)
+    variant.Value, variant.VariantType, variant.Dimensions, variant.is_array = \
+        value, vtype, None, False
+    return variant
+
+
+def _status(value: int) -> ua.StatusCode:
+    status = _new(_StatusCode)
+    status.value = value
+    return status
+
 
 def _datetime(ticks: int) -> datetime:
     stamp = _datetimes.get(ticks)
@@ -71,15 +92,15 @@ def _variant(data: bytes, pos: int) -> tuple[ua.Variant, int]:
     scalar = _SCALARS.get(encoding)  # array and dimension bits make it no scalar
     if scalar is not None:
         unpacker, vtype = scalar
-        return ua.Variant(unpacker.unpack_from(data, pos + 1)[0], vtype), pos + 1 + unpacker.size
+        return _scalar(unpacker.unpack_from(data, pos + 1)[0], vtype), pos + 1 + unpacker.size
     if encoding == _STRING.value:
         length = _INT32.unpack_from(data, pos + 1)[0]
         start = pos + 5
         if length < 0:
-            return ua.Variant(None, _STRING), start
+            return _scalar(None, _STRING), start
         text = data[start:start + length].decode(ua_binary.get_string_encoding(),
                                                  errors="surrogateescape")
-        return ua.Variant(text, _STRING), start + length
+        return _scalar(text, _STRING), start + length
     rest = Buffer(data, pos)
     return ua_binary.variant_from_binary(rest), rest.cur_pos
 
@@ -93,7 +114,7 @@ def _data_value(data: bytes, pos: int) -> tuple[ua.DataValue, int]:
     if mask & 0x01:
         value, pos = _variant(data, pos)
     if mask & 0x02:
-        status = ua.StatusCode(_UINT32.unpack_from(data, pos)[0])
+        status = _status(_UINT32.unpack_from(data, pos)[0])
         pos += 4
     if mask & 0x04:
         source = _datetime(_INT64.unpack_from(data, pos)[0])
@@ -107,9 +128,14 @@ def _data_value(data: bytes, pos: int) -> tuple[ua.DataValue, int]:
     if mask & 0x20:
         server_pico = _UINT16.unpack_from(data, pos)[0]
         pos += 2
-    return ua.DataValue(Value=value, StatusCode=status, SourceTimestamp=source,
-                        ServerTimestamp=server, SourcePicoseconds=source_pico,
-                        ServerPicoseconds=server_pico), pos
+    result = _new(_DataValue)
+    result.Encoding = 0
+    result.Value = value if value is not None else ua.Variant()  # as DataValue() makes it
+    # an omitted StatusCode means Good (OPC UA Part 4), as asyncua's default gives it
+    result.StatusCode = status if status is not None else _status(0)
+    result.SourceTimestamp, result.ServerTimestamp = source, server
+    result.SourcePicoseconds, result.ServerPicoseconds = source_pico, server_pico
+    return result, pos
 
 
 def decode_data_change(body: Buffer) -> ua.DataChangeNotification:
@@ -121,7 +147,9 @@ def decode_data_change(body: Buffer) -> ua.DataChangeNotification:
     for _ in range(count):
         handle = _UINT32.unpack_from(data, pos)[0]
         value, pos = _data_value(data, pos + 4)
-        append(ua.MonitoredItemNotification(ClientHandle=handle, Value=value))
+        item = _new(_Notification)
+        item.ClientHandle, item.Value = handle, value
+        append(item)
     return ua.DataChangeNotification(MonitoredItems=items,
                                      DiagnosticInfos=_DIAGNOSTIC_INFOS(Buffer(data, pos)))
 

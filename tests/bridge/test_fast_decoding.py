@@ -41,6 +41,8 @@ DATA_VALUES = [
     ua.DataValue(Value=ua.Variant(3.0, ua.VariantType.Double),
                  StatusCode=ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)),
     ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)),
+    ua.DataValue(Value=ua.Variant(3.0, ua.VariantType.Double), StatusCode=None),  # no status
+    ua.DataValue(StatusCode=None),  # nothing at all
     ua.DataValue(Value=ua.Variant(3.0, ua.VariantType.Double), SourceTimestamp=NOW,
                  SourcePicoseconds=10, ServerTimestamp=NOW, ServerPicoseconds=20),
     ua.DataValue(Value=ua.Variant(1, ua.VariantType.Byte), SourceTimestamp=datetime(1600, 1, 1)),
