@@ -143,8 +143,11 @@ class _Subscription(Subscription):
         this bridge decodes and journals a large response, and values wait a whole extra
         cycle there (p99 of the OPC UA leg at 10,000x: ~300-480 ms with one request). asyncua
         2.1 offers no setting for this; its own publish loop is started a second time."""
-        self._second_publisher = asyncio.create_task(
-            self.server._publish_loop(), name="second PublishRequest")
+        publish_loop = getattr(self.server, "_publish_loop", None)
+        if publish_loop is None:  # another asyncua: one request in flight, as it does itself
+            log.warning("this asyncua cannot keep a second PublishRequest in flight")
+            return
+        self._second_publisher = asyncio.create_task(publish_loop(), name="second PublishRequest")
 
     def stop_pipelining(self) -> None:
         if self._second_publisher is not None:
