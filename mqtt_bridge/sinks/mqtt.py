@@ -1,10 +1,12 @@
 """Publishes the journal to an MQTT broker as the unified namespace (paho-mqtt, QoS 1, retained).
 
 At least once and in order per topic: entries are published in journal order, at most
-`max_inflight * 2` unconfirmed at a time, and the journal is acknowledged only up to the first
-entry whose PUBACK has not arrived. Every connection is a fresh paho client: after a drop the
-sink republishes from the first unconfirmed entry, so nothing depends on paho's in-memory
-retry queue, and a broker outage only ever leaves data waiting in the journal, never in RAM.
+`max_inflight * 2` unconfirmed at a time (in machine mode, `mqtt.batch = machine`, a round of up
+to 5,000 entries starts whenever there is room, one message per machine), and the journal is
+acknowledged only up to the first entry whose PUBACK has not arrived. Every connection is a
+fresh paho client: after a drop the sink republishes from the first unconfirmed entry, so
+nothing depends on paho's in-memory retry queue, and a broker outage only ever leaves data
+waiting in the journal, never in RAM.
 
 Paho runs on the sink's asyncio loop, not in a thread of its own (paho's external-loop mode:
 the loop watches the socket and calls `loop_read`/`loop_write`, a timer calls `loop_misc` for
