@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mqtt_bridge import journal as journal_module
 from mqtt_bridge import payload
 from mqtt_bridge.journal import Journal, JournalEntry, JournalError
 from mqtt_bridge.line_protocol import line
@@ -148,6 +149,36 @@ def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
         ).fetchone()
     assert json.loads(text)["message"] == "Hydraulic pressure low"
     assert row.startswith("alarms,")
+
+
+def test_reads_from_memory_and_from_the_file_give_the_same_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest rows are served from memory; older ones (and all after a reopen) from the
+    file. Whichever serves a read, it gives the same committed entries."""
+    monkeypatch.setattr(journal_module, "RECENT_ROWS", 5)
+    path = tmp_path / "j"
+    with Journal(path, commit_interval=3600) as journal:
+        journal.register("mqtt")
+        for start in range(0, 12, 3):
+            journal.append([sample(PRESS, "Parts", i, i) for i in range(start, start + 3)])
+        journal.append([sample(LASER, "Parts", 0)])  # not committed: visible to no reader
+        assert journal.read("mqtt", limit=100) == []
+        journal.commit()
+        journal.append([sample(LASER, "Parts", 1)])
+        last = journal.last_rowid
+        reads = {
+            (after, limit): journal.read("mqtt", limit, after=after)
+            for after in range(0, last + 1) for limit in (1, 4, 100)
+        }
+        columns = journal.read_columns("mqtt", "line", limit=100, after=last - 4)
+        assert [value(e) for e in reads[(last - 4, 100)]] == [10, 11, 0]  # from memory
+        assert [value(e) for e in reads[(0, 100)]] == [*range(12), 0]  # from the file
+    with Journal(path) as journal:  # the file alone; it has the last row committed now
+        for (after, limit), entries in reads.items():
+            expected = journal.read("mqtt", min(limit, last - 1 - after), after=after)
+            assert entries == expected, (after, limit)
+        assert columns == [(e.line,) for e in journal.read("mqtt", 3, after=last - 4)]
 
 
 def test_pending_counts_unacknowledged_rows_across_acks_and_drops(tmp_path: Path) -> None:
