@@ -1,4 +1,4 @@
-"""Decode data-change notifications without asyncua's generic per-field machinery.
+"""Decode data-change and event notifications without asyncua's generic per-field machinery.
 
 A third of the bridge's time under load went into asyncua decoding publish responses, almost
 all of it in `DataChangeNotification`s: every `MonitoredItemNotification`, `DataValue` and
@@ -6,9 +6,10 @@ all of it in `DataChangeNotification`s: every `MonitoredItemNotification`, `Data
 from the OPC UA epoch again although a response repeats the same few timestamps thousands of
 times. This module reads the same bytes into the same asyncua objects in one loop per
 notification, with the scalar types a machine reports (numbers, booleans, strings) unpacked
-directly and recent timestamps remembered; anything else (arrays, structures, NodeIds,
-LocalizedTexts...) is read by asyncua's own `variant_from_binary`. The tests decode the
-same bytes both ways and compare.
+directly and recent timestamps remembered. Event notifications (a dozen fields each: NodeIds,
+ByteStrings, LocalizedTexts, many empty) are read the same way; anything else (arrays,
+structures, nested Variants...) is read by asyncua's own `variant_from_binary`. The tests
+decode the same bytes both ways and compare.
 
 `install()` patches `asyncua.ua.ua_binary.from_binary` for the process it runs in (the
 bridge's); `uninstall()` restores asyncua's behaviour.
@@ -36,6 +37,8 @@ _UINT16 = struct.Struct("<H")
 # the layouts this decoder was written for; any other asyncua keeps its own decoder
 _EXPECTED_FIELDS = {
     ua.DataChangeNotification: ("MonitoredItems", "DiagnosticInfos"),
+    ua.EventNotificationList: ("Events",),
+    ua.EventFieldList: ("ClientHandle", "EventFields"),
     ua.MonitoredItemNotification: ("ClientHandle", "Value"),
     ua.DataValue: ("Encoding", "Value", "StatusCode", "SourceTimestamp", "ServerTimestamp",
                    "SourcePicoseconds", "ServerPicoseconds"),
@@ -53,6 +56,21 @@ _SCALARS = {
     )
 }
 _STRING = ua.VariantType.String
+_NULL = ua.VariantType.Null
+_DATETIME = ua.VariantType.DateTime
+_BYTESTRING = ua.VariantType.ByteString
+# scalars whose value asyncua reads with these functions (the Variant is built here)
+_READERS = {
+    ua.VariantType.NodeId.value: (ua_binary.nodeid_from_binary, ua.VariantType.NodeId),
+    ua.VariantType.LocalizedText.value: (
+        lambda data: ua_binary.struct_from_binary(ua.LocalizedText, data),
+        ua.VariantType.LocalizedText,
+    ),
+    ua.VariantType.QualifiedName.value: (
+        lambda data: ua_binary.struct_from_binary(ua.QualifiedName, data),
+        ua.VariantType.QualifiedName,
+    ),
+}
 
 _datetimes: dict[int, datetime] = {}
 
@@ -63,6 +81,7 @@ _datetimes: dict[int, datetime] = {}
 _new = object.__new__
 _Variant, _DataValue = ua.Variant, ua.DataValue
 _StatusCode, _Notification = ua.StatusCode, ua.MonitoredItemNotification
+_EventFieldList = ua.EventFieldList
 
 
 def _scalar(value: Any, vtype: ua.VariantType) -> ua.Variant:
@@ -101,7 +120,21 @@ def _variant(data: bytes, pos: int) -> tuple[ua.Variant, int]:
         text = data[start:start + length].decode(ua_binary.get_string_encoding(),
                                                  errors="surrogateescape")
         return _scalar(text, _STRING), start + length
-    rest = Buffer(data, pos)
+    if encoding == _NULL.value:
+        return _scalar(None, _NULL), pos + 1
+    if encoding == _DATETIME.value:
+        return _scalar(_datetime(_INT64.unpack_from(data, pos + 1)[0]), _DATETIME), pos + 9
+    if encoding == _BYTESTRING.value:
+        length = _INT32.unpack_from(data, pos + 1)[0]
+        start = pos + 5
+        if length < 0:
+            return _scalar(None, _BYTESTRING), start
+        return _scalar(bytes(data[start:start + length]), _BYTESTRING), start + length
+    reader = _READERS.get(encoding)
+    rest = Buffer(data, pos + (reader is not None))
+    if reader is not None:
+        read, vtype = reader
+        return _scalar(read(rest), vtype), rest.cur_pos
     return ua_binary.variant_from_binary(rest), rest.cur_pos
 
 
@@ -154,9 +187,31 @@ def decode_data_change(body: Buffer) -> ua.DataChangeNotification:
                                      DiagnosticInfos=_DIAGNOSTIC_INFOS(Buffer(data, pos)))
 
 
+def decode_events(body: Buffer) -> ua.EventNotificationList:
+    data = body.read(len(body))
+    count = _INT32.unpack_from(data, 0)[0]
+    pos = 4
+    events = []
+    append = events.append
+    for _ in range(count):
+        handle, length = _UINT32.unpack_from(data, pos)[0], _INT32.unpack_from(data, pos + 4)[0]
+        pos += 8
+        fields = []
+        for _ in range(length):
+            variant, pos = _variant(data, pos)
+            fields.append(variant)
+        event = _new(_EventFieldList)
+        event.ClientHandle, event.EventFields = handle, fields
+        append(event)
+    return ua.EventNotificationList(Events=events)
+
+
 def _from_binary(uatype: Any, data: Any) -> Any:
-    if uatype is ua.DataChangeNotification and isinstance(data, Buffer):
-        return decode_data_change(data)
+    if isinstance(data, Buffer):
+        if uatype is ua.DataChangeNotification:
+            return decode_data_change(data)
+        if uatype is ua.EventNotificationList:
+            return decode_events(data)
     return _ORIGINAL_FROM_BINARY(uatype, data)
 
 

@@ -87,15 +87,46 @@ def test_a_large_notification_with_repeated_timestamps_and_diagnostics():
     assert got.DiagnosticInfos[0].SymbolicId == 3
 
 
-def test_only_data_changes_take_the_fast_path_and_uninstall_restores_asyncua():
+EVENT_FIELDS = [
+    *VARIANTS,
+    ua.Variant(b"\x01\x02event-id", ua.VariantType.ByteString),
+    ua.Variant(b"", ua.VariantType.ByteString),
+    ua.Variant(None, ua.VariantType.ByteString),
+    ua.Variant(datetime(1601, 1, 1, tzinfo=UTC), ua.VariantType.DateTime),
+    ua.Variant(ua.NodeId("press1.Alarm", 3), ua.VariantType.NodeId),
+    ua.Variant(ua.NodeId(b"\x00\x01", 4, ua.NodeIdType.ByteString), ua.VariantType.NodeId),
+    ua.Variant(ua.ExpandedNodeId(7, 2, NamespaceUri="urn:x"), ua.VariantType.ExpandedNodeId),
+    ua.Variant(ua.LocalizedText(None, "de"), ua.VariantType.LocalizedText),
+    ua.Variant(ua.LocalizedText(), ua.VariantType.LocalizedText),
+    ua.Variant(ua.QualifiedName("Severity", 0), ua.VariantType.QualifiedName),
+    ua.Variant(ua.StatusCode(ua.StatusCodes.BadInternalError), ua.VariantType.StatusCode),
+    ua.Variant(ua.Variant(3, ua.VariantType.UInt16), ua.VariantType.Variant),
+    ua.Variant([ua.NodeId(1, 0), ua.NodeId(2, 0)], ua.VariantType.NodeId),
+]
+
+
+def test_event_notifications_decode_as_asyncua_decodes_them():
+    events = ua.EventNotificationList(Events=[
+        ua.EventFieldList(ClientHandle=1_000_000 + index, EventFields=fields)
+        for index, fields in enumerate([EVENT_FIELDS, [], EVENT_FIELDS[::-1], [ua.Variant()]])
+    ])
+    expected, got = both_ways(ua_binary.extensionobject_to_binary(events))
+    assert got == expected and len(got.Events) == 4
+    assert [type(variant.Value) for variant in got.Events[0].EventFields] == \
+        [type(variant.Value) for variant in expected.Events[0].EventFields]
+    assert [variant.is_array for variant in got.Events[2].EventFields] == \
+        [variant.is_array for variant in expected.Events[2].EventFields]
+
+
+def test_other_notifications_keep_asyncua_decoding_and_uninstall_restores_it():
     fast_decoding.install()
     try:
         assert fast_decoding.installed()
-        event = ua.EventNotificationList(Events=[ua.EventFieldList(ClientHandle=1, EventFields=[
-            ua.Variant("alarm", ua.VariantType.String)])])
+        change = ua.StatusChangeNotification(Status=ua.StatusCode(ua.StatusCodes.BadTimeout))
         decoded = ua_binary.extensionobject_from_binary(
-            Buffer(ua_binary.extensionobject_to_binary(event)))
-        assert decoded == event
+            Buffer(ua_binary.extensionobject_to_binary(change)))
+        assert decoded == change
     finally:
         fast_decoding.uninstall()
     assert not fast_decoding.installed()
+    assert ua_binary.from_binary is fast_decoding._ORIGINAL_FROM_BINARY
