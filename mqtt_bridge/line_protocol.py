@@ -48,6 +48,7 @@ def measurement(group: str) -> str:
     return MEASUREMENTS.get(lowered) or _NOT_NAME.sub("_", lowered).strip("_") or "values"
 
 
+@functools.lru_cache(maxsize=4096)  # a publish response repeats a few timestamps many times
 def nanoseconds(value: datetime) -> int:
     """Nanoseconds since the Unix epoch, exactly (naive datetimes are UTC, as OPC UA's)."""
     if value.tzinfo is None:

@@ -137,7 +137,9 @@ def _value_text(value: object) -> str:
     return _ENCODER.encode(_finite(value))
 
 
+@functools.lru_cache(maxsize=4096)  # a publish response repeats a few timestamps many times
 def _time_text(value: datetime | None) -> str:
+    # equal datetimes are the same instant, so they have the same text in UTC
     return "null" if value is None else f'"{timestamp(value)}"'
 
 
