@@ -20,7 +20,12 @@ tag update). A paho subscriber records every message. After a warm-up it measure
   * bare paho: the same payloads published by one paho client straight to Mosquitto, QoS 1,
     for comparison (messages/s, and the tag updates/s they carry);
   * the OPC UA source alone (before the bridge starts, in this process, samples counted and
-    dropped): what the OPC UA side can take and its CPU share, to tell it from the sinks.
+    dropped): what the OPC UA side can take and its CPU share, to tell it from the sinks;
+  * CPU of every process during the window (in cores: 1.0 is one core busy), its mean and its
+    peak over half-second samples, and the bridge's CPU time per tag update.
+`--timeline` adds, per second of the window, the updates received, their latency and the
+server's and the bridge's CPU: the plant's load is bursty (shift starts, day shifts), and the
+latency follows the bursts.
 Targets: >= 10,000 tag updates/s, p99 < 500 ms.
 """
 
@@ -28,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import itertools
 import json
 import os
 import re
@@ -46,15 +53,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from process_cpu import cpu_seconds  # noqa: E402
+
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
 
 FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
 
 
 class Recorder:
-    """Records (receive time, topic, payload) of every message; parsing waits for the end."""
+    """Records (receive time, topic, payload) of every message; parsing waits for the end.
+
+    The garbage collector is off while it records: its full collections over this process
+    (50-90 ms each) would stall paho's thread and add to the latencies measured, and the
+    messages kept hold no reference cycles to collect."""
 
     def __init__(self, broker: Mosquitto):
+        gc.disable()
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -74,6 +88,52 @@ class Recorder:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        gc.enable()
+
+
+class CpuSampler:
+    """Samples the CPU time of named processes every `interval` seconds, in a thread."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.5):
+        self.pids = pids
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while True:
+            with contextlib.suppress(OSError):  # a process that has ended
+                self.samples.append(
+                    (time.time(), {name: cpu_seconds(pid) for name, pid in self.pids.items()})
+                )
+            if self._stop.wait(interval):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def usage(self, start: float, end: float) -> dict[str, tuple[float, float]]:
+        """Per process (mean, peak) cores used between `start` and `end`."""
+        inside = [(t, cpu) for t, cpu in self.samples if start <= t <= end]
+        if len(inside) < 2:
+            return {}
+        (t0, first), (t1, last) = inside[0], inside[-1]
+        steps = list(itertools.pairwise(inside))
+        return {
+            name: ((last[name] - first[name]) / (t1 - t0),
+                   max((b[name] - a[name]) / (tb - ta) for (ta, a), (tb, b) in steps))
+            for name in self.pids
+        }
+
+    def per_second(self, start: float, name: str) -> dict[int, float]:
+        """Cores used by one process in each second after `start`."""
+        out: dict[int, list[float]] = {}
+        for (ta, a), (tb, b) in itertools.pairwise(self.samples):
+            if ta >= start:
+                out.setdefault(int(ta - start), []).append((b[name] - a[name]) / (tb - ta))
+        return {second: statistics.fmean(values) for second, values in out.items()}
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -170,6 +230,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
                         help="the bridge's MQTT mode (mqtt.batch; default machine)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also print rate, latency and CPU per second of the window")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
@@ -187,7 +249,7 @@ def main() -> int:
 def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
             database: VictoriaMetrics) -> int:
     processes: list[subprocess.Popen] = []
-    recorder = None
+    recorder = sampler = None
     try:
         port = free_port()
         server_log = open(work / "server.log", "wb")  # noqa: SIM115
@@ -212,12 +274,16 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         processes.append(bridge)
+        sampler = CpuSampler({"server": server.pid, "bridge": bridge.pid,
+                              "Mosquitto": broker.pid, "VictoriaMetrics": database.pid,
+                              "benchmark (subscriber)": os.getpid()})
         time.sleep(args.warmup)
         if bridge.poll() is not None:
             raise RuntimeError("the bridge stopped:\n" + (work / "bridge.log").read_text())
         first, rows_before, t0 = len(recorder.messages), ingested_rows(database), time.time()
         time.sleep(args.duration)
         last, rows_after, t1 = len(recorder.messages), ingested_rows(database), time.time()
+        sampler.stop()
         bridge.send_signal(signal.SIGTERM)
         stopping = time.time()
         try:
@@ -237,11 +303,14 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
                     process.kill()
         if recorder is not None:
             recorder.close()
+        if sampler is not None:
+            sampler.stop()
 
     messages = recorder.messages
     seqs: dict[str, set[int]] = {}
     counts: dict[str, int] = {}
     latencies: list[float] = []
+    timeline: dict[int, list[float]] = {}  # second of the window -> latencies
     payloads: list[tuple[str, bytes]] = []
     in_window = 0  # tag updates received during the window
     for index, (received, topic, payload) in enumerate(messages):
@@ -257,7 +326,9 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
                 in_window += 1
                 stamp = update.get("serverTimestamp")  # events carry model time only
                 if stamp:
-                    latencies.append(received - datetime.fromisoformat(stamp).timestamp())
+                    latency = received - datetime.fromisoformat(stamp).timestamp()
+                    latencies.append(latency)
+                    timeline.setdefault(int(received - t0), []).append(latency)
         if first <= index < last and len(payloads) < 50_000:
             payloads.append((topic, payload))
     missing = sum(max(s) - len(s) for s in seqs.values())
@@ -287,6 +358,19 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
           f"(target p99 < 500 ms), mean {mean:.0f} ms")
     print(f"accounting: {missing} sequence numbers missing, {repeated} repeated deliveries "
           "(QoS 1 is at least once)")
+    usage = sampler.usage(t0, t1)
+    if usage:
+        print("CPU in cores, mean / peak of 0.5 s samples: " + ", ".join(
+            f"{name} {mean:.2f} / {peak:.2f}" for name, (mean, peak) in usage.items()))
+        print(f"bridge CPU per tag update: {usage['bridge'][0] / rate * 1e6:.0f} µs")
+    if args.timeline:
+        server_cpu, bridge_cpu = (sampler.per_second(t0, name) for name in ("server", "bridge"))
+        print("second  updates/s  p50 ms  p99 ms  server CPU  bridge CPU")
+        for second in sorted(timeline):
+            values = sorted(timeline[second])
+            print(f"{second:6d} {len(values):10,d} {1000 * percentile(values, 0.5):7.0f} "
+                  f"{1000 * percentile(values, 0.99):7.0f} {server_cpu.get(second, 0):11.2f} "
+                  f"{bridge_cpu.get(second, 0):11.2f}")
     print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
     return 0 if missing == 0 else 1
 

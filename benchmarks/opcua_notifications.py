@@ -43,6 +43,7 @@ from pathlib import Path
 
 from asyncua import Client, Server, ua
 from asyncua.common.subscription import Subscription
+from process_cpu import cpu_seconds
 
 PROJECT = Path(__file__).resolve().parents[1]
 MAX_SPEED = 1_000_000.0  # as fast as the server can go (the pacer's limit): its capacity
@@ -166,12 +167,6 @@ def percentiles(latencies: list[float]) -> tuple[float, float]:
         return float("nan"), float("nan")
     ordered = sorted(latencies)
     return 1000 * statistics.median(ordered), 1000 * ordered[int(0.99 * (len(ordered) - 1))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(info: dict, args, simulated: bool) -> dict:

@@ -82,6 +82,11 @@ class Service:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (benchmarks read its CPU time), None when stopped."""
+        return self._process.pid if self.running else None
+
     def start(self) -> None:
         if self.running:
             return
