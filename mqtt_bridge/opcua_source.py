@@ -15,6 +15,11 @@ of every machine to `emit(items)`, in batches, in order per series:
 6. on a lost connection start again at 1 after a backoff delay. The first connection's
    failure is raised as `SourceError` with a message for the user.
 
+A value that arrives with the Overflow bit (the server's queue for the variable was full and
+dropped older values) is a gap too: if the variable is historized, notifications are held back
+from that value on while the gap is read from history, as in 2-4; otherwise the drop is counted
+and logged.
+
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
 held back and dropped where history already covered them; so history, a subscription's initial
@@ -83,9 +88,9 @@ EVENT_FIELDS: list[tuple[int, str]] = [
     (ua.ObjectIds.AcknowledgeableConditionType, "AckedState/Id"),
     (ua.ObjectIds.AlarmConditionType, "ActiveState/Id"),
 ]
-CONDITION_ID_FIELD = "ConditionId"
-# InfoType DataValue + Overflow: the server's queue for the item was full and dropped a value.
-OVERFLOW_BITS = 0x0480  # the condition's NodeId, selected by AttributeId NodeId
+CONDITION_ID_FIELD = "ConditionId"  # the condition's NodeId, selected by AttributeId NodeId
+# InfoType DataValue + Overflow: the server's queue for the item was full and dropped values.
+OVERFLOW_BITS = 0x0480
 
 
 class SourceError(Exception):
@@ -226,9 +231,11 @@ class OpcUaSource:
         self._recent_event_set: set[bytes] = set()
         self._reached = False  # the server answered once: later failures are outages
         self._sub: _Subscription | None = None
+        self._client: Client | None = None  # while a session is up: for overflow recovery
+        self._recovery: asyncio.Task | None = None  # reading an overflow's gap from history
         self.counters = dict.fromkeys(
             ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items",
-             "overflows"), 0
+             "overflows", "overflows_lost"), 0
         )
 
     def stats(self) -> dict[str, object]:
@@ -278,6 +285,7 @@ class OpcUaSource:
             lost.set()
 
         client.connection_lost_callback = on_lost
+        self._client = client
         try:
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
@@ -305,6 +313,12 @@ class OpcUaSource:
                         log.warning("looking for added or removed machines failed: %s", exc)
             raise ConnectionError("connection to the server lost")
         finally:
+            self._client = None
+            if self._recovery is not None:
+                self._recovery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._recovery
+                self._recovery = None
             if self._sub is not None:
                 self._sub.stop_pipelining()
             self._sub = None
@@ -410,6 +424,9 @@ class OpcUaSource:
         """Subscribe new machines (variables and events) and the new variables of known ones
         (`grown`), then backfill them and release what arrived meanwhile."""
         grown = grown or []
+        # One hold at a time: an overflow's recovery (which may start the next) ends first.
+        while self._recovery is not None and not self._recovery.done():
+            await asyncio.wait({self._recovery})
         requests: list[ua.MonitoredItemCreateRequest] = []
         for machine in [*machines, *grown]:
             is_new = machine.node_id not in self.machines
@@ -529,18 +546,21 @@ class OpcUaSource:
     async def _backfill(self, client: Client, machines: list[Machine]) -> dict[str, datetime]:
         """Hand on what the server historized since the last value of each series; returns,
         per series read, the newest source timestamp history covered."""
+        by_node = {item.variable.node_id: item for item in self._items.values()}
+        return await self._backfill_items(client, [
+            by_node[variable.node_id] for machine in machines for variable in machine.variables
+            if variable.node_id in by_node
+        ])
+
+    async def _backfill_items(self, client: Client, candidates: list[_Item]) -> dict[str, datetime]:
+        """`_backfill` for the given variables (those historized and handed on before)."""
         wanted: list[tuple[ua.NodeId, datetime]] = []
         items: list[_Item] = []
-        handles = {item.variable.node_id: item for item in self._items.values()}
-        for machine in machines:
-            for variable in machine.variables:
-                item = handles.get(variable.node_id)
-                if item is None or not variable.historizing:
-                    continue
-                last = self.last_seen.times.get(item.key)
-                if last is not None:
-                    wanted.append((variable.node_id, last))
-                    items.append(item)
+        for item in candidates:
+            last = self.last_seen.times.get(item.key)
+            if item.variable.historizing and last is not None:
+                wanted.append((item.variable.node_id, last))
+                items.append(item)
         if not wanted:
             return {}
         try:
@@ -575,57 +595,85 @@ class OpcUaSource:
             self.counters["repeats_skipped"] += 1
             return None
         status = dv.StatusCode
-        if status is not None and status.value & OVERFLOW_BITS == OVERFLOW_BITS:
-            self._overflowed(item)
         return Sample(
             item.machine, item.group, item.tag, value, source_time, dv.ServerTimestamp,
             "Good" if status is None or status.value == 0 else status.name, item.node_id,
         )
 
-    def _overflowed(self, item: _Item) -> None:
-        self.counters["overflows"] += 1
-        if self.counters["overflows"] == 1:
-            log.warning(
-                "the server dropped values of %s (queue overflow): raise opcua.queue_size (now "
-                "%d) or lower opcua.publishing_interval", item.key, self.settings.queue_size,
-            )
-
     def _on_data(self, notifications: list[ua.MonitoredItemNotification]) -> None:
-        if self._held is not None:
-            self._held.extend(
-                (self._items[n.ClientHandle], n.Value)
-                for n in notifications
-                if n.ClientHandle in self._items
-            )
-            return
-        batch = []
         items = self._items
-        for notification in notifications:
-            item = items.get(notification.ClientHandle)
-            if item is not None:
-                sample = self._sample(item, notification.Value)
-                if sample is not None:
-                    batch.append(sample)
-        if batch:
-            self.counters["samples"] += len(batch)
-            self.emit(batch)
+        pairs = [(items[n.ClientHandle], n.Value) for n in notifications
+                 if n.ClientHandle in items]
+        if self._held is not None:
+            self._held.extend(pairs)
+        else:
+            self._hand_on(pairs, {})
 
     def _hand_on(
-        self, held: list[tuple[_Item, ua.DataValue]], covered: dict[str, datetime]
+        self, pairs: list[tuple[_Item, ua.DataValue]], covered: dict[str, datetime],
+        recovered: str | None = None,
     ) -> None:
-        """Hand on the notifications held back during the backfill, except those history
-        already covered (older than the newest value read from history)."""
+        """Hand on values in order, except those history already covered (older than the
+        newest value `covered` says was read from history). At a value with the Overflow bit
+        (unless its series is the one whose gap was just `recovered`) whose gap history can
+        close, hold it and everything after it back for `_recover`."""
         batch = []
-        for item, dv in held:
-            newest = covered.get(item.key)
+        for index, (item, dv) in enumerate(pairs):
             stamp = dv.SourceTimestamp
+            newest = covered.get(item.key)
             if newest is not None and stamp is not None and stamp < newest:
                 self.counters["repeats_skipped"] += 1
-            elif (sample := self._sample(item, dv)) is not None:
+                continue
+            status = dv.StatusCode
+            if (status is not None and status.value & OVERFLOW_BITS == OVERFLOW_BITS
+                    and item.key != recovered and self._overflowed(item, pairs[index:])):
+                break
+            sample = self._sample(item, dv)
+            if sample is not None:
                 batch.append(sample)
         if batch:
             self.counters["samples"] += len(batch)
             self.emit(batch)
+
+    def _overflowed(self, item: _Item, rest: list[tuple[_Item, ua.DataValue]]) -> bool:
+        """The server dropped values of `item` before the first of `rest`. True if they are
+        being read from history (`rest` is held back meanwhile), False if they are lost."""
+        self.counters["overflows"] += 1
+        recoverable = (self.settings.backfill and item.variable.historizing
+                       and self._client is not None and item.key in self.last_seen.times)
+        if self.counters["overflows"] == 1 or not recoverable:
+            log.warning(
+                "the server dropped values of %s (queue overflow; raise opcua.queue_size, now "
+                "%d, or lower opcua.publishing_interval): %s", item.key, self.settings.queue_size,
+                "reading them from its history" if recoverable else "it keeps no history of "
+                "them, they are lost",
+            )
+        if not recoverable:
+            self.counters["overflows_lost"] += 1
+            return False
+        self._held = list(rest)
+        self._recovery = asyncio.get_running_loop().create_task(
+            self._recover(self._client, item), name="overflow recovery"
+        )
+        return True
+
+    async def _recover(self, client: Client, item: _Item) -> None:
+        """Read an overflow's gap from history, then hand on what was held back meanwhile."""
+        covered: dict[str, datetime] = {}
+        try:
+            covered = await self._backfill_items(client, [item])
+        except asyncio.CancelledError:
+            # The session ended: historized values come back with the next session's
+            # backfill; the others have no other way but on.
+            held, self._held = self._held or [], None
+            self._hand_on([(i, dv) for i, dv in held if not i.variable.historizing], {})
+            raise
+        except (OSError, TimeoutError, ua.UaError) as exc:
+            self.counters["overflows_lost"] += 1
+            log.warning("reading the gap of %s from history failed, its dropped values are "
+                        "lost: %s", item.key, exc)
+        held, self._held = self._held or [], None
+        self._hand_on(held, covered, recovered=item.key)
 
     def _on_events(self, events: list[ua.EventFieldList]) -> None:
         if self._held_events is not None:

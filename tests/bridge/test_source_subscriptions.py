@@ -15,7 +15,7 @@ from asyncua import ua
 from mqtt_bridge.backfill import LastSeen
 from mqtt_bridge.config import OpcUaSettings
 from mqtt_bridge.discovery import Hierarchy
-from mqtt_bridge.opcua_source import OpcUaSource, json_value
+from mqtt_bridge.opcua_source import OVERFLOW_BITS, OpcUaSource, json_value
 from mqtt_bridge.sample import EventSample, Sample
 from tests.bridge.machinery_server import MachineryServer
 
@@ -221,17 +221,38 @@ def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path
     assert (again.times["k"], again.values["k"]) == (t1, "setup")
 
 
-def test_a_server_queue_overflow_is_counted() -> None:
-    # asyncua's server never sets the Overflow bit, so the DataValue is built here.
-    from mqtt_bridge.discovery import Variable
-    from mqtt_bridge.opcua_source import _Item
-    from mqtt_bridge.sample import MachinePath
+@pytest.mark.parametrize(("tag", "historized"), [("Temperature", True),
+                                                 ("SpindleSpeed", False)])
+async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
+    machinery_server: MachineryServer, tag: str, historized: bool
+) -> None:
+    key = TEMPERATURE_KEY.replace("Temperature", tag)
+    async with running_source(machinery_server) as (source, got):
+        await got.wait_for(lambda g: len(g.values(key)) == 1)
+        initial = got.values(key)
+        # asyncua's server never lets a queue overflow, so this test does what a server whose
+        # queue for the variable was full does: it drops the values 2.0 and 3.0 and sets the
+        # Overflow bit on the next one.
+        receive = source._on_data
 
-    source = OpcUaSource(OpcUaSettings(), Hierarchy(), lambda items: None)
-    path = MachinePath("e", "s", "a", "l", "m", "T")
-    item = _Item(path, "g", "t", path.topic("g", "t"), "ns=2;i=1",
-                 Variable(ua.NodeId(1, 2), "g", "t"))
-    stamp = datetime(2026, 6, 1, tzinfo=UTC)
-    sample = source._sample(item, ua.DataValue(ua.Variant(1.5), ua.StatusCode(0x0480), stamp))
-    assert sample is not None and sample.value == 1.5 and sample.status == "Good"
+        def overflowing(notifications: list) -> None:
+            kept = []
+            for notification in notifications:
+                item = source._items.get(notification.ClientHandle)
+                value = notification.Value.Value.Value
+                if item is not None and item.key == key and value in (2.0, 3.0):
+                    continue
+                if item is not None and item.key == key and value == 4.0:
+                    notification.Value.StatusCode = ua.StatusCode(OVERFLOW_BITS)
+                kept.append(notification)
+            receive(kept)
+
+        source._on_data = overflowing
+        await write(machinery_server, *[("Press1", tag, float(v)) for v in range(2, 6)])
+        await got.wait_for(lambda g: 5.0 in g.values(key))
+        await write(machinery_server, ("Press1", tag, 6.0))  # and live values flow on
+        await got.wait_for(lambda g: 6.0 in g.values(key))
+    recovered = [2.0, 3.0] if historized else []
+    assert got.values(key) == [*initial, *recovered, 4.0, 5.0, 6.0]
     assert source.stats()["overflows"] == 1
+    assert source.stats()["overflows_lost"] == (0 if historized else 1)
