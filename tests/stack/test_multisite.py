@@ -101,7 +101,13 @@ def test_two_sites_share_one_broker_and_one_store_and_nothing_is_lost(
             previous = count
             time.sleep(2)
         stop(bridges)
-        messages = recorder.settle("acme-metal/_test/marker")
+
+        def both_offline(messages) -> bool:  # the last thing each bridge publishes
+            last = {m.topic: m.json()["status"] for m in messages
+                    if m.topic.startswith("_bridge/")}
+            return len(last) == len(SITES) and set(last.values()) == {"offline"}
+
+        messages = recorder.wait_until(both_offline, timeout=30)
     finally:
         stop(servers + bridges)
         recorder.close()
