@@ -48,7 +48,7 @@ def variable(name: str, label: str, measurement: str, where: str, multi: bool = 
         "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
         "query": query, "definition": query, "refresh": 2, "sort": 1,
         "multi": multi, "includeAll": multi,
-        "current": {"text": "All", "value": "$__all"} if multi else {},
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]} if multi else {},
         "hide": 0, "regex": "", "options": [],
     }
 

@@ -232,3 +232,13 @@ def test_mosquitto_grants_the_bridges_their_enterprise(invocations) -> None:
     for invocation in (i for i in invocations if i.argv[0] == "bridge"):
         assert option(invocation.argv, "--mqtt-user") == "bridge"
         assert f"topic write {option(invocation.argv, '--enterprise')}/#" in bridge_rules
+
+
+def test_every_image_is_pinned_to_a_version(stack) -> None:
+    for name, service in stack["services"].items():
+        image = service["image"]
+        if image == compose.IMAGE:
+            assert service["build"] == ".", name  # built from this repository's Dockerfile
+            continue
+        repository, _, tag = image.rpartition(":")
+        assert repository and re.fullmatch(r"\d+(\.\d+)+", tag), f"{name}: {image}"

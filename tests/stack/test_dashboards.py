@@ -204,3 +204,16 @@ def test_the_site_and_line_variables_filter(influxql, plant_data, name) -> None:
                 if "site" in one.get("columns", []):  # tables of raw rows
                     index = one["columns"].index("site")
                     assert {row[index] for row in one["values"]} == {site}
+
+
+def test_a_query_without_data_would_be_caught(influxql, plant_data) -> None:
+    board = json.loads((DASHBOARDS / "energy.json").read_text())
+    variables = resolve_variables(influxql, board, plant_data)
+    panel = board["panels"][0]
+    wrong = {**panel, "targets": [{**panel["targets"][0], "query": panel["targets"][0][
+        "query"].replace('"Power"', '"Powr"')}]}
+    results = run_panel_queries(influxql, {**board, "panels": [wrong]}, variables, plant_data)
+    assert not any(has_values(series) for series in results.values())
+    elsewhere = {**variables, "site": regex_value(["atlantis"], True)}
+    results = run_panel_queries(influxql, board, elsewhere, plant_data)
+    assert not any(has_values(series) for series in results.values())
