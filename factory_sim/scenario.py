@@ -274,6 +274,19 @@ def _connectivity(value: Any) -> Any:
     return value
 
 
+class IntegrationSpec(Strict):
+    """What building and keeping interfaces costs (integration effort in `compare`).
+
+    Teaching estimates, not measurements: replace them with your own plant's figures.
+    """
+
+    adapter_build_h: float = Field(default=80.0, ge=0)  # one vendor adapter to one consumer
+    standard_build_h: float = Field(default=40.0, ge=0)  # one standard interface (OPC UA)
+    upkeep_h_per_year: float = Field(default=16.0, ge=0)  # per interface and year
+    report_min: float = Field(default=10.0, ge=0)  # typing in one paper shift report
+    rate_per_h: float = Field(default=95.0, ge=0)  # an engineering hour, EUR
+
+
 class Scenario(Strict):
     name: str
     description: str
@@ -289,6 +302,7 @@ class Scenario(Strict):
     maintenance: MaintenanceSpec = MaintenanceSpec()
     information: InformationSpec = InformationSpec()
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
+    integration: IntegrationSpec = IntegrationSpec()
     cells: list[CellSpec] = Field(min_length=1)
 
     @field_validator("connectivity", mode="before")
