@@ -63,6 +63,11 @@ def _interval_of(data: dict, path: str, key: str = "plant") -> Interval | None:
     return None if found is None else Interval(found["mean"], found["half_width"], found["n"])
 
 
+def interval_text(row: KpiRow, found: dict) -> str:
+    """"32.9 ± 0.4" from an `Interval.as_dict()`, in the row's unit."""
+    return _text(row, Interval(found["mean"], found["half_width"], found["n"]))
+
+
 def _text(row: KpiRow, iv: Interval | None, signed: bool = False) -> str:
     if iv is None or iv.mean is None:
         return "–"
@@ -228,6 +233,26 @@ def write_integration_csv(path: Path, data: dict) -> None:
         writer.writerow(columns)
         for row in data["growth"]:
             writer.writerow([row[column] for column in columns])
+
+
+def write_sweep_csv(path: Path, data: dict) -> None:
+    """sweep.csv: one row per value of the parameter; mean, CI low and high of every KPI row."""
+    points = data["points"]
+    rows = [row for row in KPI_ROWS if row.plant and row.plant in points[0]["plant"]]
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        header = [data["parameter"]]
+        for row in rows:
+            name = f"{row.label.strip()} [{row.unit}]" if row.unit else row.label.strip()
+            header += [f"{name} mean", f"{name} ci_low", f"{name} ci_high"]
+        writer.writerow(header)
+        for point in points:
+            cells: list = [point["value"]]
+            for row in rows:
+                found = point["plant"][row.plant]
+                cells += ["" if found[k] is None else shown(row, found[k])
+                          for k in ("mean", "low", "high")]
+            writer.writerow(cells)
 
 
 def sweep_summary(runs: Sequence[dict]) -> dict[str, dict]:

@@ -47,10 +47,13 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
         "(orders.mix:={bracket: 1})")
 
 
-def open_scenario(name: str, sets: Sequence[str] = ()) -> Scenario:
-    """Load and validate a scenario with `--set` overrides; problems become a CliError."""
+def open_scenario(name: str, sets: Sequence[str] = (), option: str = "--set",
+                  extra: Sequence[str] = ()) -> Scenario:
+    """Load and validate a scenario with `--set` overrides (then `extra` ones, given with
+    `option`, e.g. --vary); problems become a CliError."""
     try:
-        overrides = [parse_override(text) for text in sets]
+        overrides = [*(parse_override(text) for text in sets),
+                     *(parse_override(text, option) for text in extra)]
         return load_scenario(scenario_path(name), overrides)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None

@@ -384,25 +384,22 @@ class Override:
     text: str  # as the user typed it
     path: Key
     value: Any
-
-    @property
-    def source(self) -> str:
-        return "--set"
+    source: str = "--set"  # the option it was given with, for error messages
 
 
-def parse_override(text: str) -> Override:
+def parse_override(text: str, option: str = "--set") -> Override:
     """``orders.interarrival=12m`` -> Override; the value is read as YAML (``{a: 1}``, ``[x]``)."""
     key, sep, raw = text.partition("=")
     replace = key.endswith(":")
     key = key.removesuffix(":").strip()
     if not sep or not key:
-        raise ScenarioError(f"--set {text}: expected key.path=value (or key.path:=value to "
+        raise ScenarioError(f"{option} {text}: expected key.path=value (or key.path:=value to "
                             "replace a mapping), e.g. orders.interarrival=12m")
     path: list[str | int] = []
     for segment in key.split("."):
         match = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", segment)
         if not match or not (match[1] or match[2]) or (not path and not match[1]):
-            raise ScenarioError(f"--set {text}: expected a key path like orders.mix.bracket, "
+            raise ScenarioError(f"{option} {text}: expected a key path like orders.mix.bracket, "
                                 f"cells.press-brake.mtbf or calendar.shifts[0].end, got {key!r}")
         if match[1]:
             path.append(match[1])
@@ -411,13 +408,13 @@ def parse_override(text: str) -> Override:
         value = yaml.load(raw, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"--set {text}: the value is not valid YAML: {problem}") from None
+        raise ScenarioError(f"{option} {text}: the value is not valid YAML: {problem}") from None
     if replace:
         if not isinstance(value, dict):
-            raise ScenarioError(f"--set {text}: `:=` replaces a mapping; expected a value like "
+            raise ScenarioError(f"{option} {text}: `:=` replaces a mapping; expected a value like "
                                 "{bracket: 1, housing: 2}")
         value = Replace(value)
-    return Override(text, tuple(path), value)
+    return Override(text, tuple(path), value, option)
 
 
 def load_scenario(path: str | Path, overrides: Iterable[Override] = ()) -> Scenario:
@@ -544,8 +541,8 @@ def _apply_override(data: dict, override: Override, origins: Origins) -> dict:
             child = node[actual]
         else:
             kind = "a mapping" if isinstance(node, dict) else "a single value"
-            raise ScenarioError(f"--set {override.text}: {shown} is {kind}; expected a key "
-                                f"path that goes into it, got {_key_path(path)}")
+            raise ScenarioError(f"{override.source} {override.text}: {shown} is {kind}; "
+                                f"expected a key path that goes into it, got {_key_path(path)}")
         at = (*at, actual)
         if depth < len(path) - 1:
             if child is None:
@@ -565,14 +562,14 @@ def _list_index(items: list, key: str | int, override: Override, shown: str) -> 
     """The position in `items` that `key` names: an index, or the item with that `name`."""
     if isinstance(key, int):
         if key >= len(items):
-            raise ScenarioError(f"--set {override.text}: {shown} has {len(items)} items; "
-                                f"expected an index below {len(items)}, got [{key}]")
+            raise ScenarioError(f"{override.source} {override.text}: {shown} has {len(items)} "
+                                f"items; expected an index below {len(items)}, got [{key}]")
         return key
     names = [item.get("name") for item in items if isinstance(item, dict)]
     for index, item in enumerate(items):
         if isinstance(item, dict) and item.get("name") == key:
             return index
-    raise ScenarioError(f"--set {override.text}: {shown} has no item named {key!r}; "
+    raise ScenarioError(f"{override.source} {override.text}: {shown} has no item named {key!r}; "
                         f"expected one of {', '.join(map(str, names)) or 'nothing: it is empty'}")
 
 
