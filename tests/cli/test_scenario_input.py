@@ -10,7 +10,7 @@ import json
 import hypothesis.strategies as st
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 
 from factory_cli.simulation import simulate
 from factory_sim.scenario import (
@@ -153,6 +153,12 @@ def test_set_on_compare_applies_to_every_scenario(folder, tmp_path):
         assert scenario["plant"]["orders_released"] <= 2
 
 
+def test_set_on_serve_is_checked_before_the_server_starts(folder):
+    line = one_line_error(*cli("serve", str(folder / "tiny.yaml"), "--port", "1",
+                               "--set", "cells.laser.mttr=0s"), "serve")
+    assert "--set cells.laser.mttr: expected a duration longer than zero" in line
+
+
 # -- property: any mutation of a valid scenario runs or gives one clear line -----------------
 
 
@@ -180,21 +186,39 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=10_000, derandomize=True,
+# A nudge keeps a value's kind (a number times a factor, another duration), so that many
+# mutants stay valid and run, not only the obviously broken ones.
+_FACTORS = st.sampled_from([0, 0.01, 0.5, 2, 50])
+NUDGES = st.one_of(st.none(), _FACTORS, _FACTORS)
+DURATIONS = ["1s", "45s", "5m", "2h", "3d"]
+
+
+def _mutant(original, value, nudge):
+    if nudge is None or isinstance(original, bool):
+        return value
+    if isinstance(original, int | float):
+        return type(original)(original * nudge)
+    if isinstance(original, str) and original[:1].isdigit() and ":" not in original:
+        return DURATIONS[int(nudge) % len(DURATIONS)]
+    return value
+
+
+@settings(max_examples=300, deadline=10_000, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(mutations=st.lists(st.tuples(st.sampled_from(PATHS), VALUES), min_size=1, max_size=3),
+@given(mutations=st.lists(st.tuples(st.sampled_from(PATHS), VALUES, NUDGES), min_size=1,
+                          max_size=3),
        drop=st.booleans())
 def test_a_mutated_scenario_runs_or_gives_one_clear_error(mutations, drop):
     data = copy.deepcopy(TINY)
-    for path, value in mutations:
+    for path, value, nudge in mutations:
         node = data
         try:
             for key in path[:-1]:
                 node = node[key]
-            if drop and isinstance(node, dict):
+            if drop and isinstance(node, dict) and nudge is None:
                 node.pop(path[-1], None)
             else:
-                node[path[-1]] = value
+                node[path[-1]] = _mutant(node[path[-1]], value, nudge)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation changed the shape under this path
     try:
@@ -203,7 +227,9 @@ def test_a_mutated_scenario_runs_or_gives_one_clear_error(mutations, drop):
         message = str(exc)
         assert message.startswith("m.yaml: ") and "\n" not in message
         assert "Traceback" not in message
+        event("refused with one line")
         return
     # A scenario the loader accepts must run: no crash, no endless loop at one instant.
     result = simulate(scenario, duration=min(scenario.duration, 2 * 86400.0))
     assert result.report.simulated_s > 0
+    event("accepted and ran")
