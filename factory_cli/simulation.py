@@ -145,14 +145,15 @@ class _Counter:
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, float], Callable[[float], None]]]:
-    """A rich progress bar on stderr; yields `task(description, total) -> advance(done)`.
+def progress_bar(enabled: bool) -> Iterator[Callable[..., Callable[[float], None]]]:
+    """A rich progress bar on stderr; yields `task(description, total, count=None)` ->
+    `advance(done)`: simulated seconds, or with `count` (e.g. "runs") items done.
 
     Quiet (a no-op) when not `enabled` or when stderr is not a terminal, so that pipes and
     logs stay clean.
     """
     if not (enabled and sys.stderr.isatty()):
-        yield lambda description, total: lambda done: None
+        yield lambda description, total, count=None: lambda done: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -166,12 +167,14 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, float], Callable[[flo
         transient=True,
     ) as progress:
 
-        def task(description: str, total: float) -> Callable[[float], None]:
+        def task(description: str, total: float,
+                 count: str | None = None) -> Callable[[float], None]:
             task_id = progress.add_task(description, total=total, simulated="")
 
             def advance(done: float) -> None:
-                progress.update(task_id, completed=done,
-                                simulated=f"day {done / 86400:.1f} of {total / 86400:.1f}")
+                text = (f"{done:.0f} of {total:.0f} {count}" if count
+                        else f"day {done / 86400:.1f} of {total / 86400:.1f}")
+                progress.update(task_id, completed=done, simulated=text)
 
             return advance
 

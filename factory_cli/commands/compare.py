@@ -63,15 +63,20 @@ def run_jobs(jobs: list, workers: int | None, quiet: bool) -> list[dict]:
     from factory_cli.simulation import progress_bar, run_replications
 
     with progress_bar(not quiet) as task:
-        advance = task(f"{len(jobs)} runs", len(jobs))
-        return run_replications(jobs, workers, lambda done: advance(done * 86400.0))
+        return run_replications(jobs, workers, task("replications", len(jobs), "runs"))
 
 
 def compare_command(args: argparse.Namespace) -> int:
     import json
 
+    from factory_cli.experiment_output import (
+        integration_data,
+        integration_table,
+        write_integration_csv,
+    )
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import Job
+    from factory_cli.terminal import pipe_may_close, stdout_console
     from factory_sim.experiments import replication_seeds
 
     duration, warmup = run_lengths(args)
@@ -84,17 +89,12 @@ def compare_command(args: argparse.Namespace) -> int:
     results = run_jobs(jobs, workers, args.quiet)
     runs = [results[i * replications:(i + 1) * replications] for i in range(len(scenarios))]
     names = _unique_names([scenario.name for scenario in scenarios])
-    from factory_cli.experiment_output import integration_data
-
     integration = integration_data(names, scenarios)
     if replications == 1:
         data, written, tables = _single(names, args.scenarios, seeds[0], runs, out)
     else:
         data, written, tables = _replicated(names, args.scenarios, seeds, runs, out)
     data["integration"] = integration
-    from factory_cli.experiment_output import integration_table, write_integration_csv
-    from factory_cli.terminal import pipe_may_close, stdout_console
-
     if out:
         from factory_cli.interval_charts import integration_chart
 
