@@ -15,6 +15,7 @@ from factory_sim.experiments import Interval, paired_differences, summarise
 from factory_sim.integration import growth, integration_cost
 from factory_sim.plant import Plant
 from factory_sim.scenario import Scenario
+from factory_sim.states import ConnectivityLevel
 
 # The KPIs a reader looks at first (charts, sweep); those a report lacks are left out.
 HEADLINE_PATHS = ("oee", "throughput_parts_per_h", "lead_time_s.mean", "on_time_in_full",
@@ -176,8 +177,6 @@ def integration_data(names: Sequence[str], scenarios: Sequence[Scenario]) -> dic
     shifts = len(first.calendar.shifts) * len(first.calendar.workdays)
     machines = list(range(1, max(2 * len(first.cells), 8) + 1))
     spec = first.integration.model_dump()
-    from factory_sim.states import ConnectivityLevel
-
     growth_rows = []
     for label, level in (("point-to-point", ConnectivityLevel.VENDOR),
                          ("standard", ConnectivityLevel.OPCUA)):
