@@ -57,7 +57,8 @@ def _positive(seconds: float) -> float:
     return seconds
 
 
-# The longest run a scenario may ask for: ten years take minutes and gigabytes of events.
+# The longest run accepted: beyond ten years a run teaches nothing new, and a typo such as
+# 1000y would keep the machine busy for hours.
 MAX_DURATION = 10 * 365 * 86400.0
 
 
