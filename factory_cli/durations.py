@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from factory_cli.errors import CliError
 from factory_sim.durations import parse_duration
+from factory_sim.scenario import MAX_DURATION
 
 
 def duration_option(text: str, option: str = "--duration") -> float:
     """Seconds in "45s", "90m", "8h", "5d", "2w" or "1y"; CliError naming `option` if not."""
+    if text.strip().startswith("-"):
+        raise CliError(f"{option}: expected a duration longer than zero, got {text!r}")
     try:
         seconds = parse_duration(text)
     except ValueError:
@@ -19,4 +22,7 @@ def duration_option(text: str, option: str = "--duration") -> float:
                        ) from None
     if seconds <= 0:
         raise CliError(f"{option}: expected a duration longer than zero, got {text!r}")
+    if seconds > MAX_DURATION:
+        raise CliError(f"{option}: expected at most 10y (the longest run the model accepts), "
+                       f"got {text!r}")
     return seconds

@@ -9,7 +9,7 @@ import sys
 from factory_cli.errors import CliError
 
 # Subcommand modules under factory_cli.commands, in the order --help lists them.
-COMMANDS = ("scenarios", "run", "compare", "serve", "users", "bridge")
+COMMANDS = ("scenarios", "run", "compare", "sweep", "lab", "serve", "users", "bridge")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,9 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-" (a mistaken "--duration -5d"), which argparse would
+# otherwise take for an option of its own and refuse with a usage screen.
+_SIGNED_VALUES = ("--duration", "--warmup")
+
+
+def _join_signed_values(argv: list[str]) -> list[str]:
+    """["--duration", "-5d"] -> ["--duration=-5d"], so that the value's own check explains."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in _SIGNED_VALUES and arg[:2].rstrip("0123456789.") == "-":
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.handler(args) or 0
     except CliError as exc:

@@ -6,11 +6,13 @@ A scenario is named either by a path to its YAML file or by the name of a shippe
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from factory_cli.errors import CliError
-from factory_sim.scenario import Scenario, ScenarioError, load_scenario
+from factory_sim.scenario import Scenario, ScenarioError, load_scenario, parse_override
 
 
 def shipped_scenarios_dir() -> Path:
@@ -24,6 +26,9 @@ def scenario_path(name: str, directory: Path | None = None) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise CliError(f"scenario {name!r}: is a folder; expected a scenario file (.yaml) "
+                       "or a shipped scenario's name")
     directory = directory or shipped_scenarios_dir()
     for candidate in (directory / name, directory / f"{name}.yaml"):
         if path.name == name and candidate.is_file():
@@ -32,10 +37,24 @@ def scenario_path(name: str, directory: Path | None = None) -> Path:
                    "(`factory-sim scenarios` lists them)")
 
 
-def open_scenario(name: str) -> Scenario:
-    """Load and validate a scenario; every problem becomes a CliError without traceback."""
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """`--set key.path=value`, repeatable: the one spelling for every command with a scenario."""
+    parser.add_argument(
+        "--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
+        help="change one scenario value, checked as if it were in the file (repeatable): "
+        "orders.interarrival=12m, cells.press-brake.mttr=45m, maintenance.technicians=2; "
+        "a mapping merges (orders.mix.bracket=3) unless given with := , which replaces it "
+        "(orders.mix:={bracket: 1})")
+
+
+def open_scenario(name: str, sets: Sequence[str] = (), option: str = "--set",
+                  extra: Sequence[str] = ()) -> Scenario:
+    """Load and validate a scenario with `--set` overrides (then `extra` ones, given with
+    `option`, e.g. --vary); problems become a CliError."""
     try:
-        return load_scenario(scenario_path(name))
+        overrides = [*(parse_override(text) for text in sets),
+                     *(parse_override(text, option) for text in extra)]
+        return load_scenario(scenario_path(name), overrides)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None
 

@@ -236,6 +236,7 @@ class _CellLedger:
     __slots__ = (
         "activity",
         "change_times",
+        "energy_base_kwh",
         "energy_kwh",
         "failures",
         "good",
@@ -258,6 +259,7 @@ class _CellLedger:
         self.times: dict[Activity, float] = {}
         self.power_kw = 0.0
         self.energy_kwh = 0.0
+        self.energy_base_kwh = 0.0  # the cell's energy meter when accounting (re)started
         self.good = self.scrap = self.rework = 0
         self.planned_run_time_s = 0.0
         self.failures = 0
@@ -342,7 +344,7 @@ class KpiAccounting:
             ledger.since = event.time
         ledger.activity = event.activity
         ledger.power_kw = event.power_kw
-        ledger.energy_kwh = event.energy_kwh
+        ledger.energy_kwh = event.energy_kwh - ledger.energy_base_kwh
         ledger.change_times.append(event.time)
 
     def _part_finished(self, event: PartFinished) -> None:
@@ -430,6 +432,26 @@ class KpiAccounting:
         sums[3] += event.scrap_actual
         sums[4] += abs(event.downtime_reported_s - event.downtime_actual_s)
         sums[5] += event.downtime_actual_s
+
+    # -- warm-up ---------------------------------------------------------------------------
+
+    def restart(self, at: float) -> None:
+        """Forget everything accounted before simulated second `at` (the end of a warm-up).
+
+        What is under way carries on: each cell's current activity (from `at`), its energy
+        meter, the orders on the floor and the failures not yet repaired.
+        """
+        cells = self._cells
+        open_failures, open_orders, open_parts = (
+            self._open_failures, self._open_orders, self._open_parts)
+        self.__init__(self._planned_cycle_time, cells, start=at)
+        self._open_failures, self._open_orders, self._open_parts = (
+            open_failures, open_orders, open_parts)
+        for cell, old in cells.items():
+            ledger = self._cells[cell]
+            ledger.activity, ledger.since, ledger.power_kw = old.activity, at, old.power_kw
+            ledger.energy_base_kwh = old.energy_base_kwh + old.energy_kwh + (
+                old.power_kw * (at - old.since) / 3600.0 if old.activity is not None else 0.0)
 
     # -- the report -------------------------------------------------------------------------
 

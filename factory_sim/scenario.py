@@ -7,12 +7,16 @@ got 'often'``. See scenarios/reference-opcua.yaml for a complete, commented exam
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -46,7 +50,29 @@ def _clock(value: Any) -> float:
     return float(seconds)
 
 
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError(f"expected a duration longer than zero (it is a mean or a rate), "
+                         f"got {seconds:g} s")
+    return seconds
+
+
+# The longest run accepted: beyond ten years a run teaches nothing new, and a typo such as
+# 1000y would keep the machine busy for hours.
+MAX_DURATION = 10 * 365 * 86400.0
+
+
+def _run_length(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError(f"expected a duration longer than zero, got {seconds:g} s")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"expected at most 10y ({MAX_DURATION:g} s), got {seconds:g} s")
+    return seconds
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+RunLength = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_run_length)]
 ClockTime = Annotated[float, BeforeValidator(_clock)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday is weekday 0
@@ -89,7 +115,8 @@ class ShiftSpec(Strict):
 
 
 class CalendarSpec(Strict):
-    workdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    workdays: list[Weekday] = Field(default=["mon", "tue", "wed", "thu", "fri"],
+                                    min_length=1)
     shifts: list[ShiftSpec] = Field(min_length=1)
 
 
@@ -118,9 +145,9 @@ class ReleaseSpec(Strict):
 
 
 class OrdersSpec(Strict):
-    interarrival: Duration  # mean time between order arrivals (exponential)
+    interarrival: PositiveDuration  # mean time between order arrivals (exponential)
     mix: dict[str, float]  # product -> weight
-    lot_sizes: dict[int, float]  # lot size -> weight
+    lot_sizes: dict[Annotated[int, Field(ge=1)], float]  # lot size -> weight
     due: Duration  # due date after arrival
     release: ReleaseSpec = ReleaseSpec()
 
@@ -147,8 +174,9 @@ class PredictiveSpec(Strict):
 
 class MaintenanceSpec(Strict):
     technicians: int = Field(default=1, ge=1)
-    detection_standalone: Duration = 1200.0  # mean time until an operator notices a breakdown
-    response: Duration = 600.0  # mean time for a technician to reach the cell
+    # mean time until an operator notices a breakdown
+    detection_standalone: PositiveDuration = 1200.0
+    response: PositiveDuration = 600.0  # mean time for a technician to reach the cell
     reset: Duration = 120.0  # operator reset after a repair (a remote reset is quicker)
     predictive: PredictiveSpec = PredictiveSpec()
 
@@ -172,7 +200,7 @@ class PowerSpec(Strict):
 
 class ShortStopSpec(Strict):
     probability: Probability = 0.0  # per part
-    mean: Duration = 60.0
+    mean: PositiveDuration = 60.0
 
 
 class SetupSpec(Strict):
@@ -193,7 +221,7 @@ class ProtectiveStopSpec(Strict):
     """The cobot's protective stops (someone entered the collaborative space too fast)."""
 
     per_hour: float = Field(default=0.0, ge=0)
-    mean: Duration = 45.0
+    mean: PositiveDuration = 45.0
 
 
 class VendorSpec(Strict):
@@ -215,8 +243,8 @@ class CellSpec(Strict):
     cycle_variation: float = Field(default=0.1, ge=0, le=1)  # coefficient of variation
     speed_loss: float = Field(default=0.05, ge=0, le=0.9)  # mean slow-down against plan
     setup: SetupSpec = SetupSpec()
-    mtbf: Duration  # mean operating time between failures
-    mttr: Duration  # mean hands-on repair time
+    mtbf: PositiveDuration  # mean operating time between failures
+    mttr: PositiveDuration  # mean hands-on repair time
     scrap: Probability = 0.0
     rework: Probability = 0.0
     short_stops: ShortStopSpec = ShortStopSpec()
@@ -229,6 +257,13 @@ class CellSpec(Strict):
     def _level(cls, value: Any) -> Any:
         return _connectivity(value)
 
+    @model_validator(mode="after")
+    def _outcomes(self) -> CellSpec:
+        if self.scrap + self.rework > 1:
+            raise ValueError(f"expected scrap + rework of at most 1, got {self.scrap:g} + "
+                             f"{self.rework:g}")
+        return self
+
 
 def _connectivity(value: Any) -> Any:
     if isinstance(value, str):
@@ -240,11 +275,24 @@ def _connectivity(value: Any) -> Any:
     return value
 
 
+class IntegrationSpec(Strict):
+    """What building and keeping interfaces costs (integration effort in `compare`).
+
+    Teaching estimates, not measurements: replace them with your own plant's figures.
+    """
+
+    adapter_build_h: float = Field(default=80.0, ge=0)  # one vendor adapter to one consumer
+    standard_build_h: float = Field(default=40.0, ge=0)  # one standard interface (OPC UA)
+    upkeep_h_per_year: float = Field(default=16.0, ge=0)  # per interface and year
+    report_min: float = Field(default=10.0, ge=0)  # typing in one paper shift report
+    rate_per_h: float = Field(default=95.0, ge=0)  # an engineering hour, EUR
+
+
 class Scenario(Strict):
     name: str
     description: str
     seed: int = 1
-    duration: Duration = 5 * 86400.0
+    duration: RunLength = 5 * 86400.0
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     connectivity: ConnectivityLevel
     hierarchy: Hierarchy = Hierarchy()
@@ -255,6 +303,7 @@ class Scenario(Strict):
     maintenance: MaintenanceSpec = MaintenanceSpec()
     information: InformationSpec = InformationSpec()
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
+    integration: IntegrationSpec = IntegrationSpec()
     cells: list[CellSpec] = Field(min_length=1)
 
     @field_validator("connectivity", mode="before")
@@ -299,23 +348,105 @@ class Scenario(Strict):
         return self.connectivity if cell.connectivity is None else cell.connectivity
 
 
-def load_scenario(path: str | Path) -> Scenario:
+class Replace(dict):
+    """A mapping that replaces the base's mapping of the same key instead of merging into it.
+
+    Written ``!replace`` in a scenario file (``mix: !replace {bracket: 1}``) and ``:=`` in an
+    override (``--set orders.mix:={bracket: 1}``).
+    """
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML's safe loader plus the ``!replace`` tag."""
+
+
+def _construct_replace(loader: _YamlLoader, node: yaml.Node) -> Replace:
+    if not isinstance(node, yaml.MappingNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "expected a mapping after !replace", node.start_mark)
+    return Replace(loader.construct_mapping(node, deep=True))
+
+
+_YamlLoader.add_constructor("!replace", _construct_replace)
+
+Key = tuple[str | int, ...]
+# Where each node of the merged data came from: merged key path -> (source, key path there).
+Origins = dict[Key, tuple[str, Key]]
+
+
+@dataclass(frozen=True)
+class Override:
+    """One ``key.path=value`` given on the command line (``key.path:=value`` replaces).
+
+    In `path` an int indexes a list and a name on a list picks its item of that `name`
+    (``cells.press-brake.mtbf``), so an override need not know the position of a cell.
+    """
+
+    text: str  # as the user typed it
+    path: Key
+    value: Any
+    source: str = "--set"  # the option it was given with, for error messages
+
+
+def parse_override(text: str, option: str = "--set") -> Override:
+    """``orders.interarrival=12m`` -> Override; the value is read as YAML (``{a: 1}``, ``[x]``)."""
+    key, sep, raw = text.partition("=")
+    replace = key.endswith(":")
+    key = key.removesuffix(":").strip()
+    if not sep or not key:
+        raise ScenarioError(f"{option} {text}: expected key.path=value (or key.path:=value to "
+                            "replace a mapping), e.g. orders.interarrival=12m")
+    path: list[str | int] = []
+    for segment in key.split("."):
+        match = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", segment)
+        if not match or not (match[1] or match[2]) or (not path and not match[1]):
+            raise ScenarioError(f"{option} {text}: expected a key path like orders.mix.bracket, "
+                                f"cells.press-brake.mtbf or calendar.shifts[0].end, got {key!r}")
+        if match[1]:
+            path.append(match[1])
+        path.extend(int(index) for index in re.findall(r"\[(\d+)\]", match[2]))
+    try:
+        value = yaml.load(raw, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{option} {text}: the value is not valid YAML: {problem}") from None
+    if replace:
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{option} {text}: `:=` replaces a mapping; expected a value like "
+                                "{bracket: 1, housing: 2}")
+        value = Replace(value)
+    return Override(text, tuple(path), value, option)
+
+
+def load_scenario(path: str | Path, overrides: Iterable[Override] = ()) -> Scenario:
     """Read and validate a scenario file; raises ScenarioError naming file and key.
 
     A file may name a `base:` scenario (relative to itself) and override only what differs;
-    mappings merge key by key, and `cells` merge by cell name.
+    mappings merge key by key (unless tagged ``!replace``), and `cells` merge by cell name.
+    `overrides` (``--set``) apply last, in order, the same way. An error names the file (or
+    the ``--set``) a key came from and its path there, not in the merged data.
     """
     path = Path(path)
-    return scenario_from_dict(_read_with_base(path, seen=()), source=str(path))
+    origins: Origins = {}
+    data = _read_with_base(path, (), origins)
+    for override in overrides:
+        data = _apply_override(data, override, origins)
+    return scenario_from_dict(data, source=str(path), origins=origins)
 
 
 def _read(path: Path) -> dict:
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder; expected a scenario file (.yaml)")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read the scenario file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: expected a YAML text file (UTF-8), found a byte "
+                            f"0x{exc.object[exc.start]:02x} at offset {exc.start}; is it "
+                            "binary?") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
@@ -326,10 +457,11 @@ def _read(path: Path) -> dict:
     return data
 
 
-def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict:
+def _read_with_base(path: Path, seen: tuple[Path, ...], origins: Origins) -> dict:
     data = _read(path)
     base = data.pop("base", None)
     if base is None:
+        _record(data, (), (), str(path), origins)
         return data
     if not isinstance(base, str):
         raise ScenarioError(f"{path}: base: expected the file name of a scenario, got {base!r}")
@@ -338,49 +470,124 @@ def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict:
         raise ScenarioError(f"{path}: base: {base} leads back to itself")
     if not base_path.is_file():
         raise ScenarioError(f"{path}: base: no scenario file {base} next to this one")
-    return _merge(_read_with_base(base_path, (*seen, path.resolve())), data, path)
+    base_data = _read_with_base(base_path, (*seen, path.resolve()), origins)
+    return _merge(base_data, data, str(path), origins, (), ())
 
 
-def _merge(base: dict, override: dict, path: Path) -> dict:
+def _record(value: Any, at: Key, by: Key, source: str, origins: Origins) -> None:
+    """Note that `value`, at merged path `at`, came from `source` at its path `by`."""
+    origins[at] = (source, by)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _record(item, (*at, key), (*by, key), source, origins)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _record(item, (*at, index), (*by, index), source, origins)
+
+
+def _replace(value: Any, at: Key, by: Key, source: str, origins: Origins) -> Any:
+    """`value` takes the place of whatever was at `at`: forget where the old parts came from."""
+    for key in [key for key in origins if key[:len(at)] == at]:
+        del origins[key]
+    _record(value, at, by, source, origins)
+    return value
+
+
+def _merge(base: dict, override: dict, source: str, origins: Origins, at: Key,
+           by: Key) -> dict:
     merged = dict(base)
     for key, value in override.items():
+        here, there = (*at, key), (*by, key)
         if key == "cells" and isinstance(value, list) and isinstance(base.get(key), list):
-            merged[key] = _merge_cells(base[key], value, path)
-        elif isinstance(value, dict) and isinstance(base.get(key), dict):
-            merged[key] = _merge(base[key], value, path)
+            origins[here] = (source, there)
+            merged[key] = _merge_cells(base[key], value, source, origins, here, there)
+        elif (isinstance(value, dict) and not isinstance(value, Replace)
+              and isinstance(base.get(key), dict)):
+            origins[here] = (source, there)
+            merged[key] = _merge(base[key], value, source, origins, here, there)
         else:
-            merged[key] = value
+            merged[key] = _replace(value, here, there, source, origins)
     return merged
 
 
-def _merge_cells(base: list, override: list, path: Path) -> list:
+def _merge_cells(base: list, override: list, source: str, origins: Origins, at: Key,
+                 by: Key) -> list:
     cells = [dict(cell) if isinstance(cell, dict) else cell for cell in base]
     by_name = {cell.get("name"): i for i, cell in enumerate(cells) if isinstance(cell, dict)}
     for i, cell in enumerate(override):
         if not isinstance(cell, dict) or "name" not in cell:
-            raise ScenarioError(f"{path}: cells[{i}]: expected a mapping with the `name` of the "
-                                f"cell to override or add")
-        if cell["name"] in by_name:
-            index = by_name[cell["name"]]
-            cells[index] = _merge(cells[index], cell, path)
+            raise ScenarioError(f"{_where(source, (*by, i))}: expected a mapping with the "
+                                "`name` of the cell to override or add")
+        index = by_name.get(cell["name"])
+        if index is None:
+            cells.append(_replace(cell, (*at, len(cells)), (*by, i), source, origins))
         else:
-            cells.append(cell)
+            origins[(*at, index)] = (source, (*by, i))
+            cells[index] = _merge(cells[index], cell, source, origins, (*at, index), (*by, i))
     return cells
 
 
-def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+def _apply_override(data: dict, override: Override, origins: Origins) -> dict:
+    """`data` with `override` applied: a mapping merges into a mapping unless it is Replace."""
+    node: Any = data
+    at: Key = ()
+    path, value, source = override.path, override.value, override.source
+    for depth, key in enumerate(path):
+        shown = _key_path(path[:depth]) or "the top level"
+        if isinstance(node, dict) and isinstance(key, str):
+            actual: str | int = key
+            child = node.get(key)
+        elif isinstance(node, list):
+            actual = _list_index(node, key, override, shown)
+            child = node[actual]
+        else:
+            kind = "a mapping" if isinstance(node, dict) else "a single value"
+            raise ScenarioError(f"{override.source} {override.text}: {shown} is {kind}; "
+                                f"expected a key path that goes into it, got {_key_path(path)}")
+        at = (*at, actual)
+        if depth < len(path) - 1:
+            if child is None:
+                child = node[actual] = {}
+                origins[at] = (source, path[:depth + 1])
+            node = child
+        elif isinstance(value, dict) and not isinstance(value, Replace) and isinstance(child,
+                                                                                       dict):
+            origins[at] = (source, path)
+            node[actual] = _merge(child, value, source, origins, at, path)
+        else:
+            node[actual] = _replace(value, at, path, source, origins)
+    return data
+
+
+def _list_index(items: list, key: str | int, override: Override, shown: str) -> int:
+    """The position in `items` that `key` names: an index, or the item with that `name`."""
+    if isinstance(key, int):
+        if key >= len(items):
+            raise ScenarioError(f"{override.source} {override.text}: {shown} has {len(items)} "
+                                f"items; expected an index below {len(items)}, got [{key}]")
+        return key
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == key:
+            return index
+    raise ScenarioError(f"{override.source} {override.text}: {shown} has no item named {key!r}; "
+                        f"expected one of {', '.join(map(str, names)) or 'nothing: it is empty'}")
+
+
+def scenario_from_dict(data: Any, source: str = "<scenario>",
+                       origins: Origins | None = None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping of scenario keys at the top level")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc, source)) from None
+        raise ScenarioError(_describe(exc, source, origins or {})) from None
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
+def _describe(exc: ValidationError, source: str, origins: Origins) -> str:
+    """Every problem, on one line: where the user wrote the key, and what was expected."""
+    problems = []
     for error in exc.errors():
-        where = _key_path(error["loc"]) or "(top level)"
         message = error["msg"]
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if error["type"] == "extra_forbidden":
@@ -389,8 +596,26 @@ def _describe(exc: ValidationError, source: str) -> str:
             message = "required key is missing"
         elif "input" in error and error["type"] not in ("value_error",):
             message = f"{message}, got {error['input']!r}"
-        lines.append(f"{source}: {where}: {message}")
-    return "\n".join(lines)
+        problems.append(f"{_where(*_origin(error['loc'], source, origins))}: {message}")
+    return "; ".join(problems)
+
+
+def _origin(loc: tuple, source: str, origins: Origins) -> tuple[str, Key]:
+    """The source and key path the user wrote for merged path `loc` (its longest known prefix).
+
+    Problems with the scenario as a whole (an empty `loc`) belong to the file the user named.
+    """
+    for length in range(len(loc), 0, -1):
+        found = origins.get(tuple(loc[:length]))
+        if found is not None:
+            return found[0], (*found[1], *loc[length:])
+    return source, tuple(loc)
+
+
+def _where(source: str, key: Key) -> str:
+    """"file.yaml: cells[0].mtbf" or "--set cells.laser.mtbf"."""
+    path = _key_path(key) or "(top level)"
+    return f"{source} {path}" if source.startswith("--") else f"{source}: {path}"
 
 
 def _key_path(loc: tuple) -> str:

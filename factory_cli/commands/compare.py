@@ -1,29 +1,51 @@
 """`factory-sim compare SCENARIO...`: the same orders and failures, different connectivity.
 
-All scenarios run with one seed, so they see common random numbers: differences in the KPIs
-come from the scenarios, not from luck.
+All scenarios run with the same seeds, so they see common random numbers: differences in the
+KPIs come from the scenarios, not from luck. With `--replications N`, replication i runs every
+scenario with seed base + i; the KPIs get 95 % confidence intervals and each scenario's paired
+difference against the first gets its own.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from factory_cli.commands.run import add_simulation_options, output_dir
+from factory_cli.commands.run import add_simulation_options, output_dir, run_lengths
+from factory_cli.errors import CliError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="run several scenarios with the same seed and compare their KPIs",
-        description="Run every SCENARIO with one seed (common random numbers) and print "
-        "their plant KPIs side by side. With --out, also write compare.json, compare.csv "
-        "and charts (oee.png, throughput.png, lead_time.png, mttr.png, "
-        "information_latency.png).",
+        help="run several scenarios with the same seeds and compare their KPIs",
+        description="Run every SCENARIO with the same seeds (common random numbers) and print "
+        "their plant KPIs side by side, and the integration effort of each plant. With "
+        "--replications N: means with 95 % confidence intervals and paired differences "
+        "against the first scenario. With --out, also write compare.json, compare.csv, "
+        "integration.csv, charts, and with replications replications.csv.",
     )
     add_simulation_options(parser, seed_default="the first scenario's `seed`, for all")
+    add_replication_options(parser)
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
                         help="scenario files or shipped names")
     parser.set_defaults(handler=compare_command)
+
+
+def add_replication_options(parser: argparse.ArgumentParser) -> None:
+    """--replications and --jobs, shared by `compare` and `sweep`."""
+    parser.add_argument("--replications", "-n", type=int, default=1, metavar="N",
+                        help="runs per scenario, replication i with seed SEED + i in every "
+                        "scenario (default 1)")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N",
+                        help="processes to run replications on (default: one per core)")
+
+
+def replication_settings(args: argparse.Namespace) -> tuple[int, int | None]:
+    if args.replications < 1:
+        raise CliError(f"--replications: expected 1 or more, got {args.replications}")
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError(f"--jobs: expected 1 or more, got {args.jobs}")
+    return args.replications, args.jobs
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -36,45 +58,106 @@ def _unique_names(names: list[str]) -> list[str]:
     return unique
 
 
+def run_jobs(jobs: list, workers: int | None, quiet: bool) -> list[dict]:
+    """Run replication jobs with a progress bar (on stderr, when it is a terminal)."""
+    from factory_cli.simulation import progress_bar, run_replications
+
+    with progress_bar(not quiet) as task:
+        return run_replications(jobs, workers, task("replications", len(jobs), "runs"))
+
+
 def compare_command(args: argparse.Namespace) -> int:
     import json
 
-    from factory_cli.charts import write_charts
-    from factory_cli.durations import duration_option
-    from factory_cli.kpi_table import kpi_table, span, write_compare_csv
+    from factory_cli.experiment_output import (
+        integration_data,
+        integration_table,
+        write_integration_csv,
+    )
     from factory_cli.scenario_files import open_scenario
-    from factory_cli.simulation import progress_bar, simulate
+    from factory_cli.simulation import Job
     from factory_cli.terminal import pipe_may_close, stdout_console
+    from factory_sim.experiments import replication_seeds
 
-    duration = None if args.duration is None else duration_option(args.duration)
-    scenarios = [open_scenario(name) for name in args.scenarios]  # all errors before any run
-    seed = scenarios[0].seed if args.seed is None else args.seed
+    duration, warmup = run_lengths(args)
+    replications, workers = replication_settings(args)
+    scenarios = [open_scenario(name, args.sets) for name in args.scenarios]  # errors first
+    seeds = replication_seeds(scenarios[0].seed if args.seed is None else args.seed,
+                              replications)
     out = output_dir(args.out)
-    results = []
-    with progress_bar(not args.quiet) as task:
-        for scenario in scenarios:
-            total = scenario.duration if duration is None else duration
-            results.append(simulate(scenario, seed=seed, duration=duration,
-                                    on_progress=task(f"run {scenario.name}", total)))
-    names = _unique_names([result.scenario for result in results])
-    reports = [(name, result.as_dict()) for name, result in zip(names, results, strict=True)]
-    data = {"seed": seed, "scenarios": [
-        {"name": name, "file": file, **report}
-        for (name, report), file in zip(reports, args.scenarios, strict=True)]}
-    written = []
+    jobs = [Job(scenario, seed, duration, warmup) for scenario in scenarios for seed in seeds]
+    results = run_jobs(jobs, workers, args.quiet)
+    runs = [results[i * replications:(i + 1) * replications] for i in range(len(scenarios))]
+    names = _unique_names([scenario.name for scenario in scenarios])
+    integration = integration_data(names, scenarios)
+    if replications == 1:
+        data, written, tables = _single(names, args.scenarios, seeds[0], runs, out)
+    else:
+        data, written, tables = _replicated(names, args.scenarios, seeds, runs, out)
+    data["integration"] = integration
     if out:
+        from factory_cli.interval_charts import integration_chart
+
+        write_integration_csv(out / "integration.csv", integration)
         (out / "compare.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        write_compare_csv(out / "compare.csv", reports)
-        written = [out / "compare.json", out / "compare.csv", *write_charts(reports, out)]
+        written = [out / "compare.json", *written, out / "integration.csv",
+                   integration_chart(integration, out / "integration.png")]
     with pipe_may_close():
         if args.format == "json":
             print(json.dumps(data, indent=2))
             return 0
-        spans = sorted({result.duration_s for result in results})
-        title = f"Plant KPIs — seed {seed} for all, {', '.join(map(span, spans))} simulated"
-        stdout_console().print(kpi_table(title, [(name, report["plant"], "plant")
-                                                 for name, report in reports]))
+        console = stdout_console()
+        for table in (*tables, integration_table(integration)):
+            console.print(table)
         if written:
-            stdout_console().print("wrote " + ", ".join(str(path) for path in written),
-                                   markup=False, highlight=False)
+            console.print("wrote " + ", ".join(str(path) for path in written),
+                          markup=False, highlight=False)
     return 0
+
+
+def _single(names, files, seed, runs, out) -> tuple[dict, list, list]:
+    """One run per scenario: the figures themselves, side by side."""
+    from factory_cli.charts import write_charts
+    from factory_cli.kpi_table import kpi_table, span, write_compare_csv
+
+    reports = [(name, scenario_runs[0]) for name, scenario_runs in zip(names, runs, strict=True)]
+    data = {"seed": seed, "scenarios": [
+        {"name": name, "file": file, **report}
+        for (name, report), file in zip(reports, files, strict=True)]}
+    written = []
+    if out:
+        write_compare_csv(out / "compare.csv", reports)
+        written = [out / "compare.csv", *write_charts(reports, out)]
+    spans = sorted({report["duration_s"] for _, report in reports})
+    warmup = reports[0][1]["warmup_s"]
+    warmed = f" after {span(warmup)} of warm-up" if warmup else ""
+    title = f"Plant KPIs — seed {seed} for all, {', '.join(map(span, spans))} simulated{warmed}"
+    return data, written, [kpi_table(title, [(name, report["plant"], "plant")
+                                             for name, report in reports])]
+
+
+def _replicated(names, files, seeds, runs, out) -> tuple[dict, list, list]:
+    """Replications: means, intervals and paired differences."""
+    from factory_cli.charts import write_charts
+    from factory_cli.experiment_output import (
+        experiment_data,
+        headline_rows,
+        interval_tables,
+        mean_report,
+        write_interval_csv,
+        write_replications_csv,
+    )
+    from factory_cli.interval_charts import difference_chart, interval_chart
+
+    data = experiment_data(names, files, seeds, runs)
+    written = []
+    if out:
+        write_interval_csv(out / "compare.csv", data)
+        write_replications_csv(out / "replications.csv", data)
+        rows = headline_rows(list(data["scenarios"][0]["plant"]))
+        means = [(s["name"], mean_report(s["plant"])) for s in data["scenarios"]]
+        written = [out / "compare.csv", out / "replications.csv",
+                   interval_chart(data, rows, out / "kpi_intervals.png"),
+                   difference_chart(data, rows, out / "differences.png"),
+                   *write_charts(means, out)]
+    return data, written, list(interval_tables(data))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from factory_cli.errors import CliError
+from factory_cli.scenario_files import add_set_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,12 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_simulation_options(parser: argparse.ArgumentParser,
                            seed_default: str = "the scenario's `seed`") -> None:
-    """Options `run` and `compare` share, spelled and explained the same way."""
+    """Options `run`, `compare` and `sweep` share, spelled and explained the same way."""
     parser.add_argument("--duration", metavar="D",
                         help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days); "
                         "default: the scenario's own `duration`")
+    parser.add_argument("--warmup", metavar="D",
+                        help="simulate D first and leave it out of the KPIs (queues fill up "
+                        "to their usual level); the run is then D + the duration long")
     parser.add_argument("--seed", type=int, metavar="N",
                         help=f"random seed (default: {seed_default})")
+    add_set_option(parser)
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the output files (created if missing)")
     parser.add_argument("--format", choices=("table", "json"), default="table",
@@ -46,10 +51,18 @@ def output_dir(path: Path | None) -> Path | None:
     return path
 
 
+def run_lengths(args: argparse.Namespace) -> tuple[float | None, float]:
+    """--duration (None: the scenario's) and --warmup (0 if not given), in seconds."""
+    from factory_cli.durations import duration_option
+
+    duration = None if args.duration is None else duration_option(args.duration)
+    warmup = 0.0 if args.warmup is None else duration_option(args.warmup, "--warmup")
+    return duration, warmup
+
+
 def run_command(args: argparse.Namespace) -> int:
     import json
 
-    from factory_cli.durations import duration_option
     from factory_cli.kpi_table import (
         kpi_table,
         report_columns,
@@ -61,12 +74,12 @@ def run_command(args: argparse.Namespace) -> int:
     from factory_cli.simulation import progress_bar, simulate
     from factory_cli.terminal import pipe_may_close, stdout_console
 
-    duration = None if args.duration is None else duration_option(args.duration)
-    scenario = open_scenario(args.scenario)
+    duration, warmup = run_lengths(args)
+    scenario = open_scenario(args.scenario, args.sets)
     out = output_dir(args.out)
     with progress_bar(not args.quiet) as task:
-        total = scenario.duration if duration is None else duration
-        result = simulate(scenario, seed=args.seed, duration=duration,
+        total = warmup + (scenario.duration if duration is None else duration)
+        result = simulate(scenario, seed=args.seed, duration=duration, warmup=warmup,
                           events_path=out / "events.jsonl" if out else None,
                           on_progress=task(f"run {scenario.name}", total))
     data = result.as_dict()
@@ -78,8 +91,9 @@ def run_command(args: argparse.Namespace) -> int:
             print(json.dumps(data, indent=2))
             return 0
         console = stdout_console()
+        warmed = f" after {span(warmup)} of warm-up" if warmup else ""
         title = (f"KPIs of {result.scenario} — seed {result.seed}, "
-                 f"{span(result.duration_s)} simulated, {result.events:,} events")
+                 f"{span(result.duration_s)} simulated{warmed}, {result.events:,} events")
         console.print(kpi_table(title, report_columns(data)))
         console.print(state_time_table(data))
         if out:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from factory_cli.durations import duration_option
 from factory_cli.errors import CliError
+from factory_cli.scenario_files import add_set_option
 from opcua_server.pacing import MAX_SPEED
 
 MAX_LINES = 250
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="TCP port (default 4840)")
     parser.add_argument("--seed", type=int, metavar="N",
                         help="random seed (default: the scenario's `seed`)")
+    add_set_option(parser)
     parser.add_argument("--lines", type=int, metavar="N",
                         help="multiply the production line N times (load tests)")
     parser.add_argument("--paused", action="store_true",
@@ -112,7 +114,7 @@ def serve_command(args: argparse.Namespace) -> int:
     _check(args)
     from factory_cli.scenario_files import open_scenario
 
-    scenario = open_scenario(args.scenario)
+    scenario = open_scenario(args.scenario, args.sets)
     return asyncio.run(_serve(args, scenario))
 
 

@@ -25,17 +25,17 @@ def test_derived_scenarios_differ_from_their_base_only_where_they_say():
 
 
 @pytest.mark.parametrize(("override", "where", "expected"), [
-    ("cells: [{name: press-brake, mtbf: often}]", "cells[1].mtbf",
+    ("cells: [{name: press-brake, mtbf: often}]", "cells[0].mtbf",
      "expected a duration like 90m, 8h or 5d, got 'often'"),
-    ("cells: [{name: cobot, scrap: 1.5}]", "cells[2].scrap", "less than or equal to 1"),
-    ("cells: [{name: cobot, colour: red}]", "cells[2].colour", "unknown key"),
+    ("cells: [{name: cobot, scrap: 1.5}]", "cells[0].scrap", "less than or equal to 1"),
+    ("cells: [{name: cobot, colour: red}]", "cells[0].colour", "unknown key"),
     ("connectivity: wireless", "connectivity",
      "expected one of standalone, vendor, opcua, unified, got 'wireless'"),
     ("calendar: {shifts: [{name: x, start: '25:99', end: '26:00'}]}",
      "calendar.shifts[0].start", "expected a time of day"),
     ("orders: {mix: {widget: 1}}", "(top level)", "orders.mix names unknown product 'widget'"),
-    ("cells: [{name: laser2, kind: punch_laser}]", "cells[4].vendor", "required key is missing"),
-    ("cells: [{name: cobot, kind: robot}]", "cells[2].kind", "'punch_laser'"),
+    ("cells: [{name: laser2, kind: punch_laser}]", "cells[0].vendor", "required key is missing"),
+    ("cells: [{name: cobot, kind: robot}]", "cells[0].kind", "'punch_laser'"),
 ])
 def test_invalid_scenarios_name_file_key_and_expectation(tmp_path, override, where, expected):
     path = write_variant(tmp_path, "bad", override)

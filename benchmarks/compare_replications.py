@@ -1,0 +1,60 @@
+"""Wall time of `factory-sim compare` with replications, serial against parallel.
+
+Runs the command a teacher would run for the README's comparison — the four reference levels,
+10 paired replications each, 28 simulated days — once with `--jobs 1` (every replication in
+this process) and once on one process per available core, and prints both wall times and the
+speed-up. The two runs must print the same JSON (the same seeds give the same figures wherever
+they run); the benchmark checks that too.
+
+Usage: .venv/bin/python benchmarks/compare_replications.py [--replications N] [--duration D]
+Figures depend on the machine and on what else runs on it; say so when you quote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import time
+
+from factory_cli.main import main
+from factory_cli.simulation import available_cores
+
+LEVELS = ("reference-standalone", "reference-vendor", "reference-opcua", "reference-unified")
+
+
+def timed_compare(replications: int, duration: str, jobs: int) -> tuple[float, dict]:
+    out = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        code = main(["compare", *LEVELS, "--replications", str(replications), "--duration",
+                     duration, "--jobs", str(jobs), "--format", "json", "--quiet"])
+    elapsed = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"compare exited with {code}")
+    return elapsed, json.loads(out.getvalue())
+
+
+def main_() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replications", type=int, default=10)
+    parser.add_argument("--duration", default="28d")
+    args = parser.parse_args()
+    cores = available_cores()
+    runs = len(LEVELS) * args.replications
+    print(f"compare of {len(LEVELS)} levels x {args.replications} replications at "
+          f"{args.duration} ({runs} runs), {cores} cores available")
+    serial, serial_data = timed_compare(args.replications, args.duration, 1)
+    print(f"serial (--jobs 1):      {serial:7.1f} s  ({serial / runs:.2f} s per run)")
+    parallel, parallel_data = timed_compare(args.replications, args.duration, cores)
+    print(f"parallel (--jobs {cores}):   {parallel:7.1f} s")
+    print(f"speed-up:               {serial / parallel:7.2f}x on {cores} cores")
+    same = serial_data == parallel_data
+    print(f"same figures serial and parallel: {'yes' if same else 'NO'}")
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main_()

@@ -1,0 +1,127 @@
+"""`factory-sim sweep SCENARIO --vary key.path=v1,v2,...`: headline KPIs against one parameter.
+
+Every value runs with the same seeds (replication i: seed base + i), so neighbouring points
+differ by the parameter, not by luck.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from factory_cli.commands.compare import add_replication_options, replication_settings, run_jobs
+from factory_cli.commands.run import add_simulation_options, output_dir, run_lengths
+from factory_cli.errors import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a scenario for each value of one parameter and chart the headline KPIs",
+        description="Run SCENARIO once per value of --vary (with the same seeds for every "
+        "value) and print the headline KPIs against the parameter, with 95 % confidence "
+        "intervals when --replications is 2 or more. With --out, also write sweep.json "
+        "(every replication), sweep.csv and sweep.png.",
+    )
+    add_simulation_options(parser)
+    add_replication_options(parser)
+    parser.add_argument("--vary", required=True, metavar="KEY=V1,V2,...",
+                        help="the parameter and its values, e.g. maintenance.technicians=1,2,3 "
+                        "or cells.press-brake.connectivity=standalone,opcua (values as in "
+                        "--set; commas inside [...] or {...} do not split)")
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario file or shipped name")
+    parser.set_defaults(handler=sweep_command)
+
+
+def split_values(text: str) -> list[str]:
+    """"1,2,{a: 1, b: 2}" -> ["1", "2", "{a: 1, b: 2}"]: commas split only outside brackets."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += char
+    values.append(current.strip())
+    return values
+
+
+def parse_vary(text: str) -> tuple[str, list[str]]:
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    parts = split_values(values)
+    if not sep or not key or not all(parts):
+        raise CliError(f"--vary {text}: expected key.path=v1,v2,... with at least one value, "
+                       "e.g. maintenance.technicians=1,2,3")
+    return key, parts
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    import json
+
+    from factory_cli.experiment_output import headline_rows, sweep_summary, write_sweep_csv
+    from factory_cli.scenario_files import open_scenario
+    from factory_cli.simulation import Job
+    from factory_cli.terminal import pipe_may_close, stdout_console
+    from factory_sim.experiments import replication_seeds
+
+    duration, warmup = run_lengths(args)
+    replications, workers = replication_settings(args)
+    key, values = parse_vary(args.vary)
+    separator = ":=" if key.endswith(":") else "="
+    key = key.removesuffix(":")
+    scenarios = [open_scenario(args.scenario, args.sets, "--vary",
+                               [f"{key}{separator}{value}"])
+                 for value in values]  # every error before any run
+    seeds = replication_seeds(scenarios[0].seed if args.seed is None else args.seed,
+                              replications)
+    out = output_dir(args.out)
+    jobs = [Job(scenario, seed, duration, warmup) for scenario in scenarios for seed in seeds]
+    results = run_jobs(jobs, workers, args.quiet)
+    points = []
+    for index, value in enumerate(values):
+        runs = results[index * replications:(index + 1) * replications]
+        points.append({"value": value, "plant": sweep_summary(runs), "replications": runs})
+    data = {"scenario": scenarios[0].name, "parameter": key, "values": values,
+            "replications": replications, "seeds": seeds,
+            "duration_s": results[0]["duration_s"], "warmup_s": warmup, "points": points}
+    rows = headline_rows(list(points[0]["plant"]))
+    written = []
+    if out:
+        from factory_cli.interval_charts import sweep_chart
+
+        (out / "sweep.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_sweep_csv(out / "sweep.csv", data)
+        written = [out / "sweep.json", out / "sweep.csv",
+                   sweep_chart(key, values, [p["plant"] for p in points], rows,
+                               out / "sweep.png")]
+    with pipe_may_close():
+        if args.format == "json":
+            print(json.dumps(data, indent=2))
+            return 0
+        console = stdout_console()
+        console.print(_table(data, rows))
+        if written:
+            console.print("wrote " + ", ".join(str(path) for path in written),
+                          markup=False, highlight=False)
+    return 0
+
+
+def _table(data: dict, rows: list):
+    from rich.table import Table
+    from rich.text import Text
+
+    from factory_cli.experiment_output import interval_text
+    from factory_cli.kpi_table import span
+
+    intervals = (f", mean ± 95 % CI over {data['replications']} replications"
+                 if data["replications"] > 1 else f", seed {data['seeds'][0]}")
+    table = Table(title=f"{data['scenario']}: headline KPIs against {data['parameter']} "
+                  f"({span(data['duration_s'])} simulated{intervals})", title_justify="left")
+    table.add_column(Text(data["parameter"]), no_wrap=True)
+    for row in rows:
+        table.add_column(Text(row.heading), justify="right", no_wrap=True)
+    for point in data["points"]:
+        table.add_row(Text(point["value"]), *(interval_text(row, point["plant"][row.plant])
+                                              for row in rows))
+    return table

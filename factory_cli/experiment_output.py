@@ -1,0 +1,259 @@
+"""What `compare` and `sweep` show and write for replications and for integration effort.
+
+Figures are found generically: every plant figure of the reports is summarised (JSON, CSV);
+the terminal tables show the rows of `kpi_table.KPI_ROWS` that the reports have.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from factory_cli.kpi_table import KPI_ROWS, PERCENT, KpiRow, flatten
+from factory_sim.experiments import Interval, paired_differences, summarise
+from factory_sim.integration import growth, integration_cost
+from factory_sim.plant import Plant
+from factory_sim.scenario import Scenario
+from factory_sim.states import ConnectivityLevel
+
+# The KPIs a reader looks at first (charts, sweep); those a report lacks are left out.
+HEADLINE_PATHS = ("oee", "throughput_parts_per_h", "lead_time_s.mean", "on_time_in_full",
+                  "on_time_delivery", "repairs.mttr_s", "energy_per_good_part_kwh")
+
+
+def headline_rows(available: Sequence[str]) -> list[KpiRow]:
+    """The KPI rows of the headline KPIs that are among the `available` figure paths."""
+    rows = {row.plant: row for row in KPI_ROWS if row.plant}
+    return [rows[path] for path in HEADLINE_PATHS if path in rows and path in available]
+
+
+def shown(row: KpiRow, value: float | None) -> float | None:
+    """A stored figure (seconds, ratios) in the unit the row shows it in."""
+    if value is None:
+        return None
+    return value * 100 if row.unit == PERCENT else value / row.scale
+
+
+# -- replications -----------------------------------------------------------------------------
+
+
+def experiment_data(names: Sequence[str], files: Sequence[str], seeds: Sequence[int],
+                    runs: Sequence[Sequence[dict]]) -> dict:
+    """compare.json with replications: per scenario the mean and 95 % interval of every
+    plant figure, the paired difference against the first scenario, and every replication."""
+    plants = [[run["plant"] for run in scenario_runs] for scenario_runs in runs]
+    scenarios = []
+    for index, (name, file, scenario_runs) in enumerate(zip(names, files, runs, strict=True)):
+        difference = None if index == 0 else {
+            path: iv.as_dict() for path, iv in paired_differences(plants[0],
+                                                                  plants[index]).items()}
+        scenarios.append({
+            "name": name, "file": file,
+            "plant": {path: iv.as_dict() for path, iv in summarise(plants[index]).items()},
+            "difference_to_first": difference,
+            "replications": list(scenario_runs),
+        })
+    first = runs[0][0]
+    return {"replications": len(seeds), "seeds": list(seeds), "duration_s": first["duration_s"],
+            "warmup_s": first.get("warmup_s", 0.0), "scenarios": scenarios}
+
+
+def _interval_of(data: dict, path: str, key: str = "plant") -> Interval | None:
+    found = data[key].get(path) if data[key] else None
+    return None if found is None else Interval(found["mean"], found["half_width"], found["n"])
+
+
+def interval_text(row: KpiRow, found: dict) -> str:
+    """"32.9 ± 0.4" from an `Interval.as_dict()`, in the row's unit."""
+    return _text(row, Interval(found["mean"], found["half_width"], found["n"]))
+
+
+def _text(row: KpiRow, iv: Interval | None, signed: bool = False) -> str:
+    if iv is None or iv.mean is None:
+        return "–"
+    mean = shown(row, iv.mean)
+    text = f"{mean:+,.{row.digits}f}" if signed else f"{mean:,.{row.digits}f}"
+    if iv.half_width is None:
+        return text
+    width = shown(row, iv.half_width) if row.unit == PERCENT else iv.half_width / row.scale
+    text += f" ± {width:,.{row.digits}f}"
+    return text + (" *" if signed and iv.excludes_zero else "")
+
+
+def interval_tables(data: dict):
+    """Two rich tables: means ± 95 % CI per scenario, and paired differences to the first."""
+    from rich.table import Table
+    from rich.text import Text
+
+    scenarios = data["scenarios"]
+    seeds = data["seeds"]
+    means = Table(title=f"Plant KPIs — mean ± 95 % CI over {data['replications']} "
+                  f"replications (seeds {seeds[0]}–{seeds[-1]}, paired)", title_justify="left")
+    first = scenarios[0]["name"]
+    diffs = Table(title=f"Paired difference against {first} (mean ± 95 % CI; * beyond the "
+                  "noise: the interval excludes 0)", title_justify="left")
+    for table, columns in ((means, scenarios), (diffs, scenarios[1:])):
+        table.add_column("KPI", no_wrap=True)
+        for scenario in columns:
+            table.add_column(Text(scenario["name"]), justify="right", no_wrap=True)
+    for row in KPI_ROWS:
+        if not row.plant or row.plant not in scenarios[0]["plant"]:
+            continue
+        means.add_row(Text(row.heading), *(_text(row, _interval_of(s, row.plant))
+                                           for s in scenarios))
+        diffs.add_row(Text(row.heading), *(
+            _text(row, _interval_of(s, row.plant, "difference_to_first"), signed=True)
+            for s in scenarios[1:]))
+    return means, diffs
+
+
+def write_interval_csv(path: Path, data: dict) -> None:
+    """compare.csv with replications: per KPI row the mean and CI of each scenario, then the
+    paired difference of each scenario against the first with its CI (display units)."""
+    scenarios = data["scenarios"]
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        header = ["kpi", "unit"]
+        for s in scenarios:
+            header += [f"{s['name']} mean", f"{s['name']} ci_low", f"{s['name']} ci_high"]
+        for s in scenarios[1:]:
+            header += [f"{s['name']} - {scenarios[0]['name']}", "ci_low", "ci_high"]
+        writer.writerow(header)
+        for row in KPI_ROWS:
+            if not row.plant or row.plant not in scenarios[0]["plant"]:
+                continue
+            cells: list = [row.label.strip(), row.unit]
+            sections = [(s, "plant") for s in scenarios]
+            sections += [(s, "difference_to_first") for s in scenarios[1:]]
+            for scenario, key in sections:
+                found = scenario[key][row.plant]
+                cells += ["" if found[k] is None else shown(row, found[k])
+                          for k in ("mean", "low", "high")]
+            writer.writerow(cells)
+
+
+def write_replications_csv(path: Path, data: dict) -> None:
+    """replications.csv: one row per scenario and replication, every plant figure a column."""
+    rows = []
+    for scenario in data["scenarios"]:
+        for index, run in enumerate(scenario["replications"]):
+            rows.append({"scenario": scenario["name"], "replication": index,
+                         "seed": run["seed"], **flatten(run["plant"])})
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def mean_report(summary: dict[str, dict]) -> dict:
+    """A report-shaped dict ({"plant": {...}}) of the means, for the single-run charts."""
+    plant: dict = {}
+    for path, found in summary.items():
+        node = plant
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = found["mean"]
+    return {"plant": plant}
+
+
+# -- integration effort -----------------------------------------------------------------------
+
+
+def integration_data(names: Sequence[str], scenarios: Sequence[Scenario]) -> dict:
+    """Interfaces, hours and cost of each scenario's plant, and how they grow with machines
+    and consumers (all vendor adapters, N × M, against all standard, N + M)."""
+    rows = []
+    for name, scenario in zip(names, scenarios, strict=True):
+        effort = Plant(scenario).integration_effort()
+        spec = scenario.integration
+        cost = integration_cost(effort, **spec.model_dump())
+        rows.append({"name": name, **effort.as_dict(), **cost.as_dict(),
+                     "assumptions": spec.model_dump()})
+    first = scenarios[0]
+    consumers = len(first.consumers)
+    shifts = len(first.calendar.shifts) * len(first.calendar.workdays)
+    machines = list(range(1, max(2 * len(first.cells), 8) + 1))
+    spec = first.integration.model_dump()
+    growth_rows = []
+    for label, level in (("point-to-point", ConnectivityLevel.VENDOR),
+                         ("standard", ConnectivityLevel.OPCUA)):
+        for n, effort in zip(machines, growth(machines, consumers, shifts, level), strict=True):
+            cost = integration_cost(effort, **spec)
+            growth_rows.append({"architecture": label, "machines": n, "consumers": consumers,
+                                "interfaces": effort.interfaces, "build_h": cost.build_h,
+                                "cost_build": cost.cost_build,
+                                "cost_per_year": cost.cost_per_year})
+    return {"scenarios": rows, "growth": growth_rows}
+
+
+INTEGRATION_ROWS = (
+    ("Interfaces to build and keep", "interfaces", "{:,.0f}"),
+    ("  vendor adapters (N × M)", "adapters", "{:,.0f}"),
+    ("  standard interfaces (N + M)", "standard_interfaces", "{:,.0f}"),
+    ("Cells live", "live_cells", "{:,.0f}"),
+    ("Paper shift reports per week", "manual_reports_per_week", "{:,.0f}"),
+    ("One machine more: interfaces", "machine_added", "{:,.0f}"),
+    ("One consumer more: interfaces", "consumer_added", "{:,.0f}"),
+    ("Build [h]", "build_h", "{:,.0f}"),
+    ("Upkeep [h/year]", "upkeep_h_per_year", "{:,.0f}"),
+    ("Typing in reports [h/year]", "reporting_h_per_year", "{:,.0f}"),
+    ("Build cost [EUR]", "cost_build", "{:,.0f}"),
+    ("Running cost [EUR/year]", "cost_per_year", "{:,.0f}"),
+)
+
+
+def integration_table(data: dict):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Integration effort (hours and cost: the scenario's `integration:` "
+                  "figures)", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for row in data["scenarios"]:
+        table.add_column(Text(row["name"]), justify="right", no_wrap=True)
+    for label, key, fmt in INTEGRATION_ROWS:
+        table.add_row(Text(label), *(fmt.format(row[key]) for row in data["scenarios"]))
+    return table
+
+
+def write_integration_csv(path: Path, data: dict) -> None:
+    """integration.csv: one row per INTEGRATION_ROWS figure, one column per scenario; then the
+    growth with the number of machines."""
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["figure", *(row["name"] for row in data["scenarios"])])
+        for label, key, _ in INTEGRATION_ROWS:
+            writer.writerow([label.strip(), *(row[key] for row in data["scenarios"])])
+        writer.writerow([])
+        columns = list(data["growth"][0])
+        writer.writerow(columns)
+        for row in data["growth"]:
+            writer.writerow([row[column] for column in columns])
+
+
+def write_sweep_csv(path: Path, data: dict) -> None:
+    """sweep.csv: one row per value of the parameter; mean, CI low and high of every KPI row."""
+    points = data["points"]
+    rows = [row for row in KPI_ROWS if row.plant and row.plant in points[0]["plant"]]
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        header = [data["parameter"]]
+        for row in rows:
+            name = f"{row.label.strip()} [{row.unit}]" if row.unit else row.label.strip()
+            header += [f"{name} mean", f"{name} ci_low", f"{name} ci_high"]
+        writer.writerow(header)
+        for point in points:
+            cells: list = [point["value"]]
+            for row in rows:
+                found = point["plant"][row.plant]
+                cells += ["" if found[k] is None else shown(row, found[k])
+                          for k in ("mean", "low", "high")]
+            writer.writerow(cells)
+
+
+def sweep_summary(runs: Sequence[dict]) -> dict[str, dict]:
+    """Mean and interval of every plant figure over one sweep point's replications."""
+    return {path: iv.as_dict() for path, iv in summarise([run["plant"] for run in runs]).items()}

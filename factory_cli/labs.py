@@ -1,0 +1,486 @@
+"""Graded labs: each worksheet in `labs/` has questions whose answers the model computes.
+
+A student runs the worksheet's commands with their own seed (`--student ID` turns a student
+id into a seed, so neighbours get different numbers), fills in an answer sheet (YAML) and
+`factory-sim lab check` compares it with the model's figures for that seed. Tolerances are
+rounding where the student reads a figure the CLI prints for the same seeds, wider where the
+student measures it themselves (from a live stream); a choice between alternatives accepts
+every alternative whose difference to the best is within the noise of the replications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from factory_cli.errors import CliError
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+LABS_DIR = REPOSITORY / "labs"
+SCENARIOS_DIR = REPOSITORY / "scenarios"
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str  # in the answer sheet
+    ask: str  # what the worksheet asks, briefly
+    kind: str = "number"  # number | name | yes/no
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The model's answer: a number with a tolerance, or the accepted names."""
+
+    value: Any  # float, or a tuple of accepted names ("yes"/"no" for yes/no)
+    tolerance: float = 0.0
+    hint: str = ""  # where to look, shown with a wrong answer
+
+
+@dataclass(frozen=True)
+class Lab:
+    number: int
+    name: str
+    title: str
+    questions: tuple[Question, ...]
+    solve: Callable[[Mapping[str, Any]], dict[str, Expected]]
+    base_seed: int = 2026
+    extra: Callable[[int], dict[str, Any]] = field(default=lambda seed: {})
+
+    @property
+    def id(self) -> str:
+        return f"{self.number:02d}-{self.name}"
+
+    @property
+    def worksheet(self) -> Path:
+        return LABS_DIR / f"{self.id}.md"
+
+    def params(self, student: str | None) -> dict[str, Any]:
+        """The values the worksheet's placeholders take for `student` ({seed}, ...)."""
+        seed = student_seed(self.base_seed, student)
+        return {"seed": seed, **self.extra(seed)}
+
+
+def student_seed(base: int, student: str | None) -> int:
+    """The lab's own seed without a student id; else a seed of 1000..9999 from the id."""
+    if not student:
+        return base
+    digest = hashlib.sha256(student.strip().lower().encode()).digest()
+    return 1000 + int.from_bytes(digest[:4], "big") % 9000
+
+
+# -- computing the answers ------------------------------------------------------------------
+
+
+def _scenario(name: str, sets: Sequence[str] = ()):
+    from factory_cli.scenario_files import open_scenario
+
+    path = Path(name)
+    return open_scenario(str(path if path.suffix else SCENARIOS_DIR / f"{name}.yaml"), sets)
+
+
+@cache
+def _replicated(names: tuple[str, ...], seed: int, replications: int, days: int) -> dict:
+    """compare's replication data for scenario files or shipped names."""
+    from factory_cli.experiment_output import experiment_data
+    from factory_cli.simulation import Job, run_replications
+    from factory_sim.experiments import replication_seeds
+
+    scenarios = [_scenario(name) for name in names]
+    seeds = replication_seeds(seed, replications)
+    jobs = [Job(s, x, days * 86400.0) for s in scenarios for x in seeds]
+    results = run_replications(jobs)
+    runs = [results[i * replications:(i + 1) * replications] for i in range(len(scenarios))]
+    return experiment_data([s.name for s in scenarios], list(names), seeds, runs)
+
+
+def _min_names(values: Mapping[str, float], within: float) -> tuple[str, ...]:
+    low = min(values.values())
+    return tuple(name for name, value in values.items() if value - low <= within)
+
+
+def _yes_no(flag: bool) -> tuple[str, ...]:
+    return ("yes",) if flag else ("no",)
+
+
+# Lab 1: reading an ISO 22400 OEE report ----------------------------------------------------
+
+PERCENT_READ = 0.15  # a percentage printed with one decimal, read off a table
+
+
+def _oee_report(p: Mapping[str, Any]) -> dict[str, Expected]:
+    from factory_cli.simulation import simulate
+
+    report = simulate(_scenario("reference-opcua"), seed=p["seed"], duration=5 * 86400.0).report
+    plant = report.plant
+    press = report.cell("press-brake")
+    factors = {"availability": plant.availability, "performance": plant.performance,
+               "quality": plant.quality}
+    return {
+        "plant_oee_pct": Expected(plant.oee * 100, PERCENT_READ, "the plant column, OEE row"),
+        "plant_availability_pct": Expected(plant.availability * 100, PERCENT_READ),
+        "plant_performance_pct": Expected(plant.performance * 100, PERCENT_READ),
+        "plant_quality_pct": Expected(plant.quality * 100, PERCENT_READ),
+        "smallest_factor": Expected(_min_names(factors, 0.0005),
+                                    hint="OEE = availability × performance × quality"),
+        "lowest_availability_cell": Expected(
+            _min_names({c.cell: c.availability for c in report.cells}, 0.001),
+            hint="compare the Availability row across the cells"),
+        "press_brake_oee_pct": Expected(press.oee * 100, PERCENT_READ),
+        "press_brake_down_h": Expected(press.times.down_s / 3600, 0.2,
+                                       "add the hours of the activities whose ISO 22400 "
+                                       "element is DOWN in the 'Where the time went' table"),
+    }
+
+
+# Lab 2: stand-alone against OPC UA ------------------------------------------------------------
+
+LAB2 = ("reference-standalone", "reference-opcua")
+
+
+def _standalone_vs_opcua(p: Mapping[str, Any]) -> dict[str, Expected]:
+    data = _replicated(LAB2, p["seed"], 5, 14)
+    standalone, opcua = data["scenarios"]
+    diff = opcua["difference_to_first"]
+
+    def beyond(path: str) -> tuple[str, ...]:
+        found = diff[path]
+        return _yes_no(found["half_width"] is not None and abs(found["mean"]) > found[
+            "half_width"])
+
+    hint = "the paired difference table; * marks an interval that excludes 0"
+    return {
+        "standalone_mttr_min": Expected(standalone["plant"]["repairs.mttr_s"]["mean"] / 60,
+                                        0.15, "the means table, MTTR row"),
+        "standalone_detection_min": Expected(
+            standalone["plant"]["repairs.detection_s"]["mean"] / 60, 0.15),
+        "mttr_difference_min": Expected(diff["repairs.mttr_s"]["mean"] / 60, 0.15, hint),
+        "mttr_difference_beyond_noise": Expected(beyond("repairs.mttr_s"), hint=hint),
+        "detection_difference_beyond_noise": Expected(beyond("repairs.detection_s"),
+                                                      hint=hint),
+        "standalone_latency_h": Expected(
+            standalone["plant"]["information.latency_s.mean"]["mean"] / 3600, 0.01,
+            "the table gives seconds: divide by 3600"),
+        "oee_difference_pct": Expected(diff["oee"]["mean"] * 100, PERCENT_READ, hint),
+        "oee_difference_beyond_noise": Expected(beyond("oee"), hint=hint),
+    }
+
+
+# Lab 3: the integration effort of a machine and a consumer more -----------------------------
+
+
+def _rate(seed: int) -> dict[str, Any]:
+    return {"rate": 60 + seed % 61}  # EUR per engineering hour: 60..120
+
+
+def _integration(p: Mapping[str, Any]) -> dict[str, Expected]:
+    from factory_cli.experiment_output import integration_data
+
+    rate = f"integration.rate_per_h={p['rate']}"
+    four = "consumers=[planning, maintenance, quality, energy]"
+    names = ["reference-vendor", "reference-opcua"]
+    now = integration_data(names, [_scenario(n, [rate]) for n in names])
+    more = integration_data(names, [_scenario(n, [rate, four]) for n in names])
+    vendor, opcua = now["scenarios"]
+    vendor4, opcua4 = more["scenarios"]
+    growth = now["growth"]
+
+    def interfaces(architecture: str, n: int) -> int:
+        return next(r["interfaces"] for r in growth
+                    if r["architecture"] == architecture and r["machines"] == n)
+
+    break_even = next(n for n in range(1, 100)
+                      if interfaces("point-to-point", n) > interfaces("standard", n))
+    return {
+        "vendor_interfaces": Expected(vendor["interfaces"]),
+        "opcua_interfaces": Expected(opcua["interfaces"]),
+        "vendor_machine_added": Expected(vendor["machine_added"]),
+        "opcua_machine_added": Expected(opcua["machine_added"]),
+        "vendor_build_cost_eur": Expected(vendor["cost_build"], 1.0,
+                                          "the Build cost row, with your --set rate"),
+        "opcua_build_cost_eur": Expected(opcua["cost_build"], 1.0),
+        "vendor_interfaces_4_consumers": Expected(vendor4["interfaces"]),
+        "opcua_interfaces_4_consumers": Expected(opcua4["interfaces"]),
+        "break_even_machines": Expected(
+            break_even, hint="integration.csv: the growth table, N × M against N + M"),
+    }
+
+
+# Lab 4: one connection on a budget: which machine first? ------------------------------------
+
+CELLS = ("punch-laser", "press-brake", "cobot", "packing")
+LAB4 = ("reference-standalone", *(f"labs/scenarios/connect-{cell}.yaml" for cell in CELLS))
+
+
+def _first_connection(p: Mapping[str, Any]) -> dict[str, Expected]:
+    data = _replicated(tuple(str(REPOSITORY / name) if name.startswith("labs/") else name
+                             for name in LAB4), p["seed"], 5, 14)
+    gains = {cell: s["difference_to_first"]["throughput_parts_per_h"]
+             for cell, s in zip(CELLS, data["scenarios"][1:], strict=True)}
+    best = max(gains, key=lambda cell: gains[cell]["mean"])
+    # Noise-aware: a cell whose gain is not below the best one's beyond the paired noise
+    # (replication by replication, on the same seeds) is an equally good choice.
+    plants = {cell: [run["plant"]["throughput_parts_per_h"] for run in s["replications"]]
+              for cell, s in zip(CELLS, data["scenarios"][1:], strict=True)}
+    from factory_sim.experiments import paired_difference
+
+    accepted = tuple(cell for cell in CELLS if cell == best or not paired_difference(
+        plants[best], plants[cell]).excludes_zero)
+    hint = "the paired difference table, Throughput row"
+    answers = {f"gain_{cell.replace('-', '_')}": Expected(gains[cell]["mean"], 0.01, hint)
+               for cell in CELLS}
+    best_gain = gains[best]
+    answers["connect_first"] = Expected(
+        accepted, hint="the largest throughput gain; if two overlap within their intervals, "
+        "either is right")
+    answers["gain_beyond_noise"] = Expected(_yes_no(
+        best_gain["half_width"] is not None and best_gain["mean"] > best_gain["half_width"]),
+        hint=hint)
+    return answers
+
+
+# Lab 5: hands-on OPC UA --------------------------------------------------------------------
+
+STEP_TO = 7 * 3600.0  # Monday 07:00: the worksheet steps the paused server there
+
+
+@cache
+def _plant_story(seed: int) -> dict[str, Any]:
+    """What a client sees on the paused OPC UA server stepped to 07:00, and the first failure."""
+    from factory_sim.events import AlarmRaised, StateChanged
+    from factory_sim.plant import Plant
+    from factory_sim.states import AlarmKind
+
+    plant = Plant(_scenario("reference-opcua"), seed=seed)
+    seen: dict[str, Any] = {"first_failure": None, "laser_power": []}
+
+    def watch(event: object) -> None:
+        if (isinstance(event, AlarmRaised) and event.alarm is AlarmKind.FAILURE
+                and seen["first_failure"] is None):
+            seen["first_failure"] = (event.cell, event.time)
+        if (isinstance(event, StateChanged) and event.cell == "punch-laser"
+                and 6 * 3600 <= event.time <= STEP_TO):
+            seen["laser_power"].append(event.power_kw)
+
+    plant.subscribe(watch)
+    plant.run(STEP_TO)
+    press, packing = plant.snapshot("press-brake"), plant.snapshot("packing")
+    day = 86400.0
+    while seen["first_failure"] is None and plant.now < 28 * day:
+        plant.run(plant.now + day)
+    return {"tool": press.tool, "life": press.tool_life_remaining, "packed": packing.good,
+            "failure": seen["first_failure"], "laser_max_kw": max(seen["laser_power"],
+                                                                   default=0.0)}
+
+
+def _opcua_hands_on(p: Mapping[str, Any]) -> dict[str, Expected]:
+    story = _plant_story(p["seed"])
+    cell, raised = story["failure"]
+    return {
+        "press_brake_active_tool": Expected((story["tool"],),
+                                            hint="Machines/press-brake/Tooling/ActiveTool"),
+        "press_brake_tool_life_remaining": Expected(story["life"], 0.0,
+                                                    "Tooling/ToolLifeRemaining, in strokes"),
+        "packing_good_parts": Expected(story["packed"], 0.0, "Monitoring/GoodParts"),
+        "punch_laser_max_power_kw": Expected(story["laser_max_kw"], 0.05,
+                                             "HistoryRead of Monitoring/Power, 06:00-07:00"),
+        "first_failure_cell": Expected((cell,), hint="the machine whose alarm condition "
+                                       "became active first"),
+        "first_failure_minutes": Expected(raised / 60, 1.0,
+                                          "the alarm's Time, as minutes after Monday 00:00"),
+    }
+
+
+# Lab 6: hands-on unified namespace --------------------------------------------------------
+
+
+def _unified_namespace(p: Mapping[str, Any]) -> dict[str, Expected]:
+    from factory_cli.simulation import simulate
+
+    report = simulate(_scenario("reference-opcua"), seed=p["seed"], duration=86400.0).report
+    press = report.cell("press-brake")
+    producing_h = press.times.apt_s / 3600
+    return {
+        # Measured by the student from a live stream: a tolerance for where they started
+        # and stopped recording and how they cut the breaks.
+        "press_brake_producing_h": Expected(producing_h, 0.25,
+                                            "sum the time the Activity topic says producing"),
+        "press_brake_availability_pct": Expected(press.availability * 100, 2.0,
+                                                 "producing time / planned busy time "
+                                                 "(shifts minus breaks)"),
+        "press_brake_good_parts": Expected(press.good, 2.0, "the last GoodParts message of the "
+                                           "day"),
+    }
+
+
+LABS: tuple[Lab, ...] = (
+    Lab(1, "oee-report", "Reading an ISO 22400 OEE report", (
+        Question("plant_oee_pct", "plant OEE", unit="%"),
+        Question("plant_availability_pct", "plant availability", unit="%"),
+        Question("plant_performance_pct", "plant performance", unit="%"),
+        Question("plant_quality_pct", "plant quality rate", unit="%"),
+        Question("smallest_factor", "the smallest of the three OEE factors", "name"),
+        Question("lowest_availability_cell", "the cell with the lowest availability", "name"),
+        Question("press_brake_oee_pct", "the press brake's OEE", unit="%"),
+        Question("press_brake_down_h", "the press brake's down time (ADOT)", unit="h"),
+    ), _oee_report),
+    Lab(2, "standalone-vs-opcua", "Stand-alone against OPC UA: where the time goes", (
+        Question("standalone_mttr_min", "mean MTTR, stand-alone", unit="min"),
+        Question("standalone_detection_min", "its detection part, stand-alone", unit="min"),
+        Question("mttr_difference_min", "MTTR difference OPC UA − stand-alone", unit="min"),
+        Question("mttr_difference_beyond_noise", "is it beyond the noise?", "yes/no"),
+        Question("detection_difference_beyond_noise", "is the detection difference beyond "
+                 "the noise?", "yes/no"),
+        Question("standalone_latency_h", "mean information latency, stand-alone", unit="h"),
+        Question("oee_difference_pct", "OEE difference OPC UA − stand-alone", unit="%"),
+        Question("oee_difference_beyond_noise", "is it beyond the noise?", "yes/no"),
+    ), _standalone_vs_opcua),
+    Lab(3, "integration-effort", "The integration effort of one machine and one consumer more", (
+        Question("vendor_interfaces", "interfaces, vendor plant"),
+        Question("opcua_interfaces", "interfaces, OPC UA plant"),
+        Question("vendor_machine_added", "interfaces one machine more costs, vendor"),
+        Question("opcua_machine_added", "interfaces one machine more costs, OPC UA"),
+        Question("vendor_build_cost_eur", "build cost, vendor", unit="EUR"),
+        Question("opcua_build_cost_eur", "build cost, OPC UA", unit="EUR"),
+        Question("vendor_interfaces_4_consumers", "interfaces with a 4th consumer, vendor"),
+        Question("opcua_interfaces_4_consumers", "interfaces with a 4th consumer, OPC UA"),
+        Question("break_even_machines", "machines from which N × M exceeds N + M"),
+    ), _integration, extra=_rate),
+    Lab(4, "first-connection", "One connection on a budget: which machine first?", (
+        *(Question(f"gain_{cell.replace('-', '_')}", f"throughput gain connecting {cell}",
+                   unit="good parts/h") for cell in CELLS),
+        Question("connect_first", "the machine to connect first", "name"),
+        Question("gain_beyond_noise", "is its gain beyond the noise?", "yes/no"),
+    ), _first_connection),
+    Lab(5, "opcua-hands-on", "Hands-on OPC UA: browse, read, acknowledge, history", (
+        Question("press_brake_active_tool", "the press brake's active tool at 07:00", "name"),
+        Question("press_brake_tool_life_remaining", "its tool life remaining at 07:00",
+                 unit="strokes"),
+        Question("packing_good_parts", "packing's good parts at 07:00"),
+        Question("punch_laser_max_power_kw", "punch-laser's highest power 06:00-07:00",
+                 unit="kW"),
+        Question("first_failure_cell", "the machine with the first failure alarm", "name"),
+        Question("first_failure_minutes", "when it was raised, minutes after Monday 00:00",
+                 unit="min"),
+    ), _opcua_hands_on),
+    Lab(6, "unified-namespace", "Hands-on unified namespace: a cell's OEE from the stream", (
+        Question("press_brake_producing_h", "hours the press brake produced on Monday",
+                 unit="h"),
+        Question("press_brake_availability_pct", "its availability on Monday", unit="%"),
+        Question("press_brake_good_parts", "its good parts on Monday"),
+    ), _unified_namespace),
+)
+
+
+def find_lab(name: str) -> Lab:
+    """A lab by number ("1", "01"), name ("oee-report") or id ("01-oee-report")."""
+    for lab in LABS:
+        if name in (lab.id, lab.name, str(lab.number), f"{lab.number:02d}"):
+            return lab
+    raise CliError(f"lab {name!r}: no such lab; expected one of "
+                   f"{', '.join(lab.id for lab in LABS)}")
+
+
+def worksheet_text(lab: Lab, student: str | None) -> str:
+    """The worksheet with the student's values in its placeholders ({seed}, ...)."""
+    text = lab.worksheet.read_text(encoding="utf-8")
+    for key, value in lab.params(student).items():
+        text = text.replace(f"{{{key}}}", str(value))
+    return text
+
+
+def answer_key(lab: Lab, student: str | None) -> dict[str, Any]:
+    """The teacher's reference answers for `student`, as an answer sheet."""
+    expected = lab.solve(lab.params(student))
+    sheet: dict[str, Any] = {"student": student} if student else {}
+    for question in lab.questions:
+        value = expected[question.key].value
+        if isinstance(value, tuple):
+            value = value[0]
+        elif isinstance(value, float):
+            value = round(value, 3)
+        sheet[question.key] = value
+    return sheet
+
+
+@dataclass(frozen=True)
+class Grade:
+    key: str
+    right: bool
+    message: str
+
+
+def grade(lab: Lab, answers: Mapping[str, Any], student: str | None) -> list[Grade]:
+    """One Grade per question; a wrong one says what is wrong without giving the answer."""
+    expected = lab.solve(lab.params(student))
+    grades = []
+    for question in lab.questions:
+        want = expected[question.key]
+        given = answers.get(question.key)
+        grades.append(_grade(question, want, given))
+    return grades
+
+
+def _grade(question: Question, want: Expected, given: Any) -> Grade:
+    key = question.key
+    hint = f" (hint: {want.hint})" if want.hint else ""
+    if given is None or given == "":
+        return Grade(key, False, f"{key}: no answer; expected {_expected_kind(question)}")
+    if question.kind in ("name", "yes/no"):
+        text = str(given).strip().lower()
+        if question.kind == "yes/no" and isinstance(given, bool):
+            text = "yes" if given else "no"
+        if text in {str(v).lower() for v in want.value}:
+            return Grade(key, True, f"{key}: right")
+        return Grade(key, False, f"{key}: {given!r} is not what the model shows{hint}")
+    if isinstance(given, bool) or not isinstance(given, int | float):
+        try:
+            given = float(str(given).replace(",", ""))
+        except ValueError:
+            return Grade(key, False, f"{key}: expected {_expected_kind(question)}, "
+                         f"got {given!r}")
+    if not math.isfinite(given):
+        return Grade(key, False, f"{key}: expected a finite number, got {given!r}")
+    error = given - want.value
+    if abs(error) <= want.tolerance + 1e-9:
+        return Grade(key, True, f"{key}: right")
+    direction = "too high" if error > 0 else "too low"
+    close = " (close: check the rounding and the unit)" if abs(error) <= 10 * max(
+        want.tolerance, 0.01) else ""
+    unit = f" {question.unit}" if question.unit else ""
+    tolerance = (f"within ±{want.tolerance:g}{unit} of the model's figure" if want.tolerance
+                 else "exactly the model's figure")
+    return Grade(key, False, f"{key}: {given:g}{unit} is {direction}{close}; expected "
+                 f"{tolerance}{hint}")
+
+
+def _expected_kind(question: Question) -> str:
+    if question.kind == "yes/no":
+        return "yes or no"
+    if question.kind == "name":
+        return "a name"
+    return f"a number in {question.unit}" if question.unit else "a number"
+
+
+def read_answers(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read the answer sheet ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: expected a YAML text file (UTF-8)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark else ""
+        raise CliError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}"
+                       ) from None
+    if not isinstance(data, dict):
+        raise CliError(f"{path}: expected a mapping of question keys to answers")
+    return data

@@ -1,0 +1,244 @@
+"""Graded labs: the reference answers pass, wrong ones fail with a helpful message, every
+student gets their own numbers, and every command a worksheet names runs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from factory_cli.labs import LABS, find_lab, student_seed, worksheet_text
+from tests.cli.test_run_compare import cli
+from tests.services import MqttRecorder, free_port
+
+LAB_IDS = [lab.id for lab in LABS]
+
+
+def key_sheet(lab_id: str, student: str | None = None) -> dict:
+    code, stdout, stderr = cli("lab", "key", lab_id, *(["--student", student] if student else []))
+    assert (code, stderr) == (0, "")
+    return yaml.safe_load(stdout)
+
+
+def check(tmp_path, lab_id: str, sheet: dict, *flags: str) -> tuple[int, str, str]:
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(sheet), encoding="utf-8")
+    return cli("lab", "check", lab_id, str(path), *flags)
+
+
+def test_there_are_at_least_five_labs_with_worksheets():
+    assert len(LABS) >= 5
+    code, stdout, _ = cli("lab", "list")
+    assert code == 0
+    for lab in LABS:
+        assert lab.worksheet.is_file()
+        assert lab.id in stdout
+
+
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_the_answer_sheet_template_asks_every_question(lab_id):
+    lab = find_lab(lab_id)
+    text = lab.worksheet.read_text(encoding="utf-8")
+    for heading in ("**Goal.**", "## Commands", "## Questions", "## Answer sheet"):
+        assert heading in text
+    template = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", text, re.S)[-1])
+    assert list(template) == ["student", *(q.key for q in lab.questions)]
+
+
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_reference_answers_pass(tmp_path, lab_id):
+    sheet = key_sheet(lab_id, "s1234567")
+    assert sheet["student"] == "s1234567"
+    code, stdout, stderr = check(tmp_path, lab_id, sheet)
+    total = len(find_lab(lab_id).questions)
+    assert (code, stderr) == (0, ""), stdout
+    assert f"lab {lab_id} for student s1234567: {total} of {total} right" in stdout
+
+
+def test_students_get_their_own_seeds_and_numbers(tmp_path):
+    assert student_seed(2026, None) == 2026
+    seeds = {student_seed(2026, f"student-{i}") for i in range(50)}
+    assert len(seeds) > 45 and all(1000 <= s <= 9999 for s in seeds)
+    assert student_seed(2026, " Alice ") == student_seed(2026, "alice")
+    lab = find_lab("oee-report")
+    assert f"--seed {lab.params('alice')['seed']} " in worksheet_text(lab, "alice")
+    alice = key_sheet("1", "alice")
+    del alice["student"]
+    code, stdout, _ = check(tmp_path, "1", alice, "--student", "bob")
+    assert code == 1 and ("too high" in stdout or "too low" in stdout)
+
+
+def test_wrong_answers_fail_with_a_helpful_message(tmp_path):
+    sheet = key_sheet("1", "carol")
+    sheet["plant_oee_pct"] += 3.0
+    sheet["plant_availability_pct"] -= 0.3
+    sheet["smallest_factor"] = "quality" if sheet["smallest_factor"] != "quality" else "performance"
+    sheet["press_brake_oee_pct"] = "lots"
+    del sheet["plant_quality_pct"]
+    sheet["colour"] = "blue"
+    code, stdout, stderr = check(tmp_path, "1", sheet)
+    assert code == 1
+    assert "lab 01-oee-report for student carol: 3 of 8 right" in stdout
+    assert "✗ plant_oee_pct: " in stdout and "% is too high; expected within ±0.15 %" in stdout
+    assert "✗ plant_availability_pct: " in stdout and "too low (close: check the rounding" in stdout
+    assert "✗ smallest_factor: " in stdout and "hint: OEE = availability × performance" in stdout
+    assert "✗ press_brake_oee_pct: expected a number in %, got 'lots'" in stdout
+    assert "✗ plant_quality_pct: no answer; expected a number in %" in stdout
+    assert "colour: not a question of lab 01-oee-report" in stderr
+    # The expected figure itself is never printed.
+    key = key_sheet("1", "carol")
+    assert f"{key['plant_oee_pct']:g}" not in stdout
+
+
+def test_a_choice_accepts_every_alternative_within_the_noise(tmp_path):
+    from factory_cli.labs import _first_connection
+
+    lab = find_lab("first-connection")
+    accepted = _first_connection(lab.params("dave"))["connect_first"].value
+    sheet = key_sheet("4", "dave")
+    for cell in ("punch-laser", "press-brake", "cobot", "packing"):
+        sheet["connect_first"] = cell
+        code, stdout, _ = check(tmp_path, "4", sheet)
+        assert ("✓ connect_first" in stdout) == (cell in accepted), stdout
+        assert (code == 0) == (cell in accepted)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("lab", "check", "99", "x.yaml"), "lab '99': no such lab; expected one of 01-oee-report"),
+    (("lab", "check", "1", "/nonexistent/answers.yaml"), "cannot read the answer sheet"),
+    (("lab", "show", "nope"), "no such lab"),
+])
+def test_bad_lab_input_gives_one_line(args, expected):
+    code, _, stderr = cli(*args)
+    assert code == 2 and expected in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_sheet_for_another_student_is_refused(tmp_path):
+    code, _, stderr = check(tmp_path, "1", {"student": "erin"}, "--student", "frank")
+    assert code == 2 and "the sheet is for student 'erin', not 'frank'" in stderr
+
+
+# -- every command a worksheet names runs -----------------------------------------------------
+
+
+def worksheet_commands(lab_id: str) -> list[list[str]]:
+    """The commands of the worksheet's ```bash blocks, as the student's shell splits them."""
+    text = worksheet_text(find_lab(lab_id), "s1234567")
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    return [shlex.split(line) for block in blocks for line in block.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def with_out(argv: list[str], tmp_path) -> list[str]:
+    """`--out DIR` pointed into the test's folder."""
+    return [str(tmp_path / arg) if i and argv[i - 1] == "--out" else arg
+            for i, arg in enumerate(argv)]
+
+
+MODEL_LABS = [lab.id for lab in LABS if not any(
+    argv[:2] == ["factory-sim", "serve"] for argv in worksheet_commands(lab.id))]
+
+
+@pytest.mark.parametrize("lab_id", MODEL_LABS)
+def test_every_command_of_a_model_lab_runs(tmp_path, monkeypatch, lab_id):
+    from factory_cli.labs import REPOSITORY
+
+    monkeypatch.chdir(REPOSITORY)  # the worksheets name files relative to the repository
+    commands = worksheet_commands(lab_id)
+    assert commands
+    for argv in commands:
+        assert argv[0] == "factory-sim", argv
+        code, stdout, stderr = cli(*with_out(argv[1:], tmp_path), "--quiet")
+        assert (code, stderr) == (0, ""), (argv, stderr)
+        assert stdout
+
+
+BIN = Path(sys.executable).parent  # factory-sim and asyncua's ua* tools live beside Python
+
+
+def on_port(argv: list[str], port: int) -> list[str]:
+    """The command against a server on `port` instead of 4840 (tests run side by side)."""
+    return [arg.replace("127.0.0.1:4840", f"127.0.0.1:{port}") for arg in argv]
+
+
+def start(argv: list[str], ready: str, timeout: float = 60.0) -> subprocess.Popen:
+    """Start a long-running command and wait for the line containing `ready` (stdout/err)."""
+    process = subprocess.Popen([str(BIN / argv[0]), *argv[1:]], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if ready in line:
+            return process
+    process.kill()
+    raise AssertionError(f"{argv[:2]} did not print {ready!r}: {''.join(seen)}")
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_every_command_of_the_opcua_lab_runs_and_shows_the_graded_figures():
+    commands = worksheet_commands("opcua-hands-on")
+    port = free_port()
+    serve = [argv for argv in commands if argv[:2] == ["factory-sim", "serve"]]
+    assert len(serve) == 1
+    server = start([*serve[0], "--port", str(port)], "endpoint:")
+    try:
+        outputs = []
+        for argv in commands:
+            if argv[0] == "factory-sim":
+                continue
+            result = subprocess.run([str(BIN / argv[0]), *on_port(argv, port)[1:]],
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, (argv, result.stderr)
+            outputs.append(result.stdout)
+    finally:
+        assert stop(server) == 0
+    # What the worksheet's reads print is what the checker expects for this student.
+    key = key_sheet("opcua-hands-on", "s1234567")
+    assert any(line.strip() == key["press_brake_active_tool"]
+               for out in outputs for line in out.splitlines())
+    assert any(line.strip() == "25200.0" for out in outputs for line in out.splitlines())
+    history = next(out for out in outputs if "Reading raw history" in out)
+    powers = [float(line.split()[-1]) for line in history.splitlines()
+              if line.startswith("2026-01-05")]
+    assert max(powers) == pytest.approx(key["punch_laser_max_power_kw"])
+
+
+def test_every_command_of_the_unified_namespace_lab_runs(mosquitto, tmp_path):
+    commands = worksheet_commands("unified-namespace")
+    serve, bridge = commands
+    assert serve[:2] == ["factory-sim", "serve"] and bridge[:2] == ["factory-sim", "bridge"]
+    port = free_port()
+    recorder = MqttRecorder(mosquitto, "factory/+/+/+/press-brake/#")
+    server = start([*serve, "--port", str(port)], "endpoint:")
+    try:
+        bridge = [arg.replace("mqtt://127.0.0.1:1883", mosquitto.url)
+                  for arg in on_port(bridge, port)]
+        client = start([*bridge, "--state-dir", str(tmp_path / "bridge")], "bridging")
+        try:
+            messages = recorder.wait_until(lambda ms: any(
+                m.topic.endswith("press-brake/Monitoring/Activity") for m in ms))
+            assert any(m.topic.endswith("press-brake/Monitoring/Activity") for m in messages)
+        finally:
+            assert stop(client) == 0
+    finally:
+        recorder.close()
+        assert stop(server) == 0
