@@ -114,7 +114,7 @@ class ProductSpec(Strict):
 
 class ReleaseSpec(Strict):
     rule: Literal["push", "conwip"] = "conwip"
-    wip_cap: int = Field(default=10, ge=1)  # orders on the floor, as the planner believes
+    wip_cap: int = Field(default=10, ge=1)  # CONWIP cards: orders on the floor at most
 
 
 class OrdersSpec(Strict):
@@ -162,12 +162,38 @@ class InformationSpec(Strict):
     opcua_publish: Duration = 1.0  # OPC UA publishing interval
 
 
+class JobDataSpec(Strict):
+    """Job data transfer: programs and job parameters reaching a machine by hand.
+
+    Where a machine is not coupled to the office systems, each new job's program and
+    parameters are walked over, carried on a USB stick or typed in: that lengthens the setup
+    and sometimes makes the first part with a wrong parameter. A mapped vendor interface
+    removes `mapped_vendor_removes` of both; OPC UA and unified remove them."""
+
+    manual_transfer: Duration = 0.0  # added to every change of job (variant), by hand
+    wrong_parameter: Probability = 0.0  # chance the first part after it is scrap
+    mapped_vendor_removes: Probability = 0.5
+
+
+class DispatchSpec(Strict):
+    """Which lot goes next, on the knowledge the plant has (release and every cell)."""
+
+    sequencing_slack: Duration = 8 * 3600.0  # earlier-due work setup-aware sequencing may pass
+
+
+class StandbySpec(Strict):
+    """Idle machines switched to standby where the plant knows they are idle (live cells)."""
+
+    after: Duration = 300.0  # idle this long before the machine is switched to standby
+
+
 class PowerSpec(Strict):
     producing: float = Field(ge=0)
     setup: float = Field(ge=0)
     idle: float = Field(ge=0)
     down: float = Field(ge=0)
     off_shift: float = Field(ge=0)
+    standby: float | None = Field(default=None, ge=0)  # kW; None: no standby mode
 
 
 class ShortStopSpec(Strict):
@@ -254,6 +280,9 @@ class Scenario(Strict):
     operators: list[OperatorSpec] = Field(min_length=1)
     maintenance: MaintenanceSpec = MaintenanceSpec()
     information: InformationSpec = InformationSpec()
+    job_data: JobDataSpec = JobDataSpec()
+    dispatch: DispatchSpec = DispatchSpec()
+    standby: StandbySpec = StandbySpec()
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
     cells: list[CellSpec] = Field(min_length=1)
 
