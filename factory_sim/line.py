@@ -57,7 +57,7 @@ class Line:
         self._orders = OrderStream(scenario.orders, products,
                                    streams.get("orders", name), prefix=f"{prefix}O")
         self.completed: list[Order] = []
-        env.process(self._arrivals())
+        env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name))))
 
     def believed_down(self, cell_name: str) -> bool:
         return self.information.is_believed_down(self._ids[cell_name])
@@ -74,8 +74,10 @@ class Line:
             setup=first.setup_needed if first is not None else None,
             believed_down=self.believed_down, upcoming=lambda order: order.product.routing)
 
-    def _arrivals(self):
+    def _arrivals(self, backlog: list[Order]):
         env = self.env
+        for order in backlog:
+            self.planner.order_arrived(order)
         while True:
             wait, order = self._orders.next(env.now)
             yield env.timeout(wait)

@@ -121,8 +121,18 @@ class OrdersSpec(Strict):
     interarrival: Duration  # mean time between order arrivals (exponential)
     mix: dict[str, float]  # product -> weight
     lot_sizes: dict[int, float]  # lot size -> weight
-    due: Duration  # due date after arrival
+    due: Duration  # due date after arrival (the earliest, if `due_latest` is given)
+    due_latest: Duration | None = None  # due dates spread evenly between `due` and this
+    # Orders already waiting at the start: those that arrived during this long before it
+    # (the weekend before a Monday start), so that a run begins like any working week.
+    backlog: Duration = 0.0
     release: ReleaseSpec = ReleaseSpec()
+
+    @model_validator(mode="after")
+    def _due_range(self) -> OrdersSpec:
+        if self.due_latest is not None and self.due_latest < self.due:
+            raise ValueError("expected due_latest to be at least due")
+        return self
 
     @field_validator("mix", "lot_sizes")
     @classmethod
