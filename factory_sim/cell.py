@@ -51,8 +51,6 @@ POWER_OF = {
     A.BLOCKED: "idle", A.WAITING_OPERATOR: "idle", A.STOPPED: "idle", A.FAILED: "down",
     A.REPAIR: "down", A.MAINTENANCE: "down", A.BREAK: "idle", A.OFF_SHIFT: "off_shift",
 }
-# Idle with nothing to do: a machine the plant knows to be idle may go to standby.
-STANDBY_ACTIVITIES = frozenset({A.STARVED, A.BLOCKED, A.STOPPED, A.BREAK})
 
 SEVERITY = {AlarmKind.FAILURE: 800, AlarmKind.PROTECTIVE_STOP: 600,
             AlarmKind.TOOL_WEAR: 500, AlarmKind.CONDITION: 400}
@@ -89,6 +87,8 @@ class Cell:
         self._standby_kw = spec.power.standby if coupling.live else None
         self._standby_after = scenario.standby.after
         self.job_data = JobDataTransfer(scenario.job_data, coupling.job_data_by_hand)
+        self._observe = ctx.observe
+        self._live_delay = coupling.live_delay
 
         # State and counters.
         self.activity: Activity | None = None
@@ -329,10 +329,10 @@ class Cell:
         self.activity = activity
         self.power_kw = self._power[activity]
         self.publish(StateChanged(now, self.id, activity, self.power_kw, self.energy_kwh))
-        self.ctx.observe(self.id, self.coupling.live_delay, activity, now)
+        self._observe(self.id, self._live_delay, activity, now)
         for part in self.parts:
             part.on_activity(activity, now)
-        if self._standby_kw is not None and activity in STANDBY_ACTIVITIES:
+        if activity.is_idle and self._standby_kw is not None:
             changes = self._changes
             self.env.timeout(self._standby_after).callbacks.append(
                 lambda _event: self._standby(changes))

@@ -8,6 +8,7 @@ the line, the plant or the planner. What happens to a finished lot is the line's
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,6 @@ class CellContext:
     planned_cycle_time: Callable[[str, str], float]  # (cell id, variant) -> ISO 22400 PRI
     # (cell id, live delay or None, activity, at): the plant's knowledge follows the cell
     observe: Callable[[str, float | None, Activity, float], None]
-    believed_down: Callable[[str], bool]  # cell name -> the plant believes it is down
+    believed_down: AbstractSet[str]  # names of the cells the plant believes down (live view)
     # A finished lot: the event of handing it to the next cell, or None when it left the line
     hand_on: Callable[[Order], simpy.Event | None]

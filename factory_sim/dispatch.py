@@ -17,6 +17,7 @@ The planner's release uses the same rule on its pool of arrived orders, for the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import simpy
@@ -24,7 +25,6 @@ import simpy
 if TYPE_CHECKING:
     from factory_sim.orders import Order
 
-BelievedDown = Callable[[str], bool]  # cell name -> the plant believes it is down
 
 
 class DispatchQueue(simpy.Store):
@@ -47,11 +47,11 @@ class Dispatcher:
     """Chooses among lots waiting for one cell (or for release onto the floor).
 
     `setup(lot)` is the setup the lot needs on the cell, 0 none .. 2 a full one (known only
-    with job orders); `believed_down` what the plant believes of the cells the lot visits
-    next (known only on a live cell; else None)."""
+    with job orders); `believed_down` the names of the cells the plant believes down (a set
+    the information flow keeps up to date); `upcoming(lot)` the cells the lot visits next."""
 
     def __init__(self, live: bool, job_orders: bool, slack: float,
-                 setup: Callable[[Order], int] | None, believed_down: BelievedDown | None,
+                 setup: Callable[[Order], int] | None, believed_down: AbstractSet[str],
                  upcoming: Callable[[Order], Sequence[str]]):
         self.live = live
         self.job_orders = job_orders and setup is not None
@@ -65,9 +65,9 @@ class Dispatcher:
             return 0
         candidates = range(len(lots))
         down = self.believed_down
-        if down is not None:
-            clear = [i for i in candidates
-                     if not any(down(name) for name in self.upcoming(lots[i]))]
+        if down:
+            upcoming = self.upcoming
+            clear = [i for i in candidates if down.isdisjoint(upcoming(lots[i]))]
             candidates = clear or candidates
         urgent = min(candidates, key=lambda i: lots[i].due)
         if not self.job_orders:

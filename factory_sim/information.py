@@ -34,7 +34,7 @@ class ReportingCell(Protocol):
 
 class InformationFlow:
     def __init__(self, env: simpy.Environment, publish, spec: InformationSpec,
-                 streams: RandomStreams, line_name: str):
+                 streams: RandomStreams, line_name: str, names: dict[str, str]):
         self._env = env
         self._publish = publish
         self._spec = spec
@@ -42,10 +42,8 @@ class InformationFlow:
         self._unreported: dict[str, list[tuple[Activity, float]]] = {}
         self._last_report: dict[str, tuple[int, int, float, float]] = {}
         self.believed: dict[str, Activity] = {}  # cell id -> what the plant thinks it does
-
-    def is_believed_down(self, cell_id: str) -> bool:
-        activity = self.believed.get(cell_id)
-        return activity is not None and activity.category is TimeCategory.DOWN
+        self._names = names  # cell id -> cell name
+        self.believed_down: set[str] = set()  # names of the cells the plant believes down
 
     def state_changed(self, cell_id: str, live_delay: float | None, activity: Activity,
                       at: float) -> None:
@@ -57,6 +55,10 @@ class InformationFlow:
 
     def _learn(self, now: float, cell_id: str, activity: Activity, at: float) -> None:
         self.believed[cell_id] = activity
+        if activity.is_down:
+            self.believed_down.add(self._names[cell_id])
+        else:
+            self.believed_down.discard(self._names[cell_id])
         self._publish(PlannerInformed(now, cell_id, activity, at))
 
     def file_shift_reports(self, cells: list[ReportingCell], shift_start: float) -> None:

@@ -31,16 +31,17 @@ class Line:
         self.env = env
         self._publish = publish
         self.name = name
-        self.information = InformationFlow(env, publish, scenario.information, streams, name)
+        self._ids = {spec.name: f"{prefix}{spec.name}" for spec in scenario.cells}
+        self.information = InformationFlow(env, publish, scenario.information, streams, name,
+                                           {cell_id: n for n, cell_id in self._ids.items()})
         self.operators = OperatorPool(env, {op.name: op.skills for op in scenario.operators})
         self.crew = RepairCrew(env, capacity=scenario.maintenance.technicians)
-        self._ids = {spec.name: f"{prefix}{spec.name}" for spec in scenario.cells}
         context = CellContext(
             env=env, publish=publish, streams=streams, scenario=scenario,
             working_time=working_time, operators=self.operators, crew=self.crew,
             planned_cycle_time=planned_cycle_time,
             observe=self.information.state_changed,
-            believed_down=self.believed_down,
+            believed_down=self.information.believed_down,
             hand_on=self._hand_on,
         )
         self.cells: list[Cell] = []
@@ -59,9 +60,6 @@ class Line:
         self.completed: list[Order] = []
         env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name))))
 
-    def believed_down(self, cell_name: str) -> bool:
-        return self.information.is_believed_down(self._ids[cell_name])
-
     def _release_rule(self, scenario: Scenario) -> Dispatcher:
         """Release: earliest due first from the order book (office data at every level),
         around cells the planner believes down; setup-aware where the first cell receives
@@ -72,7 +70,8 @@ class Line:
             live=True, job_orders=first is not None and first.coupling.job_orders,
             slack=scenario.dispatch.sequencing_slack,
             setup=first.setup_needed if first is not None else None,
-            believed_down=self.believed_down, upcoming=lambda order: order.product.routing)
+            believed_down=self.information.believed_down,
+            upcoming=lambda order: order.product.routing)
 
     def _arrivals(self, backlog: list[Order]):
         env = self.env
