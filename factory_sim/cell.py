@@ -271,10 +271,8 @@ class Cell:
                 yield from breakdowns.produce(duration)
             self.cycles += 1
             u = quality()
-            if wrong_first:
-                u = 0.0  # made with a wrong parameter: scrap
+            if u < scrap or wrong_first:  # a wrong parameter makes the first part scrap
                 wrong_first = False
-            if u < scrap:
                 outcome = PartOutcome.SCRAP
                 self.scrap += 1
                 order.scrapped += 1
