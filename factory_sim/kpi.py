@@ -346,6 +346,8 @@ class KpiAccounting:
 
     def _state_changed(self, event: StateChanged) -> None:
         ledger = self._ledger(event.cell)
+        if event.activity is not ledger.activity:  # not just a new power (standby)
+            ledger.change_times.append(event.time)
         if ledger.activity is None:
             ledger.since = self.start
         else:
@@ -356,7 +358,6 @@ class KpiAccounting:
         ledger.activity = event.activity
         ledger.power_kw = event.power_kw
         ledger.energy_kwh = event.energy_kwh
-        ledger.change_times.append(event.time)
 
     def _part_finished(self, event: PartFinished) -> None:
         ledger = self._ledger(event.cell)

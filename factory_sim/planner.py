@@ -1,11 +1,11 @@
 """The planner: decides which arrived order goes onto the floor, and when.
 
 Release is CONWIP: an order goes out only with a free card, and the card comes back with
-the finished order at every connectivity level (a physical loop). What the level changes is
-which order the planner picks (`factory_sim.dispatch`): on live knowledge of the first cell
-it releases earliest due first and holds back orders whose routing passes a cell it believes
-down; with job orders and live setups (unified) it prefers orders that fit the first cell's
-setup within the sequencing slack. Without live knowledge it releases in order of arrival.
+the finished order at every connectivity level (a physical loop). Which order goes is a
+dispatch decision (`factory_sim.dispatch`): earliest due first from the order book (office
+data at every level), holding back orders whose routing passes a cell the planner believes
+down (a belief as fresh as the cell's connectivity allows); where the first cell receives job
+orders (unified) it prefers orders that fit that cell's live setup within the sequencing slack.
 """
 
 from __future__ import annotations

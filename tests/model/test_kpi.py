@@ -292,3 +292,16 @@ def test_exact_cycle_times_give_a_performance_of_one():
     for cell in report.cells:  # ... but none of speed: the day ends with no part half made
         assert cell.performance == pytest.approx(1.0)
         assert cell.quality == pytest.approx(cell.good / cell.produced)
+
+
+def test_standby_is_a_new_power_not_a_state_change():
+    kpis = KpiAccounting(lambda cell, variant: 60.0)
+    kpis(StateChanged(0.0, "laser", Activity.STARVED, 6.0, 0.0))
+    kpis(PlannerInformed(1.0, "laser", Activity.STARVED, 0.0))
+    kpis(StateChanged(300.0, "laser", Activity.STARVED, 1.5, 0.5))  # switched to standby
+    kpis(StateChanged(3600.0, "laser", Activity.PRODUCING, 35.0, 0.5 + 1.5 * 3300 / 3600))
+    kpis(PlannerInformed(3601.0, "laser", Activity.PRODUCING, 3600.0))
+    cell = kpis.report(now=3600.0).cell("laser")
+    assert cell.state_times_s["starved"] == 3600.0
+    assert cell.energy_kwh == pytest.approx(0.5 + 1.375)
+    assert cell.information.unlearned_share == 0.0  # both state changes were learned
