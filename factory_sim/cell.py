@@ -226,28 +226,34 @@ class Cell:
 
     def _make_lot(self, order: Order, wrong_first: bool):
         # The per-part path runs hundreds of thousands of times a simulated year, so the
-        # common case stays inline; rare turns (failures, stops, maintenance) are generators.
+        # common case stays inline and on local names; rare turns (failures, stops,
+        # maintenance) are generators.
         env = self.env
         working_time = self.ctx.working_time
         publish = self.publish
         spec = self.spec
-        product = order.product
+        cell_id, order_id, variant = self.id, order.id, order.product.name
         planned = remaining = order.alive
-        job = self.job = Job(order.id, product.name, planned)
-        publish(JobStarted(env.now, self.id, order.id, product.name, planned))
-        cycle = self.ctx.planned_cycle_time(self.id, product.name)
+        job = self.job = Job(order_id, variant, planned)
+        publish(JobStarted(env.now, cell_id, order_id, variant, planned))
+        cycle = self.ctx.planned_cycle_time(cell_id, variant)
         base = cycle * self._slow
         sigma = self._sigma
+        factors, index = self._factors, self._factor_index
         quality = self._rng_quality.random
         scrap = spec.scrap
         scrap_or_rework = scrap + spec.rework
         stop_chance = spec.short_stops.probability
+        stop_draw = self._rng_stops.random
         safety = self.safety
         protective_chance = safety.chance_per_part(cycle) if safety is not None else 0.0
         tooling = self.tooling
+        bends = order.product.bends
         breakdowns = self.breakdowns
         predictive = breakdowns.predictive
         work = PeriodKind.WORK
+        producing = A.PRODUCING
+        good, scrapped, rework = PartOutcome.GOOD, PartOutcome.SCRAP, PartOutcome.REWORK
         while remaining:
             if self._stop_requested or working_time.period_kind is not work:
                 yield from self._ready()
@@ -255,15 +261,16 @@ class Cell:
                 yield from breakdowns.planned_maintenance()
                 continue
             if sigma:
-                if self._factor_index == len(self._factors):
-                    self._factors = self._rng_cycle.lognormal(self._mu, sigma, 4096).tolist()
-                    self._factor_index = 0
-                duration = base * self._factors[self._factor_index]
-                self._factor_index += 1
+                if index == len(factors):
+                    factors = self._factors = self._rng_cycle.lognormal(
+                        self._mu, sigma, 4096).tolist()
+                    index = 0
+                duration = base * factors[index]
+                index += 1
             else:
                 duration = base
-            if self.activity is not A.PRODUCING:
-                self.set_activity(A.PRODUCING)
+            if self.activity is not producing:
+                self.set_activity(producing)
             if duration < breakdowns.ttf:
                 yield env.timeout(duration)
                 breakdowns.ttf -= duration
@@ -273,27 +280,28 @@ class Cell:
             u = quality()
             if u < scrap or wrong_first:  # a wrong parameter makes the first part scrap
                 wrong_first = False
-                outcome = PartOutcome.SCRAP
+                outcome = scrapped
                 self.scrap += 1
                 order.scrapped += 1
                 remaining -= 1
             elif u < scrap_or_rework:
-                outcome = PartOutcome.REWORK  # made once more, at once
+                outcome = rework  # made once more, at once
                 self.rework += 1
             else:
-                outcome = PartOutcome.GOOD
+                outcome = good
                 self.good += 1
                 job.completed += 1
                 remaining -= 1
-            publish(PartFinished(env.now, self.id, order.id, product.name, outcome,
+            publish(PartFinished(env.now, cell_id, order_id, variant, outcome,
                                  job.completed, planned))
-            if tooling is not None and tooling.wear(product.bends) and remaining:
+            if tooling is not None and tooling.wear(bends) and remaining:
                 yield from tooling.replace()
-            if stop_chance and self._rng_stops.random() < stop_chance:
+            if stop_chance and stop_draw() < stop_chance:
                 self.set_activity(A.SHORT_STOP)
                 yield env.timeout(self._rng_stops.expovariate(1.0 / spec.short_stops.mean))
             if protective_chance and safety.rng.random() < protective_chance:
                 yield from safety.protective_stop_after_part()
+        self._factor_index = index  # the next lot goes on with this cell's batch of draws
 
     def await_reset(self, delay: float):
         """The fault stays `delay` seconds until an operator resets it on site, unless
