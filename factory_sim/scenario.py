@@ -117,6 +117,9 @@ class ReleaseSpec(Strict):
     wip_cap: int = Field(default=10, ge=1)  # CONWIP cards: orders on the floor at most
 
 
+MAX_BACKLOG_ORDERS = 10_000
+
+
 class OrdersSpec(Strict):
     interarrival: Duration  # mean time between order arrivals (exponential)
     mix: dict[str, float]  # product -> weight
@@ -132,6 +135,9 @@ class OrdersSpec(Strict):
     def _due_range(self) -> OrdersSpec:
         if self.due_latest is not None and self.due_latest < self.due:
             raise ValueError("expected due_latest to be at least due")
+        if self.interarrival > 0 and self.backlog / self.interarrival > MAX_BACKLOG_ORDERS:
+            raise ValueError(f"expected a backlog of at most {MAX_BACKLOG_ORDERS:,} orders "
+                             f"(backlog / interarrival)")
         return self
 
     @field_validator("mix", "lot_sizes")

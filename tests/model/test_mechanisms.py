@@ -242,3 +242,10 @@ def test_mtbf_on_producing_time_matches_the_scenario_and_iso_mtbf_is_longer():
     assert repairs.failures > 100
     assert repairs.mtbf_producing_s == pytest.approx(3600.0, rel=0.2)
     assert repairs.mtbf_operating_s > repairs.mtbf_producing_s  # idle time counted too
+
+
+def test_an_absurd_backlog_is_refused_with_its_limit():
+    from factory_sim.scenario import ScenarioError
+    orders = {**tiny()["orders"], "interarrival": "1m", "backlog": "1y"}
+    with pytest.raises(ScenarioError, match=r"orders: expected a backlog of at most 10,000"):
+        scenario_from_dict(tiny(orders=orders))
