@@ -23,7 +23,7 @@ class Breakdowns:
     def __init__(self, cell: Cell):
         self.cell = cell
         self.spec = cell.spec
-        self.maintenance = cell.ctx.scenario.maintenance
+        self.maintenance = cell.ctx.maintenance
         streams = cell.streams
         self._rng_failures = streams.get("failures", cell.id)
         self._rng_detection = streams.get("detection", cell.id)

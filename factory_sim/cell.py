@@ -71,7 +71,6 @@ class Cell:
         self.kind = spec.kind
         self.coupling = coupling
         self.level = coupling.level
-        scenario = ctx.scenario
 
         # Cycle-time variation is drawn a batch at a time: one draw per part is the model's
         # most frequent random number, and numpy draws thousands for the cost of a few.
@@ -85,8 +84,8 @@ class Cell:
         self._slow = 1.0 + spec.speed_loss
         self._power = {a: getattr(spec.power, key) for a, key in POWER_OF.items()}
         self._standby_kw = spec.power.standby if coupling.live else None
-        self._standby_after = scenario.standby.after
-        self.job_data = JobDataTransfer(scenario.job_data, coupling.job_data_by_hand)
+        self._standby_after = ctx.standby.after
+        self.job_data = JobDataTransfer(ctx.job_data, coupling.job_data_by_hand)
         self._observe = ctx.observe
         self._live_delay = coupling.live_delay
 
@@ -106,13 +105,13 @@ class Cell:
         self.active_alarms: dict[str, AlarmRaised] = {}
 
         # The parts of its kind, failures, and how it picks its next lot.
-        self.parts = parts_for(self, scenario.products)
+        self.parts = parts_for(self, ctx.products)
         self.tooling = next((p for p in self.parts if isinstance(p, PressBrakeTooling)), None)
         self.safety = next((p for p in self.parts if isinstance(p, CobotSafety)), None)
         self.breakdowns = Breakdowns(self)
         self.dispatcher = Dispatcher(
             live=coupling.live, job_orders=coupling.job_orders,
-            slack=scenario.dispatch.sequencing_slack, setup=self.setup_needed,
+            slack=ctx.dispatch.sequencing_slack, setup=self.setup_needed,
             believed_down=ctx.believed_down,
             upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
         self.input = DispatchQueue(env, spec.buffer, self.dispatcher.pick)

@@ -16,7 +16,13 @@ import simpy
 
 from factory_sim.people import OperatorPool, RepairCrew
 from factory_sim.random_streams import RandomStreams
-from factory_sim.scenario import Scenario
+from factory_sim.scenario import (
+    DispatchSpec,
+    JobDataSpec,
+    MaintenanceSpec,
+    ProductSpec,
+    StandbySpec,
+)
 from factory_sim.working_time import WorkingTime
 
 if TYPE_CHECKING:
@@ -30,7 +36,11 @@ class CellContext:
     env: simpy.Environment
     publish: Callable[[Event], None]
     streams: RandomStreams
-    scenario: Scenario  # the data: maintenance, job data, dispatch, products
+    products: list[ProductSpec]
+    maintenance: MaintenanceSpec
+    job_data: JobDataSpec
+    dispatch: DispatchSpec
+    standby: StandbySpec
     working_time: WorkingTime
     operators: OperatorPool
     crew: RepairCrew

@@ -37,7 +37,9 @@ class Line:
         self.operators = OperatorPool(env, {op.name: op.skills for op in scenario.operators})
         self.crew = RepairCrew(env, capacity=scenario.maintenance.technicians)
         context = CellContext(
-            env=env, publish=publish, streams=streams, scenario=scenario,
+            env=env, publish=publish, streams=streams, products=scenario.products,
+            maintenance=scenario.maintenance, job_data=scenario.job_data,
+            dispatch=scenario.dispatch, standby=scenario.standby,
             working_time=working_time, operators=self.operators, crew=self.crew,
             planned_cycle_time=planned_cycle_time,
             observe=self.information.state_changed,
