@@ -24,9 +24,17 @@ Definitions (ISO 22400-2:2014, per work unit = cell):
 - MTTR = mean of (alarm cleared − failure alarm raised), split into detection (raised →
   maintenance learns of it), response (→ technician starts repair) and repair (→ cleared).
   Where the model sends RepairCompleted, its split in *working* seconds replaces the
-  timestamps' (a failure late in a shift does not count the night as repair time);
-  MTBF = operating time (PBT − down time) / (failures + 1), as ISO 22400-2 counts the
-  intervals between failures.
+  timestamps' (a failure late in a shift does not count the night as repair time).
+- Two MTBFs, named for what they divide: `mtbf_producing_s` = producing time / failures,
+  the figure the scenario's `mtbf` draws failures on (a machine wears while it makes parts),
+  and `mtbf_operating_s` = operating time (PBT − down time, idle included) / (failures + 1),
+  ISO 22400-2's count of intervals between failures.
+- on-time-in-full (OTIF) = share of completed orders delivered by their due time *and* with
+  every part ordered; fill rate = good parts delivered / parts ordered, over completed orders;
+  on-time = share delivered by their due time, whatever their quantity.
+- information accuracy, per cell: 1 − Σ|reported − actual| / Σ actual over its shift
+  reports; a live cell files none and is exact (1.0). The plant's figure is the mean over
+  every cell, live ones included.
 
 The plant level aggregates the cells' sums, the ISO 22400 way of rolling work units up:
 availability = ΣAPT / ΣPBT, performance = Σ(PRI × PQ) / ΣAPT, quality = ΣGQ / ΣPQ, OEE =
@@ -39,7 +47,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -105,18 +113,20 @@ class RepairTimes:
     response_s: float | None
     repair_s: float | None
     mttr_s: float | None
-    mtbf_s: float | None
+    mtbf_producing_s: float | None  # producing time / failures: what `mtbf` draws on
+    mtbf_operating_s: float | None  # ISO 22400: operating time / (failures + 1)
 
     @classmethod
     def of(cls, failures: int, repairs: list[tuple[float, float, float]],
-           mtbf_s: float | None) -> RepairTimes:
+           producing_s: float, operating_s: float, intervals: int) -> RepairTimes:
         """`repairs`: (detection, response, repair) seconds of each repaired failure."""
 
         def mean(index: int) -> float | None:
             return sum(r[index] for r in repairs) / len(repairs) if repairs else None
 
         mttr = sum(sum(r) for r in repairs) / len(repairs) if repairs else None
-        return cls(failures, len(repairs), mean(0), mean(1), mean(2), mttr, mtbf_s)
+        return cls(failures, len(repairs), mean(0), mean(1), mean(2), mttr,
+                   _ratio(producing_s, failures), _ratio(operating_s, intervals))
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class InformationQuality:
     of state changes the planner never learned of, among those up to the last change it did
     learn of (later ones may still be on their way). accuracy_*: 1 − Σ|reported − actual| /
     Σ actual over the shift reports filed; 1.0 where no reports are filed (a live cell).
+    The plant's accuracy figures are means over every cell.
     """
 
     latency_s: Distribution
@@ -206,7 +217,9 @@ class PlantKpis:
     throughput_time_s: Distribution  # order release → completion
     wip_orders: float  # time-average of released, not yet completed orders
     wip_parts: float  # ... and of the parts they order
-    on_time_delivery: float | None  # share of completed orders completed by their due time
+    on_time_in_full: float | None  # share of completed orders on time and complete
+    on_time: float | None  # share of completed orders on time, whatever their quantity
+    fill_rate: float | None  # good parts delivered / parts ordered, over completed orders
     energy_kwh: float
     energy_per_good_part_kwh: float | None
     repairs: RepairTimes
@@ -335,6 +348,8 @@ class KpiAccounting:
 
     def _state_changed(self, event: StateChanged) -> None:
         ledger = self._ledger(event.cell)
+        if event.activity is not ledger.activity:  # not just a new power (standby)
+            ledger.change_times.append(event.time)
         if ledger.activity is None:
             ledger.since = self.start
         else:
@@ -345,7 +360,6 @@ class KpiAccounting:
         ledger.activity = event.activity
         ledger.power_kw = event.power_kw
         ledger.energy_kwh = event.energy_kwh - ledger.energy_base_kwh
-        ledger.change_times.append(event.time)
 
     def _part_finished(self, event: PartFinished) -> None:
         ledger = self._ledger(event.cell)
@@ -496,7 +510,8 @@ class KpiAccounting:
             energy_kwh=energy,
             energy_per_good_part_kwh=_ratio(energy, ledger.good),
             repairs=RepairTimes.of(ledger.failures, list(ledger.repairs.values()),
-                                   (times.pbt_s - times.down_s) / (ledger.failures + 1)),
+                                   state_times.get(Activity.PRODUCING, 0.0),
+                                   times.pbt_s - times.down_s, ledger.failures + 1),
             information=self._information(
                 [ledger], Distribution.of(ledger.latencies)),
         )
@@ -519,6 +534,24 @@ class KpiAccounting:
             unlearned = max(0.0, 1.0 - learned / considered)
         return InformationQuality(latency, unlearned, reports, good, scrap, downtime,
                                   (good + scrap + downtime) / 3)
+
+    @classmethod
+    def _plant_information(cls, cells: list[CellKpis],
+                           ledgers: list[_CellLedger]) -> InformationQuality:
+        """Latency and unlearned share over all state changes; accuracy as the mean over
+        every cell (a live cell is exact)."""
+        pooled = cls._information(
+            ledgers, Distribution.of(x for ledger in ledgers for x in ledger.latencies))
+        if not cells:
+            return pooled
+
+        def mean(name: str) -> float:
+            return sum(getattr(cell.information, name) for cell in cells) / len(cells)
+
+        good, scrap, downtime = (mean("accuracy_good"), mean("accuracy_scrap"),
+                                 mean("accuracy_downtime"))
+        return replace(pooled, accuracy_good=good, accuracy_scrap=scrap,
+                       accuracy_downtime=downtime, accuracy=(good + scrap + downtime) / 3)
 
     def _plant_report(self, cells: list[CellKpis], now: float, hours: float) -> PlantKpis:
         by_category = {category: 0.0 for category in TimeCategory}
@@ -549,8 +582,9 @@ class KpiAccounting:
         all_repairs = [r for ledger in ledgers for r in ledger.repairs.values()]
         failures = sum(ledger.failures for ledger in ledgers)
         operating = sum(cell.times.pbt_s - cell.times.down_s for cell in cells)
-        # Each cell's operating time splits into (its failures + 1) intervals.
-        mtbf = operating / (failures + len(cells)) if cells else None
+        producing = sum(cell.state_times_s[Activity.PRODUCING.label] for cell in cells)
+        on_time = [c for c in completed if c[2]]
+        ordered = good_parts + sum(c[4] for c in completed)
         return PlantKpis(
             times=times,
             availability=availability,
@@ -567,10 +601,13 @@ class KpiAccounting:
             throughput_time_s=Distribution.of(c[1] for c in completed),
             wip_orders=order_seconds / simulated if simulated > 0 else 0.0,
             wip_parts=part_seconds / simulated if simulated > 0 else 0.0,
-            on_time_delivery=_ratio(sum(1 for c in completed if c[2]), len(completed)),
+            on_time_in_full=_ratio(sum(1 for c in on_time if c[4] == 0), len(completed)),
+            on_time=_ratio(len(on_time), len(completed)),
+            fill_rate=_ratio(good_parts, ordered),
             energy_kwh=energy,
             energy_per_good_part_kwh=_ratio(energy, good_parts),
-            repairs=RepairTimes.of(failures, all_repairs, mtbf),
-            information=self._information(
-                ledgers, Distribution.of(x for ledger in ledgers for x in ledger.latencies)),
+            # Each cell's operating time splits into (its failures + 1) intervals.
+            repairs=RepairTimes.of(failures, all_repairs, producing, operating,
+                                   failures + len(cells)),
+            information=self._plant_information(cells, ledgers),
         )

@@ -1,57 +1,106 @@
-"""A production line: its cells and buffers, its orders, operators, repair crew and planner."""
+"""A production line: its cells and buffers, its orders, operators, repair crew and planner.
+
+The line wires its parts together: each cell gets a `CellContext`, the planner a dispatcher
+for the first cell, and the line decides where a finished lot goes next.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+
+import simpy
 
 from factory_sim.cell import Cell
-from factory_sim.events import OrderCompleted
+from factory_sim.cell_context import CellContext
+from factory_sim.coupling import Coupling
+from factory_sim.dispatch import Dispatcher
+from factory_sim.events import Event, OrderCompleted
 from factory_sim.information import InformationFlow
 from factory_sim.orders import Order, OrderStream
 from factory_sim.people import OperatorPool, RepairCrew
 from factory_sim.planner import Planner
-from factory_sim.states import ConnectivityLevel
-
-if TYPE_CHECKING:
-    from factory_sim.plant import Plant
+from factory_sim.random_streams import RandomStreams
+from factory_sim.scenario import Scenario
+from factory_sim.working_time import WorkingTime
 
 
 class Line:
-    def __init__(self, plant: Plant, name: str, prefix: str):
-        scenario = plant.scenario
-        self.plant = plant
+    def __init__(self, env: simpy.Environment, publish: Callable[[Event], None],
+                 scenario: Scenario, streams: RandomStreams, working_time: WorkingTime,
+                 planned_cycle_time: Callable[[str, str], float], name: str, prefix: str):
+        self.env = env
+        self._publish = publish
         self.name = name
-        self.information = InformationFlow(plant, name)
-        self.operators = OperatorPool(plant.env, {op.name: op.skills for op in scenario.operators})
-        self.crew = RepairCrew(plant.env, capacity=scenario.maintenance.technicians)
+        self._ids = {spec.name: f"{prefix}{spec.name}" for spec in scenario.cells}
+        self.information = InformationFlow(env, publish, scenario.information, streams, name,
+                                           {cell_id: n for n, cell_id in self._ids.items()})
+        self.operators = OperatorPool(env, {op.name: op.skills for op in scenario.operators})
+        self.crew = RepairCrew(env, capacity=scenario.maintenance.technicians)
+        context = CellContext(
+            env=env, publish=publish, streams=streams, products=scenario.products,
+            maintenance=scenario.maintenance, job_data=scenario.job_data,
+            dispatch=scenario.dispatch, standby=scenario.standby,
+            working_time=working_time, operators=self.operators, crew=self.crew,
+            planned_cycle_time=planned_cycle_time,
+            observe=self.information.state_changed,
+            believed_down=self.information.believed_down,
+            hand_on=self._hand_on,
+        )
         self.cells: list[Cell] = []
         self.cells_by_name: dict[str, Cell] = {}
         for spec in scenario.cells:
-            cell = Cell(self, spec, f"{prefix}{spec.name}", scenario.level_of(spec))
+            coupling = Coupling.of(scenario.level_of(spec), spec.mapped, scenario.information,
+                                   scenario.job_data)
+            cell = Cell(context, spec, self._ids[spec.name], coupling)
             self.cells.append(cell)
             self.cells_by_name[spec.name] = cell
-        self.planner = Planner(
-            self, setup_aware=all(c.level >= ConnectivityLevel.UNIFIED for c in self.cells))
+        self.planner = Planner(env, publish, scenario.orders.release, self._release_rule(scenario),
+                               self._send_to_floor)
         products = {p.name: p for p in scenario.products}
         self._orders = OrderStream(scenario.orders, products,
-                                   plant.streams.get("orders", name), prefix=f"{prefix}O")
+                                   streams.get("orders", name), prefix=f"{prefix}O")
         self.completed: list[Order] = []
-        plant.env.process(self._arrivals())
+        env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name))))
 
-    def _arrivals(self):
-        env = self.plant.env
+    def _release_rule(self, scenario: Scenario) -> Dispatcher:
+        """Release: earliest due first from the order book (office data at every level),
+        around cells the planner believes down; setup-aware where the first cell receives
+        job orders."""
+        firsts = {p.routing[0] for p in scenario.products}
+        first = self.cells_by_name[next(iter(firsts))] if len(firsts) == 1 else None
+        return Dispatcher(
+            live=True, job_orders=first is not None and first.coupling.job_orders,
+            slack=scenario.dispatch.sequencing_slack,
+            setup=first.setup_needed if first is not None else None,
+            believed_down=self.information.believed_down,
+            upcoming=lambda order: order.product.routing)
+
+    def _arrivals(self, backlog: list[Order]):
+        env = self.env
+        for order in backlog:
+            self.planner.order_arrived(order)
         while True:
             wait, order = self._orders.next(env.now)
             yield env.timeout(wait)
             self.planner.order_arrived(order)
 
-    def complete(self, order: Order, cell: Cell) -> None:
+    def _send_to_floor(self, order: Order) -> simpy.Event:
+        return self.cells_by_name[order.product.routing[0]].input.put(order)
+
+    def _hand_on(self, order: Order) -> simpy.Event | None:
+        """A cell finished its step of the order: on to the next cell, or out of the line."""
+        routing = order.product.routing
+        if order.alive and order.step < len(routing):
+            return self.cells_by_name[routing[order.step]].input.put(order)
+        self._complete(order)
+        return None
+
+    def _complete(self, order: Order) -> None:
         """The last cell of the routing finished the order (or scrap emptied its lot)."""
-        now = self.plant.env.now
+        now = self.env.now
         order.completed_at = now
-        del self.planner.on_floor[order.id]
+        self.planner.order_completed(order)
         self.completed.append(order)
-        self.plant.bus.publish(OrderCompleted(
+        self._publish(OrderCompleted(
             now, order.id, order.variant, order.alive, order.scrapped,
             order.arrived, order.released, order.due))
-        self.information.tell_planner(cell, self.planner.learned_completion)

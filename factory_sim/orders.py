@@ -49,19 +49,32 @@ class OrderStream:
         self._size_weights = list(spec.lot_sizes.values())
         self._count = 0
 
+    def backlog(self, rng) -> list[Order]:
+        """The orders that arrived in the `backlog` seconds before the start, oldest first,
+        drawn from their own stream `rng` (the later orders stay the same)."""
+        orders = []
+        arrived = -rng.expovariate(1.0 / self._spec.interarrival)
+        while arrived >= -self._spec.backlog:
+            orders.append(self._order(rng, arrived, f"{self._prefix}B"))
+            arrived -= rng.expovariate(1.0 / self._spec.interarrival)
+        return orders[::-1]
+
     def next(self, now: float) -> tuple[float, Order]:
         """The wait until the next arrival, and the order that arrives then."""
         rng = self._rng
         wait = rng.expovariate(1.0 / self._spec.interarrival)
+        return wait, self._order(rng, now + wait, self._prefix)
+
+    def _order(self, rng, arrived: float, prefix: str) -> Order:
         product = rng.choices(self._products, self._product_weights)[0]
         size = rng.choices(self._sizes, self._size_weights)[0]
+        spec = self._spec
+        due = spec.due if spec.due_latest is None else rng.uniform(spec.due, spec.due_latest)
         self._count += 1
-        arrived = now + wait
-        order = Order(
-            id=f"{self._prefix}{self._count:05d}",
+        return Order(
+            id=f"{prefix}{self._count:05d}",
             product=product,
             quantity=size,
             arrived=arrived,
-            due=arrived + self._spec.due,
+            due=arrived + due,
         )
-        return wait, order

@@ -12,18 +12,20 @@ again with a later `until`, which is how a server paces the model to the wall cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import simpy
 
 from factory_sim.cell import Cell, CommandRejected
+from factory_sim.cell_parts import CobotSafety, LaserStates, PackMLStates, PressBrakeTooling
 from factory_sim.events import AlarmRaised, EventBus, Subscriber
 from factory_sim.integration import IntegrationEffort, integration_effort
+from factory_sim.job import Job
 from factory_sim.line import Line
 from factory_sim.random_streams import RandomStreams
 from factory_sim.scenario import WEEKDAYS, Hierarchy, Scenario
-from factory_sim.shift_calendar import Break, PeriodKind, Shift, ShiftCalendar
+from factory_sim.shift_calendar import Break, Shift, ShiftCalendar
 from factory_sim.states import (
     Activity,
     AlarmKind,
@@ -33,9 +35,9 @@ from factory_sim.states import (
     OperationalMode,
     PackMLState,
 )
+from factory_sim.working_time import WorkingTime
 
-__all__ = ["CellInfo", "CellSnapshot", "CommandRejected", "Plant"]
-
+__all__ = ["CellInfo", "CellSnapshot", "CommandRejected", "Job", "Plant"]
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,13 @@ class CellSnapshot:
     scrap: int
     rework: int
     cycles: int
-    job: tuple[str, str, int, int] | None  # order id, variant, planned, completed
+    job: Job | None  # a copy: the job under way
     laser_state: LaserState | None
     packml_state: PackMLState | None
     tool: str | None
     tool_life_remaining: int | None
     tool_changes: int
     protective_stop: bool
-    emergency_stop: bool
     operational_mode: OperationalMode | None
     active_alarms: dict[str, AlarmRaised]
     operating_time: float  # seconds of production since the start
@@ -94,19 +95,20 @@ class Plant:
         self.connectivity: ConnectivityLevel = scenario.connectivity
         self.start: datetime = scenario.start
         self.calendar = _calendar(scenario)
-        self.period_kind = self.calendar.period_at(0.0).kind
-        self.work_resumes = self.env.event()
+        self.working_time = WorkingTime(self.env, self.calendar)
 
         line_count = lines or 1
         if line_count < 1:
             raise ValueError("a plant needs at least one line")
+        self._cycle: dict[tuple[str, str], float] = {}
         self.lines: list[Line] = []
         for number in range(1, line_count + 1):
             if line_count == 1:
                 name, prefix = self.hierarchy.line, ""
             else:
                 name, prefix = f"line-{number:02d}", f"line-{number:02d}."
-            self.lines.append(Line(self, name, prefix))
+            self.lines.append(Line(self.env, self.bus.publish, scenario, self.streams,
+                                   self.working_time, self.planned_cycle_time, name, prefix))
         self._cells: dict[str, Cell] = {c.id: c for line in self.lines for c in line.cells}
         self.cells: dict[str, CellInfo] = {
             cell.id: _info(cell, line.name, self.hierarchy)
@@ -117,7 +119,7 @@ class Plant:
             for cell in self._cells.values()
             for product in scenario.products if cell.spec.name in product.cycle
         }
-        self.env.process(self._follow_calendar())
+        self.env.process(self.working_time.follow(self._refresh_cells))
         self.env.process(self._shift_reports())
 
     # -- driving it ------------------------------------------------------------------------
@@ -142,6 +144,17 @@ class Plant:
 
     def snapshot(self, cell_id: str) -> CellSnapshot:
         cell = self._cells[cell_id]
+        laser = packml = safety = tooling = None
+        for part in cell.parts:
+            if isinstance(part, LaserStates):
+                laser = part.state
+            elif isinstance(part, PackMLStates):
+                packml = part.state
+            elif isinstance(part, CobotSafety):
+                safety = part
+            elif isinstance(part, PressBrakeTooling):
+                tooling = part
+        tool = tooling.tool if tooling is not None else None
         return CellSnapshot(
             activity=cell.activity or Activity.STARVED,
             power_kw=cell.power_kw,
@@ -150,15 +163,14 @@ class Plant:
             scrap=cell.scrap,
             rework=cell.rework,
             cycles=cell.cycles,
-            job=cell.job,
-            laser_state=cell.laser_state,
-            packml_state=cell.packml_state,
-            tool=cell.tool,
-            tool_life_remaining=cell.tool_life.get(cell.tool) if cell.tool else None,
-            tool_changes=cell.tool_changes,
-            protective_stop=cell.protective_stop,
-            emergency_stop=False,
-            operational_mode=cell.operational_mode,
+            job=replace(cell.job) if cell.job is not None else None,
+            laser_state=laser,
+            packml_state=packml,
+            tool=tool,
+            tool_life_remaining=tooling.life[tool] if tool is not None else None,
+            tool_changes=tooling.changes if tooling is not None else 0,
+            protective_stop=safety.protective_stop if safety is not None else False,
+            operational_mode=safety.operational_mode if safety is not None else None,
             active_alarms=dict(cell.active_alarms),
             operating_time=cell.state_times()[Activity.PRODUCING],
         )
@@ -194,19 +206,10 @@ class Plant:
 
     # -- the calendar ----------------------------------------------------------------------
 
-    def _follow_calendar(self):
-        env = self.env
-        for period in self.calendar.periods():
-            if period.end <= env.now:
-                continue
-            self.period_kind = period.kind
-            for cell in self._cells.values():
-                if not cell.waiting_for_shift:
-                    cell.refresh()
-            if period.kind is PeriodKind.WORK:
-                resumes, self.work_resumes = self.work_resumes, env.event()
-                resumes.succeed()
-            yield env.timeout(period.end - env.now)
+    def _refresh_cells(self) -> None:
+        for cell in self._cells.values():
+            if not cell.waiting_for_shift:
+                cell.refresh()
 
     def _shift_reports(self):
         env = self.env

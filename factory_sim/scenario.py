@@ -141,15 +141,31 @@ class ProductSpec(Strict):
 
 class ReleaseSpec(Strict):
     rule: Literal["push", "conwip"] = "conwip"
-    wip_cap: int = Field(default=10, ge=1)  # orders on the floor, as the planner believes
+    wip_cap: int = Field(default=10, ge=1)  # CONWIP cards: orders on the floor at most
+
+
+MAX_BACKLOG_ORDERS = 10_000
 
 
 class OrdersSpec(Strict):
     interarrival: PositiveDuration  # mean time between order arrivals (exponential)
     mix: dict[str, float]  # product -> weight
     lot_sizes: dict[Annotated[int, Field(ge=1)], float]  # lot size -> weight
-    due: Duration  # due date after arrival
+    due: Duration  # due date after arrival (the earliest, if `due_latest` is given)
+    due_latest: Duration | None = None  # due dates spread evenly between `due` and this
+    # Orders already waiting at the start: those that arrived during this long before it
+    # (the weekend before a Monday start), so that a run begins like any working week.
+    backlog: Duration = 0.0
     release: ReleaseSpec = ReleaseSpec()
+
+    @model_validator(mode="after")
+    def _due_range(self) -> OrdersSpec:
+        if self.due_latest is not None and self.due_latest < self.due:
+            raise ValueError("expected due_latest to be at least due")
+        if self.interarrival > 0 and self.backlog / self.interarrival > MAX_BACKLOG_ORDERS:
+            raise ValueError(f"expected a backlog of at most {MAX_BACKLOG_ORDERS:,} orders "
+                             f"(backlog / interarrival)")
+        return self
 
     @field_validator("mix", "lot_sizes")
     @classmethod
@@ -190,12 +206,38 @@ class InformationSpec(Strict):
     opcua_publish: Duration = 1.0  # OPC UA publishing interval
 
 
+class JobDataSpec(Strict):
+    """Job data transfer: programs and job parameters reaching a machine by hand.
+
+    Where a machine is not coupled to the office systems, each new job's program and
+    parameters are walked over, carried on a USB stick or typed in: that lengthens the setup
+    and sometimes makes the first part with a wrong parameter. A mapped vendor interface
+    removes `mapped_vendor_removes` of both; OPC UA and unified remove them."""
+
+    manual_transfer: Duration = 0.0  # added to every change of job (variant), by hand
+    wrong_parameter: Probability = 0.0  # chance the first part after it is scrap
+    mapped_vendor_removes: Probability = 0.5
+
+
+class DispatchSpec(Strict):
+    """Which lot goes next, on the knowledge the plant has (release and every cell)."""
+
+    sequencing_slack: Duration = 8 * 3600.0  # earlier-due work setup-aware sequencing may pass
+
+
+class StandbySpec(Strict):
+    """Idle machines switched to standby where the plant knows they are idle (live cells)."""
+
+    after: Duration = 300.0  # idle this long before the machine is switched to standby
+
+
 class PowerSpec(Strict):
     producing: float = Field(ge=0)
     setup: float = Field(ge=0)
     idle: float = Field(ge=0)
     down: float = Field(ge=0)
     off_shift: float = Field(ge=0)
+    standby: float | None = Field(default=None, ge=0)  # kW; None: no standby mode
 
 
 class ShortStopSpec(Strict):
@@ -302,6 +344,9 @@ class Scenario(Strict):
     operators: list[OperatorSpec] = Field(min_length=1)
     maintenance: MaintenanceSpec = MaintenanceSpec()
     information: InformationSpec = InformationSpec()
+    job_data: JobDataSpec = JobDataSpec()
+    dispatch: DispatchSpec = DispatchSpec()
+    standby: StandbySpec = StandbySpec()
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
     integration: IntegrationSpec = IntegrationSpec()
     cells: list[CellSpec] = Field(min_length=1)

@@ -68,6 +68,9 @@ class Activity(Enum):
         self.category = category
         # Work under way runs to its end; any other activity gives way to breaks and nights.
         self.is_work = category in (TimeCategory.PRODUCTION, TimeCategory.SETUP)
+        # Idle with nothing to do: a machine known to be idle may be switched to standby.
+        self.is_idle = label in ("starved", "blocked", "stopped", "break")
+        self.is_down = category is TimeCategory.DOWN
 
     def __repr__(self) -> str:
         return f"<Activity.{self.name}>"

@@ -149,12 +149,14 @@ def test_mttr_split_and_mtbf(report):
     assert repairs.response_s == 600.0
     assert repairs.repair_s == 1800.0
     assert repairs.mttr_s == 3000.0
-    assert repairs.mtbf_s == pytest.approx((24600 - 3000) / 2)
+    # Failures are drawn on producing time; ISO 22400 divides operating time, idle included.
+    assert repairs.mtbf_producing_s == 19800.0
+    assert repairs.mtbf_operating_s == pytest.approx((24600 - 3000) / 2)
     press = report.cell("press").repairs
     assert (press.failures, press.repaired) == (1, 1)
     assert (press.detection_s, press.response_s, press.repair_s) == (1.0, 99.0, 900.0)
     assert press.mttr_s == 1000.0
-    assert press.mtbf_s == HOURS_10 / 2
+    assert (press.mtbf_producing_s, press.mtbf_operating_s) == (HOURS_10, HOURS_10 / 2)
 
 
 def test_plant_oee_aggregates_the_cells_time_sums(report):
@@ -167,10 +169,11 @@ def test_plant_oee_aggregates_the_cells_time_sums(report):
     assert plant.oee == pytest.approx(55800 / 60600 * 48000 / 55800 * 37 / 40)
     assert plant.repairs.mttr_s == 2000.0
     assert plant.repairs.detection_s == 300.5
-    assert plant.repairs.mtbf_s == pytest.approx((21600 + 36000) / 4)
+    assert plant.repairs.mtbf_producing_s == pytest.approx((19800 + 36000) / 2)
+    assert plant.repairs.mtbf_operating_s == pytest.approx((21600 + 36000) / 4)
 
 
-def test_orders_lead_time_wip_and_on_time_delivery(report):
+def test_orders_lead_time_wip_and_delivery(report):
     plant = report.plant
     assert (plant.orders_released, plant.orders_completed) == (2, 2)
     assert plant.good_parts == 27 and plant.scrapped_parts == 2
@@ -181,7 +184,9 @@ def test_orders_lead_time_wip_and_on_time_delivery(report):
     # 1 order open for 1000 s, 2 for 13000 s, 1 for 17000 s.
     assert plant.wip_orders == pytest.approx(44000 / 36000)
     assert plant.wip_parts == pytest.approx((10 * 1000 + 30 * 13000 + 20 * 17000) / 36000)
-    assert plant.on_time_delivery == 0.5
+    # O-1 came on time but one part short, O-2 late: neither was on time in full.
+    assert (plant.on_time, plant.on_time_in_full) == (0.5, 0.0)
+    assert plant.fill_rate == pytest.approx(27 / 29)
     assert plant.energy_per_good_part_kwh == pytest.approx(plant.energy_kwh / 27)
 
 
@@ -205,6 +210,22 @@ def test_information_accuracy_from_shift_reports(report):
     assert press.accuracy_scrap == 0.0  # 1 reported, none made
     assert press.accuracy_downtime == 1.0
     assert press.accuracy == pytest.approx(1.9 / 3)
+    # The plant's figure is the mean over every cell, the live (exact) laser included.
+    assert report.plant.information.accuracy == pytest.approx((1.0 + 1.9 / 3) / 2)
+    assert report.plant.information.accuracy_good == pytest.approx((1.0 + 0.9) / 2)
+
+
+def test_on_time_in_full_counts_neither_short_nor_empty_deliveries_and_fill_rate_does():
+    kpis = KpiAccounting(lambda cell, variant: 1.0)
+    # (delivered, scrapped, completed at); all due at 100 s.
+    orders = [(5, 0, 90.0), (4, 1, 90.0), (0, 1, 90.0), (5, 0, 150.0)]
+    for n, (good, scrapped, at) in enumerate(orders):
+        kpis(OrderReleased(0.0, f"O-{n}", "A", good + scrapped, 100.0))
+        kpis(OrderCompleted(at, f"O-{n}", "A", good, scrapped, 0.0, 0.0, 100.0))
+    plant = kpis.report(now=200.0).plant
+    assert plant.on_time == 0.75  # the empty delivery was "on time" too
+    assert plant.on_time_in_full == 0.25
+    assert plant.fill_rate == pytest.approx(14 / 16)
 
 
 def test_a_report_mid_run_changes_nothing():
@@ -271,3 +292,16 @@ def test_exact_cycle_times_give_a_performance_of_one():
     for cell in report.cells:  # ... but none of speed: the day ends with no part half made
         assert cell.performance == pytest.approx(1.0)
         assert cell.quality == pytest.approx(cell.good / cell.produced)
+
+
+def test_standby_is_a_new_power_not_a_state_change():
+    kpis = KpiAccounting(lambda cell, variant: 60.0)
+    kpis(StateChanged(0.0, "laser", Activity.STARVED, 6.0, 0.0))
+    kpis(PlannerInformed(1.0, "laser", Activity.STARVED, 0.0))
+    kpis(StateChanged(300.0, "laser", Activity.STARVED, 1.5, 0.5))  # switched to standby
+    kpis(StateChanged(3600.0, "laser", Activity.PRODUCING, 35.0, 0.5 + 1.5 * 3300 / 3600))
+    kpis(PlannerInformed(3601.0, "laser", Activity.PRODUCING, 3600.0))
+    cell = kpis.report(now=3600.0).cell("laser")
+    assert cell.state_times_s["starved"] == 3600.0
+    assert cell.energy_kwh == pytest.approx(0.5 + 1.375)
+    assert cell.information.unlearned_share == 0.0  # both state changes were learned

@@ -1,0 +1,126 @@
+"""Failures of one cell, how they are noticed and repaired, and condition-based maintenance.
+
+Time to failure is drawn on producing time (MTBF); the repair is lognormal around MTTR.
+Where the cell is live, the failure alarm reaches maintenance within the publishing
+interval; elsewhere somebody has to notice (`detection_standalone`, working time). With
+condition monitoring (unified) a share `coverage` of the failures is foreseen `lead`
+producing seconds ahead and replaced by a short planned maintenance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from factory_sim.events import FailureDetected, RepairCompleted, RepairStarted
+from factory_sim.states import Activity, AlarmKind
+
+if TYPE_CHECKING:
+    from factory_sim.cell import Cell
+
+
+class Breakdowns:
+    def __init__(self, cell: Cell):
+        self.cell = cell
+        self.spec = cell.spec
+        self.maintenance = cell.ctx.maintenance
+        streams = cell.streams
+        self._rng_failures = streams.get("failures", cell.id)
+        self._rng_detection = streams.get("detection", cell.id)
+        self._rng_response = streams.get("response", cell.id)
+        self.predictive = cell.coupling.predictive
+        self.failures = 0
+        self.ttf = 0.0  # producing seconds to the next failure
+        self.new_cycle()
+
+    @property
+    def foreseen(self) -> bool:
+        """Condition monitoring warns of the coming failure now."""
+        return self.predictive and self._predicted and self.ttf <= self._lead
+
+    def new_cycle(self) -> None:
+        """Draw the next failure: producing time to it, its repair, whether it is foreseen.
+
+        All three are drawn at every cycle, whatever the level, so that every level sees
+        the same failures (common random numbers)."""
+        rng = self._rng_failures
+        self.ttf = rng.expovariate(1.0 / self.spec.mtbf)
+        self._repair_time = rng.lognormvariate(*lognormal(self.spec.mttr, 0.5))
+        predictive = self.maintenance.predictive
+        self._predicted = rng.random() < predictive.coverage
+        self._lead = predictive.lead
+
+    def produce(self, duration: float):
+        """Make a part during which the machine breaks down (perhaps more than once)."""
+        cell = self.cell
+        env = cell.env
+        while duration >= self.ttf:
+            yield env.timeout(self.ttf)
+            duration -= self.ttf
+            yield from self.breakdown()
+            cell.set_activity(Activity.PRODUCING)
+        yield env.timeout(duration)
+        self.ttf -= duration
+
+    def breakdown(self):
+        cell = self.cell
+        env = cell.env
+        calendar = cell.ctx.working_time.calendar
+        maintenance = self.maintenance
+        self.failures += 1
+        alarm_id = f"{cell.id}/failure/{self.failures}"
+        failed_at = env.now
+        cell.set_activity(Activity.FAILED)
+        cell.raise_alarm(alarm_id, AlarmKind.FAILURE, f"{self.spec.name}: machine breakdown")
+        live_delay = cell.coupling.live_delay
+        if live_delay is not None:
+            delay = live_delay  # the alarm reaches maintenance at once
+        else:
+            noticed = self._rng_detection.expovariate(1.0 / maintenance.detection_standalone)
+            delay = calendar.add_working_time(env.now, noticed) - env.now
+        yield env.timeout(delay)
+        detected_at = env.now
+        cell.publish(FailureDetected(detected_at, cell.id, alarm_id, failed_at))
+        with cell.ctx.crew.request() as technician:
+            yield technician
+            travel = self._rng_response.expovariate(1.0 / maintenance.response)
+            yield env.timeout(calendar.add_working_time(env.now, travel) - env.now)
+            arrived_at = env.now
+            cell.publish(RepairStarted(arrived_at, cell.id, alarm_id))
+            cell.set_activity(Activity.REPAIR)
+            yield env.timeout(calendar.add_working_time(env.now, self._repair_time) - env.now)
+        reset_due = calendar.add_working_time(env.now, maintenance.reset) - env.now
+        yield from cell.await_reset(reset_due)
+        cell.clear_alarm(alarm_id)
+        cell.publish(RepairCompleted(
+            env.now, cell.id, alarm_id,
+            calendar.working_time_between(failed_at, detected_at),
+            calendar.working_time_between(detected_at, arrived_at),
+            calendar.working_time_between(arrived_at, env.now),
+        ))
+        self.new_cycle()
+
+    def planned_maintenance(self):
+        """Condition monitoring foresaw the failure: maintain now instead of failing later."""
+        cell = self.cell
+        env = cell.env
+        self.failures += 1
+        alarm_id = f"{cell.id}/condition/{self.failures}"
+        cell.raise_alarm(alarm_id, AlarmKind.CONDITION,
+                         f"{self.spec.name}: condition monitoring predicts a failure")
+        with cell.ctx.crew.request() as technician:
+            if not technician.triggered:
+                cell.set_activity(Activity.WAITING_OPERATOR)
+            yield technician
+            cell.set_activity(Activity.MAINTENANCE)
+            duration = self.maintenance.predictive.duration
+            calendar = cell.ctx.working_time.calendar
+            yield env.timeout(calendar.add_working_time(env.now, duration) - env.now)
+        cell.clear_alarm(alarm_id)
+        self.new_cycle()
+
+
+def lognormal(mean: float, cv: float) -> tuple[float, float]:
+    """(mu, sigma) of a lognormal distribution with the given mean and variation."""
+    sigma = math.sqrt(math.log(1.0 + cv * cv))
+    return math.log(mean) - 0.5 * sigma * sigma, sigma

@@ -1,0 +1,251 @@
+"""Each way a connectivity level changes what happens, pinned by its direction on a tiny plant.
+
+The tiny plant (tests/cli/tiny_scenario.py): a laser and packing, one shift a day, exact
+cycle times. Failures are switched off where they would blur the figure under test.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from factory_sim.dispatch import Dispatcher
+from factory_sim.events import (
+    JobStarted,
+    OrderCompleted,
+    OrderReleased,
+    PartFinished,
+    PartOutcome,
+    StateChanged,
+)
+from factory_sim.kpi import KpiAccounting
+from factory_sim.orders import Order
+from factory_sim.plant import Plant
+from factory_sim.scenario import ProductSpec, scenario_from_dict
+from factory_sim.states import Activity
+from tests.cli.tiny_scenario import tiny
+
+DAY = 86400.0
+MINUTE = 60.0
+
+
+def tiny_plant(level: str, seed: int = 3, mapped: bool = False, failures: bool = False,
+               **changes) -> tuple[Plant, list]:
+    data = tiny(connectivity=level, **changes)
+    for cell in data["cells"]:
+        cell["mapped"] = mapped
+        if not failures:
+            cell["mtbf"] = "100000h"
+        cell.setdefault("scrap", 0.0)
+        cell["scrap"] = 0.0
+    plant = Plant(scenario_from_dict(data), seed=seed)
+    events: list = []
+    plant.subscribe(events.append)
+    return plant, events
+
+
+def durations_of(events, cell: str, activity: Activity) -> list[float]:
+    """How long each spell of `activity` lasted on `cell`."""
+    changes = [e for e in events if isinstance(e, StateChanged) and e.cell == cell]
+    spells = []
+    for before, after in itertools.pairwise(changes):
+        if before.activity is activity and after.activity is not activity:
+            spells.append(after.time - before.time)
+    return spells
+
+
+# -- job data transfer ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("level", "mapped", "laser_setup", "packing_setup"), [
+    ("standalone", False, 5 + 10, 10),  # the family setup plus the whole transfer by hand
+    ("vendor", False, 5 + 10, 10),  # a vendor interface nobody mapped changes nothing
+    ("vendor", True, 5 + 4, 4),  # a mapped one removes 60 % of it
+    ("opcua", False, 5, None),  # job data by wire: no transfer, packing needs no setup
+    ("unified", False, 5, None),
+])
+def test_manual_job_data_transfer_lengthens_every_change_of_job_by_its_parameter(
+        level, mapped, laser_setup, packing_setup):
+    plant, events = tiny_plant(level, mapped=mapped, job_data={
+        "manual_transfer": "10m", "wrong_parameter": 0.0, "mapped_vendor_removes": 0.6})
+    plant.run(3 * DAY)
+    laser = durations_of(events, "laser", Activity.SETUP)
+    assert len(laser) >= 5
+    # Two products of different families: every change of job is a full family setup.
+    assert laser == pytest.approx([laser_setup * MINUTE] * len(laser))
+    packing = durations_of(events, "packing", Activity.SETUP)
+    if packing_setup is None:
+        assert packing == []
+    else:
+        assert len(packing) >= 5
+        assert packing == pytest.approx([packing_setup * MINUTE] * len(packing))
+
+
+@pytest.mark.parametrize(("level", "wrong_first_parts"), [("standalone", True),
+                                                           ("opcua", False)])
+def test_job_data_by_hand_makes_wrong_first_parts(level, wrong_first_parts):
+    plant, events = tiny_plant(level, job_data={"manual_transfer": "1m",
+                                                "wrong_parameter": 1.0})
+    plant.run(3 * DAY)
+    laser = [e for e in events if isinstance(e, JobStarted | PartFinished) and e.cell == "laser"]
+    changes = first_parts_scrapped = 0
+    variant = None
+    for started, first in itertools.pairwise(laser):
+        if isinstance(started, JobStarted) and isinstance(first, PartFinished):
+            if started.variant != variant:
+                changes += 1
+                first_parts_scrapped += first.outcome is PartOutcome.SCRAP
+            variant = started.variant
+    scrapped = sum(1 for e in laser if isinstance(e, PartFinished)
+                   and e.outcome is PartOutcome.SCRAP)
+    assert changes >= 5
+    # Scrap is 0 otherwise: every scrapped part is a wrong first part, and vice versa.
+    assert scrapped == first_parts_scrapped == (changes if wrong_first_parts else 0)
+
+
+# -- CONWIP --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("level", ["standalone", "opcua"])
+def test_conwip_cards_come_back_with_the_finished_order_at_every_level(level):
+    data = tiny()["orders"]
+    orders = {**data, "interarrival": "10m", "backlog": "8h",
+              "release": {"rule": "conwip", "wip_cap": 2}}
+    plant, events = tiny_plant(level, orders=orders)
+    plant.run(2 * DAY)
+    released = [e.time for e in events if isinstance(e, OrderReleased)]
+    completed = {e.time for e in events if isinstance(e, OrderCompleted)}
+    assert len(released) > 10
+    # After the first two cards went out, every release is at the moment an order finished.
+    assert released[:2] == [0.0, 0.0]
+    assert all(t in completed for t in released[2:])
+    on_floor = 0
+    for event in events:
+        on_floor += isinstance(event, OrderReleased) - isinstance(event, OrderCompleted)
+        assert on_floor <= 2
+
+
+# -- dispatch on stale or live knowledge ---------------------------------------------------
+
+def product(name: str, family: str, routing=("laser", "bender", "packing")) -> ProductSpec:
+    return ProductSpec(name=name, family=family, routing=list(routing),
+                       cycle={cell: 60.0 for cell in routing})
+
+
+def lot(name: str, prod: ProductSpec, due_h: float, step: int = 0) -> Order:
+    return Order(id=name, product=prod, quantity=1, arrived=0.0, due=due_h * 3600.0, step=step)
+
+
+BOX, FLAT = product("box", "boxes"), product("plate", "flat", routing=("laser", "packing"))
+
+
+def dispatcher(live=True, job_orders=False, down=(), setup=None):
+    return Dispatcher(live=live, job_orders=job_orders, slack=8 * 3600.0,
+                      setup=setup or (lambda lot: 0), believed_down=set(down),
+                      upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
+
+
+def test_an_uncoupled_cell_works_its_queue_in_arrival_order():
+    lots = [lot("late-ish", BOX, 30), lot("urgent", BOX, 2)]
+    assert dispatcher(live=False).pick(lots) == 0
+
+
+def test_a_live_cell_expedites_the_most_urgent_lot():
+    lots = [lot("late-ish", BOX, 30), lot("urgent", BOX, 2), lot("later", FLAT, 50)]
+    assert dispatcher().pick(lots) == 1
+
+
+def test_a_live_cell_resequences_around_a_cell_it_knows_is_down():
+    lots = [lot("needs-bender", BOX, 2), lot("skips-bender", FLAT, 20)]
+    assert dispatcher(down={"bender"}).pick(lots) == 1
+    assert dispatcher(down={"bender"}, live=False).pick(lots) == 0  # nobody knows
+    only_blocked = [lot("needs-bender", BOX, 2), lot("also", BOX, 3)]
+    assert dispatcher(down={"bender"}).pick(only_blocked) == 0  # nothing else to do
+
+
+def test_job_orders_sequence_by_the_live_setup_within_the_slack():
+    setup = {"box": 2, "plate": 0}  # the cell is set up for plates
+    pick = dispatcher(job_orders=True, setup=lambda lot: setup[lot.product.name]).pick
+    assert pick([lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 1  # 7 h later: within slack
+    assert pick([lot("box", BOX, 2), lot("plate", FLAT, 11)]) == 0  # 9 h: not
+    assert dispatcher(setup=lambda lot: setup[lot.product.name]).pick(
+        [lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 0  # no job orders: due date only
+
+
+@pytest.mark.parametrize(("level", "knows_at_once"), [("standalone", False), ("opcua", True)])
+def test_the_plant_believes_a_cell_down_only_when_it_learns_of_it(level, knows_at_once):
+    plant, events = tiny_plant(level, failures=True)
+    failed_at = None
+    while failed_at is None:
+        plant.run(plant.now + 600)
+        failed_at = next((e.time for e in events if isinstance(e, StateChanged)
+                          and e.activity is Activity.FAILED), None)
+    plant.run(failed_at + 2)  # OPC UA publishes within a second
+    still_down = next(e for e in reversed(events) if isinstance(e, StateChanged)
+                      and e.cell == "laser").activity.is_down
+    assert still_down
+    believed = plant.lines[0].information.believed_down
+    assert (believed == {"laser"}) is knows_at_once
+
+
+def test_setup_aware_sequencing_at_unified_saves_setups():
+    def setups(level: str) -> int:
+        from factory_sim.scenario import load_scenario
+        from tests.model.scenario_files import reference
+        plant = Plant(load_scenario(reference(level)), seed=4)
+        events: list = []
+        plant.subscribe(events.append)
+        plant.run(10 * DAY)
+        return sum(1 for e in events if isinstance(e, StateChanged)
+                   and e.activity is Activity.SETUP)
+    assert setups("unified") < 0.9 * setups("opcua")
+
+
+# -- standby -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("level", "standby"), [("standalone", False), ("opcua", True)])
+def test_a_machine_the_plant_knows_to_be_idle_goes_to_standby(level, standby):
+    data = tiny()
+    power = {**data["cells"][0]["power"], "standby": 0.2}
+    cells = [{**cell, "power": power} for cell in data["cells"]]
+    plant, events = tiny_plant(level, cells=cells, standby={"after": "5m"})
+    plant.run(2 * DAY)
+    laser = [e for e in events if isinstance(e, StateChanged) and e.cell == "laser"]
+    switched = [(before, after) for before, after in itertools.pairwise(laser)
+                if after.activity is before.activity and after.power_kw == 0.2]
+    assert bool(switched) is standby
+    for before, after in switched:
+        assert before.activity.is_idle
+        assert after.time - before.time == pytest.approx(300.0)
+
+
+def test_standby_lowers_the_energy_per_good_part():
+    def energy(after: str) -> float:
+        data = tiny()
+        power = {**data["cells"][0]["power"], "standby": 0.2}
+        cells = [{**cell, "power": power} for cell in data["cells"]]
+        plant, _ = tiny_plant("opcua", cells=cells, standby={"after": after})
+        kpis = KpiAccounting(plant.planned_cycle_time, cells=plant.cells)
+        plant.subscribe(kpis)
+        plant.run(3 * DAY)
+        return kpis.report(plant.now).plant.energy_per_good_part_kwh
+    assert energy("5m") < energy("1000h")
+
+
+# -- failures ------------------------------------------------------------------------------
+
+def test_mtbf_on_producing_time_matches_the_scenario_and_iso_mtbf_is_longer():
+    plant, _ = tiny_plant("opcua", failures=True)  # the laser's mtbf is 1 h
+    kpis = KpiAccounting(plant.planned_cycle_time, cells=plant.cells)
+    plant.subscribe(kpis)
+    plant.run(40 * DAY)
+    repairs = kpis.report(plant.now).cell("laser").repairs
+    assert repairs.failures > 100
+    assert repairs.mtbf_producing_s == pytest.approx(3600.0, rel=0.2)
+    assert repairs.mtbf_operating_s > repairs.mtbf_producing_s  # idle time counted too
+
+
+def test_an_absurd_backlog_is_refused_with_its_limit():
+    from factory_sim.scenario import ScenarioError
+    orders = {**tiny()["orders"], "interarrival": "1m", "backlog": "1y"}
+    with pytest.raises(ScenarioError, match=r"orders: expected a backlog of at most 10,000"):
+        scenario_from_dict(tiny(orders=orders))
