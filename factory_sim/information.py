@@ -6,8 +6,8 @@ every state change within its publishing or polling interval. Any other cell is 
 through the operator's paper shift report at shift end: counts with transcription errors,
 downtime without most short stops. Every `PlannerInformed` event says when the plant learned
 of a change that happened earlier; `ShiftReportFiled` says what the report claimed beside
-what really happened. `believed` is what the plant thinks each cell is doing, which is what
-release and dispatch act on.
+what really happened. `believed_down` holds the cells the plant believes down, which is what
+release and dispatch act on: as fresh as each cell's connectivity allows.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ class InformationFlow:
         self._rng = streams.get("reports", line_name)
         self._unreported: dict[str, list[tuple[Activity, float]]] = {}
         self._last_report: dict[str, tuple[int, int, float, float]] = {}
-        self.believed: dict[str, Activity] = {}  # cell id -> what the plant thinks it does
         self._names = names  # cell id -> cell name
         self.believed_down: set[str] = set()  # names of the cells the plant believes down
 
@@ -54,7 +53,6 @@ class InformationFlow:
         timer.callbacks.append(lambda event: self._learn(event.env.now, cell_id, activity, at))
 
     def _learn(self, now: float, cell_id: str, activity: Activity, at: float) -> None:
-        self.believed[cell_id] = activity
         if activity.is_down:
             self.believed_down.add(self._names[cell_id])
         else:

@@ -60,7 +60,9 @@ class Line:
         self._orders = OrderStream(scenario.orders, products,
                                    streams.get("orders", name), prefix=f"{prefix}O")
         self.completed: list[Order] = []
-        env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name))))
+        self._on_floor_at_start = scenario.orders.on_floor_at_start
+        env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name)),
+                                   streams.get("backlog-wip", name)))
 
     def _release_rule(self, scenario: Scenario) -> Dispatcher:
         """Release: earliest due first from the order book (office data at every level),
@@ -75,14 +77,31 @@ class Line:
             believed_down=self.information.believed_down,
             upcoming=lambda order: order.product.routing)
 
-    def _arrivals(self, backlog: list[Order]):
+    def _arrivals(self, backlog: list[Order], rng):
         env = self.env
+        yield env.timeout(0)  # after the planner and the cells are waiting
+        on_floor = set()
+        for order in sorted(backlog, key=lambda o: o.due)[:self._on_floor_at_start]:
+            routing = order.product.routing
+            step = rng.randrange(len(routing))
+            while step >= 0 and not self._has_room(routing[step]):
+                step -= 1
+            if step >= 0:
+                order.step = step
+                self.planner.place_on_floor(order)
+                self.cells_by_name[routing[step]].input.put(order)
+                on_floor.add(order.id)
         for order in backlog:
-            self.planner.order_arrived(order)
+            if order.id not in on_floor:
+                self.planner.order_arrived(order)
         while True:
             wait, order = self._orders.next(env.now)
             yield env.timeout(wait)
             self.planner.order_arrived(order)
+
+    def _has_room(self, cell_name: str) -> bool:
+        buffer = self.cells_by_name[cell_name].input
+        return len(buffer.items) < buffer.capacity
 
     def _send_to_floor(self, order: Order) -> simpy.Event:
         return self.cells_by_name[order.product.routing[0]].input.put(order)

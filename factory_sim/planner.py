@@ -42,6 +42,14 @@ class Planner:
     def free_cards(self) -> int:
         return self._release.wip_cap - len(self.on_floor)
 
+    def place_on_floor(self, order: Order) -> None:
+        """An order that is on the floor already when the run starts: it holds a card."""
+        order.released = self._env.now
+        self.released += 1
+        self.on_floor[order.id] = order
+        self._publish(OrderReleased(self._env.now, order.id, order.variant, order.quantity,
+                                    order.due))
+
     def order_arrived(self, order: Order) -> None:
         self.pool.append(order)
         self._nudge()
@@ -69,11 +77,7 @@ class Planner:
                 self._wake = None
                 continue
             order = self.pool.pop(self._dispatcher.pick(self.pool))
-            order.released = env.now
-            self.released += 1
-            self.on_floor[order.id] = order
-            self._publish(OrderReleased(env.now, order.id, order.variant, order.quantity,
-                                        order.due))
+            self.place_on_floor(order)
             put = self._send_to_floor(order)
             if not put.triggered:
                 yield put

@@ -156,6 +156,9 @@ class OrdersSpec(Strict):
     # Orders already waiting at the start: those that arrived during this long before it
     # (the weekend before a Monday start), so that a run begins like any working week.
     backlog: Duration = 0.0
+    # The backlog's most urgent orders already on the floor at the start (last week's work
+    # in progress), each at a step of its routing drawn at random, where its buffer has room.
+    on_floor_at_start: int = Field(default=0, ge=0)
     release: ReleaseSpec = ReleaseSpec()
 
     @model_validator(mode="after")

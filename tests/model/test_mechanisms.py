@@ -249,3 +249,18 @@ def test_an_absurd_backlog_is_refused_with_its_limit():
     orders = {**tiny()["orders"], "interarrival": "1m", "backlog": "1y"}
     with pytest.raises(ScenarioError, match=r"orders: expected a backlog of at most 10,000"):
         scenario_from_dict(tiny(orders=orders))
+
+
+def test_the_run_starts_with_last_weeks_work_on_the_floor():
+    orders = {**tiny()["orders"], "backlog": "12h", "on_floor_at_start": 3,
+              "release": {"rule": "conwip", "wip_cap": 3}}
+    plant, events = tiny_plant("opcua", orders=orders)
+    plant.run(DAY)
+    at_start = [e.order_id for e in events if isinstance(e, OrderReleased) and e.time == 0.0]
+    assert len(at_start) == 3  # the cards are all out with the orders already on the floor
+    first_cell = {}
+    for e in events:
+        if isinstance(e, JobStarted) and e.order_id in at_start:
+            first_cell.setdefault(e.order_id, e.cell)
+    assert set(first_cell) == set(at_start)
+    assert "packing" in first_cell.values()  # some were past the laser already

@@ -72,7 +72,7 @@ async def test_building_blocks_follow_the_model(opcua_client, opcua_plant_server
     client, server = opcua_client, opcua_plant_server
     machinery = await ns_index(client, namespaces.MACHINERY)
     di = await ns_index(client, namespaces.DI)
-    await simulation.step(11 * 3600)  # Monday 11:00: the early shift is working
+    await simulation.step(8 * 3600)  # Monday 08:00: the early shift is working
     now = await simulation.now()
     for cell_id in server.plant.cells:
         machine = client.get_node(server.machines[cell_id].node)
