@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
-import statistics
 from pathlib import Path
 
+from factory_sim.experiments import interval, paired_difference
 from factory_sim.kpi import KpiAccounting
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
@@ -48,22 +47,6 @@ OTHER = (
      / r.cell("punch-laser").times.pbt_s, 100.0, False),
 )
 ROWS = HEADLINE + OTHER
-# Two-sided 97.5 % quantiles of Student's t for 1..30 degrees of freedom.
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of its 95 % confidence interval (Student's t)."""
-    n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        return mean, math.nan
-    t = T975[n - 2] if n - 1 <= len(T975) else 1.96
-    return mean, t * statistics.stdev(values) / math.sqrt(n)
-
-
 def run(level: str, seed: int, days: float):
     plant = Plant(load_scenario(ROOT / "scenarios" / f"reference-{level}.yaml"), seed=seed)
     kpis = KpiAccounting(plant.planned_cycle_time, cells=plant.cells)
@@ -94,20 +77,20 @@ def main() -> None:
     for k, (label, _, _, _) in enumerate(ROWS):
         if k == len(HEADLINE):
             print("(not headline)")
-        cells = [mean_ci([r[k] for r in results[level]]) for level in LEVELS]
-        print(f"{label:<28}" + "".join(f"{m:>12.3f} ± {h:<5.3f}" for m, h in cells))
+        cells = [interval([r[k] for r in results[level]]) for level in LEVELS]
+        print(f"{label:<28}" + "".join(f"{c.mean:>12.3f} ± {c.half_width or 0:<5.3f}"
+                                       for c in cells))
     print("\npaired differences (later level − earlier), mean ± 95 % CI half-width")
     steps = list(itertools.pairwise(LEVELS))
     print(f"{'KPI':<28}" + "".join(f"{a[:4]}→{b:<8}".rjust(30) for a, b in steps))
     for k, (label, _, _, higher_better) in enumerate(HEADLINE):
         row = f"{label:<28}"
         for a, b in steps:
-            diffs = [rb[k] - ra[k] for ra, rb in zip(results[a], results[b], strict=True)]
-            m, h = mean_ci(diffs)
+            diff = paired_difference([r[k] for r in results[a]], [r[k] for r in results[b]])
             verdict = ""
-            if abs(m) > h:
-                verdict = "better" if (m > 0) == higher_better else "WORSE"
-            row += f"{m:>+12.3f} ± {h:<6.3f} {verdict:<7}"
+            if diff.excludes_zero:
+                verdict = "better" if (diff.mean > 0) == higher_better else "WORSE"
+            row += f"{diff.mean:>+12.3f} ± {diff.half_width or 0:<6.3f} {verdict:<7}"
         print(row)
 
 

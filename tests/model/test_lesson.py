@@ -6,11 +6,11 @@ replications (seed i at every level: common random numbers) with 95 % confidence
 from __future__ import annotations
 
 import itertools
-import math
 import statistics
 
 import pytest
 
+from factory_sim.experiments import paired_difference
 from factory_sim.kpi import KpiAccounting, PlantKpis
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
@@ -28,16 +28,6 @@ HEADLINE = {
     "mttr": (lambda p: p.repairs.mttr_s, False),
     "energy_per_good_part": (lambda p: p.energy_per_good_part_kwh, False),
 }
-T975_DF9 = 2.262  # Student's t, two-sided 95 %, 9 degrees of freedom
-
-
-def paired_ci(before: list[float], after: list[float]) -> tuple[float, float]:
-    """Mean of the paired differences (after − before) and the half-width of its 95 % CI."""
-    diffs = [b - a for a, b in zip(before, after, strict=True)]
-    assert len(diffs) == REPLICATIONS  # the t quantile below is for 10 pairs
-    return statistics.fmean(diffs), T975_DF9 * statistics.stdev(diffs) / math.sqrt(len(diffs))
-
-
 def plant_report(level: str, seed: int, days: float) -> tuple[PlantKpis, float]:
     """The plant's KPIs and the punch/laser's (the bottleneck's) busy share."""
     plant = Plant(load_scenario(reference(level)), seed=seed)
@@ -60,10 +50,10 @@ def test_each_step_improves_a_headline_kpi_beyond_noise_and_worsens_none(
         replications, before, after):
     better, worse = [], []
     for name, (read, higher_is_better) in HEADLINE.items():
-        mean, half_width = paired_ci([read(p) for p in replications[before]],
-                                     [read(p) for p in replications[after]])
-        if abs(mean) > half_width:
-            (better if (mean > 0) == higher_is_better else worse).append(name)
+        diff = paired_difference([read(p) for p in replications[before]],
+                                 [read(p) for p in replications[after]])
+        if diff.excludes_zero:
+            (better if (diff.mean > 0) == higher_is_better else worse).append(name)
     assert better, f"{before} -> {after}: no headline KPI better beyond the 95 % CI"
     assert not worse, f"{before} -> {after}: worse beyond the 95 % CI: {worse}"
 
