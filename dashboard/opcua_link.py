@@ -9,7 +9,6 @@ SetSpeed (Simulation methods) and a condition's Acknowledge (OPC UA Part 9).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 
 from asyncua import Client, ua
@@ -125,5 +124,5 @@ class OpcuaLink:
     async def acknowledge(self, condition_id: str, event_id: str, comment: str) -> None:
         """Acknowledge(EventId, Comment) on the condition, with the EventId of its newest event."""
         await self._call("Acknowledge", ua.NodeId.from_string(condition_id), ACKNOWLEDGE,
-                         ua.Variant(base64.b64decode(event_id), ua.VariantType.ByteString),
+                         ua.Variant(bytes.fromhex(event_id), ua.VariantType.ByteString),
                          ua.Variant(ua.LocalizedText(comment), ua.VariantType.LocalizedText))

@@ -197,7 +197,7 @@ class PlantPanel:
             return f"{cell.name}: factory knows {known}, live, {age} old · true: {truth}"
         report = cell.report
         if report.get("FiledAt") is None:
-            return (f"{cell.name}: factory knows nothing yet (no shift report filed) · "
+            return (f"{cell.name}: factory knows nothing yet (no paper shift report so far) · "
                     f"true: {truth}")
         downtime = (report.get("DowntimeReported") or 0.0) / 60
         return (f"{cell.name}: factory knows the shift report filed {_clock(report['FiledAt'])}"

@@ -99,7 +99,7 @@ class Alarm:
     active: bool
     acked: bool
     retain: bool
-    event_id: str  # base64, as the bridge publishes it; Acknowledge needs the newest one
+    event_id: str  # hex, as the bridge publishes it; Acknowledge needs the newest one
 
 
 @dataclass
@@ -181,8 +181,8 @@ class PlantState:
             message=str(document.get("message") or ""),
             severity=int(document.get("severity") or 0),
             time=parse_time(document.get("time")),
-            active=bool(fields.get("ActiveState/Id")),
-            acked=bool(fields.get("AckedState/Id")),
+            active=bool(fields.get("ActiveState")),
+            acked=bool(fields.get("AckedState")),
             retain=bool(fields.get("Retain", True)),
             event_id=str(fields.get("EventId") or ""),
         )

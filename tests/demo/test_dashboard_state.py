@@ -40,14 +40,14 @@ def test_alarms_stay_until_inactive_and_acknowledged():
         return {"eventType": "AlarmConditionType", "time": "2026-01-05T07:00:00Z",
                 "severity": 800, "message": "press-brake: failure",
                 "fields": {"ConditionId": "ns=6;s=press-brake/Failure", "EventId": event_id,
-                           "ConditionName": "Failure", "ActiveState/Id": active,
-                           "AckedState/Id": acked, "Retain": True}}
+                           "ConditionName": "Failure", "ActiveState": active,
+                           "AckedState": acked, "Retain": True}}
 
-    plant.apply_uns([*CELL, "alarms"], alarm(True, False, "AAE="))
-    assert plant.alarms["ns=6;s=press-brake/Failure"].event_id == "AAE="
-    plant.apply_uns([*CELL, "alarms"], alarm(False, False, "AAI="))
+    plant.apply_uns([*CELL, "alarms"], alarm(True, False, "00ff"))
+    assert plant.alarms["ns=6;s=press-brake/Failure"].event_id == "00ff"
+    plant.apply_uns([*CELL, "alarms"], alarm(False, False, "01ff"))
     assert not plant.alarms["ns=6;s=press-brake/Failure"].active  # still to acknowledge
-    plant.apply_uns([*CELL, "alarms"], alarm(False, True, "AAM="))
+    plant.apply_uns([*CELL, "alarms"], alarm(False, True, "02ff"))
     assert plant.alarms == {}
 
 
