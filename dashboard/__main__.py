@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         build_page(dashboard)
 
     @app.get("/api/stats")
-    def stats() -> dict:
-        return dashboard.stats()
+    def stats(reset: bool = False) -> dict:
+        return dashboard.stats(reset)
 
     async def started() -> None:
         await dashboard.start()

@@ -66,14 +66,19 @@ class Dashboard:
             self.latencies_s.extend((now - stamp).total_seconds()
                                     for stamp in plant.take_unpushed())
 
-    def stats(self) -> dict:
+    def stats(self, reset: bool = False) -> dict:
+        """Counts since the start; latency over the samples since the last reset."""
         samples = sorted(self.latencies_s)
+        if reset:
+            self.latencies_s.clear()
 
         def pick(q: float) -> float | None:
             return None if not samples else round(samples[min(len(samples) - 1,
                                                                int(q * len(samples)))], 4)
 
         return {"mqtt_messages": self.uns.received, "frames": self.frames,
+                "inbox": len(self.uns.inbox),
+                "unpushed": sum(len(p.unpushed) for p in self.plants.values()),
                 "latency_s": {"count": len(samples), "p50": pick(0.5), "p99": pick(0.99)}}
 
     # ---- the trainer's commands: every plant at once, so they stay side by side ----

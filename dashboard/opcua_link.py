@@ -92,10 +92,10 @@ class OpcuaLink:
             [client.get_node(ua.NodeId(identifier, ns)) for identifier in keys])
 
     # asyncua subscription handler
-    def datachange_notification(self, node, value, _data) -> None:
+    def datachange_notification(self, node, value, data) -> None:
         key = self._keys.get(node.nodeid.Identifier)
         if key is not None:
-            self.plant.apply_opcua(key, value)
+            self.plant.apply_opcua(key, value, data.monitored_item.Value.SourceTimestamp)
 
     # ---- commands ----
     async def _call(self, what: str, object_id: ua.NodeId, method_id: ua.NodeId, *args) -> None:

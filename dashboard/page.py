@@ -75,7 +75,7 @@ class Text:
 class Tile:
     def __init__(self, plant: PlantState, cell: CellView) -> None:
         self.cell = cell
-        with ui.card().tight().classes("w-44 p-2") as self.card:
+        with ui.card().tight().classes("w-36 p-2 shrink-0") as self.card:
             self.card.props(_testid("tile", plant.name, cell.name))
             ui.label(cell.name).classes("font-bold")
             self.state = Text(classes="text-white px-2 rounded",
@@ -113,9 +113,10 @@ class PlantPanel:
                 ui.label(plant.name).classes("text-xl font-bold")
                 self.clock = Text(classes="text-lg", testid=_testid("clock", plant.name))
                 self.status = Text(classes="text-sm", testid=_testid("status", plant.name))
-            ui.label("The floor (routing order; andon colours by MachineryItemState)") \
+            ui.label("The floor (routing order; andon colours by MachineryItemState; ▶ lots "
+                     "waiting in front of a cell / buffer size, simulator's view)") \
                 .classes("text-sm text-gray-600")
-            self.floor = ui.row().classes("items-center gap-1")
+            self.floor = ui.row().classes("items-center gap-1 flex-nowrap overflow-x-auto w-full")
             ui.label("What the factory knows against what is true").classes("font-bold mt-2")
             self.knowledge = ui.column().classes("gap-0")
             ui.label("OEE (ISO 22400) per cell and plant").classes("font-bold mt-2")
@@ -125,6 +126,7 @@ class PlantPanel:
             ui.label("Downtime Pareto (from the UNS: only what the factory saw)") \
                 .classes("font-bold mt-2")
             self.pareto = Text(classes="text-sm", testid=_testid("pareto", plant.name))
+            self.timeline = StateTimeline(plant)
         self.tiles: list[Tile] = []
         self.buffers: dict[str, Text] = {}
         self.knowledge_rows: dict[str, Text] = {}
@@ -170,7 +172,7 @@ class PlantPanel:
         for cell in plant.ordered_cells():
             buffer = cell.truth.get("buffer")
             self.buffers[cell.name].set(
-                f"▶ {'?' if buffer is None else buffer}/{cell.buffer_capacity or '?'} lots")
+                f"▶ {'?' if buffer is None else buffer}/{cell.buffer_capacity or '?'}")
             self.knowledge_rows[cell.name].set(self._knowledge(cell))
             self._oee_row(cell.name, cell.live if cell.is_live else cell.truth,
                           "" if cell.is_live else " (sim)")
@@ -179,6 +181,7 @@ class PlantPanel:
                                   for activity, seconds in plant.pareto()[:6])
                         or "nothing: no cell of this plant is on the UNS")
         self._update_alarms()
+        self.timeline.update()
 
     def _oee_row(self, name: str, figures: dict, suffix: str) -> None:
         row = self.oee_rows.get(name)
@@ -237,6 +240,50 @@ class PlantPanel:
                 alarm.condition_id, alarm.event_id, "acknowledged from the demo dashboard")
         except Exception as exc:
             ui.notify(str(exc), type="negative")
+
+
+TIMELINE_RECT = """function (params, api) {
+  var row = api.value(0);
+  var from = api.coord([api.value(1), row]), to = api.coord([api.value(2), row]);
+  var height = api.size([0, 1])[1] * 0.6;
+  return {type: 'rect', style: api.style(), shape: {x: from[0], y: from[1] - height / 2,
+          width: Math.max(to[0] - from[0], 1), height: height}};
+}"""
+
+
+class StateTimeline:
+    """MachineryItemState per cell over the last simulated shift (ECharts custom series)."""
+
+    def __init__(self, plant: PlantState) -> None:
+        self.plant = plant
+        self._due = 0.0
+        ui.label("State timeline, last 8 simulated hours").classes("font-bold mt-2")
+        self.chart = ui.echart({
+            "animation": False,
+            "grid": {"top": 5, "left": 130, "right": 10, "bottom": 25},
+            "xAxis": {"type": "time"},
+            "yAxis": {"type": "category", "data": [], "inverse": True},
+            "series": [{"type": "custom", ":renderItem": TIMELINE_RECT,
+                        "encode": {"x": [1, 2], "y": 0}, "data": []}],
+        }).classes("w-full h-40")
+        self.chart.props(_testid("timeline", plant.name))
+
+    def update(self) -> None:
+        now = time.monotonic()
+        plant = self.plant
+        if now < self._due or plant.clock is None:
+            return
+        self._due = now + 1.0
+        cells = plant.ordered_cells()
+        data = []
+        for row, cell in enumerate(cells):
+            for start, end, state in cell.segments(plant.clock):
+                data.append({"value": [row, start.timestamp() * 1000, end.timestamp() * 1000],
+                             "itemStyle": {"color": ANDON.get(state, UNKNOWN_COLOUR)}})
+        self.chart.options["yAxis"]["data"] = [
+            c.name if c.is_live else f"{c.name} (sim)" for c in cells]
+        self.chart.options["series"][0]["data"] = data
+        self.chart.update()
 
 
 class KpiComparison:

@@ -55,6 +55,10 @@ TRUTH_NAMES = {"ItemState": "state", "OperationMode": "mode", "Activity": "activ
                "Quality": "quality"}
 
 
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -75,8 +79,10 @@ class CellView:
     # from the UNS Activity: (activity, since) and seconds per activity, for the Pareto
     _activity: tuple[str, datetime] | None = None
     activity_seconds: dict[str, float] = field(default_factory=dict)
-    # (plant time, MachineryItemState) changes in the UNS, for the state timeline
+    # (plant time, MachineryItemState) changes, for the state timeline: from the UNS, and
+    # from the simulator's view (shown only for cells that are not on the UNS)
     timeline: deque = field(default_factory=lambda: deque(maxlen=2000))
+    truth_timeline: deque = field(default_factory=lambda: deque(maxlen=2000))
 
     @property
     def is_live(self) -> bool:
@@ -86,6 +92,19 @@ class CellView:
     def shown(self) -> dict[str, Any]:
         """What the floor tile shows: the UNS for a live cell, else the simulator's truth."""
         return self.live if self.is_live else self.truth
+
+    def segments(self, until: datetime, window_s: float = TIMELINE_WINDOW_S
+                 ) -> list[tuple[datetime, datetime, str]]:
+        """(from, to, MachineryItemState) over the last `window_s` plant seconds."""
+        changes = list(self.timeline if self.is_live else self.truth_timeline)
+        start = until.timestamp() - window_s
+        result = []
+        for (when, state), following in zip(changes, [*changes[1:], (until, None)],
+                                            strict=True):
+            end = following[0]
+            if end.timestamp() > start and end > when:
+                result.append((max(when, datetime.fromtimestamp(start, UTC)), end, state))
+        return result
 
 
 @dataclass
@@ -192,7 +211,8 @@ class PlantState:
             self.alarms.pop(alarm.condition_id, None)
 
     # ---- the simulator's own view and the office system, over OPC UA ----
-    def apply_opcua(self, key: tuple[str, ...], value: Any) -> None:
+    def apply_opcua(self, key: tuple[str, ...], value: Any, when: datetime | None = None
+                    ) -> None:
         """`key`: ("cell", cell, name) | ("report", cell, name) | ("kpi", name) |
         ("simulation", name), as `dashboard.opcua_link` subscribes them."""
         if isinstance(value, float) and not math.isfinite(value):
@@ -211,6 +231,8 @@ class PlantState:
                 cell.buffer_capacity = value
             elif name in TRUTH_NAMES:
                 cell.truth[TRUTH_NAMES[name]] = value
+                if name == "ItemState" and when is not None and value is not None:
+                    cell.truth_timeline.append((_aware(when), value))
         elif kind == "report":
             self.cell(key[1]).report[key[2]] = value
         elif kind == "kpi":

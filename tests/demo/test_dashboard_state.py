@@ -66,3 +66,18 @@ def test_only_fresh_values_count_for_push_latency():
     plant.apply_uns([*CELL, "Monitoring", "Power"], value(4.0))
     assert plant.take_unpushed() == [datetime(2026, 12, 1, 10, 0, tzinfo=UTC)]
     assert plant.take_unpushed() == []
+
+
+def test_the_state_timeline_of_a_live_cell_comes_from_the_uns_and_ends_now():
+    plant = PlantState("p", "opc.tcp://x")
+    plant.apply_opcua(("cell", "press-brake", "ItemState"), "OutOfService",
+                      datetime(2026, 1, 5, 6, 0))
+    truth = plant.cells["press-brake"].segments(datetime(2026, 1, 5, 7, 0, tzinfo=UTC))
+    assert [state for _, _, state in truth] == ["OutOfService"]  # not live: the simulator's
+    plant.apply_uns([*CELL, "state", "CurrentState"], value("Executing", "2026-01-05T06:00:00Z"))
+    plant.apply_uns([*CELL, "state", "CurrentState"], value("NotExecuting", "2026-01-05T06:30:00Z"))
+    segments = plant.cells["press-brake"].segments(datetime(2026, 1, 5, 7, 0, tzinfo=UTC),
+                                                   window_s=3600)
+    assert [(a.minute, b.minute, s) for a, b, s in segments] == [
+        (0, 30, "Executing"), (30, 0, "NotExecuting")]
+    assert segments[-1][1] == datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
