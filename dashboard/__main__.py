@@ -1,4 +1,5 @@
-"""`python -m dashboard --mqtt URL --plant NAME=OPCUA_URL [...] [--host H] [--port P]`."""
+"""`python -m dashboard --mqtt URL --plant NAME=OPCUA_URL [...] [--host H] [--port P]
+[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 import os
 import sys
 
+PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # not on the command line: ps shows that
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dashboard")
@@ -14,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plant", action="append", required=True, metavar="NAME=OPCUA_URL")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--opcua-user", metavar="NAME",
+                        help="OPC UA login for commands (an operator); the password comes from "
+                        f"${PASSWORD_ENV}")
     args = parser.parse_args(argv)
     plants = {}
     for item in args.plant:
@@ -32,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     from dashboard.app import Dashboard
     from dashboard.page import build_page
 
-    dashboard = Dashboard(args.mqtt, plants)
+    login = (args.opcua_user, os.environ.get(PASSWORD_ENV, "")) if args.opcua_user else None
+    dashboard = Dashboard(args.mqtt, plants, login)
 
     @ui.page("/")
     def index() -> None:

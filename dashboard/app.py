@@ -28,9 +28,10 @@ MAX_UNPUSHED = 100_000  # with no browser open nothing is pushed: do not grow wi
 
 
 class Dashboard:
-    def __init__(self, mqtt_url: str, plants: dict[str, str]) -> None:
+    def __init__(self, mqtt_url: str, plants: dict[str, str],
+                 login: tuple[str, str] | None = None) -> None:
         self.plants = {name: PlantState(name, endpoint) for name, endpoint in plants.items()}
-        self.links = {name: OpcuaLink(plant) for name, plant in self.plants.items()}
+        self.links = {name: OpcuaLink(plant, login) for name, plant in self.plants.items()}
         self.uns = UnsConsumer(mqtt_url, self.plants, client_id=f"factory-sim-dashboard-"
                                f"{os.getpid()}")
         self.latencies_s: deque[float] = deque(maxlen=200_000)

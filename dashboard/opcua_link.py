@@ -27,8 +27,9 @@ class CommandFailed(Exception):
 
 
 class OpcuaLink:
-    def __init__(self, plant: PlantState) -> None:
-        self.plant = plant
+    def __init__(self, plant: PlantState, login: tuple[str, str] | None = None) -> None:
+        """`login`: (user, password) of an operator, for the methods; None: anonymous."""
+        self.plant, self.login = plant, login
         self.client: Client | None = None
         self.ns: int | None = None
         self._task: asyncio.Task | None = None
@@ -45,7 +46,11 @@ class OpcuaLink:
     async def _run(self) -> None:
         while True:
             try:
-                async with Client(self.plant.endpoint, timeout=5) as client:
+                client = Client(self.plant.endpoint, timeout=5)
+                if self.login is not None:
+                    client.set_user(self.login[0])
+                    client.set_password(self.login[1])
+                async with client:
                     self.client = client
                     await self._subscribe(client)
                     self.plant.opcua_connected = True

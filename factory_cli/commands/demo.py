@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,6 +32,8 @@ DEFAULT_SPEED = 120.0  # an 8-hour shift in 4 minutes
 MAX_PLANTS = 4
 READY_TIMEOUT_S = 20.0  # give up on a child that has not answered by then
 STOP_TIMEOUT_S = 4.0  # SIGTERM, then SIGKILL: the whole demo is gone within 5 s
+OPERATOR = "trainer"  # the dashboard's OPC UA login: methods need the operator role
+PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # how the dashboard gets the password
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -186,6 +189,13 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
     started = time.monotonic()
     state_dir = Path(tempfile.mkdtemp(prefix="factory-sim-demo-"))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Security on, as in a real plant: anonymous clients (the bridges) may read and subscribe,
+    # the dashboard logs in as an operator to call methods (Acknowledge, Pause, ...).
+    from opcua_server.users import Role, add_user
+
+    password = secrets.token_urlsafe(12)
+    users_file = state_dir / "users.yaml"
+    add_user(users_file, OPERATOR, Role.OPERATOR, password)
     python = sys.executable
     cli = [python, "-m", "factory_cli.main"]
     plants = [Plant(name, scenario, _free_port()) for name, scenario in zip(plant_names, names,
@@ -200,7 +210,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
                        state_dir / "broker.log", ready_text="ready")
     for plant in plants:
         serve = [*cli, "serve", plant.scenario, "--port", str(plant.opcua_port), "--speed",
-                 f"{args.speed:g}", "--seed", str(seed), "--paused", "--simulator-view"]
+                 f"{args.speed:g}", "--seed", str(seed), "--paused", "--simulator-view",
+                 "--users", str(users_file), "--state-dir", str(state_dir / f"opcua-{plant.name}")]
         if args.lines:
             serve += ["--lines", str(args.lines)]
         plant.children.append(Child(f"serve {plant.name}", serve,
@@ -213,7 +224,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
              "--state-dir", str(state_dir / f"bridge-{plant.name}")],
             state_dir / f"bridge-{plant.name}.log", ready_text="bridging "))
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
-                                    str(args.port), "--mqtt", mqtt_url,
+                                    str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
                       state_dir / "dashboard.log", ready_text="dashboard ready")
@@ -227,8 +238,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         await _start_all([*servers, *([broker] if broker else [])], env, stop)
-        await _start_all([*bridges, dashboard], env, stop)
-        await _fast_forward(plants, first_shift)
+        await _start_all([*bridges, dashboard], {**env, PASSWORD_ENV: password}, stop)
+        await _fast_forward(plants, first_shift, password)
         print(f"factory-sim demo: ready in {time.monotonic() - started:.1f} s "
               f"({', '.join(plant_names)} at {args.speed:g}x, seed {seed})", flush=True)
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -236,6 +247,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
+        print(f"opcua login for methods: {OPERATOR} / {password} (operator; anonymous clients "
+              "may only read)", flush=True)
         print(f"logs: {state_dir}; Ctrl-C stops the demo", flush=True)
         failed = await _watch(everything, stop)
         if failed is not None:
@@ -268,7 +281,7 @@ async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.E
         await asyncio.sleep(0.05)
 
 
-async def _fast_forward(plants: list[Plant], first_shift: float) -> None:
+async def _fast_forward(plants: list[Plant], first_shift: float, password: str) -> None:
     """The servers start paused at midnight: step them to the first shift, then run.
 
     Both plants move by the same Step, so they stay on common random numbers; the class does
@@ -277,7 +290,10 @@ async def _fast_forward(plants: list[Plant], first_shift: float) -> None:
     from asyncua import Client, ua
 
     async def one(plant: Plant) -> None:
-        async with Client(plant.endpoint, timeout=10) as client:
+        client = Client(plant.endpoint, timeout=10)
+        client.set_user(OPERATOR)
+        client.set_password(password)
+        async with client:
             ns = await client.get_namespace_index("urn:factory-sim:plant")
             simulation = client.get_node(ua.NodeId("Simulation", ns))
             if first_shift > 0:

@@ -44,10 +44,17 @@ async def read_plant(endpoint: str) -> dict:
             ua.NodeId("SimulatorView/Cells", ns)).get_children()]
         states = {cell: await client.get_node(
             ua.NodeId(f"SimulatorView/Cells/{cell}/ItemState", ns)).read_value() for cell in cells}
+        try:  # security is on: an anonymous client may read, not command
+            await client.get_node(ua.NodeId("Simulation", ns)).call_method(
+                ua.NodeId("Simulation/Pause", ns))
+            anonymous_may_pause = True
+        except ua.uaerrors.BadUserAccessDenied:
+            anonymous_may_pause = False
         machinery = await client.get_namespace_index("http://opcfoundation.org/UA/Machinery/")
         machines = await client.get_node(ua.NodeId(1001, machinery)).get_children()
         return {"times": (first, second), "note": note, "description": description,
-                "cells": cells, "states": states, "machines": len(machines)}
+                "cells": cells, "states": states, "machines": len(machines),
+                "anonymous_may_pause": anonymous_may_pause}
 
 
 def check_demo_is_live(demo: DemoProcess) -> None:
@@ -78,6 +85,7 @@ def check_demo_is_live(demo: DemoProcess) -> None:
         assert "not part of the factory" in plant["description"]
         assert set(plant["states"].values()) <= {"Executing", "NotExecuting", "OutOfService",
                                                  "NotAvailable"}
+        assert plant["anonymous_may_pause"] is False
     assert standalone["machines"] == 0 and connected["machines"] == 4
 
     with urllib.request.urlopen(demo.dashboard, timeout=10) as response:
@@ -91,6 +99,7 @@ def test_demo_with_the_embedded_broker_is_live_on_mqtt_and_opcua():
         print(f"ready in {demo.ready_s} s")
         assert demo.mqtt.startswith("mqtt://127.0.0.1:")
         assert "(embedded)" in "\n".join(demo.lines)
+        assert any(line.startswith("opcua login for methods: trainer / ") for line in demo.lines)
         check_demo_is_live(demo)
 
 
