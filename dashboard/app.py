@@ -93,6 +93,22 @@ class Dashboard:
 
     async def pause_all(self) -> None:
         await self._all("pause", lambda link: link.pause())
+        await self._align()
+
+    async def _align(self) -> None:
+        """Step the paused plants that lag to the leader's simulated time.
+
+        The servers pause a few milliseconds apart, which at a high speed is minutes of plant
+        time; side by side, the class should compare the plants at the same moment.
+        """
+        links = [link for link in self.links.values() if link.client is not None]
+        try:
+            times = await asyncio.gather(*(link.simulated_time() for link in links))
+        except Exception:
+            return  # a plant is away; nothing to align
+        lead = max(times, default=0.0)
+        await asyncio.gather(*(link.step(lead - t) for link, t in zip(links, times, strict=True)
+                               if lead - t > 1e-3), return_exceptions=True)
 
     async def resume_all(self) -> None:
         await self._all("resume", lambda link: link.resume())

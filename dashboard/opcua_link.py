@@ -118,6 +118,15 @@ class OpcuaLink:
     async def resume(self) -> None:
         await self._simulation("Resume")
 
+    async def step(self, seconds: float) -> None:
+        await self._simulation("Step", ua.Variant(float(seconds), ua.VariantType.Double))
+
+    async def simulated_time(self) -> float:
+        client = self.client
+        if client is None:
+            raise CommandFailed(f"SimulatedTime: {self.plant.name} is not connected")
+        return await client.get_node(ua.NodeId("Simulation/SimulatedTime", self.ns)).read_value()
+
     async def set_speed(self, speed: float) -> None:
         await self._simulation("SetSpeed", ua.Variant(float(speed), ua.VariantType.Double))
 

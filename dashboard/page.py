@@ -119,7 +119,8 @@ class PlantPanel:
             self.floor = ui.row().classes("items-center gap-1 flex-nowrap overflow-x-auto w-full")
             ui.label("What the factory knows against what is true").classes("font-bold mt-2")
             self.knowledge = ui.column().classes("gap-0")
-            ui.label("OEE (ISO 22400) per cell and plant").classes("font-bold mt-2")
+            ui.label("OEE (ISO 22400) per cell and plant; (sim): the simulator's figures, the "
+                     "factory does not know them").classes("font-bold mt-2")
             self.oee = ui.grid(columns=5).classes("gap-x-4 gap-y-0 text-sm")
             ui.label("Alarms (active or unacknowledged, from the UNS)").classes("font-bold mt-2")
             self.alarms = ui.column().classes("gap-1")
@@ -175,22 +176,24 @@ class PlantPanel:
                 f"▶ {'?' if buffer is None else buffer}/{cell.buffer_capacity or '?'}")
             self.knowledge_rows[cell.name].set(self._knowledge(cell))
             self._oee_row(cell.name, cell.live if cell.is_live else cell.truth,
-                          "" if cell.is_live else " (sim)")
-        self._oee_row("plant (simulator)", {k.lower(): v for k, v in plant.true_kpis.items()}, "")
+                          cell.name if cell.is_live else f"{cell.name} (sim)")
+        self._oee_row("plant (simulator)", {k.lower(): v for k, v in plant.true_kpis.items()},
+                      "plant (sim)")
         self.pareto.set(", ".join(f"{activity} {seconds / 3600:.1f} h"
                                   for activity, seconds in plant.pareto()[:6])
                         or "nothing: no cell of this plant is on the UNS")
         self._update_alarms()
         self.timeline.update()
 
-    def _oee_row(self, name: str, figures: dict, suffix: str) -> None:
+    def _oee_row(self, name: str, figures: dict, title: str) -> None:
+        """One row; a title marked (sim) says the figures are the simulator's, not known."""
         row = self.oee_rows.get(name)
         if row is None:
             return
+        row[0].set(title, "color:#8e24aa" if title.endswith("(sim)") else "")
         for text, key in zip(row[1:], ("oee", "availability", "performance", "quality"),
                              strict=True):
-            value = figures.get(key)
-            text.set(percent(value) + (suffix if value is not None else ""))
+            text.set(percent(figures.get(key)))
 
     def _knowledge(self, cell: CellView) -> str:
         truth = f"{cell.truth.get('state') or '?'} ({cell.truth.get('activity') or '?'})"
@@ -335,12 +338,12 @@ def build_page(dashboard: Dashboard) -> None:
     plants = list(dashboard.plants.values())
     ui.page_title("factory-sim demo")
     with ui.row().classes("w-full items-center gap-3"):
-        ui.label("factory-sim: connected against unconnected").classes("text-2xl font-bold")
+        ui.label("factory-sim demo").classes("text-2xl font-bold")
         ui.button("Pause", on_click=dashboard.pause_all).props(_testid("pause-all"))
         ui.button("Resume", on_click=dashboard.resume_all).props(_testid("resume-all"))
-        ui.select(SPEEDS, value=None, label="speed",
-                  on_change=lambda e: dashboard.set_speed_all(e.value)) \
-            .classes("w-28").props(_testid("speed"))
+        ui.label("speed ×")
+        ui.toggle(SPEEDS, on_change=lambda e: dashboard.set_speed_all(e.value)) \
+            .props("dense no-caps " + _testid("speed"))
     panels = []
     with ui.grid(columns=min(len(plants), 2)).classes("w-full"):
         for plant in plants:

@@ -69,6 +69,12 @@ async def simulated_times(endpoint: str) -> tuple[float, float]:
         return first, await node.read_value()
 
 
+async def read_speed(endpoint: str) -> float:
+    async with Client(endpoint, timeout=10) as client:
+        ns = await client.get_namespace_index("urn:factory-sim:plant")
+        return await client.get_node(ua.NodeId("Simulation/Speed", ns)).read_value()
+
+
 async def acked_state(endpoint: str, condition_id: str) -> bool:
     async with Client(endpoint, timeout=10) as client:
         condition = client.get_node(ua.NodeId.from_string(condition_id))
@@ -118,8 +124,15 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
         for plant in PLANTS:
             assert poll(lambda p=plant: "paused" in page.inner_text(f"[data-testid=status-{p}]"),
                         timeout=20)
-            first, second = in_thread(simulated_times(demo.opcua[plant]))
-            assert first == second, plant
+
+        def side_by_side() -> list[tuple[float, float]] | None:
+            """Both plants paused at one simulated moment: the dashboard steps the plant
+            that paused first up to the other."""
+            times = [in_thread(simulated_times(demo.opcua[plant])) for plant in PLANTS]
+            still = all(first == second for first, second in times)
+            return times if still and times[0][0] == pytest.approx(times[1][0]) else None
+
+        assert poll(side_by_side, timeout=20)
 
         # Acknowledge an alarm of the connected plant from the page.
         button = page.query_selector("[data-testid^=ack-reference-opcua-]") or button
@@ -144,6 +157,13 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
                         timeout=20)
             first, second = in_thread(simulated_times(demo.opcua[plant]))
             assert second > first, plant
+
+        # The speed, from the page, on every server.
+        page.click("[data-testid=speed] >> text='600'")
+        for plant in PLANTS:
+            assert poll(lambda p=plant: "600x" in page.inner_text(f"[data-testid=status-{p}]"),
+                        timeout=20)
+            assert in_thread(read_speed(demo.opcua[plant])) == 600
         page.wait_for_timeout(3000)
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         if os.environ.get("FACTORY_SIM_DOCS_SCREENSHOT"):  # refresh the README's picture
