@@ -260,6 +260,7 @@ class StateTimeline:
     def __init__(self, plant: PlantState) -> None:
         self.plant = plant
         self._due = 0.0
+        self._height = 0
         ui.label("State timeline, last 8 simulated hours").classes("font-bold mt-2")
         self.chart = ui.echart({
             "animation": False,
@@ -268,7 +269,7 @@ class StateTimeline:
             "yAxis": {"type": "category", "data": [], "inverse": True},
             "series": [{"type": "custom", ":renderItem": TIMELINE_RECT,
                         "encode": {"x": [1, 2], "y": 0}, "data": []}],
-        }).classes("w-full h-40")
+        }).classes("w-full")
         self.chart.props(_testid("timeline", plant.name))
 
     def update(self) -> None:
@@ -285,6 +286,10 @@ class StateTimeline:
                              "itemStyle": {"color": ANDON.get(state, UNKNOWN_COLOUR)}})
         self.chart.options["yAxis"]["data"] = [
             c.name if c.is_live else f"{c.name} (sim)" for c in cells]
+        height = 30 + 24 * len(cells)
+        if height != self._height:
+            self._height = height
+            self.chart.style(replace=f"height:{height}px")
         self.chart.options["series"][0]["data"] = data
         self.chart.update()
 

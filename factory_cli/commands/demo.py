@@ -239,10 +239,11 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
     try:
         await _start_all([*servers, *([broker] if broker else [])], env, stop)
         await _start_all([*bridges, dashboard], {**env, PASSWORD_ENV: password}, stop)
+        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        await _wait_for_page(f"http://{shown_host}:{args.port}/", dashboard)
         await _fast_forward(plants, first_shift, password)
         print(f"factory-sim demo: ready in {time.monotonic() - started:.1f} s "
               f"({', '.join(plant_names)} at {args.speed:g}x, seed {seed})", flush=True)
-        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         print(f"dashboard: http://{shown_host}:{args.port}/", flush=True)
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
@@ -279,6 +280,23 @@ async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.E
             raise CliError(f"{waiting[0].name} did not get ready within {READY_TIMEOUT_S:g} s "
                            f"(log: {waiting[0].log})")
         await asyncio.sleep(0.05)
+
+
+async def _wait_for_page(url: str, dashboard: Child) -> None:
+    """The dashboard says it is ready while its web server is still opening its socket."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        try:
+            await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).close())
+            return
+        except (urllib.error.URLError, OSError):
+            if dashboard.process.poll() is not None or time.monotonic() > deadline:
+                raise CliError(f"the dashboard does not answer at {url}: "
+                               f"{dashboard.last_line()}") from None
+            await asyncio.sleep(0.1)
 
 
 async def _fast_forward(plants: list[Plant], first_shift: float, password: str) -> None:
