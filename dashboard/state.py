@@ -55,6 +55,13 @@ TRUTH_NAMES = {"ItemState": "state", "OperationMode": "mode", "Activity": "activ
                "Quality": "quality"}
 
 
+def _append_change(timeline: deque, when: datetime, state: Any) -> None:
+    """Keep the changes of the last window (and the one before it, which opens the window)."""
+    timeline.append((when, state))
+    while len(timeline) > 2 and (when - timeline[1][0]).total_seconds() > TIMELINE_WINDOW_S:
+        timeline.popleft()
+
+
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
@@ -187,7 +194,7 @@ class PlantState:
                         cell.activity_seconds.get(previous, 0.0) + seconds)
             cell._activity = (value, when)
         elif key == "state" and when is not None:
-            cell.timeline.append((when, value))
+            _append_change(cell.timeline, when, value)
 
     def _apply_alarm(self, cell_name: str, document: dict[str, Any]) -> None:
         fields = document.get("fields") or {}
@@ -232,7 +239,7 @@ class PlantState:
             elif name in TRUTH_NAMES:
                 cell.truth[TRUTH_NAMES[name]] = value
                 if name == "ItemState" and when is not None and value is not None:
-                    cell.truth_timeline.append((_aware(when), value))
+                    _append_change(cell.truth_timeline, _aware(when), value)
         elif kind == "report":
             self.cell(key[1]).report[key[2]] = value
         elif kind == "kpi":

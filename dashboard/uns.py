@@ -1,5 +1,8 @@
 """The dashboard's view of the unified namespace: one MQTT subscription per plant prefix.
 
+Both of the bridge's modes are understood: tag mode (one retained message per value on its own
+topic) and machine mode (a machine's updates batched on `.../{cell}/updates`).
+
 paho runs its network loop in its own thread; messages wait in a deque that the asyncio side
 drains (`drain`), so plant state is only ever touched from the event loop.
 """
@@ -64,7 +67,16 @@ class UnsConsumer:
             except ValueError:
                 _logger.warning("not JSON on %s", topic)
                 continue
-            if isinstance(document, dict):
+            if not isinstance(document, dict):
+                continue
+            if rest.endswith("/updates") and isinstance(document.get("updates"), list):
+                # the bridge's machine mode: a machine's updates in one message, each with the
+                # topic and payload it has in tag mode
+                for update in document["updates"]:
+                    name, _, update_rest = str(update.pop("topic", "")).partition("/")
+                    if name == plant.name:
+                        plant.apply_uns(update_rest.split("/"), update)
+            else:
                 plant.apply_uns(rest.split("/"), document, fresh=not retained)
         self.received += count
         return count

@@ -81,3 +81,20 @@ def test_the_state_timeline_of_a_live_cell_comes_from_the_uns_and_ends_now():
     assert [(a.minute, b.minute, s) for a, b, s in segments] == [
         (0, 30, "Executing"), (30, 0, "NotExecuting")]
     assert segments[-1][1] == datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+
+
+def test_the_bridges_machine_mode_batches_are_unpacked_into_their_tags():
+    import json
+
+    from dashboard.uns import UnsConsumer
+
+    plants = {"p": PlantState("p", "opc.tcp://x")}
+    consumer = UnsConsumer("mqtt://127.0.0.1:1", plants, client_id="test")
+    batch = {"updates": [{"topic": "p/" + "/".join([*CELL, "Monitoring", "GoodParts"]),
+                          **value(7)},
+                         {"topic": "other/" + "/".join([*CELL, "Monitoring", "GoodParts"]),
+                          **value(9)}]}
+    consumer.inbox.append(("p/" + "/".join([*CELL, "updates"]), json.dumps(batch).encode(),
+                           False))
+    consumer.drain()
+    assert plants["p"].cells["press-brake"].live["good"] == 7  # another plant's is not taken
