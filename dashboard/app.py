@@ -83,7 +83,7 @@ class Dashboard:
                 "latency_s": {"count": len(samples), "p50": pick(0.5), "p99": pick(0.99)}}
 
     # ---- the trainer's commands: every plant at once, so they stay side by side ----
-    async def _all(self, what: str, command) -> None:
+    async def _all(self, command) -> None:
         results = await asyncio.gather(*(command(link) for link in self.links.values()),
                                        return_exceptions=True)
         errors = [str(r) for r in results if isinstance(r, Exception)]
@@ -92,7 +92,7 @@ class Dashboard:
                 ui.notify("; ".join(errors), type="negative")
 
     async def pause_all(self) -> None:
-        await self._all("pause", lambda link: link.pause())
+        await self._all(lambda link: link.pause())
         await self._align()
 
     async def _align(self) -> None:
@@ -111,8 +111,8 @@ class Dashboard:
                                if lead - t > 1e-3), return_exceptions=True)
 
     async def resume_all(self) -> None:
-        await self._all("resume", lambda link: link.resume())
+        await self._all(lambda link: link.resume())
 
     async def set_speed_all(self, speed) -> None:
         if speed:
-            await self._all("speed", lambda link: link.set_speed(float(speed)))
+            await self._all(lambda link: link.set_speed(float(speed)))

@@ -19,7 +19,7 @@ _logger = logging.getLogger(__name__)
 PLANT_NAMESPACE = "urn:factory-sim:plant"
 PUBLISHING_MS = 200
 ACKNOWLEDGE = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
-RETRY_S = 2.0
+RETRY_S = 1.0
 
 
 class CommandFailed(Exception):

@@ -69,12 +69,14 @@ class Child:
     log: Path
     process: subprocess.Popen | None = None
     ready_text: str | None = None  # a line in its log that says it is ready
+    private_env: dict[str, str] = field(default_factory=dict)  # only this child gets it
 
     def start(self, env: dict[str, str]) -> None:
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,  # Ctrl-C reaches the parent, which stops all
+                env={**env, **self.private_env},
+                start_new_session=True,  # Ctrl-C reaches the parent, which stops all
                 preexec_fn=_die_with_parent)
 
     def last_line(self) -> str:
@@ -230,7 +232,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
-                      state_dir / "dashboard.log", ready_text="dashboard ready")
+                      state_dir / "dashboard.log", ready_text="dashboard ready",
+                      private_env={PASSWORD_ENV: password})
     servers = [plant.children[0] for plant in plants]
     bridges = [plant.children[1] for plant in plants]
     everything = [*bridges, dashboard, *servers, *([broker] if broker else [])]
@@ -240,8 +243,9 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await _start_all([*servers, *([broker] if broker else [])], env, stop)
-        await _start_all([*bridges, dashboard], {**env, PASSWORD_ENV: password}, stop)
+        # The dashboard takes longest to import and finds its peers on its own: start it first.
+        await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop)
+        await _start_all(bridges, env, stop)
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         await _wait_for_page(f"http://{shown_host}:{args.port}/", dashboard)
         await _fast_forward(plants, first_shift, password)
