@@ -38,6 +38,8 @@ KPI_ROWS = [  # (label, SimulatorView/Kpi name, format)
     ("MTTR [min]", "MTTR", lambda v: _number(v, 1)),
     ("WIP [orders]", "WIP", lambda v: _number(v, 1)),
     ("Energy per good part [kWh]", "EnergyPerGoodPart", lambda v: _number(v, 2)),
+    ("Information latency, mean [min]", "InformationLatency", lambda v: _number(v, 1)),
+    ("Information accuracy", "InformationAccuracy", percent),
 ]
 SIM_NOTE = "simulator's view: the factory cannot see this"
 

@@ -16,7 +16,8 @@ here). It is off unless `ServerSettings.simulator_view` is set (`serve --simulat
         ActiveAlarm                          the kind of the newest active alarm, or ""
         OEE, Availability, Performance, Quality   (ISO 22400, true figures)
       Kpi/ OEE, Availability, Performance, Quality, Throughput (good parts/h),
-           LeadTime (mean, h), OnTimeDelivery, MTTR (min), WIP (orders), EnergyPerGoodPart (kWh)
+           LeadTime (mean, h), OnTimeDelivery, MTTR (min), WIP (orders), EnergyPerGoodPart (kWh),
+           InformationLatency (mean, min: state change -> the planner knows), InformationAccuracy
 
 What the factory itself knows of a cell that is not online is its operators' paper shift
 report, typed into the office system after the shift. That is factory knowledge, so it sits
@@ -52,7 +53,8 @@ CELL_VARIABLES = {"ItemState": _STRING, "OperationMode": _STRING, "Activity": _S
                   "Availability": _DOUBLE, "Performance": _DOUBLE, "Quality": _DOUBLE}
 INITIAL = {"GoodParts": 0, "ScrapParts": 0, "Buffer": 0, "ActiveAlarm": ""}
 PLANT_KPIS = ("OEE", "Availability", "Performance", "Quality", "Throughput", "LeadTime",
-              "OnTimeDelivery", "MTTR", "WIP", "EnergyPerGoodPart")
+              "OnTimeDelivery", "MTTR", "WIP", "EnergyPerGoodPart", "InformationLatency",
+              "InformationAccuracy")
 REPORT_VARIABLES = {"ShiftStart": ua.VariantType.DateTime, "FiledAt": ua.VariantType.DateTime,
                     "GoodReported": _UINT, "ScrapReported": _UINT, "DowntimeReported": _DOUBLE}
 
@@ -208,6 +210,7 @@ class SimulatorView:
                     value(variables[name], ua.Variant(float(figure), _DOUBLE), now)
         plant = report.plant
         mttr = plant.repairs.mttr_s
+        latency = plant.information.latency_s.mean
         figures = {
             "OEE": plant.oee, "Availability": plant.availability,
             "Performance": plant.performance, "Quality": plant.quality,
@@ -217,6 +220,8 @@ class SimulatorView:
             "MTTR": None if mttr is None else mttr / 60,
             "WIP": plant.wip_orders,
             "EnergyPerGoodPart": plant.energy_per_good_part_kwh,
+            "InformationLatency": None if latency is None else latency / 60,
+            "InformationAccuracy": plant.information.accuracy,
         }
         for name, figure in figures.items():
             if figure is not None:
