@@ -44,6 +44,7 @@ from opcua_server.writes import Writes
 NOTE = ("simulator only, not part of the factory: the true state of every cell and the "
         "plant's true KPIs, which the factory's own systems cannot see")
 KPI_INTERVAL_S = 1.0  # wall seconds between KPI refreshes, as the server's own
+KPI_STEP_S = 900.0  # plant seconds between KPI refreshes at the latest
 LIVE = (ConnectivityLevel.OPCUA, ConnectivityLevel.UNIFIED)
 
 _STRING, _DOUBLE, _UINT = ua.VariantType.String, ua.VariantType.Double, ua.VariantType.UInt32
@@ -89,6 +90,7 @@ class SimulatorView:
         self._kpi_vars: dict[str, ua.NodeId] = {}
         self._counts: dict[str, list[int]] = {}
         self._kpi_due = 0.0
+        self._kpi_time = 0.0
 
     def build(self, batch: NodeBatch) -> None:
         p = self.ns
@@ -145,8 +147,11 @@ class SimulatorView:
         variables = self._vars.get(cell)
         if variables is not None:
             self._apply(event, cell, variables)
-        if time.monotonic() >= self._kpi_due:
+        # Refresh once a wall second, and every KPI_STEP_S of plant time within a long Step
+        # (which runs in well under a second).
+        if time.monotonic() >= self._kpi_due or event.time >= self._kpi_time + KPI_STEP_S:
             self._kpi_due = time.monotonic() + KPI_INTERVAL_S
+            self._kpi_time = event.time
             self._write_kpis(event.time)
 
     def _apply(self, event: ev.Event, cell: str, variables: dict[str, ua.NodeId]) -> None:
