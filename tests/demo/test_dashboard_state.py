@@ -98,3 +98,15 @@ def test_the_bridges_machine_mode_batches_are_unpacked_into_their_tags():
                            False))
     consumer.drain()
     assert plants["p"].cells["press-brake"].live["good"] == 7  # another plant's is not taken
+
+
+def test_the_dashboard_imports_nothing_of_the_simulator_the_server_or_the_bridge():
+    import ast
+    from pathlib import Path
+
+    forbidden = {"factory_sim", "opcua_server", "mqtt_bridge", "factory_cli"}
+    for path in (Path(__file__).resolve().parents[2] / "dashboard").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not {n.split(".")[0] for n in names} & forbidden, (path.name, names)
