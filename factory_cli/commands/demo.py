@@ -239,6 +239,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
     everything = [*bridges, dashboard, *servers, *([broker] if broker else [])]
 
     stop = asyncio.Event()
+    clean = False
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
@@ -262,10 +263,11 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         if failed is not None:
             raise CliError(f"{failed.name} stopped: {failed.last_line()} "
                            f"(log: {failed.log})", exit_code=1)
+        clean = True
     finally:
         _stop_all(everything)
-        if not any(c.process and c.process.poll() is None for c in everything):
-            shutil.rmtree(state_dir, ignore_errors=True)
+    if clean:  # after a failure the logs stay for whoever reads the error's log path
+        shutil.rmtree(state_dir, ignore_errors=True)
     print("factory-sim demo: stopped", flush=True)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -176,3 +177,14 @@ def test_a_bad_scenario_file_names_the_file_and_the_key(tmp_path):
                    .replace("mtbf: 14h", "mtbf: often"))
     line = one_error_line(run_demo("--port", str(free_port()), str(bad)))
     assert "bad.yaml" in line and "mtbf" in line
+
+
+def test_a_process_that_dies_ends_the_demo_with_every_other_process():
+    demo = DemoProcess(FAST).start()
+    pids = demo.pids()
+    broker = next(pid for pid, cmd in demo.children().items() if "embedded_broker" in cmd)
+    os.kill(broker, signal.SIGKILL)
+    assert demo.process.wait(30) == 1
+    assert wait_gone(pids, timeout=5) == []
+    error = [line for line in demo.lines if "error" in line]
+    assert error and "broker stopped" in error[-1], demo.lines
