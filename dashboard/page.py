@@ -38,7 +38,8 @@ KPI_ROWS = [  # (label, SimulatorView/Kpi name, format)
     ("MTTR [min]", "MTTR", lambda v: _number(v, 1)),
     ("WIP [orders]", "WIP", lambda v: _number(v, 1)),
     ("Energy per good part [kWh]", "EnergyPerGoodPart", lambda v: _number(v, 2)),
-    ("Information latency, mean [min]", "InformationLatency", lambda v: _number(v, 1)),
+    ("Information latency, mean", "InformationLatency",
+     lambda v: "–" if v is None else format_age(60 * v)),
     ("Information accuracy", "InformationAccuracy", percent),
 ]
 SIM_NOTE = "simulator's view: the factory cannot see this"
@@ -208,9 +209,13 @@ class PlantPanel:
             return (f"{cell.name}: factory knows nothing yet (no paper shift report so far) · "
                     f"true: {truth}")
         downtime = (report.get("DowntimeReported") or 0.0) / 60
+        actual = cell.truth
+        true_downtime = (actual.get("shift_downtime_s") or 0.0) / 60
         return (f"{cell.name}: factory knows the shift report filed {_clock(report['FiledAt'])}"
-                f" (age {age}): good {report.get('GoodReported')}, scrap "
-                f"{report.get('ScrapReported')}, downtime {downtime:.0f} min · true now: {truth}")
+                f" (age {age}): good {report.get('GoodReported')} (true "
+                f"{actual.get('shift_good', '?')}), scrap {report.get('ScrapReported')} (true "
+                f"{actual.get('shift_scrap', '?')}), downtime {downtime:.0f} min (true "
+                f"{true_downtime:.0f} min) · true now: {truth}")
 
     def _update_alarms(self) -> None:
         plant = self.plant

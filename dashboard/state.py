@@ -52,7 +52,8 @@ TRUTH_NAMES = {"ItemState": "state", "OperationMode": "mode", "Activity": "activ
                "OrderId": "order", "GoodParts": "good", "ScrapParts": "scrap", "Power": "power",
                "Buffer": "buffer", "ActiveAlarm": "alarm", "OEE": "oee",
                "Availability": "availability", "Performance": "performance",
-               "Quality": "quality"}
+               "Quality": "quality", "ShiftGoodActual": "shift_good",
+               "ShiftScrapActual": "shift_scrap", "ShiftDowntimeActual": "shift_downtime_s"}
 
 
 def _append_change(timeline: deque, when: datetime, state: Any) -> None:

@@ -15,6 +15,8 @@ here). It is off unless `ServerSettings.simulator_view` is set (`serve --simulat
         OrderId, GoodParts, ScrapParts, Power (kW), Buffer (lots waiting in front of it)
         ActiveAlarm                          the kind of the newest active alarm, or ""
         OEE, Availability, Performance, Quality   (ISO 22400, true figures)
+        ShiftGoodActual, ShiftScrapActual, ShiftDowntimeActual (s)   what really happened in
+                                             the shift of the last paper report (cells not live)
       Kpi/ OEE, Availability, Performance, Quality, Throughput (good parts/h),
            LeadTime (mean, h), OnTimeDelivery, MTTR (min), WIP (orders), EnergyPerGoodPart (kWh),
            InformationLatency (mean, min: state change -> the planner knows), InformationAccuracy
@@ -51,7 +53,9 @@ _STRING, _DOUBLE, _UINT = ua.VariantType.String, ua.VariantType.Double, ua.Varia
 CELL_VARIABLES = {"ItemState": _STRING, "OperationMode": _STRING, "Activity": _STRING,
                   "OrderId": _STRING, "GoodParts": _UINT, "ScrapParts": _UINT, "Power": _DOUBLE,
                   "Buffer": _UINT, "ActiveAlarm": _STRING, "OEE": _DOUBLE,
-                  "Availability": _DOUBLE, "Performance": _DOUBLE, "Quality": _DOUBLE}
+                  "Availability": _DOUBLE, "Performance": _DOUBLE, "Quality": _DOUBLE,
+                  "ShiftGoodActual": _UINT, "ShiftScrapActual": _UINT,
+                  "ShiftDowntimeActual": _DOUBLE}
 INITIAL = {"GoodParts": 0, "ScrapParts": 0, "Buffer": 0, "ActiveAlarm": ""}
 PLANT_KPIS = ("OEE", "Availability", "Performance", "Quality", "Throughput", "LeadTime",
               "OnTimeDelivery", "MTTR", "WIP", "EnergyPerGoodPart", "InformationLatency",
@@ -179,6 +183,10 @@ class SimulatorView:
         elif isinstance(event, ev.AlarmCleared):
             value(variables["ActiveAlarm"], ua.Variant("", _STRING), now)
         elif isinstance(event, ev.ShiftReportFiled):
+            value(variables["ShiftGoodActual"], ua.Variant(event.good_actual, _UINT), now)
+            value(variables["ShiftScrapActual"], ua.Variant(event.scrap_actual, _UINT), now)
+            value(variables["ShiftDowntimeActual"],
+                  ua.Variant(float(event.downtime_actual_s), _DOUBLE), now)
             self._write_report(event)
         # Lots wait in a SimPy store the model publishes no events for: sample it whenever
         # the cell does something (it takes a lot when it starts a job).

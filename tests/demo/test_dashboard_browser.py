@@ -117,6 +117,7 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
         report = poll(report_shown)
         assert report and re.search(r"\(age \d+(\.\d)? (s|min|h)\)", report), report
         assert "true now:" in report
+        assert re.search(r"good \d+ \(true \d+\)", report), report  # reported beside actual
 
         # Pause both plants from the page: simulated time stops on the servers.
         button = page.wait_for_selector("[data-testid^=ack-reference-opcua-]", timeout=90_000)

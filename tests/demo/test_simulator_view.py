@@ -44,6 +44,10 @@ async def test_the_view_shows_every_cells_true_state_and_the_paper_reports():
                 base = f"Plant/ShiftReports/{cell_id}"
                 assert await _read(client, ns, f"{base}/GoodReported") == report.good_reported
                 assert await _read(client, ns, f"{base}/ScrapReported") == report.scrap_reported
+                truth = f"SimulatorView/Cells/{cell_id}"
+                assert await _read(client, ns, f"{truth}/ShiftGoodActual") == report.good_actual
+                assert await _read(client, ns, f"{truth}/ShiftDowntimeActual") == \
+                    pytest.approx(report.downtime_actual_s)
                 filed_at = await _read(client, ns, f"{base}/FiledAt")
                 expected = plant.start + timedelta(seconds=report.time)
                 assert filed_at.replace(tzinfo=UTC) == expected.replace(tzinfo=UTC)
