@@ -322,10 +322,10 @@ class KpiComparison:
                         self.cells.append([(Text(testid=_testid("kpi", plant.name, name)),
                                             plant, name, fmt) for plant in plants])
                 self.chart = ui.echart({
-                    "title": {"text": "Plant OEE over the last shift", "textStyle": {
-                        "fontSize": 13}},
+                    "title": {"text": "Plant OEE over the last shift", "left": 0,
+                              "textStyle": {"fontSize": 13}},
                     "tooltip": {"trigger": "axis"},
-                    "legend": {"top": 20},
+                    "legend": {"top": 0, "right": 0},
                     "grid": {"top": 50, "left": 45, "right": 15, "bottom": 30},
                     "xAxis": {"type": "time"},
                     "yAxis": {"type": "value", "min": 0, "max": 100, "name": "%"},
