@@ -205,6 +205,10 @@ class PlantPanel:
             known = f"{cell.live.get('state') or '?'} ({cell.live.get('activity') or '?'})"
             return f"{cell.name}: factory knows {known}, live, {age} old · true: {truth}"
         report = cell.report
+        if cell.connectivity == "vendor" and not report:
+            return (f"{cell.name}: on its vendor's own interface only (own names, units and "
+                    f"codes): the factory sees it through a hand-written adapter, the UNS "
+                    f"not at all · true: {truth}")
         if report.get("FiledAt") is None:
             return (f"{cell.name}: factory knows nothing yet (no paper shift report so far) · "
                     f"true: {truth}")

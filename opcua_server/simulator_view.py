@@ -25,7 +25,8 @@ What the factory itself knows of a cell that is not online is its operators' pap
 report, typed into the office system after the shift. That is factory knowledge, so it sits
 under the plant object, not here:
 
-    Objects/Plant/ShiftReports/<cell id>     (cells that are not live only)
+    Objects/Plant/ShiftReports/<cell id>     (only cells known from paper: stand-alone cells
+                                              and vendor cells without an adapter)
       ShiftStart, FiledAt (plant time), GoodReported, ScrapReported, DowntimeReported (s)
 """
 
@@ -36,7 +37,6 @@ import time
 from asyncua import ua
 
 from factory_sim import events as ev
-from factory_sim.states import ConnectivityLevel
 from opcua_server.namespaces import Namespaces
 from opcua_server.node_batch import HAS_COMPONENT, HAS_PROPERTY, ORGANIZES, NodeBatch
 from opcua_server.nodeids import MACHINERY_ITEM_STATE_NAMES, OPERATION_MODE_NAMES
@@ -47,7 +47,6 @@ NOTE = ("simulator only, not part of the factory: the true state of every cell a
         "plant's true KPIs, which the factory's own systems cannot see")
 KPI_INTERVAL_S = 1.0  # wall seconds between KPI refreshes, as the server's own
 KPI_STEP_S = 900.0  # plant seconds between KPI refreshes at the latest
-LIVE = (ConnectivityLevel.OPCUA, ConnectivityLevel.UNIFIED)
 
 _STRING, _DOUBLE, _UINT = ua.VariantType.String, ua.VariantType.Double, ua.VariantType.UInt32
 CELL_VARIABLES = {"ItemState": _STRING, "OperationMode": _STRING, "Activity": _STRING,
@@ -130,7 +129,8 @@ class SimulatorView:
                                                ua.Variant(None), ua.NodeId(ua.ObjectIds.Double),
                                                reference=HAS_COMPONENT)
                           for name in PLANT_KPIS}
-        offline = [c for c in self._cells if self.plant.cells[c.id].connectivity not in LIVE]
+        # the cells the planner knows only from paper (stand-alone, unmapped vendor interfaces)
+        offline = [c for c in self._cells if c.live_delay is None]
         if offline:
             reports = batch.object(self.reports_node, ua.QualifiedName("ShiftReports", p),
                                    ua.NodeId("Plant", p), ua.NodeId(ua.ObjectIds.FolderType))
