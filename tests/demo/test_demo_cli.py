@@ -188,3 +188,22 @@ def test_a_process_that_dies_ends_the_demo_with_every_other_process():
     assert wait_gone(pids, timeout=5) == []
     error = [line for line in demo.lines if "error" in line]
     assert error and "broker stopped" in error[-1], demo.lines
+
+
+def test_a_multi_line_plant_is_bridged_in_machine_mode_and_reaches_the_dashboard():
+    with DemoProcess([*FAST, "--lines", "2", "reference-opcua"]) as demo:
+        assert list(demo.opcua) == ["reference-opcua"]
+        recorder = MqttRecorder(Broker(demo.mqtt), topic="reference-opcua/#")
+        try:
+            batches = recorder.wait_until(
+                lambda ms: any(m.topic.endswith("/updates") for m in ms), timeout=60)
+        finally:
+            recorder.close()
+        batch = next(m for m in batches if m.topic.endswith("/updates")).json()
+        assert batch["updates"][0]["topic"].startswith("reference-opcua/")
+
+        def dashboard_counts() -> dict:
+            with urllib.request.urlopen(demo.dashboard + "api/stats", timeout=10) as response:
+                return json.load(response)
+
+        assert dashboard_counts()["mqtt_messages"] > 0
