@@ -59,6 +59,7 @@ class ServerSettings:
     # asyncua without its per-item deep copy (PERF-NOTES lever 1) and with a faster encoder
     # for data-change notifications: opcua_server.fast_datachange, opcua_server.fast_encoding
     speedups: bool = True
+    simulator_view: bool = False  # Objects/SimulatorView, the truth for trainers (demos only)
 
 
 class SimulationServer:
@@ -188,6 +189,10 @@ class SimulationServer:
                 self._views[cell.id] = vendor
         self.plant_object = PlantObject(ns, plant.hierarchy)
         self.plant_object.build(batch)
+        if self.settings.simulator_view:
+            from opcua_server.simulator_view import SimulatorView
+
+            SimulatorView(plant, ns, self._kpis, self._writes).build(batch)
         self.control = SimulationControl(ns.plant, self.pacer)
         self.control.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)

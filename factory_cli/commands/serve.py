@@ -79,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--history-db", type=Path, metavar="FILE",
                         help="with --history: keep variable history in this SQLite file "
                         "instead of memory (slower; survives restarts)")
+    parser.add_argument("--simulator-view", action="store_true",
+                        help="also serve Objects/SimulatorView: every cell's true state and the "
+                        "true KPIs, marked as the simulator's own view (for trainers' demos)")
     parser.set_defaults(handler=serve_command)
 
 
@@ -151,7 +154,8 @@ async def _serve(args: argparse.Namespace, scenario) -> int:
         )
     plant = Plant(scenario, seed=args.seed, lines=args.lines)
     settings = ServerSettings(host=args.host, port=args.port, speed=args.speed,
-                              paused=args.paused, security=security, history=history)
+                              paused=args.paused, security=security, history=history,
+                              simulator_view=args.simulator_view)
     server = SimulationServer(plant, settings)
     try:
         await server.start()

@@ -1,0 +1,63 @@
+"""`python -m dashboard --mqtt URL --plant NAME=OPCUA_URL [...] [--host H] [--port P]
+[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # not on the command line: ps shows that
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dashboard")
+    parser.add_argument("--mqtt", required=True, metavar="URL")
+    parser.add_argument("--plant", action="append", required=True, metavar="NAME=OPCUA_URL")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--opcua-user", metavar="NAME",
+                        help="OPC UA login for commands (an operator); the password comes from "
+                        f"${PASSWORD_ENV}")
+    args = parser.parse_args(argv)
+    plants = {}
+    for item in args.plant:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url.startswith("opc.tcp://"):
+            parser.error(f"--plant {item}: expected NAME=opc.tcp://HOST:PORT/...")
+        plants[name] = url
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+
+    # NiceGUI switches to its own test harness when it sees pytest's variable, which a demo
+    # started from a test inherits; this process is the real thing either way.
+    os.environ.pop("PYTEST_CURRENT_TEST", None)
+    from nicegui import app, ui
+
+    from dashboard.app import Dashboard
+    from dashboard.page import build_page
+
+    login = (args.opcua_user, os.environ.get(PASSWORD_ENV, "")) if args.opcua_user else None
+    dashboard = Dashboard(args.mqtt, plants, login)
+
+    @ui.page("/")
+    def index() -> None:
+        build_page(dashboard)
+
+    @app.get("/api/stats")
+    def stats(reset: bool = False) -> dict:
+        return dashboard.stats(reset)
+
+    async def started() -> None:
+        await dashboard.start()
+        print(f"dashboard ready: http://{args.host}:{args.port}/", flush=True)
+
+    app.on_startup(started)
+    app.on_shutdown(dashboard.stop)
+    ui.run(host=args.host, port=args.port, title="factory-sim demo", reload=False, show=False,
+           show_welcome_message=False, favicon="🏭", reconnect_timeout=10.0)
+
+
+if __name__ in {"__main__", "__mp_main__"}:
+    main(sys.argv[1:])

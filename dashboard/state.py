@@ -1,0 +1,302 @@
+"""What the dashboard knows of each plant, kept apart by where it came from.
+
+Two sources, never mixed up:
+- the **factory's knowledge**: the unified namespace on MQTT (`CellView.live`, `alarms`), and
+  the paper shift reports typed into the office system (`CellView.report`, over OPC UA);
+- the **simulator's own view** (`CellView.truth`, `PlantState.true_kpis`): what really
+  happens, from Objects/SimulatorView, shown to the class beside what the factory knows.
+
+Updates arrive from the MQTT thread and the OPC UA clients; each bumps `version`, and the page
+redraws at most `FRAMES_PER_S` times a second when it changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+FRAMES_PER_S = 10
+TREND_WINDOW_S = 8 * 3600.0  # the last simulated shift
+TIMELINE_WINDOW_S = 8 * 3600.0
+
+# Andon colours by OPC 40001-1 MachineryItemState.
+ANDON = {
+    "Executing": "#2e7d32",  # green: producing
+    "NotExecuting": "#f9a825",  # amber: ready, waiting, stopped
+    "OutOfService": "#c62828",  # red: failed, in repair or maintenance
+    "NotAvailable": "#616161",  # grey: off shift, break
+}
+UNKNOWN_COLOUR = "#b0bec5"
+DOWN_ACTIVITIES = ("failed", "repair", "maintenance", "setup", "short_stop", "starved",
+                   "blocked", "waiting_operator", "stopped")
+
+# UNS group/tag -> CellView.live key (README section `bridge`: group and tag names).
+UNS_TAGS = {
+    ("state", "CurrentState"): "state",
+    ("mode", "CurrentState"): "mode",
+    ("Monitoring", "Activity"): "activity",
+    ("Monitoring", "GoodParts"): "good",
+    ("Monitoring", "ScrapParts"): "scrap",
+    ("Monitoring", "Power"): "power",
+    ("CurrentOrder", "OrderId"): "order",
+    ("Kpi", "OEE"): "oee",
+    ("Kpi", "Availability"): "availability",
+    ("Kpi", "Performance"): "performance",
+    ("Kpi", "Quality"): "quality",
+}
+# SimulatorView/Cells/<cell>/<name> -> CellView.truth key
+TRUTH_NAMES = {"ItemState": "state", "OperationMode": "mode", "Activity": "activity",
+               "OrderId": "order", "GoodParts": "good", "ScrapParts": "scrap", "Power": "power",
+               "Buffer": "buffer", "ActiveAlarm": "alarm", "OEE": "oee",
+               "Availability": "availability", "Performance": "performance",
+               "Quality": "quality", "ShiftGoodActual": "shift_good",
+               "ShiftScrapActual": "shift_scrap", "ShiftDowntimeActual": "shift_downtime_s"}
+
+
+def _append_change(timeline: deque, when: datetime, state: Any) -> None:
+    """Keep the changes of the last window (and the one before it, which opens the window)."""
+    timeline.append((when, state))
+    while len(timeline) > 2 and (when - timeline[1][0]).total_seconds() > TIMELINE_WINDOW_S:
+        timeline.popleft()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class CellView:
+    name: str
+    position: int = 10_000  # routing order, from the simulator view's layout
+    kind: str = ""
+    connectivity: str = ""
+    buffer_capacity: int | None = None
+    live: dict[str, Any] = field(default_factory=dict)  # the unified namespace
+    live_at: datetime | None = None  # source time (plant clock) of its newest value
+    truth: dict[str, Any] = field(default_factory=dict)  # the simulator's own view
+    report: dict[str, Any] = field(default_factory=dict)  # the last paper shift report
+    # from the UNS Activity: (activity, since) and seconds per activity, for the Pareto
+    _activity: tuple[str, datetime] | None = None
+    activity_seconds: dict[str, float] = field(default_factory=dict)
+    # (plant time, MachineryItemState) changes, for the state timeline: from the UNS, and
+    # from the simulator's view (shown only for cells that are not on the UNS)
+    timeline: deque = field(default_factory=lambda: deque(maxlen=2000))
+    truth_timeline: deque = field(default_factory=lambda: deque(maxlen=2000))
+
+    @property
+    def is_live(self) -> bool:
+        """Does the factory see this cell online (it has published on the UNS)?"""
+        return bool(self.live)
+
+    def shown(self) -> dict[str, Any]:
+        """What the floor tile shows: the UNS for a live cell, else the simulator's truth."""
+        return self.live if self.is_live else self.truth
+
+    def segments(self, until: datetime, window_s: float = TIMELINE_WINDOW_S
+                 ) -> list[tuple[datetime, datetime, str]]:
+        """(from, to, MachineryItemState) over the last `window_s` plant seconds."""
+        changes = list(self.timeline if self.is_live else self.truth_timeline)
+        start = until.timestamp() - window_s
+        result = []
+        for (when, state), following in zip(changes, [*changes[1:], (until, None)],
+                                            strict=True):
+            end = following[0]
+            if end.timestamp() > start and end > when:
+                result.append((max(when, datetime.fromtimestamp(start, UTC)), end, state))
+        return result
+
+
+@dataclass
+class Alarm:
+    condition_id: str
+    cell: str
+    name: str
+    message: str
+    severity: int
+    time: datetime | None
+    active: bool
+    acked: bool
+    retain: bool
+    event_id: str  # hex, as the bridge publishes it; Acknowledge needs the newest one
+
+
+@dataclass
+class PlantState:
+    name: str
+    endpoint: str
+    cells: dict[str, CellView] = field(default_factory=dict)
+    alarms: dict[str, Alarm] = field(default_factory=dict)
+    true_kpis: dict[str, float] = field(default_factory=dict)
+    clock: datetime | None = None  # Simulation/SimulatedClock
+    speed: float | None = None
+    paused: bool | None = None
+    bridge: str = "unknown"
+    opcua_connected: bool = False
+    oee_trend: deque = field(default_factory=lambda: deque(maxlen=5000))  # (clock, OEE)
+    version: int = 0
+    # serverTimestamps of UNS values not yet pushed to a browser (latency measurement)
+    unpushed: list[datetime] = field(default_factory=list)
+
+    def cell(self, name: str) -> CellView:
+        view = self.cells.get(name)
+        if view is None:
+            view = self.cells[name] = CellView(name)
+        return view
+
+    def ordered_cells(self) -> list[CellView]:
+        return sorted(self.cells.values(), key=lambda c: (c.position, c.name))
+
+    # ---- the unified namespace ----
+    def apply_uns(self, path: list[str], document: dict[str, Any], fresh: bool = True) -> None:
+        """One MQTT message below the plant's prefix: `path` is the topic's levels after it.
+
+        `fresh`: not a retained value replayed at subscription (those do not count for latency).
+        """
+        if len(path) == 3 and path[0] == "_bridge" and path[2] == "status":
+            self.bridge = str(document.get("status", "unknown"))
+        elif len(path) == 7:  # enterprise/site/area/line/cell/group/tag
+            key = UNS_TAGS.get((path[5], path[6]))
+            if key is not None:
+                self._apply_value(path[4], key, document, fresh)
+        elif len(path) == 6 and path[5] == "alarms":
+            self._apply_alarm(path[4], document)
+        else:
+            return
+        self.version += 1
+
+    def _apply_value(self, cell_name: str, key: str, document: dict[str, Any],
+                     fresh: bool) -> None:
+        cell = self.cell(cell_name)
+        value = document.get("value")
+        if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
+            value = None
+        cell.live[key] = value
+        when = parse_time(document.get("sourceTimestamp"))
+        if when is not None and (cell.live_at is None or when > cell.live_at):
+            cell.live_at = when
+        served = parse_time(document.get("serverTimestamp"))
+        if served is not None and fresh:
+            self.unpushed.append(served)
+        if key == "activity" and when is not None and isinstance(value, str):
+            if cell._activity is not None:
+                previous, since = cell._activity
+                seconds = (when - since).total_seconds()
+                if seconds > 0:
+                    cell.activity_seconds[previous] = (
+                        cell.activity_seconds.get(previous, 0.0) + seconds)
+            cell._activity = (value, when)
+        elif key == "state" and when is not None:
+            _append_change(cell.timeline, when, value)
+
+    def _apply_alarm(self, cell_name: str, document: dict[str, Any]) -> None:
+        fields = document.get("fields") or {}
+        condition = fields.get("ConditionId")
+        if not condition:
+            return
+        alarm = Alarm(
+            condition_id=str(condition), cell=cell_name,
+            name=str(fields.get("ConditionName") or ""),
+            message=str(document.get("message") or ""),
+            severity=int(document.get("severity") or 0),
+            time=parse_time(document.get("time")),
+            active=bool(fields.get("ActiveState")),
+            acked=bool(fields.get("AckedState")),
+            retain=bool(fields.get("Retain", True)),
+            event_id=str(fields.get("EventId") or ""),
+        )
+        if alarm.active or not alarm.acked:
+            self.alarms[alarm.condition_id] = alarm
+        else:  # inactive and acknowledged: the condition is done with
+            self.alarms.pop(alarm.condition_id, None)
+
+    # ---- the simulator's own view and the office system, over OPC UA ----
+    def apply_opcua(self, key: tuple[str, ...], value: Any, when: datetime | None = None
+                    ) -> None:
+        """`key`: ("cell", cell, name) | ("report", cell, name) | ("kpi", name) |
+        ("simulation", name), as `dashboard.opcua_link` subscribes them."""
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        kind = key[0]
+        if kind == "cell":
+            cell = self.cell(key[1])
+            name = key[2]
+            if name == "Position":
+                cell.position = int(value)
+            elif name == "Kind":
+                cell.kind = str(value)
+            elif name == "Connectivity":
+                cell.connectivity = str(value)
+            elif name == "BufferCapacity":
+                cell.buffer_capacity = value
+            elif name in TRUTH_NAMES:
+                cell.truth[TRUTH_NAMES[name]] = value
+                if name == "ItemState" and when is not None and value is not None:
+                    _append_change(cell.truth_timeline, _aware(when), value)
+        elif kind == "report":
+            self.cell(key[1]).report[key[2]] = value
+        elif kind == "kpi":
+            self.true_kpis[key[1]] = value
+            if key[1] == "OEE" and value is not None and self.clock is not None:
+                self.oee_trend.append((self.clock, value))
+                while self.oee_trend and (
+                        (self.clock - self.oee_trend[0][0]).total_seconds() > TREND_WINDOW_S):
+                    self.oee_trend.popleft()
+        elif kind == "simulation":
+            if key[1] == "SimulatedClock" and isinstance(value, datetime):
+                self.clock = value if value.tzinfo else value.replace(tzinfo=UTC)
+            elif key[1] == "Speed":
+                self.speed = value
+            elif key[1] == "Paused":
+                self.paused = value
+        self.version += 1
+
+    # ---- figures the page shows ----
+    def knowledge_age_s(self, cell: CellView) -> float | None:
+        """How old the factory's picture of the cell is, in plant seconds."""
+        if self.clock is None:
+            return None
+        if cell.is_live:
+            known = cell.live_at
+        else:
+            known = cell.report.get("FiledAt")
+            if isinstance(known, datetime) and known.tzinfo is None:
+                known = known.replace(tzinfo=UTC)
+        if not isinstance(known, datetime):
+            return None
+        return max(0.0, (self.clock - known).total_seconds())
+
+    def pareto(self) -> list[tuple[str, float]]:
+        """Plant seconds lost per activity, from the UNS (live cells), largest first."""
+        totals: dict[str, float] = {}
+        for cell in self.cells.values():
+            for activity, seconds in cell.activity_seconds.items():
+                if activity in DOWN_ACTIVITIES:
+                    totals[activity] = totals.get(activity, 0.0) + seconds
+        return sorted(totals.items(), key=lambda item: -item[1])
+
+    def take_unpushed(self) -> list[datetime]:
+        stamps, self.unpushed = self.unpushed, []
+        return stamps
+
+
+def format_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def percent(value: Any) -> str:
+    return "–" if not isinstance(value, int | float) else f"{100 * value:.1f} %"

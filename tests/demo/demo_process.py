@@ -1,0 +1,119 @@
+"""`factory-sim demo` as a real process tree, for the demo's tests and benchmark.
+
+    with DemoProcess(["--speed", "3000"]) as demo:
+        demo.dashboard, demo.mqtt, demo.opcua["reference-opcua"], demo.pids()
+
+The demo runs in a process group of its own; `stop()` sends SIGINT (Ctrl-C) to the parent
+only, as a terminal would to the foreground process, and waits for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
+READY_TIMEOUT_S = 60.0  # generous: the machine is shared; the demo itself reports its time
+
+
+class Broker:
+    """host/port/url of a broker the demo started, in the shape MqttRecorder takes."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.url, self.host, self.port = url, parts.hostname, parts.port
+
+
+class DemoProcess:
+    def __init__(self, args: list[str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *(args or [])]
+        self.lines: list[str] = []
+        self.opcua: dict[str, str] = {}
+        self.dashboard = self.mqtt = ""
+        self.ready_s: float | None = None
+        self.process: subprocess.Popen | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> DemoProcess:
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
+            output = "\n".join(self.lines)
+            self.stop()
+            raise RuntimeError(f"the demo did not get ready:\n{output}")
+        return self
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if match := re.match(r"factory-sim demo: ready in ([\d.]+) s", line):
+                self.ready_s = float(match.group(1))
+            elif line.startswith("dashboard: "):
+                self.dashboard = line.split()[1]
+            elif line.startswith("mqtt: "):
+                self.mqtt = line.split()[1]
+            elif match := re.match(r"opcua (\S+): (\S+)", line):
+                self.opcua[match.group(1)] = match.group(2)
+            elif line.startswith("logs: "):
+                self._ready.set()
+        self._ready.set()  # it ended
+
+    def pids(self) -> list[int]:
+        """The demo and every process under it."""
+        parent = psutil.Process(self.process.pid)
+        return [parent.pid, *(child.pid for child in parent.children(recursive=True))]
+
+    def children(self) -> dict[int, str]:
+        parent = psutil.Process(self.process.pid)
+        return {child.pid: " ".join(child.cmdline()) for child in parent.children(recursive=True)}
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> DemoProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` that still exist (zombies count as gone)."""
+    result = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                result.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return result
+
+
+def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := alive(pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
