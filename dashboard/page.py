@@ -34,7 +34,7 @@ KPI_ROWS = [  # (label, SimulatorView/Kpi name, format)
     ("Quality", "Quality", percent),
     ("Throughput [good parts/h]", "Throughput", lambda v: _number(v, 2)),
     ("Lead time, mean [h]", "LeadTime", lambda v: _number(v, 1)),
-    ("On-time delivery", "OnTimeDelivery", percent),
+    ("On-time in full", "OnTimeInFull", percent),
     ("MTTR [min]", "MTTR", lambda v: _number(v, 1)),
     ("WIP [orders]", "WIP", lambda v: _number(v, 1)),
     ("Energy per good part [kWh]", "EnergyPerGoodPart", lambda v: _number(v, 2)),

@@ -18,7 +18,7 @@ here). It is off unless `ServerSettings.simulator_view` is set (`serve --simulat
         ShiftGoodActual, ShiftScrapActual, ShiftDowntimeActual (s)   what really happened in
                                              the shift of the last paper report (cells not live)
       Kpi/ OEE, Availability, Performance, Quality, Throughput (good parts/h),
-           LeadTime (mean, h), OnTimeDelivery, MTTR (min), WIP (orders), EnergyPerGoodPart (kWh),
+           LeadTime (mean, h), OnTimeInFull, MTTR (min), WIP (orders), EnergyPerGoodPart (kWh),
            InformationLatency (mean, min: state change -> the planner knows), InformationAccuracy
 
 What the factory itself knows of a cell that is not online is its operators' paper shift
@@ -57,7 +57,7 @@ CELL_VARIABLES = {"ItemState": _STRING, "OperationMode": _STRING, "Activity": _S
                   "ShiftDowntimeActual": _DOUBLE}
 INITIAL = {"GoodParts": 0, "ScrapParts": 0, "Buffer": 0, "ActiveAlarm": ""}
 PLANT_KPIS = ("OEE", "Availability", "Performance", "Quality", "Throughput", "LeadTime",
-              "OnTimeDelivery", "MTTR", "WIP", "EnergyPerGoodPart", "InformationLatency",
+              "OnTimeInFull", "MTTR", "WIP", "EnergyPerGoodPart", "InformationLatency",
               "InformationAccuracy")
 REPORT_VARIABLES = {"ShiftStart": ua.VariantType.DateTime, "FiledAt": ua.VariantType.DateTime,
                     "GoodReported": _UINT, "ScrapReported": _UINT, "DowntimeReported": _DOUBLE}
@@ -130,7 +130,7 @@ class SimulatorView:
                                                reference=HAS_COMPONENT)
                           for name in PLANT_KPIS}
         # the cells the planner knows only from paper (stand-alone, unmapped vendor interfaces)
-        offline = [c for c in self._cells if c.live_delay is None]
+        offline = [c for c in self._cells if not c.coupling.live]
         if offline:
             reports = batch.object(self.reports_node, ua.QualifiedName("ShiftReports", p),
                                    ua.NodeId("Plant", p), ua.NodeId(ua.ObjectIds.FolderType))
@@ -229,7 +229,7 @@ class SimulatorView:
             "Performance": plant.performance, "Quality": plant.quality,
             "Throughput": plant.throughput_parts_per_h,
             "LeadTime": None if plant.lead_time_s.mean is None else plant.lead_time_s.mean / 3600,
-            "OnTimeDelivery": plant.on_time_delivery,
+            "OnTimeInFull": plant.on_time_in_full,
             "MTTR": None if mttr is None else mttr / 60,
             "WIP": plant.wip_orders,
             "EnergyPerGoodPart": plant.energy_per_good_part_kwh,
