@@ -32,8 +32,6 @@ from asyncua.common.instantiate_util import instantiate
 
 _logger = logging.getLogger(__name__)
 
-#: Severity (1..1000) per alarm kind (factory_sim.states.AlarmKind values), from the model.
-SEVERITY = {"failure": 800, "protective_stop": 600, "tool_wear": 500, "condition": 400}
 CONDITION_NAMES = {
     "failure": "Failure",
     "protective_stop": "ProtectiveStop",
@@ -133,7 +131,7 @@ class AlarmManager:
         source_node: ua.NodeId | Node,
         alarm_id: str,
         kind: object,
-        severity: int | None = None,
+        severity: int,
         message: str = "",
         time: datetime | None = None,
     ) -> ua.NodeId:
@@ -142,7 +140,7 @@ class AlarmManager:
         kind_name = str(getattr(kind, "value", kind))
         await self.prepare(source, kind_name)
         cond = self._conditions[(source, kind_name)]
-        severity = SEVERITY.get(kind_name, 500) if severity is None else int(severity)
+        severity = int(severity)  # the model's (factory_sim.events.AlarmRaised.severity)
         if not 1 <= severity <= 1000:
             _logger.warning("alarm %s: severity %s clamped to 1..1000", alarm_id, severity)
             severity = min(max(severity, 1), 1000)

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 
 from asyncua import ua
 
-try:
-    from factory_sim.plant import CommandRejected
-except ModuleNotFoundError:  # TEMPORARY until the model lands
-    class CommandRejected(Exception):
-        pass
+from factory_sim.plant import CommandRejected
 
 _logger = logging.getLogger(__name__)
 

@@ -15,18 +15,18 @@ namespace (`opcua_server.vendor`), standalone cells not at all.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncua import Server, ua
 
 from factory_sim import events as ev
 from factory_sim.kpi import KpiAccounting
 from factory_sim.states import ConnectivityLevel, MachineryItemState
-from opcua_server import fast_datachange, fast_encoding, nodeids
+from opcua_server import nodeids
+from opcua_server.alarms import AlarmManager
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.machines import StandardMachine, declare_machine_types
@@ -39,10 +39,13 @@ from opcua_server.vendor import VendorMachine, dialect_for
 from opcua_server.write_guard import WriteGuard
 from opcua_server.writes import Writes
 
+if TYPE_CHECKING:
+    from opcua_server.history import HistorySettings
+    from opcua_server.security import SecuritySettings
+
 _logger = logging.getLogger(__name__)
 
 APPLICATION_URI = "urn:factory-sim:server"
-GC_THRESHOLDS = (2000, 10, 100)
 
 
 @dataclass
@@ -53,12 +56,9 @@ class ServerSettings:
     paused: bool = False  # start paused (time moves only by Step/Resume)
     tick_s: float = 0.05  # wall seconds between pacing ticks
     kpi_interval_s: float = 1.0  # wall seconds between KPI refreshes
-    security: Any = None  # opcua_server.security.SecuritySettings, or None: no security
-    history: Any = None  # opcua_server.history.HistorySettings, or None: no history
-    alarms: bool = True  # alarms as OPC UA conditions, when opcua_server.alarms is there
-    # asyncua without its per-item deep copy (PERF-NOTES lever 1) and with a faster encoder
-    # for data-change notifications: opcua_server.fast_datachange, opcua_server.fast_encoding
-    speedups: bool = True
+    security: SecuritySettings | None = None  # None: no security
+    history: HistorySettings | None = None  # None: no history
+    alarms: bool = True  # the machines' alarms as OPC UA conditions
 
 
 class SimulationServer:
@@ -76,12 +76,11 @@ class SimulationServer:
                            backlog=self._writes.__len__)
         self._views: dict[str, Any] = {}
         self._transitions: dict[str, Any] = {}
-        self._alarms = None
+        self._alarms: AlarmManager | None = None
         self._kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
                                    cells=list(plant.cells))
         self._kpi_due = 0.0
         self._started = False
-        self._gc_thresholds = gc.get_threshold()
 
     # ---- life cycle ----
     @property
@@ -92,7 +91,8 @@ class SimulationServer:
         """Build the address space, start listening, and start pacing the plant.
 
         The plant must not have run yet: the server learns the cells' initial states from
-        the events of their first run.
+        the events of their first run. Process-wide tuning (asyncua speed-ups, garbage
+        collector) is the caller's choice: `factory_cli.tuning`, as `factory-sim serve` does.
         """
         if self.plant.now > 0:
             raise ValueError("the plant has already run; give the server a fresh Plant")
@@ -108,9 +108,6 @@ class SimulationServer:
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         await self._build()
-        if settings.speedups:
-            fast_datachange.install()  # before anything subscribes (history, clients)
-            fast_encoding.install()
         await server.start()
         try:
             if settings.history is not None:
@@ -124,12 +121,6 @@ class SimulationServer:
             view.initial(self._writes)
         self.control.publish(self._writes)
         await self._writes.apply(server)
-        gc.collect()
-        gc.freeze()  # PERF-NOTES lever 2: no full collections over the static address space
-        # The model's live objects keep growing (orders, KPI ledgers); full collections over
-        # them take 50-250 ms, so make them ten times rarer than Python's default: young
-        # garbage is still collected as usual.
-        gc.set_threshold(*GC_THRESHOLDS)
         self.pacer.start()
         self._started = True
 
@@ -139,8 +130,6 @@ class SimulationServer:
         self._started = False
         await self.pacer.stop()
         await self.server.stop()
-        gc.unfreeze()
-        gc.set_threshold(*self._gc_thresholds)
 
     async def __aenter__(self) -> SimulationServer:
         await self.start()
@@ -206,11 +195,6 @@ class SimulationServer:
             await self._enable_alarms()
 
     async def _enable_alarms(self) -> None:
-        try:
-            from opcua_server.alarms import AlarmManager
-        except ModuleNotFoundError:
-            _logger.info("alarms are not available (opcua_server.alarms missing)")
-            return
         self._alarms = AlarmManager(self.server)
         await self._alarms.init()
         for machine in self.machines.values():

@@ -8,7 +8,7 @@ import pytest
 from asyncua import ua
 from asyncua.ua import ua_binary
 
-from opcua_server import fast_encoding
+from opcua_server.asyncua_adapter import encoding as fast_encoding
 
 NOW = datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=UTC)
 VARIANTS = [
