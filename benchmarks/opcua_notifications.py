@@ -115,8 +115,8 @@ async def bare_server(port: int, count: int, tuning: GcTuning) -> None:
 # ---------------------------------------------------------------- the client
 class CountingSubscription(Subscription):
     """Counts notifications and their latency straight from the publish responses, without
-    asyncua's per-notification task (PERF-NOTES lever 4): the client must not be what is
-    measured.
+    asyncua's per-notification task (docs/performance.md, bridge lever 1): the client must not
+    be what is measured.
 
     Latency is taken twice per sampled notification: when the publish response carrying it
     has arrived (`arrived`, stamped by `stamp_arrivals` before asyncua decodes the response)
