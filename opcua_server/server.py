@@ -18,9 +18,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
+from asyncua.server.event_generator import EventGenerator
 
 from factory_sim import events as ev
 from factory_sim.kpi import KpiAccounting
@@ -74,8 +75,8 @@ class SimulationServer:
         self.pacer = Pacer(plant, self.flush, speed=self.settings.speed,
                            tick_s=self.settings.tick_s, paused=self.settings.paused,
                            backlog=self._writes.__len__)
-        self._views: dict[str, Any] = {}
-        self._transitions: dict[str, Any] = {}
+        self._views: dict[str, StandardMachine | VendorMachine] = {}
+        self._transitions: dict[str, EventGenerator] = {}
         self._alarms: AlarmManager | None = None
         self._kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
                                    cells=list(plant.cells))
