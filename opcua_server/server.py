@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from factory_sim.kpi import KpiAccounting
 from factory_sim.states import ConnectivityLevel, MachineryItemState
 from opcua_server import nodeids
 from opcua_server.alarms import AlarmManager
+from opcua_server.asyncua_adapter.hardening import HardenedServer, Limits
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.machines import StandardMachine, declare_machine_types
@@ -60,13 +61,14 @@ class ServerSettings:
     security: SecuritySettings | None = None  # None: no security
     history: HistorySettings | None = None  # None: no history
     alarms: bool = True  # the machines' alarms as OPC UA conditions
+    limits: Limits = field(default_factory=Limits)  # transport limits (asyncua_adapter.hardening)
 
 
 class SimulationServer:
     def __init__(self, plant, settings: ServerSettings | None = None) -> None:
         self.plant = plant
         self.settings = settings or ServerSettings()
-        self.server = Server()
+        self.server: Server = HardenedServer(self.settings.limits)
         self.machines: dict[str, StandardMachine] = {}
         self.vendor_machines: dict[str, VendorMachine] = {}
         self.ns: Namespaces | None = None
