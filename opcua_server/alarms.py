@@ -216,10 +216,9 @@ class AlarmManager:
         """The source must accept event subscriptions and say which events it generates."""
         notifier = await source_node.read_attribute(ua.AttributeIds.EventNotifier)
         bits = notifier.Value.Value if notifier.Value and notifier.Value.Value else 0
-        if not bits & ua.EventNotifier.SubscribeToEvents:
-            await source_node.set_event_notifier(
-                [ua.EventNotifier.SubscribeToEvents, ua.EventNotifier.HistoryRead]
-            )
+        if not bits & ua.EventNotifier.SubscribeToEvents.mask:  # HistoryRead: opcua_server.history
+            await source_node.write_attribute(ua.AttributeIds.EventNotifier, ua.DataValue(
+                ua.Variant(bits | ua.EventNotifier.SubscribeToEvents.mask, ua.VariantType.Byte)))
         generates = await source_node.get_referenced_nodes(ua.ObjectIds.GeneratesEvent)
         if self._condition_type not in [n.nodeid for n in generates]:
             await source_node.add_reference(self._condition_type, ua.ObjectIds.GeneratesEvent)

@@ -29,8 +29,10 @@ from factory_sim.states import ConnectivityLevel, MachineryItemState
 from opcua_server import nodeids
 from opcua_server.alarms import AlarmManager
 from opcua_server.asyncua_adapter.hardening import HardenedServer, Limits
+from opcua_server.call_guard import CallGuard
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
+from opcua_server.history_guard import HistoryGuard
 from opcua_server.machines import StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 APPLICATION_URI = "urn:factory-sim:server"
+_SERVER = ua.NodeId(ua.ObjectIds.Server)
+_HAS_NOTIFIER = ua.NodeId(ua.ObjectIds.HasNotifier)
 
 
 @dataclass
@@ -184,16 +188,28 @@ class SimulationServer:
         self.control.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
         self.cell_methods.build(batch)
+        # the HasNotifier hierarchy: a client subscribed to the Server hears every machine
+        self._notifiers = (_SERVER, ua.NodeId(nodeids.MACHINES, ns.machinery))
+        batch.reference(*self._notifiers, _HAS_NOTIFIER)
+        for machine in self.machines.values():
+            batch.reference(self._notifiers[1], machine.node, _HAS_NOTIFIER)
         batch.commit(server)
 
         guard = WriteGuard(server)
+        CallGuard(server)
+        HistoryGuard(server)
         self.control.bind(server, guard)
         self.cell_methods.bind(server)
+        generated_by = []
         for machine in self.machines.values():
             generator = await server.get_event_generator(
                 ua.ObjectIds.TransitionEventType, machine.node)
             self._transitions[machine.cell.id] = generator
             machine.on_transition = self._on_transition
+            generated_by.append(ua.AddReferencesItem(  # asyncua adds GeneratesEvent one way
+                SourceNodeId=ua.NodeId(ua.ObjectIds.TransitionEventType), IsForward=False,
+                ReferenceTypeId=ua.NodeId(ua.ObjectIds.GeneratesEvent), TargetNodeId=machine.node))
+        server.iserver.node_mgt_service.add_references(generated_by)
         if self.settings.alarms:
             await self._enable_alarms()
 
@@ -237,6 +253,11 @@ class SimulationServer:
         event.Severity = 100
         await generator.trigger(time_attr=self._writes.source_time(time),
                                 message=f"{machine.cell.name}: {before or 'start'} -> {after}")
+        subscriptions = self.server.iserver.subscription_service
+        for notifier in self._notifiers:  # the same event, to those watching further up
+            event.emitting_node = notifier
+            await subscriptions.trigger_event(event)
+        event.emitting_node = machine.node
 
     def _on_alarm(self, machine: StandardMachine, writes: Writes, event: ev.Event) -> None:
         alarms, when = self._alarms, self._writes.source_time(event.time)

@@ -6,6 +6,9 @@ before asyncua runs the write:
 
 - unknown node -> BadNodeIdUnknown; an attribute other than Value, or a value that is not
   writable -> BadNotWritable (so clients can tell "read-only" from "you may not");
+- a value carrying a status code other than Good or a timestamp -> BadWriteNotSupported (the
+  server stamps its values itself: a client must not leave Speed Bad or back-dated for
+  everyone); an IndexRange -> BadIndexRangeInvalid (every writable value is a scalar);
 - a writable variable with a handler (e.g. Simulation/Speed): a value of the wrong type ->
   BadTypeMismatch, a value the handler refuses (ValueError) -> BadOutOfRange; otherwise the
   handler acts and the value is stored.
@@ -25,6 +28,8 @@ _NOT_WRITABLE = ua.StatusCode(ua.StatusCodes.BadNotWritable)
 _UNKNOWN = ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
 _TYPE_MISMATCH = ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
 _OUT_OF_RANGE = ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+_NOT_SUPPORTED = ua.StatusCode(ua.StatusCodes.BadWriteNotSupported)
+_INDEX_RANGE = ua.StatusCode(ua.StatusCodes.BadIndexRangeInvalid)
 
 WriteHandler = Callable[[object], Awaitable[None]]
 
@@ -68,6 +73,13 @@ class WriteGuard:
             return _NOT_WRITABLE  # not a variable
         if not ua.ua_binary.test_bit(access.value.Value.Value, ua.AccessLevel.CurrentWrite):
             return _NOT_WRITABLE
+        if item.IndexRange:
+            return _INDEX_RANGE
+        value = item.Value
+        if value is None or (value.StatusCode is not None and not value.StatusCode.is_good()) \
+                or value.SourceTimestamp is not None or value.ServerTimestamp is not None \
+                or value.SourcePicoseconds or value.ServerPicoseconds:
+            return _NOT_SUPPORTED
         handler = self.handlers.get(item.NodeId)
         if handler is None:
             return None
