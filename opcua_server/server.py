@@ -214,7 +214,8 @@ class SimulationServer:
             await self._enable_alarms()
 
     async def _enable_alarms(self) -> None:
-        self._alarms = AlarmManager(self.server)
+        self._alarms = AlarmManager(
+            self.server, clock=lambda: self._writes.source_time(self.plant.now))
         await self._alarms.init()
         for machine in self.machines.values():
             await self._alarms.add_source(machine.node)

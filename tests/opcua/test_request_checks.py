@@ -5,6 +5,7 @@ clients over TCP."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -137,3 +138,77 @@ async def test_history_read_answers_what_it_cannot_serve_with_its_status(plant):
         await history_read(client, power, ua.ReadRawModifiedDetails(  # neither start nor end
             StartTime=ua.get_win_epoch(), EndTime=ua.get_win_epoch(), NumValuesPerNode=10,
             IsReadModified=False))
+
+
+# ---- 7. Acknowledge, 8. ConditionRefresh
+async def call_result(client, obj: ua.NodeId, method: ua.NodeId, *args: ua.Variant):
+    request = ua.CallMethodRequest(ObjectId=obj, MethodId=method, InputArguments=list(args))
+    result = (await client.uaclient.call([request]))[0]
+    return result.StatusCode.value, [code.value for code in result.InputArgumentResults]
+
+
+async def event_history(client, source: ua.NodeId) -> list:
+    return await client.get_node(source).read_event_history(
+        datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+
+
+async def recorded(client, source: ua.NodeId, done) -> list:
+    """The event history once `done(events)`: recording runs on a 100 ms subscription."""
+    for _ in range(50):
+        events = await event_history(client, source)
+        if done(events):
+            break
+        await asyncio.sleep(0.1)
+    return events
+
+
+def _messages(events) -> set[str]:
+    return {event.Message.Text for event in events}
+
+
+async def test_acknowledge_checks_its_arguments_and_keeps_plant_time_and_history(plant):
+    server, client = plant
+    press = node(server, "press-brake")
+    raised_at = server._writes.source_time(server.plant.now)
+    condition = await server._alarms.raise_alarm(press, "pb-test-1", "failure", 800,
+                                                 "Ram jammed", raised_at)
+    await server._alarms.clear("pb-test-1", raised_at)
+    stored = len(await event_history(client, press))
+    event_id = ua.Variant(server._alarms._by_node[condition].event_id, ua.VariantType.ByteString)
+    comment = ua.Variant(ua.LocalizedText("seen"), ua.VariantType.LocalizedText)
+    acknowledge = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
+    assert (await call_result(client, condition, acknowledge, event_id, comment, comment))[0] \
+        == S.BadTooManyArguments
+    assert await call_result(client, condition, acknowledge,
+                             ua.Variant("not bytes", ua.VariantType.String), comment) == \
+        (S.BadInvalidArgument, [S.BadTypeMismatch, S.Good])
+    assert server._alarms._by_node[condition].acked is False
+    assert await call_result(client, condition, acknowledge, event_id, comment) == \
+        (S.Good, [S.Good, S.Good])
+    history = await recorded(client, press, lambda events: len(events) > stored)
+    assert len(history) == stored + 1  # the acknowledgement added, nothing wiped
+    assert history[-1].Time == server._writes.source_time(server.plant.now)  # plant time
+    await Simulation(client, server.ns.plant).step(600)
+    later = server._writes.source_time(server.plant.now)
+    await server._alarms.raise_alarm(press, "pb-test-2", "failure", 800, "again", later)
+    history = await recorded(client, press, lambda events: "again" in _messages(events))
+    assert "again" in _messages(history)  # later events are still stored
+
+
+async def test_condition_refresh_only_for_the_callers_own_subscription(plant):
+    server, client = plant
+    refresh = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
+    theirs = await client.create_subscription(100, None)
+    await theirs.subscribe_events(client.nodes.server)
+    try:
+        async with Client(server.endpoint, timeout=10) as other:
+            assert await call_result(other, ua.NodeId(ua.ObjectIds.Server), refresh, ua.Variant(
+                theirs.subscription_id, ua.VariantType.UInt32)) == \
+                (S.BadSubscriptionIdInvalid, [S.Good])
+            assert await call_result(other, ua.NodeId(ua.ObjectIds.Server), refresh, ua.Variant(
+                str(theirs.subscription_id), ua.VariantType.String)) == \
+                (S.BadInvalidArgument, [S.BadTypeMismatch])
+        assert (await call_result(client, ua.NodeId(ua.ObjectIds.Server), refresh, ua.Variant(
+            theirs.subscription_id, ua.VariantType.UInt32)))[0] == S.Good
+    finally:
+        await theirs.delete()
