@@ -13,15 +13,16 @@ import threading
 
 import pytest
 import pytest_asyncio
-from asyncua import Client, ua
+from asyncua import Client, Server, ua
 
 from opcua_server import security
-from opcua_server.asyncua_adapter.hardening import MIN_BUFFER_SIZE, Limits
+from opcua_server.asyncua_adapter.hardening import MIN_BUFFER_SIZE, HardenedServer, Limits
 from opcua_server.control import MAX_STEP_S
 from opcua_server.security import SecuritySettings
 from opcua_server.users import Role, add_user
 from tests.opcua import raw_frames
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
+from tests.services import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -227,3 +228,31 @@ async def test_step_is_bounded_and_a_long_step_lets_other_clients_in():
             assert await simulation.now() == MAX_STEP_S
     finally:
         await server.stop()
+
+
+# ---- the same checks against asyncua's own server: they fail there, so the adapter is needed
+@pytest_asyncio.fixture(loop_scope="module",
+                        params=["hardened", pytest.param("asyncua", marks=pytest.mark.xfail(
+                            strict=True, reason="asyncua 2.1 lacks these limits"))])
+async def bare(request):
+    server = HardenedServer() if request.param == "hardened" else Server()
+    await server.init()
+    url = f"opc.tcp://127.0.0.1:{free_port()}/"
+    server.set_endpoint(url)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    await server.start()
+    yield url
+    await server.stop()
+
+
+async def test_the_limits_hold_only_with_the_adapter(bare):
+    kind, error = await asyncio.wait_for(raw_frames.exchange(
+        bare, raw_frames.hello(bare), raw_frames.header(b"MSG", 2**31)), SERVED_WITHIN)
+    assert kind == b"ERR" and error.Error.value == ua.StatusCodes.BadTcpMessageTooLarge
+    kind, _ = await raw_frames.exchange(bare, raw_frames.hello(bare, receive=1024, send=1024))
+    assert kind == b"ERR"
+    async with Client(bare, timeout=30) as client:
+        read = ua.ReadParameters(NodesToRead=[
+            ua.ReadValueId(NodeId=CURRENT_TIME, AttributeId=ua.AttributeIds.Value)] * 10_001)
+        with pytest.raises(ua.uaerrors.BadTooManyOperations):
+            await client.uaclient.read(read)
