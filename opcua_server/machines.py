@@ -195,10 +195,6 @@ class StandardMachine:
                        reference=reference)
         return nodeid
 
-    def history_nodes(self) -> list[ua.NodeId]:
-        """The key variables worth a history (power, energy, parts, states)."""
-        return [self.item_state, self.activity, self.power, self.energy, self.good, self.scrap]
-
     # ---- applying events ----
     def apply(self, event: ev.Event, writes: Writes) -> None:
         handler = _HANDLERS.get(type(event))

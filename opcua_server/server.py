@@ -227,9 +227,20 @@ class SimulationServer:
         from opcua_server import history
 
         await history.enable(self.server, self.settings.history)
-        nodes = [node for machine in self.machines.values() for node in machine.history_nodes()]
-        await history.historize_variables(self.server, nodes)
+        await history.historize_variables(self.server, self._machine_variables())
         await history.historize_events(self.server, [m.node for m in self.machines.values()])
+
+    def _machine_variables(self) -> list[ua.NodeId]:
+        """Every variable of every machine, as a bridge finds and subscribes to them: all of
+        them get a history, so a bridge that was away can read back whatever it missed.
+        (Alarm condition fields, "<machine>/<Condition>.<field>", are served by events.)"""
+        aspace, plant_ns = self.server.iserver.aspace, self.ns.plant
+        prefixes = tuple(f"{cell_id}/" for cell_id in self.machines)
+        return [nodeid for nodeid in list(aspace.keys())
+                if nodeid.NamespaceIndex == plant_ns and isinstance(nodeid.Identifier, str)
+                and nodeid.Identifier.startswith(prefixes) and "." not in nodeid.Identifier
+                and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
+                == ua.NodeClass.Variable]
 
     # ---- model events -> writes ----
     def _on_event(self, event: ev.Event) -> None:
