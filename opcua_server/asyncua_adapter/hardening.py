@@ -282,16 +282,15 @@ class HardenedProcessor(UaProcessor):
         password off the event loop where the user manager can (`get_user_async`)."""
         params = struct_from_binary(ua.ActivateSessionParameters, body)
         token = params.UserIdentityToken
-        if not isinstance(token, ua.UserNameIdentityToken) or self.session is None:
+        if not isinstance(token, ua.UserNameIdentityToken):
             return
         mode = self._connection.security_policy.Mode
         if not token.EncryptionAlgorithm and mode != ua.MessageSecurityMode.SignAndEncrypt:
             _logger.warning("refusing a clear-text password from %s on a %s channel",
                             self.name, mode.name.rstrip("_"))
             raise ServiceError(ua.StatusCodes.BadIdentityTokenRejected)
-        manager = self.iserver.user_manager
-        verify = getattr(manager, "get_user_async", None)
-        if verify is None:
+        verify = getattr(self.iserver.user_manager, "get_user_async", None)
+        if verify is None or self.session is None:  # a reconnect: asyncua checks it itself
             return
         try:
             username, password = self.iserver.decrypt_user_token(self.session, token)
