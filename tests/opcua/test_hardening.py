@@ -133,6 +133,16 @@ async def test_a_header_claiming_two_gigabytes_is_refused_before_buffering(secur
     await served(url)
 
 
+async def test_a_message_beyond_the_maximum_size_is_refused(secured):
+    size = Limits().max_message_size + 1024 * 1024  # sent in chunks, each within the limit
+    async with Client(secured.endpoint, timeout=30) as client:
+        write = client.get_node(CURRENT_TIME).write_value(
+            ua.DataValue(ua.Variant(b"x" * size, ua.VariantType.ByteString)))
+        with pytest.raises(ua.uaerrors.BadRequestTooLarge):
+            await write
+        await served(secured.endpoint)
+
+
 async def test_hello_buffers_below_8192_bytes_are_refused(secured):
     url = secured.endpoint
     kind, error = await raw_frames.exchange(url, raw_frames.hello(url, receive=1024, send=1024))
