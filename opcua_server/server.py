@@ -160,9 +160,18 @@ class SimulationServer:
 
     # ---- address space ----
     async def _build(self) -> None:
-        server, plant = self.server, self.plant
-        self.ns = ns = await register_namespaces(server)
+        """The address space, step by step: every node in one batch, then what acts on it."""
+        self.ns = await register_namespaces(self.server)
         batch = NodeBatch()
+        await self._build_nodes(batch)
+        batch.commit(self.server)
+        self._bind()
+        await self._transition_events()
+        if self.settings.alarms:
+            await self._enable_alarms()
+
+    async def _build_nodes(self, batch: NodeBatch) -> None:
+        server, plant, ns = self.server, self.plant, self.ns
         declare_all(batch, ns)
         declare_machine_types(batch, ns)
         for cell in plant.cells.values():
@@ -193,14 +202,18 @@ class SimulationServer:
         batch.reference(*self._notifiers, _HAS_NOTIFIER)
         for machine in self.machines.values():
             batch.reference(self._notifiers[1], machine.node, _HAS_NOTIFIER)
-        batch.commit(server)
 
+    def _bind(self) -> None:
+        """Methods and writable values, behind the checks OPC UA Part 4 asks for."""
+        server = self.server
         guard = WriteGuard(server)
         CallGuard(server)
         HistoryGuard(server)
         self.control.bind(server, guard)
         self.cell_methods.bind(server)
-        generated_by = []
+
+    async def _transition_events(self) -> None:
+        server, generated_by = self.server, []
         for machine in self.machines.values():
             generator = await server.get_event_generator(
                 ua.ObjectIds.TransitionEventType, machine.node)
@@ -210,8 +223,6 @@ class SimulationServer:
                 SourceNodeId=ua.NodeId(ua.ObjectIds.TransitionEventType), IsForward=False,
                 ReferenceTypeId=ua.NodeId(ua.ObjectIds.GeneratesEvent), TargetNodeId=machine.node))
         server.iserver.node_mgt_service.add_references(generated_by)
-        if self.settings.alarms:
-            await self._enable_alarms()
 
     async def _enable_alarms(self) -> None:
         self._alarms = AlarmManager(
