@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncua
 from asyncua import Server, ua
 from asyncua.common.utils import Buffer, ServiceError
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
@@ -41,6 +42,8 @@ from asyncua.ua.ua_binary import (
     struct_from_binary,
     uatcp_to_binary,
 )
+
+from opcua_server.asyncua_adapter import KNOWN_VERSIONS, version_known
 
 _logger = logging.getLogger(__name__)
 
@@ -128,7 +131,11 @@ class HardenedServer(Server):
         self.operation_limits: dict[ua.NodeId, int] = {}
 
     async def start(self) -> None:
-        # asyncua 2.1's Server.start, with this module's BinaryServer
+        # asyncua 2.1's Server.start, with this module's BinaryServer. On another asyncua the
+        # limits may not hold, and a server that silently lost them is worse than none.
+        if not version_known():
+            raise RuntimeError(f"asyncua {asyncua.__version__}: the server's connection limits "
+                               f"are written for asyncua {', '.join(KNOWN_VERSIONS)}x")
         if self.iserver.certificate is not None:
             from asyncua.crypto import uacrypto
 

@@ -266,3 +266,14 @@ async def test_the_limits_hold_only_with_the_adapter(bare):
             ua.ReadValueId(NodeId=CURRENT_TIME, AttributeId=ua.AttributeIds.Value)] * 10_001)
         with pytest.raises(ua.uaerrors.BadTooManyOperations):
             await client.uaclient.read(read)
+
+
+async def test_on_an_asyncua_it_does_not_know_the_server_refuses_to_start(monkeypatch):
+    import asyncua
+
+    monkeypatch.setattr(asyncua, "__version__", "2.2.0")
+    server = HardenedServer()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{free_port()}/")
+    with pytest.raises(RuntimeError, match=r"asyncua 2\.2\.0: the server's connection limits"):
+        await server.start()
