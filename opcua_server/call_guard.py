@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from asyncua import Server, ua
 
+from opcua_server.asyncua_adapter.hardening import intercept
+
 _HAS_COMPONENT = ua.NodeId(ua.ObjectIds.HasComponent)
 _HAS_TYPE_DEFINITION = ua.NodeId(ua.ObjectIds.HasTypeDefinition)
 _HAS_SUBTYPE = ua.NodeId(ua.ObjectIds.HasSubtype)
@@ -30,9 +32,7 @@ def _result(status: int) -> ua.CallMethodResult:
 class CallGuard:
     def __init__(self, server: Server) -> None:
         self._aspace = server.iserver.aspace
-        self._service = server.iserver.method_service
-        self._original = self._service.call
-        self._service.call = self.call
+        self._original = intercept(server, "method_service", "call", self.call)
 
     async def call(self, methods: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
         results: list[ua.CallMethodResult | None] = [self._check(m) for m in methods]

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from asyncua import Server, ua
 from asyncua.common.utils import ServiceError
 
+from opcua_server.asyncua_adapter.hardening import intercept
+
 _MAX_CONTINUATION_POINTS = 1000
 _UNSPECIFIED = datetime(1601, 1, 2, tzinfo=UTC)  # OPC UA's DateTime 0 decodes to 1601-01-01
 
@@ -36,9 +38,7 @@ def _result(status: int) -> ua.HistoryReadResult:
 class HistoryGuard:
     def __init__(self, server: Server) -> None:
         self._aspace = server.iserver.aspace
-        manager = server.iserver.history_manager
-        self._original = manager.read_history
-        manager.read_history = self.read_history
+        self._original = intercept(server, "history_manager", "read_history", self.read_history)
         #: continuation points handed out and not used up yet
         self._issued: OrderedDict[bytes, None] = OrderedDict()
 

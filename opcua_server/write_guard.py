@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from asyncua import ua
 from asyncua.crypto.permission_rules import UserRole
 
+from opcua_server.asyncua_adapter.hardening import intercept
+
 _logger = logging.getLogger(__name__)
 
 _NOT_WRITABLE = ua.StatusCode(ua.StatusCodes.BadNotWritable)
@@ -37,11 +39,9 @@ WriteHandler = Callable[[object], Awaitable[None]]
 class WriteGuard:
     def __init__(self, server) -> None:
         self._aspace = server.iserver.aspace
-        self._service = server.iserver.attribute_service
-        self._original = self._service.write
         #: writable node -> (expected variant type, handler(value))
         self.handlers: dict[ua.NodeId, tuple[ua.VariantType, WriteHandler]] = {}
-        self._service.write = self.write
+        self._original = intercept(server, "attribute_service", "write", self.write)
 
     def on_write(self, nodeid: ua.NodeId, vtype: ua.VariantType, handler: WriteHandler) -> None:
         self.handlers[nodeid] = (vtype, handler)

@@ -16,7 +16,9 @@ named there):
 - operation limits: a request with more operations than the server's advertised
   OperationLimits answers BadTooManyOperations before its operations are decoded;
 - `current_session()`: the session whose request is being served, for method handlers that
-  must know it (ConditionRefresh on another session's subscription).
+  must know it (ConditionRefresh on another session's subscription);
+- `intercept()`: the one way the server's request checks (opcua_server.write_guard,
+  call_guard, history_guard) step in front of asyncua's services.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ _session: contextvars.ContextVar[InternalSession | None] = contextvars.ContextVa
 def current_session() -> InternalSession | None:
     """The session whose request is being served (None for the server's own calls)."""
     return _session.get()
+
+
+def intercept(server: Server, service: str, method: str, handler: Callable) -> Callable:
+    """Put `handler` in front of one of this server's services (e.g. "method_service", "call"),
+    for this server instance only; returns the method it replaces, for the handler to call."""
+    target = getattr(server.iserver, service)
+    original = getattr(target, method)
+    setattr(target, method, handler)
+    return original
 
 
 @dataclass(frozen=True)
