@@ -22,6 +22,7 @@ What it sets up:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import os
@@ -150,14 +151,14 @@ class UsersFileManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[str, deque[float]] = {}
         #: results of `get_user_async`, taken by the `get_user` asyncua calls right after it
-        self._verified: dict[tuple[str, str], User] = {}
+        self._verified: dict[tuple[str, bytes], User] = {}
 
     def get_user(self, iserver, username=None, password=None, certificate=None) -> User | None:
         if username is None:
             if not self._allow_anonymous:
                 return None
             return FactoryUser(role=UserRole.Anonymous, name=None, access=Role.VIEWER)
-        verified = self._verified.pop((username, password), None)
+        verified = self._verified.pop(_key(username, password), None)
         return verified if verified is not None else self._check(username, password)
 
     async def get_user_async(self, iserver, username: str | None, password: str | None,
@@ -179,7 +180,9 @@ class UsersFileManager:
             if user is None:
                 failures.append(time.monotonic())
                 return None
-        self._verified[(username, password)] = user
+        if len(self._verified) >= 1000:  # left by activations that failed after the check
+            self._verified.clear()
+        self._verified[_key(username, password)] = user
         return user
 
     def _check(self, username: str, password: str | None) -> User | None:
@@ -381,6 +384,11 @@ class _RememberRejected:
                 self._trust.folder,
             )
             raise
+
+
+def _key(username: str, password: str | None) -> tuple[str, bytes]:
+    """What `_verified` is keyed by: no password kept in memory."""
+    return username, hashlib.sha256((password or "").encode()).digest()
 
 
 def _only_viewer_methods(body) -> bool:
