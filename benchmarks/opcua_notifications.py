@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import socket
@@ -45,6 +44,9 @@ from asyncua import Client, Server, ua
 from asyncua.common.subscription import Subscription
 from process_cpu import cpu_seconds
 
+from factory_cli.tuning import GcTuning, speedups
+from opcua_server.asyncua_adapter import SPEEDUPS
+
 PROJECT = Path(__file__).resolve().parents[1]
 MAX_SPEED = 1_000_000.0  # as fast as the server can go (the pacer's limit): its capacity
 
@@ -56,15 +58,15 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------- server processes
-async def simulator_server(port: int, lines: int, speed: float) -> None:
+async def simulator_server(port: int, lines: int, speed: float, tuning: GcTuning) -> None:
     from factory_sim.plant import Plant
     from factory_sim.scenario import load_scenario
     from opcua_server.server import ServerSettings, SimulationServer
 
     plant = Plant(load_scenario(PROJECT / "scenarios" / "reference-opcua.yaml"), lines=lines)
-    server = SimulationServer(plant, ServerSettings(port=port, speed=speed, paused=True,
-                                                    ))
+    server = SimulationServer(plant, ServerSettings(port=port, speed=speed, paused=True))
     await server.start()
+    tuning.freeze()  # as `factory-sim serve` does
     aspace = server.server.iserver.aspace
     plant_ns = server.ns.plant
     cells = tuple(f"{cell}/" for cell in plant.cells)
@@ -82,9 +84,7 @@ async def simulator_server(port: int, lines: int, speed: float) -> None:
     await asyncio.Event().wait()
 
 
-async def bare_server(port: int, count: int) -> None:
-    from opcua_server import fast_datachange, fast_encoding
-
+async def bare_server(port: int, count: int, tuning: GcTuning) -> None:
     server = Server()
     await server.init()
     endpoint = f"opc.tcp://127.0.0.1:{port}/bare/"
@@ -96,10 +96,7 @@ async def bare_server(port: int, count: int) -> None:
     for nodeid in nodes:
         await folder.add_variable(nodeid, nodeid.Identifier, 0.0)
     await server.start()
-    fast_datachange.install()
-    fast_encoding.install()
-    gc.collect()
-    gc.freeze()
+    tuning.freeze()
     print(json.dumps({"endpoint": endpoint, "nodes": [n.to_string() for n in nodes]}),
           flush=True)
     write = server.write_attribute_value
@@ -118,8 +115,8 @@ async def bare_server(port: int, count: int) -> None:
 # ---------------------------------------------------------------- the client
 class CountingSubscription(Subscription):
     """Counts notifications and their latency straight from the publish responses, without
-    asyncua's per-notification task (PERF-NOTES lever 4): the client must not be what is
-    measured.
+    asyncua's per-notification task (docs/performance.md, bridge lever 1): the client must not
+    be what is measured.
 
     Latency is taken twice per sampled notification: when the publish response carrying it
     has arrived (`arrived`, stamped by `stamp_arrivals` before asyncua decodes the response)
@@ -263,11 +260,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.seconds is None:
         args.seconds = 3 * 86400 / args.speed
-    if args.role == "sim-server":
-        asyncio.run(simulator_server(args.port, args.lines, args.speed))
-        return
-    if args.role == "bare-server":
-        asyncio.run(bare_server(args.port, args.count))
+    if args.role != "client":  # a server opts in to the process-wide tuning as `serve` does
+        with speedups(SPEEDUPS), GcTuning() as tuning:
+            if args.role == "sim-server":
+                asyncio.run(simulator_server(args.port, args.lines, args.speed, tuning))
+            else:
+                asyncio.run(bare_server(args.port, args.count, tuning))
         return
 
     sim = run_one("sim-server", args, simulated=True)

@@ -15,14 +15,15 @@ were active before the client subscribed.
 One condition per machine and kind: each occurrence re-activates it (a real alarm is a
 state machine, not a log line). Without ConfirmedState, Retain is true while the condition is
 active or not acknowledged. Not implemented: branches, Confirm, Enable/Disable, AddComment,
-shelving, and checking that a ConditionRefresh comes from the session owning the subscription
-(asyncua does not tell a method which session called it).
+shelving. A ConditionRefresh of another session's subscription answers BadSubscriptionIdInvalid
+on a server whose connections tell methods their session (opcua_server.asyncua_adapter).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,10 +31,11 @@ from asyncua import Node, Server, ua
 from asyncua.common import event_objects
 from asyncua.common.instantiate_util import instantiate
 
+from opcua_server.asyncua_adapter.hardening import current_session
+from opcua_server.methods import Arg, check_arguments
+
 _logger = logging.getLogger(__name__)
 
-#: Severity (1..1000) per alarm kind (factory_sim.states.AlarmKind values), from the model.
-SEVERITY = {"failure": 800, "protective_stop": 600, "tool_wear": 500, "condition": 400}
 CONDITION_NAMES = {
     "failure": "Failure",
     "protective_stop": "ProtectiveStop",
@@ -51,6 +53,10 @@ _SERVER = ua.NodeId(ua.ObjectIds.Server)
 _ACKNOWLEDGE = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
 _REFRESH = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
 _REFRESH2 = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2)
+_ACKNOWLEDGE_ARGS = [Arg("EventId", ua.VariantType.ByteString, "the event to acknowledge"),
+                     Arg("Comment", ua.VariantType.LocalizedText, "why")]
+_REFRESH_ARGS = [Arg("SubscriptionId", ua.VariantType.UInt32, "the subscription to refresh"),
+                 Arg("MonitoredItemId", ua.VariantType.UInt32, "ConditionRefresh2: the item")]
 
 
 @dataclass
@@ -84,8 +90,11 @@ class ConditionState:
 class AlarmManager:
     """Keeps the server's alarm conditions in step with the model's alarms."""
 
-    def __init__(self, server: Server, condition_type: int = ua.ObjectIds.AlarmConditionType):
+    def __init__(self, server: Server, condition_type: int = ua.ObjectIds.AlarmConditionType,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        """`clock`: the time stamped on what clients do (Acknowledge), e.g. the plant's."""
         self._server = server
+        self._clock = clock
         self._condition_type = ua.NodeId(condition_type)
         self._subscriptions = server.iserver.subscription_service
         self._conditions: dict[tuple[ua.NodeId, str], ConditionState] = {}
@@ -100,7 +109,7 @@ class AlarmManager:
         isession = self._server.iserver.isession
         isession.add_method_callback(_ACKNOWLEDGE, self._acknowledge)
         isession.add_method_callback(_REFRESH, self._condition_refresh)
-        isession.add_method_callback(_REFRESH2, self._condition_refresh)
+        isession.add_method_callback(_REFRESH2, self._condition_refresh2)
         self._ready = True
 
     async def add_source(self, source_node: ua.NodeId | Node) -> None:
@@ -133,7 +142,7 @@ class AlarmManager:
         source_node: ua.NodeId | Node,
         alarm_id: str,
         kind: object,
-        severity: int | None = None,
+        severity: int,
         message: str = "",
         time: datetime | None = None,
     ) -> ua.NodeId:
@@ -142,7 +151,7 @@ class AlarmManager:
         kind_name = str(getattr(kind, "value", kind))
         await self.prepare(source, kind_name)
         cond = self._conditions[(source, kind_name)]
-        severity = SEVERITY.get(kind_name, 500) if severity is None else int(severity)
+        severity = int(severity)  # the model's (factory_sim.events.AlarmRaised.severity)
         if not 1 <= severity <= 1000:
             _logger.warning("alarm %s: severity %s clamped to 1..1000", alarm_id, severity)
             severity = min(max(severity, 1), 1000)
@@ -218,10 +227,9 @@ class AlarmManager:
         """The source must accept event subscriptions and say which events it generates."""
         notifier = await source_node.read_attribute(ua.AttributeIds.EventNotifier)
         bits = notifier.Value.Value if notifier.Value and notifier.Value.Value else 0
-        if not bits & ua.EventNotifier.SubscribeToEvents:
-            await source_node.set_event_notifier(
-                [ua.EventNotifier.SubscribeToEvents, ua.EventNotifier.HistoryRead]
-            )
+        if not bits & ua.EventNotifier.SubscribeToEvents.mask:  # HistoryRead: opcua_server.history
+            await source_node.write_attribute(ua.AttributeIds.EventNotifier, ua.DataValue(
+                ua.Variant(bits | ua.EventNotifier.SubscribeToEvents.mask, ua.VariantType.Byte)))
         generates = await source_node.get_referenced_nodes(ua.ObjectIds.GeneratesEvent)
         if self._condition_type not in [n.nodeid for n in generates]:
             await source_node.add_reference(self._condition_type, ua.ObjectIds.GeneratesEvent)
@@ -313,13 +321,10 @@ class AlarmManager:
     # --- methods -------------------------------------------------------------
 
     async def _acknowledge(self, parent: ua.NodeId, *args: ua.Variant):
-        if len(args) < 2:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+        refused = check_arguments(_ACKNOWLEDGE_ARGS, args)
+        if refused is not None:
+            return refused
         event_id, comment = args[0].Value, args[1].Value
-        if not isinstance(event_id, bytes) or not (
-            comment is None or isinstance(comment, ua.LocalizedText)
-        ):
-            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
         text = (comment.Text if comment else "") or ""
         status = await self._do_acknowledge(parent, event_id, text)
         return status if not status.is_good() else []
@@ -332,21 +337,28 @@ class AlarmManager:
             return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
         if cond.acked:
             return ua.StatusCode(ua.StatusCodes.BadConditionBranchAlreadyAcked)
-        now = datetime.now(UTC)
+        now = self._clock()  # the plant's time, like the alarm's own events
         cond.acked, cond.acked_since = True, now
         if comment:
             cond.comment, cond.comment_time = comment, now
         await self._fire(cond, now)
         return ua.StatusCode()
 
-    async def _condition_refresh(self, parent: ua.NodeId, *args: ua.Variant):
+    async def _condition_refresh2(self, parent: ua.NodeId, *args: ua.Variant):
+        return await self._condition_refresh(parent, *args, arguments=_REFRESH_ARGS)
+
+    async def _condition_refresh(self, parent: ua.NodeId, *args: ua.Variant,
+                                 arguments: list[Arg] = _REFRESH_ARGS[:1]):
         """ConditionRefresh(SubscriptionId) and ConditionRefresh2(SubscriptionId, MonitoredItemId):
         the refresh bracket to every event item of the subscription (whatever its filter),
-        the retained conditions in between to the items watching their source or the Server."""
-        if not args:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+        the retained conditions in between to the items watching their source or the Server.
+        Only the session that owns the subscription may refresh it."""
+        refused = check_arguments(arguments, args)
+        if refused is not None:
+            return refused
         sub = self._subscriptions.subscriptions.get(args[0].Value)
-        if sub is None:
+        session = current_session()
+        if sub is None or (session is not None and sub.session_id != session.session_id):
             return ua.StatusCode(ua.StatusCodes.BadSubscriptionIdInvalid)
         items = sub.monitored_item_srv
         watched = {node: list(mids) for node, mids in items._monitored_events.items()}

@@ -17,7 +17,9 @@ from opcua_server.pacing import MAX_SPEED, Pacer, PacingError
 from opcua_server.state_machines import child
 from opcua_server.writes import Writes
 
-STEP_ARGS = [Arg("Seconds", ua.VariantType.Double, "simulated seconds to advance (> 0)")]
+MAX_STEP_S = 86400.0  # a simulated day: a few seconds of wall time at 100 cells
+STEP_ARGS = [Arg("Seconds", ua.VariantType.Double,
+                 f"simulated seconds to advance (> 0, <= {MAX_STEP_S:g})")]
 SPEED_ARGS = [Arg("Speed", ua.VariantType.Double,
                   f"simulated seconds per wall-clock second (> 0, <= {MAX_SPEED:g})")]
 
@@ -84,8 +86,9 @@ class SimulationControl:
         await self.pacer.advance_to(self.pacer.now)
 
     async def _step(self, seconds: float) -> None:
-        if not seconds > 0 or seconds == float("inf"):
-            raise ArgumentRejected(0, f"Step: Seconds must be > 0, got {seconds}")
+        if not 0 < seconds <= MAX_STEP_S:
+            raise ArgumentRejected(0, f"Step: Seconds must be > 0 and <= {MAX_STEP_S:g}, "
+                                      f"got {seconds}")
         if not self.pacer.paused:
             raise CommandRejected("Step: the simulation is running; call Pause first")
         try:

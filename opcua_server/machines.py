@@ -21,17 +21,25 @@ the specification that declares them, as OPC UA prescribes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from asyncua import ua
 
 from factory_sim import events as ev
+from factory_sim.plant import CellInfo
 from factory_sim.states import CellKind, MachineryItemState
 from opcua_server import cell_parts, nodeids
 from opcua_server.namespaces import Namespaces
 from opcua_server.node_batch import HAS_ADD_IN, HAS_COMPONENT, HAS_PROPERTY, NodeBatch
 from opcua_server.state_machines import child, state_machine, write_state
 from opcua_server.writes import Writes
+
+#: (machine, writes, previous state, new state, simulated time) -> None
+TransitionCallback = Callable[
+    ["StandardMachine", Writes, MachineryItemState | None, MachineryItemState, float], None]
+#: (machine, writes, AlarmRaised or AlarmCleared) -> None
+AlarmCallback = Callable[["StandardMachine", Writes, ev.Event], None]
 
 WAITING = ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData)
 
@@ -92,15 +100,15 @@ class _Parts:
 class StandardMachine:
     """One cell in the standard Machinery model: builds its nodes and applies its events."""
 
-    cell: object  # factory_sim.plant.CellInfo
+    cell: CellInfo
     ns: Namespaces
     node: ua.NodeId = field(init=False)
     counters: _Counters = field(default_factory=_Counters)
     parts: _Parts = field(default_factory=_Parts)
-    #: set by the server once built: fires a TransitionEvent (from, to, sim time)
-    on_transition: object = None
-    #: set by the server when alarms are available: (writes, event) -> None
-    on_alarm: object = None
+    #: set by the server once built: fires a TransitionEvent
+    on_transition: TransitionCallback | None = None
+    #: set by the server when alarms are enabled
+    on_alarm: AlarmCallback | None = None
 
     def __post_init__(self) -> None:
         self.node = ua.NodeId(self.cell.id, self.ns.plant)
@@ -186,10 +194,6 @@ class StandardMachine:
                        ua.NodeId(datatype if datatype is not None else vtype.value),
                        reference=reference)
         return nodeid
-
-    def history_nodes(self) -> list[ua.NodeId]:
-        """The key variables worth a history (power, energy, parts, states)."""
-        return [self.item_state, self.activity, self.power, self.energy, self.good, self.scrap]
 
     # ---- applying events ----
     def apply(self, event: ev.Event, writes: Writes) -> None:

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 
 from asyncua import ua
 
-try:
-    from factory_sim.plant import CommandRejected
-except ModuleNotFoundError:  # TEMPORARY until the model lands
-    class CommandRejected(Exception):
-        pass
+from factory_sim.plant import CommandRejected
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +45,7 @@ _NUMERIC = {ua.VariantType.Double, ua.VariantType.Float, ua.VariantType.Int16,
             ua.VariantType.Int32, ua.VariantType.Int64, ua.VariantType.UInt16,
             ua.VariantType.UInt32, ua.VariantType.UInt64, ua.VariantType.Byte,
             ua.VariantType.SByte}
+_INTEGER = _NUMERIC - {ua.VariantType.Double, ua.VariantType.Float}
 
 
 def _result(status: int, arg_results: list[int] | None = None) -> ua.CallMethodResult:
@@ -63,7 +60,23 @@ def _accepts(arg: Arg, variant: ua.Variant) -> bool:
         return False
     if arg.vtype == ua.VariantType.Double:
         return variant.VariantType in _NUMERIC and variant.Value == variant.Value  # not NaN
+    if arg.vtype == ua.VariantType.UInt32:  # an id, whichever integer type carries it
+        return variant.VariantType in _INTEGER and 0 <= variant.Value < 2**32
     return variant.VariantType == arg.vtype
+
+
+def check_arguments(args: list[Arg], variants: tuple[ua.Variant, ...]) \
+        -> ua.CallMethodResult | None:
+    """The Call service's answer to arguments that do not fit `args`, or None if they do."""
+    if len(variants) < len(args):
+        return _result(ua.StatusCodes.BadArgumentsMissing)
+    if len(variants) > len(args):
+        return _result(ua.StatusCodes.BadTooManyArguments)
+    checks = [ua.StatusCodes.Good if _accepts(arg, v) else ua.StatusCodes.BadTypeMismatch
+              for arg, v in zip(args, variants, strict=True)]
+    if any(code != ua.StatusCodes.Good for code in checks):
+        return _result(ua.StatusCodes.BadInvalidArgument, checks)
+    return None
 
 
 def checked_method(args: list[Arg],
@@ -71,14 +84,9 @@ def checked_method(args: list[Arg],
     """A method callback for asyncua that checks `args` before calling `handler(*values)`."""
 
     async def call(parent: ua.NodeId, *variants: ua.Variant):
-        if len(variants) < len(args):
-            return _result(ua.StatusCodes.BadArgumentsMissing)
-        if len(variants) > len(args):
-            return _result(ua.StatusCodes.BadTooManyArguments)
-        checks = [ua.StatusCodes.Good if _accepts(arg, v) else ua.StatusCodes.BadTypeMismatch
-                  for arg, v in zip(args, variants, strict=True)]
-        if any(code != ua.StatusCodes.Good for code in checks):
-            return _result(ua.StatusCodes.BadInvalidArgument, checks)
+        refused = check_arguments(args, variants)
+        if refused is not None:
+            return refused
         values = [float(v.Value) if arg.vtype == ua.VariantType.Double else v.Value
                   for arg, v in zip(args, variants, strict=True)]
         try:

@@ -19,6 +19,10 @@ HAS_MODELLING_RULE = ua.NodeId(ua.ObjectIds.HasModellingRule)
 MANDATORY = ua.NodeId(ua.ObjectIds.ModellingRule_Mandatory)
 OPTIONAL = ua.NodeId(ua.ObjectIds.ModellingRule_Optional)
 
+# kept one way, as in the standard nodesets (a type or a modelling rule would collect
+# thousands of inverse references)
+_ONE_WAY = frozenset({HAS_MODELLING_RULE, ua.NodeId(ua.ObjectIds.HasTypeDefinition)})
+
 READ = ua.AccessLevel.CurrentRead.mask
 READ_WRITE = READ | ua.AccessLevel.CurrentWrite.mask
 READ_HISTORY = READ | ua.AccessLevel.HistoryRead.mask
@@ -48,10 +52,10 @@ class NodeBatch:
     def object(self, nodeid, browse_name, parent, typedef, reference=HAS_COMPONENT, notifier=False,
                rule=None) -> ua.NodeId:
         attrs = ua.ObjectAttributes()
-        attrs.SpecifiedAttributes = ua.NodeAttributesMask.DisplayName
-        if notifier:
-            attrs.EventNotifier = ua.EventNotifier.SubscribeToEvents.mask
-            attrs.SpecifiedAttributes |= ua.NodeAttributesMask.EventNotifier
+        # EventNotifier is mandatory for objects (OPC 10000-3, 5.5.1), 0 where none
+        attrs.EventNotifier = ua.EventNotifier.SubscribeToEvents.mask if notifier else 0
+        attrs.SpecifiedAttributes = (ua.NodeAttributesMask.DisplayName
+                                     | ua.NodeAttributesMask.EventNotifier)
         self._item(nodeid, browse_name, ua.NodeClass.Object, parent, reference, typedef, attrs)
         self._rule(nodeid, rule)
         return nodeid
@@ -70,10 +74,12 @@ class NodeBatch:
         attrs.ValueRank = value_rank
         attrs.AccessLevel = access
         attrs.UserAccessLevel = access
+        attrs.Historizing = False  # mandatory (OPC 10000-3, 5.6.2); opcua_server.history sets it
         attrs.SpecifiedAttributes = (
             ua.NodeAttributesMask.DisplayName | ua.NodeAttributesMask.Value
             | ua.NodeAttributesMask.DataType | ua.NodeAttributesMask.ValueRank
             | ua.NodeAttributesMask.AccessLevel | ua.NodeAttributesMask.UserAccessLevel
+            | ua.NodeAttributesMask.Historizing
         )
         self._item(nodeid, browse_name, ua.NodeClass.Variable, parent, reference, typedef, attrs)
         self._rule(nodeid, rule)
@@ -91,7 +97,9 @@ class NodeBatch:
     def enum_type(self, nodeid, browse_name) -> ua.NodeId:
         """An Enumeration DataType (its values are documented by the specification)."""
         attrs = ua.DataTypeAttributes()
-        attrs.SpecifiedAttributes = ua.NodeAttributesMask.DisplayName
+        attrs.IsAbstract = False
+        attrs.SpecifiedAttributes = (ua.NodeAttributesMask.DisplayName
+                                     | ua.NodeAttributesMask.IsAbstract)
         self._item(nodeid, browse_name, ua.NodeClass.DataType, ua.NodeId(ua.ObjectIds.Enumeration),
                    HAS_SUBTYPE, None, attrs)
         return nodeid
@@ -100,8 +108,10 @@ class NodeBatch:
         """A Structure DataType with its DataTypeDefinition (so clients can decode it)."""
         attrs = ua.DataTypeAttributes()
         attrs.DataTypeDefinition = definition
+        attrs.IsAbstract = False  # mandatory; node-opcua cannot decode the type without it
         attrs.SpecifiedAttributes = (ua.NodeAttributesMask.DisplayName
-                                     | ua.NodeAttributesMask.DataTypeDefinition)
+                                     | ua.NodeAttributesMask.DataTypeDefinition
+                                     | ua.NodeAttributesMask.IsAbstract)
         self._item(nodeid, browse_name, ua.NodeClass.DataType, ua.NodeId(ua.ObjectIds.Structure),
                    HAS_SUBTYPE, None, attrs)
         return nodeid
@@ -131,6 +141,13 @@ class NodeBatch:
         self.references.append(ua.AddReferencesItem(
             SourceNodeId=source, ReferenceTypeId=reference_type, IsForward=True,
             TargetNodeId=target, TargetNodeClass=target_class,
+        ))
+        if reference_type in _ONE_WAY:
+            return
+        # with its inverse, as AddNodes makes them: a client browsing either way finds it
+        self.references.append(ua.AddReferencesItem(
+            SourceNodeId=target, ReferenceTypeId=reference_type, IsForward=False,
+            TargetNodeId=source,
         ))
 
     def _rule(self, nodeid, rule) -> None:

@@ -111,7 +111,7 @@ class Pacer:
         """
         async with self._lock:
             plant = self.plant
-            started = self._clock()
+            started = yielded = self._clock()
             while plant.now < until:
                 if budget_s is not None and self._clock() - started > budget_s:
                     break
@@ -119,11 +119,14 @@ class Pacer:
                 backlog = self._backlog()
                 if backlog > self._max_backlog:
                     self._chunk_s = max(self._chunk_s / 2, 0.001)
-                    if plant.now < until:
-                        await self._after_advance()
-                        await asyncio.sleep(0)
                 elif backlog < self._max_backlog / 4:
                     self._chunk_s = min(self._chunk_s * 2, MAX_CHUNK_S)
+                # a long Step (no budget) runs in slices: clients are served between them
+                sliced = budget_s is None and self._clock() - yielded > self.tick_s / 2
+                if plant.now < until and (backlog > self._max_backlog or sliced):
+                    await self._after_advance()
+                    await asyncio.sleep(0)
+                    yielded = self._clock()
             await self._after_advance()
 
     async def set_speed(self, speed: float) -> None:

@@ -21,10 +21,16 @@ What it sets up:
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import ipaddress
 import logging
+import os
 import socket
+import time
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +45,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from opcua_server.users import Role, UserRecord, UsersFileError, load_users
+from opcua_server.users import (
+    Role,
+    UserRecord,
+    UsersFileError,
+    hash_password,
+    load_users,
+    verify_password,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -118,19 +131,66 @@ class RoleRuleset(PermissionRuleset):
 
 
 class UsersFileManager:
-    """asyncua user manager backed by the users file (read once, at `apply`)."""
+    """asyncua user manager backed by the users file (read once, at `apply`).
+
+    A password check costs ~40 ms of scrypt, so the server's connections
+    (opcua_server.asyncua_adapter.hardening) call `get_user_async`: the check runs in a worker
+    thread, one at a time per client address, and a client address with `MAX_FAILURES` failed
+    logins within `FAILURE_WINDOW_S` is refused without a check until the window has passed.
+    An unknown user costs the same check as a known one, so names cannot be told by timing.
+    """
+
+    MAX_FAILURES = 5
+    FAILURE_WINDOW_S = 60.0
 
     def __init__(self, users: dict[str, UserRecord], allow_anonymous: bool):
         self._users = users
         self._allow_anonymous = allow_anonymous
+        self._dummy_hash = hash_password(os.urandom(16).hex())
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="password-check")
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._failures: dict[str, deque[float]] = {}
+        #: results of `get_user_async`, taken by the `get_user` asyncua calls right after it
+        self._verified: dict[tuple[str, bytes], User] = {}
 
     def get_user(self, iserver, username=None, password=None, certificate=None) -> User | None:
         if username is None:
             if not self._allow_anonymous:
                 return None
             return FactoryUser(role=UserRole.Anonymous, name=None, access=Role.VIEWER)
+        verified = self._verified.pop(_key(username, password), None)
+        return verified if verified is not None else self._check(username, password)
+
+    async def get_user_async(self, iserver, username: str | None, password: str | None,
+                             peer: str) -> User | None:
+        if username is None or password is None:
+            return self.get_user(iserver, username, password)
+        failures = self._failures.setdefault(peer, deque())
+        lock = self._locks.setdefault(peer, asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            while failures and failures[0] < now - self.FAILURE_WINDOW_S:
+                failures.popleft()
+            if len(failures) >= self.MAX_FAILURES:
+                _logger.warning("refused login for user %r from %s: %d failed logins in %g s",
+                                username, peer, len(failures), self.FAILURE_WINDOW_S)
+                return None
+            user = await asyncio.get_running_loop().run_in_executor(
+                self._workers, self._check, username, password)
+            if user is None:
+                failures.append(time.monotonic())
+                return None
+        if len(self._verified) >= 1000:  # left by activations that failed after the check
+            self._verified.clear()
+        self._verified[_key(username, password)] = user
+        return user
+
+    def _check(self, username: str, password: str | None) -> User | None:
         record = self._users.get(username)
-        if record is None or password is None or not record.check_password(password):
+        # an unknown user costs a check too: the time does not tell which names exist
+        valid = verify_password(password or "", record.password_hash if record else
+                                self._dummy_hash)
+        if record is None or password is None or not valid:
             _logger.warning("refused login for user %r", username)
             return None
         return FactoryUser(role=UserRole.User, name=record.name, access=record.role)
@@ -324,6 +384,11 @@ class _RememberRejected:
                 self._trust.folder,
             )
             raise
+
+
+def _key(username: str, password: str | None) -> tuple[str, bytes]:
+    """What `_verified` is keyed by: no password kept in memory."""
+    return username, hashlib.sha256((password or "").encode()).digest()
 
 
 def _only_viewer_methods(body) -> bool:

@@ -15,20 +15,24 @@ namespace (`opcua_server.vendor`), standalone cells not at all.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
+from asyncua.server.event_generator import EventGenerator
 
 from factory_sim import events as ev
 from factory_sim.kpi import KpiAccounting
 from factory_sim.states import ConnectivityLevel, MachineryItemState
-from opcua_server import fast_datachange, fast_encoding, nodeids
+from opcua_server import nodeids
+from opcua_server.alarms import AlarmManager
+from opcua_server.asyncua_adapter.hardening import HardenedServer, Limits
+from opcua_server.call_guard import CallGuard
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
+from opcua_server.history_guard import HistoryGuard
 from opcua_server.machines import StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
@@ -39,10 +43,15 @@ from opcua_server.vendor import VendorMachine, dialect_for
 from opcua_server.write_guard import WriteGuard
 from opcua_server.writes import Writes
 
+if TYPE_CHECKING:
+    from opcua_server.history import HistorySettings
+    from opcua_server.security import SecuritySettings
+
 _logger = logging.getLogger(__name__)
 
 APPLICATION_URI = "urn:factory-sim:server"
-GC_THRESHOLDS = (2000, 10, 100)
+_SERVER = ua.NodeId(ua.ObjectIds.Server)
+_HAS_NOTIFIER = ua.NodeId(ua.ObjectIds.HasNotifier)
 
 
 @dataclass
@@ -53,12 +62,10 @@ class ServerSettings:
     paused: bool = False  # start paused (time moves only by Step/Resume)
     tick_s: float = 0.05  # wall seconds between pacing ticks
     kpi_interval_s: float = 1.0  # wall seconds between KPI refreshes
-    security: Any = None  # opcua_server.security.SecuritySettings, or None: no security
-    history: Any = None  # opcua_server.history.HistorySettings, or None: no history
-    alarms: bool = True  # alarms as OPC UA conditions, when opcua_server.alarms is there
-    # asyncua without its per-item deep copy (PERF-NOTES lever 1) and with a faster encoder
-    # for data-change notifications: opcua_server.fast_datachange, opcua_server.fast_encoding
-    speedups: bool = True
+    security: SecuritySettings | None = None  # None: no security
+    history: HistorySettings | None = None  # None: no history
+    alarms: bool = True  # the machines' alarms as OPC UA conditions
+    limits: Limits = field(default_factory=Limits)  # transport limits (asyncua_adapter.hardening)
     simulator_view: bool = False  # Objects/SimulatorView, the truth for trainers (demos only)
 
 
@@ -66,7 +73,7 @@ class SimulationServer:
     def __init__(self, plant, settings: ServerSettings | None = None) -> None:
         self.plant = plant
         self.settings = settings or ServerSettings()
-        self.server = Server()
+        self.server: Server = HardenedServer(self.settings.limits)
         self.machines: dict[str, StandardMachine] = {}
         self.vendor_machines: dict[str, VendorMachine] = {}
         self.ns: Namespaces | None = None
@@ -75,14 +82,13 @@ class SimulationServer:
         self.pacer = Pacer(plant, self.flush, speed=self.settings.speed,
                            tick_s=self.settings.tick_s, paused=self.settings.paused,
                            backlog=self._writes.__len__)
-        self._views: dict[str, Any] = {}
-        self._transitions: dict[str, Any] = {}
-        self._alarms = None
+        self._views: dict[str, StandardMachine | VendorMachine] = {}
+        self._transitions: dict[str, EventGenerator] = {}
+        self._alarms: AlarmManager | None = None
         self._kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
                                    cells=list(plant.cells))
         self._kpi_due = 0.0
         self._started = False
-        self._gc_thresholds = gc.get_threshold()
 
     # ---- life cycle ----
     @property
@@ -93,7 +99,8 @@ class SimulationServer:
         """Build the address space, start listening, and start pacing the plant.
 
         The plant must not have run yet: the server learns the cells' initial states from
-        the events of their first run.
+        the events of their first run. Process-wide tuning (asyncua speed-ups, garbage
+        collector) is the caller's choice: `factory_cli.tuning`, as `factory-sim serve` does.
         """
         if self.plant.now > 0:
             raise ValueError("the plant has already run; give the server a fresh Plant")
@@ -109,9 +116,6 @@ class SimulationServer:
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         await self._build()
-        if settings.speedups:
-            fast_datachange.install()  # before anything subscribes (history, clients)
-            fast_encoding.install()
         await server.start()
         try:
             if settings.history is not None:
@@ -125,12 +129,6 @@ class SimulationServer:
             view.initial(self._writes)
         self.control.publish(self._writes)
         await self._writes.apply(server)
-        gc.collect()
-        gc.freeze()  # PERF-NOTES lever 2: no full collections over the static address space
-        # The model's live objects keep growing (orders, KPI ledgers); full collections over
-        # them take 50-250 ms, so make them ten times rarer than Python's default: young
-        # garbage is still collected as usual.
-        gc.set_threshold(*GC_THRESHOLDS)
         self.pacer.start()
         self._started = True
 
@@ -140,8 +138,6 @@ class SimulationServer:
         self._started = False
         await self.pacer.stop()
         await self.server.stop()
-        gc.unfreeze()
-        gc.set_threshold(*self._gc_thresholds)
 
     async def __aenter__(self) -> SimulationServer:
         await self.start()
@@ -165,9 +161,18 @@ class SimulationServer:
 
     # ---- address space ----
     async def _build(self) -> None:
-        server, plant = self.server, self.plant
-        self.ns = ns = await register_namespaces(server)
+        """The address space, step by step: every node in one batch, then what acts on it."""
+        self.ns = await register_namespaces(self.server)
         batch = NodeBatch()
+        await self._build_nodes(batch)
+        batch.commit(self.server)
+        self._bind()
+        await self._transition_events()
+        if self.settings.alarms:
+            await self._enable_alarms()
+
+    async def _build_nodes(self, batch: NodeBatch) -> None:
+        server, plant, ns = self.server, self.plant, self.ns
         declare_all(batch, ns)
         declare_machine_types(batch, ns)
         for cell in plant.cells.values():
@@ -197,26 +202,36 @@ class SimulationServer:
         self.control.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
         self.cell_methods.build(batch)
-        batch.commit(server)
+        # the HasNotifier hierarchy: a client subscribed to the Server hears every machine
+        self._notifiers = (_SERVER, ua.NodeId(nodeids.MACHINES, ns.machinery))
+        batch.reference(*self._notifiers, _HAS_NOTIFIER)
+        for machine in self.machines.values():
+            batch.reference(self._notifiers[1], machine.node, _HAS_NOTIFIER)
 
+    def _bind(self) -> None:
+        """Methods and writable values, behind the checks OPC UA Part 4 asks for."""
+        server = self.server
         guard = WriteGuard(server)
+        CallGuard(server)
+        HistoryGuard(server)
         self.control.bind(server, guard)
         self.cell_methods.bind(server)
+
+    async def _transition_events(self) -> None:
+        server, generated_by = self.server, []
         for machine in self.machines.values():
             generator = await server.get_event_generator(
                 ua.ObjectIds.TransitionEventType, machine.node)
             self._transitions[machine.cell.id] = generator
             machine.on_transition = self._on_transition
-        if self.settings.alarms:
-            await self._enable_alarms()
+            generated_by.append(ua.AddReferencesItem(  # asyncua adds GeneratesEvent one way
+                SourceNodeId=ua.NodeId(ua.ObjectIds.TransitionEventType), IsForward=False,
+                ReferenceTypeId=ua.NodeId(ua.ObjectIds.GeneratesEvent), TargetNodeId=machine.node))
+        server.iserver.node_mgt_service.add_references(generated_by)
 
     async def _enable_alarms(self) -> None:
-        try:
-            from opcua_server.alarms import AlarmManager
-        except ModuleNotFoundError:
-            _logger.info("alarms are not available (opcua_server.alarms missing)")
-            return
-        self._alarms = AlarmManager(self.server)
+        self._alarms = AlarmManager(
+            self.server, clock=lambda: self._writes.source_time(self.plant.now))
         await self._alarms.init()
         for machine in self.machines.values():
             await self._alarms.add_source(machine.node)
@@ -228,9 +243,20 @@ class SimulationServer:
         from opcua_server import history
 
         await history.enable(self.server, self.settings.history)
-        nodes = [node for machine in self.machines.values() for node in machine.history_nodes()]
-        await history.historize_variables(self.server, nodes)
+        await history.historize_variables(self.server, self._machine_variables())
         await history.historize_events(self.server, [m.node for m in self.machines.values()])
+
+    def _machine_variables(self) -> list[ua.NodeId]:
+        """Every variable of every machine, as a bridge finds and subscribes to them: all of
+        them get a history, so a bridge that was away can read back whatever it missed.
+        (Alarm condition fields, "<machine>/<Condition>.<field>", are served by events.)"""
+        aspace, plant_ns = self.server.iserver.aspace, self.ns.plant
+        prefixes = tuple(f"{cell_id}/" for cell_id in self.machines)
+        return [nodeid for nodeid in list(aspace.keys())
+                if nodeid.NamespaceIndex == plant_ns and isinstance(nodeid.Identifier, str)
+                and nodeid.Identifier.startswith(prefixes) and "." not in nodeid.Identifier
+                and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
+                == ua.NodeClass.Variable]
 
     # ---- model events -> writes ----
     def _on_event(self, event: ev.Event) -> None:
@@ -255,6 +281,11 @@ class SimulationServer:
         event.Severity = 100
         await generator.trigger(time_attr=self._writes.source_time(time),
                                 message=f"{machine.cell.name}: {before or 'start'} -> {after}")
+        subscriptions = self.server.iserver.subscription_service
+        for notifier in self._notifiers:  # the same event, to those watching further up
+            event.emitting_node = notifier
+            await subscriptions.trigger_event(event)
+        event.emitting_node = machine.node
 
     def _on_alarm(self, machine: StandardMachine, writes: Writes, event: ev.Event) -> None:
         alarms, when = self._alarms, self._writes.source_time(event.time)

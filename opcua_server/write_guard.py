@@ -6,6 +6,9 @@ before asyncua runs the write:
 
 - unknown node -> BadNodeIdUnknown; an attribute other than Value, or a value that is not
   writable -> BadNotWritable (so clients can tell "read-only" from "you may not");
+- a value carrying a status code other than Good or a timestamp -> BadWriteNotSupported (the
+  server stamps its values itself: a client must not leave Speed Bad or back-dated for
+  everyone); an IndexRange -> BadIndexRangeInvalid (every writable value is a scalar);
 - a writable variable with a handler (e.g. Simulation/Speed): a value of the wrong type ->
   BadTypeMismatch, a value the handler refuses (ValueError) -> BadOutOfRange; otherwise the
   handler acts and the value is stored.
@@ -19,12 +22,16 @@ from collections.abc import Awaitable, Callable
 from asyncua import ua
 from asyncua.crypto.permission_rules import UserRole
 
+from opcua_server.asyncua_adapter.hardening import intercept
+
 _logger = logging.getLogger(__name__)
 
 _NOT_WRITABLE = ua.StatusCode(ua.StatusCodes.BadNotWritable)
 _UNKNOWN = ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
 _TYPE_MISMATCH = ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
 _OUT_OF_RANGE = ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+_NOT_SUPPORTED = ua.StatusCode(ua.StatusCodes.BadWriteNotSupported)
+_INDEX_RANGE = ua.StatusCode(ua.StatusCodes.BadIndexRangeInvalid)
 
 WriteHandler = Callable[[object], Awaitable[None]]
 
@@ -32,11 +39,9 @@ WriteHandler = Callable[[object], Awaitable[None]]
 class WriteGuard:
     def __init__(self, server) -> None:
         self._aspace = server.iserver.aspace
-        self._service = server.iserver.attribute_service
-        self._original = self._service.write
         #: writable node -> (expected variant type, handler(value))
         self.handlers: dict[ua.NodeId, tuple[ua.VariantType, WriteHandler]] = {}
-        self._service.write = self.write
+        self._original = intercept(server, "attribute_service", "write", self.write)
 
     def on_write(self, nodeid: ua.NodeId, vtype: ua.VariantType, handler: WriteHandler) -> None:
         self.handlers[nodeid] = (vtype, handler)
@@ -68,6 +73,13 @@ class WriteGuard:
             return _NOT_WRITABLE  # not a variable
         if not ua.ua_binary.test_bit(access.value.Value.Value, ua.AccessLevel.CurrentWrite):
             return _NOT_WRITABLE
+        if item.IndexRange:
+            return _INDEX_RANGE
+        value = item.Value
+        if value is None or (value.StatusCode is not None and not value.StatusCode.is_good()) \
+                or value.SourceTimestamp is not None or value.ServerTimestamp is not None \
+                or value.SourcePicoseconds or value.ServerPicoseconds:
+            return _NOT_SUPPORTED
         handler = self.handlers.get(item.NodeId)
         if handler is None:
             return None

@@ -3,7 +3,8 @@
 Model events arrive synchronously while the plant runs; writing to asyncua is asynchronous.
 Views turn events into `Writes` (values with their simulated source time, plus the OPC UA
 events and alarms to fire), and the server applies them after each tick, in order, through
-`server.write_attribute_value` — the cheapest write path asyncua has (PERF-NOTES lever 3).
+`server.write_attribute_value`, the cheapest write path asyncua has (docs/performance.md,
+server lever 3).
 """
 
 from __future__ import annotations

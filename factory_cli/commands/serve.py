@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory_cli.durations import duration_option
 from factory_cli.errors import CliError
 from factory_cli.scenario_files import add_set_option
 from opcua_server.pacing import MAX_SPEED
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from opcua_server.server import ServerSettings
 
 MAX_LINES = 250
 # The endpoint names opcua_server.security accepts; kept here so `--help` needs no asyncua.
@@ -121,16 +127,58 @@ def serve_command(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args, scenario))
 
 
-async def _serve(args: argparse.Namespace, scenario) -> int:
+async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None = None) -> int:
+    """Serve until SIGINT or SIGTERM (or until `stop` is set), with the measured process-wide
+    tuning switched on (docs/performance.md) and undone once the server has stopped."""
     import asyncio
     import logging
     import signal
 
+    from factory_cli.tuning import GcTuning, speedups
     from factory_sim.plant import Plant
-    from opcua_server.server import ServerSettings, SimulationServer
+    from opcua_server.asyncua_adapter import SPEEDUPS
+    from opcua_server.server import SimulationServer
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
+    plant = Plant(scenario, seed=args.seed, lines=args.lines)
+    settings = _settings(args)
+    server = SimulationServer(plant, settings)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+    # the speed-ups go in before anything subscribes (history, clients)
+    with speedups(SPEEDUPS), GcTuning() as gc_tuning:
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {args.host}:{args.port}: "
+                           f"{exc.strerror or exc}") from None
+        except ValueError as exc:  # security or history settings (their errors name the setting)
+            raise CliError(str(exc)) from None
+        gc_tuning.freeze()  # the address space just built stays out of full collections
+        try:
+            online = len(server.machines) + len(server.vendor_machines)
+            print(f"factory-sim serve: {scenario.name} ({len(plant.cells)} cells, {online} "
+                  f"online) at {settings.speed:g}x{' (paused)' if settings.paused else ''}",
+                  flush=True)
+            print(f"endpoint: {server.endpoint}", flush=True)
+            print(f"security: {', '.join(await server.security_modes())}", flush=True)
+            if settings.security is None:
+                print("no security: anonymous clients may call methods and write "
+                      "(use --users)", flush=True)
+            await stop.wait()
+        finally:
+            await server.stop()
+    print("factory-sim serve: stopped", flush=True)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> ServerSettings:
+    from opcua_server.server import ServerSettings
+
     security = history = None
     if args.users is not None:
         from opcua_server.security import SecuritySettings
@@ -152,32 +200,6 @@ async def _serve(args: argparse.Namespace, scenario) -> int:
             retention=timedelta(seconds=args.history_retention_s),
             **({"backend": "sqlite", "path": args.history_db} if args.history_db else {}),
         )
-    plant = Plant(scenario, seed=args.seed, lines=args.lines)
-    settings = ServerSettings(host=args.host, port=args.port, speed=args.speed,
-                              paused=args.paused, security=security, history=history,
-                              simulator_view=args.simulator_view)
-    server = SimulationServer(plant, settings)
-    try:
-        await server.start()
-    except OSError as exc:
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # security or history settings (their errors name the setting)
-        raise CliError(str(exc)) from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    online = len(server.machines) + len(server.vendor_machines)
-    print(f"factory-sim serve: {scenario.name} ({len(plant.cells)} cells, {online} online) "
-          f"at {settings.speed:g}x{' (paused)' if settings.paused else ''}", flush=True)
-    print(f"endpoint: {server.endpoint}", flush=True)
-    print(f"security: {', '.join(await server.security_modes())}", flush=True)
-    if security is None:
-        print("no security: anonymous clients may call methods and write (use --users)",
-              flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-    print("factory-sim serve: stopped", flush=True)
-    return 0
+    return ServerSettings(host=args.host, port=args.port, speed=args.speed,
+                          paused=args.paused, security=security, history=history,
+                          simulator_view=args.simulator_view)

@@ -28,7 +28,7 @@ def declare(batch: NodeBatch, ns: Namespaces) -> None:
     m, di = ns.machinery, ns.di
     batch.object(ua.NodeId(nodeids.MACHINES, m), ua.QualifiedName("Machines", m),
                  ua.NodeId(ua.ObjectIds.ObjectsFolder), ua.NodeId(ua.ObjectIds.FolderType),
-                 reference=ORGANIZES)
+                 reference=ORGANIZES, notifier=True)  # the machines' events, together
 
     item_ident = ua.NodeId(nodeids.MACHINERY_ITEM_IDENTIFICATION_TYPE, m)
     batch.object_type(item_ident, ua.QualifiedName("MachineryItemIdentificationType", m),

@@ -3,7 +3,6 @@ their variables are named, where they sit in the hierarchy."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -20,14 +19,11 @@ from mqtt_bridge.discovery import (
     topic_segment,
 )
 from tests.bridge.machinery_server import OUTSIDE_MACHINE, MachineryServer, free_port
-
-NODESETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "nodesets"
+from tests.nodesets import require_nodesets
 
 
 def test_the_official_nodeids_the_discovery_relies_on() -> None:
-    path = NODESETS / "Opc.Ua.Machinery.NodeSet2.xml"
-    if not path.exists():
-        pytest.skip("official nodesets not available")
+    path = require_nodesets() / "Opc.Ua.Machinery.NodeSet2.xml"
     root = ElementTree.parse(path).getroot()
     ns = {"ua": "http://opcfoundation.org/UA/2011/03/UANodeSet.xsd"}
     assert root.find("ua:NamespaceUris/ua:Uri", ns).text == MACHINERY_URI

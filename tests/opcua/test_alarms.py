@@ -130,9 +130,9 @@ async def test_unacknowledged_alarm_stays_retained_after_clear(plant):
     _, url, alarms, _, cobot = plant
     async with Client(url, timeout=10) as client:
         _, events = await _subscribe(client, cobot.nodeid)  # the machine, not the Server
-        condition_id = await alarms.raise_alarm(cobot, "c1-stop-1", "protective_stop", None, "")
+        condition_id = await alarms.raise_alarm(cobot, "c1-stop-1", "protective_stop", 600, "")
         raised = await events.next()
-        assert _field(raised, "Severity") == 600  # the model's severity for a protective stop
+        assert _field(raised, "Severity") == 600
         await alarms.clear("c1-stop-1")
         cleared = await events.next()
         assert (_field(cleared, "ActiveState/Id"), _field(cleared, "Retain")) == (False, True)
@@ -150,8 +150,8 @@ async def test_unacknowledged_alarm_stays_retained_after_clear(plant):
 
 async def test_a_late_client_gets_active_alarms_through_condition_refresh(plant):
     _, url, alarms, press, cobot = plant
-    wear_id = await alarms.raise_alarm(press, "pb1-wear-1", "tool_wear", None, "Punch worn")
-    warn_id = await alarms.raise_alarm(cobot, "c1-cm-1", "condition", None, "Gearbox vibration")
+    wear_id = await alarms.raise_alarm(press, "pb1-wear-1", "tool_wear", 500, "Punch worn")
+    warn_id = await alarms.raise_alarm(cobot, "c1-cm-1", "condition", 400, "Gearbox vibration")
     async with Client(url, timeout=10) as client:
         sub, events = await _subscribe(client, client.nodes.server)
         with pytest.raises(ua.uaerrors.BadSubscriptionIdInvalid):

@@ -1,8 +1,8 @@
 """Every node the server puts in an official namespace matches the official nodeset.
 
 The project defines its companion-spec types in its own code (opcua_server/types); this test
-reads the published nodesets from ../shared/nodesets (reference data, never part of the
-project) and checks each such node of a running server: NodeClass, BrowseName, type
+reads the published nodesets (reference data, never part of the project; found through
+`tests.nodesets`) and checks each such node of a running server: NodeClass, BrowseName, type
 definition (objects, variables), supertype (types), DataType (variables), and the parent the
 spec declares it under.
 """
@@ -17,10 +17,10 @@ import pytest
 from asyncua import ua
 
 from opcua_server import namespaces
+from tests.nodesets import require_nodesets
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-NODESETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "nodesets"
 UA = "http://opcfoundation.org/UA/"
 _XML = {"u": "http://opcfoundation.org/UA/2011/03/UANodeSet.xsd"}
 _NODE_CLASSES = {
@@ -55,9 +55,9 @@ def _ref(text: str, uris: list[str], aliases: dict[str, str]) -> Ref:
     return uris[index], int(value) if kind == "i" else value
 
 
-def load_nodesets() -> dict[Ref, SpecNode]:
+def load_nodesets(folder: Path) -> dict[Ref, SpecNode]:
     nodes: dict[Ref, SpecNode] = {}
-    for path in sorted(NODESETS.glob("*.xml")):
+    for path in sorted(folder.glob("*.xml")):
         root = ET.parse(path).getroot()
         uris = [UA, *(u.text for u in root.find("u:NamespaceUris", _XML))]
         model = uris[1]
@@ -92,11 +92,11 @@ def load_nodesets() -> dict[Ref, SpecNode]:
 
 @pytest.fixture(scope="module")
 def spec_nodes() -> dict[Ref, SpecNode]:
-    return load_nodesets()
+    return load_nodesets(require_nodesets())
 
 
-async def test_every_node_in_an_official_namespace_matches_the_spec(opcua_plant_server,
-                                                                    spec_nodes):
+async def test_every_node_in_an_official_namespace_matches_the_spec(spec_nodes,
+                                                                    opcua_plant_server):
     server = opcua_plant_server.server
     uris = await server.get_namespace_array()
     aspace = server.iserver.aspace
@@ -155,7 +155,7 @@ async def test_every_node_in_an_official_namespace_matches_the_spec(opcua_plant_
     assert (namespaces.DI, 1005) in checked
 
 
-async def test_machine_state_ids_point_to_the_spec_state_objects(opcua_plant_server, spec_nodes,
+async def test_machine_state_ids_point_to_the_spec_state_objects(spec_nodes, opcua_plant_server,
                                                                  simulation):
     await simulation.step(7 * 3600)  # into the early shift: machines are working
     server = opcua_plant_server.server

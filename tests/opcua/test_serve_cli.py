@@ -6,6 +6,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from asyncua import Client, ua
@@ -119,7 +120,7 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
             energy = await machine.get_child([f"{machine.nodeid.NamespaceIndex}:Monitoring",
                                               f"{machine.nodeid.NamespaceIndex}:Energy"])
             await asyncio.sleep(3)  # 30 simulated minutes at 600x
-            history = await energy.read_raw_history()
+            history = await energy.read_raw_history(datetime(2026, 1, 1, tzinfo=UTC))
             return offered, history
 
     try:

@@ -11,8 +11,8 @@ notification, remembering the encoding of recent timestamps and status codes. An
 unusual (arrays, picoseconds, structured values) is passed to asyncua's own serializers, so
 the output is byte-identical to asyncua 2.1's for every input; the tests compare the two.
 
-`install()` patches `asyncua.ua.ua_binary` for the process it runs in, i.e. for the
-simulator's server process; `uninstall()` restores asyncua's behaviour.
+`install()` patches `asyncua.ua.ua_binary` for the whole process, so only a command opts in
+(through `opcua_server.asyncua_adapter.SPEEDUPS`); `uninstall()` restores asyncua's behaviour.
 """
 
 from __future__ import annotations
@@ -126,11 +126,14 @@ def supported() -> bool:
                for cls, names in _EXPECTED_FIELDS.items())
 
 
-def install() -> None:
+def install() -> bool:
+    """Patch asyncua if it is laid out as this encoder expects; say whether it did."""
+    if not supported():
+        return False
     # extensionobject_to_binary, which encodes a publish response's NotificationData,
     # looks struct_to_binary up in its module at each call
-    if supported():
-        ua_binary.struct_to_binary = _struct_to_binary
+    ua_binary.struct_to_binary = _struct_to_binary
+    return True
 
 
 def uninstall() -> None:

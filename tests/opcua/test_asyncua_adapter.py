@@ -1,4 +1,4 @@
-"""The fast data-change encoder writes exactly the bytes asyncua's own encoder writes."""
+"""The adapter's fast data-change encoder writes exactly the bytes asyncua's own encoder writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from asyncua import ua
 from asyncua.ua import ua_binary
 
-from opcua_server import fast_encoding
+from opcua_server.asyncua_adapter import encoding
 
 NOW = datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=UTC)
 VARIANTS = [
@@ -49,11 +49,11 @@ def encoded(obj) -> bytes:
 
 @pytest.fixture
 def installed():
-    was = fast_encoding.installed()
-    fast_encoding.install()
+    was = encoding.installed()
+    encoding.install()
     yield
     if not was:
-        fast_encoding.uninstall()
+        encoding.uninstall()
 
 
 def notification(values) -> ua.DataChangeNotification:
@@ -63,21 +63,21 @@ def notification(values) -> ua.DataChangeNotification:
 
 
 def asyncua_bytes(obj) -> bytes:
-    fast_encoding.uninstall()
+    encoding.uninstall()
     try:
         return encoded(obj)
     finally:
-        fast_encoding.install()
+        encoding.install()
 
 
 def test_the_installed_asyncua_has_the_layout_the_encoder_expects():
-    assert fast_encoding.supported()
+    assert encoding.supported()
 
 
 @pytest.mark.parametrize("value", DATA_VALUES, ids=lambda v: repr(v)[:60])
 def test_each_kind_of_value_is_encoded_as_asyncua_encodes_it(installed, value):
     notice = notification([value])
-    assert fast_encoding.installed()
+    assert encoding.installed()
     assert encoded(notice) == asyncua_bytes(notice)
 
 
@@ -111,7 +111,7 @@ def test_other_structures_keep_asyncuas_encoder(installed):
 
 
 def test_uninstall_restores_asyncua():
-    fast_encoding.install()
-    fast_encoding.uninstall()
-    assert not fast_encoding.installed()
-    assert ua_binary.struct_to_binary is fast_encoding._ORIGINAL_STRUCT_TO_BINARY
+    encoding.install()
+    encoding.uninstall()
+    assert not encoding.installed()
+    assert ua_binary.struct_to_binary is encoding._ORIGINAL_STRUCT_TO_BINARY

@@ -1,4 +1,5 @@
-"""PERF-NOTES lever 1: stop asyncua copying and rebuilding every value per monitored item.
+"""Stop asyncua copying and rebuilding every value per monitored item (docs/performance.md,
+server lever 1).
 
 Two costs sit on asyncua's path from a write to a subscription's queue, once per monitored
 item and write:
@@ -15,14 +16,20 @@ DataValue per write, asyncua replaces values rather than changing them
 reference is therefore safe; the notification is built, complete, only when it is sent.
 Behaviour is otherwise asyncua 2.1's own (same trigger, deadband and queue logic).
 
-`install()` patches the classes for the process it runs in, i.e. for the simulator's server
-process; `uninstall()` restores asyncua's behaviour.
+`install()` patches the classes for the whole process, so only a command opts in (through
+`opcua_server.asyncua_adapter.SPEEDUPS`); `uninstall()` restores asyncua's behaviour.
 """
 
 from __future__ import annotations
 
+import inspect
+
 from asyncua import ua
-from asyncua.server.monitored_item_service import MonitoredItemService, MonitoredItemValues
+from asyncua.server.monitored_item_service import (
+    MonitoredItemData,
+    MonitoredItemService,
+    MonitoredItemValues,
+)
 
 _ORIGINAL_SET = MonitoredItemValues.set_current_datavalue
 _ORIGINAL_CALLBACK = MonitoredItemService.datachange_callback
@@ -57,9 +64,28 @@ async def _datachange_callback(self: MonitoredItemService, handle: int, value: u
             mdata.queue_size)
 
 
-def install() -> None:
+def supported() -> bool:
+    """Whether the installed asyncua has the callback and per-item data this module replaces."""
+    try:
+        params = list(inspect.signature(_ORIGINAL_CALLBACK).parameters)
+        item = MonitoredItemData()
+    except (TypeError, ValueError):
+        return False
+    return (params == ["self", "handle", "value", "error"]
+            and all(hasattr(item, name) for name in
+                    ("mode", "mvalue", "filter", "client_handle", "queue_size"))
+            and all(hasattr(item.mvalue, name) for name in ("current_dvalue", "old_dvalue"))
+            and all(callable(getattr(MonitoredItemService, name, None)) for name in
+                    ("_is_data_changed", "_is_deadband_exceeded")))
+
+
+def install() -> bool:
+    """Patch asyncua if it is laid out as this module expects; say whether it did."""
+    if not supported():
+        return False
     MonitoredItemValues.set_current_datavalue = _keep_reference
     MonitoredItemService.datachange_callback = _datachange_callback
+    return True
 
 
 def uninstall() -> None:
