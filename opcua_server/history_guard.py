@@ -21,7 +21,7 @@ from asyncua.common.utils import ServiceError
 
 from opcua_server.asyncua_adapter.hardening import intercept
 
-_MAX_CONTINUATION_POINTS = 1000
+_MAX_CONTINUATION_POINTS = 100_000  # a bridge's backfill pages through every variable at once
 _UNSPECIFIED = datetime(1601, 1, 2, tzinfo=UTC)  # OPC UA's DateTime 0 decodes to 1601-01-01
 
 
@@ -51,11 +51,10 @@ class HistoryGuard:
                 _specified(details.StartTime) or _specified(details.EndTime)):
             raise ServiceError(ua.StatusCodes.BadInvalidTimestampArgument)
         results: list[ua.HistoryReadResult | None] = []
+        # ReleaseContinuationPoints is not honoured, as asyncua never did: its clients send
+        # the field's default, True, with every request (the bridge's backfill among them)
         for item in params.NodesToRead:
             status = self._check(item, events)
-            if status is None and params.ReleaseContinuationPoints:
-                self._issued.pop(item.ContinuationPoint, None)
-                status = ua.StatusCodes.Good
             results.append(None if status is None else _result(status))
         passed = [item for item, result in zip(params.NodesToRead, results, strict=True)
                   if result is None]

@@ -15,7 +15,6 @@ namespace (`opcua_server.vendor`), standalone cells not at all.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -46,8 +45,6 @@ from opcua_server.writes import Writes
 if TYPE_CHECKING:
     from opcua_server.history import HistorySettings
     from opcua_server.security import SecuritySettings
-
-_logger = logging.getLogger(__name__)
 
 APPLICATION_URI = "urn:factory-sim:server"
 _SERVER = ua.NodeId(ua.ObjectIds.Server)

@@ -64,5 +64,28 @@ async def test_sqlite_history_starts_and_survives_a_restart(tmp_path):
             kept = await raw_history(client, energy, len(before))
             stamps = {value.SourceTimestamp for value in kept}
             assert {value.SourceTimestamp for value in before} <= stamps
+            # pages of two (asyncua's storage pages at max_history_data_response_size)
+            again.server.iserver.history_manager.storage.values \
+                .max_history_data_response_size = 2
+            assert await paged(client, energy) == [v.SourceTimestamp for v in kept]
     finally:
         await again.stop()
+
+
+async def paged(client, nodeid: ua.NodeId) -> list[datetime]:
+    """Read history page by page through continuation points, as a bridge's backfill does
+    (asyncua's request leaves ReleaseContinuationPoints at its default, True)."""
+    stamps, point = [], None
+    while True:
+        params = ua.HistoryReadParameters(
+            HistoryReadDetails=ua.ReadRawModifiedDetails(
+                IsReadModified=False, StartTime=SINCE, EndTime=datetime(2027, 1, 1, tzinfo=UTC),
+                NumValuesPerNode=0, ReturnBounds=False),
+            TimestampsToReturn=ua.TimestampsToReturn.Both,
+            NodesToRead=[ua.HistoryReadValueId(NodeId=nodeid, ContinuationPoint=point)])
+        result = (await client.uaclient.history_read(params))[0]
+        result.StatusCode.check()
+        stamps += [value.SourceTimestamp for value in result.HistoryData.DataValues]
+        point = result.ContinuationPoint
+        if not point:
+            return stamps

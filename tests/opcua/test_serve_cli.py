@@ -82,7 +82,8 @@ def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
 
 
 def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
-    """--users with one chosen policy, a trusted-clients folder and history kept for 30 min."""
+    """--users with one chosen policy, a trusted-clients folder and durable history kept for
+    30 min (`--history-db` crashed at start on the quotes asyncua put in its table names)."""
     from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -100,7 +101,7 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
         [*COMMAND, "reference-opcua", "--port", str(port), "--speed", "600", "--users",
          str(users), "--state-dir", str(tmp_path / "state"), "--trusted-clients", str(trusted),
          "--security-policy", "Basic256Sha256-SignAndEncrypt", "--history",
-         "--history-retention", "30m"],
+         "--history-retention", "30m", "--history-db", str(tmp_path / "history.sqlite")],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     async def use(endpoint: str) -> tuple[list, list]:
