@@ -2,12 +2,14 @@
 
 Built on matplotlib's object API with the Agg canvas (no pyplot, no display, no global
 state). Each chart takes `reports`: (scenario name, `KpiReport.as_dict()`) pairs, in the
-order the scenarios were given.
+order the scenarios were given. After replications `reports` hold the means, and `spreads`
+each scenario's intervals (figure path -> `Interval.as_dict()`): the charts then draw the
+95 % confidence intervals as error bars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +17,38 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 Reports = Sequence[tuple[str, dict]]
+Spreads = Sequence[Mapping[str, dict]] | None
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
            "#8C8C8C")
 
 
-def _figure(title: str, scenarios: int) -> tuple[Figure, object]:
+def _figure(title: str, scenarios: int, spreads: Spreads = None) -> tuple[Figure, object]:
     figure = Figure(figsize=(max(7.0, 1.6 * scenarios + 3.5), 4.8), dpi=110,
                     layout="constrained")
     FigureCanvasAgg(figure)
+    if spreads:
+        figure.suptitle(title, fontsize=12, fontweight="bold")
+        title = (f"mean of {_replications(spreads)} paired replications; error bars: "
+                 "95 % confidence interval")
     axes = figure.add_subplot()
-    axes.set_title(title, fontsize=12, fontweight="bold")
+    axes.set_title(title, fontsize=12 if not spreads else 9,
+                   fontweight="normal" if spreads else "bold")
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
     return figure, axes
+
+
+def _replications(spreads: Spreads) -> int:
+    return max(found["n"] for spread in spreads for found in spread.values())
+
+
+def _errors(spreads: Spreads, path: str, scale: float) -> list[float] | None:
+    """Each scenario's 95 % half-width of the figure at `path`, times `scale`; None without
+    replications (0 where it is undefined)."""
+    if not spreads:
+        return None
+    widths = [(spread.get(path) or {}).get("half_width") for spread in spreads]
+    return [0.0 if width is None else width * scale for width in widths]
 
 
 def _value(section: dict, path: str) -> float:
@@ -54,28 +75,34 @@ def _label_bars(axes, bars, values: Sequence[float], fmt) -> None:
 
 
 def _grouped_bars(axes, groups: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
-                  fmt) -> None:
-    """Bars for each of `groups` on the x axis, one bar per series (with a legend)."""
+                  fmt, errors: Sequence[Sequence[float] | None] | None = None) -> None:
+    """Bars for each of `groups` on the x axis, one bar per series (with a legend); `errors`:
+    each series' error bars, if any."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
     for index, (name, values) in enumerate(series):
         bars = axes.bar(x + (index - (len(series) - 1) / 2) * width,
                         np.nan_to_num(values, nan=0.0), width, label=name,
-                        color=COLOURS[index % len(COLOURS)])
+                        color=COLOURS[index % len(COLOURS)],
+                        yerr=errors[index] if errors else None, capsize=3)
         _label_bars(axes, bars, values, fmt)
     axes.set_xticks(x, groups)
     axes.figure.legend(loc="outside lower center", ncols=min(len(series), 4), fontsize=9,
                        frameon=False)
 
 
-def oee_chart(reports: Reports, path: Path) -> Path:
+def oee_chart(reports: Reports, path: Path, spreads: Spreads = None) -> Path:
     """OEE and its three factors (availability, performance, quality) side by side."""
-    figure, axes = _figure("OEE and its factors (ISO 22400, plant)", len(reports))
+    figure, axes = _figure("OEE and its factors (ISO 22400, plant)", len(reports), spreads)
     keys = ("availability", "performance", "quality", "oee")
     series = [(name, [_value(report["plant"], key) * 100 for key in keys])
               for name, report in reports]
+    errors = None
+    if spreads:
+        by_key = [_errors(spreads, key, 100.0) for key in keys]
+        errors = [[by_key[k][i] for k in range(len(keys))] for i in range(len(reports))]
     _grouped_bars(axes, ["Availability\nAPT/PBT", "Performance\nPRI·PQ/APT",
-                         "Quality\nGQ/PQ", "OEE\nA·P·Q"], series, "{:.0f}")
+                         "Quality\nGQ/PQ", "OEE\nA·P·Q"], series, "{:.0f}", errors)
     axes.set_ylabel("share [%]")
     axes.set_ylim(0, 110)
     figure.savefig(path)
@@ -83,10 +110,10 @@ def oee_chart(reports: Reports, path: Path) -> Path:
 
 
 def _scenario_bars(title: str, ylabel: str, reports: Reports, values: Sequence[float],
-                   fmt, path: Path) -> Path:
-    figure, axes = _figure(title, len(reports))
+                   fmt, path: Path, spreads: Spreads, errors: Sequence[float] | None) -> Path:
+    figure, axes = _figure(title, len(reports), spreads)
     names = [name for name, _ in reports]
-    bars = axes.bar(names, np.nan_to_num(values, nan=0.0),
+    bars = axes.bar(names, np.nan_to_num(values, nan=0.0), yerr=errors, capsize=4,
                     color=[COLOURS[i % len(COLOURS)] for i in range(len(names))])
     _label_bars(axes, bars, values, fmt)
     axes.set_xlabel("scenario")
@@ -96,21 +123,23 @@ def _scenario_bars(title: str, ylabel: str, reports: Reports, values: Sequence[f
     return path
 
 
-def throughput_chart(reports: Reports, path: Path) -> Path:
+def throughput_chart(reports: Reports, path: Path, spreads: Spreads = None) -> Path:
     """Good parts delivered per hour of simulated time."""
-    values = [_value(report["plant"], "throughput_parts_per_h") for _, report in reports]
+    key = "throughput_parts_per_h"
+    values = [_value(report["plant"], key) for _, report in reports]
     return _scenario_bars("Throughput (good parts delivered)", "good parts per hour [1/h]",
-                          reports, values, "{:.2f}", path)
+                          reports, values, "{:.2f}", path, spreads, _errors(spreads, key, 1.0))
 
 
-def lead_time_chart(reports: Reports, path: Path) -> Path:
+def lead_time_chart(reports: Reports, path: Path, spreads: Spreads = None) -> Path:
     """Order lead time (arrival to completion): mean, median and 90th percentile."""
-    figure, axes = _figure("Order lead time (arrival → completion)", len(reports))
+    figure, axes = _figure("Order lead time (arrival → completion)", len(reports), spreads)
     stats = (("mean", "lead_time_s.mean"), ("median", "lead_time_s.p50"),
              ("90th percentile", "lead_time_s.p90"))
     series = [(label, [_value(report["plant"], key) / 3600 for _, report in reports])
               for label, key in stats]
-    _grouped_bars(axes, [name for name, _ in reports], series, "{:.1f}")
+    errors = [_errors(spreads, key, 1 / 3600) for _, key in stats] if spreads else None
+    _grouped_bars(axes, [name for name, _ in reports], series, "{:.1f}", errors)
     axes.set_xlabel("scenario")
     axes.set_ylabel("lead time [h]")
     axes.margins(y=0.15)
@@ -118,9 +147,10 @@ def lead_time_chart(reports: Reports, path: Path) -> Path:
     return path
 
 
-def mttr_chart(reports: Reports, path: Path) -> Path:
-    """Mean time to repair, stacked: detection, response (technician arrives), repair."""
-    figure, axes = _figure("Mean time to repair, by part", len(reports))
+def mttr_chart(reports: Reports, path: Path, spreads: Spreads = None) -> Path:
+    """Mean time to repair, stacked: detection, response (technician arrives), repair; with
+    replications the error bar is the 95 % interval of the whole MTTR."""
+    figure, axes = _figure("Mean time to repair, by part", len(reports), spreads)
     names = [name for name, _ in reports]
     bottom = np.zeros(len(names))
     parts = (("detection", "repairs.detection_s"), ("response", "repairs.response_s"),
@@ -131,10 +161,16 @@ def mttr_chart(reports: Reports, path: Path) -> Path:
         axes.bar_label(bars, labels=[f"{m:.0f}" if m >= 1 else "" for m in minutes],
                        label_type="center", fontsize=8, color="white")
         bottom += minutes
+    errors = _errors(spreads, "repairs.mttr_s", 1 / 60)
+    if errors:
+        axes.errorbar(names, bottom, yerr=errors, fmt="none", ecolor="black", capsize=4)
     for x, (total, (_, report)) in enumerate(zip(bottom, reports, strict=True)):
         repaired = report["plant"]["repairs"]["repaired"]
-        plural = "" if repaired == 1 else "s"
-        axes.annotate(f"{total:.0f} min\n({repaired} repair{plural})", (x, total),
+        if errors:
+            text = f"{total:.0f} ± {errors[x]:.0f} min\n({repaired:.1f} repairs a run)"
+        else:
+            text = f"{total:.0f} min\n({repaired} repair{'' if repaired == 1 else 's'})"
+        axes.annotate(text, (x, total + (errors[x] if errors else 0.0)),
                       textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
     axes.set_xlabel("scenario")
     axes.set_ylabel("mean time per failure [min]")
@@ -144,14 +180,16 @@ def mttr_chart(reports: Reports, path: Path) -> Path:
     return path
 
 
-def latency_chart(reports: Reports, path: Path) -> Path:
+def latency_chart(reports: Reports, path: Path, spreads: Spreads = None) -> Path:
     """How long the planner takes to learn of a state change (log scale: s to hours)."""
-    figure, axes = _figure("Information latency (state change → planner knows)", len(reports))
+    figure, axes = _figure("Information latency (state change → planner knows)", len(reports),
+                           spreads)
     stats = (("mean", "information.latency_s.mean"), ("90th percentile",
                                                       "information.latency_s.p90"))
     series = [(label, [_value(report["plant"], key) for _, report in reports])
               for label, key in stats]
-    _grouped_bars(axes, [name for name, _ in reports], series, human_duration)
+    errors = [_errors(spreads, key, 1.0) for _, key in stats] if spreads else None
+    _grouped_bars(axes, [name for name, _ in reports], series, human_duration, errors)
     values = [v for _, vs in series for v in vs if not np.isnan(v) and v > 0]
     if values and max(values) / min(values) > 50:
         axes.set_yscale("log")
@@ -173,6 +211,7 @@ CHARTS = {
 }
 
 
-def write_charts(reports: Reports, directory: Path) -> list[Path]:
-    """Every comparison chart as a PNG in `directory`; the paths written."""
-    return [chart(reports, directory / name) for name, chart in CHARTS.items()]
+def write_charts(reports: Reports, directory: Path, spreads: Spreads = None) -> list[Path]:
+    """Every comparison chart as a PNG in `directory` (with error bars when `spreads` are
+    given); the paths written."""
+    return [chart(reports, directory / name, spreads) for name, chart in CHARTS.items()]

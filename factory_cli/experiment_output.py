@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 from factory_cli.kpi_table import KPI_ROWS, PERCENT, KpiRow, flatten
@@ -37,36 +38,72 @@ def shown(row: KpiRow, value: float | None) -> float | None:
 
 # -- replications -----------------------------------------------------------------------------
 
+def difference_key(differences: str) -> str:
+    """A scenario's paired difference in compare.json: difference_to_first (against the first
+    scenario) or difference_to_previous (against the one before it)."""
+    return f"difference_to_{differences}"
+
 
 def experiment_data(names: Sequence[str], files: Sequence[str], seeds: Sequence[int],
-                    runs: Sequence[Sequence[dict]]) -> dict:
+                    runs: Sequence[Sequence[dict]], to_previous: bool = False) -> dict:
     """compare.json with replications: per scenario the mean and 95 % interval of every
-    plant figure, the paired difference against the first scenario, and every replication."""
+    plant figure, its paired difference against the first scenario (or, `to_previous`, against
+    the one before it: the steps of a ladder such as stand-alone → vendor → OPC UA → unified),
+    and every replication."""
+    differences = "previous" if to_previous else "first"
     plants = [[run["plant"] for run in scenario_runs] for scenario_runs in runs]
     scenarios = []
     for index, (name, file, scenario_runs) in enumerate(zip(names, files, runs, strict=True)):
+        base = index - 1 if to_previous else 0
         difference = None if index == 0 else {
-            path: iv.as_dict() for path, iv in paired_differences(plants[0],
+            path: iv.as_dict() for path, iv in paired_differences(plants[base],
                                                                   plants[index]).items()}
         scenarios.append({
             "name": name, "file": file,
             "plant": {path: iv.as_dict() for path, iv in summarise(plants[index]).items()},
-            "difference_to_first": difference,
+            difference_key(differences): difference,
             "replications": list(scenario_runs),
         })
     first = runs[0][0]
     return {"replications": len(seeds), "seeds": list(seeds), "duration_s": first["duration_s"],
-            "warmup_s": first.get("warmup_s", 0.0), "scenarios": scenarios}
+            "warmup_s": first.get("warmup_s", 0.0), "differences": differences,
+            "scenarios": scenarios}
 
 
-def _interval_of(data: dict, path: str, key: str = "plant") -> Interval | None:
-    found = data[key].get(path) if data[key] else None
+def paired_steps(data: dict) -> list[tuple[dict, dict]]:
+    """(baseline, scenario) of every paired difference in `data`, in the scenarios' order."""
+    scenarios = data["scenarios"]
+    if data["differences"] == "first":
+        return [(scenarios[0], s) for s in scenarios[1:]]
+    return list(pairwise(scenarios))
+
+
+def difference_title(data: dict) -> str:
+    if data["differences"] == "first":
+        return f"Paired difference against {data['scenarios'][0]['name']}"
+    return "Paired difference of each scenario against the one before it"
+
+
+def difference_heading(data: dict, base: dict, scenario: dict) -> str:
+    """A difference's column or bar label: the scenario, or the step "a → b"."""
+    if data["differences"] == "first":
+        return scenario["name"]
+    return f"{base['name']} → {scenario['name']}"
+
+
+def difference_of(data: dict, scenario: dict, path: str) -> dict | None:
+    """A scenario's paired difference (Interval.as_dict()) of one figure, None if it has none."""
+    found = scenario[difference_key(data["differences"])]
+    return None if found is None else found.get(path)
+
+
+def _interval_of(found: dict | None) -> Interval | None:
     return None if found is None else Interval(found["mean"], found["half_width"], found["n"])
 
 
 def interval_text(row: KpiRow, found: dict) -> str:
     """"32.9 ± 0.4" from an `Interval.as_dict()`, in the row's unit."""
-    return _text(row, Interval(found["mean"], found["half_width"], found["n"]))
+    return _text(row, _interval_of(found))
 
 
 def _text(row: KpiRow, iv: Interval | None, signed: bool = False) -> str:
@@ -82,53 +119,58 @@ def _text(row: KpiRow, iv: Interval | None, signed: bool = False) -> str:
 
 
 def interval_tables(data: dict):
-    """Two rich tables: means ± 95 % CI per scenario, and paired differences to the first."""
+    """Two rich tables: means ± 95 % CI per scenario, and the paired differences (against the
+    first scenario or each against the one before it)."""
     from rich.table import Table
     from rich.text import Text
 
     scenarios = data["scenarios"]
     seeds = data["seeds"]
+    steps = paired_steps(data)
     means = Table(title=f"Plant KPIs — mean ± 95 % CI over {data['replications']} "
                   f"replications (seeds {seeds[0]}–{seeds[-1]}, paired)", title_justify="left")
-    first = scenarios[0]["name"]
-    diffs = Table(title=f"Paired difference against {first} (mean ± 95 % CI; * beyond the "
-                  "noise: the interval excludes 0)", title_justify="left")
-    for table, columns in ((means, scenarios), (diffs, scenarios[1:])):
-        table.add_column("KPI", no_wrap=True)
-        for scenario in columns:
-            table.add_column(Text(scenario["name"]), justify="right", no_wrap=True)
+    diffs = Table(title=f"{difference_title(data)} (mean ± 95 % CI; * beyond the noise: the "
+                  "interval excludes 0)", title_justify="left")
+    means.add_column("KPI", no_wrap=True)
+    for scenario in scenarios:
+        means.add_column(Text(scenario["name"]), justify="right", no_wrap=True)
+    diffs.add_column("KPI", no_wrap=True)
+    for base, scenario in steps:
+        diffs.add_column(Text(difference_heading(data, base, scenario)), justify="right",
+                         no_wrap=True)
     for row in KPI_ROWS:
         if not row.plant or row.plant not in scenarios[0]["plant"]:
             continue
-        means.add_row(Text(row.heading), *(_text(row, _interval_of(s, row.plant))
+        means.add_row(Text(row.heading), *(_text(row, _interval_of(s["plant"].get(row.plant)))
                                            for s in scenarios))
         diffs.add_row(Text(row.heading), *(
-            _text(row, _interval_of(s, row.plant, "difference_to_first"), signed=True)
-            for s in scenarios[1:]))
+            _text(row, _interval_of(difference_of(data, s, row.plant)), signed=True)
+            for _, s in steps))
     return means, diffs
 
 
 def write_interval_csv(path: Path, data: dict) -> None:
-    """compare.csv with replications: per KPI row the mean and CI of each scenario, then the
-    paired difference of each scenario against the first with its CI (display units)."""
+    """compare.csv with replications: per KPI row the mean and CI of each scenario, then each
+    paired difference ("b - a": against the first or the previous scenario) with its CI
+    (display units)."""
     scenarios = data["scenarios"]
+    steps = paired_steps(data)
     with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         header = ["kpi", "unit"]
         for s in scenarios:
             header += [f"{s['name']} mean", f"{s['name']} ci_low", f"{s['name']} ci_high"]
-        for s in scenarios[1:]:
-            header += [f"{s['name']} - {scenarios[0]['name']}", "ci_low", "ci_high"]
+        for base, s in steps:
+            header += [f"{s['name']} - {base['name']}", "ci_low", "ci_high"]
         writer.writerow(header)
         for row in KPI_ROWS:
             if not row.plant or row.plant not in scenarios[0]["plant"]:
                 continue
+            found = [s["plant"].get(row.plant) for s in scenarios]
+            found += [difference_of(data, s, row.plant) for _, s in steps]
             cells: list = [row.label.strip(), row.unit]
-            sections = [(s, "plant") for s in scenarios]
-            sections += [(s, "difference_to_first") for s in scenarios[1:]]
-            for scenario, key in sections:
-                found = scenario[key][row.plant]
-                cells += ["" if found[k] is None else shown(row, found[k])
+            for figure in found:
+                cells += ["" if figure is None or figure[k] is None else shown(row, figure[k])
                           for k in ("mean", "low", "high")]
             writer.writerow(cells)
 

@@ -13,7 +13,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from factory_cli.charts import COLOURS
-from factory_cli.experiment_output import shown
+from factory_cli.experiment_output import (
+    difference_heading,
+    difference_of,
+    difference_title,
+    paired_steps,
+    shown,
+)
 from factory_cli.kpi_table import KpiRow
 
 
@@ -36,7 +42,10 @@ def _bars_with_errors(axes, names, means, errors, row: KpiRow) -> None:
     yerr = np.array([0.0 if e is None else e for e in errors], dtype=float)
     axes.bar(x, np.nan_to_num(values), yerr=yerr, capsize=4,
              color=[COLOURS[i % len(COLOURS)] for i in range(len(names))])
-    axes.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    if any("\n" in name for name in names):  # steps "a →\nb": upright, two lines each
+        axes.set_xticks(x, names, fontsize=8)
+    else:
+        axes.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
     axes.set_title(row.heading, fontsize=10)
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
@@ -60,14 +69,17 @@ def interval_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
 
 
 def difference_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
-    """differences.png: each scenario's paired difference to the first, with its 95 % CI."""
-    first = data["scenarios"][0]["name"]
-    figure, axes = _grid(f"Paired difference against {first}, with 95 % CI", len(rows))
-    others = data["scenarios"][1:]
+    """differences.png: each paired difference (against the first scenario, or each against
+    the one before it), with its 95 % CI."""
+    figure, axes = _grid(f"{difference_title(data)}, with 95 % CI", len(rows))
+    steps = paired_steps(data)
+    # A step "a → b" on two lines, so that long scenario names stay readable.
+    labels = [difference_heading(data, base, scenario).replace(" → ", " →\n")
+              for base, scenario in steps]
     for ax, row in zip(axes, rows, strict=True):
-        found = [s["difference_to_first"][row.plant] for s in others]
-        _bars_with_errors(ax, [s["name"] for s in others], [f["mean"] for f in found],
-                          [_width(row, f["half_width"]) for f in found], row)
+        found = [difference_of(data, scenario, row.plant) or {} for _, scenario in steps]
+        _bars_with_errors(ax, labels, [f.get("mean") for f in found],
+                          [_width(row, f.get("half_width")) for f in found], row)
         ax.axhline(0, color="black", linewidth=0.8)
     figure.savefig(path)
     return path

@@ -2,8 +2,10 @@
 
 All scenarios run with the same seeds, so they see common random numbers: differences in the
 KPIs come from the scenarios, not from luck. With `--replications N`, replication i runs every
-scenario with seed base + i; the KPIs get 95 % confidence intervals and each scenario's paired
-difference against the first gets its own.
+scenario with seed base + i; the KPIs get 95 % confidence intervals, and so does each
+scenario's paired difference against the first scenario (`--differences first`) or against
+the one before it (`--differences previous`: the steps of a ladder such as stand-alone →
+vendor → OPC UA → unified).
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run every SCENARIO with the same seeds (common random numbers) and print "
         "their plant KPIs side by side, and the integration effort of each plant. With "
         "--replications N: means with 95 % confidence intervals and paired differences "
-        "against the first scenario. With --out, also write compare.json, compare.csv, "
+        "against the first scenario (or, with --differences previous, each against the one "
+        "before it). With --out, also write compare.json, compare.csv, "
         "integration.csv, charts, and with replications replications.csv.",
     )
     add_simulation_options(parser, seed_default="the first scenario's `seed`, for all")
     add_replication_options(parser)
+    parser.add_argument("--differences", choices=("first", "previous"),
+                        help="with --replications: take each scenario's paired difference "
+                        "against the first scenario (default) or against the previous one")
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
                         help="scenario files or shipped names")
     parser.set_defaults(handler=compare_command)
@@ -81,6 +87,9 @@ def compare_command(args: argparse.Namespace) -> int:
 
     duration, warmup = run_lengths(args)
     replications, workers = replication_settings(args)
+    if args.differences and replications == 1:
+        raise CliError(f"--differences {args.differences}: paired differences need "
+                       "--replications 2 or more")
     scenarios = [open_scenario(name, args.sets) for name in args.scenarios]  # errors first
     seeds = replication_seeds(scenarios[0].seed if args.seed is None else args.seed,
                               replications)
@@ -93,7 +102,8 @@ def compare_command(args: argparse.Namespace) -> int:
     if replications == 1:
         data, written, tables = _single(names, args.scenarios, seeds[0], runs, out)
     else:
-        data, written, tables = _replicated(names, args.scenarios, seeds, runs, out)
+        data, written, tables = _replicated(names, args.scenarios, seeds, runs, out,
+                                            args.differences == "previous")
     data["integration"] = integration
     if out:
         from factory_cli.interval_charts import integration_chart
@@ -136,7 +146,7 @@ def _single(names, files, seed, runs, out) -> tuple[dict, list, list]:
                                              for name, report in reports])]
 
 
-def _replicated(names, files, seeds, runs, out) -> tuple[dict, list, list]:
+def _replicated(names, files, seeds, runs, out, to_previous) -> tuple[dict, list, list]:
     """Replications: means, intervals and paired differences."""
     from factory_cli.charts import write_charts
     from factory_cli.experiment_output import (
@@ -149,7 +159,7 @@ def _replicated(names, files, seeds, runs, out) -> tuple[dict, list, list]:
     )
     from factory_cli.interval_charts import difference_chart, interval_chart
 
-    data = experiment_data(names, files, seeds, runs)
+    data = experiment_data(names, files, seeds, runs, to_previous)
     written = []
     if out:
         write_interval_csv(out / "compare.csv", data)
@@ -159,5 +169,5 @@ def _replicated(names, files, seeds, runs, out) -> tuple[dict, list, list]:
         written = [out / "compare.csv", out / "replications.csv",
                    interval_chart(data, rows, out / "kpi_intervals.png"),
                    difference_chart(data, rows, out / "differences.png"),
-                   *write_charts(means, out)]
+                   *write_charts(means, out, [s["plant"] for s in data["scenarios"]])]
     return data, written, list(interval_tables(data))

@@ -73,6 +73,72 @@ def test_intervals_and_paired_differences_are_computed_from_the_replications(exp
     assert standalone["difference_to_first"] is None
 
 
+def test_differences_are_against_the_first_scenario_by_default(experiment):
+    _, _, data = experiment
+    assert data["differences"] == "first"
+    assert all("difference_to_previous" not in s for s in data["scenarios"])
+
+
+@pytest.fixture(scope="module")
+def steps(files, tmp_path_factory):
+    """The same three scenarios and seeds as `experiment`, each against the one before it."""
+    out = tmp_path_factory.mktemp("steps")
+    code, stdout, stderr = cli("compare", str(files["standalone"]), str(files["opcua"]),
+                               str(files["opcua"]), "--replications", "4", "--seed", "40",
+                               "--duration", "2d", "--differences", "previous",
+                               "--out", str(out))
+    assert (code, stderr) == (0, "")
+    return stdout, out, json.loads((out / "compare.json").read_text())
+
+
+def test_differences_previous_pairs_each_scenario_with_the_one_before_it(steps, experiment):
+    _, _, data = steps
+    _, _, against_first = experiment
+    assert data["differences"] == "previous"
+    standalone, opcua, opcua_again = data["scenarios"]
+    assert standalone["difference_to_previous"] is None
+    assert all("difference_to_first" not in s for s in data["scenarios"])
+    # The first step is the same pairing either way ...
+    assert opcua["difference_to_previous"] == against_first["scenarios"][1]["difference_to_first"]
+    # ... the second pairs the scenario with itself (same seeds): nothing changes at all,
+    # where against the first it repeats the first step.
+    oee = opcua_again["difference_to_previous"]["oee"]
+    assert (oee["mean"], oee["half_width"], oee["n"]) == (0.0, 0.0, 4)
+    assert against_first["scenarios"][2]["difference_to_first"]["oee"]["mean"] != 0.0
+    lead = [b["plant"]["lead_time_s"]["mean"] - a["plant"]["lead_time_s"]["mean"]
+            for a, b in zip(standalone["replications"], opcua["replications"], strict=True)]
+    assert opcua["difference_to_previous"]["lead_time_s.mean"] == interval(lead).as_dict()
+
+
+def test_differences_previous_in_the_table_csv_and_chart(steps):
+    stdout, out, data = steps
+    assert "Paired difference of each scenario against the one before it" in stdout
+    assert "tiny-standalone → tiny-opcua" in stdout
+    assert "tiny-opcua → tiny-opcua #2" in stdout
+    oee_row = next(line for line in stdout.splitlines()
+                   if "OEE [%]" in line and "+0.0 ± 0.0" in line)
+    assert oee_row.rstrip("│ ").endswith("+0.0 ± 0.0")  # zero is not beyond the noise
+    with open(out / "compare.csv", newline="") as stream:
+        rows = list(csv.reader(stream))
+    header = rows[0]
+    assert header[-6:] == ["tiny-opcua - tiny-standalone", "ci_low", "ci_high",
+                           "tiny-opcua #2 - tiny-opcua", "ci_low", "ci_high"]
+    oee = next(row for row in rows if row[0] == "OEE")
+    first_step = data["scenarios"][1]["difference_to_previous"]["oee"]
+    assert float(oee[-6]) == pytest.approx(first_step["mean"] * 100)
+    assert [float(v) for v in oee[-3:]] == [0.0, 0.0, 0.0]
+    assert (out / "differences.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_differences_need_replications(files):
+    code, _, stderr = cli("compare", str(files["standalone"]), str(files["opcua"]),
+                          "--differences", "previous", "--duration", "8h")
+    assert code == 2
+    assert "--differences previous: paired differences need --replications 2 or more" in stderr
+    code, _, stderr = cli("compare", str(files["opcua"]), "-n", "2", "--differences", "last")
+    assert code == 2 and "invalid choice: 'last'" in stderr
+
+
 def test_tables_show_means_with_intervals_and_marked_differences(experiment):
     stdout, _, _ = experiment
     assert "mean ± 95 % CI over 4 replications (seeds 40–43, paired)" in stdout
@@ -100,7 +166,7 @@ def test_csv_files_carry_intervals_and_every_replication(experiment):
 
 
 @pytest.mark.parametrize("name", ["kpi_intervals.png", "differences.png", "oee.png",
-                                  "integration.png"])
+                                  "mttr.png", "integration.png"])
 def test_charts_are_written(experiment, name):
     _, out, _ = experiment
     assert (out / name).read_bytes().startswith(b"\x89PNG")
