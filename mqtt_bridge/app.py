@@ -7,19 +7,18 @@ source state (`source-state.json`, the newest source timestamp handed on per ser
 backfill without repeats). The source state is saved every `STATE_SAVE_INTERVAL` seconds, and
 only after the journal committed everything it covers.
 
-Once the source is first connected the bridge freezes what exists then (the OPC UA client, the
-discovered machines) out of the garbage collector's sight and makes full collections rarer:
-the decoded notifications of a large publish response live across several event-loop turns,
-so thousands of them reach the oldest generation every second, and Python then ran a full
-collection over everything (~100 ms, finding nothing) every half second.
+The bridge tunes nothing process-wide. `on_connected` is called once, when the OPC UA source is
+first connected: the command (`factory-sim bridge`) uses it to freeze what exists then (the
+OPC UA client, the discovered machines) out of the garbage collector's sight
+(`factory_cli.tuning.GcTuning`, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mqtt_bridge.backfill import LastSeen
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 STATE_SAVE_INTERVAL = 0.5  # seconds
 STATS_INTERVAL = 30.0  # seconds between stats lines in the log
-GC_THRESHOLDS = (2000, 10, 100)  # Python's are (700, 10, 10): young garbage is still collected
 
 
 class StateDirError(Exception):
@@ -41,8 +39,11 @@ class StateDirError(Exception):
 class Bridge:
     """Wires the parts; owns the state directory for as long as it runs."""
 
-    def __init__(self, config: BridgeConfig):
+    def __init__(
+        self, config: BridgeConfig, on_connected: Callable[[], None] | None = None
+    ) -> None:
         self.config = config
+        self.on_connected = on_connected
         self.journal: Journal | None = None
         self.source: OpcUaSource | None = None
         self.sinks: list[Any] = []
@@ -89,8 +90,7 @@ class Bridge:
                 source_task = asyncio.create_task(self.source.run(), name="opcua-source")
                 saver = asyncio.create_task(self._save_state(last_seen), name="source-state")
                 stopper = asyncio.create_task(stop.wait())
-                tuner = asyncio.create_task(self._tune_gc(), name="gc-tuning")
-                thresholds = gc.get_threshold()
+                tuner = asyncio.create_task(self._first_connected(), name="first-connected")
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
                 finally:
@@ -100,19 +100,15 @@ class Bridge:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                     self._save_now(last_seen)
-                    if tuner.done() and not tuner.cancelled():
-                        gc.unfreeze()
-                        gc.set_threshold(*thresholds)
                 if source_task.done() and not source_task.cancelled():
                     source_task.result()  # a SourceError at start-up
         finally:
             journal.close()
 
-    async def _tune_gc(self) -> None:
+    async def _first_connected(self) -> None:
         await self.source.connected.wait()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+        if self.on_connected is not None:
+            self.on_connected()
 
     async def _save_state(self, last_seen: LastSeen) -> None:
         next_stats = asyncio.get_running_loop().time() + STATS_INTERVAL

@@ -28,8 +28,9 @@ values and live values join without repeats.
 Cost matters: at tens of thousands of changes per second the per-notification work is the
 bridge's CPU. asyncua's handler mode makes one task per notification; this source overrides
 `Subscription.publish_callback` and turns a whole PublishResponse into Samples in one loop,
-keeps two PublishRequests at the server, and decodes data changes with
-`mqtt_bridge.fast_decoding` (installed when the source runs).
+and, where a command installed `mqtt_bridge.inputs.opcua.asyncua_adapter`, keeps two
+PublishRequests at the server and decodes data changes faster; the source itself patches
+nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from asyncua.crypto import uacrypto
 from asyncua.ua.object_ids import ObjectIdNames
 from cryptography.hazmat.primitives import serialization
 
-from mqtt_bridge import fast_decoding
 from mqtt_bridge.backfill import LastSeen, read_event_history, read_raw_history
 from mqtt_bridge.config import OpcUaSettings
 from mqtt_bridge.discovery import (
@@ -63,6 +63,7 @@ from mqtt_bridge.discovery import (
     browse_machines,
     find_machines,
 )
+from mqtt_bridge.inputs.opcua import asyncua_adapter
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
 
 log = logging.getLogger(__name__)
@@ -142,17 +143,8 @@ class _Subscription(Subscription):
         self._second_publisher: asyncio.Task | None = None
 
     def pipeline_publish_requests(self) -> None:
-        """Keep a second PublishRequest at the server, as OPC UA Part 4 (5.13.5) recommends
-        for clients that take time over a response: asyncua's client sends the next request
-        only after it has handled the previous response, so the server cannot publish while
-        this bridge decodes and journals a large response, and values wait a whole extra
-        cycle there (p99 of the OPC UA leg at 10,000x: ~300-480 ms with one request). asyncua
-        2.1 offers no setting for this; its own publish loop is started a second time."""
-        publish_loop = getattr(self.server, "_publish_loop", None)
-        if publish_loop is None:  # another asyncua: one request in flight, as it does itself
-            log.warning("this asyncua cannot keep a second PublishRequest in flight")
-            return
-        self._second_publisher = asyncio.create_task(publish_loop(), name="second PublishRequest")
+        """A second PublishRequest in flight, where the asyncua adapter is installed."""
+        self._second_publisher = asyncua_adapter.second_publisher(self)
 
     def stop_pipelining(self) -> None:
         if self._second_publisher is not None:
@@ -250,7 +242,6 @@ class OpcUaSource:
 
     async def run(self) -> None:
         """Bridge until cancelled; raises SourceError if the very first connection fails."""
-        fast_decoding.install()
         delay = self.settings.reconnect_min_delay
         self._reached = False
         while True:
