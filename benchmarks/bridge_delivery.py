@@ -36,12 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mqtt_bridge import payload  # noqa: E402
 from mqtt_bridge.journal import Journal  # noqa: E402
+from mqtt_bridge.outputs.mqtt import payload  # noqa: E402
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings  # noqa: E402
+from mqtt_bridge.outputs.mqtt.sink import MqttSink  # noqa: E402
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings  # noqa: E402
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink  # noqa: E402
 from mqtt_bridge.sample import MachinePath, Sample  # noqa: E402
-from mqtt_bridge.settings import InfluxSettings, MqttSettings  # noqa: E402
-from mqtt_bridge.sinks.mqtt import MqttSink  # noqa: E402
-from mqtt_bridge.sinks.timeseries import TimeSeriesSink  # noqa: E402
 from tests.services import Mosquitto, VictoriaMetrics  # noqa: E402
 
 TAGS = [("state", "CurrentState", "s"), ("state", "Mode", "s")] + [
@@ -225,7 +226,7 @@ def bare_paho(samples: list[Sample], broker: Mosquitto, inflight: int) -> None:
 
 def cost_split(samples: list[Sample], work: Path) -> None:
     """CPU per sample of the steps on the hot path, each measured alone."""
-    from mqtt_bridge.line_protocol import line
+    from mqtt_bridge.outputs.timeseries.line_protocol import line
 
     n = min(len(samples), 50_000)
     part = samples[:n]

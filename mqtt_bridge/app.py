@@ -21,10 +21,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mqtt_bridge.backfill import LastSeen
 from mqtt_bridge.config import BridgeConfig
+from mqtt_bridge.inputs.opcua import OpcUaSource
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.opcua_source import OpcUaSource
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class Bridge:
         return out
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        from mqtt_bridge.sinks.mqtt import MqttSink
-        from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+        from mqtt_bridge.outputs.mqtt.sink import MqttSink
+        from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 
         stop = stop or asyncio.Event()
         config = self.config

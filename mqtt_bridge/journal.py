@@ -45,8 +45,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from mqtt_bridge import payload
-from mqtt_bridge.line_protocol import line
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.timeseries.line_protocol import line
 from mqtt_bridge.sample import EventSample, Sample
 
 Item = Sample | EventSample

@@ -98,8 +98,8 @@ def run_bridge(args: argparse.Namespace) -> int:
     from factory_cli.errors import CliError
     from mqtt_bridge.app import StateDirError
     from mqtt_bridge.config import ConfigError, load
+    from mqtt_bridge.inputs.opcua import SourceError
     from mqtt_bridge.journal import JournalError
-    from mqtt_bridge.opcua_source import SourceError
 
     cli = {(section, key): getattr(args, _dest(section, key)) for _, (section, key), _ in OPTIONS}
     cli[("opcua", "backfill")] = getattr(args, "opcua__backfill", None)
@@ -112,9 +112,7 @@ def run_bridge(args: argparse.Namespace) -> int:
             "nothing to publish to: give --mqtt mqtt://HOST:PORT and/or --influx http://HOST:PORT"
             " (or set them in the config file or FACTORY_SIM_BRIDGE_MQTT_URL/_INFLUX_URL)"
         )
-    level = getattr(logging, config.log_level.upper(), None)
-    if not isinstance(level, int):
-        raise CliError(f"--log-level {config.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    level = getattr(logging, config.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level > logging.DEBUG:
         logging.getLogger("asyncua").setLevel(logging.CRITICAL)

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from mqtt_bridge import journal as journal_module
-from mqtt_bridge import payload
 from mqtt_bridge.journal import Journal, JournalEntry, JournalError
-from mqtt_bridge.line_protocol import line
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.line_protocol import line
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
-from mqtt_bridge.settings import MqttSettings
-from mqtt_bridge.sinks.mqtt import MqttSink
 from tests.services import MqttRecorder
 
 PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")

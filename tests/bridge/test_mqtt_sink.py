@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_bridge import payload
 from mqtt_bridge.journal import Journal
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
-from mqtt_bridge.settings import MqttSettings, SettingsError
-from mqtt_bridge.sinks.mqtt import MqttSink
-from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+from mqtt_bridge.settings import SettingsError
 from tests.services import (
     MOSQUITTO,
     Mosquitto,
@@ -215,8 +216,8 @@ _DOOMED_BRIDGE = textwrap.dedent(
     """
     import asyncio, sys
     from mqtt_bridge.journal import Journal
-    from mqtt_bridge.settings import MqttSettings
-    from mqtt_bridge.sinks.mqtt import MqttSink
+    from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+    from mqtt_bridge.outputs.mqtt.sink import MqttSink
 
     async def main():
         settings = MqttSettings(url=sys.argv[2], client_id="doomed")
@@ -294,7 +295,7 @@ async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
 ) -> None:
     """Issue 4's figures: the broker stops for 10 s and the time series for 30 s (at the same
     time, to keep the suite short) while samples keep coming; in both MQTT modes."""
-    from mqtt_bridge.settings import InfluxSettings
+    from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 
     broker, database = mosquitto_persistent, victoria_metrics
     recorder = MqttRecorder(broker, "acme/#", session=True)  # its session survives the restart

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
-from mqtt_bridge.backfill import LastSeen
-from mqtt_bridge.config import OpcUaSettings
-from mqtt_bridge.discovery import Hierarchy
-from mqtt_bridge.opcua_source import OVERFLOW_BITS, OpcUaSource, json_value
+from mqtt_bridge.inputs.opcua import OpcUaSettings, OpcUaSource
+from mqtt_bridge.inputs.opcua.discovery import Hierarchy
+from mqtt_bridge.inputs.opcua.gate import OVERFLOW_BITS
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+from mqtt_bridge.inputs.opcua.values import json_value
 from mqtt_bridge.sample import EventSample, Sample
 from tests.bridge.machinery_server import MachineryServer
 
@@ -233,12 +234,12 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
         # asyncua's server never lets a queue overflow, so this test does what a server whose
         # queue for the variable was full does: it drops the values 2.0 and 3.0 and sets the
         # Overflow bit on the next one.
-        receive = source._on_data
+        receive = source.subscriptions._on_data
 
         def overflowing(notifications: list) -> None:
             kept = []
             for notification in notifications:
-                item = source._items.get(notification.ClientHandle)
+                item = source.subscriptions.variables.get(notification.ClientHandle)
                 value = notification.Value.Value.Value
                 if item is not None and item.key == key and value in (2.0, 3.0):
                     continue
@@ -247,7 +248,7 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
                 kept.append(notification)
             receive(kept)
 
-        source._on_data = overflowing
+        source.subscriptions._on_data = overflowing
         await write(machinery_server, *[("Press1", tag, float(v)) for v in range(2, 6)])
         await got.wait_for(lambda g: 5.0 in g.values(key))
         await write(machinery_server, ("Press1", tag, 6.0))  # and live values flow on

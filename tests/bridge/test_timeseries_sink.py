@@ -11,10 +11,11 @@ from influxdb_client import Point, WritePrecision
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.line_protocol import line, measurement
+from mqtt_bridge.outputs.timeseries.line_protocol import line, measurement
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
-from mqtt_bridge.settings import InfluxSettings, SettingsError
-from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+from mqtt_bridge.settings import SettingsError
 
 PRESS = MachinePath("acme", "plant 1", "forming", "line1", "press1", "PressBrakeType")
 COBOT = MachinePath("acme", "plant 1", "assembly", "line1", "cobot1", "CobotStationType")

@@ -196,5 +196,5 @@ def status(bridge_id: str, online: bool, at: datetime | None = None) -> bytes:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of every payload the bridge publishes."""
-    text = resources.files("mqtt_bridge").joinpath("payload.schema.json").read_text("utf-8")
+    text = resources.files(__package__).joinpath("payload.schema.json").read_text("utf-8")
     return json.loads(text)

@@ -34,10 +34,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from mqtt_bridge import payload
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.settings import MqttSettings
-from mqtt_bridge.sinks import JournalSink
+from mqtt_bridge.outputs.journal_sink import JournalSink
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.settings import InfluxSettings
-from mqtt_bridge.sinks import JournalSink
+from mqtt_bridge.outputs.journal_sink import JournalSink
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
 
