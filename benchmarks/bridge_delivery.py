@@ -240,7 +240,7 @@ def cost_split(samples: list[Sample], work: Path) -> None:
             line(s, i)
     rows.append(("line protocol", m.cpu))
     with Journal(work / "split.journal", max_items=n + 1) as journal:
-        journal.register("a")
+        journal.register("a", payload.encode_text)
         with Meter() as m:
             append_all(journal, part)
         rows.append(("journal append + commit", m.cpu))

@@ -1,8 +1,10 @@
-"""Sinks deliver what the source appended to the journal: `MqttSink`, `TimeSeriesSink`.
+"""What every output shares: a sink drains the journal to its peer (`MqttSink`, `TimeSeriesSink`).
 
 Each sink is an async context manager that drains the journal through its own cursor in a
 background task and acknowledges rows only after its peer confirmed them, so everything not yet
-confirmed is still in the journal when the peer is down or the bridge stops.
+confirmed is still in the journal when the peer is down or the bridge stops. A sink owns its
+wire format: its `encode(item, seq)` is registered with its cursor, and the journal stores that
+text at append, once, for the sink to send as it is.
 
     journal = Journal("bridge.journal")
     mqtt = MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883"))
@@ -17,22 +19,28 @@ import asyncio
 import contextlib
 from typing import Any
 
-from mqtt_bridge.journal import Journal
+from mqtt_bridge.journal import Item, Journal
 
 
 class JournalSink:
-    """What every sink shares: its cursor, the background task, waking on commits, `flush()`."""
+    """What every sink shares: its cursor and encoder, the background task, waking on commits,
+    `flush()`. A subclass sets `encode` and implements `_run`."""
+
+    @staticmethod
+    def encode(item: Item, seq: int) -> str:
+        """The text this sink sends for an item with its per-key sequence number."""
+        raise NotImplementedError
 
     def __init__(self, journal: Journal, cursor: str) -> None:
         self.journal = journal
         self.cursor = cursor
         # Registering at construction, not on entry, holds rows for this sink from the start.
-        journal.register(cursor)
+        journal.register(cursor, self.encode)
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> JournalSink:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()

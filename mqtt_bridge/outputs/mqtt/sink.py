@@ -13,8 +13,8 @@ the loop watches the socket and calls `loop_read`/`loop_write`, a timer calls `l
 keepalives). All callbacks then run on the loop, so a PUBACK costs no thread switch and no
 wake-up pipe, and publishing competes with no network thread for the GIL; this cut the CPU per
 message by about a third and lifted one connection from ~16,000 to ~25,000 confirmed
-messages/s (benchmarks/bridge_delivery.py). The journal holds every entry's finished topic and
-payload, so publishing is one `publish()` call per entry.
+messages/s (benchmarks/bridge_delivery.py). The journal holds every entry's finished payload
+(this sink's encoder is `payload.encode_text`), so publishing is one `publish()` call per entry.
 
 The bridge's status topic (`MqttSettings.status_topic`) carries a retained birth message
 (`{"status": "online", ...}`) on every connect, and a retained last will
@@ -56,6 +56,8 @@ class MqttSink(JournalSink):
     >>> # async with MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883")) as sink:
     >>> #     await sink.flush(timeout=10)
     """
+
+    encode = staticmethod(payload.encode_text)
 
     def __init__(self, journal: Journal, settings: MqttSettings, cursor: str = "mqtt") -> None:
         super().__init__(journal, cursor)
@@ -264,13 +266,15 @@ class MqttSink(JournalSink):
     def _publish_each(self, publish: Any, ahead: deque, room: int) -> int:
         """Tag mode: each entry on its own topic, as it was journaled; up to `room` of them."""
         prefix = self.settings.prefix
+        topic_of_key = payload.topic_of_key
         in_flight, order = self._in_flight, self._order
         published = 0
         while published < room and ahead:
             entry = ahead.popleft()
             rowids = (entry.rowid,)
-            info = self._send(publish, prefix + entry.topic, entry.payload, bool(entry.retained),
-                              rowids)
+            # a variable's value is retained (its last value), an event is not
+            info = self._send(publish, prefix + topic_of_key(entry.key), entry.text,
+                              bool(entry.is_value), rowids)
             if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
                 self.connected = False
                 break
@@ -291,10 +295,10 @@ class MqttSink(JournalSink):
         prefix = self.settings.prefix
         messages: list[tuple[str, list]] = []  # (topic, entries), in the order first seen
         open_batch: dict[str, list] = {}  # batch topic -> the entries of its open message
-        batch_topic = payload.batch_topic
+        batch_topic, topic_of_key = payload.batch_topic, payload.topic_of_key
         for _ in range(min(len(ahead), _BATCH_ROUND)):
             entry = ahead.popleft()
-            topic = batch_topic(entry.topic, entry.retained)  # retained: a variable's update
+            topic = batch_topic(topic_of_key(entry.key), entry.is_value)
             batch = open_batch.get(topic)
             if batch is None or len(batch) >= payload.MAX_BATCH:
                 batch = open_batch[topic] = []
@@ -304,7 +308,8 @@ class MqttSink(JournalSink):
         published = 0
         for topic, entries in messages:
             rowids = tuple(entry.rowid for entry in entries)
-            text = payload.updates_batch([(prefix + e.topic, e.payload) for e in entries])
+            text = payload.updates_batch([(prefix + topic_of_key(e.key), e.text)
+                                          for e in entries])
             info = self._send(publish, prefix + topic, text, False, rowids)
             if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
                 self.connected = False
