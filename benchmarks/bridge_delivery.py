@@ -284,7 +284,7 @@ def main() -> int:
         if "paced" in phases:
             paced_phase(samples, work, broker, database, args)
         if "bare" in phases:
-            bare_paho(samples, broker, 20)  # paho's default window, its fastest (PERF-NOTES)
+            bare_paho(samples, broker, 20)  # paho's default, its fastest (docs/performance.md)
     finally:
         broker.stop()
         database.stop()

@@ -46,10 +46,14 @@ from importlib import metadata
 from typing import Any
 
 from asyncua import ua
-from asyncua.client.ua_client import UaSession
 from asyncua.common.subscription import Subscription
 from asyncua.common.utils import Buffer
 from asyncua.ua import ua_binary
+
+try:
+    from asyncua.client.ua_client import UaSession
+except ImportError:  # another asyncua layout: `unsupported_reason` says so
+    UaSession = None
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,8 @@ _EXPECTED_FIELDS = {
                    "SourcePicoseconds", "ServerPicoseconds"),
 }
 
-# VariantType value -> (struct, VariantType) for the scalars read here directly
-_SCALARS = {
+# the scalars read here directly, by the VariantType value that encodes them
+_SCALARS: dict[int, tuple[struct.Struct, ua.VariantType]] = {
     vtype.value: (struct.Struct(fmt), vtype) for vtype, fmt in (
         (ua.VariantType.Boolean, "<?"), (ua.VariantType.SByte, "<b"),
         (ua.VariantType.Byte, "<B"), (ua.VariantType.Int16, "<h"),
@@ -92,7 +96,9 @@ _DATETIME = ua.VariantType.DateTime
 _BYTESTRING = ua.VariantType.ByteString
 # scalars whose value asyncua reads with these functions (the Variant is built here)
 _READERS = {
-    ua.VariantType.NodeId.value: (ua_binary.nodeid_from_binary, ua.VariantType.NodeId),
+    ua.VariantType.NodeId.value: (
+        lambda data: ua_binary.nodeid_from_binary(data), ua.VariantType.NodeId,
+    ),
     ua.VariantType.LocalizedText.value: (
         lambda data: ua_binary.struct_from_binary(ua.LocalizedText, data),
         ua.VariantType.LocalizedText,
@@ -264,7 +270,10 @@ def unsupported_reason() -> str | None:
     for cls, names in _EXPECTED_FIELDS.items():
         if tuple(f.name for f in fields(cls)) != names:
             return f"asyncua's {cls.__name__} has another layout"
-    if _DIAGNOSTIC_INFOS is None or not callable(getattr(ua_binary, "from_binary", None)):
+    decoder = ("from_binary", "nodeid_from_binary", "struct_from_binary", "variant_from_binary",
+               "get_string_encoding")
+    if _DIAGNOSTIC_INFOS is None or not all(callable(getattr(ua_binary, name, None))
+                                            for name in decoder):
         return "asyncua's binary decoder has another layout"
     if not inspect.iscoroutinefunction(getattr(UaSession, "_publish_loop", None)):
         return "asyncua's client session has no publish loop to start a second time"

@@ -34,7 +34,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from mqtt_bridge.journal import Journal
+from mqtt_bridge.journal import Journal, JournalEntry
 from mqtt_bridge.outputs.journal_sink import JournalSink
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
@@ -53,8 +53,8 @@ class _ConnectFailed(Exception):
 class MqttSink(JournalSink):
     """Drains the journal to an MQTT broker; see the module docstring for the guarantees.
 
-    >>> # async with MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883")) as sink:
-    >>> #     await sink.flush(timeout=10)
+        async with MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883")) as sink:
+            await sink.flush(timeout=10)
     """
 
     encode = staticmethod(payload.encode_text)
@@ -235,7 +235,7 @@ class MqttSink(JournalSink):
         self._done: set[int] = set()  # confirmed rowids not yet at the head of `_order`
         in_flight = self._in_flight
         read_upto = self.journal.acked(self.cursor)
-        ahead: deque = deque()  # entries read from the journal, not yet published
+        ahead: deque[JournalEntry] = deque()  # read from the journal, not yet published
         self._acks.clear()
         client.publish(settings.status_topic,
                        payload.status(settings.client_id, online=True, at=datetime.now(UTC)),
@@ -263,7 +263,7 @@ class MqttSink(JournalSink):
         if self._closing and self.connected:
             await self._say_goodbye(client)
 
-    def _publish_each(self, publish: Any, ahead: deque, room: int) -> int:
+    def _publish_each(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
         """Tag mode: each entry on its own topic, as it was journaled; up to `room` of them."""
         prefix = self.settings.prefix
         topic_of_key = payload.topic_of_key
@@ -284,7 +284,7 @@ class MqttSink(JournalSink):
                 published += 1
         return published
 
-    def _publish_batches(self, publish: Any, ahead: deque, room: int) -> int:
+    def _publish_batches(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
         """Machine mode: a machine's updates (variables, events, alarms) in one message on its
         `.../{cell}/updates` topic, at most `payload.MAX_BATCH` each. A round takes up to
         `_BATCH_ROUND` entries whenever the in-flight window has room, however many messages
@@ -293,8 +293,8 @@ class MqttSink(JournalSink):
         if room <= 0:
             return 0
         prefix = self.settings.prefix
-        messages: list[tuple[str, list]] = []  # (topic, entries), in the order first seen
-        open_batch: dict[str, list] = {}  # batch topic -> the entries of its open message
+        messages: list[tuple[str, list[JournalEntry]]] = []  # in the order first seen
+        open_batch: dict[str, list[JournalEntry]] = {}  # a batch topic's open message
         batch_topic, topic_of_key = payload.batch_topic, payload.topic_of_key
         for _ in range(min(len(ahead), _BATCH_ROUND)):
             entry = ahead.popleft()

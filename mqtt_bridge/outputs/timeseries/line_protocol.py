@@ -1,7 +1,8 @@
 """Samples as InfluxDB line protocol, built as plain strings.
 
 Joined strings are ~9x faster to write through influxdb-client than `Point` objects (see
-PERF-NOTES); the escaping follows influxdb-client's own `Point` rules, which a test checks.
+docs/performance.md); the escaping follows influxdb-client's own `Point` rules, which a test
+checks. `line` is the time-series output's journal encoder.
 
 One measurement per concern, tags for the ISA-95 hierarchy and the cell type, one field per
 variable plus its sequence number, timestamp = source time in nanoseconds:
@@ -20,8 +21,8 @@ from datetime import UTC, datetime
 
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
 
-# Sample.group -> measurement; any other group becomes a measurement of its own name.
-MEASUREMENTS = {
+# any other group becomes a measurement of its own name
+MEASUREMENTS: dict[str, str] = {  # Sample.group: measurement
     "state": "machine_state",
     "states": "machine_state",
     "machine_state": "machine_state",

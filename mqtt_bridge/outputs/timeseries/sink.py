@@ -38,8 +38,8 @@ class _Unavailable(Exception):
 class TimeSeriesSink(JournalSink):
     """Drains the journal into the time series; see the module docstring for the guarantees.
 
-    >>> # async with TimeSeriesSink(journal, InfluxSettings(url=..., token=...)) as sink:
-    >>> #     await sink.flush(timeout=10)
+        async with TimeSeriesSink(journal, InfluxSettings(url=..., token=...)) as sink:
+            await sink.flush(timeout=10)
     """
 
     encode = staticmethod(line)
