@@ -43,17 +43,19 @@ file. Reading back what was just written cost the bridge about a tenth of its ti
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from mqtt_bridge.sample import EventSample, Sample
+from mqtt_bridge.sample import EventSample, Gap, Sample
 
-Item = Sample | EventSample
+Item = Sample | EventSample | Gap
 Encoder = Callable[[Item, int], str]  # a sink's text for an item with its sequence number
 
 _SCHEMA = """
@@ -66,6 +68,7 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
@@ -85,6 +88,14 @@ class JournalEntry(NamedTuple):
     key: str
     is_value: bool
     text: str
+
+
+def _mark_text(mark: object) -> str:
+    return json.dumps(mark, default=_plain)
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _texts_table(cursor: str) -> str:
@@ -145,11 +156,15 @@ class Journal:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def append(self, items: Iterable[Item]) -> None:
+    def append(self, items: Iterable[Item], marks: Mapping[str, object] | None = None) -> None:
         """Store items, each with the next sequence number of its key, encoded by every
-        registered sink's encoder. Never blocks on a peer."""
+        registered sink's encoder; and `marks` (the source's record of what it handed on,
+        see `marks()`), committed in the same transaction. Never blocks on a peer."""
         with self._lock:
             self._check_open()
+            if marks:
+                self._dirty_marks.update(marks)  # stored as JSON at commit: once per key
+                self._dirty_state = True
             seqs, dirty = self._seqs, self._dirty_keys
             encoders = self._encoder_list
             rows = []
@@ -184,6 +199,16 @@ class Journal:
             commit_now = self._uncommitted >= self._commit_items
         if commit_now:
             self.commit()
+
+    def marks(self) -> dict[str, object]:
+        """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
+        source's record of what it handed on, kept atomically with the rows (after a crash,
+        both are as of the same commit)."""
+        with self._lock:
+            self._check_open()
+            stored = dict(self._db.execute("SELECT key, value FROM marks"))
+            fresh = {key: _mark_text(mark) for key, mark in self._dirty_marks.items()}
+            return {key: json.loads(text) for key, text in {**stored, **fresh}.items()}
 
     def register(self, cursor: str, encode: Encoder) -> None:
         """Make `cursor` hold rows until it acknowledges them, and store `encode(item, seq)`
@@ -368,6 +393,7 @@ class Journal:
             db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
                        " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
         counters = dict(db.execute("SELECT name, value FROM counters"))
+        self._dirty_marks: dict[str, object] = {}
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         self._count = db.execute("SELECT count(*) FROM entries").fetchone()[0]
@@ -461,6 +487,13 @@ class Journal:
                 [(key, self._seqs[key]) for key in self._dirty_keys],
             )
             self._dirty_keys.clear()
+        if self._dirty_marks:
+            db.executemany(
+                "INSERT INTO marks (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(key, _mark_text(mark)) for key, mark in self._dirty_marks.items()],
+            )
+            self._dirty_marks.clear()
         if self._dirty_state:
             db.executemany(
                 "UPDATE cursors SET acked = ? WHERE name = ?",

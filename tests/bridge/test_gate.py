@@ -91,3 +91,13 @@ def test_only_both_overflow_bits_make_an_overflow() -> None:
     info_only = ua.DataValue(ua.Variant(1.0), StatusCode=ua.StatusCode(0x0400))
     passed, _ = Gate().sift([(A, info_only)], {}, never)
     assert len(passed) == 1
+
+
+def test_the_cover_of_history_lasts_until_live_values_reach_it() -> None:
+    """Values still in flight when history was read arrive after the release: skipped too."""
+    covered = {"a": T0 + timedelta(seconds=5)}
+    passed, skipped = Gate().sift([(A, value(1, 3))], covered, never)
+    assert passed == [] and skipped == 1 and "a" in covered
+    passed, _ = Gate().sift([(A, value(2, 5)), (A, value(3, 4))], covered, never)
+    # the first value at the newest historized time ends the cover; what follows is live
+    assert values(passed) == [("a", 2), ("a", 3)] and covered == {}

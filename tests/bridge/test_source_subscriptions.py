@@ -17,6 +17,7 @@ from mqtt_bridge.inputs.opcua.discovery import Hierarchy
 from mqtt_bridge.inputs.opcua.gate import OVERFLOW_BITS
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.values import json_value
+from mqtt_bridge.journal import Journal
 from mqtt_bridge.sample import EventSample, Sample
 from tests.bridge.machinery_server import MachineryServer
 
@@ -135,16 +136,15 @@ async def test_variables_added_to_a_machine_at_runtime(fresh_server: MachinerySe
 
 
 async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
-    fresh_server: MachineryServer, tmp_path: Path
+    fresh_server: MachineryServer,
 ) -> None:
-    state = tmp_path / "source-state.json"
-    first = LastSeen(state)
+    first = LastSeen()
     async with running_source(fresh_server, first) as (_, before):
         await write(fresh_server, ("Press1", "Temperature", 1.0))
         await asyncio.to_thread(fresh_server.fire_alarm, "Press1", "Door open", 300)
         await before.wait_for(lambda g: 1.0 in g.values(TEMPERATURE_KEY))
         await before.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
-    first.save(first.snapshot())
+    saved = first.changes()  # what the journal keeps with the items
 
     # The bridge is down: these changes and this alarm reach only the server's history.
     missed = [float(v) for v in range(2, 7)]
@@ -152,7 +152,7 @@ async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
     await asyncio.to_thread(fresh_server.fire_alarm, "Press1", "Overheating", 900)
     await asyncio.sleep(0.1)  # the server's historian samples every 10 ms
 
-    async with running_source(fresh_server, LastSeen(state)) as (source, after):
+    async with running_source(fresh_server, LastSeen(saved)) as (source, after):
         await write(fresh_server, ("Press1", "Temperature", 7.0))
         await after.wait_for(lambda g: 7.0 in g.values(TEMPERATURE_KEY))
         await after.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
@@ -196,16 +196,15 @@ def test_values_become_json() -> None:
     assert json_value(b"\x01\xff") == "01ff"
 
 
-@pytest.mark.parametrize("content", ["not json", '{"k": "no pair"}', "[]"])
-def test_unreadable_source_state_is_ignored(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "state.json"
-    path.write_text(content)
-    assert LastSeen(path).times == {}
+@pytest.mark.parametrize("saved", ["not a pair", ["not a time", 1], [1, 2, 3], None])
+def test_an_unreadable_last_value_is_ignored(saved: object) -> None:
+    last = LastSeen({"k": saved, "good": ["2026-06-01T00:00:00+00:00", 5]})
+    assert list(last.times) == ["good"] and last.values == {"good": 5}
 
 
 def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path) -> None:
     t1, t2 = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)
-    last = LastSeen(tmp_path / "state.json")
+    last = LastSeen()
     assert last.is_new("k", t1, "idle")
     assert last.is_new("k", t1, "setup")  # a second change at the same simulated instant
     assert not last.is_new("k", t1, "setup")  # the same change again: a repeat
@@ -217,9 +216,12 @@ def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path
     history = [(t1, "idle"), (t1, "setup"), (t1, "run"), (t2, "stop")]
     assert last.unseen("k", history) == 2
     assert last.unseen("other", history) == 0
-    last.save(last.snapshot())
-    again = LastSeen(tmp_path / "state.json")
+    with Journal(tmp_path / "j") as journal:  # kept with the items, as JSON
+        journal.append([], marks=last.changes())
+    with Journal(tmp_path / "j") as journal:
+        again = LastSeen(journal.marks())
     assert (again.times["k"], again.values["k"]) == (t1, "setup")
+    assert last.changes() == {}  # nothing changed since
 
 
 @pytest.mark.parametrize(("tag", "historized"), [("Temperature", True),

@@ -14,7 +14,7 @@ from mqtt_bridge.journal import Journal
 from mqtt_bridge.outputs.timeseries.line_protocol import line, measurement
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 from mqtt_bridge.settings import SettingsError
 
 PRESS = MachinePath("acme", "plant 1", "forming", "line1", "press1", "PressBrakeType")
@@ -142,3 +142,14 @@ def test_influx_settings_name_what_is_wrong(tmp_path: Path) -> None:
         InfluxSettings(batch_size=0)
     with pytest.raises(SettingsError, match=r"ssl_ca_cert: file .*nope\.pem"):
         InfluxSettings(ssl_ca_cert=str(tmp_path / "nope.pem"))
+
+
+def test_a_gap_is_written_to_its_variables_measurement() -> None:
+    press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+    t0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    gap = Gap(press, "counters", "Parts", t0, t0 + timedelta(seconds=90), 'no "history"')
+    assert line(gap, 7) == (
+        "counters,area=forming,cell=press1,cell_type=PressBrakeType,enterprise=acme,line=line1,"
+        'site=plant1 Parts_gap=90.0,Parts_gap_reason="no \\"history\\"",Parts_seq=7i '
+        f"{int((t0 + timedelta(seconds=90)).timestamp()) * 10**9}"
+    )

@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 
 async def value_gaps(
     client: Client, variables: list[MonitoredVariable], last_seen: LastSeen
-) -> tuple[list[tuple[MonitoredVariable, ua.DataValue]], dict[str, datetime]]:
+) -> tuple[list[tuple[MonitoredVariable, ua.DataValue]], dict[str, datetime], set[str]]:
     """The values history holds for each historized variable handed on before, since its last
-    value, oldest first; and per series read, the newest source timestamp history covered."""
+    value, oldest first; per series read, the newest source timestamp history covered; and the
+    series whose history was read (the others' changes meanwhile cannot be given back)."""
     wanted: list[tuple[ua.NodeId, datetime]] = []
     read: list[MonitoredVariable] = []
     for item in variables:
@@ -38,21 +39,25 @@ async def value_gaps(
             wanted.append((item.variable.node_id, last))
             read.append(item)
     if not wanted:
-        return [], {}
+        return [], {}, set()
     try:
         histories = await read_raw_history(client, wanted)
     except ua.UaError as exc:
         log.warning("history read failed, gap not backfilled: %s", exc)
-        return [], {}
+        return [], {}, set()
     pairs: list[tuple[MonitoredVariable, ua.DataValue]] = []
     covered: dict[str, datetime] = {}
+    recovered: set[str] = set()
     for item, values in zip(read, histories, strict=True):
+        if values is None:  # the server keeps no history of it after all
+            continue
+        recovered.add(item.key)
         stamped = [(dv.SourceTimestamp, plain(dv.Value)) for dv in values]
         stamps = [stamp for stamp, _ in stamped if stamp is not None]
         if stamps:
             covered[item.key] = max(stamps)
         pairs.extend((item, dv) for dv in values[last_seen.unseen(item.key, stamped):])
-    return pairs, covered
+    return pairs, covered, recovered
 
 
 async def event_gaps(

@@ -10,6 +10,8 @@ Two situations hold live notifications back:
 
 On release, the held values pass through `sift()` with what history `covered` (per series, the
 newest source timestamp read from history): older values were handed on from history already.
+Values still in flight at the server when history was read arrive after the release: `covered`
+keeps a series until a value at or after its newest historized one has passed.
 One hold at a time: whoever holds releases before the next hold starts.
 
 >>> from dataclasses import dataclass
@@ -95,18 +97,21 @@ class Gate:
     ) -> tuple[list[Pair], int]:
         """What of `pairs` to hand on now, in order, and how many history covered already.
 
-        A value older than the newest one `covered` says was read from history is skipped. At
+        A value older than the newest one `covered` says was read from history is skipped; the
+        first one at or after it ends the series' cover (it is removed from `covered`). At
         a value with the Overflow bit (unless its series is the one whose gap was just
         `recovered`), `on_overflow(series)` says whether its gap is being read from history:
         if so, the gate holds that value and everything after it, and sifting stops there."""
         passed: list[Pair] = []
         skipped = 0
         for index, (series, dv) in enumerate(pairs):
-            newest = covered.get(series.key)
+            newest = covered.get(series.key) if covered else None
             stamp = dv.SourceTimestamp
-            if newest is not None and stamp is not None and stamp < newest:
-                skipped += 1
-                continue
+            if newest is not None and stamp is not None:
+                if stamp < newest:
+                    skipped += 1
+                    continue
+                del covered[series.key]
             if overflowed(dv) and series.key != recovered and on_overflow(series):
                 self.hold(pairs[index:], events=False)
                 break

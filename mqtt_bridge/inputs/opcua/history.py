@@ -20,12 +20,12 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
 async def read_raw_history(
     client: Client, requests: list[tuple[ua.NodeId, datetime]], end: datetime | None = None
-) -> list[list[ua.DataValue]]:
+) -> list[list[ua.DataValue] | None]:
     """Raw history of each (node, start) from `start` to `end`, oldest first, following
-    continuation points. Nodes the server cannot read give an empty list. The default end is
-    far in the future: a simulator's source times may run ahead of the wall clock."""
+    continuation points; None for a node the server cannot read history of. The default end
+    is far in the future: a simulator's source times may run ahead of the wall clock."""
     end = end or FAR_FUTURE
-    out: list[list[ua.DataValue]] = [[] for _ in requests]
+    out: list[list[ua.DataValue] | None] = [[] for _ in requests]
     for first in range(0, len(requests), HISTORY_BATCH):
         batch = list(range(first, min(first + HISTORY_BATCH, len(requests))))
         points: dict[int, bytes | None] = dict.fromkeys(batch)
@@ -52,10 +52,11 @@ async def read_raw_history(
             for i, result in zip(pending, results, strict=True):
                 if not result.StatusCode.is_good():
                     log.info("no history for %s: %s", requests[i][0], result.StatusCode.name)
+                    out[i] = None
                     continue
                 data = result.HistoryData
                 values = getattr(data, "DataValues", None) or []
-                out[i].extend(v for v in values if _at_or_after(v, requests[i][1]))
+                out[i].extend(v for v in values if _at_or_after(v, requests[i][1]))  # type: ignore[union-attr]
                 if result.ContinuationPoint:
                     points[i] = result.ContinuationPoint
                     still.append(i)

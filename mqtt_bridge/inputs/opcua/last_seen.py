@@ -4,23 +4,33 @@ After any gap (an OPC UA server restart, a bridge restart after a crash) the sou
 missing interval from history (`backfill.py`). `LastSeen` records, per series key, the last
 source timestamp and value handed on: history is read from there, and the same change seen
 again (a new subscription's initial value, a history entry already delivered) is skipped.
-It is saved to the state directory only after the journal committed what it covers, so after a
-SIGKILL it never claims more than was kept.
+
+It must agree with what the journal kept, even after a SIGKILL: ahead of it, changes would be
+lost; behind it, changes already delivered would be journaled again with new sequence numbers.
+So the bridge stores it in the journal, in the same transaction as the items it covers: each
+`emit` appends the items together with `changes()`, and a restart starts from
+`LastSeen(journal.marks())`.
+
+>>> from datetime import UTC, datetime
+>>> seen = LastSeen()
+>>> seen.is_new("press/Parts", datetime(2026, 6, 1, tzinfo=UTC), 7)
+True
+>>> again = LastSeen(seen.changes())
+>>> again.is_new("press/Parts", datetime(2026, 6, 1, tzinfo=UTC), 7), seen.changes()
+(False, {})
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 class LastSeen:
-    """The last delivered source timestamp and value per series key, persisted as JSON.
+    """The last delivered source timestamp and value per series key.
 
     The same timestamp with the same value is the same change seen again (a new
     subscription's initial value, a history entry already delivered); anything else is new,
@@ -29,20 +39,20 @@ class LastSeen:
     with different values are all new.
     """
 
-    def __init__(self, path: Path | None):
-        self.path = path
+    def __init__(self, saved: Mapping[str, object] | None = None) -> None:
+        """Start from `saved`: what `changes()` gave before, as it comes back from JSON (e.g.
+        `Journal.marks()`), each a pair of source timestamp and value."""
         self.times: dict[str, datetime] = {}
         self.values: dict[str, object] = {}
-        if path is not None and path.exists():
+        self._changed: set[str] = set()
+        for key, pair in (saved or {}).items():
             try:
-                raw = json.loads(path.read_text())
-                for key, (stamp, value) in raw.items():
-                    self.times[key] = datetime.fromisoformat(stamp)
-                    self.values[key] = value
-            except (ValueError, TypeError, OSError, AttributeError) as exc:
-                self.times.clear()
-                self.values.clear()
-                log.warning("ignoring unreadable source state %s: %s", path, exc)
+                stamp, value = pair  # type: ignore[misc]
+                self.times[key] = (stamp if isinstance(stamp, datetime)
+                                   else datetime.fromisoformat(stamp))
+                self.values[key] = value
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring the unreadable last value of %s: %s", key, exc)
 
     def is_new(self, key: str, source_time: datetime | None, value: object) -> bool:
         """True (and remembered as the last) unless it is the last delivered change again."""
@@ -52,6 +62,7 @@ class LastSeen:
             return False
         self.times[key] = source_time
         self.values[key] = value
+        self._changed.add(key)
         return True
 
     def unseen(self, key: str, history: list[tuple[datetime | None, object]]) -> int:
@@ -69,14 +80,8 @@ class LastSeen:
                 skip = index + 1
         return skip
 
-    def snapshot(self) -> dict[str, tuple[datetime, object]]:
-        return {key: (stamp, self.values[key]) for key, stamp in self.times.items()}
-
-    def save(self, snapshot: dict[str, tuple[datetime, object]]) -> None:
-        """Write atomically (temp file + rename): a crash leaves the old or the new state."""
-        if self.path is None:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        text = json.dumps({k: (t.isoformat(), v) for k, (t, v) in snapshot.items()}, default=str)
-        tmp.write_text(text)
-        os.replace(tmp, self.path)
+    def changes(self) -> dict[str, tuple[datetime, object]]:
+        """What changed since the last call: to store with the items it covers."""
+        out = {key: (self.times[key], self.values[key]) for key in self._changed}
+        self._changed.clear()
+        return out

@@ -18,8 +18,13 @@ of every machine to `emit(items)`, in batches, in order per series:
 
 A value that arrives with the Overflow bit (the server's queue for the variable was full and
 dropped older values) is a gap too: if the variable is historized, values are held back from
-that value on while the gap is read from history, as in 2-4; otherwise the drop is counted
-and logged.
+that value on while the gap is read from history, as in 2-4.
+
+Nothing is lost silently. Where the server cannot give changes back (a variable it does not
+historize changed while the bridge was down or disconnected; its queue overflowed; reading its
+history failed), the first value after the gap is preceded by a `Gap` (from the last value
+handed on to that one, and why) in the variable's own sequence; gaps are counted (`gaps`) and
+logged as a warning.
 
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
@@ -57,13 +62,20 @@ from mqtt_bridge.inputs.opcua.session import connect
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
 
-Item = Sample | EventSample
+Item = Sample | EventSample | Gap
 Emit = Callable[[list[Item]], None]
 Pair = tuple[MonitoredVariable, ua.DataValue]
+
+GAP_WARNINGS = 5  # gaps named in one warning line
+# why a gap's values cannot be given back
+NOT_HISTORIZED = "changed while the bridge could not read it; the server keeps no history of it"
+BACKFILL_OFF = "changed while the bridge could not read it; reading history is off (--no-backfill)"
+OVERFLOW_LOST = "the server's queue for it overflowed; the server keeps no history of it"
+HISTORY_FAILED = "reading the server's history of it failed"
 
 
 class OpcUaSource:
@@ -84,11 +96,14 @@ class OpcUaSource:
         self.connected = asyncio.Event()
         self.counters = dict.fromkeys(
             ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items",
-             "overflows", "overflows_lost"), 0
+             "overflows", "overflows_lost", "gaps"), 0
         )
         self.subscriptions = Subscriptions(settings, self._on_data, self._on_events,
                                            self.counters)
         self._gate = Gate()
+        self._gaps_pending: dict[str, str] = {}  # series key -> why its gap is lost
+        # series key -> newest source time read from history, until live values reach it
+        self._covered: dict[str, datetime] = {}
         self._seen_events = SeenEvents()
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
@@ -151,6 +166,7 @@ class OpcUaSource:
             if not refs:
                 log.warning("no machines found on %s (yet)", self.settings.url)
             self.machines.clear()
+            self._covered.clear()
             await self.subscriptions.open(client)
             await self._add_machines(client, refs)
             self.connected.set()
@@ -219,14 +235,17 @@ class OpcUaSource:
             requests.extend(self.subscriptions.requests(machine, is_new))
         self._gate.hold()
         covered: dict[str, datetime] = {}
+        recovered: set[str] = set()
         try:
             await self.subscriptions.create(requests)
             if self.settings.backfill:
-                covered = await self._backfill(client, [*machines, *grown])
+                covered, recovered = await self._backfill(client, [*machines, *grown])
                 await self._backfill_events(client, machines)
         finally:
             held, held_events = self._gate.release()
-        self._hand_on(held, covered)
+        self._expect_gaps([*machines, *grown], recovered)
+        self._covered.update(covered)
+        self._hand_on(held)
         self._on_events(held_events)
         if machines:
             log.info("subscribed %d machines: %s", len(machines),
@@ -244,9 +263,24 @@ class OpcUaSource:
 
     # --- backfill ----------------------------------------------------------------------------
 
-    async def _backfill(self, client: Client, machines: list[Machine]) -> dict[str, datetime]:
+    def _expect_gaps(self, machines: list[Machine], recovered: set[str]) -> None:
+        """Of the variables just subscribed that were handed on before, those whose history
+        was not read may have changed unseen: their first new value comes after a gap."""
+        reason = NOT_HISTORIZED if self.settings.backfill else BACKFILL_OFF
+        times = self.last_seen.times
+        for machine in machines:
+            for variable in machine.variables:
+                key = machine.path.topic(variable.group, variable.tag)
+                if key in times and key not in recovered:
+                    self._gaps_pending[key] = (
+                        HISTORY_FAILED if variable.historizing and self.settings.backfill
+                        else reason)
+
+    async def _backfill(
+        self, client: Client, machines: list[Machine]
+    ) -> tuple[dict[str, datetime], set[str]]:
         """Hand on what the server historized since the last value of each series; returns,
-        per series read, the newest source timestamp history covered."""
+        per series read, the newest source timestamp history covered, and the series read."""
         by_node = {item.variable.node_id: item for item in self.subscriptions.variables.values()}
         return await self._backfill_values(client, [
             by_node[variable.node_id] for machine in machines for variable in machine.variables
@@ -255,15 +289,15 @@ class OpcUaSource:
 
     async def _backfill_values(
         self, client: Client, variables: list[MonitoredVariable]
-    ) -> dict[str, datetime]:
-        pairs, covered = await value_gaps(client, variables, self.last_seen)
-        batch = [s for s in (self._sample(item, dv) for item, dv in pairs) if s is not None]
+    ) -> tuple[dict[str, datetime], set[str]]:
+        pairs, covered, recovered = await value_gaps(client, variables, self.last_seen)
+        batch = self._items(pairs)
         self.counters["backfilled"] += len(batch)
         if batch:
             log.info("backfilled %d values from history", len(batch))
             self.counters["samples"] += len(batch)
             self.emit(batch)
-        return covered
+        return covered, recovered
 
     async def _backfill_events(self, client: Client, machines: list[Machine]) -> None:
         batch = [
@@ -280,27 +314,58 @@ class OpcUaSource:
 
     # --- notifications (the hot path) --------------------------------------------------------
 
-    def _sample(self, item: MonitoredVariable, dv: ua.DataValue) -> Sample | None:
-        value = plain(dv.Value)
+    def _items(self, pairs: list[Pair]) -> list[Item]:
+        """The Samples of the values not handed on before, each after its gap if one is
+        expected for its series."""
+        batch: list[Item] = []
+        gaps: list[Gap] = []
+        is_new, pending = self.last_seen.is_new, self._gaps_pending
+        for item, dv in pairs:
+            value = plain(dv.Value)
+            if pending and item.key in pending:
+                self._gap_before(batch, gaps, item, dv, value)
+            elif is_new(item.key, dv.SourceTimestamp, value):
+                batch.append(sample(item.machine, item.group, item.tag, item.node_id, dv, value))
+            else:
+                self.counters["repeats_skipped"] += 1
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            log.warning(
+                "%d variables lost changes (gap records published on their topics): %s%s",
+                len(gaps), "; ".join(f"{g.key} from {g.start} to {g.end}: {g.reason}"
+                                     for g in gaps[:GAP_WARNINGS]),
+                f"; and {len(gaps) - GAP_WARNINGS} more" if len(gaps) > GAP_WARNINGS else "",
+            )
+        return batch
+
+    def _gap_before(self, batch: list[Item], gaps: list[Gap], item: MonitoredVariable,
+                    dv: ua.DataValue, value: object) -> None:
+        """The first value since a gap: unless it is the last value handed on again (nothing
+        changed meanwhile), a Gap goes before it."""
+        reason = self._gaps_pending.pop(item.key)
+        last = self.last_seen.times.get(item.key)
         if not self.last_seen.is_new(item.key, dv.SourceTimestamp, value):
             self.counters["repeats_skipped"] += 1
-            return None
-        return sample(item.machine, item.group, item.tag, item.node_id, dv, value)
+            return
+        gap = Gap(item.machine, item.group, item.tag, last, dv.SourceTimestamp, reason,
+                  item.node_id)
+        gaps.append(gap)
+        batch.append(gap)
+        batch.append(sample(item.machine, item.group, item.tag, item.node_id, dv, value))
 
     def _on_data(self, notifications: list[ua.MonitoredItemNotification]) -> None:
         items = self.subscriptions.variables
         pairs = [(items[n.ClientHandle], n.Value) for n in notifications
                  if n.ClientHandle in items]
         if not self._gate.admit(pairs):
-            self._hand_on(pairs, {})
+            self._hand_on(pairs)
 
-    def _hand_on(self, pairs: list[Pair], covered: dict[str, datetime],
-                 recovered: str | None = None) -> None:
+    def _hand_on(self, pairs: list[Pair], recovered: str | None = None) -> None:
         """Hand on values in order, but not those history covered; stop at an overflow whose
         gap is being read from history (the gate holds the rest)."""
-        passed, skipped = self._gate.sift(pairs, covered, self._overflowed, recovered)
+        passed, skipped = self._gate.sift(pairs, self._covered, self._overflowed, recovered)
         self.counters["repeats_skipped"] += skipped
-        batch = [s for s in (self._sample(item, dv) for item, dv in passed) if s is not None]
+        batch = self._items(passed)
         if batch:
             self.counters["samples"] += len(batch)
             self.emit(batch)
@@ -320,6 +385,8 @@ class OpcUaSource:
             )
         if not recoverable:
             self.counters["overflows_lost"] += 1
+            if item.key in self.last_seen.times:
+                self._gaps_pending[item.key] = OVERFLOW_LOST
             return False
         self._recovery = asyncio.get_running_loop().create_task(
             self._recover(self._client, item), name="overflow recovery"
@@ -328,21 +395,24 @@ class OpcUaSource:
 
     async def _recover(self, client: Client, item: MonitoredVariable) -> None:
         """Read an overflow's gap from history, then hand on what was held back meanwhile."""
-        covered: dict[str, datetime] = {}
         try:
-            covered = await self._backfill_values(client, [item])
+            covered, recovered = await self._backfill_values(client, [item])
+            self._covered.update(covered)
+            if item.key not in recovered:
+                self._gaps_pending[item.key] = HISTORY_FAILED
         except asyncio.CancelledError:
             # The session ended: historized values come back with the next session's
             # backfill; the others have no other way but on.
             held, _ = self._gate.release()
-            self._hand_on([(i, dv) for i, dv in held if not i.variable.historizing], {})
+            self._hand_on([(i, dv) for i, dv in held if not i.variable.historizing])
             raise
         except (OSError, TimeoutError, ua.UaError) as exc:
             self.counters["overflows_lost"] += 1
+            self._gaps_pending[item.key] = HISTORY_FAILED
             log.warning("reading the gap of %s from history failed, its dropped values are "
                         "lost: %s", item.key, exc)
         held, _ = self._gate.release()
-        self._hand_on(held, covered, recovered=item.key)
+        self._hand_on(held, recovered=item.key)
 
     def _on_events(self, events: list[ua.EventFieldList]) -> None:
         if self._gate.admit_events(events):

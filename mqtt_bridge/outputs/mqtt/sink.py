@@ -272,7 +272,7 @@ class MqttSink(JournalSink):
         while published < room and ahead:
             entry = ahead.popleft()
             rowids = (entry.rowid,)
-            # a variable's value is retained (its last value), an event is not
+            # a variable's value is retained (its last value); events and gaps are not
             info = self._send(publish, prefix + topic_of_key(entry.key), entry.text,
                               bool(entry.is_value), rowids)
             if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
@@ -298,7 +298,7 @@ class MqttSink(JournalSink):
         batch_topic, topic_of_key = payload.batch_topic, payload.topic_of_key
         for _ in range(min(len(ahead), _BATCH_ROUND)):
             entry = ahead.popleft()
-            topic = batch_topic(topic_of_key(entry.key), entry.is_value)
+            topic = batch_topic(topic_of_key(entry.key))
             batch = open_batch.get(topic)
             if batch is None or len(batch) >= payload.MAX_BATCH:
                 batch = open_batch[topic] = []

@@ -1,0 +1,192 @@
+"""Faults an operator meets, with a real OPC UA server (the in-test Machinery server), a real
+Mosquitto and VictoriaMetrics, asserting what a consumer of the unified namespace sees: nothing
+lost silently, no value renumbered, retained topics restored, one clear log line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mqtt_bridge.app import Bridge
+from mqtt_bridge.config import BridgeConfig, load
+from tests.bridge.machinery_server import MachineryServer
+from tests.services import MqttRecorder, Received
+
+PRESS = "factory/Plant/Bending/Line1/Press1"
+TEMPERATURE = f"{PRESS}/Monitoring/Temperature"  # historized by the server
+SPINDLE = f"{PRESS}/Monitoring/SpindleSpeed"  # not historized
+
+
+def documents(messages: list[Received], topic: str) -> dict[int, dict]:
+    """seq -> payload of one topic; at least once may repeat a seq, never with another payload."""
+    out: dict[int, dict] = {}
+    for message in messages:
+        if message.topic == topic:
+            document = message.json()
+            assert out.setdefault(document["seq"], document) == document, "a seq was reused"
+    return out
+
+
+def in_order(messages: list[Received], topic: str) -> list[dict]:
+    """The payloads of a topic in seq order, after checking that no seq is missing."""
+    by_seq = documents(messages, topic)
+    assert sorted(by_seq) == list(range(1, len(by_seq) + 1)), f"{topic}: a seq is missing"
+    return [by_seq[seq] for seq in sorted(by_seq)]
+
+
+def values(messages: list[Received], topic: str) -> list[object]:
+    return [d.get("value") for d in documents(messages, topic).values()]
+
+
+def bridge_config(server: MachineryServer, mosquitto, state: Path, **more: object) -> BridgeConfig:
+    options = {("opcua", "url"): server.url, ("mqtt", "url"): mosquitto.url,
+               ("opcua", "publishing_interval"): 50.0, ("", "state_dir"): str(state)}
+    options.update({tuple(key.split("__")): value for key, value in more.items()})
+    return load(options, env={})
+
+
+@contextlib.asynccontextmanager
+async def running(config: BridgeConfig) -> AsyncIterator[Bridge]:
+    bridge = Bridge(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        while bridge.source is None or not bridge.source.connected.is_set():
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.02)
+        yield bridge
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def settle(recorder: MqttRecorder, done, timeout: float = 30.0) -> list[Received]:
+    return await asyncio.to_thread(recorder.wait_until, done, timeout)
+
+
+async def test_changes_the_server_cannot_give_back_become_a_gap_record(
+    fresh_server: MachineryServer, mosquitto, victoria_metrics, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = MqttRecorder(mosquitto, "factory/#")
+    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
+                           influx__url=victoria_metrics.url)
+    try:
+        async with running(config):
+            await settle(recorder, lambda m: values(m, SPINDLE) and values(m, TEMPERATURE))
+        # The bridge is down: the server changes both; only the temperature is historized.
+        spindle = [float(v) for v in range(100, 110)]
+        temperature = [float(v) for v in range(30, 40)]
+        await asyncio.to_thread(fresh_server.set_values, [
+            ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+            for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+        await asyncio.sleep(0.1)  # the server's historian samples every 10 ms
+        with caplog.at_level(logging.WARNING):
+            async with running(config) as bridge:
+                messages = await settle(recorder, lambda m: 109.0 in values(m, SPINDLE)
+                                        and 39.0 in values(m, TEMPERATURE))
+                stats = bridge.stats()["opcua"]
+    finally:
+        recorder.close()
+    first, gap, last = in_order(messages, SPINDLE)
+    assert (first["value"], last["value"]) == (0.0, 109.0)  # 100.0 to 108.0 are lost ...
+    # ... and the consumer is told, in the sequence: from when to when, and why.
+    assert gap["gap"]["from"] == first["sourceTimestamp"]
+    assert gap["gap"]["to"] == last["sourceTimestamp"]
+    assert "keeps no history" in gap["gap"]["reason"]
+    assert [d["value"] for d in in_order(messages, TEMPERATURE)] == [20.0, *temperature]
+    assert stats["gaps"] == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("lost changes" in w and SPINDLE in w for w in warnings), warnings
+    # The time series carries the gap too, as the variable's `_gap` field (its length in s).
+    series = victoria_metrics.wait_for_samples(
+        '{__name__="monitoring_SpindleSpeed_gap",cell="Press1"}', 1)
+    assert [v for s in series for v in s["values"]] and all(
+        v > 0 for s in series for v in s["values"])
+
+
+def start_bridge(server: MachineryServer, mosquitto, state: Path, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "factory_cli.main", "bridge", "--opcua", server.url,
+             "--mqtt", mosquitto.url, "--state-dir", str(state), "--publishing-interval", "50"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def stop_bridge(bridge: subprocess.Popen) -> None:
+    bridge.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        bridge.wait(20)
+    if bridge.poll() is None:
+        bridge.kill()
+        bridge.wait()
+
+
+def test_a_bridge_killed_mid_flow_never_renumbers_a_value(
+    fresh_server: MachineryServer, mosquitto, tmp_path: Path
+) -> None:
+    recorder = MqttRecorder(mosquitto, "factory/#")
+    state, log = tmp_path / "state", tmp_path / "bridge.log"
+    bridge = start_bridge(fresh_server, mosquitto, state, log)
+    writing = threading.Event()
+    writing.set()
+
+    def write_on() -> None:  # 50 changes a second of both variables, across the kill
+        value = 1000.0
+        while writing.is_set():
+            value += 1
+            fresh_server.set_values([("Press1", "Temperature", value),
+                                     ("Press1", "SpindleSpeed", value)])
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write_on)
+    try:
+        recorder.wait_until(lambda m: values(m, TEMPERATURE))
+        writer.start()
+        for _kill in range(3):  # values delivered and journaled shortly before each kill
+            time.sleep(1.5)
+            bridge.send_signal(signal.SIGKILL)
+            bridge.wait(10)
+            time.sleep(0.5)
+            bridge = start_bridge(fresh_server, mosquitto, state, log)
+        time.sleep(1.5)
+        writing.clear()
+        writer.join()
+        fresh_server.set_values([("Press1", "Temperature", -1.0), ("Press1", "SpindleSpeed",
+                                                                   -1.0)])
+        messages = recorder.wait_until(
+            lambda m: -1.0 in values(m, TEMPERATURE) and -1.0 in values(m, SPINDLE), timeout=60)
+    finally:
+        writing.clear()
+        if writer.is_alive():
+            writer.join()
+        stop_bridge(bridge)
+        recorder.close()
+    for topic in (TEMPERATURE, SPINDLE):
+        seen: dict[tuple, int] = {}
+        for document in in_order(messages, topic):
+            if "gap" in document:
+                continue
+            change = (document["value"], document["sourceTimestamp"])
+            # a value delivered again keeps its number: a consumer drops it by seq
+            assert seen.setdefault(change, document["seq"]) == document["seq"], (
+                topic, change, [(d["seq"], d.get("value"), d.get("sourceTimestamp"))
+                                for d in in_order(messages, topic)
+                                if abs(d["seq"] - document["seq"]) < 6],
+                log.read_text()[-4000:])
+    # the historized variable lost nothing: every value written reached the consumer
+    written = [d["value"] for d in in_order(messages, TEMPERATURE) if "gap" not in d]
+    assert written == sorted(written, key=lambda v: (v == -1.0, v))
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
