@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -54,6 +55,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mqtt_bridge.sample import EventSample, Gap, Sample
+
+log = logging.getLogger(__name__)
 
 Item = Sample | EventSample | Gap
 Encoder = Callable[[Item, int], str]  # a sink's text for an item with its sequence number
@@ -196,6 +199,11 @@ class Journal:
             self._dirty_state = True
             if self._count > self.max_items:
                 self._drop_oldest(self._count - self.max_items)
+            elif self._dropping is not None:
+                log.info("journal %s: below its bound again; %d undelivered rows were dropped "
+                         "meanwhile (their sequence numbers are missing downstream)",
+                         self.path, self._dropped - self._dropping)
+                self._dropping = None
             commit_now = self._uncommitted >= self._commit_items
         if commit_now:
             self.commit()
@@ -394,6 +402,7 @@ class Journal:
                        " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
         counters = dict(db.execute("SELECT name, value FROM counters"))
         self._dirty_marks: dict[str, object] = {}
+        self._dropping: int | None = None  # rows dropped before the current episode
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         self._count = db.execute("SELECT count(*) FROM entries").fetchone()[0]
@@ -465,6 +474,11 @@ class Journal:
             self._in_transaction = True
 
     def _drop_oldest(self, count: int) -> None:
+        if self._dropping is None:
+            self._dropping = self._dropped
+            log.warning("journal %s is full (max_items %d): dropping the oldest undelivered "
+                        "rows; their sequence numbers will be missing downstream", self.path,
+                        self.max_items)
         # the rows kept are one run of row ids ending at the newest
         upto = self._last_rowid - self._count + count
         self._dropped += self._delete_upto(upto)

@@ -17,9 +17,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from typing import Any
 
 from mqtt_bridge.journal import Item, Journal
+
+log = logging.getLogger(__name__)
+
+
+class Outage:
+    """A peer's outage as an operator reads it in the log: one warning when it starts (also at
+    start-up: the sink says that it is waiting, and for what), one info line when it ends,
+    with how long it took and how much waited meanwhile."""
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.since: float | None = None
+        self.attempts = 0
+
+    def failed(self, reason: str) -> None:
+        self.attempts += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("%s is unavailable (%s): waiting for it, data waits in the journal",
+                        self.peer, reason)
+
+    def over(self, waiting: int) -> None:
+        if self.since is not None:
+            log.info("%s is available again after %.1f s (%d failed attempts); delivering the "
+                     "%d entries that waited", self.peer, time.monotonic() - self.since,
+                     self.attempts, waiting)
+        self.since, self.attempts = None, 0
 
 
 class JournalSink:

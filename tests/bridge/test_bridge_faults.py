@@ -14,18 +14,26 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mqtt_bridge.app import Bridge
 from mqtt_bridge.config import BridgeConfig, load
-from tests.bridge.machinery_server import MachineryServer
+from mqtt_bridge.journal import Journal
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
+from mqtt_bridge.sample import MachinePath, Sample
+from tests.bridge.machinery_server import MachineryServer, free_port
 from tests.services import MqttRecorder, Received
 
 PRESS = "factory/Plant/Bending/Line1/Press1"
 TEMPERATURE = f"{PRESS}/Monitoring/Temperature"  # historized by the server
 SPINDLE = f"{PRESS}/Monitoring/SpindleSpeed"  # not historized
+MACHINE = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
 
 
 def documents(messages: list[Received], topic: str) -> dict[int, dict]:
@@ -190,3 +198,101 @@ def test_a_bridge_killed_mid_flow_never_renumbers_a_value(
     written = [d["value"] for d in in_order(messages, TEMPERATURE) if "gap" not in d]
     assert written == sorted(written, key=lambda v: (v == -1.0, v))
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def counter(i: int) -> Sample:
+    now = datetime.now(UTC)
+    return Sample(MACHINE, "counters", "Parts", i, now, now, "Good")
+
+
+def logged(caplog: pytest.LogCaptureFixture, level: int, *words: str) -> bool:
+    return any(r.levelno == level and all(w in r.getMessage() for w in words)
+               for r in caplog.records)
+
+
+async def until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def test_outages_and_drops_are_a_warning_when_they_start_and_info_when_they_end(
+    tmp_path: Path, mosquitto, victoria_metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    mqtt_url, series_url = mosquitto.url, victoria_metrics.url
+    with Journal(tmp_path / "j", max_items=50) as journal:
+        mqtt = MqttSink(journal, MqttSettings(url=mqtt_url, reconnect_min_delay=0.1,
+                                              reconnect_max_delay=0.5))
+        series = TimeSeriesSink(journal, InfluxSettings(url=series_url, retry_min_delay=0.1,
+                                                        retry_max_delay=0.5))
+        async with mqtt, series:
+            journal.append([counter(i) for i in range(10)])
+            assert await mqtt.flush(10) and await series.flush(10)
+            assert not logged(caplog, logging.WARNING, "unavailable")
+            await asyncio.to_thread(mosquitto.stop)
+            await asyncio.to_thread(victoria_metrics.stop)
+            journal.append([counter(i) for i in range(10, 110)])  # 50 over the bound
+            await until(lambda: logged(caplog, logging.WARNING, mqtt_url, "unavailable")
+                        and logged(caplog, logging.WARNING, series_url, "unavailable"))
+            await asyncio.to_thread(mosquitto.start)
+            await asyncio.to_thread(victoria_metrics.start)
+            assert await mqtt.flush(30) and await series.flush(30)
+            journal.append([counter(110)])  # room again: the drops are over
+            assert await mqtt.flush(10)
+    for peer in (mqtt_url, series_url):
+        assert logged(caplog, logging.WARNING, peer, "unavailable", "waiting for it")
+        assert logged(caplog, logging.INFO, peer, "available again after", "50 entries")
+    assert logged(caplog, logging.WARNING, "is full (max_items 50)", "dropping")
+    assert logged(caplog, logging.INFO, "below its bound again", "50 undelivered rows")
+    # one warning per outage, not one per retry
+    assert sum(1 for r in caplog.records if r.levelno == logging.WARNING
+               and mqtt_url in r.getMessage()) == 1
+
+
+def test_an_unreachable_broker_and_database_at_start_up_are_named_once(
+    machinery_server: MachineryServer, tmp_path: Path
+) -> None:
+    mqtt_url = f"mqtt://127.0.0.1:{free_port()}"
+    series_url = f"http://127.0.0.1:{free_port()}"
+    log = tmp_path / "bridge.log"
+    with open(log, "ab") as out:
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "factory_cli.main", "bridge", "--opcua", machinery_server.url,
+             "--mqtt", mqtt_url, "--influx", series_url, "--state-dir", str(tmp_path / "s")],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+            f"MQTT broker {mqtt_url} is unavailable" in log.read_text()
+            and f"time series {series_url} is unavailable" in log.read_text()
+        ):
+            time.sleep(0.1)
+        time.sleep(2)  # retries go on meanwhile, silently
+    finally:
+        stop_bridge(bridge)
+    text = log.read_text()
+    assert text.count(f"MQTT broker {mqtt_url} is unavailable") == 1, text
+    assert text.count(f"time series {series_url} is unavailable") == 1, text
+    assert "waiting for it" in text and bridge.returncode == 0, text
+
+
+@pytest.mark.parametrize("option", ["--opcua", "--mqtt", "--influx"])
+@pytest.mark.parametrize("where", ["command line", "environment"])
+def test_a_malformed_ipv6_url_is_one_line(tmp_path: Path, option: str, where: str) -> None:
+    scheme = {"--opcua": "opc.tcp", "--mqtt": "mqtt", "--influx": "http"}[option]
+    bad = f"{scheme}://[::1"
+    args = {"--opcua": "opc.tcp://127.0.0.1:4840", "--mqtt": "mqtt://127.0.0.1:1883",
+            "--influx": "http://127.0.0.1:8428"}
+    env = dict(os.environ)
+    if where == "command line":
+        args[option] = bad
+    else:
+        del args[option]
+        env[f"FACTORY_SIM_BRIDGE_{option[2:].upper()}_URL"] = bad
+    command = [sys.executable, "-m", "factory_cli.main", "bridge", "--state-dir",
+               str(tmp_path), *[part for pair in args.items() for part in pair]]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[::1" in lines[0] and "Traceback" not in result.stderr, lines

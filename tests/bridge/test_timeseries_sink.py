@@ -3,6 +3,7 @@ protocol it writes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from influxdb_client import Point, WritePrecision
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal
+from mqtt_bridge.outputs.timeseries import sink as timeseries_sink
 from mqtt_bridge.outputs.timeseries.line_protocol import line, measurement
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
@@ -153,3 +155,30 @@ def test_a_gap_is_written_to_its_variables_measurement() -> None:
         'site=plant1 Parts_gap=90.0,Parts_gap_reason="no \\"history\\"",Parts_seq=7i '
         f"{int((t0 + timedelta(seconds=90)).timestamp()) * 10**9}"
     )
+
+
+async def test_rejected_lines_are_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = _RejectingWriteApi()
+
+    class RejectingDatabase:  # VictoriaMetrics accepts every line: the rejection is injected
+        def __init__(self, **_options: object) -> None:
+            pass
+
+        def write_api(self, **_options: object) -> _RejectingWriteApi:
+            return api
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(timeseries_sink, "InfluxDBClient", RejectingDatabase)
+    now = datetime.now(UTC)
+    with Journal(tmp_path / "j") as journal:
+        async with TimeSeriesSink(journal, InfluxSettings(url="http://127.0.0.1:9")) as sink:
+            journal.append(Sample(PRESS, "counters", "Bad" if i == 3 else "Good", i, now, now,
+                                  "Good") for i in range(8))
+            assert await sink.flush(timeout=10)
+            assert sink.stats()["rejected"] == 1 and len(api.accepted) == 7
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("rejected 1 of 8 lines" in w and "Bad=3i" in w for w in warnings), warnings

@@ -35,7 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from mqtt_bridge.journal import Journal, JournalEntry
-from mqtt_bridge.outputs.journal_sink import JournalSink
+from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 
@@ -71,6 +71,7 @@ class MqttSink(JournalSink):
         self._generation = 0
         self._acks: deque[tuple[int, int]] = deque()  # (generation, mid) from paho's thread
         self._connack: asyncio.Future[Any] | None = None
+        self._outage = Outage(f"MQTT broker {settings.url}")
 
     def stats(self) -> dict[str, Any]:
         """Delivery figures: entries published and confirmed, connects, state, backlog."""
@@ -92,12 +93,16 @@ class MqttSink(JournalSink):
                 client = await self._connect()
             except _ConnectFailed as exc:
                 self.last_error = str(exc)
+                self._outage.failed(str(exc))
                 await self._pause(delay)
                 delay = min(delay * 2, self.settings.reconnect_max_delay)
                 continue
             delay = self.settings.reconnect_min_delay
+            self._outage.over(self.journal.pending(self.cursor))
             try:
                 await self._deliver(client)
+                if not self._closing:
+                    self._outage.failed(self.last_error or "connection lost")
             except Exception as exc:  # a bug must not end delivery for good: log, reconnect
                 log.exception("MQTT sink failed; reconnecting")
                 self.last_error = f"MQTT sink: {exc!r}"

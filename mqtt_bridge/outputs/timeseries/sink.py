@@ -21,7 +21,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.outputs.journal_sink import JournalSink
+from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.timeseries.line_protocol import line
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 
@@ -53,6 +53,7 @@ class TimeSeriesSink(JournalSink):
         self._rejected = 0
         self._failures = 0
         self.healthy = False
+        self._outage = Outage(f"time series {settings.url}")
 
     def stats(self) -> dict[str, Any]:
         """Lines written and rejected, failed write attempts, state, backlog."""
@@ -91,12 +92,18 @@ class TimeSeriesSink(JournalSink):
                     self.healthy = False
                     self.last_error = str(exc)
                     self._failures += 1
+                    self._outage.failed(str(exc))
                     await self._pause(delay)
                     delay = min(delay * 2, settings.retry_max_delay)
                     continue
                 delay = settings.retry_min_delay
                 self.healthy = True
-                if not rejected:
+                self._outage.over(self.journal.pending(self.cursor))
+                if rejected:
+                    log.warning("time series %s rejected %d of %d lines as malformed and they "
+                                "are skipped (%d so far): %s", settings.url, rejected,
+                                len(entries), self._rejected + rejected, self.last_error)
+                else:
                     self.last_error = None
                 self._rejected += rejected
                 self._written += len(entries) - rejected
