@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kept (
+    cursor TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (cursor, key)
+);
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
@@ -218,6 +221,24 @@ class Journal:
             fresh = {key: _mark_text(mark) for key, mark in self._dirty_marks.items()}
             return {key: json.loads(text) for key, text in {**stored, **fresh}.items()}
 
+    def keep(self, cursor: str, texts: Mapping[str, str]) -> None:
+        """Record, for a sink, a text per key that outlives the rows (the MQTT sink: the last
+        retained payload per topic its broker confirmed); committed with the next commit."""
+        with self._lock:
+            self._check_open()
+            self._dirty_kept.update(((cursor, key), text) for key, text in texts.items())
+            self._dirty_state = True
+
+    def kept(self, cursor: str) -> dict[str, str]:
+        """What `keep` recorded for the sink, by key."""
+        with self._lock:
+            self._check_open()
+            out = dict(self._db.execute("SELECT key, text FROM kept WHERE cursor = ?",
+                                        (cursor,)))
+            out.update((key, text) for (owner, key), text in self._dirty_kept.items()
+                       if owner == cursor)
+            return out
+
     def register(self, cursor: str, encode: Encoder) -> None:
         """Make `cursor` hold rows until it acknowledges them, and store `encode(item, seq)`
         of every item appended from now on for it to read. A cursor that is new starts after
@@ -247,6 +268,7 @@ class Journal:
                 self._begin()
                 self._db.execute("DELETE FROM cursors WHERE name = ?", (cursor,))
                 self._db.execute(f"DROP TABLE IF EXISTS {_texts_table(cursor)}")
+                self._db.execute("DELETE FROM kept WHERE cursor = ?", (cursor,))
                 self._dirty_state = True
             self._encoders.pop(cursor, None)
             self._index_encoders()
@@ -402,6 +424,7 @@ class Journal:
                        " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
         counters = dict(db.execute("SELECT name, value FROM counters"))
         self._dirty_marks: dict[str, object] = {}
+        self._dirty_kept: dict[tuple[str, str], str] = {}
         self._dropping: int | None = None  # rows dropped before the current episode
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
@@ -508,6 +531,13 @@ class Journal:
                 [(key, _mark_text(mark)) for key, mark in self._dirty_marks.items()],
             )
             self._dirty_marks.clear()
+        if self._dirty_kept:
+            db.executemany(
+                "INSERT INTO kept (cursor, key, text) VALUES (?, ?, ?)"
+                " ON CONFLICT (cursor, key) DO UPDATE SET text = excluded.text",
+                [(cursor, key, text) for (cursor, key), text in self._dirty_kept.items()],
+            )
+            self._dirty_kept.clear()
         if self._dirty_state:
             db.executemany(
                 "UPDATE cursors SET acked = ? WHERE name = ?",

@@ -296,3 +296,41 @@ def test_a_malformed_ipv6_url_is_one_line(tmp_path: Path, option: str, where: st
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "[::1" in lines[0] and "Traceback" not in result.stderr, lines
+
+
+def retained_now(mosquitto) -> dict[str, dict]:
+    """What a consumer subscribing now gets: the retained payload per topic."""
+    late = MqttRecorder(mosquitto, "factory/#")
+    try:
+        return {m.topic: m.json() for m in late.settle("factory/_test/marker")}
+    finally:
+        late.close()
+
+
+async def test_retained_values_a_fresh_broker_lost_are_published_again(
+    machinery_server: MachineryServer, mosquitto, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = bridge_config(machinery_server, mosquitto, tmp_path / "state",
+                           mqtt__reconnect_max_delay=0.5)
+    caplog.set_level(logging.INFO)
+    async with running(config) as bridge:
+        sink = bridge.sinks[0]
+        await until(lambda: sink.stats()["pending"] == 0 and sink.stats()["confirmed"] > 20)
+        before = await asyncio.to_thread(retained_now, mosquitto)
+        assert len(before) > 20
+        # A broker without persistence restarts: every retained value is gone ...
+        await asyncio.to_thread(mosquitto.stop)
+        await asyncio.to_thread(mosquitto.start)
+        await until(lambda: sink.stats()["restored"] >= len(before))
+        # ... and the bridge has published the last value of each again, as it was.
+        assert await asyncio.to_thread(retained_now, mosquitto) == before
+    # The same across a bridge restart: what the broker confirmed is kept in the journal.
+    await asyncio.to_thread(mosquitto.stop)
+    await asyncio.to_thread(mosquitto.start)
+    async with running(config) as bridge:
+        await until(lambda: bridge.sinks[0].stats()["restored"] >= len(before))
+        await until(lambda: bridge.sinks[0].stats()["pending"] == 0)
+        after = await asyncio.to_thread(retained_now, mosquitto)
+    assert {topic: after[topic] for topic in before} == before
+    assert logged(caplog, logging.WARNING, "has lost its retained values")

@@ -20,6 +20,12 @@ The bridge's status topic (`MqttSettings.status_topic`) carries a retained birth
 (`{"status": "online", ...}`) on every connect, and a retained last will
 (`{"status": "offline", ...}`) that the broker publishes if the bridge dies; a clean shutdown
 publishes "offline" itself.
+
+Retained values survive a broker that lost them (a new broker, one without persistence): the
+sink keeps the last retained payload per topic its broker confirmed (`Journal.keep`), and on
+each connect in tag mode looks for its own retained status message. A broker that has none has
+lost its retained store: the sink publishes every kept payload again (same `seq`: a consumer
+sees a duplicate delivery at most) before its birth message and the journal's backlog.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from mqtt_bridge.journal import Journal, JournalEntry
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.payload import topic_of_key
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,7 @@ log = logging.getLogger(__name__)
 _CONNACK_TIMEOUT = 10.0  # seconds to wait for the broker's answer to CONNECT
 _READ_CHUNK = 500  # journal entries read per query
 _BATCH_ROUND = 5000  # machine mode: entries grouped into messages per round
+_PROBE_TIMEOUT = 2.0  # seconds to wait for the broker to send our retained status back
 
 
 class _ConnectFailed(Exception):
@@ -72,6 +80,9 @@ class MqttSink(JournalSink):
         self._acks: deque[tuple[int, int]] = deque()  # (generation, mid) from paho's thread
         self._connack: asyncio.Future[Any] | None = None
         self._outage = Outage(f"MQTT broker {settings.url}")
+        self._restored = 0
+        self._retained_in_flight: dict[int, tuple[str, str]] = {}  # mid: (topic, payload)
+        self._status_seen: asyncio.Future[None] | None = None
 
     def stats(self) -> dict[str, Any]:
         """Delivery figures: entries published and confirmed, connects, state, backlog."""
@@ -82,6 +93,7 @@ class MqttSink(JournalSink):
             "confirmed": self._confirmed_count,
             "rejected": self._rejected,
             "connects": self._connects,
+            "restored": self._restored,
         }
 
     # -- the connection loop ------------------------------------------------------------------
@@ -140,9 +152,13 @@ class MqttSink(JournalSink):
             acks.append((generation, mid))
             wake.set()
 
+        def on_message(_c: object, _u: object, message: Any) -> None:
+            loop.call_soon_threadsafe(self._on_status, generation)
+
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
+        client.on_message = on_message
         try:
             if settings.tls or settings.tls_ca:
                 # Raises ssl.SSLError (an OSError) for a CA or key file that is not PEM.
@@ -200,6 +216,11 @@ class MqttSink(JournalSink):
         if generation == self._generation and self._connack and not self._connack.done():
             self._connack.set_result(reason)
 
+    def _on_status(self, generation: int) -> None:
+        seen = self._status_seen
+        if generation == self._generation and seen is not None and not seen.done():
+            seen.set_result(None)
+
     def _on_disconnect(self, generation: int, reason: Any) -> None:
         if generation != self._generation:
             return
@@ -242,6 +263,9 @@ class MqttSink(JournalSink):
         read_upto = self.journal.acked(self.cursor)
         ahead: deque[JournalEntry] = deque()  # read from the journal, not yet published
         self._acks.clear()
+        self._retained_in_flight.clear()
+        if settings.batch == "tag":
+            await self._restore_retained(client)
         client.publish(settings.status_topic,
                        payload.status(settings.client_id, online=True, at=datetime.now(UTC)),
                        qos=settings.qos, retain=True)
@@ -268,6 +292,30 @@ class MqttSink(JournalSink):
         if self._closing and self.connected:
             await self._say_goodbye(client)
 
+    async def _restore_retained(self, client: mqtt.Client) -> None:
+        """Publish the kept retained payloads again if the broker lost its retained store."""
+        kept = self.journal.kept(self.cursor)
+        if not kept:
+            return
+        settings = self.settings
+        self._status_seen = self._loop.create_future()
+        client.subscribe(settings.status_topic, qos=1)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._status_seen), _PROBE_TIMEOUT)
+            return  # the broker still has what it had retained
+        except TimeoutError:
+            pass
+        finally:
+            self._status_seen = None
+            client.unsubscribe(settings.status_topic)
+        log.warning("MQTT broker %s has lost its retained values (a new broker, or one without "
+                    "persistence): publishing the last value of %d topics again", settings.url,
+                    len(kept))
+        prefix = settings.prefix
+        for topic, text in kept.items():
+            client.publish(prefix + topic, text, qos=settings.qos, retain=True)
+        self._restored += len(kept)
+
     def _publish_each(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
         """Tag mode: each entry on its own topic, as it was journaled; up to `room` of them."""
         prefix = self.settings.prefix
@@ -286,6 +334,8 @@ class MqttSink(JournalSink):
             order.append(entry.rowid)
             if info is not None:
                 in_flight[info.mid] = rowids
+                if entry.is_value:  # retained: kept once the broker confirmed it
+                    self._retained_in_flight[info.mid] = (entry.key, entry.text)
                 published += 1
         return published
 
@@ -342,11 +392,18 @@ class MqttSink(JournalSink):
         generation = self._generation
         in_flight, done = self._in_flight, self._done
         acks = self._acks
+        retained, confirmed_retained = self._retained_in_flight, {}
         while acks:
             ack_generation, mid = acks.popleft()
             rowids = in_flight.pop(mid, None) if ack_generation == generation else None
             if rowids is not None:
                 done.update(rowids)
+                if retained:
+                    kept = retained.pop(mid, None)
+                    if kept is not None:
+                        confirmed_retained[topic_of_key(kept[0])] = kept[1]
+        if confirmed_retained:
+            self.journal.keep(self.cursor, confirmed_retained)
         confirmed_upto = None
         order = self._order
         count = 0
