@@ -35,13 +35,15 @@ file. Reading back what was just written cost the bridge about a tenth of its ti
 >>> with Journal(pathlib.Path(tempfile.mkdtemp()) / "bridge.journal") as journal:
 ...     journal.register("mqtt", encode)
 ...     journal.append([sample, sample])
-...     journal.commit()
+...     journal.commit()  # what the sinks may read: committed rows
 ...     [(entry.seq, entry.text) for entry in journal.read("mqtt", limit=10)]
+True
 [(1, 'Parts=1 #1'), (2, 'Parts=1 #2')]
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -49,6 +51,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -148,7 +151,6 @@ class Journal:
         except JournalError:
             self._lockfile.close()
             raise
-        self._in_transaction = False
         self._uncommitted = 0
         self._dirty_keys: set[str] = set()
         self._dirty_state = False
@@ -184,24 +186,19 @@ class Journal:
                 texts.append([encode(item, seq) for encode in encoders])
             if not rows:
                 return
-            self._begin()
-            db = self._db
-            db.executemany("INSERT INTO entries (key, seq, is_value) VALUES (?, ?, ?)", rows)
-            last_rowid = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-            first = last_rowid - len(rows) + 1  # one writer: the row ids are consecutive
-            for index, table in enumerate(self._table_list):
-                db.executemany(
-                    f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
-                    [(first + i, encoded[index]) for i, encoded in enumerate(texts)],
-                )
-            self._remember(rows, texts, first)
-            self._last_rowid = last_rowid
-            self._count += len(rows)
-            self._appended += len(rows)
-            self._uncommitted += len(rows)
+            first = self._last_rowid + 1
+            new = [(first + i, seq, key, is_value, *encoded)
+                   for i, ((key, seq, is_value), encoded) in enumerate(zip(rows, texts,
+                                                                            strict=True))]
+            self._remember(new)
+            self._unwritten.extend(new)  # written to the file at the next commit
+            self._last_rowid += len(new)
+            self._appended += len(new)
+            self._uncommitted += len(new)
             self._dirty_state = True
-            if self._count > self.max_items:
-                self._drop_oldest(self._count - self.max_items)
+            count = self._last_rowid - self._first_kept + 1
+            if count > self.max_items:
+                self._drop_oldest(count - self.max_items)
             elif self._dropping is not None:
                 log.info("journal %s: below its bound again; %d undelivered rows were dropped "
                          "meanwhile (their sequence numbers are missing downstream)",
@@ -249,7 +246,7 @@ class Journal:
             raise ValueError(f"journal cursor {cursor!r}: expected letters, digits or _")
         with self._lock:
             self._check_open()
-            self._begin()
+            self._write_unwritten_or_fail()
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
                              " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
             if cursor not in self._cursors:
@@ -264,8 +261,8 @@ class Journal:
         """Forget a sink that is no longer configured, so it stops holding rows."""
         with self._lock:
             self._check_open()
+            self._write_unwritten_or_fail()
             if self._cursors.pop(cursor, None) is not None:
-                self._begin()
                 self._db.execute("DELETE FROM cursors WHERE name = ?", (cursor,))
                 self._db.execute(f"DROP TABLE IF EXISTS {_texts_table(cursor)}")
                 self._db.execute("DELETE FROM kept WHERE cursor = ?", (cursor,))
@@ -327,8 +324,7 @@ class Journal:
         old end, so the rows kept are one run of row ids ending at `last_rowid`)."""
         with self._lock:
             self._check_open()
-            first_kept = self._last_rowid - self._count + 1
-            return self._last_rowid - max(self._cursor(cursor), first_kept - 1)
+            return self._last_rowid - max(self._cursor(cursor), self._first_kept - 1)
 
     @property
     def last_rowid(self) -> int:
@@ -339,7 +335,8 @@ class Journal:
     def stats(self) -> dict[str, int]:
         """Rows buffered now, rows dropped because the journal was full, rows ever appended."""
         with self._lock:
-            return {"buffered": self._count, "dropped": self._dropped, "appended": self._appended}
+            return {"buffered": self._last_rowid - self._first_kept + 1, "dropped": self._dropped,
+                    "appended": self._appended, "unwritten": len(self._unwritten)}
 
     def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener()` (from whichever thread commits) after each commit; returns a function
@@ -354,20 +351,34 @@ class Journal:
 
         return remove
 
-    def commit(self) -> None:
-        """Make everything appended and acknowledged so far durable and visible to readers."""
+    def commit(self) -> bool:
+        """Make everything appended and acknowledged so far durable and visible to readers;
+        say whether that worked. A file that cannot be written (a full disk) is one loud error
+        per episode, not an exception: the rows wait in memory, within `max_items`, and the
+        next commit tries again (the sinks meanwhile see nothing new)."""
         with self._lock:
-            if self._closed or not (self._in_transaction or self._dirty_state):
-                return
-            self._begin()
-            self._write_state()
-            self._db.execute("COMMIT")
-            self._in_transaction = False
-            self._uncommitted = 0
-            self._committed_rowid = self._last_rowid
+            if self._closed or not (self._unwritten or self._dirty_state or self._dirty_keys):
+                return True
+            if self._cursors:  # rows every sink acknowledged go
+                done = min(self._cursors.values())
+                if done >= self._first_kept:
+                    self._first_kept = done + 1
+                    self._forget_upto(done)
+            try:
+                self._db.execute("BEGIN")
+                self._write_rows(self._unwritten)
+                self._write_state()
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                self._write_failed(exc)
+                return False
+            self._written()
             listeners = list(self._listeners)
         for listener in listeners:
             listener()
+        return True
 
     def close(self) -> None:
         """Commit and close the file; the journal can be reopened by a new `Journal(path)`."""
@@ -376,7 +387,10 @@ class Journal:
         self._stop.set()
         self._flusher.join()
         with self._lock:
-            self.commit()
+            if not self.commit():
+                log.error("journal %s: closing with %d items that could not be written; they "
+                          "are lost (their sequence numbers will be used again)", self.path,
+                          len(self._unwritten))
             self._closed = True
             self._db.close()
             self._lockfile.close()
@@ -428,11 +442,15 @@ class Journal:
         self._dropping: int | None = None  # rows dropped before the current episode
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
-        self._count = db.execute("SELECT count(*) FROM entries").fetchone()[0]
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
         self._last_rowid = last[0] if last else 0
         self._committed_rowid = self._last_rowid
-        self._deleted_upto = 0
+        oldest = db.execute("SELECT min(rowid) FROM entries").fetchone()[0]
+        # The rows kept are one run of row ids: from _first_kept to _last_rowid.
+        self._first_kept = self._last_rowid + 1 if oldest is None else oldest
+        self._deleted_upto = self._first_kept - 1
+        self._unwritten: list[tuple] = []  # appended rows not yet in the file, oldest first
+        self._failing_since: float | None = None
         self._encoders: dict[str, Encoder] = {}
         # The newest rows as appended, contiguous: self._recent[i] has rowid _recent_first + i,
         # as (rowid, seq, key, is_value, text of each encoder in `_encoder_list` order).
@@ -450,18 +468,16 @@ class Journal:
         self._recent = []
         self._recent_first = self._last_rowid + 1
 
-    def _remember(self, rows: list[tuple[str, int, bool]], texts: list[list[str]],
-                  first: int) -> None:
-        """Keep freshly inserted rows (consecutive row ids from `first`) in memory, dropping
-        the oldest beyond RECENT_ROWS."""
+    def _remember(self, rows: list[tuple]) -> None:
+        """Keep freshly appended rows (consecutive row ids) in memory, dropping the oldest
+        beyond RECENT_ROWS."""
         recent = self._recent
+        first = rows[0][0]
         if first != self._recent_first + len(recent):  # not contiguous: start afresh
             recent.clear()
             self._recent_first = first
-        recent.extend((first + i, seq, key, is_value, *encoded)
-                      for i, ((key, seq, is_value), encoded)
-                      in enumerate(zip(rows, texts, strict=True)))
-        self._forget_upto(first + len(rows) - 1 - RECENT_ROWS)
+        recent.extend(rows)
+        self._forget_upto(rows[-1][0] - RECENT_ROWS)
 
     def _window(self, cursor: str, limit: int, after: int | None) -> tuple[int, int | None, int]:
         """Where a read starts: (the row after which to read, the index of the cursor's text
@@ -491,29 +507,35 @@ class Journal:
         if self._closed:
             raise JournalError(f"journal {self.path}: already closed")
 
-    def _begin(self) -> None:
-        if not self._in_transaction:
-            self._db.execute("BEGIN")
-            self._in_transaction = True
-
     def _drop_oldest(self, count: int) -> None:
         if self._dropping is None:
             self._dropping = self._dropped
             log.warning("journal %s is full (max_items %d): dropping the oldest undelivered "
                         "rows; their sequence numbers will be missing downstream", self.path,
                         self.max_items)
-        # the rows kept are one run of row ids ending at the newest
-        upto = self._last_rowid - self._count + count
-        self._dropped += self._delete_upto(upto)
+        upto = self._first_kept + count - 1
+        self._first_kept = upto + 1
+        self._dropped += count
+        unwritten = self._unwritten
+        if unwritten and unwritten[0][0] <= upto:  # never in the file: just forget them
+            del unwritten[:upto - unwritten[0][0] + 1]
         self._forget_upto(upto)
 
-    def _delete_upto(self, rowid: int) -> int:
-        """Delete the rows up to `rowid` and their texts; returns how many rows."""
-        deleted = self._db.execute("DELETE FROM entries WHERE rowid <= ?", (rowid,)).rowcount
-        for cursor in self._cursors:
-            self._db.execute(f"DELETE FROM {_texts_table(cursor)} WHERE rowid <= ?", (rowid,))
-        self._count -= deleted
-        return deleted
+    def _write_rows(self, rows: list[tuple]) -> None:
+        """INSERT appended rows (and each sink's text) into the open transaction."""
+        if not rows:
+            return
+        db = self._db
+        db.executemany("INSERT INTO entries (rowid, key, seq, is_value) VALUES (?, ?, ?, ?)",
+                       [(r[0], r[2], r[1], r[3]) for r in rows])
+        for index, table in enumerate(self._table_list, start=4):
+            db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
+                           [(r[0], r[index]) for r in rows])
+
+    def _write_unwritten_or_fail(self) -> None:
+        """Before the sinks' tables change: the rows appended so far go to the file."""
+        if self._unwritten and not self.commit():
+            raise JournalError(f"journal {self.path}: cannot write to it")
 
     def _write_state(self) -> None:
         db = self._db
@@ -523,21 +545,18 @@ class Journal:
                 " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
                 [(key, self._seqs[key]) for key in self._dirty_keys],
             )
-            self._dirty_keys.clear()
         if self._dirty_marks:
             db.executemany(
                 "INSERT INTO marks (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [(key, _mark_text(mark)) for key, mark in self._dirty_marks.items()],
             )
-            self._dirty_marks.clear()
         if self._dirty_kept:
             db.executemany(
                 "INSERT INTO kept (cursor, key, text) VALUES (?, ?, ?)"
                 " ON CONFLICT (cursor, key) DO UPDATE SET text = excluded.text",
                 [(cursor, key, text) for (cursor, key), text in self._dirty_kept.items()],
             )
-            self._dirty_kept.clear()
         if self._dirty_state:
             db.executemany(
                 "UPDATE cursors SET acked = ? WHERE name = ?",
@@ -548,19 +567,34 @@ class Journal:
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 [("dropped", self._dropped), ("appended", self._appended)],
             )
-            if self._cursors:
-                done = min(self._cursors.values())
-                if done > self._deleted_upto:
-                    self._delete_upto(done)
-                    self._deleted_upto = done
-                    self._forget_upto(done)
-            self._dirty_state = False
+        if self._first_kept - 1 > self._deleted_upto:
+            upto = self._first_kept - 1
+            db.execute("DELETE FROM entries WHERE rowid <= ?", (upto,))
+            for cursor in self._cursors:
+                db.execute(f"DELETE FROM {_texts_table(cursor)} WHERE rowid <= ?", (upto,))
+
+    def _written(self) -> None:
+        """After a successful commit: what was pending is in the file."""
+        if self._failing_since is not None:
+            log.info("journal %s: writing works again after %.1f s; %d held items written",
+                     self.path, time.monotonic() - self._failing_since, len(self._unwritten))
+            self._failing_since = None
+        self._unwritten.clear()
+        self._dirty_keys.clear()
+        self._dirty_marks.clear()
+        self._dirty_kept.clear()
+        self._dirty_state = False
+        self._uncommitted = 0
+        self._deleted_upto = max(self._deleted_upto, self._first_kept - 1)
+        self._committed_rowid = self._last_rowid
+
+    def _write_failed(self, exc: sqlite3.Error) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.error("journal %s: cannot write (%s): new data waits in memory and is not "
+                      "delivered until the file can be written again (free space on its disk)",
+                      self.path, exc)
 
     def _flush_periodically(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            try:
-                self.commit()
-            except sqlite3.Error:
-                # A full disk or similar: keep the rows in the open transaction and try again;
-                # readers keep seeing only what was committed.
-                continue
+            self.commit()  # a failure is logged and retried at the next interval

@@ -334,3 +334,61 @@ async def test_retained_values_a_fresh_broker_lost_are_published_again(
         after = await asyncio.to_thread(retained_now, mosquitto)
     assert {topic: after[topic] for topic in before} == before
     assert logged(caplog, logging.WARNING, "has lost its retained values")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 4 MB file system of its own (tmpfs) for the bridge's state directory."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Take all free space of the file system `directory` is on."""
+    filler = directory / "filler"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_a_loud_error_and_delivery_resumes_when_space_returns(
+    fresh_server: MachineryServer, mosquitto, small_disk: Path, tmp_path: Path
+) -> None:
+    recorder = MqttRecorder(mosquitto, "factory/#")
+    log = tmp_path / "bridge.log"
+    bridge = start_bridge(fresh_server, mosquitto, small_disk / "state", log)
+    try:
+        recorder.wait_until(lambda m: values(m, TEMPERATURE))
+        filler = fill(small_disk)
+        written = [float(v) for v in range(1000, 3000)]
+        for start in range(0, len(written), 200):
+            fresh_server.set_values([("Press1", "Temperature", v)
+                                     for v in written[start:start + 200]])
+        deadline = time.monotonic() + 30
+        while "cannot write" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "ERROR" in log.read_text() and "cannot write" in log.read_text(), log.read_text()
+        filler.unlink()  # space returns
+        messages = recorder.wait_until(lambda m: written[-1] in values(m, TEMPERATURE),
+                                       timeout=60)
+    finally:
+        stop_bridge(bridge)
+        recorder.close()
+    text = log.read_text()
+    assert bridge.returncode == 0 and "Traceback" not in text, text[-3000:]
+    assert "writing works again" in text
+    delivered = [d["value"] for d in in_order(messages, TEMPERATURE)]
+    assert delivered == [20.0, *written]  # nothing lost, in order, numbered without a gap

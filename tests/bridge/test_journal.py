@@ -109,12 +109,14 @@ def test_a_full_journal_drops_the_oldest_and_counts_them(tmp_path: Path) -> None
         for i in range(25):
             journal.append([sample(PRESS, "Parts", i, i)])
         journal.commit()
-        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
+        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25,
+                                   "unwritten": 0}
         entries = journal.read("mqtt", limit=100)
         assert [e.seq for e in entries] == list(range(16, 26))
         assert [value(e) for e in entries] == list(range(15, 25))
     with Journal(path, max_items=10) as journal:  # the counts are durable too
-        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
+        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25,
+                                   "unwritten": 0}
 
 
 def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
