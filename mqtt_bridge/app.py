@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from mqtt_bridge.config import BridgeConfig
 from mqtt_bridge.inputs.opcua import OpcUaSource
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.journal import Item, Journal
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +64,6 @@ class Bridge:
         return out
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        from mqtt_bridge.outputs.mqtt.sink import MqttSink
-        from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
-
         stop = stop or asyncio.Event()
         config = self.config
         try:
@@ -89,6 +90,7 @@ class Bridge:
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
             self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen)
+            self.source.on_server_start = self._server_started
             async with contextlib.AsyncExitStack() as stack:
                 for sink in self.sinks:
                     await stack.enter_async_context(sink)
@@ -113,6 +115,14 @@ class Bridge:
         await self.source.connected.wait()
         if self.on_connected is not None:
             self.on_connected()
+
+    def _server_started(self, start: datetime | None, restarts: int) -> None:
+        """Mark on the MQTT status topic which server runs since when (a restart shows)."""
+        for sink in self.sinks:
+            if isinstance(sink, MqttSink):
+                sink.source_status({"url": self.config.opcua.url,
+                                    "serverStartTime": payload.timestamp(start),
+                                    "serverRestarts": restarts})
 
     async def _report(self) -> None:
         while True:

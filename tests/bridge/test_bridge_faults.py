@@ -247,7 +247,7 @@ async def test_outages_and_drops_are_a_warning_when_they_start_and_info_when_the
     assert logged(caplog, logging.INFO, "below its bound again", "50 undelivered rows")
     # one warning per outage, not one per retry
     assert sum(1 for r in caplog.records if r.levelno == logging.WARNING
-               and mqtt_url in r.getMessage()) == 1
+               and f"{mqtt_url} is unavailable" in r.getMessage()) == 1
 
 
 def test_an_unreachable_broker_and_database_at_start_up_are_named_once(
@@ -392,3 +392,29 @@ def test_a_full_disk_is_a_loud_error_and_delivery_resumes_when_space_returns(
     assert "writing works again" in text
     delivered = [d["value"] for d in in_order(messages, TEMPERATURE)]
     assert delivered == [20.0, *written]  # nothing lost, in order, numbered without a gap
+
+
+async def test_a_server_restart_is_marked_on_the_status_topic(
+    fresh_server: MachineryServer, mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    status = MqttRecorder(mosquitto, "_bridge/#")
+    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
+                           opcua__reconnect_max_delay=1.0)
+
+    def sources(messages: list[Received]) -> list[dict]:
+        return [m.json()["source"] for m in messages if "source" in m.json()]
+
+    try:
+        async with running(config) as bridge:
+            await settle(status, lambda m: sources(m))
+            await asyncio.to_thread(fresh_server.restart, 1.0)
+            messages = await settle(status, lambda m: any(s["serverRestarts"] == 1
+                                                          for s in sources(m)))
+            assert bridge.stats()["opcua"]["server_restarts"] == 1
+    finally:
+        status.close()
+    before, after = sources(messages)[0], sources(messages)[-1]
+    assert before["url"] == after["url"] == fresh_server.url
+    assert (before["serverRestarts"], after["serverRestarts"]) == (0, 1)
+    assert after["serverStartTime"] > before["serverStartTime"]  # RFC 3339 UTC sorts by time
+    assert logged(caplog, logging.WARNING, "restarted")

@@ -76,6 +76,7 @@ NOT_HISTORIZED = "changed while the bridge could not read it; the server keeps n
 BACKFILL_OFF = "changed while the bridge could not read it; reading history is off (--no-backfill)"
 OVERFLOW_LOST = "the server's queue for it overflowed; the server keeps no history of it"
 HISTORY_FAILED = "reading the server's history of it failed"
+RESTARTED = "the OPC UA server restarted; its history does not cover the time since"
 
 
 class OpcUaSource:
@@ -96,7 +97,7 @@ class OpcUaSource:
         self.connected = asyncio.Event()
         self.counters = dict.fromkeys(
             ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items",
-             "overflows", "overflows_lost", "gaps"), 0
+             "overflows", "overflows_lost", "gaps", "server_restarts"), 0
         )
         self.subscriptions = Subscriptions(settings, self._on_data, self._on_events,
                                            self.counters)
@@ -108,6 +109,11 @@ class OpcUaSource:
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
         self._recovery: asyncio.Task[None] | None = None  # reading an overflow's gap
+        # ServerStatus/StartTime of the server, and whether this session follows its restart
+        self.server_start: datetime | None = None
+        self._restarted = False
+        # told the server's start time and the restarts seen, at every connect
+        self.on_server_start: Callable[[datetime | None, int], None] | None = None
 
     def stats(self) -> dict[str, object]:
         return {
@@ -157,6 +163,7 @@ class OpcUaSource:
         client.connection_lost_callback = on_lost
         self._client = client
         try:
+            await self._check_server_start(client)
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
             except NoMachineryError:
@@ -169,6 +176,7 @@ class OpcUaSource:
             self._covered.clear()
             await self.subscriptions.open(client)
             await self._add_machines(client, refs)
+            self._restarted = False
             self.connected.set()
             log.info("bridging %d machines, %d variables from %s", len(self.machines),
                      len(self.subscriptions.variables), self.settings.url)
@@ -192,6 +200,29 @@ class OpcUaSource:
             self.subscriptions.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2)
+
+    async def _check_server_start(self, client: Client) -> None:
+        """Notice a restart of the server by its start time: a server without durable history
+        forgets what changed before, and a simulator's clock may start again."""
+        try:
+            start = await client.get_node(
+                ua.NodeId(ua.ObjectIds.Server_ServerStatus_StartTime)).read_value()
+        except (ua.UaError, TimeoutError):
+            start = None
+        if not isinstance(start, datetime):
+            start = None
+        self._restarted = (self.server_start is not None and start is not None
+                           and start != self.server_start)
+        if self._restarted:
+            self.counters["server_restarts"] += 1
+            log.warning("the OPC UA server %s restarted (started %s, before %s): values it did "
+                        "not keep in history since are lost (gap records follow), and its values "
+                        "may carry older source times than those delivered before",
+                        self.settings.url, start, self.server_start)
+        if start is not None:
+            self.server_start = start
+        if self.on_server_start is not None:
+            self.on_server_start(self.server_start, self.counters["server_restarts"])
 
     # --- machines come and go ----------------------------------------------------------------
 
@@ -243,7 +274,7 @@ class OpcUaSource:
                 await self._backfill_events(client, machines)
         finally:
             held, held_events = self._gate.release()
-        self._expect_gaps([*machines, *grown], recovered)
+        self._expect_gaps([*machines, *grown], recovered, covered)
         self._covered.update(covered)
         self._hand_on(held)
         self._on_events(held_events)
@@ -263,18 +294,25 @@ class OpcUaSource:
 
     # --- backfill ----------------------------------------------------------------------------
 
-    def _expect_gaps(self, machines: list[Machine], recovered: set[str]) -> None:
+    def _expect_gaps(self, machines: list[Machine], recovered: set[str],
+                     covered: dict[str, datetime]) -> None:
         """Of the variables just subscribed that were handed on before, those whose history
-        was not read may have changed unseen: their first new value comes after a gap."""
+        was not read may have changed unseen: their first new value comes after a gap. After
+        a restart of the server, so do those whose history has nothing since their last value
+        (a server that forgot it, or whose clock started again)."""
         reason = NOT_HISTORIZED if self.settings.backfill else BACKFILL_OFF
         times = self.last_seen.times
         for machine in machines:
             for variable in machine.variables:
                 key = machine.path.topic(variable.group, variable.tag)
-                if key in times and key not in recovered:
+                if key not in times:
+                    continue
+                if key not in recovered:
                     self._gaps_pending[key] = (
                         HISTORY_FAILED if variable.historizing and self.settings.backfill
                         else reason)
+                elif self._restarted and key not in covered:
+                    self._gaps_pending[key] = RESTARTED
 
     async def _backfill(
         self, client: Client, machines: list[Machine]

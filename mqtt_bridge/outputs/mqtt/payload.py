@@ -203,12 +203,16 @@ def updates_batch(updates: list[tuple[str, str]]) -> str:
                                      for topic, text in updates) + "]}"
 
 
-def status(bridge_id: str, online: bool, at: datetime | None = None) -> bytes:
+def status(bridge_id: str, online: bool, at: datetime | None = None,
+           source: dict[str, Any] | None = None) -> bytes:
     """The bridge's birth (online) or goodbye (offline) message; the last will has no time,
-    since the broker sends it when it notices the bridge is gone."""
+    since the broker sends it when it notices the bridge is gone. `source` says which OPC UA
+    server the bridge reads and when that server started (a new start time marks a restart)."""
     document: dict[str, Any] = {"status": "online" if online else "offline", "bridgeId": bridge_id}
     if at is not None:
         document["time"] = timestamp(at)
+    if source is not None:
+        document["source"] = source
     return _dumps(document)
 
 

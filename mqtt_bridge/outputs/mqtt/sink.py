@@ -83,6 +83,7 @@ class MqttSink(JournalSink):
         self._restored = 0
         self._retained_in_flight: dict[int, tuple[str, str]] = {}  # mid: (topic, payload)
         self._status_seen: asyncio.Future[None] | None = None
+        self._source: dict[str, Any] | None = None
 
     def stats(self) -> dict[str, Any]:
         """Delivery figures: entries published and confirmed, connects, state, backlog."""
@@ -266,9 +267,7 @@ class MqttSink(JournalSink):
         self._retained_in_flight.clear()
         if settings.batch == "tag":
             await self._restore_retained(client)
-        client.publish(settings.status_topic,
-                       payload.status(settings.client_id, online=True, at=datetime.now(UTC)),
-                       qos=settings.qos, retain=True)
+        self._publish_status(client)
         publish = client.publish
         batched = settings.batch == "machine"
         self._publish = self._publish_batches if batched else self._publish_each
@@ -291,6 +290,20 @@ class MqttSink(JournalSink):
                 await self._wait_for_work()
         if self._closing and self.connected:
             await self._say_goodbye(client)
+
+    def source_status(self, source: dict[str, Any]) -> None:
+        """Say on the status topic which server the bridge reads and since when it runs (a
+        restart of the server shows there as a new start time)."""
+        self._source = source
+        if self._client is not None and self.connected:
+            self._publish_status(self._client)
+
+    def _publish_status(self, client: mqtt.Client) -> None:
+        settings = self.settings
+        client.publish(settings.status_topic,
+                       payload.status(settings.client_id, online=True, at=datetime.now(UTC),
+                                      source=self._source),
+                       qos=settings.qos, retain=True)
 
     async def _restore_retained(self, client: mqtt.Client) -> None:
         """Publish the kept retained payloads again if the broker lost its retained store."""
