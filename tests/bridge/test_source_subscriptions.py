@@ -18,7 +18,7 @@ from mqtt_bridge.inputs.opcua.gate import OVERFLOW_BITS
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.values import json_value
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.sample import EventSample, Sample
+from mqtt_bridge.sample import EventSample, Gap, Sample
 from tests.bridge.machinery_server import MachineryServer
 
 TEMPERATURE_KEY = "factory/Plant/Bending/Line1/Press1/Monitoring/Temperature"
@@ -258,4 +258,12 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
     recovered = [2.0, 3.0] if historized else []
     assert got.values(key) == [*initial, *recovered, 4.0, 5.0, 6.0]
     assert source.stats()["overflows"] == 1
+    # what cannot be recovered is a gap record right before the value after it
+    gaps = [i for i in got if isinstance(i, Gap)]
+    if historized:
+        assert gaps == []
+    else:
+        after = next(s for s in got if isinstance(s, Sample) and s.value == 4.0 and s.key == key)
+        assert [(g.key, g.end) for g in gaps] == [(key, after.source_time)]
+        assert got.index(gaps[0]) == got.index(after) - 1 and source.stats()["gaps"] == 1
     assert source.stats()["overflows_lost"] == (0 if historized else 1)

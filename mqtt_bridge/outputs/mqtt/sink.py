@@ -84,6 +84,7 @@ class MqttSink(JournalSink):
         self._retained_in_flight: dict[int, tuple[str, str]] = {}  # mid: (topic, payload)
         self._status_seen: asyncio.Future[None] | None = None
         self._source: dict[str, Any] | None = None
+        self._born = False  # this connection's birth message is out (after the retained probe)
 
     def stats(self) -> dict[str, Any]:
         """Delivery figures: entries published and confirmed, connects, state, backlog."""
@@ -265,9 +266,11 @@ class MqttSink(JournalSink):
         ahead: deque[JournalEntry] = deque()  # read from the journal, not yet published
         self._acks.clear()
         self._retained_in_flight.clear()
+        self._born = False
         if settings.batch == "tag":
             await self._restore_retained(client)
         self._publish_status(client)
+        self._born = True
         publish = client.publish
         batched = settings.batch == "machine"
         self._publish = self._publish_batches if batched else self._publish_each
@@ -295,7 +298,9 @@ class MqttSink(JournalSink):
         """Say on the status topic which server the bridge reads and since when it runs (a
         restart of the server shows there as a new start time)."""
         self._source = source
-        if self._client is not None and self.connected:
+        # before the birth message, the probe for lost retained values must see only what
+        # the broker kept; the birth message carries `source` then
+        if self._client is not None and self.connected and self._born:
             self._publish_status(self._client)
 
     def _publish_status(self, client: mqtt.Client) -> None:
