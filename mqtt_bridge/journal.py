@@ -54,6 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -175,21 +176,18 @@ class Journal:
                 self._dirty_state = True
             seqs, dirty = self._seqs, self._dirty_keys
             encoders = self._encoder_list
-            rows = []
-            texts = []
+            rowid = self._last_rowid
+            new = []
             for item in items:
                 key = item.key
                 seq = seqs.get(key, 0) + 1
                 seqs[key] = seq
                 dirty.add(key)
-                rows.append((key, seq, type(item) is Sample))
-                texts.append([encode(item, seq) for encode in encoders])
-            if not rows:
+                rowid += 1
+                new.append((rowid, seq, key, type(item) is Sample,
+                            *[encode(item, seq) for encode in encoders]))
+            if not new:
                 return
-            first = self._last_rowid + 1
-            new = [(first + i, seq, key, is_value, *encoded)
-                   for i, ((key, seq, is_value), encoded) in enumerate(zip(rows, texts,
-                                                                            strict=True))]
             self._remember(new)
             self._unwritten.extend(new)  # written to the file at the next commit
             self._last_rowid += len(new)
@@ -526,11 +524,11 @@ class Journal:
         if not rows:
             return
         db = self._db
-        db.executemany("INSERT INTO entries (rowid, key, seq, is_value) VALUES (?, ?, ?, ?)",
-                       [(r[0], r[2], r[1], r[3]) for r in rows])
+        db.executemany("INSERT INTO entries (rowid, seq, key, is_value) VALUES (?, ?, ?, ?)",
+                       map(itemgetter(0, 1, 2, 3), rows))
         for index, table in enumerate(self._table_list, start=4):
             db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
-                           [(r[0], r[index]) for r in rows])
+                           map(itemgetter(0, index), rows))
 
     def _write_unwritten_or_fail(self) -> None:
         """Before the sinks' tables change: the rows appended so far go to the file."""
