@@ -10,6 +10,7 @@ values) and of every machine's events (HistoryRead, events), from the last sourc
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from asyncua import Client, ua
@@ -25,12 +26,25 @@ from mqtt_bridge.sample import MachinePath
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class History:
+    """What history gave back for a set of variables."""
+
+    # (variable, value) not handed on yet, oldest first per variable
+    pairs: list[tuple[MonitoredVariable, ua.DataValue]] = field(default_factory=list)
+    # per series read, the newest source timestamp history holds
+    covered: dict[str, datetime] = field(default_factory=dict)
+    # the series whose history was read (the others' changes meanwhile cannot be given back)
+    recovered: set[str] = field(default_factory=set)
+    # the series whose history still holds the last value handed on: nothing can be missing
+    # between it and what follows (a server that restarted without its history cannot say so)
+    continuous: set[str] = field(default_factory=set)
+
+
 async def value_gaps(
     client: Client, variables: list[MonitoredVariable], last_seen: LastSeen
-) -> tuple[list[tuple[MonitoredVariable, ua.DataValue]], dict[str, datetime], set[str]]:
-    """The values history holds for each historized variable handed on before, since its last
-    value, oldest first; per series read, the newest source timestamp history covered; and the
-    series whose history was read (the others' changes meanwhile cannot be given back)."""
+) -> History:
+    """What history holds for each historized variable handed on before, since its last value."""
     wanted: list[tuple[ua.NodeId, datetime]] = []
     read: list[MonitoredVariable] = []
     for item in variables:
@@ -38,26 +52,27 @@ async def value_gaps(
         if item.variable.historizing and last is not None:
             wanted.append((item.variable.node_id, last))
             read.append(item)
+    out = History()
     if not wanted:
-        return [], {}, set()
+        return out
     try:
         histories = await read_raw_history(client, wanted)
     except ua.UaError as exc:
         log.warning("history read failed, gap not backfilled: %s", exc)
-        return [], {}, set()
-    pairs: list[tuple[MonitoredVariable, ua.DataValue]] = []
-    covered: dict[str, datetime] = {}
-    recovered: set[str] = set()
+        return out
     for item, values in zip(read, histories, strict=True):
         if values is None:  # the server keeps no history of it after all
             continue
-        recovered.add(item.key)
+        out.recovered.add(item.key)
         stamped = [(dv.SourceTimestamp, plain(dv.Value)) for dv in values]
         stamps = [stamp for stamp, _ in stamped if stamp is not None]
         if stamps:
-            covered[item.key] = max(stamps)
-        pairs.extend((item, dv) for dv in values[last_seen.unseen(item.key, stamped):])
-    return pairs, covered, recovered
+            out.covered[item.key] = max(stamps)
+        last, last_value = last_seen.times[item.key], last_seen.values[item.key]
+        if any(stamp == last and value == last_value for stamp, value in stamped):
+            out.continuous.add(item.key)
+        out.pairs.extend((item, dv) for dv in values[last_seen.unseen(item.key, stamped):])
+    return out
 
 
 async def event_gaps(

@@ -274,7 +274,7 @@ class OpcUaSource:
                 await self._backfill_events(client, machines)
         finally:
             held, held_events = self._gate.release()
-        self._expect_gaps([*machines, *grown], recovered, covered)
+        self._expect_gaps([*machines, *grown], recovered)
         self._covered.update(covered)
         self._hand_on(held)
         self._on_events(held_events)
@@ -294,25 +294,20 @@ class OpcUaSource:
 
     # --- backfill ----------------------------------------------------------------------------
 
-    def _expect_gaps(self, machines: list[Machine], recovered: set[str],
-                     covered: dict[str, datetime]) -> None:
+    def _expect_gaps(self, machines: list[Machine], recovered: set[str]) -> None:
         """Of the variables just subscribed that were handed on before, those whose history
-        was not read may have changed unseen: their first new value comes after a gap. After
-        a restart of the server, so do those whose history has nothing since their last value
-        (a server that forgot it, or whose clock started again)."""
+        was not read may have changed unseen: their first new value comes after a gap. (After
+        a restart of the server, `_backfill_values` marks those whose history lost the last
+        value handed on.)"""
         reason = NOT_HISTORIZED if self.settings.backfill else BACKFILL_OFF
         times = self.last_seen.times
         for machine in machines:
             for variable in machine.variables:
                 key = machine.path.topic(variable.group, variable.tag)
-                if key not in times:
-                    continue
-                if key not in recovered:
+                if key in times and key not in recovered:
                     self._gaps_pending[key] = (
                         HISTORY_FAILED if variable.historizing and self.settings.backfill
                         else reason)
-                elif self._restarted and key not in covered:
-                    self._gaps_pending[key] = RESTARTED
 
     async def _backfill(
         self, client: Client, machines: list[Machine]
@@ -328,14 +323,20 @@ class OpcUaSource:
     async def _backfill_values(
         self, client: Client, variables: list[MonitoredVariable]
     ) -> tuple[dict[str, datetime], set[str]]:
-        pairs, covered, recovered = await value_gaps(client, variables, self.last_seen)
-        batch = self._items(pairs)
+        history = await value_gaps(client, variables, self.last_seen)
+        if self._restarted:  # what the server forgot in its restart is a gap
+            times = self.last_seen.times
+            self._gaps_pending.update(
+                (item.key, RESTARTED) for item in variables
+                if item.key in history.recovered and item.key not in history.continuous
+                and item.key in times)
+        batch = self._items(history.pairs)
         self.counters["backfilled"] += len(batch)
         if batch:
             log.info("backfilled %d values from history", len(batch))
             self.counters["samples"] += len(batch)
             self.emit(batch)
-        return covered, recovered
+        return history.covered, history.recovered
 
     async def _backfill_events(self, client: Client, machines: list[Machine]) -> None:
         batch = [
