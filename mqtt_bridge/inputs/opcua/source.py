@@ -55,6 +55,15 @@ from mqtt_bridge.inputs.opcua.discovery import (
 )
 from mqtt_bridge.inputs.opcua.errors import SourceError, describe_error
 from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_sample, events_key
+from mqtt_bridge.inputs.opcua.gaps import (
+    BACKFILL_OFF,
+    HISTORY_FAILED,
+    NOT_HISTORIZED,
+    OVERFLOW_LOST,
+    RESTARTED,
+    Gaps,
+    warn,
+)
 from mqtt_bridge.inputs.opcua.gate import Gate
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.rebrowse import diff
@@ -70,13 +79,6 @@ Item = Sample | EventSample | Gap
 Emit = Callable[[list[Item]], None]
 Pair = tuple[MonitoredVariable, ua.DataValue]
 
-GAP_WARNINGS = 5  # gaps named in one warning line
-# why a gap's values cannot be given back
-NOT_HISTORIZED = "changed while the bridge could not read it; the server keeps no history of it"
-BACKFILL_OFF = "changed while the bridge could not read it; reading history is off (--no-backfill)"
-OVERFLOW_LOST = "the server's queue for it overflowed; the server keeps no history of it"
-HISTORY_FAILED = "reading the server's history of it failed"
-RESTARTED = "the OPC UA server restarted; its history does not cover the time since"
 
 
 class OpcUaSource:
@@ -102,7 +104,7 @@ class OpcUaSource:
         self.subscriptions = Subscriptions(settings, self._on_data, self._on_events,
                                            self.counters)
         self._gate = Gate()
-        self._gaps_pending: dict[str, str] = {}  # series key -> why its gap is lost
+        self._gaps = Gaps()
         # series key -> newest source time read from history, until live values reach it
         self._covered: dict[str, datetime] = {}
         self._seen_events = SeenEvents()
@@ -305,9 +307,8 @@ class OpcUaSource:
             for variable in machine.variables:
                 key = machine.path.topic(variable.group, variable.tag)
                 if key in times and key not in recovered:
-                    self._gaps_pending[key] = (
-                        HISTORY_FAILED if variable.historizing and self.settings.backfill
-                        else reason)
+                    self._gaps.expect(key, HISTORY_FAILED if variable.historizing
+                                      and self.settings.backfill else reason)
 
     async def _backfill(
         self, client: Client, machines: list[Machine]
@@ -325,11 +326,10 @@ class OpcUaSource:
     ) -> tuple[dict[str, datetime], set[str]]:
         history = await value_gaps(client, variables, self.last_seen)
         if self._restarted:  # what the server forgot in its restart is a gap
-            times = self.last_seen.times
-            self._gaps_pending.update(
-                (item.key, RESTARTED) for item in variables
-                if item.key in history.recovered and item.key not in history.continuous
-                and item.key in times)
+            for item in variables:
+                if (item.key in history.recovered and item.key not in history.continuous
+                        and item.key in self.last_seen.times):
+                    self._gaps.expect(item.key, RESTARTED)
         batch = self._items(history.pairs)
         self.counters["backfilled"] += len(batch)
         if batch:
@@ -355,42 +355,25 @@ class OpcUaSource:
 
     def _items(self, pairs: list[Pair]) -> list[Item]:
         """The Samples of the values not handed on before, each after its gap if one is
-        expected for its series."""
+        expected for its series (`gaps.py`)."""
         batch: list[Item] = []
-        gaps: list[Gap] = []
-        is_new, pending = self.last_seen.is_new, self._gaps_pending
+        lost: list[Gap] = []
+        is_new, gaps = self.last_seen.is_new, self._gaps
         for item, dv in pairs:
             value = plain(dv.Value)
-            if pending and item.key in pending:
-                self._gap_before(batch, gaps, item, dv, value)
-            elif is_new(item.key, dv.SourceTimestamp, value):
+            if gaps and item.key in gaps:
+                before = gaps.before(item.machine, item.group, item.tag, item.node_id,
+                                     dv.SourceTimestamp, value, self.last_seen)
+                lost.extend(before)
+                batch.extend(before)
+            if is_new(item.key, dv.SourceTimestamp, value):
                 batch.append(sample(item.machine, item.group, item.tag, item.node_id, dv, value))
             else:
                 self.counters["repeats_skipped"] += 1
-        if gaps:
-            self.counters["gaps"] += len(gaps)
-            log.warning(
-                "%d variables lost changes (gap records published on their topics): %s%s",
-                len(gaps), "; ".join(f"{g.key} from {g.start} to {g.end}: {g.reason}"
-                                     for g in gaps[:GAP_WARNINGS]),
-                f"; and {len(gaps) - GAP_WARNINGS} more" if len(gaps) > GAP_WARNINGS else "",
-            )
+        if lost:
+            self.counters["gaps"] += len(lost)
+            warn(lost)
         return batch
-
-    def _gap_before(self, batch: list[Item], gaps: list[Gap], item: MonitoredVariable,
-                    dv: ua.DataValue, value: object) -> None:
-        """The first value since a gap: unless it is the last value handed on again (nothing
-        changed meanwhile), a Gap goes before it."""
-        reason = self._gaps_pending.pop(item.key)
-        last = self.last_seen.times.get(item.key)
-        if not self.last_seen.is_new(item.key, dv.SourceTimestamp, value):
-            self.counters["repeats_skipped"] += 1
-            return
-        gap = Gap(item.machine, item.group, item.tag, last, dv.SourceTimestamp, reason,
-                  item.node_id)
-        gaps.append(gap)
-        batch.append(gap)
-        batch.append(sample(item.machine, item.group, item.tag, item.node_id, dv, value))
 
     def _on_data(self, notifications: list[ua.MonitoredItemNotification]) -> None:
         items = self.subscriptions.variables
@@ -425,7 +408,7 @@ class OpcUaSource:
         if not recoverable:
             self.counters["overflows_lost"] += 1
             if item.key in self.last_seen.times:
-                self._gaps_pending[item.key] = OVERFLOW_LOST
+                self._gaps.expect(item.key, OVERFLOW_LOST)
             return False
         self._recovery = asyncio.get_running_loop().create_task(
             self._recover(self._client, item), name="overflow recovery"
@@ -438,7 +421,7 @@ class OpcUaSource:
             covered, recovered = await self._backfill_values(client, [item])
             self._covered.update(covered)
             if item.key not in recovered:
-                self._gaps_pending[item.key] = HISTORY_FAILED
+                self._gaps.expect(item.key, HISTORY_FAILED)
         except asyncio.CancelledError:
             # The session ended: historized values come back with the next session's
             # backfill; the others have no other way but on.
@@ -447,7 +430,7 @@ class OpcUaSource:
             raise
         except (OSError, TimeoutError, ua.UaError) as exc:
             self.counters["overflows_lost"] += 1
-            self._gaps_pending[item.key] = HISTORY_FAILED
+            self._gaps.expect(item.key, HISTORY_FAILED)
             log.warning("reading the gap of %s from history failed, its dropped values are "
                         "lost: %s", item.key, exc)
         held, _ = self._gate.release()
