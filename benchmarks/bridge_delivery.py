@@ -36,12 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mqtt_bridge import payload  # noqa: E402
 from mqtt_bridge.journal import Journal  # noqa: E402
+from mqtt_bridge.outputs.mqtt import payload  # noqa: E402
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings  # noqa: E402
+from mqtt_bridge.outputs.mqtt.sink import MqttSink  # noqa: E402
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings  # noqa: E402
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink  # noqa: E402
 from mqtt_bridge.sample import MachinePath, Sample  # noqa: E402
-from mqtt_bridge.settings import InfluxSettings, MqttSettings  # noqa: E402
-from mqtt_bridge.sinks.mqtt import MqttSink  # noqa: E402
-from mqtt_bridge.sinks.timeseries import TimeSeriesSink  # noqa: E402
 from tests.services import Mosquitto, VictoriaMetrics  # noqa: E402
 
 TAGS = [("state", "CurrentState", "s"), ("state", "Mode", "s")] + [
@@ -225,7 +226,7 @@ def bare_paho(samples: list[Sample], broker: Mosquitto, inflight: int) -> None:
 
 def cost_split(samples: list[Sample], work: Path) -> None:
     """CPU per sample of the steps on the hot path, each measured alone."""
-    from mqtt_bridge.line_protocol import line
+    from mqtt_bridge.outputs.timeseries.line_protocol import line
 
     n = min(len(samples), 50_000)
     part = samples[:n]
@@ -239,7 +240,7 @@ def cost_split(samples: list[Sample], work: Path) -> None:
             line(s, i)
     rows.append(("line protocol", m.cpu))
     with Journal(work / "split.journal", max_items=n + 1) as journal:
-        journal.register("a")
+        journal.register("a", payload.encode_text)
         with Meter() as m:
             append_all(journal, part)
         rows.append(("journal append + commit", m.cpu))
@@ -283,7 +284,7 @@ def main() -> int:
         if "paced" in phases:
             paced_phase(samples, work, broker, database, args)
         if "bare" in phases:
-            bare_paho(samples, broker, 20)  # paho's default window, its fastest (PERF-NOTES)
+            bare_paho(samples, broker, 20)  # paho's default, its fastest (docs/performance.md)
     finally:
         broker.stop()
         database.stop()

@@ -190,9 +190,9 @@ def source_alone(url: str, warmup: float, duration: float) -> tuple[float, float
     what the OPC UA side costs, separated from the sinks'."""
     import asyncio
 
-    from mqtt_bridge.config import OpcUaSettings
-    from mqtt_bridge.discovery import Hierarchy
-    from mqtt_bridge.opcua_source import OpcUaSource
+    from factory_cli.tuning import speedups
+    from mqtt_bridge.inputs.opcua import OpcUaSettings, OpcUaSource, asyncua_adapter
+    from mqtt_bridge.inputs.opcua.discovery import Hierarchy
 
     count = [0]
 
@@ -212,7 +212,8 @@ def source_alone(url: str, warmup: float, duration: float) -> tuple[float, float
             await task
         return (n1 - n0) / (t1 - t0), (cpu1 - cpu0) / (t1 - t0)
 
-    return asyncio.run(run())
+    with speedups(asyncua_adapter):  # as `factory-sim bridge` runs it
+        return asyncio.run(run())
 
 
 def percentile(values: list[float], q: float) -> float:

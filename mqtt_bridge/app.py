@@ -2,36 +2,39 @@
 
     await Bridge(config).run(stop)   # until `stop` is set; raises SourceError at start-up
 
-The state directory holds the journal (`bridge.journal`, what is not yet delivered) and the
-source state (`source-state.json`, the newest source timestamp handed on per series, for
-backfill without repeats). The source state is saved every `STATE_SAVE_INTERVAL` seconds, and
-only after the journal committed everything it covers.
+The state directory holds the journal (`bridge.journal`): what is not yet delivered, and the
+source's record of the newest source timestamp and value handed on per series (for backfill
+without repeats), appended with the items it covers and committed with them, so after a crash
+the two agree (`LastSeen`). A `source-state.json` left by an older version is read once.
 
-Once the source is first connected the bridge freezes what exists then (the OPC UA client, the
-discovered machines) out of the garbage collector's sight and makes full collections rarer:
-the decoded notifications of a large publish response live across several event-loop turns,
-so thousands of them reach the oldest generation every second, and Python then ran a full
-collection over everything (~100 ms, finding nothing) every half second.
+The bridge tunes nothing process-wide. `on_connected` is called once, when the OPC UA source is
+first connected: the command (`factory-sim bridge`) uses it to freeze what exists then (the
+OPC UA client, the discovered machines) out of the garbage collector's sight
+(`factory_cli.tuning.GcTuning`, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
+import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from mqtt_bridge.backfill import LastSeen
 from mqtt_bridge.config import BridgeConfig
-from mqtt_bridge.journal import Journal
-from mqtt_bridge.opcua_source import OpcUaSource
+from mqtt_bridge.inputs.opcua import OpcUaSource
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+from mqtt_bridge.journal import Item, Journal
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 
 log = logging.getLogger(__name__)
 
-STATE_SAVE_INTERVAL = 0.5  # seconds
 STATS_INTERVAL = 30.0  # seconds between stats lines in the log
-GC_THRESHOLDS = (2000, 10, 100)  # Python's are (700, 10, 10): young garbage is still collected
 
 
 class StateDirError(Exception):
@@ -41,8 +44,11 @@ class StateDirError(Exception):
 class Bridge:
     """Wires the parts; owns the state directory for as long as it runs."""
 
-    def __init__(self, config: BridgeConfig):
+    def __init__(
+        self, config: BridgeConfig, on_connected: Callable[[], None] | None = None
+    ) -> None:
         self.config = config
+        self.on_connected = on_connected
         self.journal: Journal | None = None
         self.source: OpcUaSource | None = None
         self.sinks: list[Any] = []
@@ -58,9 +64,6 @@ class Bridge:
         return out
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        from mqtt_bridge.sinks.mqtt import MqttSink
-        from mqtt_bridge.sinks.timeseries import TimeSeriesSink
-
         stop = stop or asyncio.Event()
         config = self.config
         try:
@@ -72,60 +75,65 @@ class Bridge:
             raise StateDirError(
                 f"state directory {config.state_dir}: {exc.strerror or exc}"
             ) from None
-        last_seen = LastSeen(config.state_dir / "source-state.json")
         self.journal = journal = Journal(
             config.state_dir / "bridge.journal", max_items=config.journal_max_items
         )
         try:
+            last_seen = LastSeen(journal.marks() or _legacy_state(config.state_dir))
+
+            def emit(items: list[Item]) -> None:
+                journal.append(items, marks=last_seen.changes())
+
             # Sinks register their cursors before the first append.
             if config.mqtt is not None:
                 self.sinks.append(MqttSink(journal, config.mqtt))
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
-            self.source = OpcUaSource(config.opcua, config.hierarchy, journal.append, last_seen)
+            self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen)
+            self.source.on_server_start = self._server_started
             async with contextlib.AsyncExitStack() as stack:
                 for sink in self.sinks:
                     await stack.enter_async_context(sink)
                 source_task = asyncio.create_task(self.source.run(), name="opcua-source")
-                saver = asyncio.create_task(self._save_state(last_seen), name="source-state")
+                reporter = asyncio.create_task(self._report(), name="stats")
                 stopper = asyncio.create_task(stop.wait())
-                tuner = asyncio.create_task(self._tune_gc(), name="gc-tuning")
-                thresholds = gc.get_threshold()
+                tuner = asyncio.create_task(self._first_connected(), name="first-connected")
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
                 finally:
-                    for task in (source_task, saver, stopper, tuner):
+                    for task in (source_task, reporter, stopper, tuner):
                         task.cancel()
-                    for task in (source_task, saver, stopper, tuner):
+                    for task in (source_task, reporter, stopper, tuner):
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
-                    self._save_now(last_seen)
-                    if tuner.done() and not tuner.cancelled():
-                        gc.unfreeze()
-                        gc.set_threshold(*thresholds)
                 if source_task.done() and not source_task.cancelled():
                     source_task.result()  # a SourceError at start-up
         finally:
             journal.close()
 
-    async def _tune_gc(self) -> None:
+    async def _first_connected(self) -> None:
         await self.source.connected.wait()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+        if self.on_connected is not None:
+            self.on_connected()
 
-    async def _save_state(self, last_seen: LastSeen) -> None:
-        next_stats = asyncio.get_running_loop().time() + STATS_INTERVAL
+    def _server_started(self, start: datetime | None, restarts: int) -> None:
+        """Mark on the MQTT status topic which server runs since when (a restart shows)."""
+        for sink in self.sinks:
+            if isinstance(sink, MqttSink):
+                sink.source_status({"url": self.config.opcua.url,
+                                    "serverStartTime": payload.timestamp(start),
+                                    "serverRestarts": restarts})
+
+    async def _report(self) -> None:
         while True:
-            await asyncio.sleep(STATE_SAVE_INTERVAL)
-            snapshot = last_seen.snapshot()  # everything in it was appended already
-            self.journal.commit()
-            await asyncio.to_thread(last_seen.save, snapshot)
-            if asyncio.get_running_loop().time() >= next_stats:
-                next_stats += STATS_INTERVAL
-                log.info("stats: %s", self.stats())
+            await asyncio.sleep(STATS_INTERVAL)
+            log.info("stats: %s", self.stats())
 
-    def _save_now(self, last_seen: LastSeen) -> None:
-        snapshot = last_seen.snapshot()
-        self.journal.commit()
-        last_seen.save(snapshot)
+
+def _legacy_state(state_dir: Path) -> dict[str, object]:
+    """The per-series last values an older version saved in `source-state.json`, if any."""
+    try:
+        saved = json.loads((state_dir / "source-state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}

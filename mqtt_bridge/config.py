@@ -7,10 +7,12 @@ Every option can come from four places; the first that sets it wins:
    `FACTORY_SIM_BRIDGE_OPCUA_URL`, `FACTORY_SIM_BRIDGE_MQTT_PASSWORD`,
    `FACTORY_SIM_BRIDGE_STATE_DIR` (top-level keys have no section);
 3. a config file (`--config FILE` or `FACTORY_SIM_BRIDGE_CONFIG`), TOML or YAML, with the same
-   sections and keys (see `mqtt_bridge/bridge.example.toml`);
-4. the defaults below.
+   sections and keys (see `mqtt_bridge/bridge.example.toml` and the sample configuration in the
+   folder of each input and output);
+4. the defaults of the settings dataclasses.
 
-A mistake (unknown key, wrong type, bad URL) is a `ConfigError` naming where it came from.
+Each settings dataclass validates itself (`mqtt_bridge.settings`); a mistake (unknown key, wrong
+type, bad URL, a value out of range) is a `ConfigError` that adds where it came from.
 """
 
 from __future__ import annotations
@@ -21,85 +23,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
-from urllib.parse import urlsplit
 
 import yaml
 
-from mqtt_bridge.discovery import Hierarchy
-from mqtt_bridge.settings import InfluxSettings, MqttSettings, SettingsError
+from mqtt_bridge.inputs.opcua.discovery import Hierarchy
+from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
+from mqtt_bridge.settings import SettingsError, require
 
 ENV_PREFIX = "FACTORY_SIM_BRIDGE_"
-SECURITY_POLICIES = ("None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss")
-SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(ValueError):
     """A configuration mistake; the message names the option, its origin and what was expected."""
-
-
-@dataclass(frozen=True)
-class OpcUaSettings:
-    """How to reach and read the OPC UA server."""
-
-    url: str = "opc.tcp://127.0.0.1:4840"
-    username: str | None = None
-    password: str | None = None
-    security_policy: str = "None"  # None, Basic256Sha256, Aes128Sha256RsaOaep, Aes256Sha256RsaPss
-    security_mode: str = "None"  # None, Sign, SignAndEncrypt
-    certificate: str | None = None  # client certificate (DER or PEM) for a secure channel
-    private_key: str | None = None  # its private key (PEM)
-    server_certificate: str | None = None  # trust exactly this server certificate
-    application_uri: str = "urn:factory-sim:bridge"  # must match the client certificate's URI
-    timeout: float = 5.0  # seconds per request
-    publishing_interval: float = 100.0  # ms
-    sampling_interval: float = 0.0  # ms; 0: report every change (event-driven servers)
-    queue_size: int = 1000  # values a server queues per item between publishes (bursts)
-    rebrowse_interval: float = 30.0  # seconds between looks for machines added or removed
-    scan_objects: bool = True  # also find machines outside Objects/Machines by Identification
-    backfill: bool = True  # read gaps from history where the server historizes
-    reconnect_min_delay: float = 0.5  # seconds; doubles up to reconnect_max_delay
-    reconnect_max_delay: float = 10.0
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme != "opc.tcp" or not parts.hostname:
-            raise ConfigError(f"opcua url {self.url!r}: expected opc.tcp://host:port")
-        try:
-            parts.port  # noqa: B018 (validated lazily)
-        except ValueError as exc:
-            raise ConfigError(f"opcua url {self.url!r}: {exc}") from None
-        if self.security_policy not in SECURITY_POLICIES:
-            raise ConfigError(
-                f"opcua security_policy {self.security_policy!r}: expected one of "
-                + ", ".join(SECURITY_POLICIES)
-            )
-        if self.security_mode not in SECURITY_MODES:
-            raise ConfigError(
-                f"opcua security_mode {self.security_mode!r}: expected one of "
-                + ", ".join(SECURITY_MODES)
-            )
-        if (self.security_policy == "None") != (self.security_mode == "None"):
-            raise ConfigError(
-                "opcua security_policy and security_mode: both None, or a policy with "
-                "Sign/SignAndEncrypt"
-            )
-        if self.security_policy != "None" and not (self.certificate and self.private_key):
-            raise ConfigError(
-                f"opcua security_policy {self.security_policy}: needs certificate and private_key"
-            )
-        for name in ("certificate", "private_key", "server_certificate"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"opcua {name}: file {path!r} does not exist")
-        if self.password is not None and self.username is None:
-            raise ConfigError("opcua password given without a username")
-        for name in ("timeout", "publishing_interval", "rebrowse_interval", "reconnect_min_delay"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"opcua {name} {getattr(self, name)!r}: expected > 0")
-        if self.sampling_interval < 0 or self.queue_size < 1:
-            raise ConfigError("opcua sampling_interval must be >= 0 and queue_size >= 1")
-        if self.reconnect_max_delay < self.reconnect_min_delay:
-            raise ConfigError("opcua reconnect_max_delay must be >= reconnect_min_delay")
 
 
 @dataclass(frozen=True)
@@ -113,6 +51,12 @@ class BridgeConfig:
     state_dir: Path = Path(".factory-sim-bridge")
     journal_max_items: int = 1_000_000
     log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        require(self.journal_max_items >= 1,
+                f"journal_max_items {self.journal_max_items!r}: expected >= 1")
+        require(self.log_level.upper() in LOG_LEVELS,
+                f"log_level {self.log_level!r}: expected " + ", ".join(LOG_LEVELS))
 
 
 SECTIONS: dict[str, type] = {
@@ -228,7 +172,7 @@ def load(
             continue
         try:
             built[section] = cls(**values)
-        except (SettingsError, ConfigError) as exc:
+        except SettingsError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
     for key, kind in TOP_LEVEL.items():
         env_name = f"{ENV_PREFIX}{key}".upper()
@@ -240,6 +184,7 @@ def load(
             built[key] = _convert(file_data[key], kind, f"{origin}: {key}")
     if "state_dir" in built:
         built["state_dir"] = Path(built["state_dir"])
-    if built.get("journal_max_items", 1) < 1:
-        raise ConfigError("journal_max_items: expected >= 1")
-    return BridgeConfig(**built)
+    try:
+        return BridgeConfig(**built)
+    except SettingsError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None

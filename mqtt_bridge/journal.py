@@ -11,11 +11,16 @@ batches (every `commit_interval` seconds or `commit_items` items, whichever come
 SIGKILL loses at most the last uncommitted batch, and sinks only ever see committed rows, so a
 sequence number that reached a peer is never reused.
 
-Every item is encoded once, at append, into what the sinks send: its MQTT topic (without the
-sink's prefix), retain flag and JSON payload (`payload.py`), and its line of line protocol
-(`line_protocol.py`). The sinks read those columns and send them as they are: no per-sink
-decoding or re-encoding, no timestamp parsing on the delivery path. The file holds only text
-(JSON and line protocol), never pickle: it is safe to open and inspect with `sqlite3`.
+Every item is encoded once, at append, into what each sink sends: a sink registers its cursor
+together with its encoder (`register(cursor, encode)`; the MQTT output's JSON payload, the time
+series output's line of line protocol), and the journal stores each encoder's text in that
+cursor's own table. The journal knows no wire format and a further output needs no schema
+change: it registers its own cursor and encoder. The sinks read their finished text and send it
+as it is: no per-sink decoding or re-encoding, no timestamp parsing on the delivery path. The
+file holds only text, never pickle: it is safe to open and inspect with `sqlite3`. A cursor
+registered for the first time starts after the newest row (older rows were encoded without its
+encoder), and rows appended while a registered cursor's sink is not configured have no text for
+it: that sink never sees them.
 
 The newest rows (up to `RECENT_ROWS`) are also kept in memory, as appended: a sink that keeps
 up reads them from there, and only a sink that fell behind (a peer outage, a restart) reads the
@@ -25,47 +30,57 @@ file. Reading back what was just written cost the bridge about a tenth of its ti
 >>> from mqtt_bridge.sample import MachinePath, Sample
 >>> press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
 >>> sample = Sample(press, "counters", "Parts", 1, None, None, "Good")
+>>> def encode(item, seq):  # a sink's encoder: what it sends for an item with its seq
+...     return f"{item.tag}={item.value} #{seq}"
 >>> with Journal(pathlib.Path(tempfile.mkdtemp()) / "bridge.journal") as journal:
-...     journal.register("mqtt")
+...     journal.register("mqtt", encode)
 ...     journal.append([sample, sample])
-...     journal.commit()
-...     [(entry.seq, entry.topic.rsplit("/")[-1]) for entry in journal.read("mqtt", limit=10)]
-[(1, 'Parts'), (2, 'Parts')]
+...     journal.commit()  # what the sinks may read: committed rows
+...     [(entry.seq, entry.text) for entry in journal.read("mqtt", limit=10)]
+True
+[(1, 'Parts=1 #1'), (2, 'Parts=1 #2')]
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import functools
-import operator
+import json
+import logging
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from mqtt_bridge import payload
-from mqtt_bridge.line_protocol import line
-from mqtt_bridge.sample import EventSample, Sample
+from mqtt_bridge.sample import EventSample, Gap, Sample
 
-Item = Sample | EventSample
+log = logging.getLogger(__name__)
+
+Item = Sample | EventSample | Gap
+Encoder = Callable[[Item, int], str]  # a sink's text for an item with its sequence number
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    retained INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    line TEXT NOT NULL
+    is_value INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kept (
+    cursor TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (cursor, key)
+);
 """
-_COLUMNS = "rowid, seq, topic, retained, payload, line"
-_COLUMN_NAMES = _COLUMNS.replace(" ", "").split(",")
+_CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
 
 
@@ -73,37 +88,28 @@ class JournalError(RuntimeError):
     """The journal file cannot be used; the message names the file and the reason."""
 
 
-@functools.lru_cache(maxsize=64)
-def _picker(columns: str) -> Callable[[tuple], tuple] | None:
-    """What takes the named columns out of a row held in memory (None: the whole row)."""
-    names = columns.replace(" ", "").split(",")
-    if not set(names) <= set(_COLUMN_NAMES):
-        raise ValueError(f"journal columns {columns!r}: expected some of {_COLUMNS}")
-    if names == _COLUMN_NAMES:
-        return None
-    getter = operator.itemgetter(*(_COLUMN_NAMES.index(name) for name in names))
-    return getter if len(names) > 1 else lambda entry: (getter(entry),)
-
-
 class JournalEntry(NamedTuple):
-    """One journaled item, encoded: its position (`rowid`, for acks), its per-key sequence
-    number, and what the sinks send (MQTT topic without prefix, retain flag, JSON payload; its
-    line of line protocol)."""
+    """One journaled item as a cursor reads it: its position (`rowid`, for acks), its per-key
+    sequence number, its key (`Sample.key`, `EventSample.key`), whether it is a variable's
+    value (not an event), and the text the cursor's encoder made of it."""
 
     rowid: int
     seq: int
-    topic: str
-    retained: bool
-    payload: str
-    line: str
+    key: str
+    is_value: bool
+    text: str
 
 
-def encode_item(item: Item, seq: int, key: str | None = None) -> tuple[str, int, int, str, str]:
-    """The columns (topic, seq, retained, payload, line) of an item with its sequence number."""
-    return (
-        payload.topic_of_key(item.key if key is None else key), seq, type(item) is Sample,
-        payload.encode_text(item, seq), line(item, seq),
-    )
+def _mark_text(mark: object) -> str:
+    return json.dumps(mark, default=_plain)
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _texts_table(cursor: str) -> str:
+    return f'"texts_{cursor}"'
 
 
 class Journal:
@@ -146,7 +152,6 @@ class Journal:
         except JournalError:
             self._lockfile.close()
             raise
-        self._in_transaction = False
         self._uncommitted = 0
         self._dirty_keys: set[str] = set()
         self._dirty_state = False
@@ -160,58 +165,108 @@ class Journal:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def append(self, items: Iterable[Item]) -> None:
-        """Store items, each with the next sequence number of its key, encoded for the sinks.
-        Never blocks on a peer."""
+    def append(self, items: Iterable[Item], marks: Mapping[str, object] | None = None) -> None:
+        """Store items, each with the next sequence number of its key, encoded by every
+        registered sink's encoder; and `marks` (the source's record of what it handed on,
+        see `marks()`), committed in the same transaction. Never blocks on a peer."""
         with self._lock:
             self._check_open()
+            if marks:
+                self._dirty_marks.update(marks)  # stored as JSON at commit: once per key
+                self._dirty_state = True
             seqs, dirty = self._seqs, self._dirty_keys
-            rows = []
+            encoders = self._encoder_list
+            rowid = self._last_rowid
+            new = []
             for item in items:
                 key = item.key
                 seq = seqs.get(key, 0) + 1
                 seqs[key] = seq
                 dirty.add(key)
-                rows.append(encode_item(item, seq, key))
-            if not rows:
+                rowid += 1
+                new.append((rowid, seq, key, type(item) is Sample,
+                            *[encode(item, seq) for encode in encoders]))
+            if not new:
                 return
-            self._begin()
-            self._db.executemany(
-                "INSERT INTO entries (topic, seq, retained, payload, line) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            last_rowid = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
-            self._remember(rows, last_rowid)
-            self._last_rowid = last_rowid
-            self._count += len(rows)
-            self._appended += len(rows)
-            self._uncommitted += len(rows)
+            self._remember(new)
+            self._unwritten.extend(new)  # written to the file at the next commit
+            self._last_rowid += len(new)
+            self._appended += len(new)
+            self._uncommitted += len(new)
             self._dirty_state = True
-            if self._count > self.max_items:
-                self._drop_oldest(self._count - self.max_items)
+            count = self._last_rowid - self._first_kept + 1
+            if count > self.max_items:
+                self._drop_oldest(count - self.max_items)
+            elif self._dropping is not None:
+                log.info("journal %s: below its bound again; %d undelivered rows were dropped "
+                         "meanwhile (their sequence numbers are missing downstream)",
+                         self.path, self._dropped - self._dropping)
+                self._dropping = None
             commit_now = self._uncommitted >= self._commit_items
         if commit_now:
             self.commit()
 
-    def register(self, cursor: str) -> None:
-        """Make `cursor` hold rows until it acknowledges them; a new cursor starts at the oldest
-        row still in the journal. Registrations persist across restarts."""
+    def marks(self) -> dict[str, object]:
+        """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
+        source's record of what it handed on, kept atomically with the rows (after a crash,
+        both are as of the same commit)."""
         with self._lock:
             self._check_open()
+            stored = dict(self._db.execute("SELECT key, value FROM marks"))
+            fresh = {key: _mark_text(mark) for key, mark in self._dirty_marks.items()}
+            return {key: json.loads(text) for key, text in {**stored, **fresh}.items()}
+
+    def keep(self, cursor: str, texts: Mapping[str, str]) -> None:
+        """Record, for a sink, a text per key that outlives the rows (the MQTT sink: the last
+        retained payload per topic its broker confirmed); committed with the next commit."""
+        with self._lock:
+            self._check_open()
+            self._dirty_kept.update(((cursor, key), text) for key, text in texts.items())
+            self._dirty_state = True
+
+    def kept(self, cursor: str) -> dict[str, str]:
+        """What `keep` recorded for the sink, by key."""
+        with self._lock:
+            self._check_open()
+            out = dict(self._db.execute("SELECT key, text FROM kept WHERE cursor = ?",
+                                        (cursor,)))
+            out.update((key, text) for (owner, key), text in self._dirty_kept.items()
+                       if owner == cursor)
+            return out
+
+    def register(self, cursor: str, encode: Encoder) -> None:
+        """Make `cursor` hold rows until it acknowledges them, and store `encode(item, seq)`
+        of every item appended from now on for it to read. A cursor that is new starts after
+        the newest row; registrations and positions persist across restarts (the encoder,
+        being code, is given again at each start). `cursor` is a name of letters, digits and
+        underscores."""
+        if not _CURSOR_NAME.fullmatch(cursor):
+            raise ValueError(f"journal cursor {cursor!r}: expected letters, digits or _")
+        with self._lock:
+            self._check_open()
+            self._write_unwritten_or_fail()
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
+                             " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
             if cursor not in self._cursors:
-                self._begin()
-                self._cursors[cursor] = 0
-                self._db.execute("INSERT INTO cursors (name, acked) VALUES (?, 0)", (cursor,))
+                self._cursors[cursor] = self._last_rowid
+                self._db.execute("INSERT INTO cursors (name, acked) VALUES (?, ?)",
+                                 (cursor, self._last_rowid))
                 self._dirty_state = True
+            self._encoders[cursor] = encode
+            self._index_encoders()
 
     def unregister(self, cursor: str) -> None:
         """Forget a sink that is no longer configured, so it stops holding rows."""
         with self._lock:
             self._check_open()
+            self._write_unwritten_or_fail()
             if self._cursors.pop(cursor, None) is not None:
-                self._begin()
                 self._db.execute("DELETE FROM cursors WHERE name = ?", (cursor,))
+                self._db.execute(f"DROP TABLE IF EXISTS {_texts_table(cursor)}")
+                self._db.execute("DELETE FROM kept WHERE cursor = ?", (cursor,))
                 self._dirty_state = True
+            self._encoders.pop(cursor, None)
+            self._index_encoders()
 
     @property
     def cursors(self) -> dict[str, int]:
@@ -226,28 +281,31 @@ class Journal:
 
     def read(self, cursor: str, limit: int, after: int | None = None) -> list[JournalEntry]:
         """Up to `limit` committed entries after the cursor's acknowledged row (or after the row
-        `after`, for a sink that has entries in flight), oldest first."""
+        `after`, for a sink that has entries in flight), oldest first, with the cursor's text."""
         make = JournalEntry._make
-        return [make(row) for row in self.read_columns(cursor, _COLUMNS, limit, after)]
-
-    def read_columns(
-        self, cursor: str, columns: str, limit: int, after: int | None = None
-    ) -> list[tuple]:
-        """As `read`, but only the named columns (e.g. "rowid, line") as plain tuples: what a
-        sink's hot path uses, since fetching the text it does not send costs more than the
-        rest of the read."""
-        pick = _picker(columns)
         with self._lock:
-            self._check_open()
-            start = self._cursor(cursor) if after is None else after
-            first = start + 1 - self._recent_first  # index of the first row wanted in memory
-            if first >= 0:
-                upto = min(first + limit, self._committed_rowid + 1 - self._recent_first)
-                rows = self._recent[first:upto]
-                return rows if pick is None else [pick(row) for row in rows]
+            start, index, upto = self._window(cursor, limit, after)
+            if index is not None:
+                return [make((r[0], r[1], r[2], r[3], r[index])) for r in self._recent[start:upto]]
+            return [make(row) for row in self._db.execute(
+                "SELECT e.rowid, e.seq, e.key, e.is_value, t.text FROM entries e"
+                f" JOIN {_texts_table(cursor)} t ON t.rowid = e.rowid"
+                " WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid LIMIT ?",
+                (start, self._committed_rowid, limit),
+            )]
+
+    def read_texts(
+        self, cursor: str, limit: int, after: int | None = None
+    ) -> list[tuple[int, str]]:
+        """As `read`, but only (rowid, text) as plain tuples: what a sink's hot path uses, when
+        it needs neither key nor sequence number (they are in its text)."""
+        with self._lock:
+            start, index, upto = self._window(cursor, limit, after)
+            if index is not None:
+                return [(r[0], r[index]) for r in self._recent[start:upto]]
             return self._db.execute(
-                f"SELECT {columns} FROM entries WHERE rowid > ? AND rowid <= ?"
-                " ORDER BY rowid LIMIT ?",
+                f"SELECT rowid, text FROM {_texts_table(cursor)}"
+                " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
                 (start, self._committed_rowid, limit),
             ).fetchall()
 
@@ -264,8 +322,7 @@ class Journal:
         old end, so the rows kept are one run of row ids ending at `last_rowid`)."""
         with self._lock:
             self._check_open()
-            first_kept = self._last_rowid - self._count + 1
-            return self._last_rowid - max(self._cursor(cursor), first_kept - 1)
+            return self._last_rowid - max(self._cursor(cursor), self._first_kept - 1)
 
     @property
     def last_rowid(self) -> int:
@@ -276,7 +333,8 @@ class Journal:
     def stats(self) -> dict[str, int]:
         """Rows buffered now, rows dropped because the journal was full, rows ever appended."""
         with self._lock:
-            return {"buffered": self._count, "dropped": self._dropped, "appended": self._appended}
+            return {"buffered": self._last_rowid - self._first_kept + 1, "dropped": self._dropped,
+                    "appended": self._appended, "unwritten": len(self._unwritten)}
 
     def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener()` (from whichever thread commits) after each commit; returns a function
@@ -291,20 +349,34 @@ class Journal:
 
         return remove
 
-    def commit(self) -> None:
-        """Make everything appended and acknowledged so far durable and visible to readers."""
+    def commit(self) -> bool:
+        """Make everything appended and acknowledged so far durable and visible to readers;
+        say whether that worked. A file that cannot be written (a full disk) is one loud error
+        per episode, not an exception: the rows wait in memory, within `max_items`, and the
+        next commit tries again (the sinks meanwhile see nothing new)."""
         with self._lock:
-            if self._closed or not (self._in_transaction or self._dirty_state):
-                return
-            self._begin()
-            self._write_state()
-            self._db.execute("COMMIT")
-            self._in_transaction = False
-            self._uncommitted = 0
-            self._committed_rowid = self._last_rowid
+            if self._closed or not (self._unwritten or self._dirty_state or self._dirty_keys):
+                return True
+            if self._cursors:  # rows every sink acknowledged go
+                done = min(self._cursors.values())
+                if done >= self._first_kept:
+                    self._first_kept = done + 1
+                    self._forget_upto(done)
+            try:
+                self._db.execute("BEGIN")
+                self._write_rows(self._unwritten)
+                self._write_state()
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                self._write_failed(exc)
+                return False
+            self._written()
             listeners = list(self._listeners)
         for listener in listeners:
             listener()
+        return True
 
     def close(self) -> None:
         """Commit and close the file; the journal can be reopened by a new `Journal(path)`."""
@@ -313,7 +385,10 @@ class Journal:
         self._stop.set()
         self._flusher.join()
         with self._lock:
-            self.commit()
+            if not self.commit():
+                log.error("journal %s: closing with %d items that could not be written; they "
+                          "are lost (their sequence numbers will be used again)", self.path,
+                          len(self._unwritten))
             self._closed = True
             self._db.close()
             self._lockfile.close()
@@ -346,42 +421,72 @@ class Journal:
     def _check_format(self) -> None:
         """Refuse a journal whose rows are in an older format rather than misread them."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
-        if columns and "payload" not in columns:
+        if columns and "is_value" not in columns:
             raise JournalError(
-                f"journal {self.path}: written by an older bridge version (rows without encoded"
-                " payloads); let that version deliver it, or move the file away to start afresh"
+                f"journal {self.path}: written by an older bridge version (rows with another"
+                " layout); let that version deliver it, or move the file away to start afresh"
             )
 
     def _load(self) -> None:
         db = self._db
         self._seqs = dict(db.execute("SELECT key, seq FROM sequences"))
         self._cursors = dict(db.execute("SELECT name, acked FROM cursors"))
+        for cursor in self._cursors:
+            db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
+                       " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
         counters = dict(db.execute("SELECT name, value FROM counters"))
+        self._dirty_marks: dict[str, object] = {}
+        self._dirty_kept: dict[tuple[str, str], str] = {}
+        self._dropping: int | None = None  # rows dropped before the current episode
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
-        self._count = db.execute("SELECT count(*) FROM entries").fetchone()[0]
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
         self._last_rowid = last[0] if last else 0
         self._committed_rowid = self._last_rowid
-        self._deleted_upto = 0
-        # The newest rows as appended, contiguous: self._recent[i] has rowid _recent_first + i.
+        oldest = db.execute("SELECT min(rowid) FROM entries").fetchone()[0]
+        # The rows kept are one run of row ids: from _first_kept to _last_rowid.
+        self._first_kept = self._last_rowid + 1 if oldest is None else oldest
+        self._deleted_upto = self._first_kept - 1
+        self._unwritten: list[tuple] = []  # appended rows not yet in the file, oldest first
+        self._failing_since: float | None = None
+        self._encoders: dict[str, Encoder] = {}
+        # The newest rows as appended, contiguous: self._recent[i] has rowid _recent_first + i,
+        # as (rowid, seq, key, is_value, text of each encoder in `_encoder_list` order).
         # Plain tuples, not JournalEntry: the garbage collector stops tracking tuples of strings
         # and numbers, but not tuple subclasses, and thousands of those arriving each second
         # made it run a full collection (~100 ms) every half second.
-        self._recent: list[tuple[int, int, str, int, str, str]] = []
+        self._recent: list[tuple] = []
+        self._index_encoders()
+
+    def _index_encoders(self) -> None:
+        """Fix the order of the encoders' texts in memory; rows held so far have another."""
+        self._encoder_list = list(self._encoders.values())
+        self._table_list = [_texts_table(cursor) for cursor in self._encoders]
+        self._text_index = {cursor: 4 + i for i, cursor in enumerate(self._encoders)}
+        self._recent = []
         self._recent_first = self._last_rowid + 1
 
-    def _remember(self, rows: list[tuple[str, int, int, str, str]], last_rowid: int) -> None:
-        """Keep freshly inserted rows (they have consecutive row ids, ending at `last_rowid`)
-        in memory, dropping the oldest beyond RECENT_ROWS."""
+    def _remember(self, rows: list[tuple]) -> None:
+        """Keep freshly appended rows (consecutive row ids) in memory, dropping the oldest
+        beyond RECENT_ROWS."""
         recent = self._recent
-        rowid = last_rowid - len(rows) + 1
-        if rowid != self._recent_first + len(recent):  # not contiguous: start afresh
+        first = rows[0][0]
+        if first != self._recent_first + len(recent):  # not contiguous: start afresh
             recent.clear()
-            self._recent_first = rowid
-        recent.extend((rowid + i, seq, topic, retained, text, line_)
-                      for i, (topic, seq, retained, text, line_) in enumerate(rows))
-        self._forget_upto(last_rowid - RECENT_ROWS)
+            self._recent_first = first
+        recent.extend(rows)
+        self._forget_upto(rows[-1][0] - RECENT_ROWS)
+
+    def _window(self, cursor: str, limit: int, after: int | None) -> tuple[int, int | None, int]:
+        """Where a read starts: (the row after which to read, the index of the cursor's text
+        in memory or None to read the file, where to stop in memory). Call with the lock."""
+        self._check_open()
+        start = self._cursor(cursor) if after is None else after
+        index = self._text_index.get(cursor)
+        first = start + 1 - self._recent_first  # index of the first row wanted in memory
+        if index is None or first < 0:
+            return start, None, 0
+        return first, index, min(first + limit, self._committed_rowid + 1 - self._recent_first)
 
     def _forget_upto(self, rowid: int) -> None:
         """Let go of the rows in memory up to `rowid` (the file still has those not deleted)."""
@@ -400,19 +505,35 @@ class Journal:
         if self._closed:
             raise JournalError(f"journal {self.path}: already closed")
 
-    def _begin(self) -> None:
-        if not self._in_transaction:
-            self._db.execute("BEGIN")
-            self._in_transaction = True
-
     def _drop_oldest(self, count: int) -> None:
-        deleted = self._db.execute(
-            "DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries ORDER BY rowid LIMIT ?)",
-            (count,),
-        ).rowcount
-        self._count -= deleted
-        self._dropped += deleted
-        self._forget_upto(self._last_rowid - self._count)
+        if self._dropping is None:
+            self._dropping = self._dropped
+            log.warning("journal %s is full (max_items %d): dropping the oldest undelivered "
+                        "rows; their sequence numbers will be missing downstream", self.path,
+                        self.max_items)
+        upto = self._first_kept + count - 1
+        self._first_kept = upto + 1
+        self._dropped += count
+        unwritten = self._unwritten
+        if unwritten and unwritten[0][0] <= upto:  # never in the file: just forget them
+            del unwritten[:upto - unwritten[0][0] + 1]
+        self._forget_upto(upto)
+
+    def _write_rows(self, rows: list[tuple]) -> None:
+        """INSERT appended rows (and each sink's text) into the open transaction."""
+        if not rows:
+            return
+        db = self._db
+        db.executemany("INSERT INTO entries (rowid, seq, key, is_value) VALUES (?, ?, ?, ?)",
+                       map(itemgetter(0, 1, 2, 3), rows))
+        for index, table in enumerate(self._table_list, start=4):
+            db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
+                           map(itemgetter(0, index), rows))
+
+    def _write_unwritten_or_fail(self) -> None:
+        """Before the sinks' tables change: the rows appended so far go to the file."""
+        if self._unwritten and not self.commit():
+            raise JournalError(f"journal {self.path}: cannot write to it")
 
     def _write_state(self) -> None:
         db = self._db
@@ -422,7 +543,18 @@ class Journal:
                 " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
                 [(key, self._seqs[key]) for key in self._dirty_keys],
             )
-            self._dirty_keys.clear()
+        if self._dirty_marks:
+            db.executemany(
+                "INSERT INTO marks (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(key, _mark_text(mark)) for key, mark in self._dirty_marks.items()],
+            )
+        if self._dirty_kept:
+            db.executemany(
+                "INSERT INTO kept (cursor, key, text) VALUES (?, ?, ?)"
+                " ON CONFLICT (cursor, key) DO UPDATE SET text = excluded.text",
+                [(cursor, key, text) for (cursor, key), text in self._dirty_kept.items()],
+            )
         if self._dirty_state:
             db.executemany(
                 "UPDATE cursors SET acked = ? WHERE name = ?",
@@ -433,21 +565,34 @@ class Journal:
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 [("dropped", self._dropped), ("appended", self._appended)],
             )
-            if self._cursors:
-                done = min(self._cursors.values())
-                if done > self._deleted_upto:
-                    self._count -= db.execute(
-                        "DELETE FROM entries WHERE rowid <= ?", (done,)
-                    ).rowcount
-                    self._deleted_upto = done
-                    self._forget_upto(done)
-            self._dirty_state = False
+        if self._first_kept - 1 > self._deleted_upto:
+            upto = self._first_kept - 1
+            db.execute("DELETE FROM entries WHERE rowid <= ?", (upto,))
+            for cursor in self._cursors:
+                db.execute(f"DELETE FROM {_texts_table(cursor)} WHERE rowid <= ?", (upto,))
+
+    def _written(self) -> None:
+        """After a successful commit: what was pending is in the file."""
+        if self._failing_since is not None:
+            log.info("journal %s: writing works again after %.1f s; %d held items written",
+                     self.path, time.monotonic() - self._failing_since, len(self._unwritten))
+            self._failing_since = None
+        self._unwritten.clear()
+        self._dirty_keys.clear()
+        self._dirty_marks.clear()
+        self._dirty_kept.clear()
+        self._dirty_state = False
+        self._uncommitted = 0
+        self._deleted_upto = max(self._deleted_upto, self._first_kept - 1)
+        self._committed_rowid = self._last_rowid
+
+    def _write_failed(self, exc: sqlite3.Error) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.error("journal %s: cannot write (%s): new data waits in memory and is not "
+                      "delivered until the file can be written again (free space on its disk)",
+                      self.path, exc)
 
     def _flush_periodically(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            try:
-                self.commit()
-            except sqlite3.Error:
-                # A full disk or similar: keep the rows in the open transaction and try again;
-                # readers keep seeing only what was committed.
-                continue
+            self.commit()  # a failure is logged and retried at the next interval

@@ -1,7 +1,9 @@
 """The record that flows from the OPC UA source to the sinks (MQTT, time series).
 
 A `Sample` is one value of one variable of one machine, as the OPC UA server reported it;
-an `EventSample` is one OPC UA event (a state change event or an alarm condition update).
+an `EventSample` is one OPC UA event (a state change event or an alarm condition update); a
+`Gap` says that a variable changed while its changes could not be read and the server cannot
+give them back: no silent loss.
 Both carry everything a sink needs to name, place and serialise them, so sinks never talk
 OPC UA and the source never talks MQTT.
 """
@@ -61,3 +63,23 @@ class EventSample:
     def key(self) -> str:
         is_alarm = "Condition" in self.event_type or "Alarm" in self.event_type
         return self.machine.topic("alarms" if is_alarm else "events")
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Changes of one variable that are lost: it changed between `start` (the source time of
+    the last value handed on) and `end` (that of the first value after), and neither the
+    subscription nor the server's history can give back what happened in between."""
+
+    machine: MachinePath
+    group: str
+    tag: str
+    start: datetime | None
+    end: datetime | None
+    reason: str  # for a person: why the values cannot be given back
+    node_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """The variable's series: a gap takes its place in the variable's sequence."""
+        return self.machine.topic(self.group, self.tag)

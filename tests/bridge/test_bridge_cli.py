@@ -169,8 +169,18 @@ def test_server_without_machinery(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert "Traceback" not in err
 
 
-def test_the_example_config_is_valid() -> None:
-    example = Path(__file__).resolve().parents[2] / "mqtt_bridge" / "bridge.example.toml"
-    config = load({}, str(example), {})
+def test_the_sample_configurations_are_valid_and_complete(tmp_path: Path) -> None:
+    """The top-level sample and the sample in each input's and output's folder, together,
+    make a valid configuration that sets every section."""
+    bridge = Path(__file__).resolve().parents[2] / "mqtt_bridge"
+    samples = [bridge / "bridge.example.toml", bridge / "inputs/opcua/opcua.example.toml",
+               bridge / "outputs/mqtt/mqtt.example.toml",
+               bridge / "outputs/timeseries/timeseries.example.toml"]
+    for sample in samples:
+        load({}, str(sample), {})
+    combined = tmp_path / "bridge.toml"
+    combined.write_text("\n".join(sample.read_text() for sample in samples))
+    config = load({}, str(combined), {})
     assert config.mqtt is not None and config.influx is not None
     assert config.opcua.url == "opc.tcp://127.0.0.1:4840"
+    assert config.mqtt.keepalive == 30 and config.influx.batch_size == 5000

@@ -17,6 +17,7 @@ from asyncua import Client
 from factory_sim import events as ev
 from mqtt_bridge.app import Bridge
 from mqtt_bridge.config import load
+from mqtt_bridge.inputs.opcua import asyncua_adapter
 from opcua_server import nodeids
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 from tests.services import MqttRecorder
@@ -82,6 +83,8 @@ async def test_every_model_state_change_reaches_mqtt(mosquitto, tmp_path) -> Non
         while bridge.source is None or not bridge.source.connected.is_set():
             assert not task.done(), task.result()
             await asyncio.sleep(0.05)
+        # The bridge as a library installs no patches of its own over the server's.
+        assert not asyncua_adapter.installed()
         cells = sorted(m.name for m in bridge.source.machines.values())
         assert cells == sorted(server.machines)
         now = 0.0

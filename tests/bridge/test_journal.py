@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from mqtt_bridge import journal as journal_module
-from mqtt_bridge import payload
 from mqtt_bridge.journal import Journal, JournalEntry, JournalError
-from mqtt_bridge.line_protocol import line
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.line_protocol import line
 from mqtt_bridge.sample import EventSample, MachinePath, Sample
-from mqtt_bridge.settings import MqttSettings
-from mqtt_bridge.sinks.mqtt import MqttSink
 from tests.services import MqttRecorder
 
 PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
@@ -35,24 +35,29 @@ def sample(machine: MachinePath, tag: str, value: object, i: int = 0) -> Sample:
     return Sample(machine, "counters", tag, value, t, t, "Good", f"ns=2;s={tag}")
 
 
+MQTT = payload.encode_text  # the encoders of the two outputs
+LINE = line
+
+
 def value(entry: JournalEntry) -> object:
     """The sample value an entry carries, from its stored MQTT payload."""
-    return json.loads(entry.payload)["value"]
+    return json.loads(entry.text)["value"]
 
 
 def test_sequence_numbers_count_per_key_and_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "bridge.journal"
     with Journal(path) as journal:
-        journal.register("mqtt")
+        journal.register("mqtt", MQTT)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(3)])
         journal.append([sample(LASER, "Parts", 0), sample(PRESS, "Parts", 3, 3)])
     with Journal(path) as journal:
+        journal.register("mqtt", MQTT)  # the encoder is code: given again at each start
         journal.append([sample(PRESS, "Parts", 4, 4), sample(LASER, "Parts", 1)])
         journal.commit()
         entries = journal.read("mqtt", limit=100)
     by_key: dict[str, list[tuple[int, object]]] = {}
     for entry in entries:
-        by_key.setdefault(entry.topic, []).append((entry.seq, value(entry)))
+        by_key.setdefault(entry.key, []).append((entry.seq, value(entry)))
     assert by_key == {
         PRESS.topic("counters", "Parts"): [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)],
         LASER.topic("counters", "Parts"): [(1, 0), (2, 1)],
@@ -63,7 +68,7 @@ def test_sequence_numbers_count_per_key_and_survive_reopening(tmp_path: Path) ->
 def test_readers_see_only_committed_rows(tmp_path: Path) -> None:
     # Long commit interval: only explicit commits (or commit_items) make rows visible.
     with Journal(tmp_path / "j", commit_interval=3600, commit_items=10_000) as journal:
-        journal.register("mqtt")
+        journal.register("mqtt", MQTT)
         journal.append([sample(PRESS, "Parts", 1)])
         assert journal.read("mqtt", limit=10) == []
         journal.commit()
@@ -73,8 +78,8 @@ def test_readers_see_only_committed_rows(tmp_path: Path) -> None:
 def test_rows_are_deleted_once_every_cursor_acknowledged_them(tmp_path: Path) -> None:
     path = tmp_path / "j"
     with Journal(path) as journal:
-        journal.register("mqtt")
-        journal.register("timeseries")
+        journal.register("mqtt", MQTT)
+        journal.register("timeseries", MQTT)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(10)])
         journal.commit()
         rows = [e.rowid for e in journal.read("mqtt", limit=100)]
@@ -100,16 +105,18 @@ def test_rows_are_deleted_once_every_cursor_acknowledged_them(tmp_path: Path) ->
 def test_a_full_journal_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     path = tmp_path / "j"
     with Journal(path, max_items=10) as journal:
-        journal.register("mqtt")
+        journal.register("mqtt", MQTT)
         for i in range(25):
             journal.append([sample(PRESS, "Parts", i, i)])
         journal.commit()
-        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
+        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25,
+                                   "unwritten": 0}
         entries = journal.read("mqtt", limit=100)
         assert [e.seq for e in entries] == list(range(16, 26))
         assert [value(e) for e in entries] == list(range(15, 25))
     with Journal(path, max_items=10) as journal:  # the counts are durable too
-        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25}
+        assert journal.stats() == {"buffered": 10, "dropped": 15, "appended": 25,
+                                   "unwritten": 0}
 
 
 def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
@@ -125,30 +132,54 @@ def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
                     {"ConditionId": "ns=3;i=99", "ActiveState": True}),
     ]
     with Journal(tmp_path / "j") as journal:
-        journal.register("mqtt")
+        journal.register("mqtt", MQTT)
+        journal.register("timeseries", LINE)
         journal.append(items)
         journal.commit()
         entries = journal.read("mqtt", limit=100)
-        journal_columns = journal.read_columns("mqtt", "rowid, line", limit=100)
-        with pytest.raises(ValueError, match="journal columns"):
-            journal.read_columns("mqtt", "rowid; DROP TABLE entries", limit=1)
-    # What the sinks send, built once at append (seq 1: each item is the first of its key).
-    assert [(e.topic, e.retained, e.payload, e.line) for e in entries] == [
-        (payload.topic(item), isinstance(item, Sample), payload.encode_text(item, 1),
-         line(item, 1))
-        for item in items
+        lines = journal.read("timeseries", limit=100)
+        texts = journal.read_texts("timeseries", limit=100)
+    # What each sink sends, built once at append by its own encoder (seq 1: each item is the
+    # first of its key).
+    assert [(e.key, e.seq, e.is_value, e.text) for e in entries] == [
+        (item.key, 1, isinstance(item, Sample), payload.encode_text(item, 1)) for item in items
     ]
-    # The sinks' hot path reads only the columns it sends, same values.
-    assert journal_columns == [(e.rowid, e.line) for e in entries]
-    assert entries[3].topic.endswith("/monitoring/Temp__")  # MQTT wildcards replaced
-    assert json.loads(entries[4].payload)["value"] == "AP8="  # bytes become base64 text
-    assert json.loads(entries[1].payload)["sourceTimestamp"] == "2026-01-01T06:00:00.000000Z"
+    assert [e.text for e in lines] == [line(item, 1) for item in items]
+    # The sinks' hot path reads only what it sends, same values.
+    assert texts == [(e.rowid, e.text) for e in lines]
+    assert json.loads(entries[4].text)["value"] == "AP8="  # bytes become base64 text
+    assert json.loads(entries[1].text)["sourceTimestamp"] == "2026-01-01T06:00:00.000000Z"
     with sqlite3.connect(tmp_path / "j") as db:  # no pickle: any SQLite tool can read it
         text, row = db.execute(
-            "SELECT payload, line FROM entries ORDER BY rowid DESC LIMIT 1"
+            'SELECT m.text, t.text FROM "texts_mqtt" m JOIN "texts_timeseries" t USING (rowid)'
+            " ORDER BY rowid DESC LIMIT 1"
         ).fetchone()
+        assert [r[1] for r in db.execute("PRAGMA table_info(entries)")] == \
+            ["rowid", "key", "seq", "is_value"]  # no sink's wire format in the journal itself
     assert json.loads(text)["message"] == "Hydraulic pressure low"
     assert row.startswith("alarms,")
+
+
+PARTS = PRESS.topic("counters", "Parts")
+
+
+def test_a_third_output_registers_its_own_encoder_without_a_schema_change(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    with Journal(path) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", 0)])
+        journal.register("csv", lambda item, seq: f"{item.key},{seq},{item.value}")
+        journal.append([sample(PRESS, "Parts", 1, 1)])
+        journal.commit()
+        # a new cursor starts after the newest row: older rows were encoded without it
+        assert [e.text for e in journal.read("csv", 10)] == [f"{PARTS},2,1"]
+        assert [value(e) for e in journal.read("mqtt", 10)] == [0, 1]
+    with Journal(path) as journal:  # the file alone serves the same
+        assert [e.text for e in journal.read("csv", 10)] == [f"{PARTS},2,1"]
+        with pytest.raises(ValueError, match="journal cursor"):
+            journal.register("no spaces; DROP TABLE entries", MQTT)
 
 
 def test_reads_from_memory_and_from_the_file_give_the_same_entries(
@@ -159,7 +190,7 @@ def test_reads_from_memory_and_from_the_file_give_the_same_entries(
     monkeypatch.setattr(journal_module, "RECENT_ROWS", 5)
     path = tmp_path / "j"
     with Journal(path, commit_interval=3600) as journal:
-        journal.register("mqtt")
+        journal.register("mqtt", MQTT)
         for start in range(0, 12, 3):
             journal.append([sample(PRESS, "Parts", i, i) for i in range(start, start + 3)])
         journal.append([sample(LASER, "Parts", 0)])  # not committed: visible to no reader
@@ -171,20 +202,20 @@ def test_reads_from_memory_and_from_the_file_give_the_same_entries(
             (after, limit): journal.read("mqtt", limit, after=after)
             for after in range(0, last + 1) for limit in (1, 4, 100)
         }
-        columns = journal.read_columns("mqtt", "line", limit=100, after=last - 4)
+        columns = journal.read_texts("mqtt", limit=100, after=last - 4)
         assert [value(e) for e in reads[(last - 4, 100)]] == [10, 11, 0]  # from memory
         assert [value(e) for e in reads[(0, 100)]] == [*range(12), 0]  # from the file
     with Journal(path) as journal:  # the file alone; it has the last row committed now
         for (after, limit), entries in reads.items():
             expected = journal.read("mqtt", min(limit, last - 1 - after), after=after)
             assert entries == expected, (after, limit)
-        assert columns == [(e.line,) for e in journal.read("mqtt", 3, after=last - 4)]
+        assert columns == [(e.rowid, e.text) for e in journal.read("mqtt", 3, after=last - 4)]
 
 
 def test_pending_counts_unacknowledged_rows_across_acks_and_drops(tmp_path: Path) -> None:
     with Journal(tmp_path / "j", max_items=10) as journal:
-        journal.register("mqtt")
-        journal.register("timeseries")
+        journal.register("mqtt", MQTT)
+        journal.register("timeseries", LINE)
         assert journal.pending("mqtt") == 0
         journal.append([sample(PRESS, "Parts", i, i) for i in range(6)])
         journal.commit()
@@ -227,11 +258,12 @@ _APPENDER = textwrap.dedent(
     import sys, time
     from datetime import UTC, datetime
     from mqtt_bridge.journal import Journal
+    from mqtt_bridge.outputs.mqtt.payload import encode_text
     from mqtt_bridge.sample import MachinePath, Sample
 
     press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
     journal = Journal(sys.argv[1], commit_interval=3600, commit_items=10**9)
-    journal.register("mqtt")
+    journal.register("mqtt", encode_text)
     appended = 0
     for batch in range(20):
         journal.append(

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_bridge import payload
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
-from mqtt_bridge.settings import MqttSettings, SettingsError
-from mqtt_bridge.sinks.mqtt import MqttSink
-from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
+from mqtt_bridge.settings import SettingsError
 from tests.services import (
     MOSQUITTO,
     Mosquitto,
@@ -87,6 +88,7 @@ async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads
     ]
     odd = [
         Sample(LASER, "energy", "Power", math.nan, T0, None, "BadSensorFailure"),
+        Gap(LASER, "energy", "Power", T0, None, "no history", "ns=4;i=8"),
         Sample(LASER, "energy", "Power", 1.25, None, None, "Good"),
         Sample(LASER, "monitoring", "Temp+#", [20.5, None], T0, T0, "Good"),
     ]
@@ -121,7 +123,7 @@ async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads
     laser = "uns/acme/plant1/cutting/line1/laser1"
     assert by_topic == {
         f"{press}/counters/Parts": list(range(1, 51)),
-        f"{laser}/energy/Power": [1, 2],
+        f"{laser}/energy/Power": [1, 2, 3],  # a gap record has its place in the sequence
         f"{laser}/monitoring/Temp__": [1],  # MQTT wildcards cannot be in a topic name
         f"{press}/alarms": [1, 2],
         f"{laser}/events": [1],
@@ -135,7 +137,10 @@ async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads
     }
     power = [m.json() for m in messages if m.topic == f"{laser}/energy/Power"]
     assert power[0]["value"] == "NaN" and power[0]["status"] == "BadSensorFailure"
-    assert power[1]["sourceTimestamp"] is None
+    assert power[1] == {"gap": {"from": "2026-11-23T06:00:00.000000Z", "to": None,
+                                "reason": "no history"},
+                        "seq": 2, "cellType": "PunchLaserType", "nodeId": "ns=4;i=8"}
+    assert power[2]["sourceTimestamp"] is None
     alarm = next(m.json() for m in messages if m.topic == f"{press}/alarms")
     assert alarm["fields"] == {"ActiveState": True, "ConditionId": "ns=4;i=90"}
     assert alarm["severity"] == 800 and alarm["eventType"] == "AlarmConditionType"
@@ -145,6 +150,7 @@ async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads
     last = {m.topic: m for m in retained}
     assert all(m.retain for m in retained)
     assert last[f"{press}/counters/Parts"].json()["value"] == 49
+    assert last[f"{laser}/energy/Power"].json()["value"] == 1.25  # a gap is not retained
     assert f"{press}/alarms" not in last and f"{laser}/events" not in last
     assert last["uns/_bridge/bridge-a/status"].json()["status"] == "online"
     status = [m.json()["status"] for m in messages if m.topic == "uns/_bridge/bridge-a/status"]
@@ -162,7 +168,8 @@ async def test_machine_batches_carry_every_update_with_its_own_topic_and_seq(
     parts = [Sample(PRESS, "counters", "Parts", i, T0, T0, "Good", "ns=4;i=7")
              for i in range(1200)]  # more than one batch can hold
     strokes = [Sample(PRESS, "counters", "Strokes", i, T0, T0, "Good") for i in range(30)]
-    power = [Sample(LASER, "energy", "Power", i / 2, T0, None, "Good") for i in range(40)]
+    power: list = [Sample(LASER, "energy", "Power", i / 2, T0, None, "Good") for i in range(40)]
+    power[20] = Gap(LASER, "energy", "Power", T0, T0, "queue overflow", "")
     alarm = EventSample(PRESS, "AlarmConditionType", T0, 800, "Oil pressure low",
                         {"ActiveState": True})
     try:
@@ -215,8 +222,8 @@ _DOOMED_BRIDGE = textwrap.dedent(
     """
     import asyncio, sys
     from mqtt_bridge.journal import Journal
-    from mqtt_bridge.settings import MqttSettings
-    from mqtt_bridge.sinks.mqtt import MqttSink
+    from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+    from mqtt_bridge.outputs.mqtt.sink import MqttSink
 
     async def main():
         settings = MqttSettings(url=sys.argv[2], client_id="doomed")
@@ -294,7 +301,7 @@ async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
 ) -> None:
     """Issue 4's figures: the broker stops for 10 s and the time series for 30 s (at the same
     time, to keep the suite short) while samples keep coming; in both MQTT modes."""
-    from mqtt_bridge.settings import InfluxSettings
+    from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 
     broker, database = mosquitto_persistent, victoria_metrics
     recorder = MqttRecorder(broker, "acme/#", session=True)  # its session survives the restart
@@ -341,7 +348,8 @@ async def test_outages_of_broker_and_database_lose_and_reorder_nothing(
                 == {PRESS.topic("counters", t): n for t, n in appended.items()}
             )
             journal.commit()  # acks are written with the next commit, within 50 ms
-            assert journal.stats() == {"buffered": 0, "dropped": 0, "appended": total}
+            assert journal.stats() == {"buffered": 0, "dropped": 0, "appended": total,
+                                       "unwritten": 0}
     finally:
         recorder.close()
 

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 import pytest
 from asyncua import Client
 
-from mqtt_bridge.discovery import (
+from mqtt_bridge.inputs.opcua.discovery import (
     MACHINE_IDENTIFICATION_TYPE_ID,
     MACHINERY_URI,
     MACHINES_FOLDER_ID,

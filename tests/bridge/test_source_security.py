@@ -14,9 +14,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from factory_cli.main import main
-from mqtt_bridge.config import OpcUaSettings
-from mqtt_bridge.discovery import Hierarchy
-from mqtt_bridge.opcua_source import OpcUaSource
+from mqtt_bridge.inputs.opcua import OpcUaSettings, OpcUaSource
+from mqtt_bridge.inputs.opcua.discovery import Hierarchy
 from tests.bridge.machinery_server import MachineryServer, free_port
 
 BRIDGE_URI = "urn:factory-sim:bridge"

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
-from mqtt_bridge.backfill import LastSeen
-from mqtt_bridge.config import OpcUaSettings
-from mqtt_bridge.discovery import Hierarchy
-from mqtt_bridge.opcua_source import OVERFLOW_BITS, OpcUaSource, json_value
-from mqtt_bridge.sample import EventSample, Sample
+from mqtt_bridge.inputs.opcua import OpcUaSettings, OpcUaSource
+from mqtt_bridge.inputs.opcua.discovery import Hierarchy
+from mqtt_bridge.inputs.opcua.gate import OVERFLOW_BITS
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+from mqtt_bridge.inputs.opcua.values import json_value
+from mqtt_bridge.journal import Journal
+from mqtt_bridge.sample import EventSample, Gap, Sample
 from tests.bridge.machinery_server import MachineryServer
 
 TEMPERATURE_KEY = "factory/Plant/Bending/Line1/Press1/Monitoring/Temperature"
@@ -134,16 +136,15 @@ async def test_variables_added_to_a_machine_at_runtime(fresh_server: MachinerySe
 
 
 async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
-    fresh_server: MachineryServer, tmp_path: Path
+    fresh_server: MachineryServer,
 ) -> None:
-    state = tmp_path / "source-state.json"
-    first = LastSeen(state)
+    first = LastSeen()
     async with running_source(fresh_server, first) as (_, before):
         await write(fresh_server, ("Press1", "Temperature", 1.0))
         await asyncio.to_thread(fresh_server.fire_alarm, "Press1", "Door open", 300)
         await before.wait_for(lambda g: 1.0 in g.values(TEMPERATURE_KEY))
         await before.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
-    first.save(first.snapshot())
+    saved = first.changes()  # what the journal keeps with the items
 
     # The bridge is down: these changes and this alarm reach only the server's history.
     missed = [float(v) for v in range(2, 7)]
@@ -151,7 +152,7 @@ async def test_gap_while_the_bridge_was_down_is_backfilled_without_repeats(
     await asyncio.to_thread(fresh_server.fire_alarm, "Press1", "Overheating", 900)
     await asyncio.sleep(0.1)  # the server's historian samples every 10 ms
 
-    async with running_source(fresh_server, LastSeen(state)) as (source, after):
+    async with running_source(fresh_server, LastSeen(saved)) as (source, after):
         await write(fresh_server, ("Press1", "Temperature", 7.0))
         await after.wait_for(lambda g: 7.0 in g.values(TEMPERATURE_KEY))
         await after.wait_for(lambda g: any(isinstance(i, EventSample) for i in g))
@@ -195,16 +196,15 @@ def test_values_become_json() -> None:
     assert json_value(b"\x01\xff") == "01ff"
 
 
-@pytest.mark.parametrize("content", ["not json", '{"k": "no pair"}', "[]"])
-def test_unreadable_source_state_is_ignored(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "state.json"
-    path.write_text(content)
-    assert LastSeen(path).times == {}
+@pytest.mark.parametrize("saved", ["not a pair", ["not a time", 1], [1, 2, 3], None])
+def test_an_unreadable_last_value_is_ignored(saved: object) -> None:
+    last = LastSeen({"k": saved, "good": ["2026-06-01T00:00:00+00:00", 5]})
+    assert list(last.times) == ["good"] and last.values == {"good": 5}
 
 
 def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path) -> None:
     t1, t2 = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)
-    last = LastSeen(tmp_path / "state.json")
+    last = LastSeen()
     assert last.is_new("k", t1, "idle")
     assert last.is_new("k", t1, "setup")  # a second change at the same simulated instant
     assert not last.is_new("k", t1, "setup")  # the same change again: a repeat
@@ -216,9 +216,12 @@ def test_last_seen_tells_repeats_from_changes_at_the_same_instant(tmp_path: Path
     history = [(t1, "idle"), (t1, "setup"), (t1, "run"), (t2, "stop")]
     assert last.unseen("k", history) == 2
     assert last.unseen("other", history) == 0
-    last.save(last.snapshot())
-    again = LastSeen(tmp_path / "state.json")
+    with Journal(tmp_path / "j") as journal:  # kept with the items, as JSON
+        journal.append([], marks=last.changes())
+    with Journal(tmp_path / "j") as journal:
+        again = LastSeen(journal.marks())
     assert (again.times["k"], again.values["k"]) == (t1, "setup")
+    assert last.changes() == {}  # nothing changed since
 
 
 @pytest.mark.parametrize(("tag", "historized"), [("Temperature", True),
@@ -233,12 +236,12 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
         # asyncua's server never lets a queue overflow, so this test does what a server whose
         # queue for the variable was full does: it drops the values 2.0 and 3.0 and sets the
         # Overflow bit on the next one.
-        receive = source._on_data
+        receive = source.subscriptions._on_data
 
         def overflowing(notifications: list) -> None:
             kept = []
             for notification in notifications:
-                item = source._items.get(notification.ClientHandle)
+                item = source.subscriptions.variables.get(notification.ClientHandle)
                 value = notification.Value.Value.Value
                 if item is not None and item.key == key and value in (2.0, 3.0):
                     continue
@@ -247,7 +250,7 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
                 kept.append(notification)
             receive(kept)
 
-        source._on_data = overflowing
+        source.subscriptions._on_data = overflowing
         await write(machinery_server, *[("Press1", tag, float(v)) for v in range(2, 6)])
         await got.wait_for(lambda g: 5.0 in g.values(key))
         await write(machinery_server, ("Press1", tag, 6.0))  # and live values flow on
@@ -255,4 +258,12 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
     recovered = [2.0, 3.0] if historized else []
     assert got.values(key) == [*initial, *recovered, 4.0, 5.0, 6.0]
     assert source.stats()["overflows"] == 1
+    # what cannot be recovered is a gap record right before the value after it
+    gaps = [i for i in got if isinstance(i, Gap)]
+    if historized:
+        assert gaps == []
+    else:
+        after = next(s for s in got if isinstance(s, Sample) and s.value == 4.0 and s.key == key)
+        assert [(g.key, g.end) for g in gaps] == [(key, after.source_time)]
+        assert got.index(gaps[0]) == got.index(after) - 1 and source.stats()["gaps"] == 1
     assert source.stats()["overflows_lost"] == (0 if historized else 1)

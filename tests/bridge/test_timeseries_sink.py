@@ -3,6 +3,7 @@ protocol it writes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from influxdb_client import Point, WritePrecision
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.line_protocol import line, measurement
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
-from mqtt_bridge.settings import InfluxSettings, SettingsError
-from mqtt_bridge.sinks.timeseries import TimeSeriesSink
+from mqtt_bridge.outputs.timeseries import sink as timeseries_sink
+from mqtt_bridge.outputs.timeseries.line_protocol import line, measurement
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
+from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
+from mqtt_bridge.settings import SettingsError
 
 PRESS = MachinePath("acme", "plant 1", "forming", "line1", "press1", "PressBrakeType")
 COBOT = MachinePath("acme", "plant 1", "assembly", "line1", "cobot1", "CobotStationType")
@@ -141,3 +144,41 @@ def test_influx_settings_name_what_is_wrong(tmp_path: Path) -> None:
         InfluxSettings(batch_size=0)
     with pytest.raises(SettingsError, match=r"ssl_ca_cert: file .*nope\.pem"):
         InfluxSettings(ssl_ca_cert=str(tmp_path / "nope.pem"))
+
+
+def test_a_gap_is_written_to_its_variables_measurement() -> None:
+    press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+    t0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    gap = Gap(press, "counters", "Parts", t0, t0 + timedelta(seconds=90), 'no "history"')
+    assert line(gap, 7) == (
+        "counters,area=forming,cell=press1,cell_type=PressBrakeType,enterprise=acme,line=line1,"
+        'site=plant1 Parts_gap=90.0,Parts_gap_reason="no \\"history\\"",Parts_seq=7i '
+        f"{int((t0 + timedelta(seconds=90)).timestamp()) * 10**9}"
+    )
+
+
+async def test_rejected_lines_are_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = _RejectingWriteApi()
+
+    class RejectingDatabase:  # VictoriaMetrics accepts every line: the rejection is injected
+        def __init__(self, **_options: object) -> None:
+            pass
+
+        def write_api(self, **_options: object) -> _RejectingWriteApi:
+            return api
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(timeseries_sink, "InfluxDBClient", RejectingDatabase)
+    now = datetime.now(UTC)
+    with Journal(tmp_path / "j") as journal:
+        async with TimeSeriesSink(journal, InfluxSettings(url="http://127.0.0.1:9")) as sink:
+            journal.append(Sample(PRESS, "counters", "Bad" if i == 3 else "Good", i, now, now,
+                                  "Good") for i in range(8))
+            assert await sink.flush(timeout=10)
+            assert sink.stats()["rejected"] == 1 and len(api.accepted) == 7
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("rejected 1 of 8 lines" in w and "Bad=3i" in w for w in warnings), warnings

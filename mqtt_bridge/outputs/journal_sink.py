@@ -1,8 +1,10 @@
-"""Sinks deliver what the source appended to the journal: `MqttSink`, `TimeSeriesSink`.
+"""What every output shares: a sink drains the journal to its peer (`MqttSink`, `TimeSeriesSink`).
 
 Each sink is an async context manager that drains the journal through its own cursor in a
 background task and acknowledges rows only after its peer confirmed them, so everything not yet
-confirmed is still in the journal when the peer is down or the bridge stops.
+confirmed is still in the journal when the peer is down or the bridge stops. A sink owns its
+wire format: its `encode(item, seq)` is registered with its cursor, and the journal stores that
+text at append, once, for the sink to send as it is.
 
     journal = Journal("bridge.journal")
     mqtt = MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883"))
@@ -15,24 +17,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from typing import Any
 
-from mqtt_bridge.journal import Journal
+from mqtt_bridge.journal import Item, Journal
+
+log = logging.getLogger(__name__)
+
+
+class Outage:
+    """A peer's outage as an operator reads it in the log: one warning when it starts (also at
+    start-up: the sink says that it is waiting, and for what), one info line when it ends,
+    with how long it took and how much waited meanwhile."""
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.since: float | None = None
+        self.attempts = 0
+
+    def failed(self, reason: str) -> None:
+        self.attempts += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("%s is unavailable (%s): waiting for it, data waits in the journal",
+                        self.peer, reason)
+
+    def over(self, waiting: int) -> None:
+        if self.since is not None:
+            log.info("%s is available again after %.1f s (%d failed attempts); delivering the "
+                     "%d entries that waited", self.peer, time.monotonic() - self.since,
+                     self.attempts, waiting)
+        self.since, self.attempts = None, 0
 
 
 class JournalSink:
-    """What every sink shares: its cursor, the background task, waking on commits, `flush()`."""
+    """What every sink shares: its cursor and encoder, the background task, waking on commits,
+    `flush()`. A subclass sets `encode` and implements `_run`."""
+
+    @staticmethod
+    def encode(item: Item, seq: int) -> str:
+        """The text this sink sends for an item with its per-key sequence number."""
+        raise NotImplementedError
 
     def __init__(self, journal: Journal, cursor: str) -> None:
         self.journal = journal
         self.cursor = cursor
         # Registering at construction, not on entry, holds rows for this sink from the start.
-        journal.register(cursor)
+        journal.register(cursor, self.encode)
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> JournalSink:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()

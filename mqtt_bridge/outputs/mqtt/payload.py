@@ -7,6 +7,11 @@ Payloads follow `payload.schema.json` (JSON Schema draft 2020-12, shipped next t
      "serverTimestamp": "2026-11-23T05:00:00.001000Z", "status": "Good", "seq": 17,
      "cellType": "PressBrakeType", "nodeId": "ns=4;i=6012"}
 
+and, where changes of a variable are lost, a gap record in its place in the sequence:
+
+    {"gap": {"from": "2026-11-23T05:00:00.000000Z", "to": "2026-11-23T05:02:10.000000Z",
+     "reason": "..."}, "seq": 18, "cellType": "PressBrakeType", "nodeId": "ns=4;i=6012"}
+
 Timestamps are RFC 3339 in UTC; non-finite floats are written as the strings "NaN",
 "Infinity" and "-Infinity" (as OPC UA's JSON encoding does), since JSON has no such numbers.
 """
@@ -21,12 +26,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from mqtt_bridge.sample import EventSample, Sample
+from mqtt_bridge.sample import EventSample, Gap, Sample
 
 _TOPIC_FORBIDDEN = str.maketrans({"+": "_", "#": "_", "\0": "_"})
 
 
-def topic(item: Sample | EventSample, prefix: str = "") -> str:
+def topic(item: Sample | EventSample | Gap, prefix: str = "") -> str:
     """The item's topic: `{prefix}{enterprise}/{site}/{area}/{line}/{cell}/{group}/{tag}` for
     samples, `.../{cell}/events` or `.../{cell}/alarms` for events. MQTT wildcards in names
     become "_" (a browse name may contain them; a topic name must not)."""
@@ -107,13 +112,24 @@ def event_document(event: EventSample, seq: int) -> dict[str, Any]:
     }
 
 
-def encode_text(item: Sample | EventSample, seq: int) -> str:
+def gap_document(gap: Gap, seq: int) -> dict[str, Any]:
+    return {
+        "gap": {"from": timestamp(gap.start), "to": timestamp(gap.end), "reason": gap.reason},
+        "seq": seq,
+        "cellType": gap.machine.cell_type,
+        "nodeId": gap.node_id,
+    }
+
+
+def encode_text(item: Sample | EventSample | Gap, seq: int) -> str:
     """The JSON payload (as text) of an item with its per-topic sequence number; the journal
     stores it at append, so it is built once per item, not once per delivery attempt.
 
     Samples are the hot path (every tag update): their text is assembled from pieces that are
     either cached per tag (`cellType`, `nodeId`, `status`) or cheap to write (numbers,
     timestamps), exactly as `json` would write `sample_document` (a test holds them equal)."""
+    if type(item) is Gap:
+        return _ENCODER.encode(gap_document(item, seq))
     if type(item) is not Sample:
         return _ENCODER.encode(event_document(item, seq))  # type: ignore[arg-type]
     return "".join((
@@ -153,7 +169,7 @@ def _sample_tail(cell_type: str, node_id: str) -> str:
     return f',"cellType":{_ENCODER.encode(cell_type)},"nodeId":{_ENCODER.encode(node_id)}}}'
 
 
-def encode(item: Sample | EventSample, seq: int) -> bytes:
+def encode(item: Sample | EventSample | Gap, seq: int) -> bytes:
     """The UTF-8 JSON payload of an item with its per-topic sequence number."""
     return encode_text(item, seq).encode()
 
@@ -162,10 +178,12 @@ BATCH_LEVEL = "updates"  # .../{cell}/updates carries a machine's batched update
 MAX_BATCH = 500  # updates per batch message (~100 kB)
 
 
-def batch_topic(topic: str, is_sample: bool) -> str:
-    """The batch topic of a variable's or an event's topic: `.../{cell}/{group}/{tag}` and
-    `.../{cell}/events` both belong to `.../{cell}/updates`."""
-    return topic.rsplit("/", 2 if is_sample else 1)[0] + "/" + BATCH_LEVEL
+@functools.lru_cache(maxsize=65_536)
+def batch_topic(topic: str) -> str:
+    """The batch topic of an update's topic (without prefix): `.../{cell}/{group}/{tag}` and
+    `.../{cell}/events` both belong to `.../{cell}/updates` (the first five levels name the
+    cell; none of them contains a `/`)."""
+    return "/".join(topic.split("/", 5)[:5]) + "/" + BATCH_LEVEL
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -185,16 +203,20 @@ def updates_batch(updates: list[tuple[str, str]]) -> str:
                                      for topic, text in updates) + "]}"
 
 
-def status(bridge_id: str, online: bool, at: datetime | None = None) -> bytes:
+def status(bridge_id: str, online: bool, at: datetime | None = None,
+           source: dict[str, Any] | None = None) -> bytes:
     """The bridge's birth (online) or goodbye (offline) message; the last will has no time,
-    since the broker sends it when it notices the bridge is gone."""
+    since the broker sends it when it notices the bridge is gone. `source` says which OPC UA
+    server the bridge reads and when that server started (a new start time marks a restart)."""
     document: dict[str, Any] = {"status": "online" if online else "offline", "bridgeId": bridge_id}
     if at is not None:
         document["time"] = timestamp(at)
+    if source is not None:
+        document["source"] = source
     return _dumps(document)
 
 
 def schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of every payload the bridge publishes."""
-    text = resources.files("mqtt_bridge").joinpath("payload.schema.json").read_text("utf-8")
+    text = resources.files(__package__).joinpath("payload.schema.json").read_text("utf-8")
     return json.loads(text)

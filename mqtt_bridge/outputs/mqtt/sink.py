@@ -13,13 +13,19 @@ the loop watches the socket and calls `loop_read`/`loop_write`, a timer calls `l
 keepalives). All callbacks then run on the loop, so a PUBACK costs no thread switch and no
 wake-up pipe, and publishing competes with no network thread for the GIL; this cut the CPU per
 message by about a third and lifted one connection from ~16,000 to ~25,000 confirmed
-messages/s (benchmarks/bridge_delivery.py). The journal holds every entry's finished topic and
-payload, so publishing is one `publish()` call per entry.
+messages/s (benchmarks/bridge_delivery.py). The journal holds every entry's finished payload
+(this sink's encoder is `payload.encode_text`), so publishing is one `publish()` call per entry.
 
 The bridge's status topic (`MqttSettings.status_topic`) carries a retained birth message
 (`{"status": "online", ...}`) on every connect, and a retained last will
 (`{"status": "offline", ...}`) that the broker publishes if the bridge dies; a clean shutdown
 publishes "offline" itself.
+
+Retained values survive a broker that lost them (a new broker, one without persistence): the
+sink keeps the last retained payload per topic its broker confirmed (`Journal.keep`), and on
+each connect in tag mode looks for its own retained status message. A broker that has none has
+lost its retained store: the sink publishes every kept payload again (same `seq`: a consumer
+sees a duplicate delivery at most) before its birth message and the journal's backlog.
 """
 
 from __future__ import annotations
@@ -34,16 +40,18 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from mqtt_bridge import payload
-from mqtt_bridge.journal import Journal
-from mqtt_bridge.settings import MqttSettings
-from mqtt_bridge.sinks import JournalSink
+from mqtt_bridge.journal import Journal, JournalEntry
+from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
+from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.payload import topic_of_key
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT = 10.0  # seconds to wait for the broker's answer to CONNECT
 _READ_CHUNK = 500  # journal entries read per query
 _BATCH_ROUND = 5000  # machine mode: entries grouped into messages per round
+_PROBE_TIMEOUT = 2.0  # seconds to wait for the broker to send our retained status back
 
 
 class _ConnectFailed(Exception):
@@ -53,9 +61,11 @@ class _ConnectFailed(Exception):
 class MqttSink(JournalSink):
     """Drains the journal to an MQTT broker; see the module docstring for the guarantees.
 
-    >>> # async with MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883")) as sink:
-    >>> #     await sink.flush(timeout=10)
+        async with MqttSink(journal, MqttSettings(url="mqtt://127.0.0.1:1883")) as sink:
+            await sink.flush(timeout=10)
     """
+
+    encode = staticmethod(payload.encode_text)
 
     def __init__(self, journal: Journal, settings: MqttSettings, cursor: str = "mqtt") -> None:
         super().__init__(journal, cursor)
@@ -69,6 +79,12 @@ class MqttSink(JournalSink):
         self._generation = 0
         self._acks: deque[tuple[int, int]] = deque()  # (generation, mid) from paho's thread
         self._connack: asyncio.Future[Any] | None = None
+        self._outage = Outage(f"MQTT broker {settings.url}")
+        self._restored = 0
+        self._retained_in_flight: dict[int, tuple[str, str]] = {}  # mid: (topic, payload)
+        self._status_seen: asyncio.Future[None] | None = None
+        self._source: dict[str, Any] | None = None
+        self._born = False  # this connection's birth message is out (after the retained probe)
 
     def stats(self) -> dict[str, Any]:
         """Delivery figures: entries published and confirmed, connects, state, backlog."""
@@ -79,6 +95,7 @@ class MqttSink(JournalSink):
             "confirmed": self._confirmed_count,
             "rejected": self._rejected,
             "connects": self._connects,
+            "restored": self._restored,
         }
 
     # -- the connection loop ------------------------------------------------------------------
@@ -90,12 +107,16 @@ class MqttSink(JournalSink):
                 client = await self._connect()
             except _ConnectFailed as exc:
                 self.last_error = str(exc)
+                self._outage.failed(str(exc))
                 await self._pause(delay)
                 delay = min(delay * 2, self.settings.reconnect_max_delay)
                 continue
             delay = self.settings.reconnect_min_delay
+            self._outage.over(self.journal.pending(self.cursor))
             try:
                 await self._deliver(client)
+                if not self._closing:
+                    self._outage.failed(self.last_error or "connection lost")
             except Exception as exc:  # a bug must not end delivery for good: log, reconnect
                 log.exception("MQTT sink failed; reconnecting")
                 self.last_error = f"MQTT sink: {exc!r}"
@@ -133,9 +154,13 @@ class MqttSink(JournalSink):
             acks.append((generation, mid))
             wake.set()
 
+        def on_message(_c: object, _u: object, message: Any) -> None:
+            loop.call_soon_threadsafe(self._on_status, generation)
+
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
+        client.on_message = on_message
         try:
             if settings.tls or settings.tls_ca:
                 # Raises ssl.SSLError (an OSError) for a CA or key file that is not PEM.
@@ -193,6 +218,11 @@ class MqttSink(JournalSink):
         if generation == self._generation and self._connack and not self._connack.done():
             self._connack.set_result(reason)
 
+    def _on_status(self, generation: int) -> None:
+        seen = self._status_seen
+        if generation == self._generation and seen is not None and not seen.done():
+            seen.set_result(None)
+
     def _on_disconnect(self, generation: int, reason: Any) -> None:
         if generation != self._generation:
             return
@@ -233,11 +263,14 @@ class MqttSink(JournalSink):
         self._done: set[int] = set()  # confirmed rowids not yet at the head of `_order`
         in_flight = self._in_flight
         read_upto = self.journal.acked(self.cursor)
-        ahead: deque = deque()  # entries read from the journal, not yet published
+        ahead: deque[JournalEntry] = deque()  # read from the journal, not yet published
         self._acks.clear()
-        client.publish(settings.status_topic,
-                       payload.status(settings.client_id, online=True, at=datetime.now(UTC)),
-                       qos=settings.qos, retain=True)
+        self._retained_in_flight.clear()
+        self._born = False
+        if settings.batch == "tag":
+            await self._restore_retained(client)
+        self._publish_status(client)
+        self._born = True
         publish = client.publish
         batched = settings.batch == "machine"
         self._publish = self._publish_batches if batched else self._publish_each
@@ -261,26 +294,70 @@ class MqttSink(JournalSink):
         if self._closing and self.connected:
             await self._say_goodbye(client)
 
-    def _publish_each(self, publish: Any, ahead: deque, room: int) -> int:
+    def source_status(self, source: dict[str, Any]) -> None:
+        """Say on the status topic which server the bridge reads and since when it runs (a
+        restart of the server shows there as a new start time)."""
+        self._source = source
+        # before the birth message, the probe for lost retained values must see only what
+        # the broker kept; the birth message carries `source` then
+        if self._client is not None and self.connected and self._born:
+            self._publish_status(self._client)
+
+    def _publish_status(self, client: mqtt.Client) -> None:
+        settings = self.settings
+        client.publish(settings.status_topic,
+                       payload.status(settings.client_id, online=True, at=datetime.now(UTC),
+                                      source=self._source),
+                       qos=settings.qos, retain=True)
+
+    async def _restore_retained(self, client: mqtt.Client) -> None:
+        """Publish the kept retained payloads again if the broker lost its retained store."""
+        kept = self.journal.kept(self.cursor)
+        if not kept:
+            return
+        settings = self.settings
+        self._status_seen = self._loop.create_future()
+        client.subscribe(settings.status_topic, qos=1)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._status_seen), _PROBE_TIMEOUT)
+            return  # the broker still has what it had retained
+        except TimeoutError:
+            pass
+        finally:
+            self._status_seen = None
+            client.unsubscribe(settings.status_topic)
+        log.warning("MQTT broker %s has lost its retained values (a new broker, or one without "
+                    "persistence): publishing the last value of %d topics again", settings.url,
+                    len(kept))
+        prefix = settings.prefix
+        for topic, text in kept.items():
+            client.publish(prefix + topic, text, qos=settings.qos, retain=True)
+        self._restored += len(kept)
+
+    def _publish_each(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
         """Tag mode: each entry on its own topic, as it was journaled; up to `room` of them."""
         prefix = self.settings.prefix
+        topic_of_key = payload.topic_of_key
         in_flight, order = self._in_flight, self._order
         published = 0
         while published < room and ahead:
             entry = ahead.popleft()
             rowids = (entry.rowid,)
-            info = self._send(publish, prefix + entry.topic, entry.payload, bool(entry.retained),
-                              rowids)
+            # a variable's value is retained (its last value); events and gaps are not
+            info = self._send(publish, prefix + topic_of_key(entry.key), entry.text,
+                              bool(entry.is_value), rowids)
             if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
                 self.connected = False
                 break
             order.append(entry.rowid)
             if info is not None:
                 in_flight[info.mid] = rowids
+                if entry.is_value:  # retained: kept once the broker confirmed it
+                    self._retained_in_flight[info.mid] = (entry.key, entry.text)
                 published += 1
         return published
 
-    def _publish_batches(self, publish: Any, ahead: deque, room: int) -> int:
+    def _publish_batches(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
         """Machine mode: a machine's updates (variables, events, alarms) in one message on its
         `.../{cell}/updates` topic, at most `payload.MAX_BATCH` each. A round takes up to
         `_BATCH_ROUND` entries whenever the in-flight window has room, however many messages
@@ -289,12 +366,12 @@ class MqttSink(JournalSink):
         if room <= 0:
             return 0
         prefix = self.settings.prefix
-        messages: list[tuple[str, list]] = []  # (topic, entries), in the order first seen
-        open_batch: dict[str, list] = {}  # batch topic -> the entries of its open message
-        batch_topic = payload.batch_topic
+        messages: list[tuple[str, list[JournalEntry]]] = []  # in the order first seen
+        open_batch: dict[str, list[JournalEntry]] = {}  # a batch topic's open message
+        batch_topic, topic_of_key = payload.batch_topic, payload.topic_of_key
         for _ in range(min(len(ahead), _BATCH_ROUND)):
             entry = ahead.popleft()
-            topic = batch_topic(entry.topic, entry.retained)  # retained: a variable's update
+            topic = batch_topic(topic_of_key(entry.key))
             batch = open_batch.get(topic)
             if batch is None or len(batch) >= payload.MAX_BATCH:
                 batch = open_batch[topic] = []
@@ -304,7 +381,8 @@ class MqttSink(JournalSink):
         published = 0
         for topic, entries in messages:
             rowids = tuple(entry.rowid for entry in entries)
-            text = payload.updates_batch([(prefix + e.topic, e.payload) for e in entries])
+            text = payload.updates_batch([(prefix + topic_of_key(e.key), e.text)
+                                          for e in entries])
             info = self._send(publish, prefix + topic, text, False, rowids)
             if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
                 self.connected = False
@@ -332,11 +410,18 @@ class MqttSink(JournalSink):
         generation = self._generation
         in_flight, done = self._in_flight, self._done
         acks = self._acks
+        retained, confirmed_retained = self._retained_in_flight, {}
         while acks:
             ack_generation, mid = acks.popleft()
             rowids = in_flight.pop(mid, None) if ack_generation == generation else None
             if rowids is not None:
                 done.update(rowids)
+                if retained:
+                    kept = retained.pop(mid, None)
+                    if kept is not None:
+                        confirmed_retained[topic_of_key(kept[0])] = kept[1]
+        if confirmed_retained:
+            self.journal.keep(self.cursor, confirmed_retained)
         confirmed_upto = None
         order = self._order
         count = 0

@@ -1,4 +1,5 @@
-"""The bridge's fast data-change decoder reads exactly what asyncua's own decoder reads."""
+"""The bridge's asyncua adapter: its fast decoder reads exactly what asyncua's own decoder reads,
+and it is switched on and off only by install() and uninstall()."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from asyncua import ua
 from asyncua.common.utils import Buffer
 from asyncua.ua import ua_binary
 
-from mqtt_bridge import fast_decoding
+from mqtt_bridge.inputs.opcua import asyncua_adapter
 
 NOW = datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=UTC)
 VARIANTS = [
@@ -58,18 +59,18 @@ def wire(values, diagnostics=None) -> bytes:
 
 
 def both_ways(data: bytes):
-    fast_decoding.uninstall()
+    asyncua_adapter.uninstall()
     expected = ua_binary.extensionobject_from_binary(Buffer(data))
-    fast_decoding.install()
+    asyncua_adapter.install()
     try:
         got = ua_binary.extensionobject_from_binary(Buffer(data))
     finally:
-        fast_decoding.uninstall()
+        asyncua_adapter.uninstall()
     return expected, got
 
 
 def test_the_installed_asyncua_has_the_layout_the_decoder_expects():
-    assert fast_decoding.supported()
+    assert asyncua_adapter.supported()
 
 
 @pytest.mark.parametrize("value", DATA_VALUES, ids=lambda v: repr(v)[:60])
@@ -119,14 +120,14 @@ def test_event_notifications_decode_as_asyncua_decodes_them():
 
 
 def test_other_notifications_keep_asyncua_decoding_and_uninstall_restores_it():
-    fast_decoding.install()
+    asyncua_adapter.install()
     try:
-        assert fast_decoding.installed()
+        assert asyncua_adapter.installed()
         change = ua.StatusChangeNotification(Status=ua.StatusCode(ua.StatusCodes.BadTimeout))
         decoded = ua_binary.extensionobject_from_binary(
             Buffer(ua_binary.extensionobject_to_binary(change)))
         assert decoded == change
     finally:
-        fast_decoding.uninstall()
-    assert not fast_decoding.installed()
-    assert ua_binary.from_binary is fast_decoding._ORIGINAL_FROM_BINARY
+        asyncua_adapter.uninstall()
+    assert not asyncua_adapter.installed()
+    assert ua_binary.from_binary is asyncua_adapter._ORIGINAL_FROM_BINARY

@@ -1,13 +1,13 @@
 """Writes the journal to an InfluxDB 2.x-compatible time series (influxdb-client), in batches.
 
-Batches of up to `InfluxSettings.batch_size` lines (encoded once, at append: the journal holds
-every entry's line of line protocol) are joined and written through influxdb-client's
-synchronous write API in a worker thread; the journal is acknowledged only after the write
-succeeded. While the database is unreachable or overloaded
-(connection errors, 5xx, 429, 401/403/404 — a token or bucket that may yet be fixed) the same
-batch is retried with exponential backoff, so nothing is lost and the order is kept. Lines the
-database rejects as malformed (other 4xx) would block the journal forever, so the batch is
-split to find them; they are counted in `stats()["rejected"]` and skipped.
+Batches of up to `InfluxSettings.batch_size` lines (encoded once, at append, by this sink's
+encoder `line_protocol.line`: the journal holds every entry's line) are joined and written
+through influxdb-client's synchronous write API in a worker thread; the journal is acknowledged
+only after the write succeeded. While the database is unreachable or overloaded (connection
+errors, 5xx, 429, 401/403/404 — a token or bucket that may yet be fixed) the same batch is
+retried with exponential backoff, so nothing is lost and the order is kept. Lines the database
+rejects as malformed (other 4xx) would block the journal forever, so the batch is split to find
+them; they are counted in `stats()["rejected"]` and skipped.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from mqtt_bridge.journal import Journal
-from mqtt_bridge.settings import InfluxSettings
-from mqtt_bridge.sinks import JournalSink
+from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
+from mqtt_bridge.outputs.timeseries.line_protocol import line
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,11 @@ class _Unavailable(Exception):
 class TimeSeriesSink(JournalSink):
     """Drains the journal into the time series; see the module docstring for the guarantees.
 
-    >>> # async with TimeSeriesSink(journal, InfluxSettings(url=..., token=...)) as sink:
-    >>> #     await sink.flush(timeout=10)
+        async with TimeSeriesSink(journal, InfluxSettings(url=..., token=...)) as sink:
+            await sink.flush(timeout=10)
     """
+
+    encode = staticmethod(line)
 
     def __init__(
         self, journal: Journal, settings: InfluxSettings, cursor: str = "timeseries"
@@ -50,6 +53,7 @@ class TimeSeriesSink(JournalSink):
         self._rejected = 0
         self._failures = 0
         self.healthy = False
+        self._outage = Outage(f"time series {settings.url}")
 
     def stats(self) -> dict[str, Any]:
         """Lines written and rejected, failed write attempts, state, backlog."""
@@ -88,12 +92,18 @@ class TimeSeriesSink(JournalSink):
                     self.healthy = False
                     self.last_error = str(exc)
                     self._failures += 1
+                    self._outage.failed(str(exc))
                     await self._pause(delay)
                     delay = min(delay * 2, settings.retry_max_delay)
                     continue
                 delay = settings.retry_min_delay
                 self.healthy = True
-                if not rejected:
+                self._outage.over(self.journal.pending(self.cursor))
+                if rejected:
+                    log.warning("time series %s rejected %d of %d lines as malformed and they "
+                                "are skipped (%d so far): %s", settings.url, rejected,
+                                len(entries), self._rejected + rejected, self.last_error)
+                else:
                     self.last_error = None
                 self._rejected += rejected
                 self._written += len(entries) - rejected
@@ -103,7 +113,7 @@ class TimeSeriesSink(JournalSink):
 
     def _read(self) -> list[tuple[int, str]]:
         """The next batch as (rowid, line) pairs."""
-        return self.journal.read_columns(self.cursor, "rowid, line", self.settings.batch_size)
+        return self.journal.read_texts(self.cursor, self.settings.batch_size)
 
     def _write(self, write_api: Any, entries: list[tuple[int, str]]) -> int:
         """Write the entries' lines (in the worker thread); returns how many were rejected."""

@@ -1,7 +1,8 @@
 """Samples as InfluxDB line protocol, built as plain strings.
 
 Joined strings are ~9x faster to write through influxdb-client than `Point` objects (see
-PERF-NOTES); the escaping follows influxdb-client's own `Point` rules, which a test checks.
+docs/performance.md); the escaping follows influxdb-client's own `Point` rules, which a test
+checks. `line` is the time-series output's journal encoder.
 
 One measurement per concern, tags for the ISA-95 hierarchy and the cell type, one field per
 variable plus its sequence number, timestamp = source time in nanoseconds:
@@ -18,10 +19,10 @@ import math
 import re
 from datetime import UTC, datetime
 
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
-# Sample.group -> measurement; any other group becomes a measurement of its own name.
-MEASUREMENTS = {
+# any other group becomes a measurement of its own name
+MEASUREMENTS: dict[str, str] = {  # Sample.group: measurement
     "state": "machine_state",
     "states": "machine_state",
     "machine_state": "machine_state",
@@ -98,8 +99,10 @@ def _sample_head(machine: MachinePath, group: str, tag: str) -> tuple[str, str]:
     return f"{name}{_tags(machine)} ", tag.translate(_ESCAPE_KEY)
 
 
-def line(item: Sample | EventSample, seq: int) -> str:
-    """One line of line protocol for a journaled item with its per-topic sequence number."""
+def line(item: Sample | EventSample | Gap, seq: int) -> str:
+    """One line of line protocol for a journaled item with its per-topic sequence number. A
+    gap is written to its variable's measurement at the gap's end, as `{tag}_gap` (its length
+    in seconds), `{tag}_gap_reason` and `{tag}_seq`."""
     if type(item) is Sample:
         head, field = _sample_head(item.machine, item.group, item.tag)
         value = _field_value(item.value)
@@ -108,6 +111,15 @@ def line(item: Sample | EventSample, seq: int) -> str:
         if value is None:
             return f"{head}{field}_seq={seq}i{stamp}"
         return f"{head}{field}={value},{field}_seq={seq}i{stamp}"
+    if type(item) is Gap:
+        head, field = _sample_head(item.machine, item.group, item.tag)
+        seconds = ((item.end - item.start).total_seconds()
+                   if item.start is not None and item.end is not None else 0.0)
+        when = item.end or item.start
+        stamp = "" if when is None else f" {nanoseconds(when)}"
+        reason = item.reason.translate(_ESCAPE_STRING)
+        return (f'{head}{field}_gap={float(seconds)!r},{field}_gap_reason="{reason}",'
+                f"{field}_seq={seq}i{stamp}")
     event: EventSample = item  # type: ignore[assignment]
     name = "alarms" if event.key.endswith("/alarms") else "events"
     fields = ",".join((

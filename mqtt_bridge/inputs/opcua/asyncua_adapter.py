@@ -1,33 +1,68 @@
-"""Decode data-change and event notifications without asyncua's generic per-field machinery.
+"""The bridge's one door into asyncua's internals, opened only by a command that opts in.
 
-A third of the bridge's time under load went into asyncua decoding publish responses, almost
-all of it in `DataChangeNotification`s: every `MonitoredItemNotification`, `DataValue` and
-`Variant` passes through generic dataclass deserializers, and every timestamp is converted
-from the OPC UA epoch again although a response repeats the same few timestamps thousands of
-times. This module reads the same bytes into the same asyncua objects in one loop per
-notification, with the scalar types a machine reports (numbers, booleans, strings) unpacked
-directly and recent timestamps remembered. Event notifications (a dozen fields each: NodeIds,
-ByteStrings, LocalizedTexts, many empty) are read the same way; anything else (arrays,
-structures, nested Variants...) is read by asyncua's own `variant_from_binary`. The tests
-decode the same bytes both ways and compare.
+Two measured speed-ups of the OPC UA input need asyncua's private parts (docs/performance.md):
 
-`install()` patches `asyncua.ua.ua_binary.from_binary` for the process it runs in (the
-bridge's); `uninstall()` restores asyncua's behaviour.
+1. **Fast decoding.** A third of the bridge's time under load went into asyncua decoding
+   publish responses, almost all of it in `DataChangeNotification`s: every
+   `MonitoredItemNotification`, `DataValue` and `Variant` passes through generic dataclass
+   deserializers, and every timestamp is converted from the OPC UA epoch again although a
+   response repeats the same few timestamps thousands of times. The decoder here reads the same
+   bytes into the same asyncua objects in one loop per notification, with the scalar types a
+   machine reports (numbers, booleans, strings) unpacked directly and recent timestamps
+   remembered. Event notifications (a dozen fields each: NodeIds, ByteStrings, LocalizedTexts,
+   many empty) are read the same way; anything else (arrays, structures, nested Variants...) is
+   read by asyncua's own `variant_from_binary`. The tests decode the same bytes both ways and
+   compare. Installing it replaces `asyncua.ua.ua_binary.from_binary` process-wide.
+2. **A second PublishRequest** in flight (`second_publisher`), as OPC UA Part 4 (5.13.5)
+   recommends for clients that take time over a response: asyncua's client sends the next
+   request only after it has handled the previous response, so the server cannot publish while
+   the bridge decodes and journals a large response, and values wait a whole extra cycle there
+   (p99 of the OPC UA leg at 10,000x: ~300-480 ms with one request). asyncua offers no setting
+   for this; its private session publish loop (`UaSession._publish_loop`) is started a second
+   time.
+
+Both follow asyncua's private layouts, so `supported()` checks the installed version against
+`TESTED_VERSIONS` and the layouts against what this code was written for. `install()` says
+whether it switched the speed-ups on; on any other asyncua it stands down with one warning and
+the bridge runs on asyncua's own decoder with one PublishRequest in flight. Nothing here runs
+on import: `factory-sim bridge` installs it through `factory_cli.tuning.speedups` and
+uninstalls it when it stops; the bridge used as a library never does.
+
+>>> install() == supported() and installed() == supported()
+True
+>>> uninstall(); installed()
+False
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 import struct
 from dataclasses import fields
 from datetime import datetime
+from importlib import metadata
 from typing import Any
 
 from asyncua import ua
+from asyncua.common.subscription import Subscription
 from asyncua.common.utils import Buffer
 from asyncua.ua import ua_binary
 
+try:
+    from asyncua.client.ua_client import UaSession
+except ImportError:  # another asyncua layout: `unsupported_reason` says so
+    UaSession = None
+
+log = logging.getLogger(__name__)
+
+# asyncua releases whose internals this module was written for and tested with: [low, high)
+TESTED_VERSIONS = ((2, 1), (2, 2))
+
 _ORIGINAL_FROM_BINARY = ua_binary.from_binary
-_DIAGNOSTIC_INFOS = ua_binary._create_list_deserializer(ua.DiagnosticInfo)
+_list_deserializer = getattr(ua_binary, "_create_list_deserializer", None)
+_DIAGNOSTIC_INFOS = _list_deserializer(ua.DiagnosticInfo) if _list_deserializer else None
 _CACHE_LIMIT = 4096
 _INT32 = struct.Struct("<i")
 _UINT32 = struct.Struct("<I")
@@ -44,8 +79,8 @@ _EXPECTED_FIELDS = {
                    "SourcePicoseconds", "ServerPicoseconds"),
 }
 
-# VariantType value -> (struct, VariantType) for the scalars read here directly
-_SCALARS = {
+# the scalars read here directly, by the VariantType value that encodes them
+_SCALARS: dict[int, tuple[struct.Struct, ua.VariantType]] = {
     vtype.value: (struct.Struct(fmt), vtype) for vtype, fmt in (
         (ua.VariantType.Boolean, "<?"), (ua.VariantType.SByte, "<b"),
         (ua.VariantType.Byte, "<B"), (ua.VariantType.Int16, "<h"),
@@ -61,7 +96,9 @@ _DATETIME = ua.VariantType.DateTime
 _BYTESTRING = ua.VariantType.ByteString
 # scalars whose value asyncua reads with these functions (the Variant is built here)
 _READERS = {
-    ua.VariantType.NodeId.value: (ua_binary.nodeid_from_binary, ua.VariantType.NodeId),
+    ua.VariantType.NodeId.value: (
+        lambda data: ua_binary.nodeid_from_binary(data), ua.VariantType.NodeId,
+    ),
     ua.VariantType.LocalizedText.value: (
         lambda data: ua_binary.struct_from_binary(ua.LocalizedText, data),
         ua.VariantType.LocalizedText,
@@ -215,22 +252,65 @@ def _from_binary(uatype: Any, data: Any) -> Any:
     return _ORIGINAL_FROM_BINARY(uatype, data)
 
 
+def _version() -> tuple[int, ...]:
+    try:
+        text = metadata.version("asyncua")
+    except metadata.PackageNotFoundError:
+        return ()
+    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+
+
+def unsupported_reason() -> str | None:
+    """Why the installed asyncua is not one this module knows, or None if it is."""
+    low, high = TESTED_VERSIONS
+    version = _version()
+    if not low <= version < high:
+        return (f"asyncua {'.'.join(map(str, version)) or '?'} is outside the tested range "
+                f"{'.'.join(map(str, low))} to below {'.'.join(map(str, high))}")
+    for cls, names in _EXPECTED_FIELDS.items():
+        if tuple(f.name for f in fields(cls)) != names:
+            return f"asyncua's {cls.__name__} has another layout"
+    decoder = ("from_binary", "nodeid_from_binary", "struct_from_binary", "variant_from_binary",
+               "get_string_encoding")
+    if _DIAGNOSTIC_INFOS is None or not all(callable(getattr(ua_binary, name, None))
+                                            for name in decoder):
+        return "asyncua's binary decoder has another layout"
+    if not inspect.iscoroutinefunction(getattr(UaSession, "_publish_loop", None)):
+        return "asyncua's client session has no publish loop to start a second time"
+    return None
+
+
 def supported() -> bool:
-    """Whether the installed asyncua lays these types out as this decoder expects."""
-    return all(tuple(f.name for f in fields(cls)) == names
-               for cls, names in _EXPECTED_FIELDS.items())
+    """Whether the installed asyncua is one whose internals this module knows."""
+    return unsupported_reason() is None
 
 
-def install() -> None:
+def install() -> bool:
+    """Switch the speed-ups on if `supported()`; say whether."""
+    reason = unsupported_reason()
+    if reason is not None:
+        log.warning("asyncua speed-ups of the bridge stay off: %s", reason)
+        return False
     # extensionobject_from_binary, which decodes a publish response's NotificationData,
     # looks from_binary up in its module at each call
-    if supported():
-        ua_binary.from_binary = _from_binary
+    ua_binary.from_binary = _from_binary
+    return True
 
 
 def uninstall() -> None:
+    """Give asyncua its own decoder back; subscriptions started after this keep one
+    PublishRequest in flight."""
     ua_binary.from_binary = _ORIGINAL_FROM_BINARY
 
 
 def installed() -> bool:
     return ua_binary.from_binary is _from_binary
+
+
+def second_publisher(subscription: Subscription) -> asyncio.Task[None] | None:
+    """Keep a second PublishRequest at the server for `subscription`'s session while the
+    speed-ups are installed (the task ends with the session; cancel it earlier to stop); None,
+    and asyncua's one request in flight, otherwise."""
+    if not installed():
+        return None
+    return asyncio.create_task(subscription.server._publish_loop(), name="second PublishRequest")

@@ -1,0 +1,1 @@
+"""Where the bridge's data comes from: one folder per input (`opcua/`)."""

@@ -1,0 +1,81 @@
+"""Changes the server cannot give back: which series expect a gap, and the records that say so.
+
+Where a variable may have changed while its changes could not be read and the server cannot
+give them back, the source `expect`s a gap for its series. The first value after it then
+decides: the last value handed on again means nothing changed (no gap); anything else is
+preceded by a `Gap` from the last value handed on to this one, with the reason. Each batch's
+gaps are one warning line.
+
+>>> from datetime import UTC, datetime
+>>> from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+>>> from mqtt_bridge.sample import MachinePath
+>>> seen, gaps = LastSeen(), Gaps()
+>>> t1, t2 = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)
+>>> press = MachinePath("f", "s", "a", "l", "press", "PressType")
+>>> seen.is_new(press.topic("counters", "Runs"), t1, 7)
+True
+>>> gaps.expect(press.topic("counters", "Runs"), NOT_HISTORIZED)
+>>> gaps.before(press, "counters", "Runs", "", t1, 7, seen)  # the same value again: no gap
+[]
+>>> gaps.expect(press.topic("counters", "Runs"), NOT_HISTORIZED)
+>>> [(gap.start, gap.end) == (t1, t2) for gap in gaps.before(press, "counters", "Runs", "",
+...                                                          t2, 9, seen)]
+[True]
+>>> bool(gaps)
+False
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+from mqtt_bridge.sample import Gap, MachinePath
+
+log = logging.getLogger(__name__)
+
+NAMED_PER_WARNING = 5  # gaps named in one warning line
+# why a gap's values cannot be given back
+NOT_HISTORIZED = "changed while the bridge could not read it; the server keeps no history of it"
+BACKFILL_OFF = "changed while the bridge could not read it; reading history is off (--no-backfill)"
+OVERFLOW_LOST = "the server's queue for it overflowed; the server keeps no history of it"
+HISTORY_FAILED = "reading the server's history of it failed"
+RESTARTED = "the OPC UA server restarted; its history does not cover the time since"
+
+
+class Gaps:
+    """The series whose next new value comes after lost changes."""
+
+    def __init__(self) -> None:
+        self._expected: dict[str, str] = {}  # series key -> why its changes are lost
+
+    def __bool__(self) -> bool:
+        return bool(self._expected)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._expected
+
+    def expect(self, key: str, reason: str) -> None:
+        self._expected[key] = reason
+
+    def before(self, machine: MachinePath, group: str, tag: str, node_id: str,
+               end: datetime | None, value: object, last_seen: LastSeen) -> list[Gap]:
+        """For the first value (source time `end`) of an expected series, called before
+        `last_seen.is_new`: the Gap to hand on before it, or none if it is the last value
+        handed on again (nothing changed)."""
+        key = machine.topic(group, tag)
+        reason = self._expected.pop(key)
+        start = last_seen.times.get(key)
+        if start == end and last_seen.values.get(key) == value:
+            return []
+        return [Gap(machine, group, tag, start, end, reason, node_id)]
+
+
+def warn(gaps: list[Gap]) -> None:
+    """One warning line for the gaps of one batch."""
+    named = "; ".join(f"{g.key} from {g.start} to {g.end}: {g.reason}"
+                      for g in gaps[:NAMED_PER_WARNING])
+    more = len(gaps) - NAMED_PER_WARNING
+    log.warning("%d variables lost changes (gap records published on their topics): %s%s",
+                len(gaps), named, f"; and {more} more" if more > 0 else "")

@@ -1,0 +1,119 @@
+"""The hold/release gate: notifications wait while history is read, then pass without repeats.
+
+Two situations hold live notifications back:
+
+1. machines being subscribed: values and events from the moment their monitored items exist
+   until their gap has been read from history and handed on (`hold()` ... `release()`);
+2. an overflow: a value with the Overflow bit says the server dropped older values of that
+   variable from a full queue. If its history can close the gap, values (not events) are held
+   from that value on while the dropped ones are read (`sift()` starts the hold).
+
+On release, the held values pass through `sift()` with what history `covered` (per series, the
+newest source timestamp read from history): older values were handed on from history already.
+Values still in flight at the server when history was read arrive after the release: `covered`
+keeps a series until a value at or after its newest historized one has passed.
+One hold at a time: whoever holds releases before the next hold starts.
+
+>>> from dataclasses import dataclass
+>>> from asyncua import ua
+>>> @dataclass
+... class Series:
+...     key: str
+>>> gate = Gate()
+>>> gate.hold()
+>>> gate.admit([(Series("t"), ua.DataValue(1.0))]), gate.holding
+(True, True)
+>>> values, events = gate.release()
+>>> len(values), events, gate.holding
+(1, [], False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from asyncua import ua
+
+# InfoType DataValue + Overflow: the server's queue for the item was full and dropped values.
+OVERFLOW_BITS = 0x0480
+
+
+class Series(Protocol):
+    key: str
+
+
+Pair = tuple[Any, ua.DataValue]  # (the series a value belongs to, the value)
+
+
+def overflowed(dv: ua.DataValue) -> bool:
+    status = dv.StatusCode
+    return status is not None and status.value & OVERFLOW_BITS == OVERFLOW_BITS
+
+
+class Gate:
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        self._values: list[Pair] | None = None  # None: not holding
+        self._events: list[Any] | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._values is not None
+
+    def hold(self, values: list[Pair] | None = None, events: bool = True) -> None:
+        """Hold values back from now on (starting with `values`), and events too if asked."""
+        self._values = list(values or [])
+        self._events = [] if events else None
+
+    def admit(self, pairs: list[Pair]) -> bool:
+        """Keep `pairs` back if the gate is holding values; say whether."""
+        if self._values is None:
+            return False
+        self._values.extend(pairs)
+        return True
+
+    def admit_events(self, events: list[Any]) -> bool:
+        """Keep `events` back if the gate is holding events; say whether."""
+        if self._events is None:
+            return False
+        self._events.extend(events)
+        return True
+
+    def release(self) -> tuple[list[Pair], list[Any]]:
+        """Stop holding; return what was held, values and events, in arrival order."""
+        values, self._values = self._values or [], None
+        events, self._events = self._events or [], None
+        return values, events
+
+    def sift(
+        self,
+        pairs: list[Pair],
+        covered: dict[str, datetime],
+        on_overflow: Callable[[Any], bool],
+        recovered: str | None = None,
+    ) -> tuple[list[Pair], int]:
+        """What of `pairs` to hand on now, in order, and how many history covered already.
+
+        A value older than the newest one `covered` says was read from history is skipped; the
+        first one at or after it ends the series' cover (it is removed from `covered`). At
+        a value with the Overflow bit (unless its series is the one whose gap was just
+        `recovered`), `on_overflow(series)` says whether its gap is being read from history:
+        if so, the gate holds that value and everything after it, and sifting stops there."""
+        passed: list[Pair] = []
+        skipped = 0
+        for index, (series, dv) in enumerate(pairs):
+            newest = covered.get(series.key) if covered else None
+            stamp = dv.SourceTimestamp
+            if newest is not None and stamp is not None:
+                if stamp < newest:
+                    skipped += 1
+                    continue
+                del covered[series.key]
+            if overflowed(dv) and series.key != recovered and on_overflow(series):
+                self.hold(pairs[index:], events=False)
+                break
+            passed.append((series, dv))
+        return passed, skipped
