@@ -2,7 +2,7 @@
 
     python -m factory_cli.embedded_broker --host 127.0.0.1 --port 1883
 
-A pure-Python broker carries ~6,800 messages/s (PERF-NOTES), plenty for a demo plant in the
+A pure-Python broker carries ~6,800 messages/s (docs/performance.md), plenty for a demo plant in the
 bridge's tag mode; load tests use Mosquitto (`factory-sim demo --mqtt URL`). It prints
 `ready` once it listens and stops on SIGINT or SIGTERM.
 """

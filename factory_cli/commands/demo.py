@@ -225,7 +225,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
              "--topic-prefix", f"{plant.name}/", "--client-id", f"bridge-{plant.name}",
              "--state-dir", str(state_dir / f"bridge-{plant.name}"),
              # One message per value (tag mode) would outrun the embedded broker's
-             # acknowledgements on a large plant; batches per machine do not (PERF-NOTES 7).
+             # acknowledgements on a large plant; batches per machine do not (docs/performance.md).
              "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag"],
             state_dir / f"bridge-{plant.name}.log", ready_text="bridging "))
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
