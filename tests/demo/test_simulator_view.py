@@ -11,7 +11,7 @@ import pytest
 from asyncua import Client, ua
 
 from factory_sim import events as ev
-from mqtt_bridge.discovery import find_machines
+from mqtt_bridge.inputs.opcua.discovery import find_machines
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 
 
