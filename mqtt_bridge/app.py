@@ -83,6 +83,9 @@ class Bridge:
 
             def emit(items: list[Item]) -> None:
                 journal.append(items, marks=last_seen.changes())
+                lost = journal.take_lost()  # a drop episode at the journal's bound ended
+                if lost and self.source is not None:
+                    journal.append(self.source.dropped(lost))
 
             # Sinks register their cursors before the first append.
             if config.mqtt is not None:

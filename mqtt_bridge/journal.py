@@ -202,9 +202,18 @@ class Journal:
                          "meanwhile (their sequence numbers are missing downstream)",
                          self.path, self._dropped - self._dropping)
                 self._dropping = None
+                self._lost_done, self._lost = self._lost, {}
             commit_now = self._uncommitted >= self._commit_items
         if commit_now:
             self.commit()
+
+    def take_lost(self) -> dict[str, tuple[int, int, int]]:
+        """Per key, (first seq, last seq, count) of the rows dropped at the bound in the last
+        episode that has ended (the journal is below its bound again), once: whoever appends
+        can then say what was lost, in the same sequences."""
+        with self._lock:
+            lost, self._lost_done = self._lost_done, {}
+            return {key: (first, last, count) for key, (first, last, count) in lost.items()}
 
     def marks(self) -> dict[str, object]:
         """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
@@ -438,6 +447,8 @@ class Journal:
         self._dirty_marks: dict[str, object] = {}
         self._dirty_kept: dict[tuple[str, str], str] = {}
         self._dropping: int | None = None  # rows dropped before the current episode
+        self._lost: dict[str, list[int]] = {}  # key: [first seq, last seq, count] dropped
+        self._lost_done: dict[str, list[int]] = {}  # the same, of episodes that ended
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
@@ -512,12 +523,34 @@ class Journal:
                         "rows; their sequence numbers will be missing downstream", self.path,
                         self.max_items)
         upto = self._first_kept + count - 1
+        self._note_lost(self._first_kept, upto)
         self._first_kept = upto + 1
         self._dropped += count
         unwritten = self._unwritten
         if unwritten and unwritten[0][0] <= upto:  # never in the file: just forget them
             del unwritten[:upto - unwritten[0][0] + 1]
         self._forget_upto(upto)
+
+    def _note_lost(self, first: int, upto: int) -> None:
+        """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped."""
+        unwritten = self._unwritten
+        in_memory = unwritten[0][0] if unwritten else self._last_rowid + 1
+        found: list[tuple[str, int, int, int]] = []
+        if first < in_memory:
+            found += self._db.execute(
+                "SELECT key, min(seq), max(seq), count(*) FROM entries"
+                " WHERE rowid >= ? AND rowid <= ? GROUP BY key",
+                (first, min(upto, in_memory - 1)),
+            ).fetchall()
+        if unwritten and in_memory <= upto:  # the oldest in memory: the head of the list
+            found += [(r[2], r[1], r[1], 1) for r in unwritten[:upto - in_memory + 1]]
+        lost = self._lost
+        for key, low, high, count in found:
+            seen = lost.get(key)
+            if seen is None:
+                lost[key] = [low, high, count]
+            else:
+                seen[0], seen[1], seen[2] = min(seen[0], low), max(seen[1], high), seen[2] + count
 
     def _write_rows(self, rows: list[tuple]) -> None:
         """INSERT appended rows (and each sink's text) into the open transaction."""

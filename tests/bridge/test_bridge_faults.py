@@ -58,6 +58,7 @@ def values(messages: list[Received], topic: str) -> list[object]:
 
 
 def bridge_config(server: MachineryServer, mosquitto, state: Path, **more: object) -> BridgeConfig:
+    """`section__key=value`: a further setting (`__key` for a top-level one)."""
     options = {("opcua", "url"): server.url, ("mqtt", "url"): mosquitto.url,
                ("opcua", "publishing_interval"): 50.0, ("", "state_dir"): str(state)}
     options.update({tuple(key.split("__")): value for key, value in more.items()})
@@ -450,3 +451,38 @@ async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
     assert gaps[0]["gap"]["from"] == before[-1]["sourceTimestamp"]
     assert gaps[0]["gap"]["to"] == after[0]["sourceTimestamp"]
     assert 200.0 in [d["value"] for d in after] and 104.0 not in [d["value"] for d in after]
+
+
+async def test_values_dropped_at_the_journal_bound_are_named_by_a_gap_record(
+    fresh_server: MachineryServer, mosquitto_persistent, tmp_path: Path
+) -> None:
+    broker = mosquitto_persistent
+    recorder = MqttRecorder(broker, "factory/#", session=True)  # keeps its queue across
+    config = bridge_config(fresh_server, broker, tmp_path / "state",
+                           mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
+    try:
+        async with running(config) as bridge:
+            sink = bridge.sinks[0]
+            await settle(recorder, lambda m: values(m, TEMPERATURE))
+            await until(lambda: sink.stats()["pending"] == 0)
+            await asyncio.to_thread(broker.stop)
+            await asyncio.to_thread(fresh_server.set_values,
+                                    [("Press1", "Temperature", float(v)) for v in range(1, 401)])
+            await until(lambda: bridge.journal.stats()["dropped"] >= 200)
+            await asyncio.to_thread(broker.start)
+            await until(lambda: sink.stats()["pending"] == 0)
+            # the next value finds the journal below its bound: the drop episode has ended
+            await asyncio.to_thread(fresh_server.set_value, "Press1", "Temperature", 999.0)
+            messages = await settle(recorder, lambda m: any(
+                "gap" in d for d in documents(m, TEMPERATURE).values())
+                and 999.0 in values(m, TEMPERATURE), 60)
+            gaps = bridge.stats()["opcua"]["gaps"]
+    finally:
+        recorder.close()
+    by_seq = documents(messages, TEMPERATURE)
+    gap = next(d for d in by_seq.values() if "gap" in d)
+    missing = sorted(set(range(1, max(by_seq) + 1)) - set(by_seq))
+    # the consumer sees exactly which sequence numbers are lost, and why
+    assert missing and f"seq {missing[0]} to {missing[-1]}" in gap["gap"]["reason"]
+    assert f"{len(missing)} values" in gap["gap"]["reason"] and gaps >= 1
+    assert missing == list(range(missing[0], missing[-1] + 1))  # one run: the oldest

@@ -313,3 +313,51 @@ async def test_items_committed_before_a_sigkill_are_delivered_by_the_next_bridge
         PRESS.topic("counters", tag): list(range(1, count + 1))
         for tag, count in (("Tag0", 60), ("Tag1", 45), ("Tag2", 45))
     }
+
+
+class _FullDisk:
+    """The journal's SQLite connection on a disk that is full: every write fails as SQLite
+    fails then, until `space_returns()`. (`test_bridge_faults.py` fills a real tmpfs where it
+    can mount one; this runs everywhere.)"""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self.full = True
+
+    def _check(self, sql: str) -> None:
+        if self.full and sql.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        self._check(sql)
+        return self._connection.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
+        self._check(sql)
+        return self._connection.executemany(sql, *args)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def test_rows_wait_in_memory_while_the_file_cannot_be_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    with Journal(tmp_path / "j", commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        disk = journal._db = _FullDisk(journal._db)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(3)])
+        assert journal.commit() is False and journal.read("mqtt", 10) == []
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(3, 5)])
+        assert journal.commit() is False and journal.stats()["unwritten"] == 5
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and "cannot write" in errors[0].getMessage()  # once
+        disk.full = False  # space returns
+        assert journal.commit() is True
+        entries = journal.read("mqtt", 10)
+        assert [(e.seq, value(e)) for e in entries] == [(i + 1, i) for i in range(5)]
+        assert any("writing works again" in r.getMessage() for r in caplog.records)
+    with Journal(tmp_path / "j") as journal:  # and they are in the file
+        journal.register("mqtt", MQTT)
+        assert [value(e) for e in journal.read("mqtt", 10)] == list(range(5))

@@ -353,6 +353,23 @@ class OpcUaSource:
 
     # --- notifications (the hot path) --------------------------------------------------------
 
+    def dropped(self, lost: dict[str, tuple[int, int, int]]) -> list[Gap]:
+        """Gap records for the values of variables the journal dropped at its bound (`lost`:
+        per key, first and last sequence number and count): the consumer sees those numbers
+        missing, and here why. Their times are unknown to the source."""
+        variables = {item.key: item for item in self.subscriptions.variables.values()}
+        gaps = [
+            Gap(item.machine, item.group, item.tag, None, None,
+                f"{count} values (seq {first} to {last}) were dropped at the journal's bound "
+                "(journal_max_items) while the outputs could not deliver them", item.node_id)
+            for key, (first, last, count) in lost.items()
+            if (item := variables.get(key)) is not None
+        ]
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            warn(gaps)
+        return gaps
+
     def _items(self, pairs: list[Pair]) -> list[Item]:
         """The Samples of the values not handed on before, each after its gap if one is
         expected for its series (`gaps.py`)."""
