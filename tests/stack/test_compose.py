@@ -21,7 +21,8 @@ import yaml
 
 from factory_cli.main import build_parser
 from factory_sim.scenario import load_scenario
-from mqtt_bridge.settings import InfluxSettings, MqttSettings
+from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from tests.stack import compose
 from tests.stack.compose import ROOT, Invocation, option
 
