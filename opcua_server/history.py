@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import hashlib
-import sqlite3
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -35,7 +33,8 @@ from pathlib import Path
 from asyncua import Node, Server, ua
 from asyncua.common.events import Event, get_filter_from_event_type
 from asyncua.server.history import HistoryDict, HistoryStorageInterface
-from asyncua.server.history_sql import HistorySQLite
+
+from opcua_server.asyncua_adapter import sqlite_history
 
 # Alarm fields are recorded for every historized source, even before its first alarm.
 _EVENT_TYPES = (ua.ObjectIds.BaseEventType, ua.ObjectIds.AlarmConditionType)
@@ -96,9 +95,10 @@ class MemoryHistory(HistoryDict):
         _keep(events, event, _event_time, self._retention)
 
 
-class SqliteHistory(HistorySQLite):
-    """asyncua's HistorySQLite with retention in plant time instead of the wall clock (the
-    simulator's source timestamps are plant time: asyncua's own pruning would delete them all).
+class SqliteHistory(sqlite_history.SqliteStorage):
+    """asyncua's HistorySQLite (as the adapter makes it usable) with retention in plant time
+    instead of the wall clock (the simulator's source timestamps are plant time: asyncua's own
+    pruning would delete them all).
     Old rows are pruned every `_PRUNE_EVERY` values per node and before each read."""
 
     _PRUNE_EVERY = 64
@@ -111,13 +111,6 @@ class SqliteHistory(HistorySQLite):
 
     async def new_historized_node(self, node_id, period, count=0) -> None:
         await super().new_historized_node(node_id, None, count)  # no wall-clock pruning
-
-    def _get_table_name(self, node_id: ua.NodeId) -> str:
-        """A table name asyncua's SQL-injection check accepts (it refuses the quotes of its own
-        names for string NodeIds), the same at every start so history survives a restart."""
-        text = node_id.to_string()
-        readable = "".join(c if c.isalnum() or c in "_-./" else "_" for c in text)
-        return f"{readable}_{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
     async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
         datavalue = _with_source_time(datavalue)
@@ -142,7 +135,7 @@ class SqliteHistory(HistorySQLite):
         newest = self._newest.get(node_id)
         if newest is not None:
             cutoff = newest - self._retention
-            table = self._get_table_name(node_id)
+            table = sqlite_history.table_name(node_id)
             await self.execute_sql_delete("SourceTimestamp < ?", (cutoff,), table, node_id)
 
 
@@ -337,9 +330,9 @@ async def enable(server: Server, settings: HistorySettings) -> None:
             raise HistoryConfigError(
                 f"history database {path}: folder {path.parent} does not exist"
             )
-        # asyncua stores timezone-aware timestamps; Python's default TIMESTAMP converter cannot
-        # read them back ("...07+00:00"). fromisoformat reads both forms.
-        sqlite3.register_converter("TIMESTAMP", lambda raw: datetime.fromisoformat(raw.decode()))
+        if not sqlite_history.supported():
+            raise HistoryConfigError(f"history database {path}: "
+                                     f"{sqlite_history.unsupported_reason()}")
         memory = MemoryHistory(settings.retention, settings.max_values_per_node)
         storage = ValuesInSqlite(SqliteHistory(str(path), settings.retention), memory)
     await storage.init()

@@ -5,17 +5,27 @@ string NodeIds with quotes in asyncua's table names made `--history-db` crash at
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import asyncua
 import pytest
 from asyncua import Client, ua
+from asyncua.common.sql_injection import validate_table_name
+from asyncua.server.history_sql import HistorySQLite
 
-from opcua_server.history import HistorySettings
+from opcua_server import history
+from opcua_server.asyncua_adapter import sqlite_history
+from opcua_server.history import HistoryConfigError, HistorySettings
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
+# BrowseNames a vendor may choose, as string NodeIds; asyncua names tables by their repr
+AWKWARD = [ua.NodeId(text, 2) for text in (
+    "press-brake/Tooling/Tool's life", 'cobot/"Gripper"', "laser/Power; DROP TABLE x",
+    "a'b", "a_b", "Schweißzelle/Temperatur (°C)")] + [
+    ua.NodeId(4711, 3), ua.NodeId(b"\x00\x01", 2, ua.NodeIdType.ByteString)]
 
 
 async def raw_history(client, nodeid: ua.NodeId, count_at_least: int = 1) -> list[ua.DataValue]:
@@ -27,6 +37,52 @@ async def raw_history(client, nodeid: ua.NodeId, count_at_least: int = 1) -> lis
             break
         await asyncio.sleep(0.1)
     return values
+
+
+async def test_table_names_pass_asyncuas_sql_check_and_stay_apart():
+    names = [sqlite_history.table_name(node_id) for node_id in AWKWARD]
+    for name in names:
+        validate_table_name(name)  # raises on a quote, space, semicolon, bracket
+    assert len(set(names)) == len(names)  # "a'b" and "a_b" too
+    assert names == [sqlite_history.table_name(node_id) for node_id in AWKWARD]  # stable
+    with pytest.raises(Exception, match="invalid character"):  # what the adapter works around
+        validate_table_name(HistorySQLite()._get_table_name(AWKWARD[0]))
+
+
+async def test_awkward_node_ids_are_stored_and_read_back_after_reopening(tmp_path):
+    path = str(tmp_path / "history.sqlite")
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    storage = sqlite_history.SqliteStorage(path)
+    await storage.init()
+    for index, node_id in enumerate(AWKWARD):
+        await storage.new_historized_node(node_id, None)
+        await storage.save_node_value(node_id, ua.DataValue(
+            ua.Variant(float(index), ua.VariantType.Double),
+            SourceTimestamp=start + timedelta(seconds=index), ServerTimestamp=start))
+    await storage.stop()
+    reopened = sqlite_history.SqliteStorage(path)
+    await reopened.init()
+    try:
+        for index, node_id in enumerate(AWKWARD):
+            await reopened.new_historized_node(node_id, None)  # exists: kept as it is
+            values, _ = await reopened.read_node_history(node_id, SINCE, None, 0)
+            assert [(v.Value.Value, v.SourceTimestamp) for v in values] == [
+                (float(index), start + timedelta(seconds=index))], node_id
+    finally:
+        await reopened.stop()
+
+
+async def test_an_unknown_asyncua_refuses_durable_history_in_one_line(tmp_path, monkeypatch):
+    server = asyncua.Server()  # this project's server refuses such an asyncua even earlier
+    await server.init()
+    monkeypatch.setattr(asyncua, "__version__", "9.0.0")
+    settings = HistorySettings(backend="sqlite", path=tmp_path / "history.sqlite")
+    with pytest.raises(HistoryConfigError) as refused:
+        await history.enable(server, settings)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "history.sqlite" in message and "asyncua 9.0.0" in message and "2.1.x" in message
+    assert not (tmp_path / "history.sqlite").exists()
 
 
 async def test_every_machine_variable_is_historized(tmp_path):
