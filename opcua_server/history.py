@@ -21,6 +21,7 @@ once per value, so it is much slower; alarm events stay in memory either way).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import dataclasses
 import weakref
@@ -34,7 +35,7 @@ from asyncua import Node, Server, ua
 from asyncua.common.events import Event, get_filter_from_event_type
 from asyncua.server.history import HistoryDict, HistoryStorageInterface
 
-from opcua_server.asyncua_adapter import sqlite_history
+from opcua_server.asyncua_adapter import internal_subscriptions, sqlite_history
 
 # Alarm fields are recorded for every historized source, even before its first alarm.
 _EVENT_TYPES = (ua.ObjectIds.BaseEventType, ua.ObjectIds.AlarmConditionType)
@@ -187,6 +188,16 @@ class _Recorder:
         self._historized: set[ua.NodeId] = set()
         self._awaiting_initial: set[int] = set()
         self._events: set[ua.NodeId] = set()
+        # one batch at a time, oldest first: a flush must not overtake a batch being saved
+        self._saving = asyncio.Lock()
+
+    async def flush(self) -> None:
+        """Save what the subscription holds now (before the server stops)."""
+        if self._subscription_id is not None:
+            await internal_subscriptions.publish_pending(
+                self._server, self._subscription_id, _PUBLISHING_INTERVAL_MS / 1000)
+        async with self._saving:
+            pass
 
     async def _subscription(self) -> int:
         if self._subscription_id is None:
@@ -290,6 +301,10 @@ class _Recorder:
         )
 
     async def _on_publish(self, result: ua.PublishResult) -> None:
+        async with self._saving:
+            await self._save(result)
+
+    async def _save(self, result: ua.PublishResult) -> None:
         for notification in result.NotificationMessage.NotificationData or []:
             if isinstance(notification, ua.DataChangeNotification):
                 for item in notification.MonitoredItems:
@@ -348,6 +363,14 @@ async def historize_variables(server: Server, nodes: Iterable[Node | ua.NodeId])
 async def historize_events(server: Server, source_nodes: Iterable[Node | ua.NodeId]) -> None:
     """Record the events these objects emit (their alarms), from now on."""
     await _recorder(server).events(source_nodes)
+
+
+async def flush(server: Server) -> None:
+    """Save every value written so far; call after the last write, before `server.stop()`
+    (else the writes of the last publishing interval never reach the storage)."""
+    recorder = _recorders.get(server)
+    if recorder is not None:
+        await recorder.flush()
 
 
 def _recorder(server: Server) -> _Recorder:

@@ -21,6 +21,7 @@ from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
+STEP_S = 3 * 24 * 3600  # enough writes that saving them takes longer than stopping
 # BrowseNames a vendor may choose, as string NodeIds; asyncua names tables by their repr
 AWKWARD = [ua.NodeId(text, 2) for text in (
     "press-brake/Tooling/Tool's life", 'cobot/"Gripper"', "laser/Power; DROP TABLE x",
@@ -145,3 +146,37 @@ async def paged(client, nodeid: ua.NodeId) -> list[datetime]:
         point = result.ContinuationPoint
         if not point:
             return stamps
+
+
+async def test_a_server_stopped_right_after_a_step_has_every_last_value_in_its_history(tmp_path):
+    """Values reach the storage on a 100 ms subscription: stopping must save what is queued.
+    The value each variable holds when the server stops is its newest write, so it must be
+    in the history read back after a restart (structures included, decoded as written)."""
+    settings = HistorySettings(backend="sqlite", path=tmp_path / "history.sqlite",
+                               retention=timedelta(days=1))
+    server = await start_plant_server(make_plant(), history=settings)
+    try:
+        variables = server._machine_variables()
+        await server.pacer.step(STEP_S)  # what Simulation.Step does, with no wait after it
+        # written by the step (not at build time: wall-clock stamps, not recorded writes)
+        step = (server.plant.start, server.plant.start + timedelta(seconds=STEP_S))
+        read = server.server.iserver.aspace.read_attribute_value  # no await: nothing runs
+        last = {nodeid: dv for nodeid in variables
+                if step[0] < (dv := read(nodeid, ua.AttributeIds.Value)).SourceTimestamp
+                <= step[1]}
+    finally:
+        await server.stop()  # at once
+    assert len(last) > 50
+    again = await start_plant_server(make_plant(), history=settings)
+    try:
+        async with Client(again.endpoint, timeout=10) as client:
+            missing = []
+            for nodeid, live in last.items():
+                kept = await client.get_node(nodeid).read_raw_history(
+                    SINCE, datetime(2027, 1, 1, tzinfo=UTC))
+                if (live.SourceTimestamp, live.Value.Value) not in [
+                        (dv.SourceTimestamp, dv.Value.Value) for dv in kept]:
+                    missing.append(nodeid.to_string())
+            assert missing == []
+    finally:
+        await again.stop()
