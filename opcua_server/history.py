@@ -21,10 +21,9 @@ once per value, so it is much slower; alarm events stay in memory either way).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import dataclasses
-import hashlib
-import sqlite3
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -35,7 +34,8 @@ from pathlib import Path
 from asyncua import Node, Server, ua
 from asyncua.common.events import Event, get_filter_from_event_type
 from asyncua.server.history import HistoryDict, HistoryStorageInterface
-from asyncua.server.history_sql import HistorySQLite
+
+from opcua_server.asyncua_adapter import internal_subscriptions, sqlite_history
 
 # Alarm fields are recorded for every historized source, even before its first alarm.
 _EVENT_TYPES = (ua.ObjectIds.BaseEventType, ua.ObjectIds.AlarmConditionType)
@@ -96,9 +96,10 @@ class MemoryHistory(HistoryDict):
         _keep(events, event, _event_time, self._retention)
 
 
-class SqliteHistory(HistorySQLite):
-    """asyncua's HistorySQLite with retention in plant time instead of the wall clock (the
-    simulator's source timestamps are plant time: asyncua's own pruning would delete them all).
+class SqliteHistory(sqlite_history.SqliteStorage):
+    """asyncua's HistorySQLite (as the adapter makes it usable) with retention in plant time
+    instead of the wall clock (the simulator's source timestamps are plant time: asyncua's own
+    pruning would delete them all).
     Old rows are pruned every `_PRUNE_EVERY` values per node and before each read."""
 
     _PRUNE_EVERY = 64
@@ -111,13 +112,6 @@ class SqliteHistory(HistorySQLite):
 
     async def new_historized_node(self, node_id, period, count=0) -> None:
         await super().new_historized_node(node_id, None, count)  # no wall-clock pruning
-
-    def _get_table_name(self, node_id: ua.NodeId) -> str:
-        """A table name asyncua's SQL-injection check accepts (it refuses the quotes of its own
-        names for string NodeIds), the same at every start so history survives a restart."""
-        text = node_id.to_string()
-        readable = "".join(c if c.isalnum() or c in "_-./" else "_" for c in text)
-        return f"{readable}_{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
     async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
         datavalue = _with_source_time(datavalue)
@@ -142,7 +136,7 @@ class SqliteHistory(HistorySQLite):
         newest = self._newest.get(node_id)
         if newest is not None:
             cutoff = newest - self._retention
-            table = self._get_table_name(node_id)
+            table = sqlite_history.table_name(node_id)
             await self.execute_sql_delete("SourceTimestamp < ?", (cutoff,), table, node_id)
 
 
@@ -194,6 +188,16 @@ class _Recorder:
         self._historized: set[ua.NodeId] = set()
         self._awaiting_initial: set[int] = set()
         self._events: set[ua.NodeId] = set()
+        # one batch at a time, oldest first: a flush must not overtake a batch being saved
+        self._saving = asyncio.Lock()
+
+    async def flush(self) -> None:
+        """Save what the subscription holds now (before the server stops)."""
+        if self._subscription_id is not None:
+            await internal_subscriptions.publish_pending(
+                self._server, self._subscription_id, _PUBLISHING_INTERVAL_MS / 1000)
+        async with self._saving:
+            pass
 
     async def _subscription(self) -> int:
         if self._subscription_id is None:
@@ -297,6 +301,10 @@ class _Recorder:
         )
 
     async def _on_publish(self, result: ua.PublishResult) -> None:
+        async with self._saving:
+            await self._save(result)
+
+    async def _save(self, result: ua.PublishResult) -> None:
         for notification in result.NotificationMessage.NotificationData or []:
             if isinstance(notification, ua.DataChangeNotification):
                 for item in notification.MonitoredItems:
@@ -337,9 +345,9 @@ async def enable(server: Server, settings: HistorySettings) -> None:
             raise HistoryConfigError(
                 f"history database {path}: folder {path.parent} does not exist"
             )
-        # asyncua stores timezone-aware timestamps; Python's default TIMESTAMP converter cannot
-        # read them back ("...07+00:00"). fromisoformat reads both forms.
-        sqlite3.register_converter("TIMESTAMP", lambda raw: datetime.fromisoformat(raw.decode()))
+        if not sqlite_history.supported():
+            raise HistoryConfigError(f"history database {path}: "
+                                     f"{sqlite_history.unsupported_reason()}")
         memory = MemoryHistory(settings.retention, settings.max_values_per_node)
         storage = ValuesInSqlite(SqliteHistory(str(path), settings.retention), memory)
     await storage.init()
@@ -355,6 +363,14 @@ async def historize_variables(server: Server, nodes: Iterable[Node | ua.NodeId])
 async def historize_events(server: Server, source_nodes: Iterable[Node | ua.NodeId]) -> None:
     """Record the events these objects emit (their alarms), from now on."""
     await _recorder(server).events(source_nodes)
+
+
+async def flush(server: Server) -> None:
+    """Save every value written so far; call after the last write, before `server.stop()`
+    (else the writes of the last publishing interval never reach the storage)."""
+    recorder = _recorders.get(server)
+    if recorder is not None:
+        await recorder.flush()
 
 
 def _recorder(server: Server) -> _Recorder:

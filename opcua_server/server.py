@@ -134,6 +134,10 @@ class SimulationServer:
             return
         self._started = False
         await self.pacer.stop()
+        if self.settings.history is not None:
+            from opcua_server import history
+
+            await history.flush(self.server)
         await self.server.stop()
 
     async def __aenter__(self) -> SimulationServer:

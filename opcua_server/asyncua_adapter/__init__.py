@@ -1,7 +1,9 @@
 """Every use of asyncua's private internals on the server side, in one place.
 
-Two kinds: `hardening` (limits asyncua does not enforce, always on, per server instance:
-`HardenedServer`), and the speed-ups below (process-wide, so only a command opts in).
+Three kinds: `hardening` (limits asyncua does not enforce, always on, per server instance:
+`HardenedServer`), `sqlite_history` (asyncua's SQLite history storage with table names it
+accepts, per storage instance: `SqliteStorage`), and the speed-ups below (process-wide, so only
+a command opts in).
 
 The measured speed-ups (docs/performance.md, server levers 1 and 4) patch asyncua classes for
 the whole process, so a library object never installs them: a command opts in through

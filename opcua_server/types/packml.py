@@ -34,7 +34,7 @@ class PackMLCountDataType:
     """OPC 30050 PackMLCountDataType: a material and how much of it was counted."""
 
     ID: ua.Int32 = 0
-    Name: ua.String | None = None
+    Name: ua.String = None  # not "| None": asyncua decodes that as an optional field
     Unit: ua.EUInformation = field(default_factory=ua.EUInformation)
     Count: ua.Int32 = 0
     AccCount: ua.Int32 = 0
