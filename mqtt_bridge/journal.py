@@ -53,7 +53,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS entries (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    is_value INTEGER NOT NULL
+    is_value INTEGER NOT NULL,
+    time TEXT
 );
 CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
@@ -82,6 +83,18 @@ CREATE TABLE IF NOT EXISTS kept (
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
+
+
+class Dropped(NamedTuple):
+    """What the journal dropped of one key at its bound: the sequence numbers `first` to
+    `last` (`count` rows), and the oldest and newest source time among its values (`since`,
+    `until`; None if it has none, or they were journaled by an older version)."""
+
+    first: int
+    last: int
+    count: int
+    since: datetime | None
+    until: datetime | None
 
 
 class JournalError(RuntimeError):
@@ -106,6 +119,29 @@ def _mark_text(mark: object) -> str:
 
 def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _time_text(stamp: datetime) -> str:
+    """A source time as text that sorts by time (UTC, always with microseconds)."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp.isoformat(timespec="microseconds")
+
+
+def _utc(stamp: datetime | None) -> datetime | None:
+    return None if stamp is None else _time(_time_text(stamp))
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _texts_table(cursor: str) -> str:
@@ -184,8 +220,11 @@ class Journal:
                 seqs[key] = seq
                 dirty.add(key)
                 rowid += 1
-                new.append((rowid, seq, key, type(item) is Sample,
-                            *[encode(item, seq) for encode in encoders]))
+                is_sample = type(item) is Sample
+                # a late value (older than one delivered before) is not the variable's value now
+                new.append((rowid, seq, key, is_sample and not item.late,
+                            *[encode(item, seq) for encode in encoders],
+                            item.source_time if is_sample else None))
             if not new:
                 return
             self._remember(new)
@@ -207,13 +246,13 @@ class Journal:
         if commit_now:
             self.commit()
 
-    def take_lost(self) -> dict[str, tuple[int, int, int]]:
-        """Per key, (first seq, last seq, count) of the rows dropped at the bound in the last
-        episode that has ended (the journal is below its bound again), once: whoever appends
-        can then say what was lost, in the same sequences."""
+    def take_lost(self) -> dict[str, Dropped]:
+        """Per key, what was dropped at the bound in the last episode that has ended (the
+        journal is below its bound again), once: whoever appends can then give back or name
+        what was lost, in the same sequences."""
         with self._lock:
             lost, self._lost_done = self._lost_done, {}
-            return {key: (first, last, count) for key, (first, last, count) in lost.items()}
+            return {key: Dropped(*entry) for key, entry in lost.items()}
 
     def marks(self) -> dict[str, object]:
         """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
@@ -435,6 +474,8 @@ class Journal:
                 f"journal {self.path}: written by an older bridge version (rows with another"
                 " layout); let that version deliver it, or move the file away to start afresh"
             )
+        if columns and "time" not in columns:  # rows journaled before times were kept
+            self._db.execute("ALTER TABLE entries ADD COLUMN time TEXT")
 
     def _load(self) -> None:
         db = self._db
@@ -447,8 +488,9 @@ class Journal:
         self._dirty_marks: dict[str, object] = {}
         self._dirty_kept: dict[tuple[str, str], str] = {}
         self._dropping: int | None = None  # rows dropped before the current episode
-        self._lost: dict[str, list[int]] = {}  # key: [first seq, last seq, count] dropped
-        self._lost_done: dict[str, list[int]] = {}  # the same, of episodes that ended
+        # key: [first seq, last seq, count, oldest time, newest time] dropped
+        self._lost: dict[str, list] = {}
+        self._lost_done: dict[str, list] = {}  # the same, of episodes that ended
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
@@ -535,30 +577,37 @@ class Journal:
         """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped."""
         unwritten = self._unwritten
         in_memory = unwritten[0][0] if unwritten else self._last_rowid + 1
-        found: list[tuple[str, int, int, int]] = []
+        found: list[tuple[str, int, int, int, datetime | None, datetime | None]] = []
         if first < in_memory:
-            found += self._db.execute(
-                "SELECT key, min(seq), max(seq), count(*) FROM entries"
-                " WHERE rowid >= ? AND rowid <= ? GROUP BY key",
-                (first, min(upto, in_memory - 1)),
-            ).fetchall()
+            found += [
+                (key, low, high, count, _time(since), _time(until))
+                for key, low, high, count, since, until in self._db.execute(
+                    "SELECT key, min(seq), max(seq), count(*), min(time), max(time) FROM entries"
+                    " WHERE rowid >= ? AND rowid <= ? GROUP BY key",
+                    (first, min(upto, in_memory - 1)),
+                )
+            ]
         if unwritten and in_memory <= upto:  # the oldest in memory: the head of the list
-            found += [(r[2], r[1], r[1], 1) for r in unwritten[:upto - in_memory + 1]]
+            found += [(r[2], r[1], r[1], 1, _utc(r[-1]), _utc(r[-1]))
+                      for r in unwritten[:upto - in_memory + 1]]
         lost = self._lost
-        for key, low, high, count in found:
+        for key, low, high, count, since, until in found:
             seen = lost.get(key)
             if seen is None:
-                lost[key] = [low, high, count]
+                lost[key] = [low, high, count, since, until]
             else:
                 seen[0], seen[1], seen[2] = min(seen[0], low), max(seen[1], high), seen[2] + count
+                seen[3], seen[4] = _earlier(seen[3], since), _later(seen[4], until)
 
     def _write_rows(self, rows: list[tuple]) -> None:
         """INSERT appended rows (and each sink's text) into the open transaction."""
         if not rows:
             return
         db = self._db
-        db.executemany("INSERT INTO entries (rowid, seq, key, is_value) VALUES (?, ?, ?, ?)",
-                       map(itemgetter(0, 1, 2, 3), rows))
+        db.executemany(
+            "INSERT INTO entries (rowid, seq, key, is_value, time) VALUES (?, ?, ?, ?, ?)",
+            [(r[0], r[1], r[2], r[3], None if r[-1] is None else _time_text(r[-1]))
+             for r in rows])
         for index, table in enumerate(self._table_list, start=4):
             db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
                            map(itemgetter(0, index), rows))
