@@ -22,6 +22,10 @@ registered for the first time starts after the newest row (older rows were encod
 encoder), and rows appended while a registered cursor's sink is not configured have no text for
 it: that sink never sees them.
 
+Beyond `max_items` rows the oldest are dropped; once there is room again, `take_lost()` says
+per key which sequence numbers were dropped and the span of their values' source times, so
+the source can give them back (from its own history) or name them, in the same sequences.
+
 The newest rows (up to `RECENT_ROWS`) are also kept in memory, as appended: a sink that keeps
 up reads them from there, and only a sink that fell behind (a peer outage, a restart) reads the
 file. Reading back what was just written cost the bridge about a tenth of its time under load.

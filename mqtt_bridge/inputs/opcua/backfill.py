@@ -5,13 +5,16 @@ source reads the missing interval of every variable the server historizes (Histo
 values) and of every machine's events (HistoryRead, events), from the last source timestamp
 `LastSeen` has for the series, and hands them on before live ones. What was handed on already
 (the entries at the last timestamp up to the last value) is left out here.
+
+Values the journal dropped at its bound are read again the same way, for the span of source
+times they had (`dropped_values`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from asyncua import Client, ua
 
@@ -73,6 +76,24 @@ async def value_gaps(
             out.continuous.add(item.key)
         out.pairs.extend((item, dv) for dv in values[last_seen.unseen(item.key, stamped):])
     return out
+
+
+async def dropped_values(
+    client: Client, spans: list[tuple[MonitoredVariable, datetime, datetime]]
+) -> list[list[ua.DataValue] | None]:
+    """What history holds of each (variable, since, until): its values with source times in
+    that span, oldest first; None for a variable the server keeps no history of after all."""
+    if not spans:
+        return []
+    end = max(until for _, _, until in spans) + timedelta(milliseconds=1)
+    histories = await read_raw_history(
+        client, [(item.variable.node_id, since) for item, since, _ in spans], end)
+    return [
+        None if values is None else [dv for dv in values
+                                     if dv.SourceTimestamp is not None
+                                     and dv.SourceTimestamp <= until]
+        for (_, _, until), values in zip(spans, histories, strict=True)
+    ]
 
 
 async def event_gaps(

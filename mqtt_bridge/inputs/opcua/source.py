@@ -26,6 +26,12 @@ history failed), the first value after the gap is preceded by a `Gap` (from the 
 handed on to that one, and why) in the variable's own sequence; gaps are counted (`gaps`) and
 logged as a warning.
 
+Values the journal dropped at its bound while the outputs could not deliver them come back
+the same way (`dropped`): those of a historized variable are read again from history for the
+span of source times dropped and handed on late (new sequence numbers, after newer values;
+not the variable's current value); a gap names what history does not hold, and the values of
+any other variable.
+
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
 held back and dropped where history already covered them; so history, a subscription's initial
@@ -44,7 +50,7 @@ from datetime import datetime
 
 from asyncua import Client, ua
 
-from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
+from mqtt_bridge.inputs.opcua.backfill import dropped_values, event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
     Machine,
@@ -57,6 +63,9 @@ from mqtt_bridge.inputs.opcua.errors import SourceError, describe_error
 from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_sample, events_key
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
+    DROPPED_EXPIRED,
+    DROPPED_HISTORY_OFF,
+    DROPPED_NO_HISTORY,
     HISTORY_FAILED,
     NOT_HISTORIZED,
     OVERFLOW_LOST,
@@ -71,6 +80,7 @@ from mqtt_bridge.inputs.opcua.session import connect
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
+from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
@@ -79,6 +89,13 @@ Item = Sample | EventSample | Gap
 Emit = Callable[[list[Item]], None]
 Pair = tuple[MonitoredVariable, ua.DataValue]
 
+
+def _drop_gap(item: MonitoredVariable, drop: Dropped, start: datetime | None,
+              end: datetime | None, why: str) -> Gap:
+    return Gap(item.machine, item.group, item.tag, start, end,
+               f"{drop.count} values (seq {drop.first} to {drop.last}) were dropped at the "
+               f"journal's bound (journal_max_items) while the outputs could not deliver them; "
+               f"{why}", item.node_id)
 
 
 class OpcUaSource:
@@ -111,6 +128,9 @@ class OpcUaSource:
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
         self._recovery: asyncio.Task[None] | None = None  # reading an overflow's gap
+        # values the journal dropped, to read again from history; and the task reading them
+        self._to_regain: list[tuple[MonitoredVariable, Dropped]] = []
+        self._regain: asyncio.Task[None] | None = None
         # ServerStatus/StartTime of the server, and whether this session follows its restart
         self.server_start: datetime | None = None
         self._restarted = False
@@ -180,6 +200,7 @@ class OpcUaSource:
             await self._add_machines(client, refs)
             self._restarted = False
             self.connected.set()
+            self._start_regain()
             log.info("bridging %d machines, %d variables from %s", len(self.machines),
                      len(self.subscriptions.variables), self.settings.url)
             while not lost.is_set():
@@ -199,6 +220,11 @@ class OpcUaSource:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._recovery
                 self._recovery = None
+            if self._regain is not None:
+                self._regain.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._regain
+                self._regain = None
             self.subscriptions.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2)
@@ -353,22 +379,77 @@ class OpcUaSource:
 
     # --- notifications (the hot path) --------------------------------------------------------
 
-    def dropped(self, lost: dict[str, tuple[int, int, int]]) -> list[Gap]:
-        """Gap records for the values of variables the journal dropped at its bound (`lost`:
-        per key, first and last sequence number and count): the consumer sees those numbers
-        missing, and here why. Their times are unknown to the source."""
+    def dropped(self, lost: dict[str, Dropped]) -> list[Gap]:
+        """What the journal dropped at its bound (`lost`, per key) comes back from the
+        server's history where it can, else is named by a gap record. The one rule: the
+        dropped values of a variable the server historizes, with their source times known,
+        are read again from history (`_regain`, once a session is up); any other variable's
+        are a gap now (returned: to append). Events dropped show only as missing numbers."""
         variables = {item.key: item for item in self.subscriptions.variables.values()}
-        gaps = [
-            Gap(item.machine, item.group, item.tag, None, None,
-                f"{count} values (seq {first} to {last}) were dropped at the journal's bound "
-                "(journal_max_items) while the outputs could not deliver them", item.node_id)
-            for key, (first, last, count) in lost.items()
-            if (item := variables.get(key)) is not None
-        ]
+        gaps: list[Gap] = []
+        for key, drop in lost.items():
+            item = variables.get(key)
+            if item is None:
+                continue
+            if self.settings.backfill and item.variable.historizing and drop.since is not None:
+                self._to_regain.append((item, drop))
+            else:
+                gaps.append(_drop_gap(item, drop, drop.since, drop.until, DROPPED_NO_HISTORY
+                                      if self.settings.backfill else DROPPED_HISTORY_OFF))
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
+        self._start_regain()
         return gaps
+
+    def _start_regain(self) -> None:
+        if self._to_regain and self._client is not None and (
+                self._regain is None or self._regain.done()):
+            self._regain = asyncio.get_running_loop().create_task(
+                self._regain_dropped(self._client), name="dropped values recovery")
+
+    async def _regain_dropped(self, client: Client) -> None:
+        """Hand on, late (new sequence numbers, after newer values), what history holds of the
+        values the journal dropped; a gap for what it does not hold (older than its
+        retention), or for all of them if reading failed."""
+        while self._to_regain:
+            batch, self._to_regain = self._to_regain, []
+            try:
+                histories = await dropped_values(
+                    client, [(item, drop.since, drop.until) for item, drop in batch])
+            except asyncio.CancelledError:
+                self._to_regain[:0] = batch  # the session ended: the next one reads them
+                raise
+            except (OSError, TimeoutError, ua.UaError) as exc:
+                log.warning("reading values dropped at the journal's bound from history "
+                            "failed: %s", exc)
+                histories = [None] * len(batch)
+            out: list[Item] = []
+            gaps: list[Gap] = []
+            for (item, drop), values in zip(batch, histories, strict=True):
+                held = values or []
+                first = held[0].SourceTimestamp if held else None
+                gap = None
+                if values is None:
+                    gap = _drop_gap(item, drop, drop.since, drop.until, HISTORY_FAILED)
+                elif first is None or first > drop.since:  # the oldest are past its retention
+                    gap = _drop_gap(item, drop, drop.since, first or drop.until,
+                                    DROPPED_EXPIRED)
+                if gap is not None:
+                    gaps.append(gap)
+                    out.append(gap)
+                out.extend(sample(item.machine, item.group, item.tag, item.node_id, dv,
+                                  plain(dv.Value), late=True) for dv in held)
+                self.counters["backfilled"] += len(held)
+                self.counters["samples"] += len(held)
+            if gaps:
+                self.counters["gaps"] += len(gaps)
+                warn(gaps)
+            regained = len(out) - len(gaps)
+            log.info("%d values dropped at the journal's bound were read again from history"
+                     "%s", regained, f"; {len(gaps)} variables' gaps remain" if gaps else "")
+            if out:
+                self.emit(out)
 
     def _items(self, pairs: list[Pair]) -> list[Item]:
         """The Samples of the values not handed on before, each after its gap if one is
