@@ -91,14 +91,50 @@ RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
 
 class Dropped(NamedTuple):
     """What the journal dropped of one key at its bound: the sequence numbers `first` to
-    `last` (`count` rows), and the oldest and newest source time among its values (`since`,
-    `until`; None if it has none, or they were journaled by an older version)."""
+    `last` (`count` rows), of which `values` were variables' values; the oldest and newest
+    source time among those (`since`, `until`; None if none, or journaled by an older
+    version), and how many of them had exactly that time (`at_since`, `at_until`): values
+    delivered before or after may share a boundary's time."""
 
     first: int
     last: int
     count: int
-    since: datetime | None
-    until: datetime | None
+    since: datetime | None = None
+    until: datetime | None = None
+    values: int = 0
+    at_since: int = 0
+    at_until: int = 0
+
+
+class _Loss:
+    """Adds up a key's `Dropped`, row by row."""
+
+    __slots__ = ("at_since", "at_until", "count", "first", "last", "since", "until", "values")
+
+    def __init__(self, seq: int) -> None:
+        self.first = self.last = seq
+        self.count = self.values = self.at_since = self.at_until = 0
+        self.since: datetime | None = None
+        self.until: datetime | None = None
+
+    def add(self, seq: int, stamp: datetime | None) -> None:
+        self.first, self.last = min(self.first, seq), max(self.last, seq)
+        self.count += 1
+        if stamp is None:
+            return
+        self.values += 1
+        if self.since is None or stamp < self.since:
+            self.since, self.at_since = stamp, 0
+        if stamp == self.since:
+            self.at_since += 1
+        if self.until is None or stamp > self.until:
+            self.until, self.at_until = stamp, 0
+        if stamp == self.until:
+            self.at_until += 1
+
+    def report(self) -> Dropped:
+        return Dropped(self.first, self.last, self.count, self.since, self.until, self.values,
+                       self.at_since, self.at_until)
 
 
 class JournalError(RuntimeError):
@@ -138,14 +174,6 @@ def _utc(stamp: datetime | None) -> datetime | None:
 
 def _time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def _texts_table(cursor: str) -> str:
@@ -256,7 +284,7 @@ class Journal:
         what was lost, in the same sequences."""
         with self._lock:
             lost, self._lost_done = self._lost_done, {}
-            return {key: Dropped(*entry) for key, entry in lost.items()}
+            return {key: loss.report() for key, loss in lost.items()}
 
     def marks(self) -> dict[str, object]:
         """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
@@ -492,9 +520,8 @@ class Journal:
         self._dirty_marks: dict[str, object] = {}
         self._dirty_kept: dict[tuple[str, str], str] = {}
         self._dropping: int | None = None  # rows dropped before the current episode
-        # key: [first seq, last seq, count, oldest time, newest time] dropped
-        self._lost: dict[str, list] = {}
-        self._lost_done: dict[str, list] = {}  # the same, of episodes that ended
+        self._lost: dict[str, _Loss] = {}  # what was dropped, per key
+        self._lost_done: dict[str, _Loss] = {}  # the same, of episodes that ended
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
@@ -581,27 +608,20 @@ class Journal:
         """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped."""
         unwritten = self._unwritten
         in_memory = unwritten[0][0] if unwritten else self._last_rowid + 1
-        found: list[tuple[str, int, int, int, datetime | None, datetime | None]] = []
+        found: list[tuple[str, int, datetime | None]] = []
         if first < in_memory:
-            found += [
-                (key, low, high, count, _time(since), _time(until))
-                for key, low, high, count, since, until in self._db.execute(
-                    "SELECT key, min(seq), max(seq), count(*), min(time), max(time) FROM entries"
-                    " WHERE rowid >= ? AND rowid <= ? GROUP BY key",
-                    (first, min(upto, in_memory - 1)),
-                )
-            ]
+            found += [(key, seq, _time(stamp)) for key, seq, stamp in self._db.execute(
+                "SELECT key, seq, time FROM entries WHERE rowid >= ? AND rowid <= ?",
+                (first, min(upto, in_memory - 1)),
+            )]
         if unwritten and in_memory <= upto:  # the oldest in memory: the head of the list
-            found += [(r[2], r[1], r[1], 1, _utc(r[-1]), _utc(r[-1]))
-                      for r in unwritten[:upto - in_memory + 1]]
+            found += [(r[2], r[1], _utc(r[-1])) for r in unwritten[:upto - in_memory + 1]]
         lost = self._lost
-        for key, low, high, count, since, until in found:
-            seen = lost.get(key)
-            if seen is None:
-                lost[key] = [low, high, count, since, until]
-            else:
-                seen[0], seen[1], seen[2] = min(seen[0], low), max(seen[1], high), seen[2] + count
-                seen[3], seen[4] = _earlier(seen[3], since), _later(seen[4], until)
+        for key, seq, stamp in found:
+            loss = lost.get(key)
+            if loss is None:
+                loss = lost[key] = _Loss(seq)
+            loss.add(seq, stamp)
 
     def _write_rows(self, rows: list[tuple]) -> None:
         """INSERT appended rows (and each sink's text) into the open transaction."""

@@ -21,7 +21,7 @@ from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
 from mqtt_bridge.outputs.timeseries.line_protocol import line
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 from tests.services import MqttRecorder
 
 PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
@@ -137,10 +137,29 @@ def test_a_drop_at_the_bound_reports_each_keys_numbers_and_source_times(
         assert journal.take_lost() == {}
     ms = timedelta(milliseconds=1)
     assert lost == {
-        PRESS.topic("counters", "Parts"): (1, 15, 15, T0, T0 + 14 * ms),
-        LASER.topic("counters", "Parts"): (1, 15, 15, T0 + 100 * ms, T0 + 114 * ms),
+        PRESS.topic("counters", "Parts"): (1, 15, 15, T0, T0 + 14 * ms, 15, 1, 1),
+        LASER.topic("counters", "Parts"): (1, 15, 15, T0 + 100 * ms, T0 + 114 * ms, 15, 1, 1),
     }
     assert lost[PRESS.topic("counters", "Parts")].since.tzinfo is not None
+
+
+def test_a_drop_counts_the_values_at_its_boundary_times(tmp_path: Path) -> None:
+    """Values sharing a source time with values delivered before or after the drop: the
+    journal says how many of those at each end were dropped (a gap row has no time)."""
+    same = [sample(PRESS, "Parts", i, 0) for i in range(3)]  # three at T0
+    late = [sample(PRESS, "Parts", i, 5) for i in range(3, 6)]  # three at T0 + 5 ms
+    with Journal(tmp_path / "j", max_items=2) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([same[0]])
+        journal.ack("mqtt", journal.last_rowid)  # delivered: not dropped
+        journal.commit()
+        journal.append([*same[1:], Gap(PRESS, "counters", "Parts", None, None, "why"),
+                        *late])  # all but the last two dropped
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        journal.append([sample(PRESS, "Parts", 9, 9)])
+        lost = journal.take_lost()[PRESS.topic("counters", "Parts")]
+    assert lost == (2, 5, 4, T0, T0 + timedelta(milliseconds=5), 3, 2, 1)
 
 
 def test_a_late_value_is_not_the_variables_current_value(tmp_path: Path) -> None:
@@ -167,7 +186,7 @@ def test_a_journal_without_source_times_gets_the_column(tmp_path: Path) -> None:
         journal.ack("mqtt", journal.last_rowid)
         journal.commit()
         journal.append([sample(PRESS, "Parts", 2, 2)])
-        assert journal.take_lost() == {"a/b": (1, 1, 1, None, None)}
+        assert journal.take_lost() == {"a/b": (1, 1, 1, None, None, 0, 0, 0)}
 
 
 def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from mqtt_bridge.inputs.opcua.history import read_event_history, read_raw_histor
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import json_value, plain
+from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import MachinePath
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,30 @@ async def dropped_values(
                                      and dv.SourceTimestamp <= until]
         for (_, _, until), values in zip(spans, histories, strict=True)
     ]
+
+
+def were_dropped(held: list[ua.DataValue], drop: Dropped) -> list[ua.DataValue] | None:
+    """Of what history holds from `drop.since` to `drop.until` (oldest first), the values the
+    journal dropped: others may share a boundary's time, delivered before (at `since`, they
+    come first) or after (at `until`, they come last). None if they cannot be told apart (all
+    at one time, and more of them than were dropped).
+
+    >>> from datetime import UTC, datetime
+    >>> t1, t2, t3 = (datetime(2026, 6, 1, 0, 0, s, tzinfo=UTC) for s in (1, 2, 3))
+    >>> held = [ua.DataValue(ua.Variant(v), SourceTimestamp=t)
+    ...         for v, t in [(1, t1), (2, t1), (3, t2), (4, t3), (5, t3)]]
+    >>> dropped = Dropped(7, 9, 3, since=t1, until=t3, values=3, at_since=1, at_until=1)
+    >>> [dv.Value.Value for dv in were_dropped(held, dropped)]  # 1 and 5: not dropped
+    [2, 3, 4]
+    >>> were_dropped(held[:2], Dropped(7, 7, 1, since=t1, until=t1, values=1)) is None
+    True
+    """
+    if drop.since == drop.until:
+        return held if len(held) <= drop.values else None
+    first = [dv for dv in held if dv.SourceTimestamp == drop.since]
+    inside = [dv for dv in held if drop.since < dv.SourceTimestamp < drop.until]
+    last = [dv for dv in held if dv.SourceTimestamp == drop.until]
+    return first[max(0, len(first) - drop.at_since):] + inside + last[:drop.at_until]
 
 
 async def event_gaps(

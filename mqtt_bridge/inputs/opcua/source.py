@@ -50,7 +50,12 @@ from datetime import datetime
 
 from asyncua import Client, ua
 
-from mqtt_bridge.inputs.opcua.backfill import dropped_values, event_gaps, value_gaps
+from mqtt_bridge.inputs.opcua.backfill import (
+    dropped_values,
+    event_gaps,
+    value_gaps,
+    were_dropped,
+)
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
     Machine,
@@ -63,6 +68,7 @@ from mqtt_bridge.inputs.opcua.errors import SourceError, describe_error
 from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_sample, events_key
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
+    DROPPED_AMBIGUOUS,
     DROPPED_EXPIRED,
     DROPPED_HISTORY_OFF,
     DROPPED_NO_HISTORY,
@@ -88,6 +94,24 @@ log = logging.getLogger(__name__)
 Item = Sample | EventSample | Gap
 Emit = Callable[[list[Item]], None]
 Pair = tuple[MonitoredVariable, ua.DataValue]
+
+
+def _regained(item: MonitoredVariable, drop: Dropped,
+              values: list[ua.DataValue] | None) -> tuple[Gap | None, list[Sample]]:
+    """What history gave back of the values the journal dropped (`values`: what it holds in
+    their span of source times, None if reading it failed), as late Samples; and the gap for
+    what it did not give back."""
+    if values is None:
+        return _drop_gap(item, drop, drop.since, drop.until, HISTORY_FAILED), []
+    held = were_dropped(values, drop)
+    if held is None:
+        return _drop_gap(item, drop, drop.since, drop.until, DROPPED_AMBIGUOUS), []
+    late = [sample(item.machine, item.group, item.tag, item.node_id, dv, plain(dv.Value),
+                   late=True) for dv in held]
+    first = values[0].SourceTimestamp if values else None
+    if first is None or first > drop.since:  # the oldest are past the server's retention
+        return _drop_gap(item, drop, drop.since, first or drop.until, DROPPED_EXPIRED), late
+    return None, late
 
 
 def _drop_gap(item: MonitoredVariable, drop: Dropped, start: datetime | None,
@@ -427,27 +451,19 @@ class OpcUaSource:
             out: list[Item] = []
             gaps: list[Gap] = []
             for (item, drop), values in zip(batch, histories, strict=True):
-                held = values or []
-                first = held[0].SourceTimestamp if held else None
-                gap = None
-                if values is None:
-                    gap = _drop_gap(item, drop, drop.since, drop.until, HISTORY_FAILED)
-                elif first is None or first > drop.since:  # the oldest are past its retention
-                    gap = _drop_gap(item, drop, drop.since, first or drop.until,
-                                    DROPPED_EXPIRED)
+                gap, held = _regained(item, drop, values)
                 if gap is not None:
                     gaps.append(gap)
                     out.append(gap)
-                out.extend(sample(item.machine, item.group, item.tag, item.node_id, dv,
-                                  plain(dv.Value), late=True) for dv in held)
-                self.counters["backfilled"] += len(held)
-                self.counters["samples"] += len(held)
+                out.extend(held)
             if gaps:
                 self.counters["gaps"] += len(gaps)
                 warn(gaps)
             regained = len(out) - len(gaps)
-            log.info("%d values dropped at the journal's bound were read again from history"
-                     "%s", regained, f"; {len(gaps)} variables' gaps remain" if gaps else "")
+            self.counters["backfilled"] += regained
+            self.counters["samples"] += regained
+            log.info("%d values dropped at the journal's bound were read again from history%s",
+                     regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
             if out:
                 self.emit(out)
 
