@@ -46,6 +46,7 @@ RESTARTED = "the OPC UA server restarted; its history does not cover the time si
 DROPPED_NO_HISTORY = "the server keeps no history of it"
 DROPPED_HISTORY_OFF = "reading history is off (--no-backfill)"
 DROPPED_EXPIRED = "the server's history no longer holds those before the gap's end"
+DROPPED_UNREAD = "the bridge stopped before it read them again from the server's history"
 DROPPED_AMBIGUOUS = ("its history holds more values at that one source time than were dropped: "
                      "which of them were is unknown")
 

@@ -72,6 +72,7 @@ from mqtt_bridge.inputs.opcua.gaps import (
     DROPPED_EXPIRED,
     DROPPED_HISTORY_OFF,
     DROPPED_NO_HISTORY,
+    DROPPED_UNREAD,
     HISTORY_FAILED,
     NOT_HISTORIZED,
     OVERFLOW_LOST,
@@ -424,6 +425,17 @@ class OpcUaSource:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
         self._start_regain()
+        return gaps
+
+    def unread_drops(self) -> list[Gap]:
+        """Gap records for dropped values still waiting to be read from history: for a bridge
+        that stops before it could (the journal has forgotten them)."""
+        pending, self._to_regain = self._to_regain, []
+        gaps = [_drop_gap(item, drop, drop.since, drop.until, DROPPED_UNREAD)
+                for item, drop in pending]
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            warn(gaps)
         return gaps
 
     def _start_regain(self) -> None:
