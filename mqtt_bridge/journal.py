@@ -57,7 +57,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS entries (
     key TEXT NOT NULL,
     seq INTEGER NOT NULL,
     is_value INTEGER NOT NULL,
-    time TEXT
+    time INTEGER
 );
 CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
@@ -161,19 +161,24 @@ def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _time_text(stamp: datetime) -> str:
-    """A source time as text that sorts by time (UTC, always with microseconds)."""
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-    return stamp.isoformat(timespec="microseconds")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(stamp: datetime) -> int:
+    """A source time as it is stored: exact integer microseconds since 1970 (UTC; a time
+    without zone is taken as UTC)."""
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return (stamp - _EPOCH) // _MICROSECOND
 
 
 def _utc(stamp: datetime | None) -> datetime | None:
-    return None if stamp is None else _time(_time_text(stamp))
+    return None if stamp is None else _time(_micros(stamp))
 
 
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+def _time(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + micros * _MICROSECOND
 
 
 def _texts_table(cursor: str) -> str:
@@ -507,7 +512,7 @@ class Journal:
                 " layout); let that version deliver it, or move the file away to start afresh"
             )
         if columns and "time" not in columns:  # rows journaled before times were kept
-            self._db.execute("ALTER TABLE entries ADD COLUMN time TEXT")
+            self._db.execute("ALTER TABLE entries ADD COLUMN time INTEGER")
 
     def _load(self) -> None:
         db = self._db
@@ -630,7 +635,7 @@ class Journal:
         db = self._db
         db.executemany(
             "INSERT INTO entries (rowid, seq, key, is_value, time) VALUES (?, ?, ?, ?, ?)",
-            [(r[0], r[1], r[2], r[3], None if r[-1] is None else _time_text(r[-1]))
+            [(r[0], r[1], r[2], r[3], None if r[-1] is None else _micros(r[-1]))
              for r in rows])
         for index, table in enumerate(self._table_list, start=4):
             db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
