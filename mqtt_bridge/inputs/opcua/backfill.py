@@ -5,16 +5,13 @@ source reads the missing interval of every variable the server historizes (Histo
 values) and of every machine's events (HistoryRead, events), from the last source timestamp
 `LastSeen` has for the series, and hands them on before live ones. What was handed on already
 (the entries at the last timestamp up to the last value) is left out here.
-
-Values the journal dropped at its bound are read again the same way, for the span of source
-times they had (`dropped_values`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from asyncua import Client, ua
 
@@ -24,7 +21,6 @@ from mqtt_bridge.inputs.opcua.history import read_event_history, read_raw_histor
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import json_value, plain
-from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import MachinePath
 
 log = logging.getLogger(__name__)
@@ -77,48 +73,6 @@ async def value_gaps(
             out.continuous.add(item.key)
         out.pairs.extend((item, dv) for dv in values[last_seen.unseen(item.key, stamped):])
     return out
-
-
-async def dropped_values(
-    client: Client, spans: list[tuple[MonitoredVariable, datetime, datetime]]
-) -> list[list[ua.DataValue] | None]:
-    """What history holds of each (variable, since, until): its values with source times in
-    that span, oldest first; None for a variable the server keeps no history of after all."""
-    if not spans:
-        return []
-    end = max(until for _, _, until in spans) + timedelta(milliseconds=1)
-    histories = await read_raw_history(
-        client, [(item.variable.node_id, since) for item, since, _ in spans], end)
-    return [
-        None if values is None else [dv for dv in values
-                                     if dv.SourceTimestamp is not None
-                                     and dv.SourceTimestamp <= until]
-        for (_, _, until), values in zip(spans, histories, strict=True)
-    ]
-
-
-def were_dropped(held: list[ua.DataValue], drop: Dropped) -> list[ua.DataValue] | None:
-    """Of what history holds from `drop.since` to `drop.until` (oldest first), the values the
-    journal dropped: others may share a boundary's time, delivered before (at `since`, they
-    come first) or after (at `until`, they come last). None if they cannot be told apart (all
-    at one time, and more of them than were dropped).
-
-    >>> from datetime import UTC, datetime
-    >>> t1, t2, t3 = (datetime(2026, 6, 1, 0, 0, s, tzinfo=UTC) for s in (1, 2, 3))
-    >>> held = [ua.DataValue(ua.Variant(v), SourceTimestamp=t)
-    ...         for v, t in [(1, t1), (2, t1), (3, t2), (4, t3), (5, t3)]]
-    >>> dropped = Dropped(7, 9, 3, since=t1, until=t3, values=3, at_since=1, at_until=1)
-    >>> [dv.Value.Value for dv in were_dropped(held, dropped)]  # 1 and 5: not dropped
-    [2, 3, 4]
-    >>> were_dropped(held[:2], Dropped(7, 7, 1, since=t1, until=t1, values=1)) is None
-    True
-    """
-    if drop.since == drop.until:
-        return held if len(held) <= drop.values else None
-    first = [dv for dv in held if dv.SourceTimestamp == drop.since]
-    inside = [dv for dv in held if drop.since < dv.SourceTimestamp < drop.until]
-    last = [dv for dv in held if dv.SourceTimestamp == drop.until]
-    return first[max(0, len(first) - drop.at_since):] + inside + last[:drop.at_until]
 
 
 async def event_gaps(

@@ -42,13 +42,6 @@ BACKFILL_OFF = "changed while the bridge could not read it; reading history is o
 OVERFLOW_LOST = "the server's queue for it overflowed; the server keeps no history of it"
 HISTORY_FAILED = "reading the server's history of it failed"
 RESTARTED = "the OPC UA server restarted; its history does not cover the time since"
-# why values dropped at the journal's bound cannot be read again from history
-DROPPED_NO_HISTORY = "the server keeps no history of it"
-DROPPED_HISTORY_OFF = "reading history is off (--no-backfill)"
-DROPPED_EXPIRED = "the server's history no longer holds those before the gap's end"
-DROPPED_UNREAD = "the bridge stopped before it read them again from the server's history"
-DROPPED_AMBIGUOUS = ("its history holds more values at that one source time than were dropped: "
-                     "which of them were is unknown")
 
 
 class Gaps:

@@ -27,10 +27,7 @@ handed on to that one, and why) in the variable's own sequence; gaps are counted
 logged as a warning.
 
 Values the journal dropped at its bound while the outputs could not deliver them come back
-the same way (`dropped`): those of a historized variable are read again from history for the
-span of source times dropped and handed on late (new sequence numbers, after newer values;
-not the variable's current value); a gap names what history does not hold, and the values of
-any other variable.
+from history too, late, where it holds them; else a gap names them (`dropped.py`).
 
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
@@ -50,12 +47,8 @@ from datetime import datetime
 
 from asyncua import Client, ua
 
-from mqtt_bridge.inputs.opcua.backfill import (
-    dropped_values,
-    event_gaps,
-    value_gaps,
-    were_dropped,
-)
+from mqtt_bridge.inputs.opcua import dropped as drops
+from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
     Machine,
@@ -68,11 +61,6 @@ from mqtt_bridge.inputs.opcua.errors import SourceError, describe_error
 from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_sample, events_key
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
-    DROPPED_AMBIGUOUS,
-    DROPPED_EXPIRED,
-    DROPPED_HISTORY_OFF,
-    DROPPED_NO_HISTORY,
-    DROPPED_UNREAD,
     HISTORY_FAILED,
     NOT_HISTORIZED,
     OVERFLOW_LOST,
@@ -95,32 +83,6 @@ log = logging.getLogger(__name__)
 Item = Sample | EventSample | Gap
 Emit = Callable[[list[Item]], None]
 Pair = tuple[MonitoredVariable, ua.DataValue]
-
-
-def _regained(item: MonitoredVariable, drop: Dropped,
-              values: list[ua.DataValue] | None) -> tuple[Gap | None, list[Sample]]:
-    """What history gave back of the values the journal dropped (`values`: what it holds in
-    their span of source times, None if reading it failed), as late Samples; and the gap for
-    what it did not give back."""
-    if values is None:
-        return _drop_gap(item, drop, drop.since, drop.until, HISTORY_FAILED), []
-    held = were_dropped(values, drop)
-    if held is None:
-        return _drop_gap(item, drop, drop.since, drop.until, DROPPED_AMBIGUOUS), []
-    late = [sample(item.machine, item.group, item.tag, item.node_id, dv, plain(dv.Value),
-                   late=True) for dv in held]
-    first = values[0].SourceTimestamp if values else None
-    if first is None or first > drop.since:  # the oldest are past the server's retention
-        return _drop_gap(item, drop, drop.since, first or drop.until, DROPPED_EXPIRED), late
-    return None, late
-
-
-def _drop_gap(item: MonitoredVariable, drop: Dropped, start: datetime | None,
-              end: datetime | None, why: str) -> Gap:
-    return Gap(item.machine, item.group, item.tag, start, end,
-               f"{drop.count} values (seq {drop.first} to {drop.last}) were dropped at the "
-               f"journal's bound (journal_max_items) while the outputs could not deliver them; "
-               f"{why}", item.node_id)
 
 
 class OpcUaSource:
@@ -402,25 +364,24 @@ class OpcUaSource:
             self.counters["backfilled"] += len(batch)
             self.emit(batch)
 
-    # --- notifications (the hot path) --------------------------------------------------------
+    # --- values the journal dropped at its bound ---------------------------------------------
 
     def dropped(self, lost: dict[str, Dropped]) -> list[Gap]:
-        """What the journal dropped at its bound (`lost`, per key) comes back from the
-        server's history where it can, else is named by a gap record. The one rule: the
-        dropped values of a variable the server historizes, with their source times known,
-        are read again from history (`_regain`, once a session is up); any other variable's
-        are a gap now (returned: to append). Events dropped show only as missing numbers."""
+        """What the journal dropped at its bound (`lost`, per key): the values `dropped.py`'s
+        rule lets read again from history are, once a session is up (`_regain_dropped`); the
+        others are a gap record now (returned: to append). Events dropped show only as
+        missing numbers."""
         variables = {item.key: item for item in self.subscriptions.variables.values()}
         gaps: list[Gap] = []
         for key, drop in lost.items():
             item = variables.get(key)
             if item is None:
                 continue
-            if self.settings.backfill and item.variable.historizing and drop.since is not None:
+            why = drops.unrecoverable(item, drop, self.settings.backfill)
+            if why is None:
                 self._to_regain.append((item, drop))
             else:
-                gaps.append(_drop_gap(item, drop, drop.since, drop.until, DROPPED_NO_HISTORY
-                                      if self.settings.backfill else DROPPED_HISTORY_OFF))
+                gaps.append(drops.gap(item, drop, drop.since, drop.until, why))
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
@@ -431,7 +392,7 @@ class OpcUaSource:
         """Gap records for dropped values still waiting to be read from history: for a bridge
         that stops before it could (the journal has forgotten them)."""
         pending, self._to_regain = self._to_regain, []
-        gaps = [_drop_gap(item, drop, drop.since, drop.until, DROPPED_UNREAD)
+        gaps = [drops.gap(item, drop, drop.since, drop.until, drops.UNREAD)
                 for item, drop in pending]
         if gaps:
             self.counters["gaps"] += len(gaps)
@@ -451,8 +412,7 @@ class OpcUaSource:
         while self._to_regain:
             batch, self._to_regain = self._to_regain, []
             try:
-                histories = await dropped_values(
-                    client, [(item, drop.since, drop.until) for item, drop in batch])
+                histories = await drops.read(client, batch)
             except asyncio.CancelledError:
                 self._to_regain[:0] = batch  # the session ended: the next one reads them
                 raise
@@ -463,7 +423,7 @@ class OpcUaSource:
             out: list[Item] = []
             gaps: list[Gap] = []
             for (item, drop), values in zip(batch, histories, strict=True):
-                gap, held = _regained(item, drop, values)
+                gap, held = drops.regained(item, drop, values)
                 if gap is not None:
                     gaps.append(gap)
                     out.append(gap)
@@ -478,6 +438,8 @@ class OpcUaSource:
                      regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
             if out:
                 self.emit(out)
+
+    # --- notifications (the hot path) --------------------------------------------------------
 
     def _items(self, pairs: list[Pair]) -> list[Item]:
         """The Samples of the values not handed on before, each after its gap if one is
