@@ -112,6 +112,8 @@ class Bridge:
                 if source_task.done() and not source_task.cancelled():
                     source_task.result()  # a SourceError at start-up
         finally:
+            if self.source is not None:  # named now, delivered at the next start
+                journal.append(self.source.unread_drops())
             journal.close()
 
     async def _first_connected(self) -> None:

@@ -22,6 +22,10 @@ registered for the first time starts after the newest row (older rows were encod
 encoder), and rows appended while a registered cursor's sink is not configured have no text for
 it: that sink never sees them.
 
+Beyond `max_items` rows the oldest are dropped; once there is room again, `take_lost()` says
+per key which sequence numbers were dropped and the span of their values' source times, so
+the source can give them back (from its own history) or name them, in the same sequences.
+
 The newest rows (up to `RECENT_ROWS`) are also kept in memory, as appended: a sink that keeps
 up reads them from there, and only a sink that fell behind (a peer outage, a restart) reads the
 file. Reading back what was just written cost the bridge about a tenth of its time under load.
@@ -53,7 +57,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -70,7 +74,8 @@ CREATE TABLE IF NOT EXISTS entries (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    is_value INTEGER NOT NULL
+    is_value INTEGER NOT NULL,
+    time INTEGER
 );
 CREATE TABLE IF NOT EXISTS sequences (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
@@ -82,6 +87,54 @@ CREATE TABLE IF NOT EXISTS kept (
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
+
+
+class Dropped(NamedTuple):
+    """What the journal dropped of one key at its bound: the sequence numbers `first` to
+    `last` (`count` rows), of which `values` were variables' values; the oldest and newest
+    source time among those (`since`, `until`; None if none, or journaled by an older
+    version), and how many of them had exactly that time (`at_since`, `at_until`): values
+    delivered before or after may share a boundary's time."""
+
+    first: int
+    last: int
+    count: int
+    since: datetime | None = None
+    until: datetime | None = None
+    values: int = 0
+    at_since: int = 0
+    at_until: int = 0
+
+
+class _Loss:
+    """Adds up a key's `Dropped`, row by row."""
+
+    __slots__ = ("at_since", "at_until", "count", "first", "last", "since", "until", "values")
+
+    def __init__(self, seq: int) -> None:
+        self.first = self.last = seq
+        self.count = self.values = self.at_since = self.at_until = 0
+        self.since: datetime | None = None
+        self.until: datetime | None = None
+
+    def add(self, seq: int, stamp: datetime | None) -> None:
+        self.first, self.last = min(self.first, seq), max(self.last, seq)
+        self.count += 1
+        if stamp is None:
+            return
+        self.values += 1
+        if self.since is None or stamp < self.since:
+            self.since, self.at_since = stamp, 0
+        if stamp == self.since:
+            self.at_since += 1
+        if self.until is None or stamp > self.until:
+            self.until, self.at_until = stamp, 0
+        if stamp == self.until:
+            self.at_until += 1
+
+    def report(self) -> Dropped:
+        return Dropped(self.first, self.last, self.count, self.since, self.until, self.values,
+                       self.at_since, self.at_until)
 
 
 class JournalError(RuntimeError):
@@ -106,6 +159,26 @@ def _mark_text(mark: object) -> str:
 
 def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(stamp: datetime) -> int:
+    """A source time as it is stored: exact integer microseconds since 1970 (UTC; a time
+    without zone is taken as UTC)."""
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return (stamp - _EPOCH) // _MICROSECOND
+
+
+def _utc(stamp: datetime | None) -> datetime | None:
+    return None if stamp is None else _time(_micros(stamp))
+
+
+def _time(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + micros * _MICROSECOND
 
 
 def _texts_table(cursor: str) -> str:
@@ -184,8 +257,11 @@ class Journal:
                 seqs[key] = seq
                 dirty.add(key)
                 rowid += 1
-                new.append((rowid, seq, key, type(item) is Sample,
-                            *[encode(item, seq) for encode in encoders]))
+                is_sample = type(item) is Sample
+                # a late value (older than one delivered before) is not the variable's value now
+                new.append((rowid, seq, key, is_sample and not item.late,
+                            *[encode(item, seq) for encode in encoders],
+                            item.source_time if is_sample else None))
             if not new:
                 return
             self._remember(new)
@@ -207,13 +283,13 @@ class Journal:
         if commit_now:
             self.commit()
 
-    def take_lost(self) -> dict[str, tuple[int, int, int]]:
-        """Per key, (first seq, last seq, count) of the rows dropped at the bound in the last
-        episode that has ended (the journal is below its bound again), once: whoever appends
-        can then say what was lost, in the same sequences."""
+    def take_lost(self) -> dict[str, Dropped]:
+        """Per key, what was dropped at the bound in the last episode that has ended (the
+        journal is below its bound again), once: whoever appends can then give back or name
+        what was lost, in the same sequences."""
         with self._lock:
             lost, self._lost_done = self._lost_done, {}
-            return {key: (first, last, count) for key, (first, last, count) in lost.items()}
+            return {key: loss.report() for key, loss in lost.items()}
 
     def marks(self) -> dict[str, object]:
         """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
@@ -435,6 +511,8 @@ class Journal:
                 f"journal {self.path}: written by an older bridge version (rows with another"
                 " layout); let that version deliver it, or move the file away to start afresh"
             )
+        if columns and "time" not in columns:  # rows journaled before times were kept
+            self._db.execute("ALTER TABLE entries ADD COLUMN time INTEGER")
 
     def _load(self) -> None:
         db = self._db
@@ -447,8 +525,8 @@ class Journal:
         self._dirty_marks: dict[str, object] = {}
         self._dirty_kept: dict[tuple[str, str], str] = {}
         self._dropping: int | None = None  # rows dropped before the current episode
-        self._lost: dict[str, list[int]] = {}  # key: [first seq, last seq, count] dropped
-        self._lost_done: dict[str, list[int]] = {}  # the same, of episodes that ended
+        self._lost: dict[str, _Loss] = {}  # what was dropped, per key
+        self._lost_done: dict[str, _Loss] = {}  # the same, of episodes that ended
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
@@ -535,30 +613,30 @@ class Journal:
         """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped."""
         unwritten = self._unwritten
         in_memory = unwritten[0][0] if unwritten else self._last_rowid + 1
-        found: list[tuple[str, int, int, int]] = []
+        found: list[tuple[str, int, datetime | None]] = []
         if first < in_memory:
-            found += self._db.execute(
-                "SELECT key, min(seq), max(seq), count(*) FROM entries"
-                " WHERE rowid >= ? AND rowid <= ? GROUP BY key",
+            found += [(key, seq, _time(stamp)) for key, seq, stamp in self._db.execute(
+                "SELECT key, seq, time FROM entries WHERE rowid >= ? AND rowid <= ?",
                 (first, min(upto, in_memory - 1)),
-            ).fetchall()
+            )]
         if unwritten and in_memory <= upto:  # the oldest in memory: the head of the list
-            found += [(r[2], r[1], r[1], 1) for r in unwritten[:upto - in_memory + 1]]
+            found += [(r[2], r[1], _utc(r[-1])) for r in unwritten[:upto - in_memory + 1]]
         lost = self._lost
-        for key, low, high, count in found:
-            seen = lost.get(key)
-            if seen is None:
-                lost[key] = [low, high, count]
-            else:
-                seen[0], seen[1], seen[2] = min(seen[0], low), max(seen[1], high), seen[2] + count
+        for key, seq, stamp in found:
+            loss = lost.get(key)
+            if loss is None:
+                loss = lost[key] = _Loss(seq)
+            loss.add(seq, stamp)
 
     def _write_rows(self, rows: list[tuple]) -> None:
         """INSERT appended rows (and each sink's text) into the open transaction."""
         if not rows:
             return
         db = self._db
-        db.executemany("INSERT INTO entries (rowid, seq, key, is_value) VALUES (?, ?, ?, ?)",
-                       map(itemgetter(0, 1, 2, 3), rows))
+        db.executemany(
+            "INSERT INTO entries (rowid, seq, key, is_value, time) VALUES (?, ?, ?, ?, ?)",
+            [(r[0], r[1], r[2], r[3], None if r[-1] is None else _micros(r[-1]))
+             for r in rows])
         for index, table in enumerate(self._table_list, start=4):
             db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
                            map(itemgetter(0, index), rows))

@@ -41,6 +41,9 @@ class Sample:
     server_time: datetime | None
     status: str  # OPC UA status code name, "Good" when good
     node_id: str = ""  # the variable's NodeId as a string, for tracing back
+    # delivered after newer values of its variable (given back from history after a loss):
+    # not the variable's value now, so an output does not retain it as its last value
+    late: bool = False
 
     @property
     def key(self) -> str:

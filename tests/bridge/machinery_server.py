@@ -72,6 +72,11 @@ class PersistentHistory(HistoryDict):
             return
         await super().new_historized_node(node_id, period, count)
 
+    def expire(self, node_id: ua.NodeId, before: datetime) -> None:
+        """Forget a node's values older than `before`, as a server's retention would."""
+        data = self._datachanges[node_id]
+        data[:] = [dv for dv in data if dv.SourceTimestamp >= before]
+
     async def save_event(self, event):
         # asyncua hands the historian events stamped with the Server as emitting node; file
         # them under the machine that raised them, which is what HistoryRead asks for.
@@ -185,6 +190,13 @@ class MachineryServer:
 
     def set_values(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
         return self.call(self._write_many(writes))
+
+    def expire_history(self, machine: str, variable: str, before: datetime) -> None:
+        """Forget the historized values of a variable older than `before` (a retention)."""
+        self.call(self._expire(self._nodes[machine][variable], before))
+
+    async def _expire(self, node_id: ua.NodeId, before: datetime) -> None:
+        self.history.expire(node_id, before)
 
     def fire_alarm(self, machine: str, message: str, severity: int = 700) -> None:
         self.call(self._fire_alarm(machine, message, severity))

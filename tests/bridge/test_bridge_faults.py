@@ -453,36 +453,65 @@ async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
     assert 200.0 in [d["value"] for d in after] and 104.0 not in [d["value"] for d in after]
 
 
-async def test_values_dropped_at_the_journal_bound_are_named_by_a_gap_record(
+async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a_gap(
     fresh_server: MachineryServer, mosquitto_persistent, tmp_path: Path
 ) -> None:
+    """The broker is down and the journal's bound (200 rows) is reached: its oldest rows are
+    dropped. Once it has room again, a consumer gets the dropped values of the historized
+    Temperature back from the server's history (late, with new numbers), a gap record for
+    those older than the server's retention, and a gap record for the not historized
+    SpindleSpeed, naming the sequence numbers missing."""
     broker = mosquitto_persistent
     recorder = MqttRecorder(broker, "factory/#", session=True)  # keeps its queue across
     config = bridge_config(fresh_server, broker, tmp_path / "state",
                            mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
+    spindle = [float(v) for v in range(1000, 1300)]
+    temperature = [float(v) for v in range(501, 801)]
     try:
         async with running(config) as bridge:
             sink = bridge.sinks[0]
-            await settle(recorder, lambda m: values(m, TEMPERATURE))
+            await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
             await until(lambda: sink.stats()["pending"] == 0)
             await asyncio.to_thread(broker.stop)
-            await asyncio.to_thread(fresh_server.set_values,
-                                    [("Press1", "Temperature", float(v)) for v in range(1, 401)])
-            await until(lambda: bridge.journal.stats()["dropped"] >= 200)
+            stamps = await asyncio.to_thread(fresh_server.set_values, [
+                ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+                for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+            await until(lambda: bridge.journal.stats()["dropped"] >= 400)
+            # the server's retention has let go of the first 50 temperatures meanwhile
+            await asyncio.to_thread(fresh_server.expire_history, "Press1", "Temperature",
+                                    stamps[2 * 50 + 1])
             await asyncio.to_thread(broker.start)
             await until(lambda: sink.stats()["pending"] == 0)
             # the next value finds the journal below its bound: the drop episode has ended
             await asyncio.to_thread(fresh_server.set_value, "Press1", "Temperature", 999.0)
-            messages = await settle(recorder, lambda m: any(
-                "gap" in d for d in documents(m, TEMPERATURE).values())
-                and 999.0 in values(m, TEMPERATURE), 60)
-            gaps = bridge.stats()["opcua"]["gaps"]
+            messages = await settle(recorder, lambda m: {999.0, *temperature[50:]}
+                                    <= set(values(m, TEMPERATURE))
+                                    and any("gap" in d for d in documents(m, SPINDLE).values()),
+                                    60)
+            stats = bridge.stats()["opcua"]
+            retained = await asyncio.to_thread(retained_now, broker)
     finally:
         recorder.close()
+    # Temperature: every value history still holds arrives exactly once; a gap names the rest.
     by_seq = documents(messages, TEMPERATURE)
-    gap = next(d for d in by_seq.values() if "gap" in d)
+    seq_of = {d.get("value"): s for s, d in by_seq.items()}
+    delivered = [d["value"] for d in by_seq.values() if "gap" not in d]
+    assert sorted(v for v in delivered if v in temperature) == temperature[50:]
+    assert len(delivered) == len(set(delivered))  # nothing twice
+    (expired,) = [(s, d) for s, d in by_seq.items() if "gap" in d]
+    assert "no longer holds" in expired[1]["gap"]["reason"]
+    # then the values given back, late: numbered after what was delivered meanwhile, oldest
+    # first, from the first one the server still holds
+    late = [by_seq[s]["value"] for s in sorted(by_seq) if s > expired[0]]
+    assert expired[0] > seq_of[temperature[-1]] and late == temperature[50:50 + len(late)]
+    assert expired[1]["gap"]["to"] == by_seq[seq_of[temperature[50]]]["sourceTimestamp"]
+    # SpindleSpeed: no history, so one gap naming exactly the sequence numbers missing
+    by_seq = documents(messages, SPINDLE)
+    (gap,) = [d for d in by_seq.values() if "gap" in d]
     missing = sorted(set(range(1, max(by_seq) + 1)) - set(by_seq))
-    # the consumer sees exactly which sequence numbers are lost, and why
-    assert missing and f"seq {missing[0]} to {missing[-1]}" in gap["gap"]["reason"]
-    assert f"{len(missing)} values" in gap["gap"]["reason"] and gaps >= 1
     assert missing == list(range(missing[0], missing[-1] + 1))  # one run: the oldest
+    assert f"{len(missing)} values (seq {missing[0]} to {missing[-1]})" in gap["gap"]["reason"]
+    assert "keeps no history" in gap["gap"]["reason"]
+    assert stats["gaps"] == 2 and stats["backfilled"] == len(late)
+    # a value given back late is not retained as the variable's value
+    assert retained[TEMPERATURE]["value"] == 999.0

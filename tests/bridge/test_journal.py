@@ -21,7 +21,7 @@ from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
 from mqtt_bridge.outputs.timeseries.line_protocol import line
-from mqtt_bridge.sample import EventSample, MachinePath, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 from tests.services import MqttRecorder
 
 PRESS = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
@@ -119,6 +119,76 @@ def test_a_full_journal_drops_the_oldest_and_counts_them(tmp_path: Path) -> None
                                    "unwritten": 0}
 
 
+def test_a_drop_at_the_bound_reports_each_keys_numbers_and_source_times(
+    tmp_path: Path
+) -> None:
+    """Rows dropped from the file and from memory alike: per key, the sequence numbers and
+    the span of source times lost, once the journal has room again (and once)."""
+    path = tmp_path / "j"
+    with Journal(path, max_items=10, commit_items=5) as journal:
+        journal.register("mqtt", MQTT)
+        for i in range(20):  # half in the file by now, half only in memory when dropped
+            journal.append([sample(PRESS, "Parts", i, i), sample(LASER, "Parts", i, 100 + i)])
+        assert journal.take_lost() == {}  # still dropping: the episode has not ended
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        journal.append([sample(PRESS, "Parts", 20, 20)])  # room again
+        lost = journal.take_lost()
+        assert journal.take_lost() == {}
+    ms = timedelta(milliseconds=1)
+    assert lost == {
+        PRESS.topic("counters", "Parts"): (1, 15, 15, T0, T0 + 14 * ms, 15, 1, 1),
+        LASER.topic("counters", "Parts"): (1, 15, 15, T0 + 100 * ms, T0 + 114 * ms, 15, 1, 1),
+    }
+    assert lost[PRESS.topic("counters", "Parts")].since.tzinfo is not None
+
+
+def test_a_drop_counts_the_values_at_its_boundary_times(tmp_path: Path) -> None:
+    """Values sharing a source time with values delivered before or after the drop: the
+    journal says how many of those at each end were dropped (a gap row has no time)."""
+    same = [sample(PRESS, "Parts", i, 0) for i in range(3)]  # three at T0
+    late = [sample(PRESS, "Parts", i, 5) for i in range(3, 6)]  # three at T0 + 5 ms
+    with Journal(tmp_path / "j", max_items=2) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([same[0]])
+        journal.ack("mqtt", journal.last_rowid)  # delivered: not dropped
+        journal.commit()
+        journal.append([*same[1:], Gap(PRESS, "counters", "Parts", None, None, "why"),
+                        *late])  # all but the last two dropped
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        journal.append([sample(PRESS, "Parts", 9, 9)])
+        lost = journal.take_lost()[PRESS.topic("counters", "Parts")]
+    assert lost == (2, 5, 4, T0, T0 + timedelta(milliseconds=5), 3, 2, 1)
+
+
+def test_a_late_value_is_not_the_variables_current_value(tmp_path: Path) -> None:
+    """A value given back after newer ones (from history) is journaled, but not as the value
+    an output keeps as the variable's last (MQTT: not retained)."""
+    late = Sample(PRESS, "counters", "Parts", 1, T0, T0, "Good", late=True)
+    with Journal(tmp_path / "j") as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", 2, 2), late])
+        journal.commit()
+        entries = journal.read("mqtt", limit=10)
+    assert [(e.seq, e.is_value, value(e)) for e in entries] == [(1, True, 2), (2, False, 1)]
+
+
+def test_a_journal_without_source_times_gets_the_column(tmp_path: Path) -> None:
+    """A journal of the version before: its rows stay readable; their drops have no times."""
+    with sqlite3.connect(tmp_path / "j") as db:
+        db.executescript("CREATE TABLE entries (rowid INTEGER PRIMARY KEY AUTOINCREMENT,"
+                         " key TEXT NOT NULL, seq INTEGER NOT NULL, is_value INTEGER NOT NULL);"
+                         "INSERT INTO entries (key, seq, is_value) VALUES ('a/b', 1, 1);")
+    with Journal(tmp_path / "j", max_items=1) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", 1, 1)])  # drops the old row
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        journal.append([sample(PRESS, "Parts", 2, 2)])
+        assert journal.take_lost() == {"a/b": (1, 1, 1, None, None, 0, 0, 0)}
+
+
 def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
     cest = timezone(timedelta(hours=2))
     items = [
@@ -155,7 +225,7 @@ def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
             " ORDER BY rowid DESC LIMIT 1"
         ).fetchone()
         assert [r[1] for r in db.execute("PRAGMA table_info(entries)")] == \
-            ["rowid", "key", "seq", "is_value"]  # no sink's wire format in the journal itself
+            ["rowid", "key", "seq", "is_value", "time"]  # no sink's wire format in the journal
     assert json.loads(text)["message"] == "Hydraulic pressure low"
     assert row.startswith("alarms,")
 

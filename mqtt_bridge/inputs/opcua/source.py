@@ -26,6 +26,9 @@ history failed), the first value after the gap is preceded by a `Gap` (from the 
 handed on to that one, and why) in the variable's own sequence; gaps are counted (`gaps`) and
 logged as a warning.
 
+Values the journal dropped at its bound while the outputs could not deliver them come back
+from history too, late, where it holds them; else a gap names them (`dropped.py`).
+
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
 held back and dropped where history already covered them; so history, a subscription's initial
@@ -44,6 +47,7 @@ from datetime import datetime
 
 from asyncua import Client, ua
 
+from mqtt_bridge.inputs.opcua import dropped as drops
 from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
@@ -71,6 +75,7 @@ from mqtt_bridge.inputs.opcua.session import connect
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
+from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
@@ -78,7 +83,6 @@ log = logging.getLogger(__name__)
 Item = Sample | EventSample | Gap
 Emit = Callable[[list[Item]], None]
 Pair = tuple[MonitoredVariable, ua.DataValue]
-
 
 
 class OpcUaSource:
@@ -111,6 +115,9 @@ class OpcUaSource:
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
         self._recovery: asyncio.Task[None] | None = None  # reading an overflow's gap
+        # values the journal dropped, to read again from history; and the task reading them
+        self._to_regain: list[tuple[MonitoredVariable, Dropped]] = []
+        self._regain: asyncio.Task[None] | None = None
         # ServerStatus/StartTime of the server, and whether this session follows its restart
         self.server_start: datetime | None = None
         self._restarted = False
@@ -180,6 +187,7 @@ class OpcUaSource:
             await self._add_machines(client, refs)
             self._restarted = False
             self.connected.set()
+            self._start_regain()
             log.info("bridging %d machines, %d variables from %s", len(self.machines),
                      len(self.subscriptions.variables), self.settings.url)
             while not lost.is_set():
@@ -199,6 +207,11 @@ class OpcUaSource:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._recovery
                 self._recovery = None
+            if self._regain is not None:
+                self._regain.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._regain
+                self._regain = None
             self.subscriptions.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2)
@@ -351,24 +364,82 @@ class OpcUaSource:
             self.counters["backfilled"] += len(batch)
             self.emit(batch)
 
-    # --- notifications (the hot path) --------------------------------------------------------
+    # --- values the journal dropped at its bound ---------------------------------------------
 
-    def dropped(self, lost: dict[str, tuple[int, int, int]]) -> list[Gap]:
-        """Gap records for the values of variables the journal dropped at its bound (`lost`:
-        per key, first and last sequence number and count): the consumer sees those numbers
-        missing, and here why. Their times are unknown to the source."""
+    def dropped(self, lost: dict[str, Dropped]) -> list[Gap]:
+        """What the journal dropped at its bound (`lost`, per key): the values `dropped.py`'s
+        rule lets read again from history are, once a session is up (`_regain_dropped`); the
+        others are a gap record now (returned: to append). Events dropped show only as
+        missing numbers."""
         variables = {item.key: item for item in self.subscriptions.variables.values()}
-        gaps = [
-            Gap(item.machine, item.group, item.tag, None, None,
-                f"{count} values (seq {first} to {last}) were dropped at the journal's bound "
-                "(journal_max_items) while the outputs could not deliver them", item.node_id)
-            for key, (first, last, count) in lost.items()
-            if (item := variables.get(key)) is not None
-        ]
+        gaps: list[Gap] = []
+        for key, drop in lost.items():
+            item = variables.get(key)
+            if item is None:
+                continue
+            why = drops.unrecoverable(item, drop, self.settings.backfill)
+            if why is None:
+                self._to_regain.append((item, drop))
+            else:
+                gaps.append(drops.gap(item, drop, drop.since, drop.until, why))
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            warn(gaps)
+        self._start_regain()
+        return gaps
+
+    def unread_drops(self) -> list[Gap]:
+        """Gap records for dropped values still waiting to be read from history: for a bridge
+        that stops before it could (the journal has forgotten them)."""
+        pending, self._to_regain = self._to_regain, []
+        gaps = [drops.gap(item, drop, drop.since, drop.until, drops.UNREAD)
+                for item, drop in pending]
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
         return gaps
+
+    def _start_regain(self) -> None:
+        if self._to_regain and self._client is not None and (
+                self._regain is None or self._regain.done()):
+            self._regain = asyncio.get_running_loop().create_task(
+                self._regain_dropped(self._client), name="dropped values recovery")
+
+    async def _regain_dropped(self, client: Client) -> None:
+        """Hand on, late (new sequence numbers, after newer values), what history holds of the
+        values the journal dropped; a gap for what it does not hold (older than its
+        retention), or for all of them if reading failed."""
+        while self._to_regain:
+            batch, self._to_regain = self._to_regain, []
+            try:
+                histories = await drops.read(client, batch)
+            except asyncio.CancelledError:
+                self._to_regain[:0] = batch  # the session ended: the next one reads them
+                raise
+            except (OSError, TimeoutError, ua.UaError) as exc:
+                log.warning("reading values dropped at the journal's bound from history "
+                            "failed: %s", exc)
+                histories = [None] * len(batch)
+            out: list[Item] = []
+            gaps: list[Gap] = []
+            for (item, drop), values in zip(batch, histories, strict=True):
+                gap, held = drops.regained(item, drop, values)
+                if gap is not None:
+                    gaps.append(gap)
+                    out.append(gap)
+                out.extend(held)
+            if gaps:
+                self.counters["gaps"] += len(gaps)
+                warn(gaps)
+            regained = len(out) - len(gaps)
+            self.counters["backfilled"] += regained
+            self.counters["samples"] += regained
+            log.info("%d values dropped at the journal's bound were read again from history%s",
+                     regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
+            if out:
+                self.emit(out)
+
+    # --- notifications (the hot path) --------------------------------------------------------
 
     def _items(self, pairs: list[Pair]) -> list[Item]:
         """The Samples of the values not handed on before, each after its gap if one is
