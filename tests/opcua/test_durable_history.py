@@ -180,3 +180,22 @@ async def test_a_server_stopped_right_after_a_step_has_every_last_value_in_its_h
             assert missing == []
     finally:
         await again.stop()
+
+
+async def test_every_machine_variable_starts_in_plant_time():
+    """Not the wall clock: a bridge reads history from the last source time it saw, and a
+    wall-clock placeholder is later than every value the plant writes (its backfill found
+    nothing and the values written while it was away were lost)."""
+    plant = make_plant()
+    server = await start_plant_server(plant, history=HistorySettings())
+    try:
+        async with Client(server.endpoint, timeout=10) as client:
+            variables = server._machine_variables()
+            values = await client.uaclient.read(ua.ReadParameters(NodesToRead=[
+                ua.ReadValueId(NodeId=nodeid, AttributeId=ua.AttributeIds.Value)
+                for nodeid in variables]))
+        assert {nodeid.to_string(): value.SourceTimestamp
+                for nodeid, value in zip(variables, values, strict=True)
+                if value.SourceTimestamp != plant.start} == {}
+    finally:
+        await server.stop()
