@@ -276,7 +276,8 @@ class SimulationServer:
         prefixes = tuple(f"{cell_id}/" for cell_id in self.machines)
         return [nodeid for nodeid in list(aspace.keys())
                 if nodeid.NamespaceIndex == plant_ns and isinstance(nodeid.Identifier, str)
-                and nodeid.Identifier.startswith(prefixes) and "." not in nodeid.Identifier
+                and nodeid.Identifier.startswith(prefixes)
+                and "." not in nodeid.Identifier.split("/", 1)[1]  # cell ids may hold dots
                 and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
                 == ua.NodeClass.Variable]
 

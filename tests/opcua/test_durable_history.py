@@ -199,3 +199,20 @@ async def test_every_machine_variable_starts_in_plant_time():
                 if value.SourceTimestamp != plant.start} == {}
     finally:
         await server.stop()
+
+
+async def test_every_machine_variable_is_historized_on_every_line():
+    """Cells of a multiplied line are named like "line-02.press-brake": the dot is no
+    alarm condition field (those are "<machine>/<Condition>.<field>")."""
+    one = await start_plant_server(make_plant())
+    try:
+        per_line = len(one._machine_variables())
+    finally:
+        await one.stop()
+    three = await start_plant_server(make_plant(lines=3), history=HistorySettings())
+    try:
+        variables = three._machine_variables()
+        assert per_line > 100 and len(variables) == 3 * per_line
+        assert not any("." in nodeid.Identifier.split("/", 1)[1] for nodeid in variables)
+    finally:
+        await three.stop()
