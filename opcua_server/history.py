@@ -16,7 +16,9 @@ Backends: "memory" (asyncua's HistoryDict in time-ordered deques; each node keep
 within `retention` of its newest source timestamp, i.e. plant time, so a simulation running
 faster or slower than the wall clock keeps the right window) or "sqlite" (values in asyncua's
 HistorySQLite at `path`, which survive a restart, same plant-time retention; asyncua commits
-once per value, so it is much slower; alarm events stay in memory either way).
+once per value, so it is much slower (README: what speed it suits); alarm events stay in memory
+either way). `flush(server)` saves what the recording subscription still holds: the server
+calls it before it stops.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from opcua_server.call_guard import CallGuard
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.history_guard import HistoryGuard
-from opcua_server.machines import StandardMachine, declare_machine_types
+from opcua_server.machines import WAITING, StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
 from opcua_server.pacing import Pacer
@@ -126,6 +126,7 @@ class SimulationServer:
             view.initial(self._writes)
         self.control.publish(self._writes)
         await self._writes.apply(server)
+        await self._stamp_in_plant_time()
         self.pacer.start()
         self._started = True
 
@@ -247,6 +248,26 @@ class SimulationServer:
         await history.historize_variables(self.server, self._machine_variables())
         await history.historize_events(self.server, [m.node for m in self.machines.values()])
 
+    async def _stamp_in_plant_time(self) -> None:
+        """Give every machine variable the plant's initial writes left alone the plant's start
+        as its source time (asyncua stamped it with the wall clock at build, later than any
+        plant time: a client that reads history from the last value it saw, as a bridge's
+        backfill does, would find nothing). A value the plant has not written yet says so:
+        BadWaitingForInitialData."""
+        aspace = self.server.iserver.aspace
+        for nodeid in self._machine_variables():
+            built = aspace.read_attribute_value(nodeid, ua.AttributeIds.Value)
+            if built.SourceTimestamp == self.plant.start:
+                continue
+            status = built.StatusCode
+            if built.Value is None or built.Value.Value is None:
+                status = WAITING  # asyncua takes a null of any type only with a bad status
+            written = await aspace.write_attribute_value(nodeid, ua.AttributeIds.Value,
+                ua.DataValue(Value=built.Value, StatusCode=status,
+                             SourceTimestamp=self.plant.start,
+                             ServerTimestamp=built.ServerTimestamp))
+            written.check()
+
     def _machine_variables(self) -> list[ua.NodeId]:
         """Every variable of every machine, as a bridge finds and subscribes to them: all of
         them get a history, so a bridge that was away can read back whatever it missed.
@@ -255,7 +276,8 @@ class SimulationServer:
         prefixes = tuple(f"{cell_id}/" for cell_id in self.machines)
         return [nodeid for nodeid in list(aspace.keys())
                 if nodeid.NamespaceIndex == plant_ns and isinstance(nodeid.Identifier, str)
-                and nodeid.Identifier.startswith(prefixes) and "." not in nodeid.Identifier
+                and nodeid.Identifier.startswith(prefixes)
+                and "." not in nodeid.Identifier.split("/", 1)[1]  # cell ids may hold dots
                 and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
                 == ua.NodeClass.Variable]
 

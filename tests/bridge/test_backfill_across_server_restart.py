@@ -14,6 +14,10 @@ What a consumer sees:
    scenario's start. Source times jump back; with the same seed the plant replays the same
    values at the same times, which a consumer receives again under new sequence numbers (they
    are new changes on the server, not re-deliveries). The history holds both runs in turn.
+   Whether the fresh plant's first values (stamped at the scenario start) reach the consumer
+   at all depends on a race in the bridge: those arriving while it backfills are older than
+   the backfilled ones and are dropped as repeats, so a tag may keep showing the old run's
+   last value until the fresh plant changes it (not asserted here: it is not deterministic).
 """
 
 from __future__ import annotations
@@ -22,14 +26,24 @@ import asyncio
 import signal
 import subprocess
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from asyncua import Client
+import pytest
+from asyncua import Client, ua
 
 from opcua_server.namespaces import PLANT
 from tests.opcua.conftest import Simulation
-from tests.services import MqttRecorder, Received, free_port
+from tests.services import (
+    MOSQUITTO,
+    Mosquitto,
+    MqttRecorder,
+    Received,
+    free_port,
+    require_binary,
+    running,
+)
 from tests.stack.processes import log_tails, start, start_server, stop
 
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -62,6 +76,12 @@ def stamp(value: datetime) -> str:
 
 
 def plain(value: object) -> object:
+    """A value as the bridge publishes it (for the types these machines have)."""
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, ua.ExtensionObject):  # a structure the client has no class for
+        return {"TypeId": value.TypeId.to_string(), "Encoding": value.Encoding,
+                "Body": value.Body.hex()}
     return getattr(value, "Text", value)  # a LocalizedText is published as its text
 
 
@@ -101,21 +121,36 @@ async def reference_history(work: Path, node_ids: list[str]) -> dict[str, list[C
         stop([server])
 
 
-def after_last_delivered(history: list[Change], delivered: list[Change]) -> list[Change]:
-    """The changes of `history` a bridge that delivered `delivered` has not handed on yet."""
-    last_time, last_value = delivered[-1]
-    skip = 0
-    for index, (time, value) in enumerate(history):
-        if time > last_time:
-            break
-        if time < last_time or value == last_value:
-            skip = index + 1
-    return history[skip:]
+async def current_values(url: str, node_ids: list[str]) -> dict[str, Change]:
+    """nodeId -> its value now (a variable the fresh plant has not written yet included: it
+    answers BadWaitingForInitialData, the value the bridge publishes as null)."""
+    async with Client(url, timeout=30) as client:
+        values = await client.uaclient.read(ua.ReadParameters(NodesToRead=[
+            ua.ReadValueId(NodeId=ua.NodeId.from_string(node_id),
+                           AttributeId=ua.AttributeIds.Value) for node_id in node_ids]))
+    return {node_id: (v.SourceTimestamp and stamp(v.SourceTimestamp),
+                      plain(v.Value.Value) if v.Value is not None else None)
+            for node_id, v in zip(node_ids, values, strict=True)}
 
 
-async def test_a_bridge_backfills_what_a_restarted_server_kept_in_durable_history(
-    mosquitto, tmp_path: Path
-) -> None:
+@dataclass
+class Restart:
+    before: dict[str, list[Change]]  # delivered before the bridge stopped, in seq order
+    after: dict[str, dict[int, Change]]  # delivered in all, by seq
+    reference: dict[str, list[Change]]  # what the first server did (a same-seed replay)
+    kept: dict[str, list[Change]]  # its durable history, read from the restarted server
+    current: dict[str, Change]  # the restarted server's values once the bridge caught up
+
+
+@pytest.fixture(scope="module")
+def restart(tmp_path_factory: pytest.TempPathFactory) -> Restart:
+    require_binary(MOSQUITTO)
+    work = tmp_path_factory.mktemp("backfill-restart")
+    with running(Mosquitto(work / "mosquitto")) as broker:
+        return asyncio.run(_restart(broker, work))
+
+
+async def _restart(mosquitto: Mosquitto, tmp_path: Path) -> Restart:
     port = free_port()
     url = f"opc.tcp://127.0.0.1:{port}"
     serve = ["serve", "reference-opcua", "--paused", *HISTORY, "--history-db",
@@ -133,7 +168,16 @@ async def test_a_bridge_backfills_what_a_restarted_server_kept_in_durable_histor
         first = await asyncio.to_thread(recorder.wait_until, lambda ms: len(samples(ms)) >= 100)
         assert len(samples(first)) >= 100, log_tails(tmp_path)
         await step(url, FIRST_STEP_S)
+        now = await current_values(url, list(samples(first)))
 
+        def delivered_now(messages: list[Received]) -> bool:
+            got = samples(messages)
+            return all(node in got and in_order(got[node])[-1] == change
+                       for node, change in now.items())
+
+        # the bridge has handed on the step (stopping it earlier is the same case, with a
+        # race between its live values and its backfill that this test does not aim at)
+        assert delivered_now(await asyncio.to_thread(recorder.wait_until, delivered_now, 60))
         bridge.send_signal(signal.SIGTERM)  # a clean stop: it delivers what it holds
         assert bridge.wait(30) == 0, log_tails(tmp_path)
         before = {node: in_order(by_seq) for node, by_seq in samples(recorder.settle()).items()}
@@ -147,27 +191,41 @@ async def test_a_bridge_backfills_what_a_restarted_server_kept_in_durable_histor
         bridge = start(bridge_argv, tmp_path / "bridge.log")
         processes.append(bridge)
         reference = await reference_history(tmp_path, list(before))
-        for node, changes in reference.items():
-            assert kept[node][:len(changes)] == changes, f"{node}: not all in the history"
-        missed = {node: after_last_delivered(kept[node], changes)
-                  for node, changes in before.items()}
-        assert sum(map(len, missed.values())) > 100  # the plant did work while it was away
 
-        def backfilled(messages: list[Received]) -> bool:
+        def caught_up(messages: list[Received]) -> bool:
             now = samples(messages)
-            return all(len(now.get(node, ())) >= len(before[node]) + len(missed[node])
-                       for node in before)
+            return all(len(now.get(node, ())) >= len(reference[node]) for node in before)
 
-        messages = await asyncio.to_thread(recorder.wait_until, backfilled, 60)
-        messages = recorder.settle()
-        after = samples(messages)
-        for node, changes in before.items():
-            by_seq = after[node]
-            assert sorted(by_seq) == list(range(1, len(by_seq) + 1)), f"{node}: seq gap"
-            delivered = in_order(by_seq)
-            assert delivered[:len(changes)] == changes, f"{node}: renumbered"
-            backfill = delivered[len(changes):len(changes) + len(missed[node])]
-            assert backfill == missed[node], f"{node}: not backfilled in order"
+        await asyncio.to_thread(recorder.wait_until, caught_up, 60)
+        current = await current_values(url, list(before))
+        return Restart(before, samples(recorder.settle()), reference, kept, current)
     finally:
         stop(processes)
         recorder.close()
+
+
+def replayable(by_node: dict[str, list[Change]]) -> dict[str, list[Change]]:
+    """Leave out the KPIs: the server publishes them once per slice of a Step, and where a
+    slice ends depends on the wall clock, so a same-seed run stamps them differently."""
+    return {node: changes for node, changes in by_node.items() if "/Kpi/" not in node}
+
+
+def test_the_restarted_server_kept_everything_the_first_one_did(restart: Restart) -> None:
+    assert sum(map(len, restart.reference.values())) > 1000
+    for node, changes in replayable(restart.reference).items():
+        assert restart.kept[node][:len(changes)] == changes, f"{node}: not all in the history"
+
+
+def test_what_the_bridge_missed_is_backfilled_in_order_with_the_next_numbers(
+    restart: Restart,
+) -> None:
+    backfilled = 0
+    for node, before in replayable(restart.before).items():
+        by_seq = restart.after[node]
+        assert sorted(by_seq) == list(range(1, len(by_seq) + 1)), f"{node}: a seq is missing"
+        delivered = in_order(by_seq)
+        assert delivered[:len(before)] == before, f"{node}: renumbered"
+        missed = [change for change in restart.reference[node] if change not in before]
+        assert delivered[len(before):len(before) + len(missed)] == missed, node
+        backfilled += len(missed)
+    assert backfilled > 100  # the plant did work while the bridge was away

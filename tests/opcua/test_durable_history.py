@@ -180,3 +180,39 @@ async def test_a_server_stopped_right_after_a_step_has_every_last_value_in_its_h
             assert missing == []
     finally:
         await again.stop()
+
+
+async def test_every_machine_variable_starts_in_plant_time():
+    """Not the wall clock: a bridge reads history from the last source time it saw, and a
+    wall-clock placeholder is later than every value the plant writes (its backfill found
+    nothing and the values written while it was away were lost)."""
+    plant = make_plant()
+    server = await start_plant_server(plant, history=HistorySettings())
+    try:
+        async with Client(server.endpoint, timeout=10) as client:
+            variables = server._machine_variables()
+            values = await client.uaclient.read(ua.ReadParameters(NodesToRead=[
+                ua.ReadValueId(NodeId=nodeid, AttributeId=ua.AttributeIds.Value)
+                for nodeid in variables]))
+        assert {nodeid.to_string(): value.SourceTimestamp
+                for nodeid, value in zip(variables, values, strict=True)
+                if value.SourceTimestamp != plant.start} == {}
+    finally:
+        await server.stop()
+
+
+async def test_every_machine_variable_is_historized_on_every_line():
+    """Cells of a multiplied line are named like "line-02.press-brake": the dot is no
+    alarm condition field (those are "<machine>/<Condition>.<field>")."""
+    one = await start_plant_server(make_plant())
+    try:
+        per_line = len(one._machine_variables())
+    finally:
+        await one.stop()
+    three = await start_plant_server(make_plant(lines=3), history=HistorySettings())
+    try:
+        variables = three._machine_variables()
+        assert per_line > 100 and len(variables) == 3 * per_line
+        assert not any("." in nodeid.Identifier.split("/", 1)[1] for nodeid in variables)
+    finally:
+        await three.stop()
