@@ -51,6 +51,9 @@ FAR = datetime(9000, 1, 1, tzinfo=UTC)
 FIRST_STEP_S = 7 * 3600  # to 07:00 on the first Monday: the morning shift is at work
 AWAY_STEP_S = 2 * 3600  # what the plant does while the bridge is away
 HISTORY = ["--history", "--history-retention", "1d"]  # all of it, in both servers
+# the bridge hands on a 7-hour step of 140 variables within seconds alone, but the suite runs
+# three workers on two cores beside it
+SETTLE_S = 180
 
 Change = tuple[str, object]  # (source timestamp as the bridge writes it, value)
 
@@ -177,7 +180,11 @@ async def _restart(mosquitto: Mosquitto, tmp_path: Path) -> Restart:
 
         # the bridge has handed on the step (stopping it earlier is the same case, with a
         # race between its live values and its backfill that this test does not aim at)
-        assert delivered_now(await asyncio.to_thread(recorder.wait_until, delivered_now, 60))
+        handed_on = await asyncio.to_thread(recorder.wait_until, delivered_now, SETTLE_S)
+        missing = {node: change for node, change in now.items()
+                   if node not in samples(handed_on)
+                   or in_order(samples(handed_on)[node])[-1] != change}
+        assert not missing, f"not handed on after the step: {missing}\n{log_tails(tmp_path)}"
         bridge.send_signal(signal.SIGTERM)  # a clean stop: it delivers what it holds
         assert bridge.wait(30) == 0, log_tails(tmp_path)
         before = {node: in_order(by_seq) for node, by_seq in samples(recorder.settle()).items()}
@@ -196,7 +203,7 @@ async def _restart(mosquitto: Mosquitto, tmp_path: Path) -> Restart:
             now = samples(messages)
             return all(len(now.get(node, ())) >= len(reference[node]) for node in before)
 
-        await asyncio.to_thread(recorder.wait_until, caught_up, 60)
+        await asyncio.to_thread(recorder.wait_until, caught_up, SETTLE_S)
         current = await current_values(url, list(before))
         return Restart(before, samples(recorder.settle()), reference, kept, current)
     finally:
