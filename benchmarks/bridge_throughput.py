@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import gc
 import itertools
-import json
 import os
 import re
 import signal
@@ -54,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from process_cpu import cpu_seconds  # noqa: E402
+from uns_updates import SequenceAccount, updates  # noqa: E402
 
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
 
@@ -308,32 +308,24 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
             sampler.stop()
 
     messages = recorder.messages
-    seqs: dict[str, set[int]] = {}
-    counts: dict[str, int] = {}
+    account = SequenceAccount()
     latencies: list[float] = []
     timeline: dict[int, list[float]] = {}  # second of the window -> latencies
     payloads: list[tuple[str, bytes]] = []
     in_window = 0  # tag updates received during the window
-    for index, (received, topic, payload) in enumerate(messages):
-        if topic.startswith("_bridge/"):
-            continue
-        document = json.loads(payload)
-        batch = document.get("updates") if topic.endswith("/updates") else None
-        for update_topic, update in ([(u["topic"], u) for u in batch] if batch is not None
-                                     else [(topic, document)]):
-            seqs.setdefault(update_topic, set()).add(update["seq"])
-            counts[update_topic] = counts.get(update_topic, 0) + 1
-            if first <= index < last:
-                in_window += 1
-                stamp = update.get("serverTimestamp")  # events carry model time only
-                if stamp:
-                    latency = received - datetime.fromisoformat(stamp).timestamp()
-                    latencies.append(latency)
-                    timeline.setdefault(int(received - t0), []).append(latency)
-        if first <= index < last and len(payloads) < 50_000:
+    for index, received, topic, update in updates(messages):
+        account.add(topic, update["seq"])
+        if first <= index < last:
+            in_window += 1
+            stamp = update.get("serverTimestamp")  # events carry model time only
+            if stamp:
+                latency = received - datetime.fromisoformat(stamp).timestamp()
+                latencies.append(latency)
+                timeline.setdefault(int(received - t0), []).append(latency)
+    for _received, topic, payload in messages[first:last]:
+        if not topic.startswith("_bridge/") and len(payloads) < 50_000:
             payloads.append((topic, payload))
-    missing = sum(max(s) - len(s) for s in seqs.values())
-    repeated = sum(counts[t] - len(s) for t, s in seqs.items())
+    missing, repeated = account.missing, account.repeated
     window = t1 - t0
     rate = in_window / window
     message_rate = (last - first) / window
@@ -345,7 +337,7 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
     print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge in "
           f"{args.batch} mode; "
           f"measured {window:.1f} s after {args.warmup:g} s warm-up")
-    print(f"topics: {len(seqs)}; messages received: {len(messages)}")
+    print(f"topics: {len(account)}; messages received: {len(messages)}")
     print(f"OPC UA source alone:         {alone_rate:10,.0f} samples/s at {alone_cpu:.0%} of a "
           "core (counted, not delivered)")
     print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000) in "

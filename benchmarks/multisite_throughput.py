@@ -25,7 +25,6 @@ of site processes until they run out. Figures depend on the machine; run it on a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bridge_throughput import CpuSampler, Recorder, ingested_rows, percentile  # noqa: E402
+from uns_updates import SequenceAccount, updates  # noqa: E402
 
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
 from tests.stack.processes import start, start_server, stop  # noqa: E402
@@ -122,25 +122,17 @@ def measure(n: int, args: argparse.Namespace) -> dict:
         broker.stop()
         database.stop()
 
-    seqs: dict[str, set[int]] = {}
-    counts: dict[str, int] = {}
+    account = SequenceAccount()
     latencies: list[float] = []
     per_site: dict[str, int] = {}
-    for index, (received, topic, payload) in enumerate(recorder.messages):
-        if topic.startswith("_bridge/"):
-            continue
-        document = json.loads(payload)
-        batch = document.get("updates") if topic.endswith("/updates") else None
-        for update_topic, update in ([(u["topic"], u) for u in batch] if batch is not None
-                                     else [(topic, document)]):
-            seqs.setdefault(update_topic, set()).add(update["seq"])
-            counts[update_topic] = counts.get(update_topic, 0) + 1
-            if first <= index < last:
-                site = update_topic.split("/")[1]
-                per_site[site] = per_site.get(site, 0) + 1
-                stamp = update.get("serverTimestamp")
-                if stamp:
-                    latencies.append(received - datetime.fromisoformat(stamp).timestamp())
+    for index, received, topic, update in updates(recorder.messages):
+        account.add(topic, update["seq"])
+        if first <= index < last:
+            site = topic.split("/")[1]
+            per_site[site] = per_site.get(site, 0) + 1
+            stamp = update.get("serverTimestamp")
+            if stamp:
+                latencies.append(received - datetime.fromisoformat(stamp).timestamp())
     window = t1 - t0
     usage = sampler.usage(t0, t1)
 
@@ -154,8 +146,8 @@ def measure(n: int, args: argparse.Namespace) -> dict:
         "rows": (rows_after - rows_before) / window,
         "p50": percentile(latencies, 0.5) * 1000,
         "p99": percentile(latencies, 0.99) * 1000,
-        "missing": sum(max(s) - len(s) for s in seqs.values()),
-        "repeated": sum(counts[t] - len(s) for t, s in seqs.items()),
+        "missing": account.missing,
+        "repeated": account.repeated,
         "cpu": {"servers": cores("server"), "bridges": cores("bridge"),
                 "Mosquitto": cores("Mosquitto"), "VictoriaMetrics": cores("VictoriaMetrics")},
     }
