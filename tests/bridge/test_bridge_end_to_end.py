@@ -5,7 +5,6 @@ SIGKILLed bridge lose nothing, and sequence numbers prove it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from mqtt_bridge.app import Bridge
 from mqtt_bridge.config import load
+from tests.bridge.bridges import stop_bridge
 from tests.bridge.machinery_server import MachineryServer
 from tests.services import MqttRecorder, Received
 
@@ -127,11 +127,7 @@ def test_a_sigkilled_bridge_loses_nothing_and_backfills_its_down_time(
         expected = [20.0, *first, *down, 500.0]
         messages = recorder.wait_until(lambda m: len(by_seq(m)) >= len(expected), timeout=60)
     finally:
-        bridge.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            bridge.wait(20)
-        if bridge.poll() is None:
-            bridge.kill()
+        stop_bridge(bridge)
         recorder.close()
     assert delivered(messages) == expected, log.read_text()[-3000:]
     assert bridge.returncode == 0, log.read_text()[-3000:]  # SIGTERM is a clean stop

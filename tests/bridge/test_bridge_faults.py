@@ -5,7 +5,6 @@ lost silently, no value renumbered, retained topics restored, one clear log line
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -13,13 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mqtt_bridge.app import Bridge
 from mqtt_bridge.config import BridgeConfig, load
 from mqtt_bridge.journal import Journal
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
@@ -27,6 +24,7 @@ from mqtt_bridge.outputs.mqtt.sink import MqttSink
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 from mqtt_bridge.sample import MachinePath, Sample
+from tests.bridge.bridges import running, stop_bridge
 from tests.bridge.machinery_server import MachineryServer, free_port
 from tests.services import MqttRecorder, Received
 
@@ -63,21 +61,6 @@ def bridge_config(server: MachineryServer, mosquitto, state: Path, **more: objec
                ("opcua", "publishing_interval"): 50.0, ("", "state_dir"): str(state)}
     options.update({tuple(key.split("__")): value for key, value in more.items()})
     return load(options, env={})
-
-
-@contextlib.asynccontextmanager
-async def running(config: BridgeConfig) -> AsyncIterator[Bridge]:
-    bridge = Bridge(config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
-    try:
-        while bridge.source is None or not bridge.source.connected.is_set():
-            assert not task.done(), task.result()
-            await asyncio.sleep(0.02)
-        yield bridge
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def settle(recorder: MqttRecorder, done, timeout: float = 30.0) -> list[Received]:
@@ -132,15 +115,6 @@ def start_bridge(server: MachineryServer, mosquitto, state: Path, log: Path) -> 
              "--mqtt", mosquitto.url, "--state-dir", str(state), "--publishing-interval", "50"],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-
-
-def stop_bridge(bridge: subprocess.Popen) -> None:
-    bridge.send_signal(signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        bridge.wait(20)
-    if bridge.poll() is None:
-        bridge.kill()
-        bridge.wait()
 
 
 def test_a_bridge_killed_mid_flow_never_renumbers_a_value(

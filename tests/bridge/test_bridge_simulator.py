@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from asyncua import Client
 
 from factory_sim import events as ev
-from mqtt_bridge.app import Bridge
 from mqtt_bridge.config import load
 from mqtt_bridge.inputs.opcua import asyncua_adapter
 from opcua_server import nodeids
+from tests.bridge.bridges import running
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 from tests.services import MqttRecorder
 
@@ -76,50 +76,47 @@ async def test_every_model_state_change_reaches_mqtt(mosquitto, tmp_path) -> Non
          ("opcua", "publishing_interval"): 50.0, ("", "state_dir"): str(tmp_path)},
         env={},
     )
-    bridge = Bridge(config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
     try:
-        while bridge.source is None or not bridge.source.connected.is_set():
-            assert not task.done(), task.result()
-            await asyncio.sleep(0.05)
-        # The bridge as a library installs no patches of its own over the server's.
-        assert not asyncua_adapter.installed()
-        cells = sorted(m.name for m in bridge.source.machines.values())
-        assert cells == sorted(server.machines)
-        now = 0.0
-        async with Client(server.endpoint, timeout=10) as client:
-            simulation = Simulation(client, server.ns.plant)
-            for seconds in STEPS:
-                await simulation.step(seconds)
-                now += seconds
-        activities, states, alarms = expected_changes(now)
-
-        def complete(messages) -> bool:
-            """Everything the model did has arrived: the last state of every cell and the
-            alarms (the assertions below then check the whole sequences)."""
-            last = {}
-            alarm_count = defaultdict(int)
-            for m in messages:
-                cell = m.topic.split("/")[4]
-                if m.topic.endswith("/state/CurrentState"):
-                    document = m.json()
-                    last[cell] = (document["value"], document["sourceTimestamp"])
-                elif m.topic.endswith("/alarms"):
-                    alarm_count[cell] += 1
-            return all(
-                cell in last
-                and (last[cell][0], datetime.fromisoformat(last[cell][1])) == states[cell][-1]
-                and alarm_count[cell] >= len(alarms[cell])
-                for cell in cells
-            )
-
-        messages = await asyncio.to_thread(recorder.wait_until, complete, 60)
+        async with running(config) as bridge:
+            await check_every_change_arrives(bridge, server, recorder)
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
         recorder.close()
         await server.stop()
+
+
+async def check_every_change_arrives(bridge, server, recorder: MqttRecorder) -> None:
+    # The bridge as a library installs no patches of its own over the server's.
+    assert not asyncua_adapter.installed()
+    cells = sorted(m.name for m in bridge.source.machines.values())
+    assert cells == sorted(server.machines)
+    now = 0.0
+    async with Client(server.endpoint, timeout=10) as client:
+        simulation = Simulation(client, server.ns.plant)
+        for seconds in STEPS:
+            await simulation.step(seconds)
+            now += seconds
+    activities, states, alarms = expected_changes(now)
+
+    def complete(messages) -> bool:
+        """Everything the model did has arrived: the last state of every cell and the
+        alarms (the assertions below then check the whole sequences)."""
+        last = {}
+        alarm_count = defaultdict(int)
+        for m in messages:
+            cell = m.topic.split("/")[4]
+            if m.topic.endswith("/state/CurrentState"):
+                document = m.json()
+                last[cell] = (document["value"], document["sourceTimestamp"])
+            elif m.topic.endswith("/alarms"):
+                alarm_count[cell] += 1
+        return all(
+            cell in last
+            and (last[cell][0], datetime.fromisoformat(last[cell][1])) == states[cell][-1]
+            and alarm_count[cell] >= len(alarms[cell])
+            for cell in cells
+        )
+
+    messages = await asyncio.to_thread(recorder.wait_until, complete, 60)
 
     seen_activities = received(messages, cells, "Monitoring/Activity")
     seen_states = received(messages, cells, "state/CurrentState")
