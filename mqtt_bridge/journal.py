@@ -57,6 +57,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -137,6 +138,24 @@ class _Loss:
                        self.at_since, self.at_until)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What one commit writes: taken from memory under the lock, written without it."""
+
+    rows: list[tuple] = field(default_factory=list)  # appended rows, oldest first
+    keys: set[str] = field(default_factory=set)  # keys whose sequence number moved on
+    seqs: list[tuple[str, int]] = field(default_factory=list)  # (key, its last seq)
+    marks: dict[str, object] = field(default_factory=dict)
+    kept: dict[tuple[str, str], str] = field(default_factory=dict)
+    cursors: list[tuple[int, str]] = field(default_factory=list)  # (acked, name)
+    counters: list[tuple[str, int]] = field(default_factory=list)
+    delete_upto: int | None = None  # rows every cursor acknowledged or dropped: delete
+    last_rowid: int = 0  # the newest row appended when the batch was taken
+
+
+_IDLE = _Batch()  # no commit in progress
+
+
 class JournalError(RuntimeError):
     """The journal file cannot be used; the message names the file and the reason."""
 
@@ -205,7 +224,12 @@ class Journal:
         self.path = Path(path)
         self.max_items = max_items
         self._commit_items = commit_items
+        # `_lock` guards the state in memory and is held only briefly, so appending (on the
+        # event loop) never waits for the file; `_write_lock` makes one writer at a time, and
+        # the writer holds it, not `_lock`, while SQLite writes a batch. Take `_write_lock`
+        # first where both are needed.
         self._lock = threading.RLock()
+        self._write_lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
         self._lockfile = self._take_file_lock()
         try:
@@ -217,6 +241,10 @@ class Journal:
             self._check_format()
             self._db.executescript(_SCHEMA)
             self._load()
+            # Readers have their own connection: they see committed rows only, and never
+            # share a connection with a write in progress.
+            self._reader = sqlite3.connect(self.path, check_same_thread=False,
+                                           isolation_level=None)
         except sqlite3.DatabaseError as exc:
             self._lockfile.close()
             raise JournalError(
@@ -230,6 +258,7 @@ class Journal:
         self._dirty_state = False
         self._closed = False
         self._stop = threading.Event()
+        self._wake = threading.Event()  # commit now: `commit_items` are waiting
         self._flusher = threading.Thread(
             target=self._flush_periodically, args=(commit_interval,), name="journal-commit",
             daemon=True,
@@ -279,9 +308,8 @@ class Journal:
                          self.path, self._dropped - self._dropping)
                 self._dropping = None
                 self._lost_done, self._lost = self._lost, {}
-            commit_now = self._uncommitted >= self._commit_items
-        if commit_now:
-            self.commit()
+            if self._uncommitted >= self._commit_items:
+                self._wake.set()  # the commit thread writes them now, not this caller
 
     def take_lost(self) -> dict[str, Dropped]:
         """Per key, what was dropped at the bound in the last episode that has ended (the
@@ -297,8 +325,9 @@ class Journal:
         both are as of the same commit)."""
         with self._lock:
             self._check_open()
-            stored = dict(self._db.execute("SELECT key, value FROM marks"))
-            fresh = {key: _mark_text(mark) for key, mark in self._dirty_marks.items()}
+            stored = dict(self._reader.execute("SELECT key, value FROM marks").fetchall())
+            fresh = {key: _mark_text(mark)
+                     for key, mark in {**self._writing.marks, **self._dirty_marks}.items()}
             return {key: json.loads(text) for key, text in {**stored, **fresh}.items()}
 
     def keep(self, cursor: str, texts: Mapping[str, str]) -> None:
@@ -313,10 +342,10 @@ class Journal:
         """What `keep` recorded for the sink, by key."""
         with self._lock:
             self._check_open()
-            out = dict(self._db.execute("SELECT key, text FROM kept WHERE cursor = ?",
-                                        (cursor,)))
-            out.update((key, text) for (owner, key), text in self._dirty_kept.items()
-                       if owner == cursor)
+            out = dict(self._reader.execute("SELECT key, text FROM kept WHERE cursor = ?",
+                                            (cursor,)).fetchall())
+            for kept in (self._writing.kept, self._dirty_kept):
+                out.update((key, text) for (owner, key), text in kept.items() if owner == cursor)
             return out
 
     def register(self, cursor: str, encode: Encoder) -> None:
@@ -327,7 +356,7 @@ class Journal:
         underscores."""
         if not _CURSOR_NAME.fullmatch(cursor):
             raise ValueError(f"journal cursor {cursor!r}: expected letters, digits or _")
-        with self._lock:
+        with self._write_lock, self._lock:
             self._check_open()
             self._write_unwritten_or_fail()
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
@@ -342,7 +371,7 @@ class Journal:
 
     def unregister(self, cursor: str) -> None:
         """Forget a sink that is no longer configured, so it stops holding rows."""
-        with self._lock:
+        with self._write_lock, self._lock:
             self._check_open()
             self._write_unwritten_or_fail()
             if self._cursors.pop(cursor, None) is not None:
@@ -372,7 +401,7 @@ class Journal:
             start, index, upto = self._window(cursor, limit, after)
             if index is not None:
                 return [make((r[0], r[1], r[2], r[3], r[index])) for r in self._recent[start:upto]]
-            return [make(row) for row in self._db.execute(
+            return [make(row) for row in self._reader.execute(
                 "SELECT e.rowid, e.seq, e.key, e.is_value, t.text FROM entries e"
                 f" JOIN {_texts_table(cursor)} t ON t.rowid = e.rowid"
                 " WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid LIMIT ?",
@@ -388,7 +417,7 @@ class Journal:
             start, index, upto = self._window(cursor, limit, after)
             if index is not None:
                 return [(r[0], r[index]) for r in self._recent[start:upto]]
-            return self._db.execute(
+            return self._reader.execute(
                 f"SELECT rowid, text FROM {_texts_table(cursor)}"
                 " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
                 (start, self._committed_rowid, limit),
@@ -419,7 +448,8 @@ class Journal:
         """Rows buffered now, rows dropped because the journal was full, rows ever appended."""
         with self._lock:
             return {"buffered": self._last_rowid - self._first_kept + 1, "dropped": self._dropped,
-                    "appended": self._appended, "unwritten": len(self._unwritten)}
+                    "appended": self._appended,
+                    "unwritten": len(self._writing.rows) + len(self._unwritten)}
 
     def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener()` (from whichever thread commits) after each commit; returns a function
@@ -438,27 +468,35 @@ class Journal:
         """Make everything appended and acknowledged so far durable and visible to readers;
         say whether that worked. A file that cannot be written (a full disk) is one loud error
         per episode, not an exception: the rows wait in memory, within `max_items`, and the
-        next commit tries again (the sinks meanwhile see nothing new)."""
-        with self._lock:
-            if self._closed or not (self._unwritten or self._dirty_state or self._dirty_keys):
-                return True
-            if self._cursors:  # rows every sink acknowledged go
-                done = min(self._cursors.values())
-                if done >= self._first_kept:
-                    self._first_kept = done + 1
-                    self._forget_upto(done)
+        next commit tries again (the sinks meanwhile see nothing new).
+
+        SQLite writes the batch without the lock that `append` and the readers take: the
+        source goes on appending while the commit thread writes."""
+        with self._write_lock:
+            with self._lock:
+                if self._closed or not (self._unwritten or self._dirty_state or self._dirty_keys):
+                    return True
+                if self._cursors:  # rows every sink acknowledged go
+                    done = min(self._cursors.values())
+                    if done >= self._first_kept:
+                        self._first_kept = done + 1
+                        self._forget_upto(done)
+                batch = self._writing = self._take_batch()
             try:
                 self._db.execute("BEGIN")
-                self._write_rows(self._unwritten)
-                self._write_state()
+                self._write_rows(batch.rows)
+                self._write_state(batch)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
-                self._write_failed(exc)
+                with self._lock:
+                    self._restore(batch)
+                    self._write_failed(exc)
                 return False
-            self._written()
-            listeners = list(self._listeners)
+            with self._lock:
+                self._written(batch)
+                listeners = list(self._listeners)
         for listener in listeners:
             listener()
         return True
@@ -468,14 +506,16 @@ class Journal:
         if self._closed:
             return
         self._stop.set()
+        self._wake.set()
         self._flusher.join()
-        with self._lock:
+        with self._write_lock, self._lock:
             if not self.commit():
                 log.error("journal %s: closing with %d items that could not be written; they "
                           "are lost (their sequence numbers will be used again)", self.path,
                           len(self._unwritten))
             self._closed = True
             self._db.close()
+            self._reader.close()
             self._lockfile.close()
 
     def __enter__(self) -> Journal:
@@ -537,6 +577,7 @@ class Journal:
         self._first_kept = self._last_rowid + 1 if oldest is None else oldest
         self._deleted_upto = self._first_kept - 1
         self._unwritten: list[tuple] = []  # appended rows not yet in the file, oldest first
+        self._writing = _IDLE  # what the commit in progress writes, if one is
         self._failing_since: float | None = None
         self._encoders: dict[str, Encoder] = {}
         # The newest rows as appended, contiguous: self._recent[i] has rowid _recent_first + i,
@@ -571,6 +612,7 @@ class Journal:
         in memory or None to read the file, where to stop in memory). Call with the lock."""
         self._check_open()
         start = self._cursor(cursor) if after is None else after
+        start = max(start, self._first_kept - 1)  # rows dropped at the bound are not read
         index = self._text_index.get(cursor)
         first = start + 1 - self._recent_first  # index of the first row wanted in memory
         if index is None or first < 0:
@@ -610,17 +652,18 @@ class Journal:
         self._forget_upto(upto)
 
     def _note_lost(self, first: int, upto: int) -> None:
-        """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped."""
-        unwritten = self._unwritten
-        in_memory = unwritten[0][0] if unwritten else self._last_rowid + 1
+        """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped:
+        those committed are in the file, the newer ones in memory (being written, or not yet)."""
         found: list[tuple[str, int, datetime | None]] = []
-        if first < in_memory:
-            found += [(key, seq, _time(stamp)) for key, seq, stamp in self._db.execute(
+        if first <= self._committed_rowid:
+            found += [(key, seq, _time(stamp)) for key, seq, stamp in self._reader.execute(
                 "SELECT key, seq, time FROM entries WHERE rowid >= ? AND rowid <= ?",
-                (first, min(upto, in_memory - 1)),
-            )]
-        if unwritten and in_memory <= upto:  # the oldest in memory: the head of the list
-            found += [(r[2], r[1], _utc(r[-1])) for r in unwritten[:upto - in_memory + 1]]
+                (first, min(upto, self._committed_rowid)),
+            ).fetchall()]
+        for rows in (self._writing.rows, self._unwritten):  # each a run of row ids
+            if rows and rows[0][0] <= upto:
+                start = max(first - rows[0][0], 0)
+                found += [(r[2], r[1], _utc(r[-1])) for r in rows[start:upto - rows[0][0] + 1]]
         lost = self._lost
         for key, seq, stamp in found:
             loss = lost.get(key)
@@ -646,56 +689,74 @@ class Journal:
         if self._unwritten and not self.commit():
             raise JournalError(f"journal {self.path}: cannot write to it")
 
-    def _write_state(self) -> None:
-        db = self._db
-        if self._dirty_keys:
-            db.executemany(
-                "INSERT INTO sequences (key, seq) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
-                [(key, self._seqs[key]) for key in self._dirty_keys],
-            )
-        if self._dirty_marks:
-            db.executemany(
-                "INSERT INTO marks (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [(key, _mark_text(mark)) for key, mark in self._dirty_marks.items()],
-            )
-        if self._dirty_kept:
-            db.executemany(
-                "INSERT INTO kept (cursor, key, text) VALUES (?, ?, ?)"
-                " ON CONFLICT (cursor, key) DO UPDATE SET text = excluded.text",
-                [(cursor, key, text) for (cursor, key), text in self._dirty_kept.items()],
-            )
-        if self._dirty_state:
-            db.executemany(
-                "UPDATE cursors SET acked = ? WHERE name = ?",
-                [(acked, name) for name, acked in self._cursors.items()],
-            )
-            db.executemany(
-                "INSERT INTO counters (name, value) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [("dropped", self._dropped), ("appended", self._appended)],
-            )
-        if self._first_kept - 1 > self._deleted_upto:
-            upto = self._first_kept - 1
-            db.execute("DELETE FROM entries WHERE rowid <= ?", (upto,))
-            for cursor in self._cursors:
-                db.execute(f"DELETE FROM {_texts_table(cursor)} WHERE rowid <= ?", (upto,))
-
-    def _written(self) -> None:
-        """After a successful commit: what was pending is in the file."""
-        if self._failing_since is not None:
-            log.info("journal %s: writing works again after %.1f s; %d held items written",
-                     self.path, time.monotonic() - self._failing_since, len(self._unwritten))
-            self._failing_since = None
-        self._unwritten.clear()
-        self._dirty_keys.clear()
-        self._dirty_marks.clear()
-        self._dirty_kept.clear()
+    def _take_batch(self) -> _Batch:
+        """What is pending, for one commit to write; the state pending starts empty again.
+        Call with the lock."""
+        state = self._dirty_state
+        batch = _Batch(
+            rows=self._unwritten, keys=self._dirty_keys,
+            seqs=[(key, self._seqs[key]) for key in self._dirty_keys],
+            marks=self._dirty_marks, kept=self._dirty_kept,
+            cursors=[(acked, name) for name, acked in self._cursors.items()] if state else [],
+            counters=[("dropped", self._dropped), ("appended", self._appended)] if state else [],
+            delete_upto=(self._first_kept - 1 if self._first_kept - 1 > self._deleted_upto
+                         else None),
+            last_rowid=self._last_rowid,
+        )
+        self._unwritten, self._dirty_keys, self._dirty_marks, self._dirty_kept = [], set(), {}, {}
         self._dirty_state = False
         self._uncommitted = 0
-        self._deleted_upto = max(self._deleted_upto, self._first_kept - 1)
-        self._committed_rowid = self._last_rowid
+        return batch
+
+    def _write_state(self, batch: _Batch) -> None:
+        """UPDATE what the batch changed besides rows, in the open transaction."""
+        db = self._db
+        db.executemany(
+            "INSERT INTO sequences (key, seq) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", batch.seqs)
+        db.executemany(
+            "INSERT INTO marks (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(key, _mark_text(mark)) for key, mark in batch.marks.items()])
+        db.executemany(
+            "INSERT INTO kept (cursor, key, text) VALUES (?, ?, ?)"
+            " ON CONFLICT (cursor, key) DO UPDATE SET text = excluded.text",
+            [(cursor, key, text) for (cursor, key), text in batch.kept.items()])
+        db.executemany("UPDATE cursors SET acked = ? WHERE name = ?", batch.cursors)
+        db.executemany(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value", batch.counters)
+        if batch.delete_upto is not None:
+            db.execute("DELETE FROM entries WHERE rowid <= ?", (batch.delete_upto,))
+            for cursor in list(self._cursors):  # registered cursors change only under
+                # the write lock, which the writer holds
+                db.execute(f"DELETE FROM {_texts_table(cursor)} WHERE rowid <= ?",
+                           (batch.delete_upto,))
+
+    def _written(self, batch: _Batch) -> None:
+        """After a successful commit: what the batch held is in the file. Call with the lock."""
+        if self._failing_since is not None:
+            log.info("journal %s: writing works again after %.1f s; %d held items written",
+                     self.path, time.monotonic() - self._failing_since, len(batch.rows))
+            self._failing_since = None
+        if batch.delete_upto is not None:
+            self._deleted_upto = max(self._deleted_upto, batch.delete_upto)
+        self._committed_rowid = batch.last_rowid
+        self._writing = _IDLE
+
+    def _restore(self, batch: _Batch) -> None:
+        """After a failed commit: the batch is pending again, before what was appended since,
+        except rows dropped at the bound meanwhile. Call with the lock."""
+        rows = batch.rows[max(self._first_kept - batch.rows[0][0], 0):] if batch.rows else []
+        self._unwritten[:0] = rows
+        self._uncommitted += len(rows)
+        self._dirty_keys |= batch.keys
+        for key, mark in batch.marks.items():  # a newer mark of the key wins
+            self._dirty_marks.setdefault(key, mark)
+        for key, text in batch.kept.items():
+            self._dirty_kept.setdefault(key, text)
+        self._dirty_state = True
+        self._writing = _IDLE
 
     def _write_failed(self, exc: sqlite3.Error) -> None:
         if self._failing_since is None:
@@ -705,5 +766,7 @@ class Journal:
                       self.path, exc)
 
     def _flush_periodically(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
             self.commit()  # a failure is logged and retried at the next interval

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -431,3 +432,128 @@ def test_rows_wait_in_memory_while_the_file_cannot_be_written(
     with Journal(tmp_path / "j") as journal:  # and they are in the file
         journal.register("mqtt", MQTT)
         assert [value(e) for e in journal.read("mqtt", 10)] == list(range(5))
+
+
+class _SlowDisk:
+    """The journal's SQLite connection on a disk that stalls: the first INSERT of a commit
+    waits until `go` is set, then succeeds, or fails as a full disk if `fail`. (A real disk
+    cannot be made to stall on demand.)"""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self.writing = threading.Event()  # a commit is inside its write
+        self.go = threading.Event()
+        self.fail = False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        return self._connection.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql.startswith("INSERT INTO entries"):
+            self.writing.set()
+            assert self.go.wait(10)
+            if self.fail:
+                raise sqlite3.OperationalError("database or disk is full")
+        return self._connection.executemany(sql, *args)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _commit_in_background(journal: Journal) -> tuple[threading.Thread, list[bool]]:
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(journal.commit()))
+    thread.start()
+    return thread, result
+
+
+def test_appending_and_reading_do_not_wait_for_a_commit_in_progress(tmp_path: Path) -> None:
+    """The commit thread writes without the lock the source appends under: a stalled write
+    holds up neither `append` nor a sink's read; rows appended meanwhile follow in order."""
+    with Journal(tmp_path / "j", commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        disk = journal._db = _SlowDisk(journal._db)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(3)])
+        thread, result = _commit_in_background(journal)
+        assert disk.writing.wait(10)
+        # while the write stalls: append, read and the stats answer at once
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(3, 5)])
+        assert journal.read("mqtt", 10) == []  # nothing committed yet
+        assert journal.stats()["unwritten"] == 5
+        disk.go.set()
+        thread.join(10)
+        assert result == [True]
+        assert [value(e) for e in journal.read("mqtt", 10)] == [0, 1, 2]  # the first batch
+        assert journal.commit() is True
+        assert [(e.seq, value(e)) for e in journal.read("mqtt", 10)] == [
+            (i + 1, i) for i in range(5)]
+
+
+def test_a_failed_commit_puts_its_batch_back_before_what_came_meanwhile(
+    tmp_path: Path
+) -> None:
+    """A write that fails after rows were appended, marks set and rows dropped at the bound
+    meanwhile: the batch is pending again, before the newer rows; what was dropped stays
+    dropped and is reported; nothing else is lost or renumbered."""
+    path = tmp_path / "j"
+    with Journal(path, max_items=6, commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        disk = journal._db = _SlowDisk(journal._db)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(4)], marks={"m": 1})
+        disk.fail = True
+        thread, result = _commit_in_background(journal)
+        assert disk.writing.wait(10)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(4, 8)], marks={"m": 2})
+        disk.go.set()
+        thread.join(10)
+        assert result == [False]
+        assert journal.stats() == {"buffered": 6, "dropped": 2, "appended": 8, "unwritten": 6}
+        disk.fail = False
+        assert journal.commit() is True
+        assert [(e.seq, value(e)) for e in journal.read("mqtt", 10)] == [
+            (i + 1, i) for i in range(2, 8)]
+        assert journal.marks() == {"m": 2}
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        journal.append([sample(PRESS, "Parts", 8, 8)])  # room again: the drop is reported
+        assert journal.take_lost()[PRESS.topic("counters", "Parts")][:3] == (1, 2, 2)
+    with Journal(path, max_items=6) as journal:
+        journal.register("mqtt", MQTT)
+        assert journal.marks() == {"m": 2}
+
+
+def test_sequences_stay_whole_while_commits_run_beside_appends(tmp_path: Path) -> None:
+    """Appends from one thread, commits from the commit thread and another, reads beside them:
+    after reopening, every key's numbers run 1..N once each, in appended order."""
+    path = tmp_path / "j"
+    keys = ["Tag0", "Tag1", "Tag2"]
+    rounds = 400
+    with Journal(path, commit_interval=0.001, commit_items=7) as journal:
+        journal.register("mqtt", MQTT)
+        stop = threading.Event()
+
+        def commit_and_read() -> None:
+            while not stop.is_set():
+                journal.commit()
+                journal.read("mqtt", 50)
+
+        helper = threading.Thread(target=commit_and_read)
+        helper.start()
+        try:
+            for i in range(rounds):
+                journal.append([sample(PRESS, keys[i % 3], i, i), sample(PRESS, "Tag0", -i, i)])
+        finally:
+            stop.set()
+            helper.join(10)
+    with Journal(path) as journal:
+        journal.register("mqtt", MQTT)
+        entries = journal.read("mqtt", 10 * rounds)
+    by_key: dict[str, list[tuple[int, object]]] = {}
+    for entry in entries:
+        by_key.setdefault(entry.key, []).append((entry.seq, value(entry)))
+    assert len(entries) == 2 * rounds
+    for key, got in by_key.items():
+        assert [seq for seq, _ in got] == list(range(1, len(got) + 1)), key
+    tag0 = [v for _, v in by_key[PRESS.topic("counters", "Tag0")]]
+    expected = [v for i in range(rounds) for v in ([i, -i] if i % 3 == 0 else [-i])]
+    assert tag0 == expected
