@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from mqtt_bridge.config import BridgeConfig
 from mqtt_bridge.inputs.opcua import OpcUaSource
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
-from mqtt_bridge.journal import Item, Journal
+from mqtt_bridge.journal import Dropped, Item, Journal
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
@@ -35,6 +35,7 @@ from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL = 30.0  # seconds between stats lines in the log
+DROPS_INTERVAL = 1.0  # seconds between looks for drop reports while nothing is appended
 
 
 class StateDirError(Exception):
@@ -81,11 +82,11 @@ class Bridge:
         try:
             last_seen = LastSeen(journal.marks() or _legacy_state(config.state_dir))
 
-            def emit(items: list[Item]) -> None:
-                journal.append(items, marks=last_seen.changes())
+            def emit(items: list[Item], settles: Sequence[Dropped] = ()) -> None:
+                journal.append(items, marks=last_seen.changes(), settles=settles)
                 lost = journal.take_lost()  # a drop episode at the journal's bound ended
                 if lost and self.source is not None:
-                    journal.append(self.source.dropped(lost))
+                    self.source.dropped(lost)
 
             # Sinks register their cursors before the first append.
             if config.mqtt is not None:
@@ -101,25 +102,34 @@ class Bridge:
                 reporter = asyncio.create_task(self._report(), name="stats")
                 stopper = asyncio.create_task(stop.wait())
                 tuner = asyncio.create_task(self._first_connected(), name="first-connected")
+                drops = asyncio.create_task(self._hand_on_drops(emit), name="drop-reports")
+                tasks = (source_task, reporter, stopper, tuner, drops)
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
                 finally:
-                    for task in (source_task, reporter, stopper, tuner):
+                    for task in tasks:
                         task.cancel()
-                    for task in (source_task, reporter, stopper, tuner):
+                    for task in tasks:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 if source_task.done() and not source_task.cancelled():
                     source_task.result()  # a SourceError at start-up
         finally:
-            if self.source is not None:  # named now, delivered at the next start
-                journal.append(self.source.unread_drops())
-            journal.close()
+            journal.close()  # drop reports not settled yet are handed out at the next start
 
     async def _first_connected(self) -> None:
         await self.source.connected.wait()
         if self.on_connected is not None:
             self.on_connected()
+
+    async def _hand_on_drops(self, emit: Callable[[list[Item]], None]) -> None:
+        """Drop reports are looked for after every append; this finds those of a quiet plant
+        (the journal drained after a drop, or reports a previous run left unsettled), once the
+        source is connected."""
+        while True:
+            await asyncio.sleep(DROPS_INTERVAL)
+            if self.source.connected.is_set():
+                emit([])
 
     def _server_started(self, start: datetime | None, restarts: int) -> None:
         """Mark on the MQTT status topic which server runs since when (a restart shows)."""

@@ -25,6 +25,10 @@ it: that sink never sees them.
 Beyond `max_items` rows the oldest are dropped; once there is room again, `take_lost()` says
 per key which sequence numbers were dropped and the span of their values' source times, so
 the source can give them back (from its own history) or name them, in the same sequences.
+These reports are durable: each stays in the file, committed with the drop it describes, until
+the items that settle it (the values given back, or a gap record) are appended with
+`settles=`, in the same transaction; after a crash or a stop before that, `take_lost()` hands
+the report out again.
 
 The newest rows (up to `RECENT_ROWS`) are also kept in memory, as appended: a sink that keeps
 up reads them from there, and only a sink that fell behind (a peer outage, a restart) reads the
@@ -85,14 +89,17 @@ CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kept (
     cursor TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (cursor, key)
 );
+CREATE TABLE IF NOT EXISTS lost (
+    key TEXT NOT NULL, first INTEGER NOT NULL, report TEXT NOT NULL, PRIMARY KEY (key, first)
+);
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
 
 
 class Dropped(NamedTuple):
-    """What the journal dropped of one key at its bound: the sequence numbers `first` to
-    `last` (`count` rows), of which `values` were variables' values; the oldest and newest
+    """What the journal dropped of one key (`key`) at its bound: the sequence numbers `first`
+    to `last` (`count` rows), of which `values` were variables' values; the oldest and newest
     source time among those (`since`, `until`; None if none, or journaled by an older
     version), and how many of them had exactly that time (`at_since`, `at_until`): values
     delivered before or after may share a boundary's time."""
@@ -105,6 +112,17 @@ class Dropped(NamedTuple):
     values: int = 0
     at_since: int = 0
     at_until: int = 0
+    key: str = ""
+
+    def to_text(self) -> str:
+        return json.dumps([*self[:3], _micros_or_none(self.since), _micros_or_none(self.until),
+                           *self[5:8]])
+
+    @classmethod
+    def from_text(cls, key: str, text: str) -> Dropped:
+        first, last, count, since, until, values, at_since, at_until = json.loads(text)
+        return cls(first, last, count, _time(since), _time(until), values, at_since, at_until,
+                   key)
 
 
 class _Loss:
@@ -133,9 +151,9 @@ class _Loss:
         if stamp == self.until:
             self.at_until += 1
 
-    def report(self) -> Dropped:
+    def report(self, key: str) -> Dropped:
         return Dropped(self.first, self.last, self.count, self.since, self.until, self.values,
-                       self.at_since, self.at_until)
+                       self.at_since, self.at_until, key)
 
 
 @dataclass(slots=True)
@@ -147,6 +165,8 @@ class _Batch:
     seqs: list[tuple[str, int]] = field(default_factory=list)  # (key, its last seq)
     marks: dict[str, object] = field(default_factory=dict)
     kept: dict[tuple[str, str], str] = field(default_factory=dict)
+    lost: dict[tuple[str, int], Dropped] = field(default_factory=dict)  # drop reports to store
+    settled: set[tuple[str, int]] = field(default_factory=set)  # (key, first) reports to delete
     cursors: list[tuple[int, str]] = field(default_factory=list)  # (acked, name)
     counters: list[tuple[str, int]] = field(default_factory=list)
     delete_upto: int | None = None  # rows every cursor acknowledged or dropped: delete
@@ -190,6 +210,10 @@ def _micros(stamp: datetime) -> int:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return (stamp - _EPOCH) // _MICROSECOND
+
+
+def _micros_or_none(stamp: datetime | None) -> int | None:
+    return None if stamp is None else _micros(stamp)
 
 
 def _utc(stamp: datetime | None) -> datetime | None:
@@ -267,14 +291,20 @@ class Journal:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def append(self, items: Iterable[Item], marks: Mapping[str, object] | None = None) -> None:
+    def append(self, items: Iterable[Item], marks: Mapping[str, object] | None = None,
+               settles: Iterable[Dropped] = ()) -> None:
         """Store items, each with the next sequence number of its key, encoded by every
         registered sink's encoder; and `marks` (the source's record of what it handed on,
-        see `marks()`), committed in the same transaction. Never blocks on a peer."""
+        see `marks()`), committed in the same transaction, which also forgets the drop reports
+        the items settle (`settles`, from `take_lost()`). Never blocks on a peer."""
         with self._lock:
             self._check_open()
             if marks:
                 self._dirty_marks.update(marks)  # stored as JSON at commit: once per key
+                self._dirty_state = True
+            for report in settles:
+                self._dirty_lost.pop((report.key, report.first), None)
+                self._dirty_settled.add((report.key, report.first))
                 self._dirty_state = True
             seqs, dirty = self._seqs, self._dirty_keys
             encoders = self._encoder_list
@@ -303,21 +333,24 @@ class Journal:
             if count > self.max_items:
                 self._drop_oldest(count - self.max_items)
             elif self._dropping is not None:
-                log.info("journal %s: below its bound again; %d undelivered rows were dropped "
-                         "meanwhile (their sequence numbers are missing downstream)",
-                         self.path, self._dropped - self._dropping)
-                self._dropping = None
-                self._lost_done, self._lost = self._lost, {}
+                self._end_drops()
             if self._uncommitted >= self._commit_items:
                 self._wake.set()  # the commit thread writes them now, not this caller
 
-    def take_lost(self) -> dict[str, Dropped]:
-        """Per key, what was dropped at the bound in the last episode that has ended (the
-        journal is below its bound again), once: whoever appends can then give back or name
-        what was lost, in the same sequences."""
+    def take_lost(self) -> list[Dropped]:
+        """What was dropped at the bound, per key, in the episodes that have ended (the journal
+        is below its bound again), once per process: whoever appends can then give back or
+        name what was lost, in the same sequences, appending that with `settles=` the report.
+        Reports not settled before a crash or a stop are handed out again after the restart
+        (as is an episode that a restart ended)."""
         with self._lock:
+            if (self._dropping is not None
+                    and self._last_rowid - self._first_kept + 1 < self.max_items):
+                self._end_drops()  # room again, though nothing was appended since
+            if self._dropping is not None:  # not while dropping: what was given back would be
+                return []
             lost, self._lost_done = self._lost_done, {}
-            return {key: loss.report() for key, loss in lost.items()}
+            return list(lost.values())
 
     def marks(self) -> dict[str, object]:
         """The marks appended so far, by key, as JSON gives them back (datetimes as text): a
@@ -566,7 +599,13 @@ class Journal:
         self._dirty_kept: dict[tuple[str, str], str] = {}
         self._dropping: int | None = None  # rows dropped before the current episode
         self._lost: dict[str, _Loss] = {}  # what was dropped, per key
-        self._lost_done: dict[str, _Loss] = {}  # the same, of episodes that ended
+        self._lost_touched: set[str] = set()  # keys of `_lost` changed since the last commit
+        # reports of episodes that ended, not yet taken: in this process, or unsettled before
+        self._lost_done: dict[tuple[str, int], Dropped] = {
+            (key, first): Dropped.from_text(key, text)
+            for key, first, text in db.execute("SELECT key, first, report FROM lost")}
+        self._dirty_lost: dict[tuple[str, int], Dropped] = {}  # reports to store
+        self._dirty_settled: set[tuple[str, int]] = set()  # reports to forget
         self._dropped = counters.get("dropped", 0)
         self._appended = counters.get("appended", 0)
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
@@ -651,6 +690,17 @@ class Journal:
             del unwritten[:upto - unwritten[0][0] + 1]
         self._forget_upto(upto)
 
+    def _end_drops(self) -> None:
+        """The journal is below its bound again: the drop episode's reports are ready."""
+        log.info("journal %s: below its bound again; %d undelivered rows were dropped "
+                 "meanwhile (their sequence numbers are missing downstream)",
+                 self.path, self._dropped - self._dropping)
+        self._dropping = None
+        self._stage_lost()
+        self._lost_done.update(((key, loss.first), loss.report(key))
+                               for key, loss in self._lost.items())
+        self._lost = {}
+
     def _note_lost(self, first: int, upto: int) -> None:
         """Remember the keys and sequence numbers of the rows `first`..`upto`, being dropped:
         those committed are in the file, the newer ones in memory (being written, or not yet)."""
@@ -665,11 +715,19 @@ class Journal:
                 start = max(first - rows[0][0], 0)
                 found += [(r[2], r[1], _utc(r[-1])) for r in rows[start:upto - rows[0][0] + 1]]
         lost = self._lost
+        self._lost_touched.update(key for key, _, _ in found)
         for key, seq, stamp in found:
             loss = lost.get(key)
             if loss is None:
                 loss = lost[key] = _Loss(seq)
             loss.add(seq, stamp)
+
+    def _stage_lost(self) -> None:
+        """The reports of the keys dropped from since the last commit, to store."""
+        for key in self._lost_touched:
+            loss = self._lost[key]
+            self._dirty_lost[(key, loss.first)] = loss.report(key)
+        self._lost_touched.clear()
 
     def _write_rows(self, rows: list[tuple]) -> None:
         """INSERT appended rows (and each sink's text) into the open transaction."""
@@ -692,11 +750,13 @@ class Journal:
     def _take_batch(self) -> _Batch:
         """What is pending, for one commit to write; the state pending starts empty again.
         Call with the lock."""
+        self._stage_lost()
         state = self._dirty_state
         batch = _Batch(
             rows=self._unwritten, keys=self._dirty_keys,
             seqs=[(key, self._seqs[key]) for key in self._dirty_keys],
             marks=self._dirty_marks, kept=self._dirty_kept,
+            lost=self._dirty_lost, settled=self._dirty_settled,
             cursors=[(acked, name) for name, acked in self._cursors.items()] if state else [],
             counters=[("dropped", self._dropped), ("appended", self._appended)] if state else [],
             delete_upto=(self._first_kept - 1 if self._first_kept - 1 > self._deleted_upto
@@ -704,6 +764,7 @@ class Journal:
             last_rowid=self._last_rowid,
         )
         self._unwritten, self._dirty_keys, self._dirty_marks, self._dirty_kept = [], set(), {}, {}
+        self._dirty_lost, self._dirty_settled = {}, set()
         self._dirty_state = False
         self._uncommitted = 0
         return batch
@@ -722,6 +783,11 @@ class Journal:
             "INSERT INTO kept (cursor, key, text) VALUES (?, ?, ?)"
             " ON CONFLICT (cursor, key) DO UPDATE SET text = excluded.text",
             [(cursor, key, text) for (cursor, key), text in batch.kept.items()])
+        db.executemany(
+            "INSERT INTO lost (key, first, report) VALUES (?, ?, ?)"
+            " ON CONFLICT (key, first) DO UPDATE SET report = excluded.report",
+            [(key, first, report.to_text()) for (key, first), report in batch.lost.items()])
+        db.executemany("DELETE FROM lost WHERE key = ? AND first = ?", batch.settled)
         db.executemany("UPDATE cursors SET acked = ? WHERE name = ?", batch.cursors)
         db.executemany(
             "INSERT INTO counters (name, value) VALUES (?, ?)"
@@ -755,6 +821,9 @@ class Journal:
             self._dirty_marks.setdefault(key, mark)
         for key, text in batch.kept.items():
             self._dirty_kept.setdefault(key, text)
+        for key, report in batch.lost.items():  # a settle since is applied after it
+            self._dirty_lost.setdefault(key, report)
+        self._dirty_settled |= batch.settled
         self._dirty_state = True
         self._writing = _IDLE
 

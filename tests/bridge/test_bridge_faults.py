@@ -108,11 +108,13 @@ async def test_changes_the_server_cannot_give_back_become_a_gap_record(
         v > 0 for s in series for v in s["values"])
 
 
-def start_bridge(server: MachineryServer, mosquitto, state: Path, log: Path) -> subprocess.Popen:
+def start_bridge(server: MachineryServer, mosquitto, state: Path, log: Path,
+                 *more: str) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "factory_cli.main", "bridge", "--opcua", server.url,
-             "--mqtt", mosquitto.url, "--state-dir", str(state), "--publishing-interval", "50"],
+             "--mqtt", mosquitto.url, "--state-dir", str(state), "--publishing-interval", "50",
+             *more],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
@@ -489,3 +491,54 @@ async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a
     assert stats["gaps"] == 2 and stats["backfilled"] == len(late)
     # a value given back late is not retained as the variable's value
     assert retained[TEMPERATURE]["value"] == 999.0
+
+
+def test_values_dropped_at_the_journal_bound_before_a_sigkill_come_back_after_it(
+    fresh_server: MachineryServer, mosquitto_persistent, tmp_path: Path
+) -> None:
+    """The broker is down, the journal's bound (200 rows) drops the oldest values, and the
+    bridge is killed before the drop could be reported. The journal kept its report of the
+    drop with the drop: the next bridge reads the historized Temperature's dropped values
+    from history (late) and names the SpindleSpeed's in a gap record."""
+    broker = mosquitto_persistent
+    recorder = MqttRecorder(broker, "factory/#", session=True)
+    state, log = tmp_path / "state", tmp_path / "bridge.log"
+    config = tmp_path / "bridge.toml"
+    config.write_text("journal_max_items = 200\n")
+    bridge = start_bridge(fresh_server, broker, state, log, "--config", str(config))
+    spindle = [float(v) for v in range(2000, 2300)]
+    temperature = [float(v) for v in range(601, 901)]
+    try:
+        recorder.wait_until(lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
+        time.sleep(1)  # the first values are confirmed: nothing else is pending
+        broker.stop()
+        fresh_server.set_values([
+            ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+            for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+        deadline = time.monotonic() + 30
+        while "is full" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # all notifications journaled and committed (every 50 ms)
+        bridge.send_signal(signal.SIGKILL)
+        bridge.wait(10)
+        broker.start()
+        bridge = start_bridge(fresh_server, broker, state, log, "--config", str(config))
+        messages = recorder.wait_until(
+            lambda m: set(temperature) <= set(values(m, TEMPERATURE))
+            and any("gap" in d for d in documents(m, SPINDLE).values()), timeout=60)
+    finally:
+        stop_bridge(bridge)
+        recorder.close()
+    text = log.read_text()
+    assert "is full" in text and "Traceback" not in text, text[-3000:]
+    by_seq = documents(messages, TEMPERATURE)
+    delivered = [d["value"] for d in by_seq.values() if "gap" not in d]
+    assert sorted(v for v in delivered if v in temperature) == temperature  # each once
+    assert not any("gap" in d for d in by_seq.values())
+    missing = sorted(set(range(1, max(by_seq) + 1)) - set(by_seq))
+    assert missing  # dropped: their numbers stay missing, the values came back late
+    by_seq = documents(messages, SPINDLE)
+    (gap,) = [d for d in by_seq.values() if "gap" in d]
+    missing = sorted(set(range(1, max(by_seq) + 1)) - set(by_seq))
+    assert missing == list(range(missing[0], missing[-1] + 1))  # one run: the oldest
+    assert f"{len(missing)} values (seq {missing[0]} to {missing[-1]})" in gap["gap"]["reason"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mqtt_bridge import journal as journal_module
-from mqtt_bridge.journal import Journal, JournalEntry, JournalError
+from mqtt_bridge.journal import Dropped, Journal, JournalEntry, JournalError
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
@@ -38,6 +38,12 @@ def sample(machine: MachinePath, tag: str, value: object, i: int = 0) -> Sample:
 
 MQTT = payload.encode_text  # the encoders of the two outputs
 LINE = line
+
+
+def reports(lost: list[Dropped]) -> dict[str, tuple]:
+    """`take_lost()` by key, each report without its key (one report per key here)."""
+    assert len({d.key for d in lost}) == len(lost)
+    return {d.key: tuple(d[:8]) for d in lost}
 
 
 def value(entry: JournalEntry) -> object:
@@ -130,18 +136,18 @@ def test_a_drop_at_the_bound_reports_each_keys_numbers_and_source_times(
         journal.register("mqtt", MQTT)
         for i in range(20):  # half in the file by now, half only in memory when dropped
             journal.append([sample(PRESS, "Parts", i, i), sample(LASER, "Parts", i, 100 + i)])
-        assert journal.take_lost() == {}  # still dropping: the episode has not ended
+        assert journal.take_lost() == []  # still dropping: the episode has not ended
         journal.ack("mqtt", journal.last_rowid)
         journal.commit()
         journal.append([sample(PRESS, "Parts", 20, 20)])  # room again
-        lost = journal.take_lost()
-        assert journal.take_lost() == {}
+        lost = reports(journal.take_lost())
+        assert journal.take_lost() == []
     ms = timedelta(milliseconds=1)
     assert lost == {
         PRESS.topic("counters", "Parts"): (1, 15, 15, T0, T0 + 14 * ms, 15, 1, 1),
         LASER.topic("counters", "Parts"): (1, 15, 15, T0 + 100 * ms, T0 + 114 * ms, 15, 1, 1),
     }
-    assert lost[PRESS.topic("counters", "Parts")].since.tzinfo is not None
+    assert lost[PRESS.topic("counters", "Parts")][3].tzinfo is not None
 
 
 def test_a_drop_counts_the_values_at_its_boundary_times(tmp_path: Path) -> None:
@@ -159,7 +165,7 @@ def test_a_drop_counts_the_values_at_its_boundary_times(tmp_path: Path) -> None:
         journal.ack("mqtt", journal.last_rowid)
         journal.commit()
         journal.append([sample(PRESS, "Parts", 9, 9)])
-        lost = journal.take_lost()[PRESS.topic("counters", "Parts")]
+        lost = reports(journal.take_lost())[PRESS.topic("counters", "Parts")]
     assert lost == (2, 5, 4, T0, T0 + timedelta(milliseconds=5), 3, 2, 1)
 
 
@@ -187,7 +193,7 @@ def test_a_journal_without_source_times_gets_the_column(tmp_path: Path) -> None:
         journal.ack("mqtt", journal.last_rowid)
         journal.commit()
         journal.append([sample(PRESS, "Parts", 2, 2)])
-        assert journal.take_lost() == {"a/b": (1, 1, 1, None, None, 0, 0, 0)}
+        assert reports(journal.take_lost()) == {"a/b": (1, 1, 1, None, None, 0, 0, 0)}
 
 
 def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
@@ -516,7 +522,7 @@ def test_a_failed_commit_puts_its_batch_back_before_what_came_meanwhile(
         journal.ack("mqtt", journal.last_rowid)
         journal.commit()
         journal.append([sample(PRESS, "Parts", 8, 8)])  # room again: the drop is reported
-        assert journal.take_lost()[PRESS.topic("counters", "Parts")][:3] == (1, 2, 2)
+        assert reports(journal.take_lost())[PRESS.topic("counters", "Parts")][:3] == (1, 2, 2)
     with Journal(path, max_items=6) as journal:
         journal.register("mqtt", MQTT)
         assert journal.marks() == {"m": 2}
@@ -557,3 +563,67 @@ def test_sequences_stay_whole_while_commits_run_beside_appends(tmp_path: Path) -
     tag0 = [v for _, v in by_key[PRESS.topic("counters", "Tag0")]]
     expected = [v for i in range(rounds) for v in ([i, -i] if i % 3 == 0 else [-i])]
     assert tag0 == expected
+
+
+def test_a_drop_report_stays_in_the_file_until_what_settles_it_is_appended(
+    tmp_path: Path
+) -> None:
+    """A report taken but not settled (the bridge stopped before it read the values again)
+    is handed out again by the next journal; appending with `settles=` forgets it in the
+    same commit as the items."""
+    path = tmp_path / "j"
+    with Journal(path, max_items=3) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(5)])  # 2 dropped
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        journal.append([sample(PRESS, "Parts", 5, 5)])  # room again: the episode ended
+        (taken,) = journal.take_lost()
+        assert journal.take_lost() == []  # once per process
+    with Journal(path, max_items=3) as journal:
+        journal.register("mqtt", MQTT)
+        (again,) = journal.take_lost()
+        assert again == taken and again.key == PRESS.topic("counters", "Parts")
+        assert again[:3] == (1, 2, 2) and again.since == T0 and again.until.tzinfo is not None
+        gap = Gap(PRESS, "counters", "Parts", again.since, again.until, "named")
+        journal.append([gap], settles=[again])
+    with Journal(path, max_items=3) as journal:
+        journal.register("mqtt", MQTT)
+        assert journal.take_lost() == []
+        assert [json.loads(e.text)["seq"] for e in journal.read("mqtt", 10)] == [6, 7]
+
+
+_DROPPER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import UTC, datetime
+    from mqtt_bridge.journal import Journal
+    from mqtt_bridge.outputs.mqtt.payload import encode_text
+    from mqtt_bridge.sample import MachinePath, Sample
+
+    press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+    journal = Journal(sys.argv[1], max_items=5, commit_interval=3600, commit_items=10**9)
+    journal.register("mqtt", encode_text)
+    journal.append(Sample(press, "counters", "Parts", i, datetime.now(UTC), None, "Good")
+                   for i in range(8))  # 3 dropped: still dropping, nothing reported yet
+    journal.commit()
+    print("committed", flush=True)
+    time.sleep(600)  # until killed
+    """
+)
+
+
+def test_a_drop_survives_a_sigkill_and_is_reported_by_the_next_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    with subprocess.Popen([sys.executable, "-c", _DROPPER, str(path)], stdout=subprocess.PIPE,
+                          text=True, env=env) as dropper:
+        assert dropper.stdout.readline().strip() == "committed"
+        dropper.send_signal(signal.SIGKILL)
+        assert dropper.wait() == -signal.SIGKILL
+    with Journal(path, max_items=5) as journal:
+        journal.register("mqtt", MQTT)
+        (report,) = journal.take_lost()
+        assert (report.key, *report[:3], report.values) == (
+            PRESS.topic("counters", "Parts"), 1, 3, 3, 3)
+        assert [json.loads(e.text)["value"] for e in journal.read("mqtt", 10)] == [3, 4, 5, 6, 7]

@@ -46,7 +46,6 @@ READ_FAILED = "reading the server's history of them failed"
 EXPIRED = "the server's history no longer holds those before the gap's end"
 AMBIGUOUS = ("its history holds more values at that one source time than were dropped: which "
              "of them were is unknown")
-UNREAD = "the bridge stopped before it read them again from the server's history"
 
 
 def unrecoverable(item: MonitoredVariable, drop: Dropped, backfill: bool) -> str | None:

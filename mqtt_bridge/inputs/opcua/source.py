@@ -27,7 +27,9 @@ handed on to that one, and why) in the variable's own sequence; gaps are counted
 logged as a warning.
 
 Values the journal dropped at its bound while the outputs could not deliver them come back
-from history too, late, where it holds them; else a gap names them (`dropped.py`).
+from history too, late, where it holds them; else a gap names them (`dropped.py`). Either is
+emitted with `settles=` the journal's report of the drop, so the two are stored together: a
+report not yet settled when the bridge stops or dies is handed out again at its next start.
 
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
@@ -42,8 +44,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from asyncua import Client, ua
 
@@ -81,7 +84,15 @@ from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 log = logging.getLogger(__name__)
 
 Item = Sample | EventSample | Gap
-Emit = Callable[[list[Item]], None]
+
+
+class Emit(Protocol):
+    """Where the source hands items on: the bridge journals them, together with the journal's
+    drop reports they settle (values given back or named after a drop at its bound)."""
+
+    def __call__(self, items: list[Item], settles: Sequence[Dropped] = ...) -> None: ...
+
+
 Pair = tuple[MonitoredVariable, ua.DataValue]
 
 
@@ -366,38 +377,36 @@ class OpcUaSource:
 
     # --- values the journal dropped at its bound ---------------------------------------------
 
-    def dropped(self, lost: dict[str, Dropped]) -> list[Gap]:
-        """What the journal dropped at its bound (`lost`, per key): the values `dropped.py`'s
-        rule lets read again from history are, once a session is up (`_regain_dropped`); the
-        others are a gap record now (returned: to append). Events dropped show only as
+    def dropped(self, lost: list[Dropped]) -> None:
+        """What the journal dropped at its bound (`lost`, a report per key): the values
+        `dropped.py`'s rule lets read again from history are, once a session is up
+        (`_regain_dropped`); the others are a gap record now. Events dropped show only as
         missing numbers."""
         variables = {item.key: item for item in self.subscriptions.variables.values()}
         gaps: list[Gap] = []
-        for key, drop in lost.items():
-            item = variables.get(key)
+        settled: list[Dropped] = []
+        unknown: list[Dropped] = []
+        for drop in lost:
+            item = variables.get(drop.key)
             if item is None:
+                unknown.append(drop)
                 continue
             why = drops.unrecoverable(item, drop, self.settings.backfill)
             if why is None:
                 self._to_regain.append((item, drop))
             else:
                 gaps.append(drops.gap(item, drop, drop.since, drop.until, why))
+                settled.append(drop)
+        if unknown:
+            log.info("%d series had entries dropped at the journal's bound that this source "
+                     "does not serve (events, or variables gone): only their missing sequence "
+                     "numbers show it (%s)", len(unknown), ", ".join(d.key for d in unknown[:5]))
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
+        if gaps or unknown:
+            self.emit(gaps, settles=[*settled, *unknown])
         self._start_regain()
-        return gaps
-
-    def unread_drops(self) -> list[Gap]:
-        """Gap records for dropped values still waiting to be read from history: for a bridge
-        that stops before it could (the journal has forgotten them)."""
-        pending, self._to_regain = self._to_regain, []
-        gaps = [drops.gap(item, drop, drop.since, drop.until, drops.UNREAD)
-                for item, drop in pending]
-        if gaps:
-            self.counters["gaps"] += len(gaps)
-            warn(gaps)
-        return gaps
 
     def _start_regain(self) -> None:
         if self._to_regain and self._client is not None and (
@@ -436,8 +445,7 @@ class OpcUaSource:
             self.counters["samples"] += regained
             log.info("%d values dropped at the journal's bound were read again from history%s",
                      regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
-            if out:
-                self.emit(out)
+            self.emit(out, settles=[drop for _, drop in batch])
 
     # --- notifications (the hot path) --------------------------------------------------------
 
