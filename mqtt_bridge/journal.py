@@ -348,7 +348,7 @@ class Journal:
                     and self._last_rowid - self._first_kept + 1 < self.max_items):
                 self._end_drops()  # room again, though nothing was appended since
             if self._dropping is not None:  # not while dropping: what was given back would be
-                return []
+                return []  # dropped again
             lost, self._lost_done = self._lost_done, {}
             return list(lost.values())
 
