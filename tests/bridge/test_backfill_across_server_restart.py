@@ -213,19 +213,16 @@ async def _restart(mosquitto: Mosquitto, tmp_path: Path) -> Restart:
         processes.append(bridge)
         reference = await reference_history(tmp_path, list(before))
 
+        now_then = await current_values(url, list(before))  # paused: they stay as they are
+
         def caught_up(messages: list[Received]) -> bool:
-            now = samples(messages)
-            return all(len(now.get(node, ())) >= len(reference[node]) for node in before)
+            got = samples(messages)
+            return (all(len(got.get(node, ())) >= len(reference[node]) for node in before)
+                    and all(node in got and in_order(got[node])[-1] == change
+                            for node, change in compared(now_then).items()))
 
         await asyncio.to_thread(recorder.wait_until, caught_up, SETTLE_S)
-        current = await current_values(url, list(before))  # paused: they stay as they are
-
-        def shows_current(messages: list[Received]) -> bool:
-            got = samples(messages)
-            return all(node in got and in_order(got[node])[-1] == change
-                       for node, change in compared(current).items())
-
-        await asyncio.to_thread(recorder.wait_until, shows_current, SETTLE_S)
+        current = await current_values(url, list(before))
         return Restart(before, samples(recorder.settle()), reference, kept, current)
     finally:
         stop(processes)
