@@ -24,15 +24,20 @@ Nothing is lost silently. Where the server cannot give changes back (a variable 
 historize changed while the bridge was down or disconnected; its queue overflowed; reading its
 history failed), the first value after the gap is preceded by a `Gap` (from the last value
 handed on to that one, and why) in the variable's own sequence; gaps are counted (`gaps`) and
-logged as a warning.
+logged as a warning. After a server restart (its StartTime changed, also across a bridge
+restart: it is kept with `LastSeen`), a value older than the last one handed on (a simulator's
+clock started again) comes after a gap too: what the server changed before it is outside the
+history read. A machine whose events were handed on before and whose event history cannot be
+read after a gap gets a gap in its events and alarms.
 
 Values the journal dropped at its bound while the outputs could not deliver them come back
 from history too, late, where it holds them; else a gap names them (`dropped.py`).
 
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
-held back and dropped where history already covered them; so history, a subscription's initial
-values and live values join without repeats. Events are de-duplicated by EventId (`events.py`).
+held back and dropped where they are a change history just handed on (same timestamp, same
+value; `gate.py`); so history, a subscription's initial values and live values join without
+repeats. Events are de-duplicated by EventId (`events.py`).
 
 The source patches nothing in asyncua; a command may install `asyncua_adapter` for speed.
 """
