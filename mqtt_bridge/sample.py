@@ -72,7 +72,12 @@ class EventSample:
 class Gap:
     """Changes of one variable that are lost: it changed between `start` (the source time of
     the last value handed on) and `end` (that of the first value after), and neither the
-    subscription nor the server's history can give back what happened in between."""
+    subscription nor the server's history can give back what happened in between.
+
+    A gap in a machine's events has `group` "events" or "alarms" and no `tag`: events may
+    have occurred after `start` (the time of the last event handed on) while the bridge could
+    not read them, up to when it subscribed again (`end` None), and the server keeps no
+    history of them to give back."""
 
     machine: MachinePath
     group: str
@@ -84,5 +89,8 @@ class Gap:
 
     @property
     def key(self) -> str:
-        """The variable's series: a gap takes its place in the variable's sequence."""
+        """The variable's series (or the machine's events or alarms): a gap takes its place
+        in that sequence."""
+        if not self.tag:
+            return self.machine.topic(self.group)
         return self.machine.topic(self.group, self.tag)

@@ -14,10 +14,15 @@ What a consumer sees:
    scenario's start. Source times jump back; with the same seed the plant replays the same
    values at the same times, which a consumer receives again under new sequence numbers (they
    are new changes on the server, not re-deliveries). The history holds both runs in turn.
-   Whether the fresh plant's first values (stamped at the scenario start) reach the consumer
-   at all depends on a race in the bridge: those arriving while it backfills are older than
-   the backfilled ones and are dropped as repeats, so a tag may keep showing the old run's
-   last value until the fresh plant changes it (not asserted here: it is not deterministic).
+   The bridge skips a live value only if history handed on that very change (same source
+   time, same value), so the fresh plant's values reach the consumer even when they arrive
+   while the bridge backfills: once it caught up, every tag's newest message is the restarted
+   server's value now.
+3. right before the first value whose time went back, once per variable, a gap record: what
+   the fresh plant changed before the bridge subscribed again is older than what was handed
+   on, outside the history the bridge reads, and cannot be told apart from the first run's
+   changes there (the bridge kept the server's start time in its journal, so it knows the
+   server restarted although it was itself stopped meanwhile).
 """
 
 from __future__ import annotations
@@ -61,16 +66,19 @@ HISTORY = ["--history", "--history-retention", "1d"]  # all of it, in both serve
 SETTLE_S = 180
 
 Change = tuple[str, object]  # (source timestamp as the bridge writes it, value)
+GAP = "gap"  # a gap record's change: (GAP, its "gap" object)
 
 
 def samples(messages: list[Received]) -> dict[str, dict[int, Change]]:
-    """nodeId -> seq -> (source timestamp, value); a repeated seq must repeat its change."""
+    """nodeId -> seq -> (source timestamp, value), or (GAP, gap) for a gap record; a repeated
+    seq must repeat its change."""
     by_node: dict[str, dict[int, Change]] = defaultdict(dict)
     for message in messages:
         document = message.json() if message.payload else None
         if (isinstance(document, dict) and "nodeId" in document and "seq" in document
                 and not any(part in document["nodeId"] for part in UNCOMPARED)):
-            change = (document["sourceTimestamp"], document["value"])
+            change = ((GAP, document["gap"]) if "gap" in document
+                      else (document["sourceTimestamp"], document["value"]))
             seen = by_node[document["nodeId"]].setdefault(document["seq"], change)
             assert seen == change, f"{message.topic}: seq {document['seq']} means two changes"
     return by_node
@@ -205,9 +213,13 @@ async def _restart(mosquitto: Mosquitto, tmp_path: Path) -> Restart:
         processes.append(bridge)
         reference = await reference_history(tmp_path, list(before))
 
+        now_then = await current_values(url, list(before))  # paused: they stay as they are
+
         def caught_up(messages: list[Received]) -> bool:
-            now = samples(messages)
-            return all(len(now.get(node, ())) >= len(reference[node]) for node in before)
+            got = samples(messages)
+            return (all(len(got.get(node, ())) >= len(reference[node]) for node in before)
+                    and all(node in got and in_order(got[node])[-1] == change
+                            for node, change in compared(now_then).items()))
 
         await asyncio.to_thread(recorder.wait_until, caught_up, SETTLE_S)
         current = await current_values(url, list(before))
@@ -221,6 +233,12 @@ def replayable(by_node: dict[str, list[Change]]) -> dict[str, list[Change]]:
     """Leave out the KPIs: the server publishes them once per slice of a Step, and where a
     slice ends depends on the wall clock, so a same-seed run stamps them differently."""
     return {node: changes for node, changes in by_node.items() if "/Kpi/" not in node}
+
+
+def compared(by_node: dict[str, Change]) -> dict[str, Change]:
+    """The variables whose value now is compared with what a consumer sees last: not the
+    KPIs (as in `replayable`)."""
+    return {node: change for node, change in by_node.items() if "/Kpi/" not in node}
 
 
 def test_the_restarted_server_kept_everything_the_first_one_did(restart: Restart) -> None:
@@ -242,3 +260,40 @@ def test_what_the_bridge_missed_is_backfilled_in_order_with_the_next_numbers(
         assert delivered[len(before):len(before) + len(missed)] == missed, node
         backfilled += len(missed)
     assert backfilled > 100  # the plant did work while the bridge was away
+
+
+def last_time(changes: list[Change]) -> str:
+    return max((when for when, _ in changes if when not in (None, GAP)), default="")
+
+
+def test_a_consumer_sees_the_restarted_servers_values_last(restart: Restart) -> None:
+    """Nothing stale: the fresh plant's values, older than the backfilled ones, were not
+    taken for repeats of what history handed on."""
+    newest = {node: in_order(restart.after[node])[-1] if restart.after.get(node) else None
+              for node in compared(restart.current)}
+    stale = {node: (newest[node], change) for node, change in compared(restart.current).items()
+             if newest[node] != change}
+    assert not stale, f"{len(stale)} of {len(newest)} stale: {stale}"
+    went_back = [node for node, (when, _) in compared(restart.current).items()
+                 if when is not None and when < last_time(restart.before[node])]
+    assert len(went_back) > 50  # the restart did take the clock back
+
+
+def test_a_gap_record_precedes_the_first_value_whose_time_went_back(restart: Restart) -> None:
+    gaps = 0
+    for node, before in replayable(restart.before).items():
+        delivered = in_order(restart.after[node])
+        last = last_time(before)
+        for index, (when, detail) in enumerate(delivered):
+            if when == GAP:
+                # once, from an unknown start to the next value, which went back
+                assert detail["from"] is None and "clock went back" in detail["reason"], node
+                assert delivered[index + 1][0] == detail["to"] < last, node
+                gaps += 1
+        first_back = next((index for index, (when, _) in enumerate(delivered)
+                           if index >= len(before) and when not in (None, GAP) and when < last),
+                          None)
+        if first_back is not None:
+            assert delivered[first_back - 1][0] == GAP, f"{node}: no gap before {first_back}"
+        assert sum(when == GAP for when, _ in delivered) == (first_back is not None), node
+    assert gaps > 50

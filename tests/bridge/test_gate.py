@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from asyncua import ua
 
-from mqtt_bridge.inputs.opcua.gate import OVERFLOW_BITS, Gate
+from mqtt_bridge.inputs.opcua.gate import OVERFLOW_BITS, Cover, Gate
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
@@ -53,11 +53,26 @@ def test_a_hold_for_values_only_lets_events_pass() -> None:
     assert values(gate.release()[0]) == [("a", 1)]
 
 
-def test_values_history_covered_are_skipped_per_series() -> None:
+def cover(since: int | None, *changes: tuple[int, float]) -> Cover:
+    """What history read of a series from `since` on: (seconds, value) changes."""
+    return Cover(None if since is None else T0 + timedelta(seconds=since),
+                 [(T0 + timedelta(seconds=seconds), v) for seconds, v in changes])
+
+
+def test_values_history_handed_on_are_skipped_per_series() -> None:
     pairs = [(A, value(1, 1)), (B, value(2, 1)), (A, value(3, 5)), (A, value(4, 9))]
-    passed, skipped = Gate().sift(pairs, {"a": T0 + timedelta(seconds=5)}, never)
-    # older than the newest value read from history: handed on from there already
-    assert values(passed) == [("b", 2), ("a", 3), ("a", 4)] and skipped == 1
+    passed, skipped = Gate().sift(pairs, {"a": cover(0, (1, 1), (5, 3))}, never)
+    # the same source time and value as a change read from history: handed on from there
+    assert values(passed) == [("b", 2), ("a", 4)] and skipped == 2
+
+
+def test_a_value_history_did_not_hand_on_passes_even_if_older() -> None:
+    """Not a repeat: another value at a time history holds, or a time it does not hold."""
+    covered = {"a": cover(0, (1, 1), (5, 3))}
+    passed, skipped = Gate().sift([(A, value(2, 1)), (A, value(7, 3))], covered, never)
+    assert values(passed) == [("a", 2), ("a", 7)] and skipped == 0
+    # in flight values may still follow: neither was at or after the newest change read
+    assert "a" in covered
 
 
 def test_a_recoverable_overflow_holds_that_value_and_everything_after_it() -> None:
@@ -95,9 +110,27 @@ def test_only_both_overflow_bits_make_an_overflow() -> None:
 
 def test_the_cover_of_history_lasts_until_live_values_reach_it() -> None:
     """Values still in flight when history was read arrive after the release: skipped too."""
-    covered = {"a": T0 + timedelta(seconds=5)}
+    covered = {"a": cover(0, (3, 1), (4, 3), (5, 2))}
     passed, skipped = Gate().sift([(A, value(1, 3))], covered, never)
     assert passed == [] and skipped == 1 and "a" in covered
-    passed, _ = Gate().sift([(A, value(2, 5)), (A, value(3, 4))], covered, never)
-    # the first value at the newest historized time ends the cover; what follows is live
-    assert values(passed) == [("a", 2), ("a", 3)] and covered == {}
+    pairs = [(A, value(3, 4)), (A, value(2, 5)), (A, value(4, 6)), (A, value(1, 3))]
+    passed, skipped = Gate().sift(pairs, covered, never)
+    # the first value after the newest one read ends the cover: what follows is live, even
+    # a change history held (not in flight any more: it came after a newer value)
+    assert values(passed) == [("a", 4), ("a", 1)] and skipped == 2 and covered == {}
+
+
+def test_when_the_clock_went_back_the_fresh_values_pass_and_end_the_cover() -> None:
+    """A restarted server with a fresh simulated clock stamps its values older than those
+    history handed on: they are new changes, not repeats."""
+    covered = {"a": cover(7200, (7200, 1), (9000, 2)), "b": cover(7200, (7200, 5))}
+    pairs = [(A, value(0, 0)), (B, value(5, 7200)), (A, value(2, 9000)), (B, value(8, 60))]
+    passed, skipped = Gate().sift(pairs, covered, never)
+    # before where history was read from: cannot be in flight, the cover ends there; so even
+    # a later value equal to one history read is a change of the fresh run
+    assert values(passed) == [("a", 0), ("a", 2), ("b", 8)] and skipped == 1
+    assert covered == {}
+
+
+def test_a_cover_without_changes_is_none() -> None:
+    assert not cover(0) and cover(None, (1, 1)).newest == T0 + timedelta(seconds=1)

@@ -77,6 +77,16 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
+def test_a_gap_in_a_machines_events_is_a_valid_record_on_its_events_topic() -> None:
+    for group in ("events", "alarms"):
+        gap = Gap(PRESS, group, "", T0, None, "no event history")
+        assert payload.topic(gap, "uns/") == f"uns/acme/plant1/forming/line1/press1/{group}"
+        document = json.loads(payload.encode(gap, 4))
+        validator().validate(document)
+        assert document["gap"] == {"from": "2026-11-23T06:00:00.000000Z", "to": None,
+                                   "reason": "no event history"} and document["seq"] == 4
+
+
 async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:

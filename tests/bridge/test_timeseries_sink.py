@@ -157,6 +157,17 @@ def test_a_gap_is_written_to_its_variables_measurement() -> None:
     )
 
 
+def test_a_gap_in_a_machines_events_is_written_to_the_events_measurement() -> None:
+    """Its end is unknown (until the bridge subscribed again): written at its start, as the
+    measurement's own `gap`, `gap_reason` and `seq` (an event's `seq` is in the same field)."""
+    press = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
+    t0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    assert line(Gap(press, "alarms", "", t0, None, "no event history"), 3) == (
+        "alarms,area=forming,cell=press1,cell_type=PressBrakeType,enterprise=acme,line=line1,"
+        f'site=plant1 gap=0.0,gap_reason="no event history",seq=3i {int(t0.timestamp()) * 10**9}'
+    )
+
+
 async def test_rejected_lines_are_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

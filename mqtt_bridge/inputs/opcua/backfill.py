@@ -17,6 +17,8 @@ from asyncua import Client, ua
 
 from mqtt_bridge.inputs.opcua.discovery import Machine
 from mqtt_bridge.inputs.opcua.events import event_fields, event_filter, events_key
+from mqtt_bridge.inputs.opcua.gaps import EVENTS_HISTORY_FAILED, EVENTS_NOT_HISTORIZED
+from mqtt_bridge.inputs.opcua.gate import Cover
 from mqtt_bridge.inputs.opcua.history import read_event_history, read_raw_history
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
@@ -32,8 +34,9 @@ class History:
 
     # (variable, value) not handed on yet, oldest first per variable
     pairs: list[tuple[MonitoredVariable, ua.DataValue]] = field(default_factory=list)
-    # per series read, the newest source timestamp history holds
-    covered: dict[str, datetime] = field(default_factory=dict)
+    # per series read, the changes history holds since the last one handed on: live values
+    # that repeat one of them were handed on already (`gate.py`)
+    covered: dict[str, Cover] = field(default_factory=dict)
     # the series whose history was read (the others' changes meanwhile cannot be given back)
     recovered: set[str] = field(default_factory=set)
     # the series whose history still holds the last value handed on: nothing can be missing
@@ -65,37 +68,56 @@ async def value_gaps(
             continue
         out.recovered.add(item.key)
         stamped = [(dv.SourceTimestamp, plain(dv.Value)) for dv in values]
-        stamps = [stamp for stamp, _ in stamped if stamp is not None]
-        if stamps:
-            out.covered[item.key] = max(stamps)
         last, last_value = last_seen.times[item.key], last_seen.values[item.key]
+        cover = Cover(last, stamped)
+        if cover:
+            out.covered[item.key] = cover
         if any(stamp == last and value == last_value for stamp, value in stamped):
             out.continuous.add(item.key)
         out.pairs.extend((item, dv) for dv in values[last_seen.unseen(item.key, stamped):])
     return out
 
 
+@dataclass
+class EventHistory:
+    """What history gave back of machines' events."""
+
+    # (machine, fields) not handed on yet, oldest first per machine
+    events: list[tuple[MachinePath, dict[str, object]]] = field(default_factory=list)
+    # (machine, why) for each machine whose events were handed on before and whose history
+    # could not be read: events of the gap may be lost
+    lost: list[tuple[MachinePath, str]] = field(default_factory=list)
+
+
 async def event_gaps(
     client: Client, machines: list[Machine], last_seen: LastSeen
-) -> list[tuple[MachinePath, dict[str, object]]]:
-    """The events each machine's history holds since its last event handed on, as
-    (machine, fields), oldest first per machine."""
-    wanted = [
-        (m, last_seen.times[events_key(m.path)])
-        for m in machines
-        if m.event_notifier and events_key(m.path) in last_seen.times
-    ]
+) -> EventHistory:
+    """The events each machine's history holds since its last event handed on, and the
+    machines handed on before whose event history cannot be read."""
+    out = EventHistory()
+    wanted: list[tuple[Machine, datetime]] = []
+    for m in machines:
+        start = last_seen.times.get(events_key(m.path))
+        if start is None:
+            continue
+        if m.event_notifier:
+            wanted.append((m, start))
+        else:  # its events come by the Server object, whose history is not read
+            out.lost.append((m.path, EVENTS_NOT_HISTORIZED))
     if not wanted:
-        return []
+        return out
     try:
         histories = await read_event_history(
             client, [(m.node_id, start) for m, start in wanted], event_filter()
         )
     except ua.UaError as exc:
         log.warning("event history read failed, gap not backfilled: %s", exc)
-        return []
-    out: list[tuple[MachinePath, dict[str, object]]] = []
+        out.lost.extend((m.path, EVENTS_HISTORY_FAILED) for m, _ in wanted)
+        return out
     for (machine, start), events in zip(wanted, histories, strict=True):
+        if events is None:  # the server keeps no event history of it
+            out.lost.append((machine.path, EVENTS_NOT_HISTORIZED))
+            continue
         last_id = last_seen.values[events_key(machine.path)]
         for field_list in events:
             fields = event_fields(field_list)
@@ -104,5 +126,5 @@ async def event_gaps(
                 continue
             if json_value(fields.get("EventId")) == last_id:
                 continue
-            out.append((machine.path, fields))
+            out.events.append((machine.path, fields))
     return out

@@ -23,6 +23,18 @@ True
 [True]
 >>> bool(gaps)
 False
+
+After a server restart whose clock went back, only a value older than the last one handed on
+comes after a gap (`expect_back`), from an unknown start:
+
+>>> gaps.expect_back(press.topic("counters", "Runs"), CLOCK_BACK)
+>>> gaps.before(press, "counters", "Runs", "", t2, 10, seen)  # newer: nothing went back
+[]
+>>> seen.is_new(press.topic("counters", "Runs"), t2, 10)
+True
+>>> gaps.expect_back(press.topic("counters", "Runs"), CLOCK_BACK)
+>>> [(gap.start, gap.end) for gap in gaps.before(press, "counters", "Runs", "", t1, 0, seen)]
+[(None, datetime.datetime(2026, 6, 1, 0, 0, tzinfo=datetime.timezone.utc))]
 """
 
 from __future__ import annotations
@@ -42,6 +54,17 @@ BACKFILL_OFF = "changed while the bridge could not read it; reading history is o
 OVERFLOW_LOST = "the server's queue for it overflowed; the server keeps no history of it"
 HISTORY_FAILED = "reading the server's history of it failed"
 RESTARTED = "the OPC UA server restarted; its history does not cover the time since"
+# why a machine's events since the last one handed on cannot be given back
+EVENTS_NOT_HISTORIZED = ("events may have occurred while the bridge could not read them; the "
+                         "server keeps no event history of this machine")
+EVENTS_BACKFILL_OFF = ("events may have occurred while the bridge could not read them; reading "
+                       "history is off (--no-backfill)")
+EVENTS_HISTORY_FAILED = ("events may have occurred while the bridge could not read them; "
+                         "reading the server's event history of this machine failed")
+EVENT_GROUPS = ("events", "alarms")  # a machine's two event sequences (`EventSample.key`)
+CLOCK_BACK = ("the OPC UA server restarted and its clock went back; what it changed since its "
+              "restart before this value is older than the values handed on before and cannot "
+              "be read apart from them")
 
 
 class Gaps:
@@ -49,15 +72,23 @@ class Gaps:
 
     def __init__(self) -> None:
         self._expected: dict[str, str] = {}  # series key -> why its changes are lost
+        # series key -> why, if its next value goes back in time (`expect_back`)
+        self._back: dict[str, str] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._expected)
+        return bool(self._expected) or bool(self._back)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._expected
+        return key in self._expected or key in self._back
 
     def expect(self, key: str, reason: str) -> None:
         self._expected[key] = reason
+
+    def expect_back(self, key: str, reason: str) -> None:
+        """A gap only if the series' next value is older than the last one handed on (a
+        restarted server's clock went back): it comes after changes that cannot be read, from
+        an unknown start (`Gap.start` None) to it."""
+        self._back[key] = reason
 
     def before(self, machine: MachinePath, group: str, tag: str, node_id: str,
                end: datetime | None, value: object, last_seen: LastSeen) -> list[Gap]:
@@ -65,11 +96,22 @@ class Gaps:
         `last_seen.is_new`: the Gap to hand on before it, or none if it is the last value
         handed on again (nothing changed)."""
         key = machine.topic(group, tag)
-        reason = self._expected.pop(key)
+        reason = self._expected.pop(key, None)
+        back = self._back.pop(key, None)
         start = last_seen.times.get(key)
+        if reason is None:
+            if back is None or start is None or end is None or end >= start:
+                return []
+            return [Gap(machine, group, tag, None, end, back, node_id)]
         if start == end and last_seen.values.get(key) == value:
             return []
         return [Gap(machine, group, tag, start, end, reason, node_id)]
+
+
+def event_gap_records(machine: MachinePath, start: datetime | None, reason: str) -> list[Gap]:
+    """The gap records in a machine's events and alarms since `start` (the time of the last
+    event handed on), up to now: which of the two sequences lost events is unknown."""
+    return [Gap(machine, group, "", start, None, reason) for group in EVENT_GROUPS]
 
 
 def warn(gaps: list[Gap]) -> None:
@@ -77,5 +119,5 @@ def warn(gaps: list[Gap]) -> None:
     named = "; ".join(f"{g.key} from {g.start} to {g.end}: {g.reason}"
                       for g in gaps[:NAMED_PER_WARNING])
     more = len(gaps) - NAMED_PER_WARNING
-    log.warning("%d variables lost changes (gap records published on their topics): %s%s",
+    log.warning("%d series lost changes (gap records published on their topics): %s%s",
                 len(gaps), named, f"; and {more} more" if more > 0 else "")

@@ -8,10 +8,14 @@ Two situations hold live notifications back:
    variable from a full queue. If its history can close the gap, values (not events) are held
    from that value on while the dropped ones are read (`sift()` starts the hold).
 
-On release, the held values pass through `sift()` with what history `covered` (per series, the
-newest source timestamp read from history): older values were handed on from history already.
-Values still in flight at the server when history was read arrive after the release: `covered`
-keeps a series until a value at or after its newest historized one has passed.
+On release, the held values pass through `sift()` with what history `covered`: per series, a
+`Cover` of the changes (source timestamp and value) read from history. A value that is one of
+them was handed on from history already (a repeat, as `LastSeen` defines it: same series, same
+source timestamp, same value) and is skipped; any other value passes, even an older one (a
+server that restarted with a fresh simulated clock stamps its new values older than those
+handed on before). Values still in flight at the server when history was read arrive after the
+release: a series keeps its cover until a value passes that is at or after the newest change
+read, or before the time the read started from (its clock went back: it cannot be in flight).
 One hold at a time: whoever holds releases before the next hold starts.
 
 >>> from dataclasses import dataclass
@@ -30,11 +34,13 @@ One hold at a time: whoever holds releases before the next hold starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
 from asyncua import ua
+
+from mqtt_bridge.inputs.opcua.values import plain
 
 # InfoType DataValue + Overflow: the server's queue for the item was full and dropped values.
 OVERFLOW_BITS = 0x0480
@@ -45,6 +51,38 @@ class Series(Protocol):
 
 
 Pair = tuple[Any, ua.DataValue]  # (the series a value belongs to, the value)
+
+
+class Cover:
+    """The changes of one series read from history (since `since`, the source time the read
+    started from), to tell their repeats among live values."""
+
+    __slots__ = ("_changes", "newest", "since")
+
+    def __init__(self, since: datetime | None,
+                 changes: Iterable[tuple[datetime | None, object]]) -> None:
+        self.since = since
+        self._changes: dict[datetime, list[object]] = {}
+        for stamp, value in changes:
+            if stamp is not None:
+                self._changes.setdefault(stamp, []).append(value)
+        self.newest: datetime | None = max(self._changes, default=None)
+
+    def __bool__(self) -> bool:
+        return bool(self._changes)
+
+    def __repr__(self) -> str:
+        return f"Cover(since={self.since}, newest={self.newest}, {len(self._changes)} times)"
+
+    def has(self, stamp: datetime, value: object) -> bool:
+        """Whether history handed on this change (same source timestamp, same value)."""
+        return value in self._changes.get(stamp, ())
+
+    def ends_at(self, stamp: datetime) -> bool:
+        """Whether a value at `stamp` that is no repeat ends the cover: it is at or after the
+        newest change read, or before where the read started (the clock went back)."""
+        return ((self.newest is not None and stamp >= self.newest)
+                or (self.since is not None and stamp < self.since))
 
 
 def overflowed(dv: ua.DataValue) -> bool:
@@ -91,27 +129,28 @@ class Gate:
     def sift(
         self,
         pairs: list[Pair],
-        covered: dict[str, datetime],
+        covered: dict[str, Cover],
         on_overflow: Callable[[Any], bool],
         recovered: str | None = None,
     ) -> tuple[list[Pair], int]:
         """What of `pairs` to hand on now, in order, and how many history covered already.
 
-        A value older than the newest one `covered` says was read from history is skipped; the
-        first one at or after it ends the series' cover (it is removed from `covered`). At
+        A value that is one of the changes its series' `Cover` holds is skipped (history
+        handed it on); a value that passes and `ends_at` the cover removes it from `covered`. At
         a value with the Overflow bit (unless its series is the one whose gap was just
         `recovered`), `on_overflow(series)` says whether its gap is being read from history:
         if so, the gate holds that value and everything after it, and sifting stops there."""
         passed: list[Pair] = []
         skipped = 0
         for index, (series, dv) in enumerate(pairs):
-            newest = covered.get(series.key) if covered else None
+            cover = covered.get(series.key) if covered else None
             stamp = dv.SourceTimestamp
-            if newest is not None and stamp is not None:
-                if stamp < newest:
+            if cover is not None and stamp is not None:
+                if cover.has(stamp, plain(dv.Value)):
                     skipped += 1
                     continue
-                del covered[series.key]
+                if cover.ends_at(stamp):
+                    del covered[series.key]
             if overflowed(dv) and series.key != recovered and on_overflow(series):
                 self.hold(pairs[index:], events=False)
                 break

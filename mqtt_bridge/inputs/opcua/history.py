@@ -72,10 +72,10 @@ async def read_event_history(
     client: Client,
     requests: list[tuple[ua.NodeId, datetime]],
     evfilter: ua.EventFilter,
-) -> list[list[list[ua.Variant]]]:
+) -> list[list[list[ua.Variant]] | None]:
     """The events each (notifier node, start) reported since `start`, oldest first, as the
-    field lists `evfilter` selects. Nodes without event history give an empty list."""
-    out: list[list[list[ua.Variant]]] = [[] for _ in requests]
+    field lists `evfilter` selects; None for a node the server cannot read event history of."""
+    out: list[list[list[ua.Variant]] | None] = [[] for _ in requests]
     for index, (node_id, start) in enumerate(requests):
         point: bytes | None = None
         while True:
@@ -89,9 +89,10 @@ async def read_event_history(
             (result,) = await client.uaclient.history_read(params)
             if not result.StatusCode.is_good():
                 log.info("no event history for %s: %s", node_id, result.StatusCode.name)
+                out[index] = None
                 break
             events = getattr(result.HistoryData, "Events", None) or []
-            out[index].extend(list(e.EventFields) for e in events)
+            out[index].extend(list(e.EventFields) for e in events)  # type: ignore[union-attr]
             point = result.ContinuationPoint
             if not point:
                 break

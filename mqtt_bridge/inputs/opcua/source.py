@@ -24,7 +24,11 @@ Nothing is lost silently. Where the server cannot give changes back (a variable 
 historize changed while the bridge was down or disconnected; its queue overflowed; reading its
 history failed), the first value after the gap is preceded by a `Gap` (from the last value
 handed on to that one, and why) in the variable's own sequence; gaps are counted (`gaps`) and
-logged as a warning.
+logged as a warning. After a server restart (its StartTime changed, also across a bridge
+restart: it is kept with `LastSeen`), a value older than the last one handed on (a simulator's
+clock started again) comes after a gap too: what the server changed before it is outside the
+history read. A machine whose events were handed on before and whose event history cannot be
+read after a gap gets a gap in its events and alarms.
 
 Values the journal dropped at its bound while the outputs could not deliver them come back
 from history too, late, where it holds them; else a gap names them (`dropped.py`). Either is
@@ -33,8 +37,9 @@ report not yet settled when the bridge stops or dies is handed out again at its 
 
 A change is handed on once: `LastSeen` knows the last source timestamp and value of every
 series, history is read from there on, and notifications that arrive while history is read are
-held back and dropped where history already covered them; so history, a subscription's initial
-values and live values join without repeats. Events are de-duplicated by EventId (`events.py`).
+held back and dropped where they are a change history just handed on (same timestamp, same
+value; `gate.py`); so history, a subscription's initial values and live values join without
+repeats. Events are de-duplicated by EventId (`events.py`).
 
 The source patches nothing in asyncua; a command may install `asyncua_adapter` for speed.
 """
@@ -64,14 +69,17 @@ from mqtt_bridge.inputs.opcua.errors import SourceError, describe_error
 from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_sample, events_key
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
+    CLOCK_BACK,
+    EVENTS_BACKFILL_OFF,
     HISTORY_FAILED,
     NOT_HISTORIZED,
     OVERFLOW_LOST,
     RESTARTED,
     Gaps,
+    event_gap_records,
     warn,
 )
-from mqtt_bridge.inputs.opcua.gate import Gate
+from mqtt_bridge.inputs.opcua.gate import Cover, Gate
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.rebrowse import diff
 from mqtt_bridge.inputs.opcua.session import connect
@@ -94,6 +102,9 @@ class Emit(Protocol):
 
 
 Pair = tuple[MonitoredVariable, ua.DataValue]
+# LastSeen's key for the server's StartTime (and URL), kept with the journal so that a restarted
+# bridge notices a server restart in between: not a topic, `~` cannot clash with one
+SERVER_KEY = "~server"
 
 
 class OpcUaSource:
@@ -120,8 +131,8 @@ class OpcUaSource:
                                            self.counters)
         self._gate = Gate()
         self._gaps = Gaps()
-        # series key -> newest source time read from history, until live values reach it
-        self._covered: dict[str, datetime] = {}
+        # series key -> the changes read from history, until live values pass them (gate.py)
+        self._covered: dict[str, Cover] = {}
         self._seen_events = SeenEvents()
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
@@ -129,8 +140,11 @@ class OpcUaSource:
         # values the journal dropped, to read again from history; and the task reading them
         self._to_regain: list[tuple[MonitoredVariable, Dropped]] = []
         self._regain: asyncio.Task[None] | None = None
-        # ServerStatus/StartTime of the server, and whether this session follows its restart
-        self.server_start: datetime | None = None
+        # ServerStatus/StartTime of the server (as a bridge before this one saw it too), and
+        # whether this session follows its restart
+        self.server_start: datetime | None = (
+            self.last_seen.times.get(SERVER_KEY)
+            if self.last_seen.values.get(SERVER_KEY) == settings.url else None)
         self._restarted = False
         # told the server's start time and the restarts seen, at every connect
         self.on_server_start: Callable[[datetime | None, int], None] | None = None
@@ -247,6 +261,7 @@ class OpcUaSource:
                         self.settings.url, start, self.server_start)
         if start is not None:
             self.server_start = start
+            self.last_seen.is_new(SERVER_KEY, start, self.settings.url)  # kept with the next emit
         if self.on_server_start is not None:
             self.on_server_start(self.server_start, self.counters["server_restarts"])
 
@@ -291,13 +306,16 @@ class OpcUaSource:
                 self.machines[machine.node_id] = machine
             requests.extend(self.subscriptions.requests(machine, is_new))
         self._gate.hold()
-        covered: dict[str, datetime] = {}
+        covered: dict[str, Cover] = {}
         recovered: set[str] = set()
         try:
             await self.subscriptions.create(requests)
             if self.settings.backfill:
                 covered, recovered = await self._backfill(client, [*machines, *grown])
                 await self._backfill_events(client, machines)
+            else:
+                self._lost_events([(m.path, EVENTS_BACKFILL_OFF) for m in machines
+                                   if events_key(m.path) in self.last_seen.times])
         finally:
             held, held_events = self._gate.release()
         self._expect_gaps([*machines, *grown], recovered)
@@ -336,9 +354,9 @@ class OpcUaSource:
 
     async def _backfill(
         self, client: Client, machines: list[Machine]
-    ) -> tuple[dict[str, datetime], set[str]]:
+    ) -> tuple[dict[str, Cover], set[str]]:
         """Hand on what the server historized since the last value of each series; returns,
-        per series read, the newest source timestamp history covered, and the series read."""
+        per series read, the changes history covered, and the series read."""
         by_node = {item.variable.node_id: item for item in self.subscriptions.variables.values()}
         return await self._backfill_values(client, [
             by_node[variable.node_id] for machine in machines for variable in machine.variables
@@ -347,7 +365,7 @@ class OpcUaSource:
 
     async def _backfill_values(
         self, client: Client, variables: list[MonitoredVariable]
-    ) -> tuple[dict[str, datetime], set[str]]:
+    ) -> tuple[dict[str, Cover], set[str]]:
         history = await value_gaps(client, variables, self.last_seen)
         if self._restarted:  # what the server forgot in its restart is a gap
             for item in variables:
@@ -360,13 +378,22 @@ class OpcUaSource:
             log.info("backfilled %d values from history", len(batch))
             self.counters["samples"] += len(batch)
             self.emit(batch)
+        if self._restarted:
+            # A restarted server's clock may have gone back (a simulator runs a fresh plant):
+            # what it changed before the bridge subscribed again is older than what was handed
+            # on, outside the history just read, and cannot be told apart from the previous
+            # run's changes in its history. The first value that goes back says so by a gap.
+            for item in variables:
+                if item.key in self.last_seen.times and item.key not in self._gaps:
+                    self._gaps.expect_back(item.key, CLOCK_BACK)
         return history.covered, history.recovered
 
     async def _backfill_events(self, client: Client, machines: list[Machine]) -> None:
+        history = await event_gaps(client, machines, self.last_seen)
+        self._lost_events(history.lost)
         batch = [
             event for event in (self._new_event(machine, fields)
-                                for machine, fields in await event_gaps(client, machines,
-                                                                        self.last_seen))
+                                for machine, fields in history.events)
             if event is not None
         ]
         if batch:
@@ -374,6 +401,17 @@ class OpcUaSource:
             self.counters["events"] += len(batch)
             self.counters["backfilled"] += len(batch)
             self.emit(batch)
+
+    def _lost_events(self, lost: list[tuple[MachinePath, str]]) -> None:
+        """Gap records in the events and alarms of machines whose events of the gap (since
+        the last one handed on) cannot be read from history."""
+        gaps = [gap for machine, reason in lost
+                for gap in event_gap_records(machine, self.last_seen.times.get(
+                    events_key(machine)), reason)]
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            warn(gaps)
+            self.emit(gaps)
 
     # --- values the journal dropped at its bound ---------------------------------------------
 

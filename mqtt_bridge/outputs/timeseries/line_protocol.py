@@ -102,7 +102,8 @@ def _sample_head(machine: MachinePath, group: str, tag: str) -> tuple[str, str]:
 def line(item: Sample | EventSample | Gap, seq: int) -> str:
     """One line of line protocol for a journaled item with its per-topic sequence number. A
     gap is written to its variable's measurement at the gap's end, as `{tag}_gap` (its length
-    in seconds), `{tag}_gap_reason` and `{tag}_seq`."""
+    in seconds), `{tag}_gap_reason` and `{tag}_seq`; a gap in a machine's events or alarms
+    to that measurement as `gap`, `gap_reason` and `seq`, at its start (its end is unknown)."""
     if type(item) is Sample:
         head, field = _sample_head(item.machine, item.group, item.tag)
         value = _field_value(item.value)
@@ -112,14 +113,18 @@ def line(item: Sample | EventSample | Gap, seq: int) -> str:
             return f"{head}{field}_seq={seq}i{stamp}"
         return f"{head}{field}={value},{field}_seq={seq}i{stamp}"
     if type(item) is Gap:
-        head, field = _sample_head(item.machine, item.group, item.tag)
+        if not item.tag:  # a machine's events or alarms
+            head, field = f"{item.group}{_tags(item.machine)} ", ""
+        else:
+            head, field = _sample_head(item.machine, item.group, item.tag)
+            field += "_"
         seconds = ((item.end - item.start).total_seconds()
                    if item.start is not None and item.end is not None else 0.0)
         when = item.end or item.start
         stamp = "" if when is None else f" {nanoseconds(when)}"
         reason = item.reason.translate(_ESCAPE_STRING)
-        return (f'{head}{field}_gap={float(seconds)!r},{field}_gap_reason="{reason}",'
-                f"{field}_seq={seq}i{stamp}")
+        return (f'{head}{field}gap={float(seconds)!r},{field}gap_reason="{reason}",'
+                f"{field}seq={seq}i{stamp}")
     event: EventSample = item  # type: ignore[assignment]
     name = "alarms" if event.key.endswith("/alarms") else "events"
     fields = ",".join((
