@@ -31,6 +31,7 @@ from tests.services import MqttRecorder, Received
 PRESS = "factory/Plant/Bending/Line1/Press1"
 TEMPERATURE = f"{PRESS}/Monitoring/Temperature"  # historized by the server
 SPINDLE = f"{PRESS}/Monitoring/SpindleSpeed"  # not historized
+ALARMS = f"{PRESS}/alarms"
 MACHINE = MachinePath("acme", "plant1", "forming", "line1", "press1", "PressBrakeType")
 
 
@@ -436,7 +437,8 @@ async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a
     dropped. Once it has room again, a consumer gets the dropped values of the historized
     Temperature back from the server's history (late, with new numbers), a gap record for
     those older than the server's retention, and a gap record for the not historized
-    SpindleSpeed, naming the sequence numbers missing."""
+    SpindleSpeed, naming the sequence numbers missing; alarms raised then and dropped too are
+    named by a gap record in the machine's alarm sequence."""
     broker = mosquitto_persistent
     recorder = MqttRecorder(broker, "factory/#", session=True)  # keeps its queue across
     config = bridge_config(fresh_server, broker, tmp_path / "state",
@@ -449,6 +451,10 @@ async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a
             await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
             await until(lambda: sink.stats()["pending"] == 0)
             await asyncio.to_thread(broker.stop)
+            appended = bridge.journal.stats()["appended"]
+            for i in range(12):  # the oldest rows: dropped first
+                await asyncio.to_thread(fresh_server.fire_alarm, "Press1", f"alarm {i}", 500)
+            await until(lambda: bridge.journal.stats()["appended"] >= appended + 12)
             stamps = await asyncio.to_thread(fresh_server.set_values, [
                 ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
                 for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
@@ -462,7 +468,8 @@ async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a
             await asyncio.to_thread(fresh_server.set_value, "Press1", "Temperature", 999.0)
             messages = await settle(recorder, lambda m: {999.0, *temperature[50:]}
                                     <= set(values(m, TEMPERATURE))
-                                    and any("gap" in d for d in documents(m, SPINDLE).values()),
+                                    and any("gap" in d for d in documents(m, SPINDLE).values())
+                                    and any("gap" in d for d in documents(m, ALARMS).values()),
                                     60)
             stats = bridge.stats()["opcua"]
             retained = await asyncio.to_thread(retained_now, broker)
@@ -488,7 +495,13 @@ async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a
     assert missing == list(range(missing[0], missing[-1] + 1))  # one run: the oldest
     assert f"{len(missing)} values (seq {missing[0]} to {missing[-1]})" in gap["gap"]["reason"]
     assert "keeps no history" in gap["gap"]["reason"]
-    assert stats["gaps"] == 2 and stats["backfilled"] == len(late)
+    # alarms: not read again; one gap record names the numbers dropped
+    by_seq = documents(messages, ALARMS)
+    (gap,) = [d for d in by_seq.values() if "gap" in d]
+    missing = sorted(set(range(1, max(by_seq) + 1)) - set(by_seq))
+    assert len(missing) == 12 and missing == list(range(missing[0], missing[0] + 12))
+    assert f"12 events (seq {missing[0]} to {missing[-1]})" in gap["gap"]["reason"]
+    assert stats["gaps"] == 3 and stats["backfilled"] == len(late)
     # a value given back late is not retained as the variable's value
     assert retained[TEMPERATURE]["value"] == 999.0
 

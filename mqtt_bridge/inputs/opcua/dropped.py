@@ -7,7 +7,8 @@ the sequence numbers, how many values, the span of their source times). The one 
 times known, are read again from its history for that span (`read`) and handed on *late*: with
 new sequence numbers after the values delivered meanwhile, not as the variable's current
 value. A gap record names whatever history does not give back (`regained`): all of a variable
-it does not historize, those older than its retention, all of them if reading failed.
+it does not historize, those older than its retention, all of them if reading failed; and
+every event dropped (`events_gap`).
 
 >>> from datetime import UTC, datetime
 >>> from mqtt_bridge.sample import MachinePath
@@ -36,7 +37,7 @@ from mqtt_bridge.inputs.opcua.history import read_raw_history
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import plain, sample
 from mqtt_bridge.journal import Dropped
-from mqtt_bridge.sample import Gap, Sample
+from mqtt_bridge.sample import Gap, MachinePath, Sample
 
 # why dropped values are not read again, or not all of them come back
 NO_HISTORY = "the server keeps no history of it"
@@ -67,6 +68,15 @@ def gap(item: MonitoredVariable, drop: Dropped, start: datetime | None, end: dat
                f"{drop.count} values (seq {drop.first} to {drop.last}) were dropped at the "
                f"journal's bound (journal_max_items) while the outputs could not deliver them; "
                f"{why}", item.node_id)
+
+
+def events_gap(machine: MachinePath, group: str, drop: Dropped) -> Gap:
+    """The gap record for a machine's events (`group` "events" or "alarms") dropped at the
+    journal's bound: they are not read again (the journal keeps no event times)."""
+    return Gap(machine, group, "", None, None,
+               f"{drop.count} events (seq {drop.first} to {drop.last}) were dropped at the "
+               f"journal's bound (journal_max_items) while the outputs could not deliver them; "
+               f"events are not read again from history")
 
 
 async def read(

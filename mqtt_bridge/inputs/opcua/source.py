@@ -70,6 +70,7 @@ from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_samp
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
     CLOCK_BACK,
+    EVENT_GROUPS,
     EVENTS_BACKFILL_OFF,
     HISTORY_FAILED,
     NOT_HISTORIZED,
@@ -418,32 +419,36 @@ class OpcUaSource:
     def dropped(self, lost: list[Dropped]) -> None:
         """What the journal dropped at its bound (`lost`, a report per key): the values
         `dropped.py`'s rule lets read again from history are, once a session is up
-        (`_regain_dropped`); the others are a gap record now. Events dropped show only as
-        missing numbers."""
+        (`_regain_dropped`); the others, and events, are a gap record now."""
         variables = {item.key: item for item in self.subscriptions.variables.values()}
+        event_series = {machine.path.topic(group): (machine.path, group)
+                        for machine in self.machines.values() for group in EVENT_GROUPS}
         gaps: list[Gap] = []
         settled: list[Dropped] = []
         unknown: list[Dropped] = []
         for drop in lost:
             item = variables.get(drop.key)
-            if item is None:
-                unknown.append(drop)
-                continue
-            why = drops.unrecoverable(item, drop, self.settings.backfill)
-            if why is None:
+            if item is not None and (why := drops.unrecoverable(
+                    item, drop, self.settings.backfill)) is None:
                 self._to_regain.append((item, drop))
-            else:
+                continue
+            if item is not None:
                 gaps.append(drops.gap(item, drop, drop.since, drop.until, why))
-                settled.append(drop)
+            elif drop.key in event_series:
+                gaps.append(drops.events_gap(*event_series[drop.key], drop))
+            else:
+                unknown.append(drop)
+            settled.append(drop)
         if unknown:
-            log.info("%d series had entries dropped at the journal's bound that this source "
-                     "does not serve (events, or variables gone): only their missing sequence "
-                     "numbers show it (%s)", len(unknown), ", ".join(d.key for d in unknown[:5]))
+            log.warning("%d series had entries dropped at the journal's bound that this source "
+                        "no longer serves (machines or variables gone): only their missing "
+                        "sequence numbers show it (%s)", len(unknown),
+                        ", ".join(d.key for d in unknown[:5]))
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
-        if gaps or unknown:
-            self.emit(gaps, settles=[*settled, *unknown])
+        if settled:
+            self.emit(gaps, settles=settled)
         self._start_regain()
 
     def _start_regain(self) -> None:
