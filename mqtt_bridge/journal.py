@@ -55,6 +55,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -63,6 +64,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -192,12 +194,37 @@ class JournalEntry(NamedTuple):
     text: str
 
 
-def _mark_text(mark: object) -> str:
-    return json.dumps(mark, default=_plain)
-
-
 def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+_encode_json = json.JSONEncoder(default=_plain).encode  # as json.dumps(default=_plain)
+_ISO_TEXTS: dict[datetime, str] = {}  # recent source times' text: they repeat thousands of times
+
+
+def _mark_text(mark: object) -> str:
+    """A mark as JSON (datetimes as ISO text). Marks are written for nearly every update; the
+    usual one, a (source time, plain value) pair, is built here without the JSON encoder's
+    per-call cost (2.5 µs of the bridge's ~30 µs per update), to the same text."""
+    if type(mark) is tuple and len(mark) == 2 and type(mark[0]) is datetime:
+        stamp, value = mark
+        if stamp.tzinfo is not UTC:  # equal instants in other zones have other texts
+            iso = stamp.isoformat()
+        elif (iso := _ISO_TEXTS.get(stamp)) is None:
+            if len(_ISO_TEXTS) >= 4096:
+                _ISO_TEXTS.clear()
+            iso = _ISO_TEXTS[stamp] = stamp.isoformat()
+        kind = type(value)
+        if kind is float and math.isfinite(value):
+            text = float.__repr__(value)
+        elif kind is int:
+            text = int.__repr__(value)
+        elif kind is str:
+            text = encode_basestring_ascii(value)
+        else:
+            text = _encode_json(value)
+        return f'["{iso}", {text}]'
+    return _encode_json(mark)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mqtt_bridge import journal as journal_module
 from mqtt_bridge.journal import Dropped, Journal, JournalEntry, JournalError
@@ -627,3 +629,15 @@ def test_a_drop_survives_a_sigkill_and_is_reported_by_the_next_journal(tmp_path:
         assert (report.key, *report[:3], report.values) == (
             PRESS.topic("counters", "Parts"), 1, 3, 3, 3)
         assert [json.loads(e.text)["value"] for e in journal.read("mqtt", 10)] == [3, 4, 5, 6, 7]
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(),
+                    st.lists(st.one_of(st.integers(), st.text(), st.floats()), max_size=3))
+_STAMPS = st.datetimes(timezones=st.one_of(st.just(UTC), st.timezones(), st.none()))
+
+
+@given(stamp=_STAMPS, value=_VALUES)
+def test_a_mark_is_stored_as_json_gives_it(stamp: datetime, value: object) -> None:
+    """The fast path for (source time, value) marks writes what json.dumps writes."""
+    mark = (stamp, value)
+    assert journal_module._mark_text(mark) == json.dumps(mark, default=journal_module._plain)
