@@ -14,13 +14,15 @@ sequence number that reached a peer is never reused.
 Every item is encoded once, at append, into what each sink sends: a sink registers its cursor
 together with its encoder (`register(cursor, encode)`; the MQTT output's JSON payload, the time
 series output's line of line protocol), and the journal stores each encoder's text in that
-cursor's own table. The journal knows no wire format and a further output needs no schema
-change: it registers its own cursor and encoder. The sinks read their finished text and send it
-as it is: no per-sink decoding or re-encoding, no timestamp parsing on the delivery path. The
-file holds only text, never pickle: it is safe to open and inspect with `sqlite3`. A cursor
-registered for the first time starts after the newest row (older rows were encoded without its
-encoder), and rows appended while a registered cursor's sink is not configured have no text for
-it: that sink never sees them.
+cursor's own column of the row, `text_{cursor}`, added when the cursor first registers (one
+row insert per item whatever the number of sinks: a table per cursor cost SQLite an insert
+and a delete per sink and item). The journal knows no wire format and a further output needs
+no schema change by hand: it registers its own cursor and encoder. The sinks read their
+finished text and send it as it is: no per-sink decoding or re-encoding, no timestamp parsing
+on the delivery path. The file holds only text, never pickle: it is safe to open and inspect
+with `sqlite3`. A cursor registered for the first time starts after the newest row (older rows
+were encoded without its encoder), and rows appended while a registered cursor's sink is not
+configured have no text for it: that sink never sees them.
 
 Beyond `max_items` rows the oldest are dropped; once there is room again, `take_lost()` says
 per key which sequence numbers were dropped and the span of their values' source times, so
@@ -65,7 +67,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
-from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -251,8 +252,8 @@ def _time(micros: int | None) -> datetime | None:
     return None if micros is None else _EPOCH + micros * _MICROSECOND
 
 
-def _texts_table(cursor: str) -> str:
-    return f'"texts_{cursor}"'
+def _text_column(cursor: str) -> str:
+    return f'"text_{cursor}"'
 
 
 class Journal:
@@ -419,8 +420,7 @@ class Journal:
         with self._write_lock, self._lock:
             self._check_open()
             self._write_unwritten_or_fail()
-            self._db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
-                             " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+            self._add_text_column(cursor)
             if cursor not in self._cursors:
                 self._cursors[cursor] = self._last_rowid
                 self._db.execute("INSERT INTO cursors (name, acked) VALUES (?, ?)",
@@ -436,7 +436,7 @@ class Journal:
             self._write_unwritten_or_fail()
             if self._cursors.pop(cursor, None) is not None:
                 self._db.execute("DELETE FROM cursors WHERE name = ?", (cursor,))
-                self._db.execute(f"DROP TABLE IF EXISTS {_texts_table(cursor)}")
+                self._db.execute(f"ALTER TABLE entries DROP COLUMN {_text_column(cursor)}")
                 self._db.execute("DELETE FROM kept WHERE cursor = ?", (cursor,))
                 self._dirty_state = True
             self._encoders.pop(cursor, None)
@@ -461,10 +461,10 @@ class Journal:
             start, index, upto = self._window(cursor, limit, after)
             if index is not None:
                 return [make((r[0], r[1], r[2], r[3], r[index])) for r in self._recent[start:upto]]
+            column = _text_column(cursor)
             return [make(row) for row in self._reader.execute(
-                "SELECT e.rowid, e.seq, e.key, e.is_value, t.text FROM entries e"
-                f" JOIN {_texts_table(cursor)} t ON t.rowid = e.rowid"
-                " WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid LIMIT ?",
+                f"SELECT rowid, seq, key, is_value, {column} FROM entries"
+                f" WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY rowid LIMIT ?",
                 (start, self._committed_rowid, limit),
             )]
 
@@ -477,9 +477,10 @@ class Journal:
             start, index, upto = self._window(cursor, limit, after)
             if index is not None:
                 return [(r[0], r[index]) for r in self._recent[start:upto]]
+            column = _text_column(cursor)
             return self._reader.execute(
-                f"SELECT rowid, text FROM {_texts_table(cursor)}"
-                " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                f"SELECT rowid, {column} FROM entries"
+                f" WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY rowid LIMIT ?",
                 (start, self._committed_rowid, limit),
             ).fetchall()
 
@@ -614,13 +615,29 @@ class Journal:
         if columns and "time" not in columns:  # rows journaled before times were kept
             self._db.execute("ALTER TABLE entries ADD COLUMN time INTEGER")
 
+    def _add_text_column(self, cursor: str) -> None:
+        """Give the cursor its column of texts in `entries`, once; a journal of the version
+        that kept them in a table per cursor moves them over."""
+        db = self._db
+        columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+        if f"text_{cursor}" in columns:
+            return
+        db.execute(f"ALTER TABLE entries ADD COLUMN {_text_column(cursor)} TEXT")
+        old = f'"texts_{cursor}"'
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (f"texts_{cursor}",)).fetchone():
+            db.execute("BEGIN")
+            db.execute(f"UPDATE entries SET {_text_column(cursor)} ="
+                       f" (SELECT text FROM {old} WHERE {old}.rowid = entries.rowid)")
+            db.execute(f"DROP TABLE {old}")
+            db.execute("COMMIT")
+
     def _load(self) -> None:
         db = self._db
         self._seqs = dict(db.execute("SELECT key, seq FROM sequences"))
         self._cursors = dict(db.execute("SELECT name, acked FROM cursors"))
         for cursor in self._cursors:
-            db.execute(f"CREATE TABLE IF NOT EXISTS {_texts_table(cursor)}"
-                       " (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+            self._add_text_column(cursor)
         counters = dict(db.execute("SELECT name, value FROM counters"))
         self._dirty_marks: dict[str, object] = {}
         self._dirty_kept: dict[tuple[str, str], str] = {}
@@ -657,7 +674,9 @@ class Journal:
     def _index_encoders(self) -> None:
         """Fix the order of the encoders' texts in memory; rows held so far have another."""
         self._encoder_list = list(self._encoders.values())
-        self._table_list = [_texts_table(cursor) for cursor in self._encoders]
+        columns = "".join(f", {_text_column(cursor)}" for cursor in self._encoders)
+        self._insert_sql = (f"INSERT INTO entries (rowid, seq, key, is_value, time{columns})"
+                            f" VALUES (?, ?, ?, ?, ?{', ?' * len(self._encoders)})")
         self._text_index = {cursor: 4 + i for i, cursor in enumerate(self._encoders)}
         self._recent = []
         self._recent_first = self._last_rowid + 1
@@ -760,14 +779,9 @@ class Journal:
         """INSERT appended rows (and each sink's text) into the open transaction."""
         if not rows:
             return
-        db = self._db
-        db.executemany(
-            "INSERT INTO entries (rowid, seq, key, is_value, time) VALUES (?, ?, ?, ?, ?)",
-            [(r[0], r[1], r[2], r[3], None if r[-1] is None else _micros(r[-1]))
-             for r in rows])
-        for index, table in enumerate(self._table_list, start=4):
-            db.executemany(f"INSERT INTO {table} (rowid, text) VALUES (?, ?)",
-                           map(itemgetter(0, index), rows))
+        self._db.executemany(
+            self._insert_sql,
+            [(*r[:4], None if r[-1] is None else _micros(r[-1]), *r[4:-1]) for r in rows])
 
     def _write_unwritten_or_fail(self) -> None:
         """Before the sinks' tables change: the rows appended so far go to the file."""
@@ -821,10 +835,6 @@ class Journal:
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value", batch.counters)
         if batch.delete_upto is not None:
             db.execute("DELETE FROM entries WHERE rowid <= ?", (batch.delete_upto,))
-            for cursor in list(self._cursors):  # registered cursors change only under
-                # the write lock, which the writer holds
-                db.execute(f"DELETE FROM {_texts_table(cursor)} WHERE rowid <= ?",
-                           (batch.delete_upto,))
 
     def _written(self, batch: _Batch) -> None:
         """After a successful commit: what the batch held is in the file. Call with the lock."""

@@ -230,11 +230,11 @@ def test_items_are_stored_encoded_once_as_readable_text(tmp_path: Path) -> None:
     assert json.loads(entries[1].text)["sourceTimestamp"] == "2026-01-01T06:00:00.000000Z"
     with sqlite3.connect(tmp_path / "j") as db:  # no pickle: any SQLite tool can read it
         text, row = db.execute(
-            'SELECT m.text, t.text FROM "texts_mqtt" m JOIN "texts_timeseries" t USING (rowid)'
-            " ORDER BY rowid DESC LIMIT 1"
+            "SELECT text_mqtt, text_timeseries FROM entries ORDER BY rowid DESC LIMIT 1"
         ).fetchone()
+        # no sink's wire format in the journal: a column of text per registered sink
         assert [r[1] for r in db.execute("PRAGMA table_info(entries)")] == \
-            ["rowid", "key", "seq", "is_value", "time"]  # no sink's wire format in the journal
+            ["rowid", "key", "seq", "is_value", "time", "text_mqtt", "text_timeseries"]
     assert json.loads(text)["message"] == "Hydraulic pressure low"
     assert row.startswith("alarms,")
 
@@ -641,3 +641,28 @@ def test_a_mark_is_stored_as_json_gives_it(stamp: datetime, value: object) -> No
     """The fast path for (source time, value) marks writes what json.dumps writes."""
     mark = (stamp, value)
     assert journal_module._mark_text(mark) == json.dumps(mark, default=journal_module._plain)
+
+
+def test_a_journal_with_a_table_of_texts_per_sink_is_carried_over(tmp_path: Path) -> None:
+    """The layout of the version before (a table of texts per cursor): its rows keep their
+    texts, in the cursor's column now, and the tables are gone."""
+    path = tmp_path / "j"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE entries (rowid INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,"
+            " seq INTEGER NOT NULL, is_value INTEGER NOT NULL, time INTEGER);"
+            "CREATE TABLE cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);"
+            'CREATE TABLE "texts_mqtt" (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL);'
+            "INSERT INTO cursors VALUES ('mqtt', 0);"
+            "INSERT INTO entries (key, seq, is_value, time)"
+            " VALUES ('a/b', 1, 1, 0), ('a/b', 2, 1, 0);"
+            """INSERT INTO "texts_mqtt" VALUES (1, '{"value": 1}'), (2, '{"value": 2}');""")
+    with Journal(path) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", 3, 3)])
+        journal.commit()
+        assert [(e.key, e.seq, value(e)) for e in journal.read("mqtt", 10)] == [
+            ("a/b", 1, 1), ("a/b", 2, 2), (PRESS.topic("counters", "Parts"), 1, 3)]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'texts_mqtt'"
+                          ).fetchall() == []
