@@ -5,7 +5,10 @@ Every option can come from four places; the first that sets it wins:
 1. the command line (`factory-sim bridge --opcua ...`),
 2. the environment: `FACTORY_SIM_BRIDGE_<SECTION>_<KEY>` in upper case, e.g.
    `FACTORY_SIM_BRIDGE_OPCUA_URL`, `FACTORY_SIM_BRIDGE_MQTT_PASSWORD`,
-   `FACTORY_SIM_BRIDGE_STATE_DIR` (top-level keys have no section);
+   `FACTORY_SIM_BRIDGE_STATE_DIR` (top-level keys have no section); or the name of a file
+   holding the value in the same name with `_FILE` added, e.g.
+   `FACTORY_SIM_BRIDGE_INFLUX_TOKEN_FILE=/run/secrets/token` (a secret mounted as a file, as
+   Docker and Kubernetes do; one trailing newline is dropped);
 3. a config file (`--config FILE` or `FACTORY_SIM_BRIDGE_CONFIG`), TOML or YAML, with the same
    sections and keys (see `mqtt_bridge/bridge.example.toml` and the sample configuration in the
    folder of each input and output);
@@ -33,6 +36,7 @@ from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from mqtt_bridge.settings import SettingsError, require
 
 ENV_PREFIX = "FACTORY_SIM_BRIDGE_"
+SECRET_FILE_MAX_BYTES = 64 * 1024  # a `..._FILE` value: a password, a token, a path
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -118,6 +122,26 @@ def _convert(value: Any, kind: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not a valid {base.__name__}") from None
 
 
+def _read_value_file(path: str, variable: str) -> tuple[str, str]:
+    """The value a `..._FILE` variable points at, and where it came from."""
+    where = f"file {path} (environment variable {variable})"
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(SECRET_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
+    if len(data) > SECRET_FILE_MAX_BYTES:
+        raise ConfigError(f"{where}: larger than {SECRET_FILE_MAX_BYTES} bytes")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise ConfigError(f"{where}: the file is empty")
+    return text, where
+
+
 def _section_values(
     section: str, cls: type, file_data: Mapping[str, Any], env: Mapping[str, str],
     cli: Mapping[str, Any], origin: str,
@@ -139,6 +163,8 @@ def _section_values(
             raw, where = cli[(section, name)], f"command line option for {section}.{name}"
         elif env_name in env:
             raw, where = env[env_name], f"environment variable {env_name}"
+        elif f"{env_name}_FILE" in env:
+            raw, where = _read_value_file(env[f"{env_name}_FILE"], f"{env_name}_FILE")
         elif name in from_file:
             raw, where = from_file[name], f"{origin}: {section}.{name}"
         else:
