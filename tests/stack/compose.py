@@ -1,10 +1,15 @@
 """docker-compose.yml as Docker Compose reads it: YAML with merge keys, `${VAR}`,
-`${VAR:-default}`, `${VAR:?error}` interpolated from .env (here: .env.example), `$$` for `$`."""
+`${VAR:-default}`, `${VAR:?error}` interpolated from .env, `$$` for `$`. The .env of the tests
+is what an operator gets: .env.example completed by scripts/make-env (`generated_env()`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
+MAKE_ENV = ROOT / "scripts/make-env"
 IMAGE = "factory-sim:local"  # the image the Dockerfile builds
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, $NAME, or $$
 _REFERENCE = re.compile(
@@ -29,6 +35,22 @@ def read_env(path: Path = ENV_EXAMPLE) -> dict[str, str]:
             name, _, value = line.partition("=")
             env[name.strip()] = value.strip()
     return env
+
+
+def make_env(target: Path) -> subprocess.CompletedProcess[str]:
+    """Run scripts/make-env on `target` (created from .env.example when absent)."""
+    return subprocess.run([sys.executable, str(MAKE_ENV), str(target)], capture_output=True,
+                          text=True, timeout=60)
+
+
+@functools.cache
+def generated_env() -> dict[str, str]:
+    """.env as `scripts/make-env` writes it (once per test process: all fixtures agree)."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / ".env"
+        result = make_env(target)
+        assert result.returncode == 0, result.stderr
+        return read_env(target)
 
 
 def raw() -> dict[str, Any]:
@@ -75,7 +97,7 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
 
 
 def load(env: dict[str, str] | None = None) -> dict[str, Any]:
-    return interpolate(raw(), read_env() if env is None else env)
+    return interpolate(raw(), generated_env() if env is None else env)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,16 +66,70 @@ def test_the_schema_check_would_notice_a_mistake(tmp_path) -> None:
 def test_every_variable_the_file_uses_is_defined_in_env_example() -> None:
     env = compose.read_env()
     used = compose.references(compose.raw())
+    tls = compose.references(yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text()))
     assert used - env.keys() == set(), "used in docker-compose.yml, missing in .env.example"
-    assert env.keys() - used == set(), "in .env.example, used nowhere"
-    compose.load(env)  # every ${VAR:?...} is satisfied
+    assert env.keys() - used - tls == set(), "in .env.example, used nowhere"
+    compose.load(compose.generated_env())  # every ${VAR:?...} is satisfied
 
 
 def test_a_missing_password_stops_compose_with_its_message() -> None:
-    env = compose.read_env()
-    del env["MQTT_BRIDGE_PASSWORD"]
-    with pytest.raises(KeyError, match=r"set MQTT_BRIDGE_PASSWORD in \.env"):
+    env = dict(compose.generated_env())
+    del env["MQTT_LYON_PASSWORD"]
+    with pytest.raises(KeyError, match=r"MQTT_LYON_PASSWORD is empty - run scripts/make-env"):
         compose.load(env)
+
+
+def test_no_secret_ships_and_the_example_is_refused_until_make_env_ran(tmp_path) -> None:
+    example = compose.read_env()
+    secrets = [name for name in example if name.endswith(("_PASSWORD", "_TOKEN"))]
+    assert len(secrets) == 10 and all(example[name] == "" for name in secrets)
+    # cp .env.example .env && docker compose config: refused, naming the cure.
+    with pytest.raises(KeyError, match=r"is empty - run scripts/make-env"):
+        compose.load(example)
+    shutil.copyfile(compose.ENV_EXAMPLE, tmp_path / ".env")
+    result = compose.make_env(tmp_path / ".env")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"make-env: {tmp_path / '.env'}: 10 secret(s) generated")
+    env = compose.read_env(tmp_path / ".env")
+    compose.load(env)
+    values = [env[name] for name in secrets]
+    assert len(set(values)) == len(values) and min(map(len, values)) >= 40
+    assert {k: v for k, v in env.items() if k not in secrets} == {
+        k: v for k, v in example.items() if k not in secrets}
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+
+
+def test_make_env_keeps_what_is_set_and_fills_only_what_is_empty(tmp_path) -> None:
+    target = tmp_path / "site.env"
+    assert compose.make_env(target).returncode == 0  # created from .env.example
+    first = compose.read_env(target)
+    text = target.read_text().replace(f"GRAFANA_ADMIN_PASSWORD={first['GRAFANA_ADMIN_PASSWORD']}",
+                                      "GRAFANA_ADMIN_PASSWORD=")
+    target.write_text(text.replace("SPEED=60", "SPEED=600"))
+    result = compose.make_env(target)
+    assert result.stdout.strip() == (
+        f"make-env: {target}: 1 secret(s) generated (GRAFANA_ADMIN_PASSWORD)")
+    second = compose.read_env(target)
+    assert second["GRAFANA_ADMIN_PASSWORD"] not in ("", first["GRAFANA_ADMIN_PASSWORD"])
+    assert second["SPEED"] == "600"
+    assert {k: v for k, v in second.items() if k not in ("GRAFANA_ADMIN_PASSWORD", "SPEED")} == {
+        k: v for k, v in first.items() if k not in ("GRAFANA_ADMIN_PASSWORD", "SPEED")}
+    assert compose.make_env(target).stdout.strip().endswith("every secret was already set")
+    bad = compose.make_env(tmp_path / "missing" / ".env")
+    assert bad.returncode == 1 and bad.stderr.strip().endswith("No such file or directory")
+
+
+def test_ports_listen_on_loopback_unless_the_operator_sets_an_address(stack) -> None:
+    published = {name: service["ports"] for name, service in stack["services"].items()
+                 if "ports" in service}
+    assert {"mosquitto", "influxdb", "grafana", "site-lyon"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
+            assert port.startswith("127.0.0.1:") and port.count(":") == 2, (name, port)
+    opened = compose.load({**compose.generated_env(), "BIND_ADDRESS": "192.0.2.7"})
+    for name in published:
+        for port in opened["services"][name]["ports"]:
+            assert port.startswith("192.0.2.7:"), (name, port)
 
 
 def test_every_command_is_a_factory_sim_invocation_that_parses(invocations) -> None:
@@ -144,10 +199,19 @@ def test_bridges_reach_the_broker_and_the_database_where_they_listen(stack, invo
         assert datasource["jsonData"]["dbName"] == "${INFLUXDB_BUCKET}"
         assert grafana_env["INFLUXDB_BUCKET"] == influx.bucket
         env = service["environment"]
-        assert env["FACTORY_SIM_BRIDGE_INFLUX_TOKEN"] == (
-            services["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"])
+        site = option(argv, "--mqtt-user")
         assert env["FACTORY_SIM_BRIDGE_MQTT_PASSWORD"] == (
-            services["mosquitto-passwords"]["environment"]["MQTT_BRIDGE_PASSWORD"])
+            services["mosquitto-passwords"]["environment"][f"MQTT_{site.upper()}_PASSWORD"])
+        # The write-only token influxdb's setup leaves in a volume, never the admin token.
+        admin_token = services["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+        assert admin_token not in json.dumps(service)
+        token_file = Path(env["FACTORY_SIM_BRIDGE_INFLUX_TOKEN_FILE"])
+        volume = next(m for m in service["volumes"] if token_file.is_relative_to(m.split(":")[1]))
+        assert volume.endswith(":ro")
+        assert f"{volume.split(':')[0]}:{token_file.parent}" in services["influxdb"]["volumes"]
+        token_script = (ROOT / "deploy/influxdb/bridge-token.sh").read_text()
+        assert f"${{TOKEN_FILE:-{token_file}}}" in token_script
+        assert "--write-bucket" in token_script and "--read-" not in token_script
         assert env["FACTORY_SIM_BRIDGE_OPCUA_PASSWORD"] == (
             services["opcua-users"]["environment"]["OPCUA_BRIDGE_PASSWORD"])
         opcua_port = urlsplit(option(argv, "--opcua")).port
@@ -197,7 +261,8 @@ def _shell_references(text: str) -> set[str]:
     """Variables a shell expands in `text` that must come from outside: not inside single
     quotes, without a default (`${X:-...}`), not assigned by the script itself."""
     unquoted = re.sub(r"'[^']*'", "", text)
-    used = set(re.findall(r"\$\{?(\w+)\b(?!:?-)", unquoted))
+    # Not a name built at run time (${MQTT_${name}_PASSWORD}): the script checks those itself.
+    used = set(re.findall(r"\$\{?(\w+)\b(?!:?-|\$)", unquoted))
     assigned = set(re.findall(r"(?:^|\s|\")(\w+)=", unquoted)) | set(
         re.findall(r"\bfor (\w+) in", unquoted))
     return used - assigned
@@ -206,8 +271,10 @@ def _shell_references(text: str) -> set[str]:
 def test_every_variable_a_container_expands_is_in_its_environment(stack) -> None:
     for name, service in stack["services"].items():
         environment = set(service.get("environment", {}))
-        texts = [json.dumps(service.get("command", "")),
-                 json.dumps(service.get("healthcheck", {}).get("test", ""))]
+        texts = [json.dumps(service.get("command", ""))]
+        health = service.get("healthcheck", {}).get("test", [""])
+        if health[0] == "CMD-SHELL":  # the exec form ("CMD") expands nothing
+            texts.append(json.dumps(health))
         for mount in service.get("volumes", []):
             source = mount.split(":")[0]
             if source.startswith("./") and source.endswith(".sh"):
@@ -225,12 +292,17 @@ def test_grafana_provisioning_uses_only_variables_grafana_has(stack) -> None:
         assert set(re.findall(r"\$\{(\w+)\}", path.read_text())) <= environment, path
 
 
-def test_mosquitto_grants_the_bridges_their_enterprise(invocations) -> None:
+def test_each_bridge_logs_in_as_its_site_which_the_acl_patterns_confine(invocations) -> None:
     acl = (ROOT / "deploy/mosquitto/acl").read_text()
-    bridge_rules = acl.split("user bridge", 1)[1].split("\nuser ", 1)[0]
-    for invocation in (i for i in invocations if i.argv[0] == "bridge"):
-        assert option(invocation.argv, "--mqtt-user") == "bridge"
-        assert f"topic write {option(invocation.argv, '--enterprise')}/#" in bridge_rules
+    patterns = acl.split("\nuser ", 1)[0]  # lines before the first user apply to every login
+    bridges = [i for i in invocations if i.argv[0] == "bridge"]
+    for invocation in bridges:
+        site = invocation.service.removeprefix("bridge-")
+        assert option(invocation.argv, "--mqtt-user") == site
+        assert option(invocation.argv, "--client-id") == f"bridge-{site}"
+        assert f"pattern write {option(invocation.argv, '--enterprise')}/%u/#" in patterns
+        assert "pattern write _bridge/bridge-%u/status" in patterns
+    assert len({option(i.argv, "--mqtt-user") for i in bridges}) == len(SITES)
 
 
 def test_every_image_is_pinned_to_a_version(stack) -> None:

@@ -34,9 +34,9 @@ def replace_option(argv: list[str], flag: str, value: str) -> list[str]:
 def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
     """Per site (site, serve argv, port, bridge argv, bridge env) from docker-compose.yml,
     moved to this machine; the OPC UA users file made by the compose file's own `users add`
-    commands with .env.example's passwords."""
+    commands with the passwords scripts/make-env generated."""
     stack = compose.load()
-    env = compose.read_env()
+    env = compose.generated_env()
     invocations = compose.factory_sim_invocations(stack["services"])
     users_file = work / "users.yaml"
     passwords = {"bridge": env["OPCUA_BRIDGE_PASSWORD"],
@@ -67,6 +67,10 @@ def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
         bridge = replace_option(bridge, "--state-dir", str(work / f"bridge-{site}"))
         bridge_env = {k: v for k, v in bridge_service["environment"].items()
                       if k.startswith("FACTORY_SIM_BRIDGE_")}
+        # The token file influxdb's setup writes in the stack (VictoriaMetrics takes any).
+        token_file = work / "bridge.token"
+        token_file.write_text("write-only-token\n")
+        bridge_env["FACTORY_SIM_BRIDGE_INFLUX_TOKEN_FILE"] = str(token_file)
         assert service["environment"]["FACTORY_SIM_HEALTHCHECK"]
         commands.append((site, serve, port, bridge, bridge_env))
     return commands
