@@ -1,17 +1,26 @@
-# One image for the simulator (`factory-sim serve`) and the bridge (`factory-sim bridge`).
+# One image for the simulator (`factory-sim serve`), the bridge (`factory-sim bridge`) and the
+# demo (`factory-sim demo`).
 #   docker build -t factory-sim .      (docker compose up builds it)
-FROM python:3.11.11-slim-bookworm AS build
+# BASE: where registry images cannot be pulled, a stand-in with Python 3.11 on Debian bookworm
+# (tests/container builds one from Debian packages).
+ARG BASE=python:3.11.11-slim-bookworm
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/factory-sim
 WORKDIR /src
+# The Python dependencies pinned (scripts/lock-image): every build installs the same versions.
+# They go first, in a layer of their own, rebuilt only when the pins change.
+COPY deploy/image/constraints.txt ./
+RUN /opt/factory-sim/bin/pip install --no-cache-dir --requirement constraints.txt
 COPY pyproject.toml README.md ./
 COPY factory_sim factory_sim
 COPY opcua_server opcua_server
 COPY mqtt_bridge mqtt_bridge
 COPY factory_cli factory_cli
-RUN /opt/factory-sim/bin/pip install --no-cache-dir .
+COPY dashboard dashboard
+RUN /opt/factory-sim/bin/pip install --no-cache-dir --constraint constraints.txt .
 
-FROM python:3.11.11-slim-bookworm
+FROM ${BASE}
 RUN groupadd --system --gid 10001 factory \
     && useradd --system --no-log-init --uid 10001 --gid factory --home-dir /var/lib/factory-sim factory \
     && mkdir -p /var/lib/factory-sim /etc/factory-sim \

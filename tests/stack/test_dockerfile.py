@@ -41,11 +41,21 @@ def test_hadolint_finds_nothing() -> None:
 
 
 def test_multi_stage_on_a_pinned_slim_base() -> None:
+    args = dict(a.split("=", 1) for k, a in instructions() if k == "ARG" and "=" in a)
     bases = [args for keyword, args in instructions() if keyword == "FROM"]
     assert len(bases) >= 2
     for base in bases:
-        image = base.split()[0]
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], base.split()[0])
         assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", image), image
+
+
+def test_the_python_dependencies_are_installed_pinned_with_the_demo() -> None:
+    runs = [a for k, a in instructions() if k == "RUN" and "pip install" in a]
+    assert runs[0].endswith("--requirement constraints.txt")  # exactly the pins, first
+    assert len(runs) == 2 and runs[1].endswith("--constraint constraints.txt .")
+    copies = [a.split()[0] for k, a in instructions() if k == "COPY"]
+    assert "deploy/image/constraints.txt" in copies
+    assert "dashboard" in copies  # `factory-sim demo` runs in the image
     assert any(k == "COPY" and a.startswith("--from=") for k, a in instructions())
 
 
