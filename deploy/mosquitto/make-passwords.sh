@@ -37,7 +37,7 @@ check=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 printf 'healthcheck:%s\n' "$check" >> "$tmp"
 mosquitto_passwd -U "$tmp"
 mkdir -p "$health"
-printf -- '-u healthcheck\n-P %s\n' "$check" > "$health/mosquitto_sub.new"
+printf '%s\n' '-u healthcheck' "-P $check" > "$health/mosquitto_sub.new"
 # The broker reads the file after dropping root for its own user (eclipse-mosquitto image).
 if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then
     chown mosquitto:mosquitto "$tmp"
