@@ -3,7 +3,9 @@
 deploy/mosquitto (passwords made by the compose file's own mosquitto-passwords step), all on a
 network of their own, as `docker compose up` wires them. Checks the health checks Docker runs
 (the image's HEALTHCHECK, the broker's from the compose file) and that the site's data and its
-bridge's status arrive on MQTT for the dashboard login. And `demo` serves its page in the image.
+bridge's status arrive on MQTT for the dashboard login, and its series in the time series
+(Debian's VictoriaMetrics standing in for InfluxDB 2, whose image cannot be had here, reading
+the token from the file as in the stack). And `demo` serves its page in the image.
 
 Needs a Docker engine (Debian's docker.io; dockerd is started when installed but not running)
 and builds on stand-in base images from Debian packages (tests/container/engine.py): skipped
@@ -18,6 +20,7 @@ import json
 import os
 import shlex
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ import pytest
 
 from tests.container import engine
 from tests.container.engine import MOSQUITTO_IMAGE, STAND_IN_BASE, docker
-from tests.services import MqttRecorder, free_port
+from tests.services import VICTORIA_METRICS, MqttRecorder, free_port
 from tests.stack import compose
 from tests.stack.compose import ROOT
 
@@ -177,8 +180,14 @@ def test_serve_and_bridge_containers_are_healthy_and_data_flows_on_mqtt(
                             alias=f"site-{SITE}", env=service_env(site),
                             options=(*mount(site, volumes), *FAST_HEALTH))
     bridge_service = services[f"bridge-{SITE}"]
-    # The write-only token influxdb's setup would leave in its volume (no InfluxDB 2 image
-    # here: the bridge journals what it cannot write, MQTT is unaffected).
+    # The time series: no InfluxDB 2 image here, so Debian's VictoriaMetrics (it takes
+    # InfluxDB's /api/v2/write) answers as `influxdb`; and the token influxdb's setup would
+    # leave in its volume for the bridges (VictoriaMetrics takes any).
+    store_port = free_port()
+    containers.run("influxdb", STAND_IN_BASE, "/usr/bin/victoria-metrics", "-httpListenAddr=:8086",
+                   "-storageDataPath=/tmp/store", "-retentionPeriod=100y", "-loggerLevel=ERROR",
+                   options=("--volume", f"{VICTORIA_METRICS}:/usr/bin/victoria-metrics:ro",
+                            "--publish", f"127.0.0.1:{store_port}:8086"))
     docker("run", "--rm", "--volume", f"{volumes['influxdb-bridge-token']}:/token",
            "--entrypoint", "/bin/sh", MOSQUITTO_IMAGE, "-c",
            "echo write-only-token > /token/bridge.token")
@@ -204,8 +213,28 @@ def test_serve_and_bridge_containers_are_healthy_and_data_flows_on_mqtt(
         status_payload = next(m for m in messages if m.topic == f"_bridge/bridge-{SITE}/status")
         assert status_payload.json()["status"] == "online"
         assert {m.topic.split("/")[1] for m in messages if not m.topic.startswith("_")} == {SITE}
+        if VICTORIA_METRICS.exists():
+            series = stored(store_port, f'{{__name__="monitoring_Power",site="{SITE}"}}')
+            assert series, f"nothing stored\n{containers.logs()}"
     finally:
         recorder.close()
+
+
+def stored(port: int, match: str, timeout: float = 60) -> list[dict]:
+    """The store's series matching `match` once it holds any (or [] after `timeout`)."""
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{base}/internal/force_flush", timeout=10):
+                pass
+            query = urllib.parse.urlencode({"match[]": match})
+            with urllib.request.urlopen(f"{base}/api/v1/export?{query}", timeout=10) as answer:
+                series = [json.loads(row) for row in answer.read().decode().splitlines() if row]
+            if series:
+                return series
+        time.sleep(1)
+    return []
 
 
 def test_the_demo_serves_its_page_in_the_image(image, containers) -> None:
