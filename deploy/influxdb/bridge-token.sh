@@ -10,7 +10,7 @@ token=$(influx auth create \
     --org "${DOCKER_INFLUXDB_INIT_ORG}" \
     --write-bucket "${DOCKER_INFLUXDB_INIT_BUCKET_ID}" \
     --description "factory-sim bridges: write ${DOCKER_INFLUXDB_INIT_BUCKET}" \
-    --json | sed -n 's/^ *"token": *"\([^"]*\)".*/\1/p')
+    --json | sed -n 's/.*"token":[[:space:]]*"\([^"]*\)".*/\1/p')
 if [ -z "$token" ]; then
     echo "bridge-token: influx auth create gave no token" >&2
     exit 1
