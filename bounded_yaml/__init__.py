@@ -8,7 +8,7 @@ aliases would expand to too many values. Each refusal is one line naming the sou
 
 >>> load_yaml("a: &x [1, 2]\\nb: *x", "sheet.yaml")
 {'a': [1, 2], 'b': [1, 2]}
->>> bomb = "l0: &l0 [x, x]\n" + "".join(f"l{i}: &l{i} [*l{i-1}, *l{i-1}]\n"
+>>> bomb = "l0: &l0 [x, x]\\n" + "".join(f"l{i}: &l{i} [*l{i-1}, *l{i-1}]\\n"
 ...                                       for i in range(1, 21))
 >>> load_yaml(bomb, "bomb.yaml")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
