@@ -44,7 +44,10 @@ def load_yaml(text: str, source: str, loader: type[BoundedLoader] = BoundedLoade
     if size > max_bytes:
         raise YamlInputError(f"{source}: refused: {size:,} bytes; expected at most "
                              f"{max_bytes:,}")
-    reader = loader(text)
+    try:
+        reader = loader(text)
+    except yaml.YAMLError as exc:  # a character YAML does not allow
+        raise YamlInputError(f"{source}:{_where(exc)} not valid YAML: {_problem(exc)}") from None
     try:
         node = reader.get_single_node()
         if node is None:
@@ -119,5 +122,8 @@ def _where(exc: yaml.YAMLError) -> str:
 
 
 def _problem(exc: yaml.YAMLError) -> str:
-    text = getattr(exc, "problem", None) or str(exc)
-    return " ".join(str(text).split())
+    text = str(getattr(exc, "problem", None) or exc)
+    context = getattr(exc, "context", None)
+    if context and text.startswith("but "):  # "expected a single document ..., but found ..."
+        text = f"{context}, {text}"
+    return " ".join(text.split())

@@ -363,7 +363,7 @@ class IntegrationSpec(Strict):
 class Scenario(Strict):
     name: Slug
     description: str
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, le=2**64 - 1)
     duration: RunLength = 5 * 86400.0
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     connectivity: ConnectivityLevel
@@ -466,6 +466,7 @@ class Override:
 def parse_override(text: str, option: str = "--set") -> Override:
     """``orders.interarrival=12m`` -> Override; the value is read as YAML (``{a: 1}``, ``[x]``)."""
     key, sep, raw = text.partition("=")
+    text = _shown(text)
     replace = key.endswith(":")
     key = key.removesuffix(":").strip()
     if not sep or not key:
@@ -498,6 +499,16 @@ def parse_override(text: str, option: str = "--set") -> Override:
 
 # A --set value is one line typed by a person; a scenario file is the place for more.
 MAX_OVERRIDE_BYTES = 64 * 1024
+SHOWN_CHARACTERS = 120
+
+
+def _shown(text: str) -> str:
+    """`text` as an error message quotes it: on one line, control characters escaped, cut."""
+    if text.isprintable() and len(text) <= SHOWN_CHARACTERS:
+        return text
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    cut = escaped[:SHOWN_CHARACTERS]
+    return cut if len(cut) == len(escaped) else cut + "…"
 
 
 def _not_finite(value: Any, at: str = "") -> tuple[str, float] | None:
