@@ -27,11 +27,12 @@ def add_simulation_options(parser: argparse.ArgumentParser,
                            seed_default: str = "the scenario's `seed`") -> None:
     """Options `run`, `compare` and `sweep` share, spelled and explained the same way."""
     parser.add_argument("--duration", metavar="D",
-                        help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days); "
-                        "default: the scenario's own `duration`")
+                        help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days), at "
+                        "most 10y; default: the scenario's own `duration`")
     parser.add_argument("--warmup", metavar="D",
                         help="simulate D first and leave it out of the KPIs (queues fill up "
-                        "to their usual level); the run is then D + the duration long")
+                        "to their usual level; at most 10y); the run is then D + the duration "
+                        "long")
     parser.add_argument("--seed", type=int, metavar="N",
                         help=f"random seed, 0 to 2^64 - 1 (default: {seed_default})")
     add_set_option(parser)
