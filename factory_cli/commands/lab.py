@@ -97,9 +97,9 @@ def seeds_command(args: argparse.Namespace) -> int:
         raise CliError("ID: expected at least one student id (or --students-file)")
     if len(ids) > MAX_STUDENTS:
         raise CliError(f"ID: {len(ids):,} students; expected at most {MAX_STUDENTS:,}")
+    students = [normalise_student(student, where) for student, where in ids]  # all, first
     print("student,seed")
-    for student, where in ids:
-        student = normalise_student(student, where)
+    for student in students:
         print(f"{student},{student_seed(secret, student)}")
     return 0
 

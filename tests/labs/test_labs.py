@@ -327,3 +327,15 @@ def test_every_command_of_the_unified_namespace_lab_runs(mosquitto, tmp_path):
     finally:
         recorder.close()
         assert stop(server) == 0
+
+
+def test_a_bad_id_in_a_class_list_names_its_line_and_prints_no_seeds(tmp_path):
+    students = tmp_path / "class.txt"
+    students.write_text("s1\n\ns2\nBad Id\n")
+    code, stdout, stderr = cli("lab", "seeds", "--students-file", str(students), *TEACHER)
+    assert (code, stdout) == (2, "")
+    assert f"{students}: line 4: expected a student id" in stderr
+    students.write_text("s1\n\nS2\n")
+    code, stdout, _ = cli("lab", "seeds", "--students-file", str(students), *TEACHER)
+    assert code == 0 and stdout.splitlines()[1:] == [
+        f"s1,{student_seed(SECRET, 's1')}", f"s2,{student_seed(SECRET, 's2')}"]
