@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bounded_inputs.py
 
   * a 2 kB answer sheet of nested aliases (4^39 values expanded): `lab check` in a fresh
-    process, wall time to its one-line refusal, and the loader alone in this process;
+    process, wall time to its one-line refusal (against `lab list`, the start-up alone), and
+    the loader alone in this process;
   * `compare --replications 99999999999`: wall time to its one-line refusal;
   * the peak resident memory of `compare` at the largest accepted size (4 scenarios × 1,000
     replications) until it is stopped after its first replications (sampled every 20 ms).
@@ -51,6 +52,8 @@ def main() -> None:
         load_yaml(bomb(), "answers.yaml")
     print(f"loader alone, {len(bomb())} B sheet of nested aliases: "
           f"{(time.perf_counter() - started) * 1000:.2f} ms")
+    seconds, _ = timed([*CLI, "lab", "list"])
+    print(f"baseline: lab list, fresh process (interpreter and imports): {seconds:.2f} s")
     seconds, line = timed([*CLI, "lab", "check", "1", str(sheet), "--secret-file", str(secret)])
     print(f"lab check of that sheet, fresh process: {seconds:.2f} s  ({line})")
     seconds, line = timed([*CLI, "compare", "reference-opcua", "--replications", "99999999999"])
