@@ -226,3 +226,9 @@ def test_set_and_mutations_through_run_never_end_in_a_traceback(tiny, sets):
         assert code == 0, stderr
         assert json.loads(stdout)["duration_s"] == 86400.0
         event("accepted and ran")
+
+
+@pytest.mark.parametrize("command", [["serve", "reference-opcua"], ["demo"]])
+def test_serve_and_demo_bound_the_seed(command):
+    line = one_line_error(*cli(*command, "--seed", str(2**64)), command[0])
+    assert "--seed: expected 0 to 18,446,744,073,709,551,615" in line
