@@ -9,6 +9,7 @@ COPY factory_sim factory_sim
 COPY opcua_server opcua_server
 COPY mqtt_bridge mqtt_bridge
 COPY factory_cli factory_cli
+COPY bounded_yaml bounded_yaml
 RUN /opt/factory-sim/bin/pip install --no-cache-dir .
 
 FROM python:3.11.11-slim-bookworm
