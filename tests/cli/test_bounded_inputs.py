@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 import factory_cli.simulation
-from bounded_yaml import MAX_NODES, YamlInputError, load_yaml
+from bounded_yaml import MAX_BYTES, MAX_NODES, YamlInputError, load_yaml
 from factory_cli.limits import MAX_REPLICATIONS, MAX_RUNS
 from mqtt_bridge.config import ConfigError
 from mqtt_bridge.config import load as load_bridge_config
@@ -159,7 +159,7 @@ def test_a_flow_style_alias_bomb_in_a_set_value_is_refused(tiny):
 @pytest.mark.parametrize(("text", "expected"), [
     ("a: &a [*a]\n", "nested deeper than 64 levels"),  # a recursive alias
     ("[" * 500 + "]" * 500, "nested deeper than 64 levels"),
-    ("x: " + "y" * (2**20), "refused: 1,048,579 bytes; expected at most 1,048,576"),
+    ("x: " + "y" * MAX_BYTES, f"refused: {MAX_BYTES + 3:,} bytes; expected at most {MAX_BYTES:,}"),
     ("a: 1\n---\nb: 2\n", "not valid YAML: expected a single document"),
 ])
 def test_other_unbounded_documents_are_refused_in_one_line(text, expected):
