@@ -18,6 +18,7 @@ COPY opcua_server opcua_server
 COPY mqtt_bridge mqtt_bridge
 COPY factory_cli factory_cli
 COPY dashboard dashboard
+COPY bounded_yaml bounded_yaml
 # The project as a wheel, installed in the final stage: a code change rebuilds only that layer.
 RUN /opt/factory-sim/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 

@@ -1,8 +1,10 @@
 """Graded labs: each worksheet in `labs/` has questions whose answers the model computes.
 
-A student runs the worksheet's commands with their own seed (`--student ID` turns a student
-id into a seed, so neighbours get different numbers), fills in an answer sheet (YAML) and
-`factory-sim lab check` compares it with the model's figures for that seed. Tolerances are
+A student runs the worksheet's commands with their own seed, which the teacher derives from
+the student id and a course secret (`factory_cli.course_secret`), fills in an answer sheet
+(YAML, with their id) and the teacher's `factory-sim lab check` compares it with the model's
+figures for that seed: right or wrong, with hints where to look only if the teacher asks for
+them, never the direction of an error (which would make the checker an oracle). Tolerances are
 rounding where the student reads a figure the CLI prints for the same seeds, wider where the
 student measures it themselves (from a live stream); a choice between alternatives accepts
 every alternative whose difference to the best is within the noise of the replications.
@@ -10,7 +12,6 @@ every alternative whose difference to the best is within the noise of the replic
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,15 +23,15 @@ from factory_cli.errors import CliError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 LABS_DIR = REPOSITORY / "labs"
-SCENARIOS_DIR = REPOSITORY / "scenarios"
 
 
 @dataclass(frozen=True)
 class Question:
     key: str  # in the answer sheet
     ask: str  # what the worksheet asks, briefly
-    kind: str = "number"  # number | name | yes/no
+    kind: str = "number"  # number | name | yes/no | choice (one of `choices`: a rubric)
     unit: str = ""
+    choices: tuple[str, ...] = ()  # kind "choice": the options the worksheet lists
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,6 @@ class Lab:
     title: str
     questions: tuple[Question, ...]
     solve: Callable[[Mapping[str, Any]], dict[str, Expected]]
-    base_seed: int = 2026
     extra: Callable[[int], dict[str, Any]] = field(default=lambda seed: {})
 
     @property
@@ -60,28 +60,19 @@ class Lab:
     def worksheet(self) -> Path:
         return LABS_DIR / f"{self.id}.md"
 
-    def params(self, student: str | None) -> dict[str, Any]:
-        """The values the worksheet's placeholders take for `student` ({seed}, ...)."""
-        seed = student_seed(self.base_seed, student)
+    def params(self, seed: int) -> dict[str, Any]:
+        """The values the worksheet's placeholders take for a student's `seed` ({seed}, ...)."""
         return {"seed": seed, **self.extra(seed)}
-
-
-def student_seed(base: int, student: str | None) -> int:
-    """The lab's own seed without a student id; else a seed of 1000..9999 from the id."""
-    if not student:
-        return base
-    digest = hashlib.sha256(student.strip().lower().encode()).digest()
-    return 1000 + int.from_bytes(digest[:4], "big") % 9000
 
 
 # -- computing the answers ------------------------------------------------------------------
 
 
 def _scenario(name: str, sets: Sequence[str] = ()):
+    """A shipped or lab scenario by name, wherever the command runs."""
     from factory_cli.scenario_files import open_scenario
 
-    path = Path(name)
-    return open_scenario(str(path if path.suffix else SCENARIOS_DIR / f"{name}.yaml"), sets)
+    return open_scenario(name, sets)
 
 
 @cache
@@ -141,6 +132,8 @@ def _oee_report(p: Mapping[str, Any]) -> dict[str, Expected]:
 # Lab 2: stand-alone against OPC UA ------------------------------------------------------------
 
 LAB2 = ("reference-standalone", "reference-opcua")
+MTTR_PARTS = ("detection", "response", "repair")
+LATENCY_CAUSES = ("shift-reports", "polling-interval", "publishing-interval", "network-outages")
 
 
 def _standalone_vs_opcua(p: Mapping[str, Any]) -> dict[str, Expected]:
@@ -168,6 +161,14 @@ def _standalone_vs_opcua(p: Mapping[str, Any]) -> dict[str, Expected]:
             "the table gives seconds: divide by 3600"),
         "oee_difference_pct": Expected(diff["oee"]["mean"] * 100, PERCENT_READ, hint),
         "oee_difference_beyond_noise": Expected(beyond("oee"), hint=hint),
+        # The reasoning questions, as structured choices: the part of the repair time that
+        # connecting changes most (from the figures), and why stand-alone latency is of the
+        # order of a shift (the model's mechanism: shift reports written at the shift's end).
+        "mttr_difference_mostly": Expected(
+            (max(MTTR_PARTS, key=lambda part: abs(diff[f"repairs.{part}_s"]["mean"])),),
+            hint="compare the detection, response and repair rows of the difference table"),
+        "standalone_latency_cause": Expected(("shift-reports",), hint="how does the planner "
+                                             "of a stand-alone plant learn what happened?"),
     }
 
 
@@ -214,33 +215,40 @@ def _integration(p: Mapping[str, Any]) -> dict[str, Expected]:
 # Lab 4: one connection on a budget: which machine first? ------------------------------------
 
 CELLS = ("punch-laser", "press-brake", "cobot", "packing")
-LAB4 = ("reference-standalone", *(f"labs/scenarios/connect-{cell}.yaml" for cell in CELLS))
+LAB4 = ("reference-standalone", *(f"connect-{cell}" for cell in CELLS))
+HOURS_READ = 0.06  # hours printed with one decimal
 
 
 def _first_connection(p: Mapping[str, Any]) -> dict[str, Expected]:
-    data = _replicated(tuple(str(REPOSITORY / name) if name.startswith("labs/") else name
-                             for name in LAB4), p["seed"], 5, 14)
-    gains = {cell: s["difference_to_first"]["throughput_parts_per_h"]
-             for cell, s in zip(CELLS, data["scenarios"][1:], strict=True)}
-    best = max(gains, key=lambda cell: gains[cell]["mean"])
-    # Noise-aware: a cell whose gain is not below the best one's beyond the paired noise
-    # (replication by replication, on the same seeds) is an equally good choice.
-    plants = {cell: [run["plant"]["throughput_parts_per_h"] for run in s["replications"]]
-              for cell, s in zip(CELLS, data["scenarios"][1:], strict=True)}
+    # Graded on lead time: a stable plant's throughput is set by demand, so it cannot tell
+    # the connections apart; how long an order waits can.
+    data = _replicated(LAB4, p["seed"], 5, 14)
+    connected = dict(zip(CELLS, data["scenarios"][1:], strict=True))
+    gains = {cell: s["difference_to_first"]["lead_time_s.mean"] for cell, s in connected.items()}
+    best = min(gains, key=lambda cell: gains[cell]["mean"])  # the largest reduction
+    # Noise-aware: a cell whose reduction is not smaller than the best one's beyond the paired
+    # noise (replication by replication, on the same seeds) is an equally good choice.
+    plants = {cell: [run["plant"]["lead_time_s"]["mean"] for run in s["replications"]]
+              for cell, s in connected.items()}
     from factory_sim.experiments import paired_difference
 
     accepted = tuple(cell for cell in CELLS if cell == best or not paired_difference(
         plants[best], plants[cell]).excludes_zero)
-    hint = "the paired difference table, Throughput row"
-    answers = {f"gain_{cell.replace('-', '_')}": Expected(gains[cell]["mean"], 0.01, hint)
-               for cell in CELLS}
+    hint = "the paired difference table, Lead time, mean row"
+    answers = {f"lead_time_{cell.replace('-', '_')}_h": Expected(
+        gains[cell]["mean"] / 3600, HOURS_READ, hint) for cell in CELLS}
     best_gain = gains[best]
     answers["connect_first"] = Expected(
-        accepted, hint="the largest throughput gain; if two overlap within their intervals, "
-        "either is right")
-    answers["gain_beyond_noise"] = Expected(_yes_no(
-        best_gain["half_width"] is not None and best_gain["mean"] > best_gain["half_width"]),
+        accepted, hint="the largest lead-time reduction; if two overlap within their "
+        "intervals, either is right")
+    answers["reduction_beyond_noise"] = Expected(_yes_no(
+        best_gain["half_width"] is not None and -best_gain["mean"] > best_gain["half_width"]),
         hint=hint)
+    otif = {cell: s["difference_to_first"]["on_time_in_full"]["mean"] * 100
+            for cell, s in connected.items()}
+    answers["otif_difference_pct"] = Expected(
+        otif[best], PERCENT_READ,
+        "the OTIF row of the difference table, for the largest mean lead-time reduction")
     return answers
 
 
@@ -324,7 +332,8 @@ LABS: tuple[Lab, ...] = (
         Question("plant_availability_pct", "plant availability", unit="%"),
         Question("plant_performance_pct", "plant performance", unit="%"),
         Question("plant_quality_pct", "plant quality rate", unit="%"),
-        Question("smallest_factor", "the smallest of the three OEE factors", "name"),
+        Question("smallest_factor", "the smallest of the three OEE factors", "choice",
+                 choices=("availability", "performance", "quality")),
         Question("lowest_availability_cell", "the cell with the lowest availability", "name"),
         Question("press_brake_oee_pct", "the press brake's OEE", unit="%"),
         Question("press_brake_down_h", "the press brake's down time (ADOT)", unit="h"),
@@ -339,6 +348,10 @@ LABS: tuple[Lab, ...] = (
         Question("standalone_latency_h", "mean information latency, stand-alone", unit="h"),
         Question("oee_difference_pct", "OEE difference OPC UA − stand-alone", unit="%"),
         Question("oee_difference_beyond_noise", "is it beyond the noise?", "yes/no"),
+        Question("mttr_difference_mostly", "the part of MTTR that connecting changes most",
+                 "choice", choices=MTTR_PARTS),
+        Question("standalone_latency_cause", "why stand-alone latency is of the order of a "
+                 "shift", "choice", choices=LATENCY_CAUSES),
     ), _standalone_vs_opcua),
     Lab(3, "integration-effort", "The integration effort of one machine and one consumer more", (
         Question("vendor_interfaces", "interfaces, vendor plant"),
@@ -352,10 +365,12 @@ LABS: tuple[Lab, ...] = (
         Question("break_even_machines", "machines from which N × M exceeds N + M"),
     ), _integration, extra=_rate),
     Lab(4, "first-connection", "One connection on a budget: which machine first?", (
-        *(Question(f"gain_{cell.replace('-', '_')}", f"throughput gain connecting {cell}",
-                   unit="good parts/h") for cell in CELLS),
-        Question("connect_first", "the machine to connect first", "name"),
-        Question("gain_beyond_noise", "is its gain beyond the noise?", "yes/no"),
+        *(Question(f"lead_time_{cell.replace('-', '_')}_h", f"mean lead-time difference "
+                   f"connecting {cell}", unit="h") for cell in CELLS),
+        Question("connect_first", "the machine to connect first", "choice", choices=CELLS),
+        Question("reduction_beyond_noise", "is its reduction beyond the noise?", "yes/no"),
+        Question("otif_difference_pct", "the OTIF difference of the largest mean reduction",
+                 unit="%"),
     ), _first_connection),
     Lab(5, "opcua-hands-on", "Hands-on OPC UA: browse, read, acknowledge, history", (
         Question("press_brake_active_tool", "the press brake's active tool at 07:00", "name"),
@@ -386,18 +401,21 @@ def find_lab(name: str) -> Lab:
                    f"{', '.join(lab.id for lab in LABS)}")
 
 
-def worksheet_text(lab: Lab, student: str | None) -> str:
-    """The worksheet with the student's values in its placeholders ({seed}, ...)."""
+def worksheet_text(lab: Lab, seed: int | None) -> str:
+    """The worksheet with a student's values in its placeholders ({seed}, ...); without a
+    seed they read <seed>, ... (the teacher hands each student their seed)."""
     text = lab.worksheet.read_text(encoding="utf-8")
-    for key, value in lab.params(student).items():
+    values = lab.params(seed) if seed is not None else {
+        key: f"<{key}>" for key in ("seed", *lab.extra(0))}
+    for key, value in values.items():
         text = text.replace(f"{{{key}}}", str(value))
     return text
 
 
-def answer_key(lab: Lab, student: str | None) -> dict[str, Any]:
-    """The teacher's reference answers for `student`, as an answer sheet."""
-    expected = lab.solve(lab.params(student))
-    sheet: dict[str, Any] = {"student": student} if student else {}
+def answer_key(lab: Lab, student: str, seed: int) -> dict[str, Any]:
+    """The teacher's reference answers for `student` (whose seed is `seed`), as a sheet."""
+    expected = lab.solve(lab.params(seed))
+    sheet: dict[str, Any] = {"student": student}
     for question in lab.questions:
         value = expected[question.key].value
         if isinstance(value, tuple):
@@ -415,72 +433,70 @@ class Grade:
     message: str
 
 
-def grade(lab: Lab, answers: Mapping[str, Any], student: str | None) -> list[Grade]:
-    """One Grade per question; a wrong one says what is wrong without giving the answer."""
-    expected = lab.solve(lab.params(student))
-    grades = []
-    for question in lab.questions:
-        want = expected[question.key]
-        given = answers.get(question.key)
-        grades.append(_grade(question, want, given))
-    return grades
+def grade(lab: Lab, answers: Mapping[str, Any], seed: int, hints: bool = False) -> list[Grade]:
+    """One Grade per question: right or wrong (with `hints`, where to look), never how far
+    off or in which direction, and never the answer."""
+    expected = lab.solve(lab.params(seed))
+    return [_grade(question, expected[question.key], answers.get(question.key), hints)
+            for question in lab.questions]
 
 
-def _grade(question: Question, want: Expected, given: Any) -> Grade:
+def _grade(question: Question, want: Expected, given: Any, hints: bool) -> Grade:
     key = question.key
-    hint = f" (hint: {want.hint})" if want.hint else ""
+    hint = f" (hint: {want.hint})" if hints and want.hint else ""
     if given is None or given == "":
         return Grade(key, False, f"{key}: no answer; expected {_expected_kind(question)}")
-    if question.kind in ("name", "yes/no"):
+    if question.kind in ("name", "yes/no", "choice"):
         text = str(given).strip().lower()
         if question.kind == "yes/no" and isinstance(given, bool):
             text = "yes" if given else "no"
+        if question.choices and text not in question.choices:
+            return Grade(key, False, f"{key}: expected {_expected_kind(question)}, got "
+                         f"{_shown(given)}")
         if text in {str(v).lower() for v in want.value}:
             return Grade(key, True, f"{key}: right")
-        return Grade(key, False, f"{key}: {given!r} is not what the model shows{hint}")
+        return Grade(key, False, f"{key}: wrong{hint}")
     if isinstance(given, bool) or not isinstance(given, int | float):
         try:
             given = float(str(given).replace(",", ""))
         except ValueError:
             return Grade(key, False, f"{key}: expected {_expected_kind(question)}, "
-                         f"got {given!r}")
+                         f"got {_shown(given)}")
     if not math.isfinite(given):
         return Grade(key, False, f"{key}: expected a finite number, got {given!r}")
-    error = given - want.value
-    if abs(error) <= want.tolerance + 1e-9:
+    if abs(given - want.value) <= want.tolerance + 1e-9:
         return Grade(key, True, f"{key}: right")
-    direction = "too high" if error > 0 else "too low"
-    close = " (close: check the rounding and the unit)" if abs(error) <= 10 * max(
-        want.tolerance, 0.01) else ""
-    unit = f" {question.unit}" if question.unit else ""
-    tolerance = (f"within ±{want.tolerance:g}{unit} of the model's figure" if want.tolerance
-                 else "exactly the model's figure")
-    return Grade(key, False, f"{key}: {given:g}{unit} is {direction}{close}; expected "
-                 f"{tolerance}{hint}")
+    return Grade(key, False, f"{key}: wrong{hint}")
+
+
+def _shown(value: Any) -> str:
+    """An answer as feedback quotes it: one line, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _expected_kind(question: Question) -> str:
     if question.kind == "yes/no":
         return "yes or no"
+    if question.kind == "choice":
+        return "one of " + ", ".join(question.choices)
     if question.kind == "name":
         return "a name"
     return f"a number in {question.unit}" if question.unit else "a number"
 
 
+MAX_SHEET_BYTES = 64 * 1024  # an answer sheet is a few dozen lines
+
+
 def read_answers(path: Path) -> dict[str, Any]:
-    import yaml
+    """An answer sheet: a mapping with a student id, read with the bounded YAML loader."""
+    from bounded_yaml import YamlInputError, read_yaml_file
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CliError(f"{path}: cannot read the answer sheet ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise CliError(f"{path}: expected a YAML text file (UTF-8)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        raise CliError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}"
-                       ) from None
+        data = read_yaml_file(path, "answer sheet", max_bytes=MAX_SHEET_BYTES, max_nodes=10_000,
+                              max_depth=8)
+    except YamlInputError as exc:
+        raise CliError(str(exc)) from None
     if not isinstance(data, dict):
         raise CliError(f"{path}: expected a mapping of question keys to answers")
     return data

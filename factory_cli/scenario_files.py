@@ -21,18 +21,24 @@ def shipped_scenarios_dir() -> Path:
     return beside_package if beside_package.is_dir() else Path("scenarios")
 
 
+def lab_scenarios_dir() -> Path:
+    """The labs' own scenarios (`labs/scenarios/`), found by name like the shipped ones."""
+    return Path(__file__).resolve().parents[1] / "labs" / "scenarios"
+
+
 def scenario_path(name: str, directory: Path | None = None) -> Path:
-    """The file `name` refers to: a path, or a shipped scenario's name."""
+    """The file `name` refers to: a path, or a shipped (or lab) scenario's name."""
     path = Path(name)
     if path.is_file():
         return path
     if path.is_dir():
         raise CliError(f"scenario {name!r}: is a folder; expected a scenario file (.yaml) "
                        "or a shipped scenario's name")
-    directory = directory or shipped_scenarios_dir()
-    for candidate in (directory / name, directory / f"{name}.yaml"):
-        if path.name == name and candidate.is_file():
-            return candidate
+    directories = [directory] if directory else [shipped_scenarios_dir(), lab_scenarios_dir()]
+    for folder in directories:
+        for candidate in (folder / name, folder / f"{name}.yaml"):
+            if path.name == name and candidate.is_file():
+                return candidate
     raise CliError(f"scenario {name!r}: no such file, nor a shipped scenario of that name "
                    "(`factory-sim scenarios` lists them)")
 

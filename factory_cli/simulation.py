@@ -6,6 +6,7 @@ jobs on a pool of processes, one per core, for experiments with replications.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -120,18 +121,27 @@ def run_replications(jobs: Sequence[Job], workers: int | None = None,
                 on_done(index + 1)
         return results
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # forkserver: workers start from a clean process, not a fork of one with threads running
-    # (the progress bar's).
+    # (the progress bar's). Jobs are submitted as workers free up (a few queued each), not
+    # all at once, so nothing proportional to the experiment is built before the first run.
     context = multiprocessing.get_context("forkserver")
+    pending = iter(enumerate(jobs))
+    running: dict = {}
+    done = 0
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_job, job): index for index, job in enumerate(jobs)}
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            if on_done is not None:
-                on_done(done)
-    return results
+        while True:
+            for index, job in itertools.islice(pending, 2 * workers - len(running)):
+                running[pool.submit(_run_job, job)] = index
+            if not running:
+                return results
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                results[running.pop(future)] = future.result()
+                done += 1
+                if on_done is not None:
+                    on_done(done)
 
 
 class _Counter:

@@ -8,6 +8,7 @@ A year is 365 calendar days; the shift calendar decides which of them are worked
 
 from __future__ import annotations
 
+import math
 import re
 
 UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
@@ -20,6 +21,8 @@ def parse_duration(text: str | float | int) -> float:
     if isinstance(text, bool):
         raise ValueError(f"expected a duration like 90m, 8h or 5d, got {text!r}")
     if isinstance(text, int | float):
+        if not math.isfinite(text) if isinstance(text, float) else text > 2**53:
+            raise ValueError(f"expected a finite duration, got {text!r}")
         if text < 0:
             raise ValueError(f"expected a positive duration, got {text!r}")
         return float(text)
@@ -27,4 +30,7 @@ def parse_duration(text: str | float | int) -> float:
     if not match:
         raise ValueError(f"expected a duration like 90m, 8h or 5d, got {text!r}")
     value, unit = match.groups()
-    return float(value) * UNITS[unit or "s"]
+    seconds = float(value) * UNITS[unit or "s"]
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {text!r}")
+    return seconds

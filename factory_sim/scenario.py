@@ -7,6 +7,7 @@ got 'often'``. See scenarios/reference-opcua.yaml for a complete, commented exam
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from bounded_yaml import BoundedLoader, YamlInputError, load_yaml, read_yaml_file
 from factory_sim.durations import parse_duration
 from factory_sim.states import CellKind, ConnectivityLevel
 
@@ -80,16 +82,31 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Names that become MQTT topic levels and parts of file names: no "/", "+", "#", spaces or
+# dots, nothing a shell or a file system treats specially.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SLUG = "a slug of 1 to 64 lower-case letters, digits, '-' and '_' (a topic level, a file name)"
+
+
+def _slug(value: str) -> str:
+    if not re.fullmatch(SLUG_PATTERN, value):
+        raise ValueError(f"expected {SLUG}, got {value!r}")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
 
 
 class Hierarchy(Strict):
-    """ISA-95 names of where the plant sits."""
+    """ISA-95 names of where the plant sits (levels of its MQTT topics)."""
 
-    enterprise: str = "acme-metal"
-    site: str = "plant-1"
-    area: str = "fabrication"
-    line: str = "line-1"
+    enterprise: Slug = "acme-metal"
+    site: Slug = "plant-1"
+    area: Slug = "fabrication"
+    line: Slug = "line-1"
 
 
 class BreakSpec(Strict):
@@ -145,10 +162,20 @@ class ReleaseSpec(Strict):
 
 
 MAX_BACKLOG_ORDERS = 10_000
+# One order a minute at most: a shop of four cells takes far fewer, and a typo such as 0.001s
+# would otherwise flood a run with millions of orders.
+MIN_INTERARRIVAL = 60.0
+
+
+def _interarrival(seconds: float) -> float:
+    if _positive(seconds) < MIN_INTERARRIVAL:
+        raise ValueError(f"expected at least 1m (one order a minute), got {seconds:g} s")
+    return seconds
 
 
 class OrdersSpec(Strict):
-    interarrival: PositiveDuration  # mean time between order arrivals (exponential)
+    # mean time between order arrivals (exponential)
+    interarrival: Annotated[float, BeforeValidator(parse_duration), AfterValidator(_interarrival)]
     mix: dict[str, float]  # product -> weight
     lot_sizes: dict[Annotated[int, Field(ge=1)], float]  # lot size -> weight
     due: Duration  # due date after arrival (the earliest, if `due_latest` is given)
@@ -334,9 +361,9 @@ class IntegrationSpec(Strict):
 
 
 class Scenario(Strict):
-    name: str
+    name: Slug
     description: str
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, le=2**64 - 1)
     duration: RunLength = 5 * 86400.0
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     connectivity: ConnectivityLevel
@@ -404,8 +431,8 @@ class Replace(dict):
     """
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """YAML's safe loader plus the ``!replace`` tag."""
+class _YamlLoader(BoundedLoader):
+    """The project's bounded YAML loader plus the ``!replace`` tag."""
 
 
 def _construct_replace(loader: _YamlLoader, node: yaml.Node) -> Replace:
@@ -439,6 +466,7 @@ class Override:
 def parse_override(text: str, option: str = "--set") -> Override:
     """``orders.interarrival=12m`` -> Override; the value is read as YAML (``{a: 1}``, ``[x]``)."""
     key, sep, raw = text.partition("=")
+    text = _shown(text)
     replace = key.endswith(":")
     key = key.removesuffix(":").strip()
     if not sep or not key:
@@ -454,16 +482,47 @@ def parse_override(text: str, option: str = "--set") -> Override:
             path.append(match[1])
         path.extend(int(index) for index in re.findall(r"\[(\d+)\]", match[2]))
     try:
-        value = yaml.load(raw, Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{option} {text}: the value is not valid YAML: {problem}") from None
+        value = load_yaml(raw, f"{option} {text}", _YamlLoader, max_bytes=MAX_OVERRIDE_BYTES)
+    except YamlInputError as exc:
+        raise ScenarioError(str(exc)) from None
+    if (found := _not_finite(value)) is not None:
+        where, number = found
+        inner = f" at {where}" if where else ""
+        raise ScenarioError(f"{option} {text}: expected a finite number, got {number!r}{inner}")
     if replace:
         if not isinstance(value, dict):
             raise ScenarioError(f"{option} {text}: `:=` replaces a mapping; expected a value like "
                                 "{bracket: 1, housing: 2}")
         value = Replace(value)
     return Override(text, tuple(path), value, option)
+
+
+# A --set value is one line typed by a person; a scenario file is the place for more.
+MAX_OVERRIDE_BYTES = 64 * 1024
+SHOWN_CHARACTERS = 120
+
+
+def _shown(text: str) -> str:
+    """`text` as an error message quotes it: on one line, control characters escaped, cut."""
+    if text.isprintable() and len(text) <= SHOWN_CHARACTERS:
+        return text
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    cut = escaped[:SHOWN_CHARACTERS]
+    return cut if len(cut) == len(escaped) else cut + "…"
+
+
+def _not_finite(value: Any, at: str = "") -> tuple[str, float] | None:
+    """The key path (within `value`; "" for itself) and value of its first inf or NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return at, value
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        inner = f"{at}[{key}]" if isinstance(key, int) else f"{at}.{key}" if at else str(key)
+        found = _not_finite(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def load_scenario(path: str | Path, overrides: Iterable[Override] = ()) -> Scenario:
@@ -483,23 +542,10 @@ def load_scenario(path: str | Path, overrides: Iterable[Override] = ()) -> Scena
 
 
 def _read(path: Path) -> dict:
-    if path.is_dir():
-        raise ScenarioError(f"{path}: is a folder; expected a scenario file (.yaml)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: expected a YAML text file (UTF-8), found a byte "
-                            f"0x{exc.object[exc.start]:02x} at offset {exc.start}; is it "
-                            "binary?") from None
-    try:
-        data = yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{path}:{where} not valid YAML: {problem}") from None
+        data = read_yaml_file(path, "scenario file (.yaml)", _YamlLoader)
+    except YamlInputError as exc:
+        raise ScenarioError(str(exc)) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping of scenario keys at the top level")
     return data

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-import yaml
-
+from bounded_yaml import MAX_BYTES, YamlInputError, read_yaml_file
 from mqtt_bridge.inputs.opcua.discovery import Hierarchy
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
@@ -73,22 +72,37 @@ TOP_LEVEL = {"state_dir": str, "journal_max_items": int, "log_level": str}
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A TOML (.toml) or YAML (.yaml/.yml) config file as a dict."""
+    """A TOML (.toml) or YAML (.yaml/.yml) config file as a dict, read with a size bound
+    (and, for YAML, the alias-expansion and depth bounds of `bounded_yaml`)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        kind = "YAML" if path.suffix in (".yaml", ".yml") else "TOML"
-        raise ConfigError(f"config file {path}: not valid {kind}: {exc}") from None
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            data = read_yaml_file(path, "bridge configuration")
+        except YamlInputError as exc:
+            raise ConfigError(f"config file {exc}") from None
+    else:
+        data = _read_toml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of sections at the top level")
     return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"config file {path}: refused: larger than {MAX_BYTES:,} bytes")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: expected a TOML text file (UTF-8)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
 
 
 def _convert(value: Any, kind: Any, where: str) -> Any:

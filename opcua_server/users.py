@@ -12,8 +12,8 @@ users:
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "users.yaml"
->>> add_user(path, "alice", Role.OPERATOR, "s3cret")
->>> load_users(path)["alice"].check_password("s3cret")
+>>> add_user(path, "alice", Role.OPERATOR, "correct horse battery")
+>>> load_users(path)["alice"].check_password("correct horse battery")
 True
 
 Only the standard library and pyyaml: the `factory-sim users` command uses this module
@@ -34,10 +34,15 @@ from pathlib import Path
 
 import yaml
 
+from bounded_yaml import YamlInputError, read_yaml_file
+
 # scrypt cost: ~40 ms per check on the project's machines, 16 MiB of memory.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _SALT_BYTES = 16
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# NIST SP 800-63B-4, 3.1.1.2: a password that is the only factor is at least 15 characters;
+# the upper bound only keeps an input bounded (scrypt itself takes any length).
+MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH = 15, 1024
 
 
 class Role(Enum):
@@ -106,11 +111,9 @@ def load_users(path: Path | str) -> dict[str, UserRecord]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsersFileError(f"{path}: cannot read users file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise UsersFileError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml_file(path, "users file")
+    except YamlInputError as exc:
+        raise UsersFileError(str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict) or not isinstance(data.get("users", {}), dict):
@@ -164,8 +167,9 @@ def save_users(path: Path | str, users: dict[str, UserRecord]) -> None:
 def add_user(path: Path | str, name: str, role: Role, password: str, replace: bool = False) -> None:
     if not _NAME_PATTERN.match(name):
         raise UsersFileError(f"invalid user name {name!r} (1-64 letters, digits, _ . @ -)")
-    if not password:
-        raise UsersFileError("empty password")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise UsersFileError(f"user {name!r}: expected a password of {MIN_PASSWORD_LENGTH} to "
+                             f"{MAX_PASSWORD_LENGTH} characters, got {len(password)}")
     users = load_users(path)
     if name in users and not replace:
         raise UsersFileError(f"{path}: user {name!r} exists (use --replace to change it)")

@@ -14,6 +14,14 @@ import argparse
 
 from factory_cli.commands.run import add_simulation_options, output_dir, run_lengths
 from factory_cli.errors import CliError
+from factory_cli.limits import (
+    MAX_JOBS,
+    MAX_REPLICATIONS,
+    MAX_RUNS,
+    MAX_SCENARIOS,
+    bounded,
+    check_runs,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --replications: take each scenario's paired difference "
                         "against the first scenario (default) or against the previous one")
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
-                        help="scenario files or shipped names")
+                        help=f"scenario files or shipped names (at most {MAX_SCENARIOS}; "
+                        f"scenarios × replications at most {MAX_RUNS:,})")
     parser.set_defaults(handler=compare_command)
 
 
@@ -41,16 +50,16 @@ def add_replication_options(parser: argparse.ArgumentParser) -> None:
     """--replications and --jobs, shared by `compare` and `sweep`."""
     parser.add_argument("--replications", "-n", type=int, default=1, metavar="N",
                         help="runs per scenario, replication i with seed SEED + i in every "
-                        "scenario (default 1)")
+                        f"scenario (default 1, at most {MAX_REPLICATIONS:,})")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
-                        help="processes to run replications on (default: one per core)")
+                        help="processes to run replications on (default: one per core; "
+                        f"at most {MAX_JOBS})")
 
 
 def replication_settings(args: argparse.Namespace) -> tuple[int, int | None]:
-    if args.replications < 1:
-        raise CliError(f"--replications: expected 1 or more, got {args.replications}")
-    if args.jobs is not None and args.jobs < 1:
-        raise CliError(f"--jobs: expected 1 or more, got {args.jobs}")
+    bounded("--replications", args.replications, 1, MAX_REPLICATIONS)
+    if args.jobs is not None:
+        bounded("--jobs", args.jobs, 1, MAX_JOBS)
     return args.replications, args.jobs
 
 
@@ -90,6 +99,10 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.differences and replications == 1:
         raise CliError(f"--differences {args.differences}: paired differences need "
                        "--replications 2 or more")
+    if len(args.scenarios) > MAX_SCENARIOS:
+        raise CliError(f"SCENARIO: {len(args.scenarios)} scenarios; expected at most "
+                       f"{MAX_SCENARIOS} in one comparison")
+    check_runs("SCENARIO", len(args.scenarios), replications)
     scenarios = [open_scenario(name, args.sets) for name in args.scenarios]  # errors first
     seeds = replication_seeds(scenarios[0].seed if args.seed is None else args.seed,
                               replications)

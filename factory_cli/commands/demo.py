@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"simulated seconds per wall-clock second (default {DEFAULT_SPEED:g}"
                         ": a shift in 4 minutes)")
     parser.add_argument("--seed", type=int, metavar="N",
-                        help="random seed for every plant (default: the first scenario's)")
+                        help="random seed for every plant, 0 to 2^64 - 1 (default: the first "
+                        "scenario's)")
     parser.add_argument("--mqtt", metavar="URL",
                         help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
     parser.add_argument("--host", default="127.0.0.1", metavar="H",
@@ -165,6 +166,10 @@ def demo_command(args: argparse.Namespace) -> int:
         raise CliError(f"--speed {args.speed:g}: expected a number > 0 and <= {MAX_SPEED:g}")
     if not (1 <= args.port <= 65535):
         raise CliError(f"--port {args.port}: expected a TCP port 1..65535")
+    if args.seed is not None:
+        from factory_cli.limits import MAX_SEED, bounded
+
+        bounded("--seed", args.seed, 0, MAX_SEED)
     scenarios = [open_scenario(name) for name in names]
     plant_names = [s.name for s in scenarios]
     if len(set(plant_names)) != len(plant_names):

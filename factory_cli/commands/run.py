@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from factory_cli.errors import CliError
+from factory_cli.limits import MAX_SEED, bounded
 from factory_cli.scenario_files import add_set_option
 
 
@@ -26,13 +27,14 @@ def add_simulation_options(parser: argparse.ArgumentParser,
                            seed_default: str = "the scenario's `seed`") -> None:
     """Options `run`, `compare` and `sweep` share, spelled and explained the same way."""
     parser.add_argument("--duration", metavar="D",
-                        help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days); "
-                        "default: the scenario's own `duration`")
+                        help="simulated time: 90m, 8h, 5d, 2w or 1y (365 calendar days), at "
+                        "most 10y; default: the scenario's own `duration`")
     parser.add_argument("--warmup", metavar="D",
                         help="simulate D first and leave it out of the KPIs (queues fill up "
-                        "to their usual level); the run is then D + the duration long")
+                        "to their usual level; at most 10y); the run is then D + the duration "
+                        "long")
     parser.add_argument("--seed", type=int, metavar="N",
-                        help=f"random seed (default: {seed_default})")
+                        help=f"random seed, 0 to 2^64 - 1 (default: {seed_default})")
     add_set_option(parser)
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the output files (created if missing)")
@@ -57,6 +59,8 @@ def run_lengths(args: argparse.Namespace) -> tuple[float | None, float]:
 
     duration = None if args.duration is None else duration_option(args.duration)
     warmup = 0.0 if args.warmup is None else duration_option(args.warmup, "--warmup")
+    if args.seed is not None:
+        bounded("--seed", args.seed, 0, MAX_SEED)
     return duration, warmup
 
 

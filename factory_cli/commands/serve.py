@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=4840, metavar="P",
                         help="TCP port (default 4840)")
     parser.add_argument("--seed", type=int, metavar="N",
-                        help="random seed (default: the scenario's `seed`)")
+                        help="random seed, 0 to 2^64 - 1 (default: the scenario's `seed`)")
     add_set_option(parser)
     parser.add_argument("--lines", type=int, metavar="N",
                         help="multiply the production line N times (load tests)")
@@ -115,6 +115,10 @@ def _check(args: argparse.Namespace) -> None:
     if not args.history and (args.history_db is not None or args.history_retention != "8h"):
         raise CliError("--history-retention and --history-db need --history")
     args.history_retention_s = duration_option(args.history_retention, "--history-retention")
+    if args.seed is not None:
+        from factory_cli.limits import MAX_SEED, bounded
+
+        bounded("--seed", args.seed, 0, MAX_SEED)
 
 
 def serve_command(args: argparse.Namespace) -> int:

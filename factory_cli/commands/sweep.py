@@ -11,6 +11,7 @@ import argparse
 from factory_cli.commands.compare import add_replication_options, replication_settings, run_jobs
 from factory_cli.commands.run import add_simulation_options, output_dir, run_lengths
 from factory_cli.errors import CliError
+from factory_cli.limits import MAX_RUNS, MAX_SWEEP_VALUES, check_runs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vary", required=True, metavar="KEY=V1,V2,...",
                         help="the parameter and its values, e.g. maintenance.technicians=1,2,3 "
                         "or cells.press-brake.connectivity=standalone,opcua (values as in "
-                        "--set; commas inside [...] or {...} do not split)")
+                        f"--set; commas inside [...] or {{...}} do not split; at most "
+                        f"{MAX_SWEEP_VALUES} values, values × replications at most "
+                        f"{MAX_RUNS:,})")
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario file or shipped name")
     parser.set_defaults(handler=sweep_command)
 
@@ -53,6 +56,9 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     if not sep or not key or not all(parts):
         raise CliError(f"--vary {text}: expected key.path=v1,v2,... with at least one value, "
                        "e.g. maintenance.technicians=1,2,3")
+    if len(parts) > MAX_SWEEP_VALUES:
+        raise CliError(f"--vary {key}: {len(parts):,} values; expected at most "
+                       f"{MAX_SWEEP_VALUES}")
     return key, parts
 
 
@@ -68,6 +74,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     duration, warmup = run_lengths(args)
     replications, workers = replication_settings(args)
     key, values = parse_vary(args.vary)
+    check_runs(f"--vary {key}", len(values), replications)
     separator = ":=" if key.endswith(":") else "="
     key = key.removesuffix(":")
     scenarios = [open_scenario(args.scenario, args.sets, "--vary",

@@ -231,4 +231,4 @@ def test_integration_effort_of_a_tiny_plant(experiment, files, tmp_path):
 
 def test_bad_replication_counts(files):
     code, _, stderr = cli("compare", str(files["opcua"]), "--replications", "0")
-    assert code == 2 and "--replications: expected 1 or more, got 0" in stderr
+    assert code == 2 and "--replications: expected 1 to 1,000, got 0" in stderr

@@ -136,7 +136,7 @@ def test_replace_tag_in_a_file(folder):
     ("orders.mix:=3", "`:=` replaces a mapping"),
     ("orders.mix.plate", "expected key.path=value"),
     ("orders..mix=1", "expected a key path like"),
-    ("orders.mix={a: [", "the value is not valid YAML"),
+    ("orders.mix={a: [", "not valid YAML: did not find expected node content"),
     ("calendar.workdays=[]", "--set calendar.workdays: List should have at least 1 item"),
 ])
 def test_set_is_validated_like_the_file_and_names_the_key(folder, option, expected):

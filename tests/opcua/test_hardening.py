@@ -27,7 +27,7 @@ from tests.services import free_port
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SERVED_WITHIN = 5.0
-PASSWORD = "operator-pw"
+PASSWORD = "operator-password-1"
 CURRENT_TIME = ua.NodeId(ua.ObjectIds.Server_ServerStatus_CurrentTime)
 
 

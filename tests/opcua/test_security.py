@@ -28,7 +28,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CLIENT_URI = "urn:factory-sim:test-client"
 SERVER_URI = "urn:factory-sim:test-server"
-PASSWORDS = {"vera": "viewer-pw", "otto": "operator-pw", "erin": "engineer-pw"}
+PASSWORDS = {"vera": "viewer-password-1", "otto": "operator-password-1",
+             "erin": "engineer-password-1"}
 
 
 def _client_cert(cert_folder: Path, key_folder: Path, name: str) -> tuple[Path, Path]:

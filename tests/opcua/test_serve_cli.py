@@ -92,7 +92,7 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
 
     users, trusted = tmp_path / "users.yaml", tmp_path / "trusted"
     trusted.mkdir()
-    add_user(users, "otto", Role.OPERATOR, "operator-pw")
+    add_user(users, "otto", Role.OPERATOR, "operator-password-1")
     cert, key = trusted / "client-cert.der", tmp_path / "client-key.pem"
     security.write_self_signed_certificate(cert, key, "urn:factory-sim:test-client", "client",
                                            [ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -110,7 +110,7 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
         await client.set_security(SecurityPolicyBasic256Sha256, str(cert), str(key),
                                   mode=ua.MessageSecurityMode.SignAndEncrypt)
         client.set_user("otto")
-        client.set_password("operator-pw")
+        client.set_password("operator-password-1")
         async with client:
             offered = [(e.SecurityPolicyUri.rsplit("#", 1)[-1], e.SecurityMode.name)
                        for e in await client.get_endpoints()]

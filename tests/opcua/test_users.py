@@ -22,18 +22,18 @@ def test_passwords_are_salted_hashes_that_verify():
 
 def test_add_list_remove_via_command(tmp_path, monkeypatch, capsys):
     path = tmp_path / "users.yaml"
-    monkeypatch.setattr(sys, "stdin", io.StringIO("op-password\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("op-password-long1\n"))
     assert main(["users", "add", str(path), "otto", "--role", "operator", "--password-stdin"]) == 0
-    monkeypatch.setattr(sys, "stdin", io.StringIO("view-password\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("view-password-long1\n"))
     assert main(["users", "add", str(path), "vera", "--role", "viewer", "--password-stdin"]) == 0
 
     text = path.read_text()
-    assert "op-password" not in text and "view-password" not in text
+    assert "op-password-long1" not in text and "view-password-long1" not in text
     assert path.stat().st_mode & 0o077 == 0  # hashes are for the owner's eyes only
     loaded = users.load_users(path)
     assert loaded["otto"].role is users.Role.OPERATOR
-    assert loaded["otto"].check_password("op-password")
-    assert not loaded["vera"].check_password("op-password")
+    assert loaded["otto"].check_password("op-password-long1")
+    assert not loaded["vera"].check_password("op-password-long1")
 
     capsys.readouterr()
     assert main(["users", "list", str(path)]) == 0
@@ -54,18 +54,18 @@ def test_password_prompt_must_match(tmp_path, monkeypatch, capsys):
 
 def test_user_errors_are_one_line_not_tracebacks(tmp_path, monkeypatch, capsys):
     path = tmp_path / "users.yaml"
-    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long-enough-password\n"))
     main(["users", "add", str(path), "otto", "--role", "operator", "--password-stdin"])
     capsys.readouterr()
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long-enough-password\n"))
     assert main(["users", "add", str(path), "otto", "--role", "viewer", "--password-stdin"]) == 2
     assert "user 'otto' exists" in capsys.readouterr().err
 
     assert main(["users", "remove", str(path), "nobody"]) == 2
     assert "no user 'nobody'" in capsys.readouterr().err
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long-enough-password\n"))
     args = ["users", "add", str(path), "bad name", "--role", "viewer", "--password-stdin"]
     assert main(args) == 2
     assert "invalid user name" in capsys.readouterr().err
@@ -97,3 +97,22 @@ def test_broken_users_file_names_the_place(tmp_path, capsys, content, message):
     assert message in str(excinfo.value)
     assert main(["users", "list", str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("password", ["ab", "fourteen-chars", "x" * 1025])
+def test_a_password_outside_the_length_bounds_is_refused(tmp_path, monkeypatch, capsys,
+                                                         password):
+    path = tmp_path / "users.yaml"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+    assert main(["users", "add", str(path), "otto", "--role", "viewer", "--password-stdin"]) == 2
+    err = capsys.readouterr().err
+    assert "expected a password of 15 to 1024 characters" in err and len(err.splitlines()) == 1
+    assert not path.exists()
+
+
+def test_a_users_file_of_nested_aliases_is_refused(tmp_path, capsys):
+    path = tmp_path / "users.yaml"
+    levels = "".join(f"l{i}: &l{i} [*l{i - 1}, *l{i - 1}, *l{i - 1}]\n" for i in range(1, 30))
+    path.write_text("l0: &l0 [x]\n" + levels + "users: {}\n")
+    assert main(["users", "list", str(path)]) == 2
+    assert "refused: more than 100,000 values" in capsys.readouterr().err
