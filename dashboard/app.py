@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections import deque
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from dashboard.opcua_link import OpcuaLink
 from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
 
+_logger = logging.getLogger(__name__)
 DRAIN_S = 0.05
 MAX_UNPUSHED = 100_000  # with no browser open nothing is pushed: do not grow without bound
 
@@ -53,7 +55,10 @@ class Dashboard:
 
     async def _drain(self) -> None:
         while True:
-            self.uns.drain()
+            try:
+                self.uns.drain()  # never raises for a message; this guards our own bugs
+            except Exception:
+                _logger.exception("draining the UNS inbox failed; carrying on")
             for plant in self.plants.values():
                 if len(plant.unpushed) > MAX_UNPUSHED:
                     plant.unpushed.clear()
@@ -78,7 +83,8 @@ class Dashboard:
                                                                int(q * len(samples)))], 4)
 
         return {"mqtt_messages": self.uns.received, "frames": self.frames,
-                "inbox": len(self.uns.inbox),
+                "inbox": len(self.uns.inbox), "rejected": self.uns.rejected,
+                "overflowed": self.uns.overflowed,
                 "unpushed": sum(len(p.unpushed) for p in self.plants.values()),
                 "latency_s": {"count": len(samples), "p50": pick(0.5), "p99": pick(0.99)}}
 

@@ -7,6 +7,8 @@ the simulator's own view is labelled so: the factory could not show it.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -22,6 +24,8 @@ from dashboard.state import (
     format_age,
     percent,
 )
+
+_logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from dashboard.app import Dashboard
@@ -53,17 +57,46 @@ def _clock(when: datetime | None) -> str:
     return "–" if when is None else when.strftime("%a %H:%M")
 
 
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def slug(name: str, index: int) -> str:
+    """`name` if it is a plain slug, else `#<index>`: a test id never carries other text."""
+    return name if _SLUG.fullmatch(name) else f"#{index}"
+
+
+def mark(element: ui.element, testid: str | None) -> ui.element:
+    """Set the element's `data-testid` as a prop value (never through NiceGUI's props-string
+    parser, which would read `x" innerHTML="..."` as a second prop); `testid` is made of fixed
+    words and `slug(...)`s."""
+    if testid:
+        element.props["data-testid"] = testid
+    return element
+
+
 def _testid(*parts: str) -> str:
-    return "data-testid=" + "-".join(p.replace(" ", "_") for p in parts)
+    return "-".join(parts)
+
+
+_failed_parts: set[str] = set()
+
+
+def redraw(what: str, update) -> None:
+    """One part's redraw: a failure is logged once per part and leaves every other part
+    drawing (a part that fails keeps its last picture)."""
+    try:
+        update()
+    except Exception:
+        if what not in _failed_parts and len(_failed_parts) < 1000:
+            _failed_parts.add(what)
+            _logger.exception("redrawing %r failed (logged once)", what)
 
 
 class Text:
     """A label that sends the browser an update only when its text or colour changes."""
 
     def __init__(self, text: str = "", classes: str = "", testid: str | None = None) -> None:
-        self.label = ui.label(text).classes(classes)
-        if testid:
-            self.label.props(testid)
+        self.label = mark(ui.label(text).classes(classes), testid)
         self._text, self._style = text, ""
 
     def set(self, text: str, style: str | None = None) -> None:
@@ -76,16 +109,17 @@ class Text:
 
 
 class Tile:
-    def __init__(self, plant: PlantState, cell: CellView) -> None:
+    def __init__(self, pid: str, cell: CellView, index: int) -> None:
         self.cell = cell
+        cid = _testid(pid, slug(cell.name, index))
         with ui.card().tight().classes("w-36 p-2 shrink-0") as self.card:
-            self.card.props(_testid("tile", plant.name, cell.name))
+            mark(self.card, _testid("tile", cid))
             ui.label(cell.name).classes("font-bold")
             self.state = Text(classes="text-white px-2 rounded",
-                              testid=_testid("state", plant.name, cell.name))
+                              testid=_testid("state", cid))
             self.mode = Text(classes="text-xs")
             self.order = Text(classes="text-xs")
-            self.counts = Text(classes="text-sm", testid=_testid("counts", plant.name, cell.name))
+            self.counts = Text(classes="text-sm", testid=_testid("counts", cid))
             self.power = Text(classes="text-xs")
             self.source = Text(classes="text-xs italic")
 
@@ -106,16 +140,16 @@ class Tile:
 class PlantPanel:
     """One plant's floor, knowledge against truth, OEE and alarms."""
 
-    def __init__(self, dashboard: Dashboard, plant: PlantState) -> None:
-        self.dashboard, self.plant = dashboard, plant
+    def __init__(self, dashboard: Dashboard, plant: PlantState, pid: str) -> None:
+        self.dashboard, self.plant, self.pid = dashboard, plant, pid
         self.version = -1
         self.structure: tuple = ()
         self.alarm_key: tuple = ()
         with ui.card().classes("w-full"):
             with ui.row().classes("items-baseline gap-4"):
                 ui.label(plant.name).classes("text-xl font-bold")
-                self.clock = Text(classes="text-lg", testid=_testid("clock", plant.name))
-                self.status = Text(classes="text-sm", testid=_testid("status", plant.name))
+                self.clock = Text(classes="text-lg", testid=_testid("clock", pid))
+                self.status = Text(classes="text-sm", testid=_testid("status", pid))
             ui.label("The floor (routing order; andon colours by MachineryItemState; ▶ lots "
                      "waiting in front of a cell / buffer size, simulator's view)") \
                 .classes("text-sm text-gray-600")
@@ -129,8 +163,8 @@ class PlantPanel:
             self.alarms = ui.column().classes("gap-1")
             ui.label("Downtime Pareto (from the UNS: only what the factory saw)") \
                 .classes("font-bold mt-2")
-            self.pareto = Text(classes="text-sm", testid=_testid("pareto", plant.name))
-            self.timeline = StateTimeline(plant)
+            self.pareto = Text(classes="text-sm", testid=_testid("pareto", pid))
+            self.timeline = StateTimeline(plant, pid)
         self.tiles: list[Tile] = []
         self.buffers: dict[str, Text] = {}
         self.knowledge_rows: dict[str, Text] = {}
@@ -142,16 +176,18 @@ class PlantPanel:
         self.floor.clear()
         self.tiles, self.buffers = [], {}
         with self.floor:
-            for cell in cells:
-                self.buffers[cell.name] = Text(classes="text-xs text-gray-700",
-                                               testid=_testid("buffer", plant.name, cell.name))
-                self.tiles.append(Tile(plant, cell))
+            for index, cell in enumerate(cells):
+                self.buffers[cell.name] = Text(
+                    classes="text-xs text-gray-700",
+                    testid=_testid("buffer", self.pid, slug(cell.name, index)))
+                self.tiles.append(Tile(self.pid, cell, index))
         self.knowledge.clear()
         self.knowledge_rows = {}
         with self.knowledge:
-            for cell in cells:
+            for index, cell in enumerate(cells):
                 self.knowledge_rows[cell.name] = Text(
-                    classes="text-sm", testid=_testid("knowledge", plant.name, cell.name))
+                    classes="text-sm",
+                    testid=_testid("knowledge", self.pid, slug(cell.name, index)))
         self.oee.clear()
         self.oee_rows = {}
         with self.oee:
@@ -172,21 +208,26 @@ class PlantPanel:
         self.status.set(f"{paused} · {speed} · bridge {plant.bridge} · OPC UA "
                         f"{'connected' if plant.opcua_connected else 'connecting'}")
         for tile in self.tiles:
-            tile.update()
+            redraw(f"tile {plant.name}/{tile.cell.name}", tile.update)
         for cell in plant.ordered_cells():
-            buffer = cell.truth.get("buffer")
-            self.buffers[cell.name].set(
-                f"▶ {'?' if buffer is None else buffer}/{cell.buffer_capacity or '?'}")
-            self.knowledge_rows[cell.name].set(self._knowledge(cell))
-            self._oee_row(cell.name, cell.live if cell.is_live else cell.truth,
-                          cell.name if cell.is_live else f"{cell.name} (sim)")
-        self._oee_row("plant (simulator)", {k.lower(): v for k, v in plant.true_kpis.items()},
-                      "plant (sim)")
-        self.pareto.set(", ".join(f"{activity} {seconds / 3600:.1f} h"
-                                  for activity, seconds in plant.pareto()[:6])
-                        or "nothing: no cell of this plant is on the UNS")
-        self._update_alarms()
-        self.timeline.update()
+            redraw(f"rows {plant.name}/{cell.name}", lambda c=cell: self._cell_rows(c))
+        redraw(f"OEE {plant.name}", lambda: self._oee_row(
+            "plant (simulator)", {k.lower(): v for k, v in plant.true_kpis.items()},
+            "plant (sim)"))
+        redraw(f"Pareto {plant.name}", lambda: self.pareto.set(
+            ", ".join(f"{activity} {seconds / 3600:.1f} h"
+                      for activity, seconds in plant.pareto()[:6])
+            or "nothing: no cell of this plant is on the UNS"))
+        redraw(f"alarms {plant.name}", self._update_alarms)
+        redraw(f"timeline {plant.name}", self.timeline.update)
+
+    def _cell_rows(self, cell: CellView) -> None:
+        buffer = cell.truth.get("buffer")
+        self.buffers[cell.name].set(
+            f"▶ {'?' if buffer is None else buffer}/{cell.buffer_capacity or '?'}")
+        self.knowledge_rows[cell.name].set(self._knowledge(cell))
+        self._oee_row(cell.name, cell.live if cell.is_live else cell.truth,
+                      cell.name if cell.is_live else f"{cell.name} (sim)")
 
     def _oee_row(self, name: str, figures: dict, title: str) -> None:
         """One row; a title marked (sim) says the figures are the simulator's, not known."""
@@ -233,20 +274,23 @@ class PlantPanel:
             if not alarms:
                 ui.label("none" if any(c.is_live for c in plant.cells.values())
                          else "none visible: no cell of this plant is online").classes("text-sm")
-            for alarm in alarms:
+            cell_index = {name: i for i, name in enumerate(plant.cells)}
+            for index, alarm in enumerate(alarms):
+                aid = _testid(self.pid, slug(alarm.cell, cell_index.get(alarm.cell, 0)),
+                              slug(alarm.name, index))
                 with ui.row().classes("items-center gap-2 text-sm") as row:
-                    row.props(_testid("alarm", plant.name, alarm.cell, alarm.name))
+                    mark(row, _testid("alarm", aid))
                     colour = "#c62828" if alarm.active else "#616161"
                     ui.label(f"{alarm.cell} · {alarm.name} ({alarm.severity})") \
                         .style(f"color:{colour}").classes("font-bold")
                     ui.label(alarm.message)
                     ui.label(_clock(alarm.time))
-                    ui.label(("active" if alarm.active else "cleared") + " · "
-                             + ("acknowledged" if alarm.acked else "unacknowledged")) \
-                        .props(_testid("ackstate", plant.name, alarm.cell, alarm.name))
+                    mark(ui.label(("active" if alarm.active else "cleared") + " · "
+                                  + ("acknowledged" if alarm.acked else "unacknowledged")),
+                         _testid("ackstate", aid))
                     if not alarm.acked:
-                        ui.button("Acknowledge", on_click=lambda a=alarm: self._ack(a)) \
-                            .props("dense " + _testid("ack", plant.name, alarm.cell, alarm.name))
+                        mark(ui.button("Acknowledge", on_click=lambda a=alarm: self._ack(a))
+                             .props("dense"), _testid("ack", aid))
 
     async def _ack(self, alarm) -> None:
         try:
@@ -268,7 +312,7 @@ TIMELINE_RECT = """function (params, api) {
 class StateTimeline:
     """MachineryItemState per cell over the last simulated shift (ECharts custom series)."""
 
-    def __init__(self, plant: PlantState) -> None:
+    def __init__(self, plant: PlantState, pid: str) -> None:
         self.plant = plant
         self._due = 0.0
         self._height = 0
@@ -281,7 +325,7 @@ class StateTimeline:
             "series": [{"type": "custom", ":renderItem": TIMELINE_RECT,
                         "encode": {"x": [1, 2], "y": 0}, "data": []}],
         }).classes("w-full")
-        self.chart.props(_testid("timeline", plant.name))
+        mark(self.chart, _testid("timeline", pid))
 
     def update(self) -> None:
         now = time.monotonic()
@@ -309,7 +353,7 @@ class StateTimeline:
 class KpiComparison:
     """The plants' true KPIs side by side, and their OEE over the last simulated shift."""
 
-    def __init__(self, plants: list[PlantState]) -> None:
+    def __init__(self, plants: list[PlantState], pids: list[str]) -> None:
         self.plants = plants
         self._chart_due = 0.0
         with ui.card().classes("w-full"):
@@ -323,8 +367,9 @@ class KpiComparison:
                     self.cells = []
                     for label, name, fmt in KPI_ROWS:
                         ui.label(label)
-                        self.cells.append([(Text(testid=_testid("kpi", plant.name, name)),
-                                            plant, name, fmt) for plant in plants])
+                        self.cells.append([(Text(testid=_testid("kpi", pid, name)),
+                                            plant, name, fmt)
+                                           for plant, pid in zip(plants, pids, strict=True)])
                 self.chart = ui.echart({
                     "title": {"text": "Plant OEE over the last shift", "left": 0,
                               "textStyle": {"fontSize": 13}},
@@ -356,16 +401,17 @@ def build_page(dashboard: Dashboard) -> None:
     ui.page_title("factory-sim demo")
     with ui.row().classes("w-full items-center gap-3"):
         ui.label("factory-sim demo").classes("text-2xl font-bold")
-        ui.button("Pause", on_click=dashboard.pause_all).props(_testid("pause-all"))
-        ui.button("Resume", on_click=dashboard.resume_all).props(_testid("resume-all"))
+        mark(ui.button("Pause", on_click=dashboard.pause_all), "pause-all")
+        mark(ui.button("Resume", on_click=dashboard.resume_all), "resume-all")
         ui.label("speed ×")
-        ui.toggle(SPEEDS, on_change=lambda e: dashboard.set_speed_all(e.value)) \
-            .props("dense no-caps " + _testid("speed"))
+        mark(ui.toggle(SPEEDS, on_change=lambda e: dashboard.set_speed_all(e.value))
+             .props("dense no-caps"), "speed")
+    pids = [slug(plant.name, index) for index, plant in enumerate(plants)]
     panels = []
     with ui.grid(columns=min(len(plants), 2)).classes("w-full"):
-        for plant in plants:
-            panels.append(PlantPanel(dashboard, plant))
-    comparison = KpiComparison(plants)
+        for plant, pid in zip(plants, pids, strict=True):
+            panels.append(PlantPanel(dashboard, plant, pid))
+    comparison = KpiComparison(plants, pids)
     versions = [-1]
 
     def refresh() -> None:
@@ -375,7 +421,7 @@ def build_page(dashboard: Dashboard) -> None:
         versions[0] = total
         for panel in panels:
             panel.update()
-        comparison.update()
+        redraw("side by side", comparison.update)
         dashboard.pushed()
 
     ui.timer(1.0 / FRAMES_PER_S, refresh)
