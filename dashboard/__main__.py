@@ -1,5 +1,6 @@
 """`python -m dashboard --mqtt URL --plant NAME=OPCUA_URL [...] [--host H] [--port P]
-[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD)."""
+[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD; the operator's
+login secret in $FACTORY_SIM_DASHBOARD_OPERATOR_SECRET, else one is made and printed)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import sys
 
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # not on the command line: ps shows that
+OPERATOR_SECRET_ENV = "FACTORY_SIM_DASHBOARD_OPERATOR_SECRET"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,10 +38,24 @@ def main(argv: list[str] | None = None) -> None:
     from nicegui import app, ui
 
     from dashboard.app import Dashboard
+    from dashboard.operator_access import OperatorAccess
     from dashboard.page import build_page
+    from dashboard.served_address import ServedAddressOnly, allowed_hosts
 
     login = (args.opcua_user, os.environ.get(PASSWORD_ENV, "")) if args.opcua_user else None
-    dashboard = Dashboard(args.mqtt, plants, login)
+    secret = os.environ.get(OPERATOR_SECRET_ENV)
+    if not secret:
+        import secrets
+
+        secret = secrets.token_urlsafe(12)
+        print(f"operator password (this run only): {secret}", flush=True)
+    try:
+        access = OperatorAccess(secret)
+    except ValueError as exc:
+        parser.error(f"${OPERATOR_SECRET_ENV}: {exc}")
+    dashboard = Dashboard(args.mqtt, plants, login, access)
+    access.add_routes(app)
+    app.add_middleware(ServedAddressOnly, hosts=allowed_hosts(args.host), port=args.port)
 
     @ui.page("/")
     def index() -> None:

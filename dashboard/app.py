@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from nicegui import ui
 
 from dashboard.opcua_link import OpcuaLink
+from dashboard.operator_access import OperatorAccess
 from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
 
@@ -31,7 +32,11 @@ MAX_UNPUSHED = 100_000  # with no browser open nothing is pushed: do not grow wi
 
 class Dashboard:
     def __init__(self, mqtt_url: str, plants: dict[str, str],
-                 login: tuple[str, str] | None = None) -> None:
+                 login: tuple[str, str] | None = None,
+                 access: OperatorAccess | None = None) -> None:
+        """`login`: the OPC UA operator login for commands; `access`: who may give them
+        (None: nobody)."""
+        self.access = access
         self.plants = {name: PlantState(name, endpoint) for name, endpoint in plants.items()}
         self.links = {name: OpcuaLink(plant, login) for name, plant in self.plants.items()}
         self.uns = UnsConsumer(mqtt_url, self.plants, client_id=f"factory-sim-dashboard-"
@@ -87,6 +92,10 @@ class Dashboard:
                 "overflowed": self.uns.overflowed,
                 "unpushed": sum(len(p.unpushed) for p in self.plants.values()),
                 "latency_s": {"count": len(samples), "p50": pick(0.5), "p99": pick(0.99)}}
+
+    def may_act(self, cookies: dict[str, str]) -> bool:
+        """Is the browser with these cookies logged in as the operator?"""
+        return self.access is not None and self.access.is_operator(cookies)
 
     # ---- the trainer's commands: every plant at once, so they stay side by side ----
     async def _all(self, command) -> None:

@@ -293,6 +293,8 @@ class PlantPanel:
                              .props("dense"), _testid("ack", aid))
 
     async def _ack(self, alarm) -> None:
+        if not refused_unless_operator(self.dashboard, "Acknowledge"):
+            return
         try:
             await self.dashboard.links[self.plant.name].acknowledge(
                 alarm.condition_id, alarm.event_id, "acknowledged from the demo dashboard")
@@ -396,16 +398,63 @@ class KpiComparison:
             self.chart.update()
 
 
+def refused_unless_operator(dashboard: Dashboard, what: str) -> bool:
+    """True if this page's browser is logged in as the operator; else tells the page why the
+    action is refused. Checked here, on the server, for every action."""
+    if dashboard.may_act(ui.context.client.request.cookies):
+        return True
+    _logger.warning("%s refused: the browser is not logged in as the operator", what)
+    ui.notify(f"{what} refused: only the operator may act (log in with the link or the "
+              "password the demo printed)", type="warning")
+    return False
+
+
+class Controls:
+    """Pause, Resume and the speed (every plant at once), and who is watching."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+        self._shown: int | None = None  # the speed the servers said, highlighted
+        operator = dashboard.may_act(ui.context.client.request.cookies)
+        mark(ui.button("Pause", on_click=lambda: self._act("Pause", dashboard.pause_all)),
+             "pause-all")
+        mark(ui.button("Resume", on_click=lambda: self._act("Resume", dashboard.resume_all)),
+             "resume-all")
+        ui.label("speed ×")
+        self.speed = mark(ui.toggle(SPEEDS, on_change=self._speed).props("dense no-caps"),
+                          "speed")
+        mark(ui.label("operator: you may act" if operator else "watching (read-only)"),
+             "role")
+        if not operator:
+            mark(ui.link("operator login", "/login"), "login")
+
+    async def _act(self, what: str, command) -> None:
+        if refused_unless_operator(self.dashboard, what):
+            await command()
+
+    async def _speed(self, event) -> None:
+        if event.value is None or event.value == self._shown:
+            return  # the highlight following the servers, not a click
+        if refused_unless_operator(self.dashboard, "Speed"):
+            await self.dashboard.set_speed_all(event.value)
+        else:
+            self.speed.set_value(self._shown)  # back to what the plants run at
+
+    def show_speed(self) -> None:
+        """Highlight the speed the plants run at (the first plant's, as the servers say)."""
+        speeds = [p.speed for p in self.dashboard.plants.values() if p.speed is not None]
+        value = int(speeds[0]) if speeds and speeds[0] in SPEEDS else None
+        if value != self._shown:
+            self._shown = value
+            self.speed.set_value(value)
+
+
 def build_page(dashboard: Dashboard) -> None:
     plants = list(dashboard.plants.values())
     ui.page_title("factory-sim demo")
     with ui.row().classes("w-full items-center gap-3"):
         ui.label("factory-sim demo").classes("text-2xl font-bold")
-        mark(ui.button("Pause", on_click=dashboard.pause_all), "pause-all")
-        mark(ui.button("Resume", on_click=dashboard.resume_all), "resume-all")
-        ui.label("speed ×")
-        mark(ui.toggle(SPEEDS, on_change=lambda e: dashboard.set_speed_all(e.value))
-             .props("dense no-caps"), "speed")
+        controls = Controls(dashboard)
     pids = [slug(plant.name, index) for index, plant in enumerate(plants)]
     panels = []
     with ui.grid(columns=min(len(plants), 2)).classes("w-full"):
@@ -422,6 +471,7 @@ def build_page(dashboard: Dashboard) -> None:
         for panel in panels:
             panel.update()
         redraw("side by side", comparison.update)
+        redraw("speed", controls.show_speed)
         dashboard.pushed()
 
     ui.timer(1.0 / FRAMES_PER_S, refresh)

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ READY_TIMEOUT_S = 20.0  # give up on a child that has not answered by then
 STOP_TIMEOUT_S = 4.0  # SIGTERM, then SIGKILL: the whole demo is gone within 5 s
 OPERATOR = "trainer"  # the dashboard's OPC UA login: methods need the operator role
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # how the dashboard gets the password
+OPERATOR_SECRET_ENV = "FACTORY_SIM_DASHBOARD_OPERATOR_SECRET"  # the trainer's page login
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",
                         help="dashboard port (default 8080)")
+    parser.add_argument("--logs", metavar="DIR", type=Path,
+                        help="write the demo's logs (and its servers' state) into DIR, kept "
+                        "after the demo stops (default: a new folder under the system's "
+                        "temporary directory, also kept)")
     parser.add_argument("--lines", type=int, metavar="N", help=argparse.SUPPRESS)  # load tests
     parser.set_defaults(handler=demo_command)
 
@@ -189,13 +193,14 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
     started = time.monotonic()
-    state_dir = Path(tempfile.mkdtemp(prefix="factory-sim-demo-"))
+    state_dir = _log_dir(args.logs)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # Security on, as in a real plant: anonymous clients (the bridges) may read and subscribe,
     # the dashboard logs in as an operator to call methods (Acknowledge, Pause, ...).
     from opcua_server.users import Role, add_user
 
     password = secrets.token_urlsafe(12)
+    operator_secret = secrets.token_urlsafe(12)  # the trainer's login to the page
     users_file = state_dir / "users.yaml"
     add_user(users_file, OPERATOR, Role.OPERATOR, password)
     python = sys.executable
@@ -233,7 +238,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
                       state_dir / "dashboard.log", ready_text="dashboard ready",
-                      private_env={PASSWORD_ENV: password})
+                      private_env={PASSWORD_ENV: password,
+                                   OPERATOR_SECRET_ENV: operator_secret})
     servers = [plant.children[0] for plant in plants]
     bridges = [plant.children[1] for plant in plants]
     everything = [*bridges, dashboard, *servers, *([broker] if broker else [])]
@@ -253,12 +259,14 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         print(f"factory-sim demo: ready in {time.monotonic() - started:.1f} s "
               f"({', '.join(plant_names)} at {args.speed:g}x, seed {seed})", flush=True)
         print(f"dashboard: http://{shown_host}:{args.port}/", flush=True)
+        _print_access(args.host, args.port, shown_host, operator_secret)
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
         print(f"opcua login for methods: {OPERATOR} / {password} (operator; anonymous clients "
               "may only read)", flush=True)
-        print(f"logs: {state_dir}; Ctrl-C stops the demo", flush=True)
+        print(f"logs: {state_dir} (kept after the demo stops); Ctrl-C stops the demo",
+              flush=True)
         failed = await _watch(everything, stop)
         if failed is not None:
             raise CliError(f"{failed.name} stopped: {failed.last_line()} "
@@ -266,10 +274,44 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         clean = True
     finally:
         _stop_all(everything)
-    if clean:  # after a failure the logs stay for whoever reads the error's log path
-        shutil.rmtree(state_dir, ignore_errors=True)
-    print("factory-sim demo: stopped", flush=True)
+        print(f"factory-sim demo: stopped{'' if clean else ' after a failure'}; logs kept in "
+              f"{state_dir}", flush=True)
     return 0
+
+
+def _log_dir(wanted: Path | None) -> Path:
+    """The folder for the demo's logs: `--logs DIR` (created; it must not hold another
+    demo's logs) or a new one in the temporary directory. Kept after the demo stops."""
+    if wanted is None:
+        return Path(tempfile.mkdtemp(prefix="factory-sim-demo-"))
+    try:
+        wanted.mkdir(parents=True, exist_ok=True)
+        probe = wanted / ".factory-sim-demo-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"--logs {wanted}: cannot write there: {exc.strerror or exc}") from None
+    if (wanted / "dashboard.log").exists():
+        run = time.strftime("%Y%m%d-%H%M%S")
+        wanted = wanted / f"run-{run}-{os.getpid()}"
+        wanted.mkdir()
+    return wanted.resolve()
+
+
+def _print_access(host: str, port: int, shown_host: str, secret: str) -> None:
+    """Who can do what: anyone who reaches the page watches; the operator logs in to act."""
+    from dashboard.served_address import WILDCARDS, lan_addresses
+
+    print(f"operator login (this run only): http://{shown_host}:{port}/login?token={secret}"
+          f"  or the password {secret} at /login", flush=True)
+    if host in WILDCARDS:
+        for address in lan_addresses():
+            print(f"dashboard on the LAN: http://{address}:{port}/", flush=True)
+        print("anyone on the LAN who opens it may watch; only a browser logged in as the "
+              "operator may pause, resume, change the speed or acknowledge", flush=True)
+    else:
+        print("anyone who opens it may watch; only a browser logged in as the operator may "
+              "pause, resume, change the speed or acknowledge", flush=True)
 
 
 async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.Event) -> None:

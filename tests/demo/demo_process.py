@@ -42,7 +42,7 @@ class DemoProcess:
         self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *(args or [])]
         self.lines: list[str] = []
         self.opcua: dict[str, str] = {}
-        self.dashboard = self.mqtt = ""
+        self.dashboard = self.mqtt = self.login = self.logs = ""
         self.ready_s: float | None = None
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event()
@@ -66,11 +66,14 @@ class DemoProcess:
                 self.ready_s = float(match.group(1))
             elif line.startswith("dashboard: "):
                 self.dashboard = line.split()[1]
+            elif line.startswith("operator login (this run only): "):
+                self.login = line.split()[5]
             elif line.startswith("mqtt: "):
                 self.mqtt = line.split()[1]
             elif match := re.match(r"opcua (\S+): (\S+)", line):
                 self.opcua[match.group(1)] = match.group(2)
             elif line.startswith("logs: "):
+                self.logs = line.split()[1]
                 self._ready.set()
         self._ready.set()  # it ended
 
