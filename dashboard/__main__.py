@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # not on the command line: ps shows that
 OPERATOR_SECRET_ENV = "FACTORY_SIM_DASHBOARD_OPERATOR_SECRET"
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--opcua-user", metavar="NAME",
                         help="OPC UA login for commands (an operator); the password comes from "
                         f"${PASSWORD_ENV}")
+    parser.add_argument("--replay", metavar="FILE", type=Path,
+                        help="the replay strip's figures (JSON, written by `factory-sim demo`;"
+                        " read once the file appears)")
     args = parser.parse_args(argv)
     plants = {}
     for item in args.plant:
@@ -53,13 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         access = OperatorAccess(secret)
     except ValueError as exc:
         parser.error(f"${OPERATOR_SECRET_ENV}: {exc}")
-    dashboard = Dashboard(args.mqtt, plants, login, access)
+    dashboard = Dashboard(args.mqtt, plants, login, access, args.replay)
     access.add_routes(app)
     app.add_middleware(ServedAddressOnly, hosts=allowed_hosts(args.host), port=args.port)
 
     @ui.page("/")
-    def index() -> None:
-        build_page(dashboard)
+    def index(theme: str | None = None) -> None:
+        build_page(dashboard, theme)
 
     @app.get("/api/stats")
     def stats(reset: bool = False) -> dict:

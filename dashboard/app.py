@@ -17,11 +17,13 @@ import logging
 import os
 from collections import deque
 from datetime import UTC, datetime
+from pathlib import Path
 
 from nicegui import ui
 
 from dashboard.opcua_link import OpcuaLink
 from dashboard.operator_access import OperatorAccess
+from dashboard.replay_strip import ReplaySource
 from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
 
@@ -33,10 +35,11 @@ MAX_UNPUSHED = 100_000  # with no browser open nothing is pushed: do not grow wi
 class Dashboard:
     def __init__(self, mqtt_url: str, plants: dict[str, str],
                  login: tuple[str, str] | None = None,
-                 access: OperatorAccess | None = None) -> None:
+                 access: OperatorAccess | None = None, replay: Path | None = None) -> None:
         """`login`: the OPC UA operator login for commands; `access`: who may give them
-        (None: nobody)."""
+        (None: nobody); `replay`: the replay strip's file (written while the demo starts)."""
         self.access = access
+        self.replay = ReplaySource(replay)
         self.plants = {name: PlantState(name, endpoint) for name, endpoint in plants.items()}
         self.links = {name: OpcuaLink(plant, login) for name, plant in self.plants.items()}
         self.uns = UnsConsumer(mqtt_url, self.plants, client_id=f"factory-sim-dashboard-"

@@ -27,14 +27,15 @@ MAX_CELLS = 500  # a plant's cells (`--lines 25` has 100); more are rejected, no
 MAX_CELL_NAME = 100
 MAX_ALARMS = 500  # alarms listed a plant
 
-# Andon colours by OPC 40001-1 MachineryItemState.
+# Timeline colours by OPC 40001-1 MachineryItemState, ISA-101 style: greys for normal,
+# red only for the abnormal.
 ANDON = {
-    "Executing": "#2e7d32",  # green: producing
-    "NotExecuting": "#f9a825",  # amber: ready, waiting, stopped
-    "OutOfService": "#c62828",  # red: failed, in repair or maintenance
-    "NotAvailable": "#616161",  # grey: off shift, break
+    "Executing": "#7d7d7d",  # producing
+    "NotExecuting": "#c4c4c4",  # ready, waiting, stopped
+    "OutOfService": "#c62828",  # failed, in repair or maintenance
+    "NotAvailable": "#3a3a3a",  # off shift, break
 }
-UNKNOWN_COLOUR = "#b0bec5"
+UNKNOWN_COLOUR = "#e3e3e3"
 DOWN_ACTIVITIES = ("failed", "repair", "maintenance", "setup", "short_stop", "starved",
                    "blocked", "waiting_operator", "stopped")
 

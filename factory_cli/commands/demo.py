@@ -235,11 +235,16 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
             state_dir / f"bridge-{plant.name}.log", ready_text="bridging "))
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
+                                    "--replay", str(state_dir / "replay.json"),
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
                       state_dir / "dashboard.log", ready_text="dashboard ready",
                       private_env={PASSWORD_ENV: password,
                                    OPERATOR_SECRET_ENV: operator_secret})
+    # the replay strip: the same scenarios and seed, four weeks ahead (factory_cli.demo_replay)
+    replay = Child("replay", [python, "-m", "factory_cli.demo_replay",
+                              str(state_dir / "replay.json"), str(seed), *names],
+                   state_dir / "replay.log")
     servers = [plant.children[0] for plant in plants]
     bridges = [plant.children[1] for plant in plants]
     everything = [*bridges, dashboard, *servers, *([broker] if broker else [])]
@@ -251,6 +256,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         # The dashboard takes longest to import and finds its peers on its own: start it first.
+        replay.start(env)  # one-shot: it writes the strip's file and ends
         await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop)
         await _start_all(bridges, env, stop)
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -273,7 +279,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
                            f"(log: {failed.log})", exit_code=1)
         clean = True
     finally:
-        _stop_all(everything)
+        _stop_all([*everything, replay])
         print(f"factory-sim demo: stopped{'' if clean else ' after a failure'}; logs kept in "
               f"{state_dir}", flush=True)
     return 0

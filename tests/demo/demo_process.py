@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,7 +41,12 @@ class Broker:
 class DemoProcess:
     def __init__(self, args: list[str] | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *(args or [])]
+        args = list(args or [])
+        # the demo keeps its logs: a test's go into a folder of its own, removed at the end
+        self._own_logs = None if "--logs" in args else tempfile.mkdtemp(prefix="demo-test-")
+        if self._own_logs:
+            args += ["--logs", self._own_logs]
+        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *args]
         self.lines: list[str] = []
         self.opcua: dict[str, str] = {}
         self.dashboard = self.mqtt = self.login = self.logs = ""
@@ -94,6 +101,8 @@ class DemoProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self._own_logs:
+            shutil.rmtree(self._own_logs, ignore_errors=True)
         return self.process.returncode
 
     def __enter__(self) -> DemoProcess:
