@@ -23,6 +23,10 @@ def _clock(when) -> str:
     return "–" if when is None else when.strftime("%a %H:%M")
 
 
+def _known(value) -> str:
+    return "?" if not isinstance(value, int | float) else f"{value:.0f}"
+
+
 def _minutes(seconds) -> str:
     return "?" if not isinstance(seconds, int | float) else f"{seconds / 60:.0f} min"
 
@@ -63,12 +67,12 @@ class KnowledgeTable:
         age.set(format_age(self.plant.knowledge_age_s(cell)))
         if cell.is_live:
             known.set(f"live on the UNS: {cell.live.get('state') or '?'} "
-                      f"({cell.live.get('activity') or '?'}), good {cell.live.get('good', '?')}")
-            truth.set(f"{now}, good {actual.get('good', '?')}")
+                      f"({cell.live.get('activity') or '?'}), good {_known(cell.live.get('good'))}")
+            truth.set(f"{now}, good {_known(actual.get('good'))}")
             return
         report = cell.report
-        shift = (f"shift so far: good {actual.get('shift_good', '?')}, scrap "
-                 f"{actual.get('shift_scrap', '?')}, downtime "
+        shift = (f"shift so far: good {_known(actual.get('shift_good'))}, scrap "
+                 f"{_known(actual.get('shift_scrap'))}, downtime "
                  f"{_minutes(actual.get('shift_downtime_s'))} · now {now}")
         truth.set(shift)
         if cell.connectivity == "vendor" and not report:
@@ -77,7 +81,8 @@ class KnowledgeTable:
             known.set("nothing yet: no paper shift report so far")
         else:
             known.set(f"shift report filed {_clock(report['FiledAt'])}: good "
-                      f"{report.get('GoodReported')}, scrap {report.get('ScrapReported')}, "
+                      f"{_known(report.get('GoodReported'))}, scrap "
+                      f"{_known(report.get('ScrapReported'))}, "
                       f"downtime {_minutes(report.get('DowntimeReported'))}")
 
 

@@ -73,6 +73,10 @@ class Tile:
             power = shown.get("power")
             self.detail.set(f"order {shown.get('order') or '–'} · "
                             + ("–" if power is None else f"{power:.1f} kW"))
+        elif cell.connectivity == "vendor" and not cell.report:
+            self.big.set("adapter")
+            self.caption.set("not on the UNS: its vendor's own interface, read by a "
+                             "hand-written adapter")
         else:
             reported = cell.report.get("FiledAt") is not None
             self.big.set(age if reported else "never")
@@ -167,9 +171,9 @@ class PlantPanel:
                 ui.label(plant.name).classes("hmi-plant whitespace-nowrap ellipsis min-w-0")
                 self.level = Text(classes="hmi-mid whitespace-nowrap",
                                   test_id=testid("level", pid))
-                self.clock = Text(classes="hmi-mid whitespace-nowrap",
+                self.clock = Text(classes="hmi-mid whitespace-nowrap ml-auto",
                                   test_id=testid("clock", pid))
-                self.status = Text(classes="hmi-small hmi-muted", test_id=testid("status", pid))
+            self.status = Text(classes="hmi-small hmi-muted", test_id=testid("status", pid))
             self.floor = ui.grid(columns=4).classes("w-full gap-1")
             with ui.grid(columns="minmax(0,1fr) minmax(0,1fr)").classes("w-full gap-3"):
                 self.oee = OeeBars(plant, pid)

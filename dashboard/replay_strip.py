@@ -92,13 +92,14 @@ class ReplayStrip:
                 self.figures = ui.grid(columns=len(HEADLINES)).classes("gap-1 grow")
                 self.chart = ui.echart({
                     "animation": False, "tooltip": {"trigger": "axis"},
-                    "legend": {"bottom": 0, "left": "center"},
-                    "grid": {"top": 28, "left": 45, "right": 10, "bottom": 55},
+                    "legend": {"bottom": 0, "left": "center", "itemGap": 6,
+                               "textStyle": {"fontSize": 11}},
+                    "grid": {"top": 28, "left": 45, "right": 10, "bottom": 75},
                     "xAxis": {"type": "value", "name": "simulated day", "min": 1,
                               "nameLocation": "middle", "nameGap": 22},
                     "yAxis": {"type": "value", "name": "on-time in full [%]"},
                     "series": [],
-                }).classes("w-96 h-40")
+                }).classes("w-96 h-48")
 
     def update(self) -> None:
         if self.drawn:
