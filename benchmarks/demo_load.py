@@ -87,7 +87,8 @@ def measure(name: str, args: list[str], seconds: float, warmup: float) -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 720})  # the projector
         page.goto(demo.dashboard)
         page.wait_for_timeout(warmup * 1000)
-        processes = {pid: psutil.Process(pid) for pid in demo.pids()}
+        processes = {pid: psutil.Process(pid) for pid in demo.pids()
+                     if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
         labels = {pid: label(p.cmdline()) for pid, p in processes.items()}
         browser_procs = {p.pid: p for p in psutil.Process().children(recursive=True)
                          if "chrom" in p.name()}

@@ -273,7 +273,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
               "may only read)", flush=True)
         print(f"logs: {state_dir} (kept after the demo stops); Ctrl-C stops the demo",
               flush=True)
-        failed = await _watch(everything, stop)
+        failed = await _watch(everything, stop, one_shot=[replay])
         if failed is not None:
             raise CliError(f"{failed.name} stopped: {failed.last_line()} "
                            f"(log: {failed.log})", exit_code=1)
@@ -379,9 +379,13 @@ async def _fast_forward(plants: list[Plant], first_shift: float, password: str) 
     await asyncio.gather(*(one(plant) for plant in plants))
 
 
-async def _watch(children: list[Child], stop: asyncio.Event) -> Child | None:
-    """Until Ctrl-C/SIGTERM; a child that dies on its own ends the demo (it is not restarted)."""
+async def _watch(children: list[Child], stop: asyncio.Event,
+                 one_shot: list[Child] = ()) -> Child | None:
+    """Until Ctrl-C/SIGTERM; a child that dies on its own ends the demo (it is not restarted).
+    `one_shot` children may end: they are only reaped."""
     while not stop.is_set():
+        for child in one_shot:
+            child.process.poll()
         for child in children:
             if child.process.poll() is not None:
                 return child
