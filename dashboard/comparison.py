@@ -10,6 +10,7 @@ import time
 
 from nicegui import ui
 
+from dashboard.plant_details import CHART_EVERY_S
 from dashboard.plant_panel import capped
 from dashboard.state import PlantState, format_age
 from dashboard.widgets import Text, testid
@@ -102,7 +103,7 @@ class OeeTrend:
         now = time.monotonic()
         if now < self._due:  # a chart redraw costs the browser more than labels
             return
-        self._due = now + 1.0
+        self._due = now + CHART_EVERY_S
         for series, plant in zip(self.chart.options["series"], self.plants, strict=True):
             series["data"] = [[when.isoformat(), round(100 * oee, 2)]
                               for when, oee in plant.oee_trend]

@@ -11,6 +11,7 @@ simulator's own view is labelled so: the factory could not show it.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from nicegui import ui
@@ -115,6 +116,7 @@ def build_page(dashboard: Dashboard, theme: str | None = None) -> None:
         details = [PlantDetails(plant, pid) for plant, pid in zip(plants, pids, strict=True)]
     trend = OeeTrend(plants, pids)
     versions = [-1]
+    counted = [0]
 
     def refresh() -> None:
         total = sum(p.version for p in plants)
@@ -130,8 +132,10 @@ def build_page(dashboard: Dashboard, theme: str | None = None) -> None:
         redraw("speed", controls.show_speed)
         redraw("replay", replay.update)
         uns = dashboard.uns
-        counters.set(f"UNS: {uns.received:,} messages · {uns.rejected:,} rejected · "
-                     f"{uns.overflowed:,} dropped (inbox full)")
+        if int(time.monotonic()) != counted[0]:  # once a second is enough to read
+            counted[0] = int(time.monotonic())
+            counters.set(f"UNS: {uns.received:,} messages · {uns.rejected:,} rejected · "
+                         f"{uns.overflowed:,} dropped (inbox full)")
         dashboard.pushed()
 
     ui.timer(1.0 / FRAMES_PER_S, refresh)

@@ -19,6 +19,9 @@ TIMELINE_RECT = """function (params, api) {
 }"""
 
 
+CHART_EVERY_S = 5.0  # a chart redraw costs the browser more than all the labels
+
+
 def _clock(when) -> str:
     return "–" if when is None else when.strftime("%a %H:%M")
 
@@ -127,7 +130,7 @@ class StateTimeline:
             return
         cells = plant.ordered_cells()
         # A hundred cells' rectangles cost the browser more than the rest of the page.
-        self._due = now + max(1.0, len(cells) / 25)
+        self._due = now + max(CHART_EVERY_S, len(cells) / 25)
         data = []
         for row, cell in enumerate(cells):
             for start, end, state in cell.segments(plant.clock):

@@ -54,6 +54,7 @@ class Tile:
             self.state = Text(classes="hmi-state", test_id=testid("state", cid))
             self.counts = Text(classes="hmi-small", test_id=testid("counts", cid))
             self.detail = Text(classes="hmi-small hmi-muted")
+            self.buffer = Text(classes="hmi-small hmi-muted", test_id=testid("buffer", cid))
         self._unknown: bool | None = None
 
     def update(self) -> None:
@@ -66,6 +67,10 @@ class Tile:
         state = shown.get("state")
         self.state.set(f"{state or '?'} · {shown.get('activity') or '?'}", state_class(state))
         self.counts.set(f"good {_plain(shown.get('good'))} · scrap {_plain(shown.get('scrap'))}")
+        buffer = cell.truth.get("buffer")
+        self.buffer.set(f"▶ {_plain(buffer) if buffer is not None else '?'}/"
+                        f"{_plain(cell.buffer_capacity) if cell.buffer_capacity else '?'} lots "
+                        "waiting (simulator's view)")
         age = format_age(plant.knowledge_age_s(cell))
         if live:
             self.big.set(_count(shown.get("good")))
@@ -94,6 +99,7 @@ class OeeBars:
     def __init__(self, plant: PlantState, pid: str) -> None:
         self.plant = plant
         self.bars: dict[str, tuple[ui.element, Text]] = {}
+        self.widths: dict[str, int] = {}
         with ui.column().classes("gap-0 w-full"):
             ui.label("OEE (ISO 22400, simulator's measurement)").classes("hmi-title")
             for label, name in self.ROWS:
@@ -108,7 +114,9 @@ class OeeBars:
         for name, (fill, text) in self.bars.items():
             share, was_over = capped(self.plant.true_kpis.get(name))
             width = 0 if share is None else round(100 * share)
-            fill.style(replace=f"width:{width:d}%")  # an int from a clamped float
+            if self.widths.get(name) != width:  # every style() call is sent to the browser
+                self.widths[name] = width
+                fill.style(replace=f"width:{width:d}%")  # an int from a clamped float
             text.set("–" if share is None else f"{100 * share:.1f} %"
                      + (" (capped)" if was_over else ""))
 
