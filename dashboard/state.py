@@ -280,6 +280,3 @@ def format_age(seconds: float | None) -> str:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
-
-def percent(value: Any) -> str:
-    return "–" if not isinstance(value, int | float) else f"{100 * value:.1f} %"
