@@ -9,6 +9,7 @@ only, as a terminal would to the foreground process, and waits for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -90,8 +91,13 @@ class DemoProcess:
         return [parent.pid, *(child.pid for child in parent.children(recursive=True))]
 
     def children(self) -> dict[int, str]:
+        """Every live process under the demo: pid -> command line (an ended one is left out)."""
         parent = psutil.Process(self.process.pid)
-        return {child.pid: " ".join(child.cmdline()) for child in parent.children(recursive=True)}
+        result = {}
+        for child in parent.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # ended (the one-shot replay), a zombie
+                result[child.pid] = " ".join(child.cmdline())
+        return result
 
     def stop(self, signum: int = signal.SIGINT, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
