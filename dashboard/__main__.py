@@ -1,5 +1,6 @@
 """`python -m dashboard --mqtt URL --plant NAME=OPCUA_URL [...] [--host H] [--port P]
-[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD)."""
+[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD; the operator's
+login secret in $FACTORY_SIM_DASHBOARD_OPERATOR_SECRET, else one is made and printed)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # not on the command line: ps shows that
+OPERATOR_SECRET_ENV = "FACTORY_SIM_DASHBOARD_OPERATOR_SECRET"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--opcua-user", metavar="NAME",
                         help="OPC UA login for commands (an operator); the password comes from "
                         f"${PASSWORD_ENV}")
+    parser.add_argument("--replay", metavar="FILE", type=Path,
+                        help="the replay strip's figures (JSON, written by `factory-sim demo`;"
+                        " read once the file appears)")
     args = parser.parse_args(argv)
     plants = {}
     for item in args.plant:
@@ -36,14 +42,28 @@ def main(argv: list[str] | None = None) -> None:
     from nicegui import app, ui
 
     from dashboard.app import Dashboard
+    from dashboard.operator_access import OperatorAccess
     from dashboard.page import build_page
+    from dashboard.served_address import ServedAddressOnly, allowed_hosts
 
     login = (args.opcua_user, os.environ.get(PASSWORD_ENV, "")) if args.opcua_user else None
-    dashboard = Dashboard(args.mqtt, plants, login)
+    secret = os.environ.get(OPERATOR_SECRET_ENV)
+    if not secret:
+        import secrets
+
+        secret = secrets.token_urlsafe(12)
+        print(f"operator password (this run only): {secret}", flush=True)
+    try:
+        access = OperatorAccess(secret)
+    except ValueError as exc:
+        parser.error(f"${OPERATOR_SECRET_ENV}: {exc}")
+    dashboard = Dashboard(args.mqtt, plants, login, access, args.replay)
+    access.add_routes(app)
+    app.add_middleware(ServedAddressOnly, hosts=allowed_hosts(args.host), port=args.port)
 
     @ui.page("/")
-    def index() -> None:
-        build_page(dashboard)
+    def index(theme: str | None = None) -> None:
+        build_page(dashboard, theme)
 
     @app.get("/api/stats")
     def stats(reset: bool = False) -> dict:

@@ -13,23 +13,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections import deque
 from datetime import UTC, datetime
+from pathlib import Path
 
 from nicegui import ui
 
 from dashboard.opcua_link import OpcuaLink
+from dashboard.operator_access import OperatorAccess
+from dashboard.replay_strip import ReplaySource
 from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
 
+_logger = logging.getLogger(__name__)
 DRAIN_S = 0.05
 MAX_UNPUSHED = 100_000  # with no browser open nothing is pushed: do not grow without bound
 
 
 class Dashboard:
     def __init__(self, mqtt_url: str, plants: dict[str, str],
-                 login: tuple[str, str] | None = None) -> None:
+                 login: tuple[str, str] | None = None,
+                 access: OperatorAccess | None = None, replay: Path | None = None) -> None:
+        """`login`: the OPC UA operator login for commands; `access`: who may give them
+        (None: nobody); `replay`: the replay strip's file (written while the demo starts)."""
+        self.access = access
+        self.replay = ReplaySource(replay)
         self.plants = {name: PlantState(name, endpoint) for name, endpoint in plants.items()}
         self.links = {name: OpcuaLink(plant, login) for name, plant in self.plants.items()}
         self.uns = UnsConsumer(mqtt_url, self.plants, client_id=f"factory-sim-dashboard-"
@@ -53,7 +63,10 @@ class Dashboard:
 
     async def _drain(self) -> None:
         while True:
-            self.uns.drain()
+            try:
+                self.uns.drain()  # never raises for a message; this guards our own bugs
+            except Exception:
+                _logger.exception("draining the UNS inbox failed; carrying on")
             for plant in self.plants.values():
                 if len(plant.unpushed) > MAX_UNPUSHED:
                     plant.unpushed.clear()
@@ -78,9 +91,14 @@ class Dashboard:
                                                                int(q * len(samples)))], 4)
 
         return {"mqtt_messages": self.uns.received, "frames": self.frames,
-                "inbox": len(self.uns.inbox),
+                "inbox": len(self.uns.inbox), "rejected": self.uns.rejected,
+                "overflowed": self.uns.overflowed,
                 "unpushed": sum(len(p.unpushed) for p in self.plants.values()),
                 "latency_s": {"count": len(samples), "p50": pick(0.5), "p99": pick(0.99)}}
+
+    def may_act(self, cookies: dict[str, str]) -> bool:
+        """Is the browser with these cookies logged in as the operator?"""
+        return self.access is not None and self.access.is_operator(cookies)
 
     # ---- the trainer's commands: every plant at once, so they stay side by side ----
     async def _all(self, command) -> None:

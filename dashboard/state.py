@@ -18,35 +18,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-FRAMES_PER_S = 10
+from dashboard.uns_messages import UNS_TAGS, AlarmEvent, BridgeStatus, RejectedMessage, TagValue
+
+FRAMES_PER_S = 5  # the browser's CPU is the demo's largest cost (benchmarks/demo_load.py)
 TREND_WINDOW_S = 8 * 3600.0  # the last simulated shift
 TIMELINE_WINDOW_S = 8 * 3600.0
+MAX_CELLS = 500  # a plant's cells (`--lines 25` has 100); more are rejected, not drawn
+MAX_CELL_NAME = 100
+MAX_ALARMS = 500  # alarms listed a plant
 
-# Andon colours by OPC 40001-1 MachineryItemState.
+# Timeline colours by OPC 40001-1 MachineryItemState, ISA-101 style: greys for normal,
+# red only for the abnormal.
 ANDON = {
-    "Executing": "#2e7d32",  # green: producing
-    "NotExecuting": "#f9a825",  # amber: ready, waiting, stopped
-    "OutOfService": "#c62828",  # red: failed, in repair or maintenance
-    "NotAvailable": "#616161",  # grey: off shift, break
+    "Executing": "#7d7d7d",  # producing
+    "NotExecuting": "#c4c4c4",  # ready, waiting, stopped
+    "OutOfService": "#c62828",  # failed, in repair or maintenance
+    "NotAvailable": "#3a3a3a",  # off shift, break
 }
-UNKNOWN_COLOUR = "#b0bec5"
+UNKNOWN_COLOUR = "#e3e3e3"
 DOWN_ACTIVITIES = ("failed", "repair", "maintenance", "setup", "short_stop", "starved",
                    "blocked", "waiting_operator", "stopped")
 
-# UNS group/tag -> CellView.live key (README section `bridge`: group and tag names).
-UNS_TAGS = {
-    ("state", "CurrentState"): "state",
-    ("mode", "CurrentState"): "mode",
-    ("Monitoring", "Activity"): "activity",
-    ("Monitoring", "GoodParts"): "good",
-    ("Monitoring", "ScrapParts"): "scrap",
-    ("Monitoring", "Power"): "power",
-    ("CurrentOrder", "OrderId"): "order",
-    ("Kpi", "OEE"): "oee",
-    ("Kpi", "Availability"): "availability",
-    ("Kpi", "Performance"): "performance",
-    ("Kpi", "Quality"): "quality",
-}
 # SimulatorView/Cells/<cell>/<name> -> CellView.truth key
 TRUTH_NAMES = {"ItemState": "state", "OperationMode": "mode", "Activity": "activity",
                "OrderId": "order", "GoodParts": "good", "ScrapParts": "scrap", "Power": "power",
@@ -65,12 +57,6 @@ def _append_change(timeline: deque, when: datetime, state: Any) -> None:
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -149,6 +135,9 @@ class PlantState:
     def cell(self, name: str) -> CellView:
         view = self.cells.get(name)
         if view is None:
+            if len(self.cells) >= MAX_CELLS or not 0 < len(name) <= MAX_CELL_NAME:
+                raise RejectedMessage(f"cell {name[:40]!r}: a name of 1 to {MAX_CELL_NAME} "
+                                      f"characters expected, at most {MAX_CELLS} cells a plant")
             view = self.cells[name] = CellView(name)
         return view
 
@@ -156,36 +145,35 @@ class PlantState:
         return sorted(self.cells.values(), key=lambda c: (c.position, c.name))
 
     # ---- the unified namespace ----
-    def apply_uns(self, path: list[str], document: dict[str, Any], fresh: bool = True) -> None:
-        """One MQTT message below the plant's prefix: `path` is the topic's levels after it.
-
-        `fresh`: not a retained value replayed at subscription (those do not count for latency).
-        """
-        if len(path) == 3 and path[0] == "_bridge" and path[2] == "status":
-            self.bridge = str(document.get("status", "unknown"))
-        elif len(path) == 7:  # enterprise/site/area/line/cell/group/tag
-            key = UNS_TAGS.get((path[5], path[6]))
-            if key is not None:
-                self._apply_value(path[4], key, document, fresh)
-        elif len(path) == 6 and path[5] == "alarms":
-            self._apply_alarm(path[4], document)
+    def apply_uns(self, path: list[str], message: TagValue | AlarmEvent | BridgeStatus,
+                  fresh: bool = True) -> None:
+        """One validated MQTT message below the plant's prefix (`dashboard.uns_messages`):
+        `path` is the topic's levels after the prefix. `fresh`: not a retained value replayed
+        at subscription (those do not count for latency). Raises RejectedMessage for a value
+        of the wrong type for its tag, before anything is changed."""
+        if isinstance(message, BridgeStatus):
+            self.bridge = message.status
+        elif isinstance(message, AlarmEvent):
+            self._apply_alarm(path[4], message)
+        elif isinstance(message, TagValue) and len(path) == 7:
+            known = UNS_TAGS.get((path[5], path[6]))
+            if known is None or message.gap is not None:
+                return
+            key, kind = known
+            self._apply_value(path[4], key, message.checked(kind), message, fresh)
         else:
             return
         self.version += 1
 
-    def _apply_value(self, cell_name: str, key: str, document: dict[str, Any],
+    def _apply_value(self, cell_name: str, key: str, value: Any, message: TagValue,
                      fresh: bool) -> None:
         cell = self.cell(cell_name)
-        value = document.get("value")
-        if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-            value = None
         cell.live[key] = value
-        when = parse_time(document.get("sourceTimestamp"))
+        when = message.sourceTimestamp
         if when is not None and (cell.live_at is None or when > cell.live_at):
             cell.live_at = when
-        served = parse_time(document.get("serverTimestamp"))
-        if served is not None and fresh:
-            self.unpushed.append(served)
+        if message.serverTimestamp is not None and fresh:
+            self.unpushed.append(message.serverTimestamp)
         if key == "activity" and when is not None and isinstance(value, str):
             if cell._activity is not None:
                 previous, since = cell._activity
@@ -197,22 +185,17 @@ class PlantState:
         elif key == "state" and when is not None:
             _append_change(cell.timeline, when, value)
 
-    def _apply_alarm(self, cell_name: str, document: dict[str, Any]) -> None:
-        fields = document.get("fields") or {}
-        condition = fields.get("ConditionId")
-        if not condition:
-            return
+    def _apply_alarm(self, cell_name: str, event: AlarmEvent) -> None:
+        fields = event.fields
         alarm = Alarm(
-            condition_id=str(condition), cell=cell_name,
-            name=str(fields.get("ConditionName") or ""),
-            message=str(document.get("message") or ""),
-            severity=int(document.get("severity") or 0),
-            time=parse_time(document.get("time")),
-            active=bool(fields.get("ActiveState")),
-            acked=bool(fields.get("AckedState")),
-            retain=bool(fields.get("Retain", True)),
-            event_id=str(fields.get("EventId") or ""),
+            condition_id=fields.ConditionId, cell=self.cell(cell_name).name,
+            name=fields.ConditionName,
+            message=event.message, severity=event.severity, time=event.time,
+            active=fields.ActiveState, acked=fields.AckedState, retain=fields.Retain,
+            event_id=fields.EventId,
         )
+        if alarm.condition_id not in self.alarms and len(self.alarms) >= MAX_ALARMS:
+            raise RejectedMessage(f"alarms: at most {MAX_ALARMS} listed a plant")
         if alarm.active or not alarm.acked:
             self.alarms[alarm.condition_id] = alarm
         else:  # inactive and acknowledged: the condition is done with
@@ -297,6 +280,3 @@ def format_age(seconds: float | None) -> str:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
-
-def percent(value: Any) -> str:
-    return "–" if not isinstance(value, int | float) else f"{100 * value:.1f} %"

@@ -3,13 +3,15 @@
 Both of the bridge's modes are understood: tag mode (one retained message per value on its own
 topic) and machine mode (a machine's updates batched on `.../{cell}/updates`).
 
-paho runs its network loop in its own thread; messages wait in a deque that the asyncio side
-drains (`drain`), so plant state is only ever touched from the event loop.
+paho runs its network loop in its own thread; messages wait in a bounded deque (the oldest is
+dropped, and counted, when the page's side falls behind) that the asyncio side drains
+(`drain`), so plant state is only ever touched from the event loop. Every message is validated
+on its own (`dashboard.uns_messages`): a bad one is counted, logged once per topic with the
+reason, and dropped; nothing a publisher sends stops the consumer.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
 from urllib.parse import urlsplit
@@ -17,17 +19,24 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 
 from dashboard.state import PlantState
+from dashboard.uns_messages import Batch, RejectedMessage, model_for, parse, validate
 
 _logger = logging.getLogger(__name__)
+INBOX_LIMIT = 50_000  # messages waiting for the event loop; past that the oldest go
+LOGGED_TOPICS_LIMIT = 1_000  # topics with a logged rejection; past that, rejections are counted
 
 
 class UnsConsumer:
-    def __init__(self, url: str, plants: dict[str, PlantState], client_id: str) -> None:
+    def __init__(self, url: str, plants: dict[str, PlantState], client_id: str,
+                 inbox_limit: int = INBOX_LIMIT) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
         self.plants = plants
-        self.inbox: deque[tuple[str, bytes, bool]] = deque()
-        self.received = 0
+        self.inbox: deque[tuple[str, bytes, bool]] = deque(maxlen=inbox_limit)
+        self.received = 0  # messages applied or looked at
+        self.rejected = 0  # messages (or updates of a batch) that failed validation
+        self.overflowed = 0  # messages dropped because the inbox was full
+        self._logged: set[str] = set()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -49,34 +58,66 @@ class UnsConsumer:
         client.subscribe([(f"{name}/#", 1) for name in self.plants])
 
     def _on_message(self, _client, _userdata, message) -> None:
-        self.inbox.append((message.topic, message.payload, bool(message.retain)))
+        self.offer(message.topic, message.payload, bool(message.retain))
+
+    def offer(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """A message from the broker (paho's thread): queued for `drain`, the oldest dropped
+        when the inbox is full."""
+        inbox = self.inbox
+        if len(inbox) == inbox.maxlen:
+            self.overflowed += 1
+        inbox.append((topic, payload, retained))
 
     def drain(self) -> int:
-        """Apply every message received so far; returns how many."""
+        """Apply every message received so far; returns how many were looked at."""
         count = 0
-        inbox, plants = self.inbox, self.plants
+        inbox = self.inbox
         while inbox:
             topic, payload, retained = inbox.popleft()
             count += 1
-            name, _, rest = topic.partition("/")
-            plant = plants.get(name)
-            if plant is None or not payload:
-                continue
             try:
-                document = json.loads(payload)
-            except ValueError:
-                _logger.warning("not JSON on %s", topic)
-                continue
-            if not isinstance(document, dict):
-                continue
-            if rest.endswith("/updates") and isinstance(document.get("updates"), list):
-                # the bridge's machine mode: a machine's updates in one message, each with the
-                # topic and payload it has in tag mode
-                for update in document["updates"]:
-                    name, _, update_rest = str(update.pop("topic", "")).partition("/")
-                    if name == plant.name:
-                        plant.apply_uns(update_rest.split("/"), update)
-            else:
-                plant.apply_uns(rest.split("/"), document, fresh=not retained)
+                self._apply(topic, payload, retained)
+            except RejectedMessage as exc:
+                self._reject(topic, str(exc))
+            except Exception as exc:  # a bug of ours must not end the input either
+                self._reject(topic, f"not applied: {type(exc).__name__}: {exc}"[:300])
         self.received += count
         return count
+
+    def _apply(self, topic: str, payload: bytes, retained: bool) -> None:
+        name, _, rest = topic.partition("/")
+        plant = self.plants.get(name)
+        if plant is None:
+            return
+        path = rest.split("/")
+        message = parse(path, payload)
+        if message is None:
+            return
+        if not isinstance(message, Batch):
+            plant.apply_uns(path, message, fresh=not retained)
+            return
+        # the bridge's machine mode: a machine's updates in one message, each with the topic
+        # and payload it has in tag mode, each checked on its own
+        for update in message.updates:
+            try:
+                update_name, _, update_rest = str(update.get("topic", "")).partition("/")
+                if update_name != plant.name:
+                    raise RejectedMessage("updates: an update's topic is not below the plant")
+                update_path = update_rest.split("/")
+                model = model_for(update_path)
+                if model is not None and model is not Batch:
+                    plant.apply_uns(update_path, validate(model, update))
+            except RejectedMessage as exc:
+                self._reject(topic, str(exc))
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.rejected += 1
+        if topic in self._logged or len(self._logged) >= LOGGED_TOPICS_LIMIT:
+            return
+        self._logged.add(topic)
+        if len(self._logged) == LOGGED_TOPICS_LIMIT:
+            _logger.warning("rejected UNS messages on %d topics: further ones are only counted",
+                            LOGGED_TOPICS_LIMIT)
+        # the topic is a publisher's text: shown with repr, so it cannot fake log lines
+        _logger.warning("UNS message rejected on %r: %s (further ones on this topic are only "
+                        "counted)", topic[:300], reason)

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ READY_TIMEOUT_S = 20.0  # give up on a child that has not answered by then
 STOP_TIMEOUT_S = 4.0  # SIGTERM, then SIGKILL: the whole demo is gone within 5 s
 OPERATOR = "trainer"  # the dashboard's OPC UA login: methods need the operator role
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # how the dashboard gets the password
+OPERATOR_SECRET_ENV = "FACTORY_SIM_DASHBOARD_OPERATOR_SECRET"  # the trainer's page login
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",
                         help="dashboard port (default 8080)")
+    parser.add_argument("--logs", metavar="DIR", type=Path,
+                        help="write the demo's logs (and its servers' state) into DIR, kept "
+                        "after the demo stops (default: a new folder under the system's "
+                        "temporary directory, also kept)")
     parser.add_argument("--lines", type=int, metavar="N", help=argparse.SUPPRESS)  # load tests
     parser.set_defaults(handler=demo_command)
 
@@ -194,13 +198,14 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
     started = time.monotonic()
-    state_dir = Path(tempfile.mkdtemp(prefix="factory-sim-demo-"))
+    state_dir = _log_dir(args.logs)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # Security on, as in a real plant: anonymous clients (the bridges) may read and subscribe,
     # the dashboard logs in as an operator to call methods (Acknowledge, Pause, ...).
     from opcua_server.users import Role, add_user
 
     password = secrets.token_urlsafe(12)
+    operator_secret = secrets.token_urlsafe(12)  # the trainer's login to the page
     users_file = state_dir / "users.yaml"
     add_user(users_file, OPERATOR, Role.OPERATOR, password)
     python = sys.executable
@@ -235,10 +240,16 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
             state_dir / f"bridge-{plant.name}.log", ready_text="bridging "))
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
+                                    "--replay", str(state_dir / "replay.json"),
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
                       state_dir / "dashboard.log", ready_text="dashboard ready",
-                      private_env={PASSWORD_ENV: password})
+                      private_env={PASSWORD_ENV: password,
+                                   OPERATOR_SECRET_ENV: operator_secret})
+    # the replay strip: the same scenarios and seed, four weeks ahead (factory_cli.demo_replay)
+    replay = Child("replay", [python, "-m", "factory_cli.demo_replay",
+                              str(state_dir / "replay.json"), str(seed), *names],
+                   state_dir / "replay.log")
     servers = [plant.children[0] for plant in plants]
     bridges = [plant.children[1] for plant in plants]
     everything = [*bridges, dashboard, *servers, *([broker] if broker else [])]
@@ -250,6 +261,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         # The dashboard takes longest to import and finds its peers on its own: start it first.
+        replay.start(env)  # one-shot: it writes the strip's file and ends
         await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop)
         await _start_all(bridges, env, stop)
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -258,23 +270,59 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
         print(f"factory-sim demo: ready in {time.monotonic() - started:.1f} s "
               f"({', '.join(plant_names)} at {args.speed:g}x, seed {seed})", flush=True)
         print(f"dashboard: http://{shown_host}:{args.port}/", flush=True)
+        _print_access(args.host, args.port, shown_host, operator_secret)
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
         print(f"opcua login for methods: {OPERATOR} / {password} (operator; anonymous clients "
               "may only read)", flush=True)
-        print(f"logs: {state_dir}; Ctrl-C stops the demo", flush=True)
-        failed = await _watch(everything, stop)
+        print(f"logs: {state_dir} (kept after the demo stops); Ctrl-C stops the demo",
+              flush=True)
+        failed = await _watch(everything, stop, one_shot=[replay])
         if failed is not None:
             raise CliError(f"{failed.name} stopped: {failed.last_line()} "
                            f"(log: {failed.log})", exit_code=1)
         clean = True
     finally:
-        _stop_all(everything)
-    if clean:  # after a failure the logs stay for whoever reads the error's log path
-        shutil.rmtree(state_dir, ignore_errors=True)
-    print("factory-sim demo: stopped", flush=True)
+        _stop_all([*everything, replay])
+        print(f"factory-sim demo: stopped{'' if clean else ' after a failure'}; logs kept in "
+              f"{state_dir}", flush=True)
     return 0
+
+
+def _log_dir(wanted: Path | None) -> Path:
+    """The folder for the demo's logs: `--logs DIR` (created; it must not hold another
+    demo's logs) or a new one in the temporary directory. Kept after the demo stops."""
+    if wanted is None:
+        return Path(tempfile.mkdtemp(prefix="factory-sim-demo-"))
+    try:
+        wanted.mkdir(parents=True, exist_ok=True)
+        probe = wanted / ".factory-sim-demo-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"--logs {wanted}: cannot write there: {exc.strerror or exc}") from None
+    if (wanted / "dashboard.log").exists():
+        run = time.strftime("%Y%m%d-%H%M%S")
+        wanted = wanted / f"run-{run}-{os.getpid()}"
+        wanted.mkdir()
+    return wanted.resolve()
+
+
+def _print_access(host: str, port: int, shown_host: str, secret: str) -> None:
+    """Who can do what: anyone who reaches the page watches; the operator logs in to act."""
+    from dashboard.served_address import WILDCARDS, lan_addresses
+
+    print(f"operator login (this run only): http://{shown_host}:{port}/login?token={secret}"
+          f"  or the password {secret} at /login", flush=True)
+    if host in WILDCARDS:
+        for address in lan_addresses():
+            print(f"dashboard on the LAN: http://{address}:{port}/", flush=True)
+        print("anyone on the LAN who opens it may watch; only a browser logged in as the "
+              "operator may pause, resume, change the speed or acknowledge", flush=True)
+    else:
+        print("anyone who opens it may watch; only a browser logged in as the operator may "
+              "pause, resume, change the speed or acknowledge", flush=True)
 
 
 async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.Event) -> None:
@@ -336,9 +384,13 @@ async def _fast_forward(plants: list[Plant], first_shift: float, password: str) 
     await asyncio.gather(*(one(plant) for plant in plants))
 
 
-async def _watch(children: list[Child], stop: asyncio.Event) -> Child | None:
-    """Until Ctrl-C/SIGTERM; a child that dies on its own ends the demo (it is not restarted)."""
+async def _watch(children: list[Child], stop: asyncio.Event,
+                 one_shot: list[Child] = ()) -> Child | None:
+    """Until Ctrl-C/SIGTERM; a child that dies on its own ends the demo (it is not restarted).
+    `one_shot` children may end: they are only reaped."""
     while not stop.is_set():
+        for child in one_shot:
+            child.process.poll()
         for child in children:
             if child.process.poll() is not None:
                 return child

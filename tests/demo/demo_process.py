@@ -9,11 +9,14 @@ only, as a terminal would to the foreground process, and waits for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,10 +42,15 @@ class Broker:
 class DemoProcess:
     def __init__(self, args: list[str] | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *(args or [])]
+        args = list(args or [])
+        # the demo keeps its logs: a test's go into a folder of its own, removed at the end
+        self._own_logs = None if "--logs" in args else tempfile.mkdtemp(prefix="demo-test-")
+        if self._own_logs:
+            args += ["--logs", self._own_logs]
+        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *args]
         self.lines: list[str] = []
         self.opcua: dict[str, str] = {}
-        self.dashboard = self.mqtt = ""
+        self.dashboard = self.mqtt = self.login = self.logs = ""
         self.ready_s: float | None = None
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event()
@@ -66,11 +74,14 @@ class DemoProcess:
                 self.ready_s = float(match.group(1))
             elif line.startswith("dashboard: "):
                 self.dashboard = line.split()[1]
+            elif line.startswith("operator login (this run only): "):
+                self.login = line.split()[5]
             elif line.startswith("mqtt: "):
                 self.mqtt = line.split()[1]
             elif match := re.match(r"opcua (\S+): (\S+)", line):
                 self.opcua[match.group(1)] = match.group(2)
             elif line.startswith("logs: "):
+                self.logs = line.split()[1]
                 self._ready.set()
         self._ready.set()  # it ended
 
@@ -80,8 +91,13 @@ class DemoProcess:
         return [parent.pid, *(child.pid for child in parent.children(recursive=True))]
 
     def children(self) -> dict[int, str]:
+        """Every live process under the demo: pid -> command line (an ended one is left out)."""
         parent = psutil.Process(self.process.pid)
-        return {child.pid: " ".join(child.cmdline()) for child in parent.children(recursive=True)}
+        result = {}
+        for child in parent.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # ended (the one-shot replay), a zombie
+                result[child.pid] = " ".join(child.cmdline())
+        return result
 
     def stop(self, signum: int = signal.SIGINT, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
@@ -91,6 +107,8 @@ class DemoProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self._own_logs:
+            shutil.rmtree(self._own_logs, ignore_errors=True)
         return self.process.returncode
 
     def __enter__(self) -> DemoProcess:

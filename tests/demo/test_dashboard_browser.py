@@ -86,7 +86,7 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     with DemoProcess(["--speed", "3000"]) as demo:
-        page.goto(demo.dashboard)
+        page.goto(demo.login)  # the operator's link: logs in, then shows the dashboard
         first_seen = {}
         seen_states: dict[str, set[str]] = {}
         good: dict[str, list[int]] = {}
@@ -115,9 +115,16 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
             return text if "shift report filed" in text else None
 
         report = poll(report_shown)
-        assert report and re.search(r"\(age \d+(\.\d)? (s|min|h)\)", report), report
-        assert "true now:" in report
-        assert re.search(r"good \d+ \(true \d+\)", report), report  # reported beside actual
+        age = page.inner_text("[data-testid=age-reference-standalone-press-brake]")
+        truth = page.inner_text("[data-testid=truth-reference-standalone-press-brake]")
+        assert report and re.search(r"good \d+, scrap \d+, downtime \d+ min", report), report
+        assert re.fullmatch(r"\d+(\.\d)? (s|min|h)", age), age
+        assert re.search(r"shift so far: good \d+, scrap \d+, downtime \d+ min · now ", truth)
+        # the tile says the factory does not know the cell, and how old its report is
+        tile = page.inner_text("[data-testid=tile-reference-standalone-press-brake]")
+        assert "unknown to the factory: last shift report" in tile, tile
+        assert "hmi-unknown" in page.get_attribute(
+            "[data-testid=tile-reference-standalone-press-brake]", "class")
 
         # Pause both plants from the page: simulated time stops on the servers.
         button = page.wait_for_selector("[data-testid^=ack-reference-opcua-]", timeout=90_000)

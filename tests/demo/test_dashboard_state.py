@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dashboard.state import PlantState
+from dashboard.uns_messages import AlarmEvent, TagValue
 
 CELL = ["factory", "plant-1", "fabrication", "line-1", "press-brake"]
 
 
 def value(v, source="2026-01-05T06:00:00Z", server="2026-12-01T10:00:00Z"):
-    return {"value": v, "sourceTimestamp": source, "serverTimestamp": server, "status": "Good"}
+    return TagValue.model_validate({"value": v, "sourceTimestamp": source,
+                                    "serverTimestamp": server, "status": "Good"})
 
 
 def test_a_cell_on_the_uns_is_shown_from_the_uns_not_from_the_simulator():
@@ -37,11 +39,12 @@ def test_alarms_stay_until_inactive_and_acknowledged():
     plant = PlantState("p", "opc.tcp://x")
 
     def alarm(active, acked, event_id):
-        return {"eventType": "AlarmConditionType", "time": "2026-01-05T07:00:00Z",
+        return AlarmEvent.model_validate({
+                "eventType": "AlarmConditionType", "time": "2026-01-05T07:00:00Z",
                 "severity": 800, "message": "press-brake: failure",
                 "fields": {"ConditionId": "ns=6;s=press-brake/Failure", "EventId": event_id,
                            "ConditionName": "Failure", "ActiveState": active,
-                           "AckedState": acked, "Retain": True}}
+                           "AckedState": acked, "Retain": True}})
 
     plant.apply_uns([*CELL, "alarms"], alarm(True, False, "00ff"))
     assert plant.alarms["ns=6;s=press-brake/Failure"].event_id == "00ff"
@@ -91,9 +94,9 @@ def test_the_bridges_machine_mode_batches_are_unpacked_into_their_tags():
     plants = {"p": PlantState("p", "opc.tcp://x")}
     consumer = UnsConsumer("mqtt://127.0.0.1:1", plants, client_id="test")
     batch = {"updates": [{"topic": "p/" + "/".join([*CELL, "Monitoring", "GoodParts"]),
-                          **value(7)},
+                          **value(7).model_dump(mode="json")},
                          {"topic": "other/" + "/".join([*CELL, "Monitoring", "GoodParts"]),
-                          **value(9)}]}
+                          **value(9).model_dump(mode="json")}]}
     consumer.inbox.append(("p/" + "/".join([*CELL, "updates"]), json.dumps(batch).encode(),
                            False))
     consumer.drain()
