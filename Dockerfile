@@ -17,8 +17,6 @@ RUN groupadd --system --gid 10001 factory \
     && mkdir -p /var/lib/factory-sim /etc/factory-sim \
     && chown factory:factory /var/lib/factory-sim /etc/factory-sim
 COPY --from=build /opt/factory-sim /opt/factory-sim
-# Shipped scenarios by name (`factory-sim serve reference-opcua`): ./scenarios of the workdir.
-COPY scenarios /opt/factory-sim/scenarios
 COPY deploy/healthcheck.py /opt/factory-sim/healthcheck.py
 ENV PATH=/opt/factory-sim/bin:$PATH \
     PYTHONUNBUFFERED=1 \

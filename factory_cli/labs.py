@@ -1,4 +1,5 @@
-"""Graded labs: each worksheet in `labs/` has questions whose answers the model computes.
+"""Graded labs: each worksheet (`factory_cli/worksheets/`, package data) has questions
+whose answers the model computes.
 
 A student runs the worksheet's commands with their own seed (`--student ID` turns a student
 id into a seed, so neighbours get different numbers), fills in an answer sheet (YAML) and
@@ -15,14 +16,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from factory_cli.errors import CliError
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-LABS_DIR = REPOSITORY / "labs"
-SCENARIOS_DIR = REPOSITORY / "scenarios"
+WORKSHEETS = files(__package__) / "worksheets"
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class Lab:
         return f"{self.number:02d}-{self.name}"
 
     @property
-    def worksheet(self) -> Path:
-        return LABS_DIR / f"{self.id}.md"
+    def worksheet(self) -> Traversable:
+        return WORKSHEETS / f"{self.id}.md"
 
     def params(self, student: str | None) -> dict[str, Any]:
         """The values the worksheet's placeholders take for `student` ({seed}, ...)."""
@@ -80,8 +81,7 @@ def student_seed(base: int, student: str | None) -> int:
 def _scenario(name: str, sets: Sequence[str] = ()):
     from factory_cli.scenario_files import open_scenario
 
-    path = Path(name)
-    return open_scenario(str(path if path.suffix else SCENARIOS_DIR / f"{name}.yaml"), sets)
+    return open_scenario(name, sets)  # a shipped name, as the worksheets write it
 
 
 @cache
@@ -214,12 +214,11 @@ def _integration(p: Mapping[str, Any]) -> dict[str, Expected]:
 # Lab 4: one connection on a budget: which machine first? ------------------------------------
 
 CELLS = ("punch-laser", "press-brake", "cobot", "packing")
-LAB4 = ("reference-standalone", *(f"labs/scenarios/connect-{cell}.yaml" for cell in CELLS))
+LAB4 = ("reference-standalone", *(f"labs/connect-{cell}" for cell in CELLS))
 
 
 def _first_connection(p: Mapping[str, Any]) -> dict[str, Expected]:
-    data = _replicated(tuple(str(REPOSITORY / name) if name.startswith("labs/") else name
-                             for name in LAB4), p["seed"], 5, 14)
+    data = _replicated(LAB4, p["seed"], 5, 14)
     gains = {cell: s["difference_to_first"]["throughput_parts_per_h"]
              for cell, s in zip(CELLS, data["scenarios"][1:], strict=True)}
     best = max(gains, key=lambda cell: gains[cell]["mean"])

@@ -2,7 +2,8 @@
 
 Loading validates everything; an error names the file, the path of the key and what was
 expected, e.g. ``scenarios/bad.yaml: cells[1].mtbf: expected a duration like 90m, 8h or 5d,
-got 'often'``. See scenarios/reference-opcua.yaml for a complete, commented example.
+got 'often'``. See the shipped factory_sim/scenarios/reference-opcua.yaml for a complete,
+commented example.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from factory_sim.durations import parse_duration
+from factory_sim.shipped import shipped_scenario
 from factory_sim.states import CellKind, ConnectivityLevel
 
 
@@ -469,7 +471,8 @@ def parse_override(text: str, option: str = "--set") -> Override:
 def load_scenario(path: str | Path, overrides: Iterable[Override] = ()) -> Scenario:
     """Read and validate a scenario file; raises ScenarioError naming file and key.
 
-    A file may name a `base:` scenario (relative to itself) and override only what differs;
+    A file may name a `base:` scenario (a file relative to itself, or a shipped scenario's
+    name such as ``reference-opcua``) and override only what differs;
     mappings merge key by key (unless tagged ``!replace``), and `cells` merge by cell name.
     `overrides` (``--set``) apply last, in order, the same way. An error names the file (or
     the ``--set``) a key came from and its path there, not in the merged data.
@@ -514,10 +517,14 @@ def _read_with_base(path: Path, seen: tuple[Path, ...], origins: Origins) -> dic
     if not isinstance(base, str):
         raise ScenarioError(f"{path}: base: expected the file name of a scenario, got {base!r}")
     base_path = (path.parent / base).resolve()
+    if not base_path.is_file():
+        shipped = shipped_scenario(base)
+        if shipped is None:
+            raise ScenarioError(f"{path}: base: no scenario file {base} next to this one, "
+                                "nor a shipped scenario of that name")
+        base_path = shipped.resolve()
     if base_path in seen or base_path == path.resolve():
         raise ScenarioError(f"{path}: base: {base} leads back to itself")
-    if not base_path.is_file():
-        raise ScenarioError(f"{path}: base: no scenario file {base} next to this one")
     base_data = _read_with_base(base_path, (*seen, path.resolve()), origins)
     return _merge(base_data, data, str(path), origins, (), ())
 

@@ -12,7 +12,7 @@ import pytest
 from asyncua import Client, ua
 
 from opcua_server import namespaces
-from tests.opcua.conftest import PROJECT
+from tests.opcua.conftest import PROJECT, SCENARIOS
 from tests.services import free_port
 
 COMMAND = [sys.executable, "-m", "factory_cli.main", "serve"]
@@ -50,7 +50,7 @@ def test_bad_options_are_one_clear_line(args, message):
 
 def test_bad_scenario_file_names_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((PROJECT / "scenarios" / "reference-opcua.yaml").read_text()
+    bad.write_text((SCENARIOS / "reference-opcua.yaml").read_text()
                    .replace("seed: 2026", "seed: many"))
     result = run_cli(str(bad))
     assert result.returncode == 2

@@ -1,7 +1,7 @@
 """The provisioned Grafana dashboards: well-formed, one datasource, no overlapping panels, and
 every panel query *executed* against a real InfluxQL engine holding what the real bridge wrote.
 
-Two sites run for real (`factory-sim serve` of scenarios/multisite/lyon.yaml and brno.yaml,
+Two sites run for real (`factory-sim serve` of the shipped multisite/lyon and multisite/brno,
 Brno with two lines, each with its own `factory-sim bridge`), fast enough to cover more than a
 simulated working day; the bridges write line protocol into Debian's InfluxDB through
 `V2WriteRelay` (see tests/stack/influxql.py). Then each dashboard variable is resolved by its own
@@ -103,7 +103,7 @@ def plant_data(influxql: InfluxQL, tmp_path_factory: pytest.TempPathFactory) -> 
         for site, extra in SITES.items():
             port = free_port()
             processes.append(start_server(
-                ["serve", f"scenarios/multisite/{site}.yaml", *extra, "--port", str(port),
+                ["serve", f"multisite/{site}", *extra, "--port", str(port),
                  "--speed", SPEED, "--history"], port, work / f"serve-{site}.log"))
             processes.append(start(
                 ["bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}", "--influx", relay.url,
