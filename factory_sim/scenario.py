@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from factory_sim import wall_clock
 from factory_sim.durations import parse_duration
 from factory_sim.shipped import shipped_scenario
 from factory_sim.states import CellKind, ConnectivityLevel
@@ -361,10 +362,37 @@ class Scenario(Strict):
     def _level(cls, value: Any) -> Any:
         return _connectivity(value)
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _date_time(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError("expected a date and time like 2026-01-05T06:00:00Z, or now, "
+                                 f"or now/shift, got {value!r}") from None
+        return value
+
     @field_validator("start")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _wall_clock(cls, data: Any, handler: Any) -> Scenario:
+        """`start: now` or `now/shift`: the wall-clock time (factory_sim.wall_clock)."""
+        wanted = data.get("start") if isinstance(data, dict) else None
+        if not (isinstance(wanted, str) and wanted.strip() in wall_clock.WORDS):
+            return handler(data)
+        now = wall_clock.wall_clock_now()
+        scenario = handler({**data, "start": now})
+        if wanted.strip() == wall_clock.NOW:
+            return scenario
+        shifts = [(shift.start, shift.end) for shift in scenario.calendar.shifts]
+        workdays = {WEEKDAYS.index(day) for day in scenario.calendar.workdays}
+        started = wall_clock.shift_under_way(now, shifts, workdays)
+        return scenario.model_copy(update={"start": started or now})
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -417,7 +445,18 @@ def _construct_replace(loader: _YamlLoader, node: yaml.Node) -> Replace:
     return Replace(loader.construct_mapping(node, deep=True))
 
 
+def _construct_timestamp(loader: _YamlLoader, node: yaml.Node) -> datetime:
+    """A date YAML recognises but the calendar has not (2026-13-01) is a YAML error, not a
+    crash."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a date ({exc})", node.start_mark) from None
+
+
 _YamlLoader.add_constructor("!replace", _construct_replace)
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 Key = tuple[str | int, ...]
 # Where each node of the merged data came from: merged key path -> (source, key path there).

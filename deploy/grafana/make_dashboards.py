@@ -20,10 +20,9 @@ from pathlib import Path
 
 DATASOURCE = {"type": "influxdb", "uid": "factory-influxdb"}  # provisioning/datasources
 DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
-# Source timestamps are the plant's simulated time, which starts at the scenario's `start`
-# (2026-01-05 for the shipped scenarios), not at the wall clock: the dashboards open on the
-# first simulated week.
-TIME_RANGE = {"from": "2026-01-05T00:00:00.000Z", "to": "2026-01-12T00:00:00.000Z"}
+# Source timestamps are the plant's clock; the compose stack starts it on the wall clock
+# (`serve --start now`), so the dashboards open on the last hours up to now.
+TIME_RANGE = {"from": "now-6h", "to": "now"}
 WHERE = ('$timeFilter AND "site" =~ /^$site$/ AND "line" =~ /^$line$/ '
          'AND "cell" =~ /^$cell$/')
 WHERE_LINE = '$timeFilter AND "site" =~ /^$site$/ AND "line" =~ /^$line$/'
