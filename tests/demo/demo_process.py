@@ -37,9 +37,13 @@ class Broker:
 
 
 class DemoProcess:
-    def __init__(self, args: list[str] | None = None, port: int | None = None) -> None:
+    def __init__(self, args: list[str] | None = None, port: int | None = None,
+                 command: list[str] | None = None, cwd: Path = ROOT,
+                 env: dict[str, str] | None = None) -> None:
+        """`command`, `cwd`, `env`: another factory-sim, e.g. one installed from the wheel."""
         self.port = port or free_port()
-        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *(args or [])]
+        self.args = [*(command or FACTORY_SIM), "demo", "--port", str(self.port), *(args or [])]
+        self.cwd, self.env = cwd, env if env is not None else dict(os.environ)
         self.lines: list[str] = []
         self.opcua: dict[str, str] = {}
         self.dashboard = self.mqtt = ""
@@ -50,7 +54,7 @@ class DemoProcess:
     def start(self) -> DemoProcess:
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            cwd=ROOT, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            cwd=self.cwd, start_new_session=True, env=dict(self.env, PYTHONUNBUFFERED="1"))
         threading.Thread(target=self._read, daemon=True).start()
         if not self._ready.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
             output = "\n".join(self.lines)
