@@ -1,4 +1,4 @@
-"""`factory-sim lab`: graded labs for students (worksheets in `labs/`)."""
+"""`factory-sim lab`: graded labs for students (worksheets shipped in factory_cli/worksheets/)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lab",
         help="graded labs: list, show a worksheet, check an answer sheet",
-        description="Labs for students: each worksheet (labs/NN-name.md) has commands to run "
+        description="Labs for students: each worksheet (`lab show`) has commands to run "
         "and questions; `lab check` grades an answer sheet against the model's figures. "
         "With --student ID every student gets their own seed and so their own numbers.",
     )
