@@ -1,7 +1,7 @@
 """Scenario files: the plant, its orders, shifts, failures and connectivity, as YAML data.
 
 Loading validates everything; an error names the file, the path of the key and what was
-expected, e.g. ``scenarios/bad.yaml: cells[1].mtbf: expected a duration like 90m, 8h or 5d,
+expected, e.g. ``bad.yaml: cells[1].mtbf: expected a duration like 90m, 8h or 5d,
 got 'often'``. See the shipped factory_sim/scenarios/reference-opcua.yaml for a complete,
 commented example.
 """
