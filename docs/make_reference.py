@@ -1,6 +1,7 @@
 """Writes the reference pages that come from the code: docs/reference/{cli,scenario-schema,
-opcua-address-space,uns}.md. Run it after changing a command's options, the scenario model, the
-address space or the payload schema; tests/docs/test_site.py fails while a page is stale.
+opcua-address-space,uns,kpi-report}.md. Run it after changing a command's options, the scenario
+model, the address space, the payload schema or the KPI report; tests/docs/test_site.py fails
+while a page is stale.
 
     .venv/bin/python docs/make_reference.py
 """
@@ -126,6 +127,33 @@ def uns_page() -> str:
     return "\n".join(out)
 
 
+def kpi_report_page() -> str:
+    import inspect
+    import re
+
+    from factory_sim import kpi
+
+    field = re.compile(r"^    (\w+): ([^#=]+?)\s*(?:=[^#]*)?(?:#\s*(.*))?$")
+    out = ["# The KPI report\n",
+           "The fields of the KPI report that `run --format json` prints and `kpis.json` holds "
+           "(`factory_sim.kpi`); `compare` gives each numeric field as mean and 95 % interval "
+           "over the replications. Times are in seconds, shares from 0 to 1. What each KPI "
+           "means: [KPI definitions](kpis.md).\n"]
+    for cls in (kpi.KpiReport, kpi.PlantKpis, kpi.CellKpis, kpi.TimeElements, kpi.RepairTimes,
+                kpi.InformationQuality, kpi.Distribution):
+        doc = " ".join((inspect.getdoc(cls) or "").split())
+        generated = doc.startswith(cls.__name__ + "(")  # dataclass's own signature
+        out += [f"## {cls.__name__}\n", *([] if generated or not doc else [doc + "\n"]),
+                "| field | type | meaning |", "|---|---|---|"]
+        for line in inspect.getsource(cls).splitlines():
+            if match := field.match(line):
+                name, kind, note = match.groups()
+                kind = kind.strip().replace("|", "or")
+                out.append(f"| `{name}` | `{kind}` | {note or ''} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def address_space_page() -> str:
     tree = asyncio.run(_browse_reference_plant())
     out = ["# OPC UA address space\n",
@@ -184,6 +212,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "cli.md": cli_page,
     "scenario-schema.md": scenario_page,
     "uns.md": uns_page,
+    "kpi-report.md": kpi_report_page,
     "opcua-address-space.md": address_space_page,
 }
 
