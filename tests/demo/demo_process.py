@@ -25,6 +25,7 @@ from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
+FIXED_START = "2026-01-05T00:00:00Z"  # the shipped scenarios' own start
 READY_TIMEOUT_S = 60.0  # generous: the machine is shared; the demo itself reports its time
 
 
@@ -42,7 +43,10 @@ class DemoProcess:
                  env: dict[str, str] | None = None) -> None:
         """`command`, `cwd`, `env`: another factory-sim, e.g. one installed from the wheel."""
         self.port = port or free_port()
-        self.args = [*(command or FACTORY_SIM), "demo", "--port", str(self.port), *(args or [])]
+        args = list(args or [])
+        if "--start" not in args:  # the demo starts `now`; the tests follow one fixed Monday
+            args += ["--start", FIXED_START]
+        self.args = [*(command or FACTORY_SIM), "demo", "--port", str(self.port), *args]
         self.cwd, self.env = cwd, env if env is not None else dict(os.environ)
         self.lines: list[str] = []
         self.opcua: dict[str, str] = {}

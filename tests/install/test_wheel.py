@@ -159,7 +159,7 @@ def test_serve_answers_on_its_endpoint(installed):
 
 
 def test_demo_serves_its_page(installed):
-    demo = DemoProcess(["--speed", "600"], command=[installed.factory_sim],
+    demo = DemoProcess(["--speed", "600", "--start", "now"], command=[installed.factory_sim],
                        cwd=installed.folder, env=installed.env)
     with demo:
         with urllib.request.urlopen(demo.dashboard, timeout=30) as response:

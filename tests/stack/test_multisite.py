@@ -55,6 +55,8 @@ def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
         serve = replace_option(serve, "--host", "127.0.0.1")
         serve = replace_option(serve, "--port", str(port))
         serve = replace_option(serve, "--speed", SPEED)
+        # compose serves `--start now`; a fixed Monday morning keeps the run's shifts the same
+        serve = replace_option(serve, "--start", "2026-01-05T06:00:00Z")
         serve = replace_option(serve, "--users", str(users_file))
         serve = replace_option(serve, "--state-dir", str(work / f"site-{site}"))
         assert "--no-anonymous" in serve and "--history" in serve
