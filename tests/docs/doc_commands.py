@@ -47,6 +47,9 @@ def blocks(page: Path) -> list[Block]:
         reason = match["reason"].strip() if match["marker"] else None
         if match["marker"] is not None and not reason:
             raise ValueError(f"{page}:{line}: `not run:` needs a reason")
+        if any(text.lstrip().startswith("```") for text in match["body"].splitlines()):
+            raise ValueError(f"{page}:{line}: a fence inside the block: is it closed on a line "
+                             "of its own?")
         found.append(Block(page, line, commands(match["body"]), reason))
     return found
 

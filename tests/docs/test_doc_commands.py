@@ -134,3 +134,6 @@ def test_continuations_here_documents_and_the_not_run_marker(tmp_path: Path) -> 
     page.write_text("<!-- not run: -->\n```bash\nx\n```\n")
     with pytest.raises(ValueError, match="needs a reason"):
         blocks(page)
+    page.write_text("```bash\nx\n``` text after the fence\n\n```text\ny\n```\n")
+    with pytest.raises(ValueError, match="closed on a line of its own"):
+        blocks(page)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenario
 from tests.services import MqttRecorder, free_port
 from tests.stack import compose
 from tests.stack.compose import ROOT, option
@@ -76,7 +77,7 @@ def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
 
 def expected_cells(serve: list[str]) -> set[tuple[str, str, str, str]]:
     """(site, area, line, cell) of every machine the serve command's plant has."""
-    scenario = load_scenario(ROOT / serve[1])
+    scenario = load_scenario(shipped_scenario(serve[1]))  # a shipped name: package data
     lines = int(option(serve, "--lines") or 1)
     plant = Plant(scenario, lines=lines if lines > 1 else None)
     return {(*info.location.split("/"), cell_id)  # the BrowseName: line prefix included
