@@ -8,7 +8,7 @@ tests/stack/test_dashboards.py checks that the files are what this script writes
 every query against a real InfluxQL engine holding what the bridge wrote.
 
 The queries are InfluxQL (InfluxDB 1.8+, 2.x through its v1 API, 3.x) over the bridge's
-measurements (README, *Bridge delivery*): one measurement per group of a machine
+measurements (docs/integrators/unified-namespace.md): one measurement per group of a machine
 (`machine_state`, `mode`, `monitoring`, `kpi`, `counters`, `currentorder`, `tooling`,
 `alarms`, `events`, ...), tags `enterprise`, `site`, `area`, `line`, `cell`, `cell_type`.
 """
