@@ -33,8 +33,6 @@ COPY --from=build /wheels /wheels
 RUN /opt/factory-sim/bin/pip install --no-cache-dir --no-deps /wheels/*.whl \
     && /opt/factory-sim/bin/pip check \
     && rm -rf /wheels
-# Shipped scenarios by name (`factory-sim serve reference-opcua`): ./scenarios of the workdir.
-COPY scenarios /opt/factory-sim/scenarios
 COPY deploy/healthcheck.py /opt/factory-sim/healthcheck.py
 ENV PATH=/opt/factory-sim/bin:$PATH \
     PYTHONUNBUFFERED=1 \

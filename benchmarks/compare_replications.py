@@ -1,6 +1,6 @@
 """Wall time of `factory-sim compare` with replications, serial against parallel.
 
-Runs the command a teacher would run for the README's comparison — the four reference levels,
+Runs the command a teacher would run for the documentation's comparison — the four reference levels,
 10 paired replications each, 28 simulated days — once with `--jobs 1` (every replication in
 this process) and once on one process per available core, and prints both wall times and the
 speed-up. The two runs must print the same JSON (the same seeds give the same figures wherever

@@ -29,6 +29,7 @@ import simpy
 from factory_sim.kpi import KpiAccounting
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86400.0
@@ -102,13 +103,13 @@ def wall_time(work) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" /
-                                                           "reference-opcua.yaml"))
+    parser.add_argument("scenario", nargs="?", default="reference-opcua",
+                        help="scenario file or shipped name (default reference-opcua)")
     parser.add_argument("--days", type=float, default=365.0,
                         help="simulated calendar days (default 365: one year)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, median (default 3)")
     args = parser.parse_args()
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(shipped_scenario(args.scenario) or args.scenario)
 
     seconds = args.days * DAY
 

@@ -5,7 +5,7 @@ process and its own `factory-sim bridge`, into one Mosquitto and one VictoriaMet
         [--speed 10000] [--warmup 10] [--duration 20] [--batch machine|tag]
 
 For each N in `--sites` it starts Mosquitto and VictoriaMetrics afresh (free loopback ports, as
-the tests do), the first N sites of scenarios/multisite (Lyon, Brno, Porto; each with
+the tests do), the first N sites of the shipped multisite/ (Lyon, Brno, Porto; each with
 `--lines L` at `--speed S`, so each site offers the same load), a bridge per site (QoS 1, its
 own client id, enterprise acme-metal, line protocol to VictoriaMetrics), and one paho
 subscriber for all. After the warm-up it measures for `--duration` seconds:
@@ -85,7 +85,7 @@ def measure(n: int, args: argparse.Namespace) -> dict:
         for site in SITES[:n]:
             port = free_port()
             servers.append(start_server(
-                ["serve", f"scenarios/multisite/{site}.yaml", "--lines", str(args.lines),
+                ["serve", f"multisite/{site}", "--lines", str(args.lines),
                  "--speed", str(args.speed), "--port", str(port)], port,
                 work / f"serve-{site}.log", timeout=120))
             bridges.append(start(

@@ -45,6 +45,7 @@ from asyncua.common.subscription import Subscription
 from process_cpu import cpu_seconds
 
 from factory_cli.tuning import GcTuning, speedups
+from factory_sim.shipped import shipped_scenarios_dir
 from opcua_server.asyncua_adapter import SPEEDUPS
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ async def simulator_server(port: int, lines: int, speed: float, tuning: GcTuning
     from factory_sim.scenario import load_scenario
     from opcua_server.server import ServerSettings, SimulationServer
 
-    plant = Plant(load_scenario(PROJECT / "scenarios" / "reference-opcua.yaml"), lines=lines)
+    plant = Plant(load_scenario(shipped_scenarios_dir() / "reference-opcua.yaml"), lines=lines)
     server = SimulationServer(plant, ServerSettings(port=port, speed=speed, paused=True))
     await server.start()
     tuning.freeze()  # as `factory-sim serve` does

@@ -1,4 +1,5 @@
-"""Graded labs: each worksheet in `labs/` has questions whose answers the model computes.
+"""Graded labs: each worksheet (`factory_cli/worksheets/`, package data) has questions
+whose answers the model computes.
 
 A student runs the worksheet's commands with their own seed, which the teacher derives from
 the student id and a course secret (`factory_cli.course_secret`), fills in an answer sheet
@@ -16,13 +17,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from factory_cli.errors import CliError
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-LABS_DIR = REPOSITORY / "labs"
+WORKSHEETS = files(__package__) / "worksheets"
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ class Lab:
         return f"{self.number:02d}-{self.name}"
 
     @property
-    def worksheet(self) -> Path:
-        return LABS_DIR / f"{self.id}.md"
+    def worksheet(self) -> Traversable:
+        return WORKSHEETS / f"{self.id}.md"
 
     def params(self, seed: int) -> dict[str, Any]:
         """The values the worksheet's placeholders take for a student's `seed` ({seed}, ...)."""
@@ -215,7 +217,7 @@ def _integration(p: Mapping[str, Any]) -> dict[str, Expected]:
 # Lab 4: one connection on a budget: which machine first? ------------------------------------
 
 CELLS = ("punch-laser", "press-brake", "cobot", "packing")
-LAB4 = ("reference-standalone", *(f"connect-{cell}" for cell in CELLS))
+LAB4 = ("reference-standalone", *(f"labs/connect-{cell}" for cell in CELLS))
 HOURS_READ = 0.06  # hours printed with one decimal
 
 

@@ -1,7 +1,8 @@
 """Finding and loading scenario files for the command line.
 
 A scenario is named either by a path to its YAML file or by the name of a shipped scenario
-(a file in the repository's `scenarios/` folder, with or without `.yaml`).
+(package data in `factory_sim/scenarios/`, with or without `.yaml`: `reference-opcua`,
+`multisite/lyon`, `labs/connect-cobot`).
 """
 
 from __future__ import annotations
@@ -13,32 +14,20 @@ from pathlib import Path
 
 from factory_cli.errors import CliError
 from factory_sim.scenario import Scenario, ScenarioError, load_scenario, parse_override
+from factory_sim.shipped import shipped_scenario
 
 
-def shipped_scenarios_dir() -> Path:
-    """The repository's `scenarios/` folder (next to the installed packages), else ./scenarios."""
-    beside_package = Path(__file__).resolve().parents[1] / "scenarios"
-    return beside_package if beside_package.is_dir() else Path("scenarios")
-
-
-def lab_scenarios_dir() -> Path:
-    """The labs' own scenarios (`labs/scenarios/`), found by name like the shipped ones."""
-    return Path(__file__).resolve().parents[1] / "labs" / "scenarios"
-
-
-def scenario_path(name: str, directory: Path | None = None) -> Path:
-    """The file `name` refers to: a path, or a shipped (or lab) scenario's name."""
+def scenario_path(name: str) -> Path:
+    """The file `name` refers to: a path, or a shipped scenario's name."""
     path = Path(name)
     if path.is_file():
         return path
     if path.is_dir():
         raise CliError(f"scenario {name!r}: is a folder; expected a scenario file (.yaml) "
                        "or a shipped scenario's name")
-    directories = [directory] if directory else [shipped_scenarios_dir(), lab_scenarios_dir()]
-    for folder in directories:
-        for candidate in (folder / name, folder / f"{name}.yaml"):
-            if path.name == name and candidate.is_file():
-                return candidate
+    shipped = shipped_scenario(name)
+    if shipped is not None:
+        return shipped
     raise CliError(f"scenario {name!r}: no such file, nor a shipped scenario of that name "
                    "(`factory-sim scenarios` lists them)")
 
@@ -74,12 +63,15 @@ class ScenarioEntry:
     valid: bool
 
 
-def list_scenarios(directory: Path) -> list[ScenarioEntry]:
-    """Every *.yaml/*.yml scenario in `directory`, by file name; invalid ones say why."""
+def list_scenarios(directory: Path, nested: bool = False) -> list[ScenarioEntry]:
+    """Every *.yaml/*.yml scenario in `directory` (and its subfolders if `nested`), by file
+    name; invalid ones say why."""
     if not directory.is_dir():
         raise CliError(f"{directory}: no such directory")
     entries = []
-    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+    glob = directory.rglob if nested else directory.glob
+    for path in sorted([*glob("*.yaml"), *glob("*.yml")],
+                       key=lambda p: (len(p.relative_to(directory).parts), p)):
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:

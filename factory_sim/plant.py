@@ -1,9 +1,10 @@
 """The plant: one or more production lines under one shift calendar, driven by SimPy.
 
 >>> from factory_sim.scenario import load_scenario
->>> plant = Plant(load_scenario("scenarios/reference-opcua.yaml"), seed=7)  # doctest: +SKIP
+>>> from factory_sim.shipped import shipped_scenario
+>>> plant = Plant(load_scenario(shipped_scenario("reference-opcua")), seed=7)
 >>> plant.subscribe(print)                                                  # doctest: +SKIP
->>> plant.run(until=8 * 3600)                                               # doctest: +SKIP
+>>> plant.run(until=8 * 3600)
 
 The plant knows nothing of protocols: whoever wants to know what happens subscribes to its
 events (KPI accounting, an event log, the OPC UA server). `run` may be called again and

@@ -1,8 +1,9 @@
 """Scenario files: the plant, its orders, shifts, failures and connectivity, as YAML data.
 
 Loading validates everything; an error names the file, the path of the key and what was
-expected, e.g. ``scenarios/bad.yaml: cells[1].mtbf: expected a duration like 90m, 8h or 5d,
-got 'often'``. See scenarios/reference-opcua.yaml for a complete, commented example.
+expected, e.g. ``bad.yaml: cells[1].mtbf: expected a duration like 90m, 8h or 5d,
+got 'often'``. See the shipped factory_sim/scenarios/reference-opcua.yaml for a complete,
+commented example.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from pydantic import (
 )
 
 from bounded_yaml import BoundedLoader, YamlInputError, load_yaml, read_yaml_file
+from factory_sim import wall_clock
 from factory_sim.durations import parse_duration
+from factory_sim.shipped import shipped_scenario
 from factory_sim.states import CellKind, ConnectivityLevel
 
 
@@ -386,10 +389,37 @@ class Scenario(Strict):
     def _level(cls, value: Any) -> Any:
         return _connectivity(value)
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _date_time(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError("expected a date and time like 2026-01-05T06:00:00Z, or now, "
+                                 f"or now/shift, got {value!r}") from None
+        return value
+
     @field_validator("start")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _wall_clock(cls, data: Any, handler: Any) -> Scenario:
+        """`start: now` or `now/shift`: the wall-clock time (factory_sim.wall_clock)."""
+        wanted = data.get("start") if isinstance(data, dict) else None
+        if not (isinstance(wanted, str) and wanted.strip() in wall_clock.WORDS):
+            return handler(data)
+        now = wall_clock.wall_clock_now()
+        scenario = handler({**data, "start": now})
+        if wanted.strip() == wall_clock.NOW:
+            return scenario
+        shifts = [(shift.start, shift.end) for shift in scenario.calendar.shifts]
+        workdays = {WEEKDAYS.index(day) for day in scenario.calendar.workdays}
+        started = wall_clock.shift_under_way(now, shifts, workdays)
+        return scenario.model_copy(update={"start": started or now})
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -442,7 +472,18 @@ def _construct_replace(loader: _YamlLoader, node: yaml.Node) -> Replace:
     return Replace(loader.construct_mapping(node, deep=True))
 
 
+def _construct_timestamp(loader: _YamlLoader, node: yaml.Node) -> datetime:
+    """A date YAML recognises but the calendar has not (2026-13-01) is a YAML error, not a
+    crash."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a date ({exc})", node.start_mark) from None
+
+
 _YamlLoader.add_constructor("!replace", _construct_replace)
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 Key = tuple[str | int, ...]
 # Where each node of the merged data came from: merged key path -> (source, key path there).
@@ -528,7 +569,8 @@ def _not_finite(value: Any, at: str = "") -> tuple[str, float] | None:
 def load_scenario(path: str | Path, overrides: Iterable[Override] = ()) -> Scenario:
     """Read and validate a scenario file; raises ScenarioError naming file and key.
 
-    A file may name a `base:` scenario (relative to itself) and override only what differs;
+    A file may name a `base:` scenario (a file relative to itself, or a shipped scenario's
+    name such as ``reference-opcua``) and override only what differs;
     mappings merge key by key (unless tagged ``!replace``), and `cells` merge by cell name.
     `overrides` (``--set``) apply last, in order, the same way. An error names the file (or
     the ``--set``) a key came from and its path there, not in the merged data.
@@ -560,10 +602,14 @@ def _read_with_base(path: Path, seen: tuple[Path, ...], origins: Origins) -> dic
     if not isinstance(base, str):
         raise ScenarioError(f"{path}: base: expected the file name of a scenario, got {base!r}")
     base_path = (path.parent / base).resolve()
+    if not base_path.is_file():
+        shipped = shipped_scenario(base)
+        if shipped is None:
+            raise ScenarioError(f"{path}: base: no scenario file {base} next to this one, "
+                                "nor a shipped scenario of that name")
+        base_path = shipped.resolve()
     if base_path in seen or base_path == path.resolve():
         raise ScenarioError(f"{path}: base: {base} leads back to itself")
-    if not base_path.is_file():
-        raise ScenarioError(f"{path}: base: no scenario file {base} next to this one")
     base_data = _read_with_base(base_path, (*seen, path.resolve()), origins)
     return _merge(base_data, data, str(path), origins, (), ())
 

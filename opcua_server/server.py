@@ -1,6 +1,6 @@
 """The simulator's OPC UA server: the plant's address space, kept in step with the model.
 
-    plant = Plant(load_scenario("scenarios/reference-opcua.yaml"))
+    plant = Plant(load_scenario(shipped_scenario("reference-opcua")))
     async with SimulationServer(plant, ServerSettings(port=4840, speed=60)) as server:
         print(server.endpoint)
         await server.serve_forever()

@@ -8,7 +8,7 @@ tests/stack/test_dashboards.py checks that the files are what this script writes
 every query against a real InfluxQL engine holding what the bridge wrote.
 
 The queries are InfluxQL (InfluxDB 1.8+, 2.x through its v1 API, 3.x) over the bridge's
-measurements (README, *Bridge delivery*): one measurement per group of a machine
+measurements (docs/integrators/unified-namespace.md): one measurement per group of a machine
 (`machine_state`, `mode`, `monitoring`, `kpi`, `counters`, `currentorder`, `tooling`,
 `alarms`, `events`, ...), tags `enterprise`, `site`, `area`, `line`, `cell`, `cell_type`.
 """
@@ -20,10 +20,9 @@ from pathlib import Path
 
 DATASOURCE = {"type": "influxdb", "uid": "factory-influxdb"}  # provisioning/datasources
 DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
-# Source timestamps are the plant's simulated time, which starts at the scenario's `start`
-# (2026-01-05 for the shipped scenarios), not at the wall clock: the dashboards open on the
-# first simulated week.
-TIME_RANGE = {"from": "2026-01-05T00:00:00.000Z", "to": "2026-01-12T00:00:00.000Z"}
+# Source timestamps are the plant's clock; the compose stack starts it on the wall clock
+# (`serve --start now`), so the dashboards open on the last hours up to now.
+TIME_RANGE = {"from": "now-6h", "to": "now"}
 WHERE = ('$timeFilter AND "site" =~ /^$site$/ AND "line" =~ /^$line$/ '
          'AND "cell" =~ /^$cell$/')
 WHERE_LINE = '$timeFilter AND "site" =~ /^$site$/ AND "line" =~ /^$line$/'

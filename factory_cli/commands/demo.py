@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, metavar="N",
                         help="random seed for every plant, 0 to 2^64 - 1 (default: the first "
                         "scenario's)")
+    parser.add_argument("--start", default="now", metavar="WHEN",
+                        help="when the plants' clocks start, the same for every plant: now "
+                        "(default; points a time-series store keeps), now/shift (the start of "
+                        "the shift under way, else now) or a date and time like "
+                        "2026-01-05T00:00:00Z")
     parser.add_argument("--mqtt", metavar="URL",
                         help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
     parser.add_argument("--host", default="127.0.0.1", metavar="H",
@@ -160,6 +165,7 @@ def _check_broker(url: str, timeout: float = 3.0) -> None:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    from factory_cli.commands.serve import check_start
     from factory_cli.scenario_files import open_scenario
     from opcua_server.pacing import MAX_SPEED
 
@@ -174,7 +180,11 @@ def demo_command(args: argparse.Namespace) -> int:
         from factory_cli.limits import MAX_SEED, bounded
 
         bounded("--seed", args.seed, 0, MAX_SEED)
-    scenarios = [open_scenario(name) for name in names]
+    check_start(args.start)
+    first = open_scenario(names[0], (), "--start", [f"start={args.start}"])
+    start = first.start.isoformat()  # resolved once: the plants run on one clock
+    scenarios = [first, *(open_scenario(name, (), "--start", [f"start={start}"])
+                          for name in names[1:])]
     plant_names = [s.name for s in scenarios]
     if len(set(plant_names)) != len(plant_names):
         raise CliError(f"scenarios {', '.join(names)}: each plant must have its own name "
@@ -184,7 +194,7 @@ def demo_command(args: argparse.Namespace) -> int:
     if args.mqtt:
         _check_broker(args.mqtt)
     first_shift = _first_shift_start(scenarios[0], seed)
-    return asyncio.run(_run(args, names, plant_names, seed, first_shift))
+    return asyncio.run(_run(args, names, plant_names, seed, first_shift, start))
 
 
 def _first_shift_start(scenario, seed: int) -> float:
@@ -193,7 +203,7 @@ def _first_shift_start(scenario, seed: int) -> float:
     return ModelPlant(scenario, seed=seed).calendar.next_work_start(0.0)
 
 
-async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
+async def _run(args, names, plant_names, seed: int, first_shift: float, start: str) -> int:
     import logging
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
@@ -222,7 +232,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float) -> int:
                        state_dir / "broker.log", ready_text="ready")
     for plant in plants:
         serve = [*cli, "serve", plant.scenario, "--port", str(plant.opcua_port), "--speed",
-                 f"{args.speed:g}", "--seed", str(seed), "--paused", "--simulator-view",
+                 f"{args.speed:g}", "--seed", str(seed), "--start", start, "--paused",
+                 "--simulator-view",
                  "--users", str(users_file), "--state-dir", str(state_dir / f"opcua-{plant.name}")]
         if args.lines:
             serve += ["--lines", str(args.lines)]
@@ -362,7 +373,7 @@ async def _wait_for_page(url: str, dashboard: Child) -> None:
 
 
 async def _fast_forward(plants: list[Plant], first_shift: float, password: str) -> None:
-    """The servers start paused at midnight: step them to the first shift, then run.
+    """The servers start paused (at --start): step them to the first shift, then run.
 
     Both plants move by the same Step, so they stay on common random numbers; the class does
     not wait through a night of idle machines.

@@ -1,4 +1,4 @@
-"""`factory-sim lab`: graded labs for students (worksheets in `labs/`).
+"""`factory-sim lab`: graded labs for students (worksheets shipped in factory_cli/worksheets/).
 
 The teacher keeps a course secret; each student's seed comes from their id and that secret,
 so only the teacher can hand out seeds, print answer keys and grade sheets:
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lab",
         help="graded labs: list, show a worksheet, hand out seeds, check an answer sheet",
-        description="Labs for students: each worksheet (labs/NN-name.md) has commands to run "
+        description="Labs for students: each worksheet (`lab show`) has commands to run "
         "and questions; `lab check` grades an answer sheet against the model's figures for "
         "the student's own seed. Seeds come from the student id and a course secret only the "
         "teacher holds (`lab secret`), so `seeds`, `key` and `check` need --secret-file.",

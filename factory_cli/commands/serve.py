@@ -47,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="TCP port (default 4840)")
     parser.add_argument("--seed", type=int, metavar="N",
                         help="random seed, 0 to 2^64 - 1 (default: the scenario's `seed`)")
+    parser.add_argument("--start", metavar="WHEN",
+                        help="when the plant's clock starts: now (the wall clock, so that a "
+                        "time-series store keeps the data and dashboards on 'the last hours' "
+                        "show it), now/shift (the start of the shift under way, else now) or "
+                        "a date and time like 2026-01-05T06:00:00Z (default: the scenario's "
+                        "`start`, a fixed date)")
     add_set_option(parser)
     parser.add_argument("--lines", type=int, metavar="N",
                         help="multiply the production line N times (load tests)")
@@ -119,6 +125,23 @@ def _check(args: argparse.Namespace) -> None:
         from factory_cli.limits import MAX_SEED, bounded
 
         bounded("--seed", args.seed, 0, MAX_SEED)
+    if args.start is not None:
+        check_start(args.start)
+
+
+def check_start(text: str) -> None:
+    """`--start`: now, now/shift or an ISO date and time (the scenario's `start` values)."""
+    from datetime import datetime
+
+    from factory_sim.wall_clock import WORDS
+
+    if text.strip() in WORDS:
+        return
+    try:
+        datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(f"--start {text!r}: expected now, now/shift or a date and time like "
+                       "2026-01-05T06:00:00Z") from None
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -127,7 +150,8 @@ def serve_command(args: argparse.Namespace) -> int:
     _check(args)
     from factory_cli.scenario_files import open_scenario
 
-    scenario = open_scenario(args.scenario, args.sets)
+    start = [f"start={args.start}"] if args.start is not None else []
+    scenario = open_scenario(args.scenario, args.sets, "--start", start)
     return asyncio.run(_serve(args, scenario))
 
 
@@ -170,6 +194,7 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
                   flush=True)
             print(f"endpoint: {server.endpoint}", flush=True)
             print(f"security: {', '.join(await server.security_modes())}", flush=True)
+            print(f"plant clock: from {scenario.start.isoformat()}", flush=True)
             if settings.security is None:
                 print("no security: anonymous clients may call methods and write "
                       "(use --users)", flush=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from factory_cli.scenario_files import shipped_scenarios_dir
+from factory_sim.shipped import shipped_scenarios_dir
 from tests.cli.test_run_compare import cli
 from tests.cli.tiny_scenario import tiny, write_tiny
 
@@ -102,15 +103,31 @@ def test_scenarios_of_a_missing_folder(tmp_path):
     assert "no such directory" in line
 
 
-def test_the_shipped_scenarios_are_listed_and_valid():
-    shipped = sorted(shipped_scenarios_dir().glob("*.yaml"))
-    assert shipped
+def test_the_shipped_scenarios_are_listed_by_name_and_valid():
+    folder = shipped_scenarios_dir()
+    names = sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
+    assert {"reference-opcua", "multisite/lyon", "labs/connect-cobot"} <= set(names)
     code, stdout, _ = cli("scenarios")
     assert code == 0
-    for path in shipped:
-        row = next(line for line in stdout.splitlines() if path.name in line)
-        assert "invalid" not in row
-    rows = {path.stem: next(line for line in stdout.splitlines() if path.name in line)
-            for path in shipped}
-    assert " mixed " in rows["mixed"]  # one level per cell
+    rows = {name: next(line for line in stdout.splitlines() if f" {name} " in line)
+            for name in names}
+    assert not [row for row in rows.values() if "invalid" in row]
+    assert " mixed " in rows["mixed"].split("│")[3]  # one level per cell
     assert " standalone " in rows["reference-standalone"]
+
+
+def test_a_scenario_may_base_on_a_shipped_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text("base: multisite/lyon\nname: mine\nseed: 9\n")
+    code, stdout, stderr = cli("run", "mine.yaml", "--duration", "1d", "--format", "json", "-q")
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout)["scenario"] == "mine"
+    (tmp_path / "bad.yaml").write_text("base: no-such-plant\nname: bad\n")
+    line = one_line_error(*cli("run", "bad.yaml"), "run")
+    assert "base: no scenario file no-such-plant next to this one, nor a shipped" in line
+
+
+def test_shipped_names_do_not_escape_the_shipped_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(*cli("run", "../factory_sim/scenarios/reference-opcua"), "run")
+    assert "nor a shipped scenario of that name" in line

@@ -28,6 +28,7 @@ from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
+FIXED_START = "2026-01-05T00:00:00Z"  # the shipped scenarios' own start
 READY_TIMEOUT_S = 60.0  # generous: the machine is shared; the demo itself reports its time
 
 
@@ -40,14 +41,20 @@ class Broker:
 
 
 class DemoProcess:
-    def __init__(self, args: list[str] | None = None, port: int | None = None) -> None:
+    def __init__(self, args: list[str] | None = None, port: int | None = None,
+                 command: list[str] | None = None, cwd: Path = ROOT,
+                 env: dict[str, str] | None = None) -> None:
+        """`command`, `cwd`, `env`: another factory-sim, e.g. one installed from the wheel."""
         self.port = port or free_port()
         args = list(args or [])
         # the demo keeps its logs: a test's go into a folder of its own, removed at the end
         self._own_logs = None if "--logs" in args else tempfile.mkdtemp(prefix="demo-test-")
         if self._own_logs:
             args += ["--logs", self._own_logs]
-        self.args = [*FACTORY_SIM, "demo", "--port", str(self.port), *args]
+        if "--start" not in args:  # the demo starts `now`; the tests follow one fixed Monday
+            args += ["--start", FIXED_START]
+        self.args = [*(command or FACTORY_SIM), "demo", "--port", str(self.port), *args]
+        self.cwd, self.env = cwd, env if env is not None else dict(os.environ)
         self.lines: list[str] = []
         self.opcua: dict[str, str] = {}
         self.dashboard = self.mqtt = self.login = self.logs = ""
@@ -58,7 +65,7 @@ class DemoProcess:
     def start(self) -> DemoProcess:
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            cwd=ROOT, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            cwd=self.cwd, start_new_session=True, env=dict(self.env, PYTHONUNBUFFERED="1"))
         threading.Thread(target=self._read, daemon=True).start()
         if not self._ready.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
             output = "\n".join(self.lines)

@@ -174,7 +174,7 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
             assert in_thread(read_speed(demo.opcua[plant])) == 600
         page.wait_for_timeout(3000)
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        if os.environ.get("FACTORY_SIM_DOCS_SCREENSHOT"):  # refresh the README's picture
+        if os.environ.get("FACTORY_SIM_DOCS_SCREENSHOT"):  # refresh the docs' picture
             shutil.copy(tmp_path / "dashboard.png", os.environ["FACTORY_SIM_DOCS_SCREENSHOT"])
     print(f"screenshots in {tmp_path}")
     dashboard = urlsplit(demo.dashboard).netloc

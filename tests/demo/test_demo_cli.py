@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 from asyncua import Client, ua
 
+from factory_sim.shipped import shipped_scenarios_dir
 from tests.demo.demo_process import FACTORY_SIM, ROOT, Broker, DemoProcess, wait_gone
 from tests.services import MqttRecorder, free_port
 
@@ -194,7 +195,7 @@ def test_bad_input_is_one_line_and_exit_2(args, expected):
 
 def test_a_bad_scenario_file_names_the_file_and_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "scenarios" / "reference-opcua.yaml").read_text()
+    bad.write_text((shipped_scenarios_dir() / "reference-opcua.yaml").read_text()
                    .replace("mtbf: 14h", "mtbf: often"))
     line = one_error_line(run_demo("--port", str(free_port()), str(bad)))
     assert "bad.yaml" in line and "mtbf" in line

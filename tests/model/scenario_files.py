@@ -4,7 +4,9 @@ from pathlib import Path
 
 import yaml
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+from factory_sim.shipped import shipped_scenarios_dir
+
+SCENARIOS = shipped_scenarios_dir()
 
 
 def reference(level: str = "opcua") -> Path:

@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 from enum import Enum
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from factory_sim.events import (
 )
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenarios_dir
 from factory_sim.states import Activity, AlarmKind, OperationalMode
 
 EVENTS = [
@@ -79,7 +79,7 @@ def test_a_bad_line_is_named(line):
         list(read_event_log(stream))
 
 
-REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "reference-opcua.yaml"
+REFERENCE = shipped_scenarios_dir() / "reference-opcua.yaml"
 
 
 def log_a_day(path, seed):

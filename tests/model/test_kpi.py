@@ -8,7 +8,6 @@ expected figure below is worked out from the events, not from the code under tes
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -29,6 +28,7 @@ from factory_sim.events import (
 from factory_sim.kpi import Distribution, KpiAccounting
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario, scenario_from_dict
+from factory_sim.shipped import shipped_scenarios_dir
 from factory_sim.states import Activity, AlarmKind
 from tests.cli.tiny_scenario import tiny
 
@@ -258,7 +258,7 @@ def test_no_events_gives_undefined_ratios_not_errors():
 # -- on the real model ------------------------------------------------------------------------
 
 DAY = 86400.0
-REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "reference-standalone.yaml"
+REFERENCE = shipped_scenarios_dir() / "reference-standalone.yaml"
 
 
 def run_with_kpis(scenario, seed, seconds):

@@ -1,8 +1,10 @@
 """Scenario files: every shipped one loads; bad ones say file, key path and expectation."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from factory_sim.scenario import ScenarioError, load_scenario
+from factory_sim.scenario import WEEKDAYS, ScenarioError, load_scenario, parse_override
 from factory_sim.states import ConnectivityLevel
 from tests.model.scenario_files import SCENARIOS, reference, write_variant
 
@@ -72,3 +74,50 @@ def test_top_level_must_be_a_mapping(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(ScenarioError, match=r"list\.yaml: expected a mapping"):
         load_scenario(path)
+
+
+def test_every_shipped_scenario_keeps_a_fixed_start():
+    """Offline runs are reproducible: no shipped scenario starts on the wall clock."""
+    for path in SCENARIOS.rglob("*.yaml"):
+        assert load_scenario(path).start == datetime(2026, 1, 5, tzinfo=UTC), path
+
+
+def test_start_now_is_the_wall_clock(tmp_path):
+    before = datetime.now(UTC).replace(microsecond=0)
+    scenario = load_scenario(write_variant(tmp_path, "live", "start: now"))
+    assert before <= scenario.start <= datetime.now(UTC)
+    assert scenario.start.utcoffset() is not None
+
+
+def test_start_now_shift_is_the_start_of_the_shift_under_way(tmp_path):
+    """A shift that started at most its length ago on a workday, else now."""
+    scenario = load_scenario(reference(), [parse_override("start=now/shift")])
+    now = datetime.now().astimezone()
+    start = scenario.start
+    assert start <= now
+    shifts = {shift.start: shift.end - shift.start for shift in scenario.calendar.shifts}
+    midnight = start.replace(hour=0, minute=0, second=0)
+    since_midnight = (start - midnight).total_seconds()
+    if since_midnight in shifts and WEEKDAYS[start.weekday()] in scenario.calendar.workdays:
+        assert now - start < timedelta(seconds=shifts[since_midnight])
+    else:  # no shift under way: now
+        assert now - start < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("text", ["start=yesterday", "start=now/day"])
+def test_a_bad_start_says_what_it_accepts(text):
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(reference(), [parse_override(text)])
+    assert "expected a date and time like 2026-01-05T06:00:00Z, or now, or now/shift" in str(
+        error.value)
+
+
+def test_an_impossible_date_is_a_clear_error(tmp_path):
+    with pytest.raises(ScenarioError, match=r"--set start=2026-13-01: the value is not valid "
+                       r"YAML: '2026-13-01' is not a date \(month must be in 1..12\)"):
+        parse_override("start=2026-13-01")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {reference()}\nstart: 2026-02-30T06:00:00Z\n")
+    with pytest.raises(ScenarioError, match=r"bad.yaml: line 2, column 8: not valid YAML: "
+                       r"'2026-02-30T06:00:00Z' is not a date"):
+        load_scenario(bad)

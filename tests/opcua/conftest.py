@@ -16,11 +16,12 @@ from asyncua import Client, ua
 
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenarios_dir
 from opcua_server.server import ServerSettings, SimulationServer
 from tests.services import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
-SCENARIOS = PROJECT / "scenarios"
+SCENARIOS = shipped_scenarios_dir()
 SEED = 11
 
 

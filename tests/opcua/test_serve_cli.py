@@ -12,7 +12,7 @@ import pytest
 from asyncua import Client, ua
 
 from opcua_server import namespaces
-from tests.opcua.conftest import PROJECT
+from tests.opcua.conftest import PROJECT, SCENARIOS
 from tests.services import free_port
 
 COMMAND = [sys.executable, "-m", "factory_cli.main", "serve"]
@@ -40,6 +40,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["reference-opcua", "--history-db", "h.db"], "--history-db need --history"),
     (["reference-opcua", "--history", "--history-retention", "soon"],
      "--history-retention: expected a duration like 90m"),
+    (["reference-opcua", "--start", "tomorrow"],
+     "--start 'tomorrow': expected now, now/shift or a date and time"),
 ])
 def test_bad_options_are_one_clear_line(args, message):
     result = run_cli(*args)
@@ -50,7 +52,7 @@ def test_bad_options_are_one_clear_line(args, message):
 
 def test_bad_scenario_file_names_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((PROJECT / "scenarios" / "reference-opcua.yaml").read_text()
+    bad.write_text((SCENARIOS / "reference-opcua.yaml").read_text()
                    .replace("seed: 2026", "seed: many"))
     result = run_cli(str(bad))
     assert result.returncode == 2
@@ -157,3 +159,38 @@ def test_serve_offers_exactly_the_policies_the_server_knows():
     from opcua_server.security import POLICIES
 
     assert tuple(POLICIES) == POLICY_NAMES
+
+
+@pytest.mark.parametrize("start", ["now", "2026-03-02T06:00:00Z"])
+def test_start_sets_the_plant_clock(start, tmp_path):
+    """`--start now`: the plant's clock is the wall clock (points a store keeps); a date: that
+    date. Without --start the scenario's fixed date stays (offline runs rely on it)."""
+    port = free_port()
+    before = datetime.now(UTC)
+    process = subprocess.Popen([*COMMAND, "reference-opcua", "--port", str(port), "--start",
+                                start], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(4)]
+        assert lines[3].startswith("plant clock: from "), lines
+        clock = asyncio.run(_simulated_clock(lines[1].split(" ", 1)[1].strip()))
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    started = datetime.fromisoformat(lines[3].removeprefix("plant clock: from ").strip())
+    if start == "now":
+        assert before.replace(microsecond=0) <= started <= datetime.now(UTC)
+        assert started <= clock <= datetime.now(UTC)  # speed 1: never ahead of the wall clock
+    else:
+        assert started == datetime(2026, 3, 2, 6, tzinfo=UTC)
+        assert clock >= started and clock.year == 2026 and clock.month == 3
+
+
+async def _simulated_clock(endpoint: str) -> datetime:
+    async with Client(endpoint, timeout=10) as client:
+        ns = await client.get_namespace_index("urn:factory-sim:plant")
+        value = await client.get_node(ua.NodeId("Simulation/SimulatedClock", ns)).read_value()
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ import yaml
 
 from factory_cli.main import build_parser
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenario
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from tests.stack import compose
@@ -152,7 +153,7 @@ def test_serve_commands_name_real_scenarios_and_listen_where_the_bridges_connect
     sites = {}
     for site in SITES:
         server, bridge = serve[f"site-{site}"], bridges[f"bridge-{site}"]
-        scenario = load_scenario(ROOT / server[1])  # the image's workdir holds scenarios/
+        scenario = load_scenario(shipped_scenario(server[1]))  # a shipped name: package data
         assert scenario.hierarchy.site == site
         sites[scenario.hierarchy.site] = scenario
         assert option(bridge, "--enterprise") == scenario.hierarchy.enterprise

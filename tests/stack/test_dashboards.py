@@ -1,7 +1,7 @@
 """The provisioned Grafana dashboards: well-formed, one datasource, no overlapping panels, and
 every panel query *executed* against a real InfluxQL engine holding what the real bridge wrote.
 
-Two sites run for real (`factory-sim serve` of scenarios/multisite/lyon.yaml and brno.yaml,
+Two sites run for real (`factory-sim serve` of the shipped multisite/lyon and multisite/brno,
 Brno with two lines, each with its own `factory-sim bridge`), fast enough to cover more than a
 simulated working day; the bridges write line protocol into Debian's InfluxDB through
 `V2WriteRelay` (see tests/stack/influxql.py). Then each dashboard variable is resolved by its own
@@ -103,7 +103,7 @@ def plant_data(influxql: InfluxQL, tmp_path_factory: pytest.TempPathFactory) -> 
         for site, extra in SITES.items():
             port = free_port()
             processes.append(start_server(
-                ["serve", f"scenarios/multisite/{site}.yaml", *extra, "--port", str(port),
+                ["serve", f"multisite/{site}", *extra, "--port", str(port),
                  "--speed", SPEED, "--history"], port, work / f"serve-{site}.log"))
             processes.append(start(
                 ["bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}", "--influx", relay.url,
@@ -217,3 +217,51 @@ def test_a_query_without_data_would_be_caught(influxql, plant_data) -> None:
     elsewhere = {**variables, "site": regex_value(["atlantis"], True)}
     results = run_panel_queries(influxql, board, elsewhere, plant_data)
     assert not any(has_values(series) for series in results.values())
+
+
+def test_the_dashboards_open_on_now_and_show_a_plant_started_now(influxql, tmp_path) -> None:
+    """As docker-compose.yml runs it (`serve --start now`, real time), a plant's points fall in
+    the dashboards' own time range, the last 6 hours up to now; the fixed dates of an offline
+    scenario would not."""
+    compose_file = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name, service in compose_file["services"].items():
+        if service.get("command", [None])[0] == "serve":
+            assert service["command"][2:4] == ["--start", "now"], name
+    for name, board in dashboards().items():
+        assert board["time"] == {"from": "now-6h", "to": "now"}, name
+    relay = V2WriteRelay(influxql)
+    port = free_port()
+    processes: list[subprocess.Popen] = []
+    query = 'SELECT count("CurrentState") FROM "machine_state" WHERE "site" = \'porto\''
+    try:
+        processes.append(start_server(["serve", "multisite/porto", "--start", "now", "--port",
+                                       str(port)], port, tmp_path / "serve.log"))
+        processes.append(start(
+            ["bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}", "--influx", relay.url,
+             "--bucket", "factory", "--org", "factory-sim", "--enterprise", "acme-metal",
+             "--client-id", "bridge-porto", "--state-dir", str(tmp_path / "state"),
+             "--log-level", "WARNING"], tmp_path / "bridge.log"))
+        deadline = time.monotonic() + 90
+        while "series" not in influxql.query(query, db="factory"):
+            for process in processes:
+                assert process.poll() is None, log_tails(tmp_path)
+            assert time.monotonic() < deadline, f"no data from porto\n{log_tails(tmp_path)}"
+            time.sleep(1)
+    finally:
+        stop(processes)
+        relay.close()
+    now_ms = int(time.time() * 1000)
+    last_6h = {"start": now_ms - 6 * 3_600_000, "end": now_ms}
+    january = {"start": 1767571200000, "end": 1768176000000}  # 2026-01-05 to 2026-01-12
+    for name, board in dashboards().items():
+        state_panels = {**board, "panels": [
+            panel for panel in board["panels"]
+            if all('FROM "machine_state"' in t["query"] for t in panel["targets"])]}
+        if not state_panels["panels"]:
+            continue
+        variables = resolve_variables(influxql, board, last_6h, {"site": ["porto"]})
+        for (title, ref), series in run_panel_queries(influxql, state_panels, variables,
+                                                      last_6h).items():
+            assert has_values(series), f"{name}: {title} ({ref}): nothing in the last 6 h"
+        in_january = run_panel_queries(influxql, state_panels, variables, january)
+        assert not any(has_values(series) for series in in_january.values()), name

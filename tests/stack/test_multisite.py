@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenario
 from tests.services import MqttRecorder, free_port
 from tests.stack import compose
 from tests.stack.compose import ROOT, option
@@ -55,6 +56,8 @@ def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
         serve = replace_option(serve, "--host", "127.0.0.1")
         serve = replace_option(serve, "--port", str(port))
         serve = replace_option(serve, "--speed", SPEED)
+        # compose serves `--start now`; a fixed Monday morning keeps the run's shifts the same
+        serve = replace_option(serve, "--start", "2026-01-05T06:00:00Z")
         serve = replace_option(serve, "--users", str(users_file))
         serve = replace_option(serve, "--state-dir", str(work / f"site-{site}"))
         assert "--no-anonymous" in serve and "--history" in serve
@@ -78,7 +81,7 @@ def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
 
 def expected_cells(serve: list[str]) -> set[tuple[str, str, str, str]]:
     """(site, area, line, cell) of every machine the serve command's plant has."""
-    scenario = load_scenario(ROOT / serve[1])
+    scenario = load_scenario(shipped_scenario(serve[1]))  # a shipped name: package data
     lines = int(option(serve, "--lines") or 1)
     plant = Plant(scenario, lines=lines if lines > 1 else None)
     return {(*info.location.split("/"), cell_id)  # the BrowseName: line prefix included
