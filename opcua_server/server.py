@@ -161,6 +161,16 @@ class SimulationServer:
                 modes.append(mode)
         return modes
 
+    def certificate_hosts(self) -> list[str]:
+        """The host names and addresses the server certificate covers (none without one):
+        a client that checks the endpoint's host refuses any other."""
+        certificate = self.server.iserver.certificate
+        if certificate is None:
+            return []
+        from opcua_server.security import certificate_hosts
+
+        return certificate_hosts(certificate)
+
     # ---- address space ----
     async def _build(self) -> None:
         """The address space, step by step: every node in one batch, then what acts on it."""
@@ -204,11 +214,12 @@ class SimulationServer:
         self.control.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
         self.cell_methods.build(batch)
-        # the HasNotifier hierarchy: a client subscribed to the Server hears every machine
+        # the HasNotifier hierarchy: a client subscribed to the Server hears every machine.
+        # The Machines folder is the notifier for its machines (their events are emitted to
+        # it too), without HasNotifier references to them: HasNotifier is hierarchical, and
+        # with Organizes a hierarchical browse of the folder would list every machine twice.
         self._notifiers = (_SERVER, ua.NodeId(nodeids.MACHINES, ns.machinery))
         batch.reference(*self._notifiers, _HAS_NOTIFIER)
-        for machine in self.machines.values():
-            batch.reference(self._notifiers[1], machine.node, _HAS_NOTIFIER)
 
     def _bind(self) -> None:
         """Methods and writable values, behind the checks OPC UA Part 4 asks for."""

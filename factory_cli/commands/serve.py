@@ -24,7 +24,7 @@ SECURITY_OPTIONS = {  # argument name -> flag, for the options that need --users
     "no_anonymous": "--no-anonymous", "certificate": "--certificate",
     "private_key": "--private-key", "trusted_clients": "--trusted-clients",
     "accept_any_client_certificate": "--accept-any-client-certificate",
-    "security_policies": "--security-policy",
+    "security_policies": "--security-policy", "certificate_hosts": "--certificate-host",
 }
 
 
@@ -77,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         dest="security_policies",
                         help="with --users: offer only these endpoints (repeatable): "
                         + ", ".join(POLICY_NAMES) + " (default: all)")
+    parser.add_argument("--certificate-host", action="append", metavar="NAME",
+                        dest="certificate_hosts",
+                        help="with --users: a host name or address clients connect with, for "
+                        "the generated server certificate (repeatable; it always covers this "
+                        "machine's name, localhost and 127.0.0.1)")
     parser.add_argument("--history", action="store_true",
                         help="keep history of the key variables and alarms (HistoryRead)")
     parser.add_argument("--history-retention", metavar="DURATION", default="8h",
@@ -88,6 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--simulator-view", action="store_true",
                         help="also serve Objects/SimulatorView: every cell's true state and the "
                         "true KPIs, marked as the simulator's own view (for trainers' demos)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="warning",
+                        help="server log level (default warning; info also logs every refused "
+                        "request and login with its reason)")
     parser.set_defaults(handler=serve_command)
 
 
@@ -102,6 +111,9 @@ def _check(args: argparse.Namespace) -> None:
         given = [flag for name, flag in SECURITY_OPTIONS.items() if getattr(args, name)]
         if given:
             raise CliError(f"{given[0]} needs --users (security is off without a users file)")
+    if args.certificate is not None and args.certificate_hosts:
+        raise CliError("--certificate-host is for the generated certificate, not with "
+                       "--certificate (a given certificate covers the hosts it names)")
     if (args.certificate is None) != (args.private_key is None):
         raise CliError("--certificate and --private-key go together")
     for name in ("certificate", "private_key"):
@@ -139,7 +151,8 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
     from opcua_server.asyncua_adapter import SPEEDUPS
     from opcua_server.server import SimulationServer
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, getattr(args, "log_level", "warning").upper()),
+                        format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
     plant = Plant(scenario, seed=args.seed, lines=args.lines)
     settings = _settings(args)
@@ -166,6 +179,10 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
                   flush=True)
             print(f"endpoint: {server.endpoint}", flush=True)
             print(f"security: {', '.join(await server.security_modes())}", flush=True)
+            if settings.security is not None:
+                print(f"certificate covers: {', '.join(server.certificate_hosts())} (clients "
+                      "must connect with one of these; add more with --certificate-host)",
+                      flush=True)
             if settings.security is None:
                 print("no security: anonymous clients may call methods and write "
                       "(use --users)", flush=True)
@@ -190,6 +207,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             trusted_clients_dir=args.trusted_clients,
             accept_any_client_certificate=args.accept_any_client_certificate,
             **({"policies": tuple(args.security_policies)} if args.security_policies else {}),
+            certificate_hosts=tuple(args.certificate_hosts or ()),
         )
     if args.history:
         from datetime import timedelta

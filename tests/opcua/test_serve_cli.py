@@ -38,6 +38,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["reference-opcua", "--users", "u.yaml", "--certificate", "c.der"],
      "--certificate and --private-key go together"),
     (["reference-opcua", "--history-db", "h.db"], "--history-db need --history"),
+    (["reference-opcua", "--certificate-host", "plant-gw"], "--certificate-host needs --users"),
+    (["reference-opcua", "--users", "u.yaml", "--certificate-host", "bad host!"],
+     "certificate host 'bad host!': expected a host name"),
+    (["reference-opcua", "--users", "u.yaml", "--certificate", "c.der", "--private-key", "k.pem",
+      "--certificate-host", "plant-gw"], "--certificate-host is for the generated certificate"),
     (["reference-opcua", "--history", "--history-retention", "soon"],
      "--history-retention: expected a duration like 90m"),
 ])
@@ -69,7 +74,8 @@ def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
         assert lines[1].strip() == f"endpoint: opc.tcp://127.0.0.1:{port}/factory-sim/"
         assert lines[2].startswith("security: None")
         machines = asyncio.run(_browse_machines(lines[1].split(" ", 1)[1].strip()))
-        assert machines == {"punch-laser", "press-brake", "cobot", "packing"}
+        # once each: a hierarchical browse of Machines (Organizes, no HasNotifier to them)
+        assert sorted(machines) == sorted(["punch-laser", "press-brake", "cobot", "packing"])
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=20)
     finally:
@@ -82,8 +88,9 @@ def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
 
 
 def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
-    """--users with one chosen policy, a trusted-clients folder and durable history kept for
-    30 min (`--history-db` crashed at start on the quotes asyncua put in its table names)."""
+    """--users with one chosen policy, a trusted-clients folder, extra certificate hosts and
+    durable history kept for 30 min (`--history-db` crashed at start on the quotes asyncua put
+    in its table names); a refused request is logged at INFO with its reason."""
     from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -101,7 +108,9 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
         [*COMMAND, "reference-opcua", "--port", str(port), "--speed", "600", "--users",
          str(users), "--state-dir", str(tmp_path / "state"), "--trusted-clients", str(trusted),
          "--security-policy", "Basic256Sha256-SignAndEncrypt", "--history",
-         "--history-retention", "30m", "--history-db", str(tmp_path / "history.sqlite")],
+         "--history-retention", "30m", "--history-db", str(tmp_path / "history.sqlite"),
+         "--certificate-host", "plant-gw.example", "--certificate-host", "10.1.2.3",
+         "--log-level", "info"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     async def use(endpoint: str) -> tuple[list, list]:
@@ -122,11 +131,16 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
                                               f"{machine.nodeid.NamespaceIndex}:Energy"])
             await asyncio.sleep(3)  # 30 simulated minutes at 600x
             history = await energy.read_raw_history(datetime(2026, 1, 1, tzinfo=UTC))
+            with pytest.raises(ua.uaerrors.BadUserAccessDenied):  # an operator may not write
+                await client.get_node(ua.NodeId("Simulation/Speed", machine.nodeid
+                                                .NamespaceIndex)).write_value(2.0)
             return offered, history
 
     try:
-        lines = [process.stdout.readline() for _ in range(3)]
+        lines = [process.stdout.readline() for _ in range(4)]
         assert "Basic256Sha256 (SignAndEncrypt)" in lines[2]
+        covered = lines[3].split(": ", 1)[1].split(" (")[0].split(", ")
+        assert {"localhost", "127.0.0.1", "plant-gw.example", "10.1.2.3"} <= set(covered)
         assert "Aes128" not in lines[2] and "(Sign)," not in lines[2]
         offered, history = asyncio.run(use(lines[1].split(" ", 1)[1].strip()))
         process.send_signal(signal.SIGTERM)
@@ -142,13 +156,16 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
     times = [value.SourceTimestamp for value in history]
     assert times == sorted(times)
     assert process.returncode == 0, err
+    assert "INFO opcua_server.asyncua_adapter.hardening: refused WriteRequest from" in err
+    assert "(user 'otto'): BadUserAccessDenied" in err
+    assert "ERROR" not in err
 
 
-async def _browse_machines(endpoint: str) -> set[str]:
+async def _browse_machines(endpoint: str) -> list[str]:
     async with Client(endpoint, timeout=10) as client:
         machinery = (await client.get_namespace_array()).index(namespaces.MACHINERY)
         folder = client.get_node(ua.NodeId(1001, machinery))
-        return {(await m.read_browse_name()).Name for m in await folder.get_children()}
+        return [(await m.read_browse_name()).Name for m in await folder.get_children()]
 
 
 def test_serve_offers_exactly_the_policies_the_server_knows():
