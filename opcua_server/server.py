@@ -64,6 +64,7 @@ class ServerSettings:
     alarms: bool = True  # the machines' alarms as OPC UA conditions
     limits: Limits = field(default_factory=Limits)  # transport limits (asyncua_adapter.hardening)
     simulator_view: bool = False  # Objects/SimulatorView, the truth for trainers (demos only)
+    test_nodes: bool = False  # Objects/TestNodes, for testing clients (opcua_server.testnodes)
 
 
 class SimulationServer:
@@ -86,6 +87,7 @@ class SimulationServer:
                                    cells=list(plant.cells))
         self._kpi_due = 0.0
         self._started = False
+        self.test_nodes = None  # opcua_server.testnodes.TestNodes, with settings.test_nodes
 
     # ---- life cycle ----
     @property
@@ -210,6 +212,11 @@ class SimulationServer:
             from opcua_server.simulator_view import SimulatorView
 
             SimulatorView(plant, ns, self._kpis, self._writes).build(batch)
+        if self.settings.test_nodes:
+            from opcua_server.testnodes import URI, TestNodes
+
+            self.test_nodes = TestNodes(await server.register_namespace(URI))
+            self.test_nodes.build(batch)
         self.control = SimulationControl(ns.plant, self.pacer)
         self.control.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
@@ -228,6 +235,8 @@ class SimulationServer:
         CallGuard(server)
         HistoryGuard(server)
         self.control.bind(server, guard)
+        if self.test_nodes is not None:
+            self.test_nodes.bind(guard)
         self.cell_methods.bind(server)
 
     async def _transition_events(self) -> None:
@@ -340,6 +349,8 @@ class SimulationServer:
             self._kpi_due = loop.time() + self.settings.kpi_interval_s
             self._publish_kpis()
         self.control.publish(self._writes)
+        if self.test_nodes is not None:
+            self.test_nodes.update(self._writes, self.plant.now)
         await self._writes.apply(self.server)
 
     def _publish_kpis(self) -> None:

@@ -93,6 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--simulator-view", action="store_true",
                         help="also serve Objects/SimulatorView: every cell's true state and the "
                         "true KPIs, marked as the simulator's own view (for trainers' demos)")
+    parser.add_argument("--test-nodes", action="store_true",
+                        help="also serve Objects/TestNodes, outside the factory model: every "
+                        "built-in type as scalar, array and matrix, large values, odd NodeIds, "
+                        "cycling statuses, slow and fast values, writable values with ranges")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="warning",
                         help="server log level (default warning; info also logs every refused "
@@ -220,4 +224,4 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         )
     return ServerSettings(host=args.host, port=args.port, speed=args.speed,
                           paused=args.paused, security=security, history=history,
-                          simulator_view=args.simulator_view)
+                          simulator_view=args.simulator_view, test_nodes=args.test_nodes)
