@@ -352,6 +352,8 @@ class SimulationServer:
         if self.test_nodes is not None:
             self.test_nodes.update(self._writes, self.plant.now)
         await self._writes.apply(self.server)
+        if self._alarms is not None:
+            await self._alarms.life_cycle.expire()  # timed shelving runs on plant time
 
     def _publish_kpis(self) -> None:
         now = self.plant.now
