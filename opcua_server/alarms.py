@@ -148,6 +148,9 @@ class AlarmManager:
     def condition(self, node_id: ua.NodeId) -> ConditionState | None:
         return self._by_node.get(node_id)
 
+    def condition_for(self, source: ua.NodeId, kind: str) -> ConditionState | None:
+        return self._conditions.get((source, kind))
+
     def condition_id(self, alarm_id: str) -> ua.NodeId | None:
         cond = self._by_alarm_id.get(alarm_id)
         return cond.node_id if cond else None

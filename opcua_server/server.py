@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
@@ -65,6 +66,7 @@ class ServerSettings:
     limits: Limits = field(default_factory=Limits)  # transport limits (asyncua_adapter.hardening)
     simulator_view: bool = False  # Objects/SimulatorView, the truth for trainers (demos only)
     test_nodes: bool = False  # Objects/TestNodes, for testing clients (opcua_server.testnodes)
+    alarm_script: Path | None = None  # scripted alarms (opcua_server.alarm_script); needs alarms
 
 
 class SimulationServer:
@@ -88,6 +90,7 @@ class SimulationServer:
         self._kpi_due = 0.0
         self._started = False
         self.test_nodes = None  # opcua_server.testnodes.TestNodes, with settings.test_nodes
+        self.alarm_script = None  # opcua_server.alarm_script.ScriptRunner, with a script
 
     # ---- life cycle ----
     @property
@@ -260,6 +263,17 @@ class SimulationServer:
             for kind in machine.cell.alarm_kinds:
                 await self._alarms.prepare(machine.node, kind)
             machine.on_alarm = self._on_alarm
+        if self.settings.alarm_script is not None:
+            await self._load_alarm_script(self.settings.alarm_script)
+
+    async def _load_alarm_script(self, path: Path) -> None:
+        from opcua_server.alarm_script import ScriptRunner, load_script
+
+        script = load_script(path, machines=set(self.machines))
+        sources = {cell_id: machine.node for cell_id, machine in self.machines.items()}
+        for alarm in script.alarms.values():
+            await self._alarms.prepare(sources[alarm.machine], alarm.kind)
+        self.alarm_script = ScriptRunner(script, self._alarms, sources, self._writes.source_time)
 
     async def _enable_history(self) -> None:
         from opcua_server import history
@@ -354,6 +368,8 @@ class SimulationServer:
         await self._writes.apply(self.server)
         if self._alarms is not None:
             await self._alarms.life_cycle.expire()  # timed shelving runs on plant time
+        if self.alarm_script is not None:
+            await self.alarm_script.advance(self.plant.now)
 
     def _publish_kpis(self) -> None:
         now = self.plant.now

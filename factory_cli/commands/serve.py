@@ -97,6 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also serve Objects/TestNodes, outside the factory model: every "
                         "built-in type as scalar, array and matrix, large values, odd NodeIds, "
                         "cycling statuses, slow and fast values, writable values with ranges")
+    parser.add_argument("--alarm-script", type=Path, metavar="FILE",
+                        help="raise, change and clear alarms on a YAML script in simulated "
+                        "time and check clients' acknowledgements, confirmations and shelving "
+                        "against it (docs/integrators/test-server.md)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="warning",
                         help="server log level (default warning; info also logs every refused "
@@ -128,6 +132,8 @@ def _check(args: argparse.Namespace) -> None:
         if policy not in POLICY_NAMES:
             raise CliError(f"--security-policy {policy}: expected one of "
                            f"{', '.join(POLICY_NAMES)}")
+    if args.alarm_script is not None and not args.alarm_script.is_file():
+        raise CliError(f"--alarm-script {args.alarm_script}: no such file")
     if not args.history and (args.history_db is not None or args.history_retention != "8h"):
         raise CliError("--history-retention and --history-db need --history")
     args.history_retention_s = duration_option(args.history_retention, "--history-retention")
@@ -224,4 +230,5 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         )
     return ServerSettings(host=args.host, port=args.port, speed=args.speed,
                           paused=args.paused, security=security, history=history,
-                          simulator_view=args.simulator_view, test_nodes=args.test_nodes)
+                          simulator_view=args.simulator_view, test_nodes=args.test_nodes,
+                          alarm_script=args.alarm_script)
