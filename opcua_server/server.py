@@ -67,6 +67,7 @@ class ServerSettings:
     simulator_view: bool = False  # Objects/SimulatorView, the truth for trainers (demos only)
     test_nodes: bool = False  # Objects/TestNodes, for testing clients (opcua_server.testnodes)
     alarm_script: Path | None = None  # scripted alarms (opcua_server.alarm_script); needs alarms
+    chaos: str | None = None  # "SEED[:PROFILE]": seeded faults (opcua_server.chaos)
 
 
 class SimulationServer:
@@ -91,6 +92,7 @@ class SimulationServer:
         self._started = False
         self.test_nodes = None  # opcua_server.testnodes.TestNodes, with settings.test_nodes
         self.alarm_script = None  # opcua_server.alarm_script.ScriptRunner, with a script
+        self.chaos = None  # opcua_server.chaos.Chaos, with settings.chaos
 
     # ---- life cycle ----
     @property
@@ -106,6 +108,10 @@ class SimulationServer:
         """
         if self.plant.now > 0:
             raise ValueError("the plant has already run; give the server a fresh Plant")
+        if self.settings.chaos is not None:
+            from opcua_server.chaos import parse_chaos
+
+            parse_chaos(self.settings.chaos)  # a bad value fails before anything starts
         server, settings = self.server, self.settings
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -132,6 +138,8 @@ class SimulationServer:
         self.control.publish(self._writes)
         await self._writes.apply(server)
         await self._stamp_in_plant_time()
+        if settings.chaos is not None:
+            await self._start_chaos(settings.chaos)
         self.pacer.start()
         self._started = True
 
@@ -222,6 +230,11 @@ class SimulationServer:
             self.test_nodes.build(batch)
         self.control = SimulationControl(ns.plant, self.pacer)
         self.control.build(batch)
+        if self.settings.chaos is not None:
+            batch.variable(ua.NodeId("Simulation/Chaos", ns.plant),
+                           ua.QualifiedName("Chaos", ns.plant), ua.NodeId("Simulation", ns.plant),
+                           ua.Variant([], ua.VariantType.String), ua.NodeId(ua.ObjectIds.String),
+                           value_rank=1)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
         self.cell_methods.build(batch)
         # the HasNotifier hierarchy: a client subscribed to the Server hears every machine.
@@ -274,6 +287,20 @@ class SimulationServer:
         for alarm in script.alarms.values():
             await self._alarms.prepare(sources[alarm.machine], alarm.kind)
         self.alarm_script = ScriptRunner(script, self._alarms, sources, self._writes.source_time)
+
+    async def _start_chaos(self, text: str) -> None:
+        from opcua_server.chaos import Chaos, parse_chaos
+
+        seed, profile = parse_chaos(text)
+        log_node = ua.NodeId("Simulation/Chaos", self.ns.plant)
+        generator = await self.server.get_event_generator()  # BaseEventType, from the Server
+
+        async def report(message: str, time: float) -> None:
+            generator.event.SourceNode, generator.event.SourceName = log_node, "Simulation/Chaos"
+            generator.event.Severity = 300
+            await generator.trigger(time_attr=self._writes.source_time(time), message=message)
+
+        self.chaos = Chaos(self.server, seed, profile, log_node, self.pacer.jump, report)
 
     async def _enable_history(self) -> None:
         from opcua_server import history
@@ -370,6 +397,10 @@ class SimulationServer:
             await self._alarms.life_cycle.expire()  # timed shelving runs on plant time
         if self.alarm_script is not None:
             await self.alarm_script.advance(self.plant.now)
+        if self.chaos is not None:
+            await self.chaos.advance(self.plant.now)
+            self.control.publish(self._writes)  # after a clock jump: the model's new time
+            await self._writes.apply(self.server)
 
     def _publish_kpis(self) -> None:
         now = self.plant.now

@@ -101,6 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="raise, change and clear alarms on a YAML script in simulated "
                         "time and check clients' acknowledgements, confirmations and shelving "
                         "against it (docs/integrators/test-server.md)")
+    parser.add_argument("--chaos", metavar="SEED[:PROFILE]",
+                        help="inject faults on a seeded schedule in simulated time (dropped "
+                        "connections, closed sessions and subscriptions, Bad statuses, endpoint "
+                        "restarts, clock jumps); profiles: default, connections, subscriptions, "
+                        "data, or one fault's name. Each is logged and published in "
+                        "Simulation/Chaos")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="warning",
                         help="server log level (default warning; info also logs every refused "
@@ -134,6 +140,13 @@ def _check(args: argparse.Namespace) -> None:
                            f"{', '.join(POLICY_NAMES)}")
     if args.alarm_script is not None and not args.alarm_script.is_file():
         raise CliError(f"--alarm-script {args.alarm_script}: no such file")
+    if args.chaos is not None:
+        from opcua_server.chaos import ChaosError, parse_chaos
+
+        try:
+            parse_chaos(args.chaos)
+        except ChaosError as exc:
+            raise CliError(str(exc)) from None
     if not args.history and (args.history_db is not None or args.history_retention != "8h"):
         raise CliError("--history-retention and --history-db need --history")
     args.history_retention_s = duration_option(args.history_retention, "--history-retention")
@@ -231,4 +244,4 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(host=args.host, port=args.port, speed=args.speed,
                           paused=args.paused, security=security, history=history,
                           simulator_view=args.simulator_view, test_nodes=args.test_nodes,
-                          alarm_script=args.alarm_script)
+                          alarm_script=args.alarm_script, chaos=args.chaos)
