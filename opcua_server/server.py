@@ -33,6 +33,7 @@ from opcua_server.call_guard import CallGuard
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.history_guard import HistoryGuard
+from opcua_server.integrator_aids import IntegratorAids
 from opcua_server.machines import WAITING, StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
@@ -90,11 +91,14 @@ class SimulationServer:
                                    cells=list(plant.cells))
         self._kpi_due = 0.0
         self._started = False
-        self.test_nodes = None  # opcua_server.testnodes.TestNodes, with settings.test_nodes
-        self.alarm_script = None  # opcua_server.alarm_script.ScriptRunner, with a script
-        self.chaos = None  # opcua_server.chaos.Chaos, with settings.chaos
+        self.aids = IntegratorAids(self)  # test nodes, alarm script, chaos (as settings ask)
 
     # ---- life cycle ----
+    @property
+    def writes(self) -> Writes:
+        """The updates waiting for the next flush."""
+        return self._writes
+
     @property
     def endpoint(self) -> str:
         return f"opc.tcp://{self.settings.host}:{self.settings.port}/factory-sim/"
@@ -108,10 +112,6 @@ class SimulationServer:
         """
         if self.plant.now > 0:
             raise ValueError("the plant has already run; give the server a fresh Plant")
-        if self.settings.chaos is not None:
-            from opcua_server.chaos import parse_chaos
-
-            parse_chaos(self.settings.chaos)  # a bad value fails before anything starts
         server, settings = self.server, self.settings
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -138,8 +138,7 @@ class SimulationServer:
         self.control.publish(self._writes)
         await self._writes.apply(server)
         await self._stamp_in_plant_time()
-        if settings.chaos is not None:
-            await self._start_chaos(settings.chaos)
+        await self.aids.start()
         self.pacer.start()
         self._started = True
 
@@ -223,18 +222,9 @@ class SimulationServer:
             from opcua_server.simulator_view import SimulatorView
 
             SimulatorView(plant, ns, self._kpis, self._writes).build(batch)
-        if self.settings.test_nodes:
-            from opcua_server.testnodes import URI, TestNodes
-
-            self.test_nodes = TestNodes(await server.register_namespace(URI))
-            self.test_nodes.build(batch)
         self.control = SimulationControl(ns.plant, self.pacer)
         self.control.build(batch)
-        if self.settings.chaos is not None:
-            batch.variable(ua.NodeId("Simulation/Chaos", ns.plant),
-                           ua.QualifiedName("Chaos", ns.plant), ua.NodeId("Simulation", ns.plant),
-                           ua.Variant([], ua.VariantType.String), ua.NodeId(ua.ObjectIds.String),
-                           value_rank=1)
+        await self.aids.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
         self.cell_methods.build(batch)
         # the HasNotifier hierarchy: a client subscribed to the Server hears every machine.
@@ -251,8 +241,7 @@ class SimulationServer:
         CallGuard(server)
         HistoryGuard(server)
         self.control.bind(server, guard)
-        if self.test_nodes is not None:
-            self.test_nodes.bind(guard)
+        self.aids.bind(guard)
         self.cell_methods.bind(server)
 
     async def _transition_events(self) -> None:
@@ -276,31 +265,7 @@ class SimulationServer:
             for kind in machine.cell.alarm_kinds:
                 await self._alarms.prepare(machine.node, kind)
             machine.on_alarm = self._on_alarm
-        if self.settings.alarm_script is not None:
-            await self._load_alarm_script(self.settings.alarm_script)
-
-    async def _load_alarm_script(self, path: Path) -> None:
-        from opcua_server.alarm_script import ScriptRunner, load_script
-
-        script = load_script(path, machines=set(self.machines))
-        sources = {cell_id: machine.node for cell_id, machine in self.machines.items()}
-        for alarm in script.alarms.values():
-            await self._alarms.prepare(sources[alarm.machine], alarm.kind)
-        self.alarm_script = ScriptRunner(script, self._alarms, sources, self._writes.source_time)
-
-    async def _start_chaos(self, text: str) -> None:
-        from opcua_server.chaos import Chaos, parse_chaos
-
-        seed, profile = parse_chaos(text)
-        log_node = ua.NodeId("Simulation/Chaos", self.ns.plant)
-        generator = await self.server.get_event_generator()  # BaseEventType, from the Server
-
-        async def report(message: str, time: float) -> None:
-            generator.event.SourceNode, generator.event.SourceName = log_node, "Simulation/Chaos"
-            generator.event.Severity = 300
-            await generator.trigger(time_attr=self._writes.source_time(time), message=message)
-
-        self.chaos = Chaos(self.server, seed, profile, log_node, self.pacer.jump, report)
+        await self.aids.load_alarm_script(self._alarms, self.machines)
 
     async def _enable_history(self) -> None:
         from opcua_server import history
@@ -390,17 +355,11 @@ class SimulationServer:
             self._kpi_due = loop.time() + self.settings.kpi_interval_s
             self._publish_kpis()
         self.control.publish(self._writes)
-        if self.test_nodes is not None:
-            self.test_nodes.update(self._writes, self.plant.now)
+        self.aids.publish(self._writes, self.plant.now)
         await self._writes.apply(self.server)
         if self._alarms is not None:
             await self._alarms.life_cycle.expire()  # timed shelving runs on plant time
-        if self.alarm_script is not None:
-            await self.alarm_script.advance(self.plant.now)
-        if self.chaos is not None:
-            await self.chaos.advance(self.plant.now)
-            self.control.publish(self._writes)  # after a clock jump: the model's new time
-            await self._writes.apply(self.server)
+        await self.aids.after_flush(self.plant.now)
 
     def _publish_kpis(self) -> None:
         now = self.plant.now

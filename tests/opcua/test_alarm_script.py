@@ -87,7 +87,7 @@ async def test_the_event_stream_follows_the_script_and_its_expectations():
             (422.0, 900, True, False, "Unshelved"),        # not acknowledged in 5 min; severity
             (542.0, 900, False, False, "Unshelved"),       # not shelved in 2 min; clear
         ]
-        results = [(r.time, r.text, r.ok) for r in server.alarm_script.results]
+        results = [(r.time, r.text, r.ok) for r in server.aids.alarm_script.results]
         assert results == [
             (60.0, "door raise 700", True), (61.0, "door acknowledged", True),
             (61.0, "door set severity 900", True), (62.0, "door shelved", True),
@@ -95,7 +95,7 @@ async def test_the_event_stream_follows_the_script_and_its_expectations():
             (122.0, "door raise 700", True), (422.0, "door not acknowledged within 300 s", False),
             (422.0, "door set severity 900", True), (542.0, "door not shelved within 120 s", False),
             (542.0, "door clear", True)]
-        assert server.alarm_script.finished
+        assert server.aids.alarm_script.finished
     finally:
         await server.stop()
 

@@ -71,7 +71,7 @@ async def scripted_run(chaos: str, steps: int, step_s: float = 120.0, subscribe:
                 await subscription.subscribe_data_change(client.get_node(clock))
             for _ in range(steps):
                 await server.pacer.step(step_s)
-                if server.chaos.refusing:
+                if server.aids.chaos.refusing:
                     await server.pacer.step(BAD_FOR_S)
                 await recovered(client, changes if delivered else None, clock,
                                 server.plant.now)
@@ -79,7 +79,7 @@ async def scripted_run(chaos: str, steps: int, step_s: float = 120.0, subscribe:
                 .read_value()
         finally:
             await client.disconnect()
-        return [(f.time, f.kind, f.choice) for f in server.chaos.injected], log
+        return [(f.time, f.kind, f.choice) for f in server.aids.chaos.injected], log
     finally:
         await server.stop()
 
