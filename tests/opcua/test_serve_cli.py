@@ -39,6 +39,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
      "--certificate and --private-key go together"),
     (["reference-opcua", "--history-db", "h.db"], "--history-db need --history"),
     (["reference-opcua", "--certificate-host", "plant-gw"], "--certificate-host needs --users"),
+    (["reference-opcua", "--chaos", "x"], "--chaos x: expected SEED[:PROFILE]"),
+    (["reference-opcua", "--chaos", "1:storm"], "--chaos 1:storm: unknown profile 'storm'"),
+    (["reference-opcua", "--alarm-script", "nope.yaml"], "--alarm-script nope.yaml: no such file"),
     (["reference-opcua", "--users", "u.yaml", "--certificate-host", "bad host!"],
      "certificate host 'bad host!': expected a host name"),
     (["reference-opcua", "--users", "u.yaml", "--certificate", "c.der", "--private-key", "k.pem",
@@ -174,3 +177,39 @@ def test_serve_offers_exactly_the_policies_the_server_knows():
     from opcua_server.security import POLICIES
 
     assert tuple(POLICIES) == POLICY_NAMES
+
+
+def test_serve_with_the_integrators_test_aids(tmp_path):
+    """--test-nodes, --alarm-script and --chaos together, as an integrator starts them; a bad
+    script is one clear line naming the file and the key."""
+    bad = tmp_path / "bad-script.yaml"
+    bad.write_text("alarms: {d: {machine: nowhere, kind: door}}\nsteps: [{wait: 1m}]\n")
+    result = run_cli("reference-opcua", "--port", str(free_port()), "--alarm-script", str(bad))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{bad}: alarms.d.machine: 'nowhere' is not a machine online" in result.stderr
+    script = PROJECT / "docs" / "integrators" / "examples" / "alarm-script.yaml"
+    process = subprocess.Popen(
+        [*COMMAND, "reference-opcua", "--port", str(free_port()), "--paused", "--test-nodes",
+         "--alarm-script", str(script), "--chaos", "42:data"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def use(endpoint: str):
+        async with Client(endpoint, timeout=10) as client:
+            test_ns = await client.get_namespace_index("urn:factory-sim:test-nodes")
+            plant_ns = await client.get_namespace_index("urn:factory-sim:plant")
+            scalar = await client.get_node(ua.NodeId("Scalar/UInt64", test_ns)).read_value()
+            chaos = await client.get_node(ua.NodeId("Simulation/Chaos", plant_ns)).read_value()
+            return scalar, chaos
+
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        scalar, chaos = asyncio.run(use(lines[1].split(" ", 1)[1].strip()))
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert scalar == 2**64 - 1 and chaos == []  # paused at 0: no fault yet
+    assert process.returncode == 0, err
+    assert "stopped" in out
