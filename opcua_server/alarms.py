@@ -13,9 +13,10 @@ were active before the client subscribed.
     await alarms.clear("pb1-failure-7", when)
 
 One condition per machine and kind: each occurrence re-activates it (a real alarm is a
-state machine, not a log line). Without ConfirmedState, Retain is true while the condition is
-active or not acknowledged. Not implemented: branches, Confirm, Enable/Disable, AddComment,
-shelving. A ConditionRefresh of another session's subscription answers BadSubscriptionIdInvalid
+state machine, not a log line). Retain is true while the condition is enabled and active or not
+acknowledged. Confirm, AddComment, Enable/Disable and shelving: `opcua_server.condition_life_cycle`.
+Every field of a condition has a value before its first event. A ConditionRefresh of another
+session's subscription answers BadSubscriptionIdInvalid
 on a server whose connections tell methods their session (opcua_server.asyncua_adapter).
 """
 
@@ -31,6 +32,7 @@ from asyncua import Node, Server, ua
 from asyncua.common import event_objects
 from asyncua.common.instantiate_util import instantiate
 
+from opcua_server import condition_life_cycle as life
 from opcua_server.asyncua_adapter.hardening import current_session
 from opcua_server.methods import Arg, check_arguments
 
@@ -81,10 +83,18 @@ class ConditionState:
     comment_time: datetime | None = None
     event_id: bytes = b""
     alarm_ids: set[str] = field(default_factory=set)
+    confirmed: bool = True
+    confirmed_since: datetime | None = None
+    enabled: bool = True
+    enabled_since: datetime | None = None
+    shelving: str = life.UNSHELVED
+    shelving_since: datetime | None = None
+    unshelve_at: datetime | None = None
+    client_user_id: str = ""
 
     @property
     def retain(self) -> bool:
-        return self.active or not self.acked
+        return self.enabled and (self.active or not self.acked)
 
 
 class AlarmManager:
@@ -101,6 +111,7 @@ class AlarmManager:
         self._by_node: dict[ua.NodeId, ConditionState] = {}
         self._by_alarm_id: dict[str, ConditionState] = {}
         self._ready = False
+        self.life_cycle = life.ConditionLifeCycle(self, clock)
 
     async def init(self) -> None:
         """Bind Acknowledge and ConditionRefresh; call once, before clients connect."""
@@ -110,6 +121,7 @@ class AlarmManager:
         isession.add_method_callback(_ACKNOWLEDGE, self._acknowledge)
         isession.add_method_callback(_REFRESH, self._condition_refresh)
         isession.add_method_callback(_REFRESH2, self._condition_refresh2)
+        self.life_cycle.bind(isession)
         self._ready = True
 
     async def add_source(self, source_node: ua.NodeId | Node) -> None:
@@ -132,6 +144,12 @@ class AlarmManager:
     def retained(self) -> list[ConditionState]:
         """Conditions a client must know about: active or not yet acknowledged."""
         return [c for c in self._conditions.values() if c.retain]
+
+    def condition(self, node_id: ua.NodeId) -> ConditionState | None:
+        return self._by_node.get(node_id)
+
+    def condition_for(self, source: ua.NodeId, kind: str) -> ConditionState | None:
+        return self._conditions.get((source, kind))
 
     def condition_id(self, alarm_id: str) -> ua.NodeId | None:
         cond = self._by_alarm_id.get(alarm_id)
@@ -162,6 +180,7 @@ class AlarmManager:
         cond.message = message or f"{cond.name} on {cond.source_name}"
         if not cond.active:
             cond.active, cond.active_since = True, when
+            self.life_cycle.on_activated(cond, when)
         if cond.acked:
             cond.acked, cond.acked_since = False, when
         await self._fire(cond, when)
@@ -182,6 +201,7 @@ class AlarmManager:
             return True
         when = time or datetime.now(UTC)
         cond.active, cond.active_since = False, when
+        self.life_cycle.on_deactivated(cond, when)
         cond.message = f"{cond.name} on {cond.source_name} cleared"
         await self._fire(cond, when)
         return True
@@ -213,7 +233,12 @@ class AlarmManager:
         instance_ack = ua.NodeId(f"{node_id.Identifier}.Acknowledge", node_id.NamespaceIndex)
         if instance_ack in server.iserver.aspace:
             server.iserver.isession.add_method_callback(instance_ack, self._acknowledge)
-        cond = ConditionState(node_id, source, source_name, name, kind, self._condition_type)
+        await self.life_cycle.add_parts(server, server.get_node(node_id), node_id)
+        now = self._clock()
+        cond = ConditionState(node_id, source, source_name, name, kind, self._condition_type,
+                              message=f"{name} on {source_name}: not active", time=now,
+                              event_id=uuid.uuid4().bytes, active_since=now, acked_since=now,
+                              confirmed_since=now, enabled_since=now, shelving_since=now)
         class_id, class_name = _CONDITION_CLASS.get(kind, _CONDITION_CLASS["failure"])
         await self._write(cond, "ConditionClassId", ua.NodeId(class_id), ua.VariantType.NodeId)
         await self._write(
@@ -221,6 +246,7 @@ class AlarmManager:
         )
         self._conditions[(source, kind)] = cond
         self._by_node[node_id] = cond
+        await self._mirror(cond)  # every field has its value before the first event
         return cond
 
     async def _make_notifier(self, source_node: Node) -> None:
@@ -244,10 +270,16 @@ class AlarmManager:
 
     # --- events --------------------------------------------------------------
 
-    async def _fire(self, cond: ConditionState, when: datetime) -> None:
+    async def fire(self, cond: ConditionState, when: datetime, always: bool = False) -> None:
+        """A new event of `cond`; a disabled condition's only if `always` (its Disable)."""
+        await self._fire(cond, when, always)
+
+    async def _fire(self, cond: ConditionState, when: datetime, always: bool = False) -> None:
         cond.event_id = uuid.uuid4().bytes
         cond.time = when
         await self._mirror(cond)
+        if not (cond.enabled or always):
+            return
         for emitter in _emitters(cond):
             await self._subscriptions.trigger_event(self._event(cond, emitter))
 
@@ -263,13 +295,22 @@ class AlarmManager:
             ("LastSeverity", cond.last_severity, V.UInt16),
             ("ConditionName", cond.name, V.String),
             ("Retain", cond.retain, V.Boolean),
-            ("EnabledState", ua.LocalizedText("Enabled"), V.LocalizedText),
-            ("EnabledState.Id", True, V.Boolean),
+            ("EnabledState", ua.LocalizedText(_enabled_text(cond)), V.LocalizedText),
+            ("EnabledState.Id", cond.enabled, V.Boolean),
             ("ActiveState", ua.LocalizedText(_active_text(cond)), V.LocalizedText),
             ("ActiveState.Id", cond.active, V.Boolean),
             ("AckedState", ua.LocalizedText(_acked_text(cond)), V.LocalizedText),
             ("AckedState.Id", cond.acked, V.Boolean),
             ("Comment", ua.LocalizedText(cond.comment), V.LocalizedText),
+            ("ClientUserId", cond.client_user_id, V.String),
+            ("ConfirmedState", ua.LocalizedText(_confirmed_text(cond)), V.LocalizedText),
+            ("ConfirmedState.Id", cond.confirmed, V.Boolean),
+            ("SuppressedOrShelved", cond.shelving != life.UNSHELVED, V.Boolean),
+            ("ShelvingState.CurrentState", ua.LocalizedText(cond.shelving), V.LocalizedText),
+            ("ShelvingState.CurrentState.Id", ua.NodeId(life.SHELVING_STATE_IDS[cond.shelving]),
+             V.NodeId),
+            ("ShelvingState.UnshelveTime", self.life_cycle.unshelve_time_ms(cond, cond.time),
+             V.Double),
         ):
             await self._write(cond, path, value, vtype)
 
@@ -296,8 +337,12 @@ class AlarmManager:
             "BranchId": ua.NodeId(),
             "Retain": cond.retain,
             "Quality": ua.StatusCode(ua.StatusCodes.Good),
-            "EnabledState": ua.LocalizedText("Enabled"),
-            "EnabledState/Id": True,
+            "EnabledState": ua.LocalizedText(_enabled_text(cond)),
+            "EnabledState/Id": cond.enabled,
+            "EnabledState/TransitionTime": cond.enabled_since,
+            "ConfirmedState": ua.LocalizedText(_confirmed_text(cond)),
+            "ConfirmedState/Id": cond.confirmed,
+            "ConfirmedState/TransitionTime": cond.confirmed_since,
             "ActiveState": ua.LocalizedText(_active_text(cond)),
             "ActiveState/Id": cond.active,
             "ActiveState/TransitionTime": cond.active_since,
@@ -306,15 +351,24 @@ class AlarmManager:
             "AckedState/TransitionTime": cond.acked_since,
             "Comment": ua.LocalizedText(cond.comment),
             "Comment/SourceTimestamp": cond.comment_time,
-            "ClientUserId": "",
+            "ClientUserId": cond.client_user_id,
             "InputNode": ua.NodeId(),
-            "SuppressedOrShelved": False,
+            "SuppressedOrShelved": cond.shelving != life.UNSHELVED,
         }
         for name, value in fields.items():
             setattr(ev, name, value)
         for name in ("ActiveState/TransitionTime", "AckedState/TransitionTime",
-                     "Comment/SourceTimestamp"):
+                     "Comment/SourceTimestamp", "EnabledState/TransitionTime",
+                     "ConfirmedState/TransitionTime"):
             ev.data_types[name] = date  # asyncua declares them as UtcTime NodeIds
+        V = ua.VariantType
+        ev.add_property("ShelvingState/CurrentState", ua.LocalizedText(cond.shelving),
+                        V.LocalizedText)
+        ev.add_property("ShelvingState/CurrentState/Id",
+                        ua.NodeId(life.SHELVING_STATE_IDS[cond.shelving]), V.NodeId)
+        ev.add_property("ShelvingState/UnshelveTime",
+                        self.life_cycle.unshelve_time_ms(cond, cond.time), V.Double)
+        ev.add_property("ShelvingState/LastTransition/TransitionTime", cond.shelving_since, date)
         ev.add_property("NodeId", cond.node_id, ua.VariantType.NodeId)  # the ConditionId
         return ev
 
@@ -337,8 +391,11 @@ class AlarmManager:
             return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
         if cond.acked:
             return ua.StatusCode(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+        if not cond.enabled:
+            return ua.StatusCode(ua.StatusCodes.BadConditionDisabled)
         now = self._clock()  # the plant's time, like the alarm's own events
         cond.acked, cond.acked_since = True, now
+        cond.client_user_id = life.user_name()
         if comment:
             cond.comment, cond.comment_time = comment, now
         await self._fire(cond, now)
@@ -409,6 +466,14 @@ def _active_text(cond: ConditionState) -> str:
 
 def _acked_text(cond: ConditionState) -> str:
     return "Acknowledged" if cond.acked else "Unacknowledged"
+
+
+def _confirmed_text(cond: ConditionState) -> str:
+    return "Confirmed" if cond.confirmed else "Unconfirmed"
+
+
+def _enabled_text(cond: ConditionState) -> str:
+    return "Enabled" if cond.enabled else "Disabled"
 
 
 def _id_text(node_id: ua.NodeId) -> str:

@@ -3,12 +3,15 @@
 asyncua answers Good with no data for almost any request. The guard, installed on one
 server's history manager, answers first:
 
-- TimestampsToReturn Neither -> BadTimestampsToReturnInvalid (the whole request);
-- raw values with neither a start nor an end time -> BadInvalidTimestampArgument;
-- per node: unknown -> BadNodeIdUnknown; a variable that is not historizing, or an object
-  whose EventNotifier does not offer history -> BadHistoryOperationUnsupported; a
-  continuation point the server did not hand out (or already released) ->
-  BadContinuationPointInvalid.
+- TimestampsToReturn Neither -> BadTimestampsToReturnInvalid (the whole request: a service
+  result in OPC 10000-4, 5.10.3);
+- every other refusal is each operation's own status (OPC 10000-11, 6.4 and 6.5): raw values
+  with neither a start nor an end time -> BadInvalidTimestampArgument; events with an empty
+  select clause -> BadEventFilterInvalid; processed values and values at given times, which
+  the server does not keep -> BadHistoryOperationUnsupported; an unknown node ->
+  BadNodeIdUnknown; a variable that is not historizing, or an object whose EventNotifier does
+  not offer history -> BadHistoryOperationUnsupported; a continuation point the server did not
+  hand out (or already released) -> BadContinuationPointInvalid.
 """
 
 from __future__ import annotations
@@ -35,6 +38,19 @@ def _result(status: int) -> ua.HistoryReadResult:
     return ua.HistoryReadResult(StatusCode=ua.StatusCode(status))
 
 
+def _refused_details(details) -> int | None:
+    """The status every operation of a request with these details gets, or None to serve it."""
+    if isinstance(details, ua.ReadRawModifiedDetails):
+        if not (_specified(details.StartTime) or _specified(details.EndTime)):
+            return ua.StatusCodes.BadInvalidTimestampArgument
+        return None
+    if isinstance(details, ua.ReadEventDetails):
+        if details.Filter is None or not details.Filter.SelectClauses:
+            return ua.StatusCodes.BadEventFilterInvalid
+        return None
+    return ua.StatusCodes.BadHistoryOperationUnsupported  # processed, at time, annotations
+
+
 class HistoryGuard:
     def __init__(self, server: Server) -> None:
         self._aspace = server.iserver.aspace
@@ -47,14 +63,14 @@ class HistoryGuard:
             raise ServiceError(ua.StatusCodes.BadTimestampsToReturnInvalid)
         details = params.HistoryReadDetails
         events = isinstance(details, ua.ReadEventDetails)
-        if isinstance(details, ua.ReadRawModifiedDetails) and not (
-                _specified(details.StartTime) or _specified(details.EndTime)):
-            raise ServiceError(ua.StatusCodes.BadInvalidTimestampArgument)
+        refused = _refused_details(details)
         results: list[ua.HistoryReadResult | None] = []
         # ReleaseContinuationPoints is not honoured, as asyncua never did: its clients send
         # the field's default, True, with every request (the bridge's backfill among them)
         for item in params.NodesToRead:
             status = self._check(item, events)
+            if status is None:
+                status = refused
             results.append(None if status is None else _result(status))
         passed = [item for item, result in zip(params.NodesToRead, results, strict=True)
                   if result is None]

@@ -89,6 +89,13 @@ class Pacer:
             return limit
         return target
 
+    def jump(self, seconds: float) -> None:
+        """Run the model `seconds` ahead at once, as a jump of its clock (opcua_server.chaos);
+        call it from `after_advance`, where the model is not running. The pace goes on from
+        the new time."""
+        self.plant.run(self.plant.now + seconds)
+        self._reanchor()
+
     def _reanchor(self) -> None:
         self._anchor_wall = self._clock()
         self._anchor_sim = self.plant.now

@@ -26,9 +26,10 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 import socket
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ POLICIES: dict[str, ua.SecurityPolicyType] = {
     ),
 }
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 # Method calls a viewer may make: a client needs ConditionRefresh to see the active alarms.
 _VIEWER_METHODS = frozenset(
@@ -106,6 +108,9 @@ class SecuritySettings:
     users_file: Path | None = None
     allow_anonymous: bool = True
     policies: tuple[str, ...] = field(default=DEFAULT_POLICIES)
+    #: host names and addresses the generated certificate covers besides this machine's name,
+    #: localhost and 127.0.0.1 (the ones clients connect with: a client checks the endpoint's)
+    certificate_hosts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -135,21 +140,29 @@ class UsersFileManager:
 
     A password check costs ~40 ms of scrypt, so the server's connections
     (opcua_server.asyncua_adapter.hardening) call `get_user_async`: the check runs in a worker
-    thread, one at a time per client address, and a client address with `MAX_FAILURES` failed
-    logins within `FAILURE_WINDOW_S` is refused without a check until the window has passed.
-    An unknown user costs the same check as a known one, so names cannot be told by timing.
+    thread, one at a time per user name and client address. Failed logins slow a guesser
+    without locking out the rightful user: after `FREE_FAILURES` failures of one user name from
+    one address, each further attempt of that pair waits before its check, `FIRST_DELAY_S`
+    doubling with every failure up to `MAX_DELAY_S`; a success, or `FORGET_AFTER_S` without a
+    failure, clears the pair. Other users, and the same user from another address, wait for
+    nothing. An unknown user costs the same check as a known one, so names cannot be told by
+    timing.
     """
 
-    MAX_FAILURES = 5
-    FAILURE_WINDOW_S = 60.0
+    FREE_FAILURES = 3
+    FIRST_DELAY_S = 1.0
+    MAX_DELAY_S = 8.0
+    FORGET_AFTER_S = 600.0
+    MAX_TRACKED = 10_000  # (user, address) pairs remembered; the oldest are forgotten
 
     def __init__(self, users: dict[str, UserRecord], allow_anonymous: bool):
         self._users = users
         self._allow_anonymous = allow_anonymous
         self._dummy_hash = hash_password(os.urandom(16).hex())
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="password-check")
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._failures: dict[str, deque[float]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: (user, address) -> (failed logins, monotonic time of the last one)
+        self._failures: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
         #: results of `get_user_async`, taken by the `get_user` asyncua calls right after it
         self._verified: dict[tuple[str, bytes], User] = {}
 
@@ -161,29 +174,54 @@ class UsersFileManager:
         verified = self._verified.pop(_key(username, password), None)
         return verified if verified is not None else self._check(username, password)
 
+    def delay_for(self, failures: int) -> float:
+        """Seconds an attempt waits after `failures` failed logins of its user and address.
+
+        >>> manager = UsersFileManager({}, allow_anonymous=False)
+        >>> [manager.delay_for(n) for n in range(9)]
+        [0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+        """
+        if failures < self.FREE_FAILURES:
+            return 0.0
+        return min(self.FIRST_DELAY_S * 2 ** (failures - self.FREE_FAILURES), self.MAX_DELAY_S)
+
+    def failures(self, username: str, peer: str) -> int:
+        """Failed logins of `username` from `peer` that still count."""
+        count, last = self._failures.get((username, peer), (0, 0.0))
+        return count if time.monotonic() - last < self.FORGET_AFTER_S else 0
+
     async def get_user_async(self, iserver, username: str | None, password: str | None,
                              peer: str) -> User | None:
         if username is None or password is None:
             return self.get_user(iserver, username, password)
-        failures = self._failures.setdefault(peer, deque())
-        lock = self._locks.setdefault(peer, asyncio.Lock())
+        pair = (username, peer)
+        lock = self._locks.get(pair)
+        if lock is None:
+            self._forget_idle_locks()
+            lock = self._locks[pair] = asyncio.Lock()
         async with lock:
-            now = time.monotonic()
-            while failures and failures[0] < now - self.FAILURE_WINDOW_S:
-                failures.popleft()
-            if len(failures) >= self.MAX_FAILURES:
-                _logger.warning("refused login for user %r from %s: %d failed logins in %g s",
-                                username, peer, len(failures), self.FAILURE_WINDOW_S)
-                return None
+            failures = self.failures(username, peer)
+            delay = self.delay_for(failures)
+            if delay:
+                _logger.info("login of user %r from %s waits %g s: %d failed logins",
+                             username, peer, delay, failures)
+                await asyncio.sleep(delay)
             user = await asyncio.get_running_loop().run_in_executor(
                 self._workers, self._check, username, password)
+            self._failures.pop(pair, None)
             if user is None:
-                failures.append(time.monotonic())
+                self._failures[pair] = (failures + 1, time.monotonic())
+                while len(self._failures) > self.MAX_TRACKED:
+                    self._failures.popitem(last=False)
                 return None
         if len(self._verified) >= 1000:  # left by activations that failed after the check
             self._verified.clear()
         self._verified[_key(username, password)] = user
         return user
+
+    def _forget_idle_locks(self) -> None:
+        if len(self._locks) >= self.MAX_TRACKED:
+            self._locks = {pair: lock for pair, lock in self._locks.items() if lock.locked()}
 
     def _check(self, username: str, password: str | None) -> User | None:
         record = self._users.get(username)
@@ -191,7 +229,8 @@ class UsersFileManager:
         valid = verify_password(password or "", record.password_hash if record else
                                 self._dummy_hash)
         if record is None or password is None or not valid:
-            _logger.warning("refused login for user %r", username)
+            _logger.info("refused login for user %r: %s", username,
+                         "unknown user" if record is None else "wrong password")
             return None
         return FactoryUser(role=UserRole.User, name=record.name, access=record.role)
 
@@ -212,6 +251,8 @@ def parse_policies(names: Iterable[str]) -> list[ua.SecurityPolicyType]:
 async def apply(server: Server, settings: SecuritySettings) -> None:
     """Configure endpoints, certificates, users and permissions; call before `server.start()`."""
     policies = parse_policies(settings.policies)
+    settings.certificate_hosts = tuple(check_certificate_host(h) for h in
+                                       settings.certificate_hosts)
     users: dict[str, UserRecord] = {}
     if settings.users_file is not None:
         if not Path(settings.users_file).is_file():
@@ -275,13 +316,48 @@ async def _server_certificate(
             cert = await uacrypto.load_certificate(cert_path)
         except ValueError:
             cert = None
+        wanted = set(default_certificate_hosts()) | set(settings.certificate_hosts)
         if cert is not None and not uacrypto.check_certificate(cert, uri):
-            return cert_path, key_path
-        _logger.warning("%s is expired or not for %s: generating a new one", cert_path, uri)
+            missing = wanted - set(certificate_hosts(cert))
+            if not missing:
+                return cert_path, key_path
+            _logger.warning("%s does not cover %s: generating a new one", cert_path,
+                            ", ".join(sorted(missing)))
+        else:
+            _logger.warning("%s is expired or not for %s: generating a new one", cert_path, uri)
     write_self_signed_certificate(
-        cert_path, key_path, uri, server.name, [ExtendedKeyUsageOID.SERVER_AUTH]
+        cert_path, key_path, uri, server.name, [ExtendedKeyUsageOID.SERVER_AUTH],
+        hosts=settings.certificate_hosts,
     )
     return cert_path, key_path
+
+
+def default_certificate_hosts() -> list[str]:
+    """What a generated certificate always covers: this machine's name and loopback."""
+    return [socket.gethostname(), "localhost", "127.0.0.1"]
+
+
+def certificate_hosts(cert: x509.Certificate) -> list[str]:
+    """The host names and addresses in a certificate's subjectAltName, in its order."""
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*names.get_values_for_type(x509.DNSName),
+            *(str(a) for a in names.get_values_for_type(x509.IPAddress))]
+
+
+def check_certificate_host(text: str) -> str:
+    """A host name or an IP address for a certificate; raises SecurityConfigError otherwise."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if not (0 < len(text) <= 253 and all(_HOST_LABEL.match(label) for label in labels)):
+        raise SecurityConfigError(f"certificate host {text!r}: expected a host name "
+                                  "(letters, digits, '-', dots) or an IP address")
+    return text.rstrip(".").lower()
 
 
 def write_self_signed_certificate(
@@ -291,20 +367,21 @@ def write_self_signed_certificate(
     common_name: str,
     usage: list[x509.ObjectIdentifier],
     days: int = 365,
+    hosts: Iterable[str] = (),
 ) -> None:
     """A self-signed application certificate (DER) and its key (PEM, owner-only).
 
-    Clients check the application URI in subjectAltName; the host names and the loopback
-    address let them check the endpoint host too. Also used by tests and tools to make client
-    certificates.
+    Clients check the application URI in subjectAltName; the host names and addresses
+    (`default_certificate_hosts()` and `hosts`) let them check the endpoint host too. Also
+    used by tests and tools to make client certificates.
     """
     key = cert_gen.generate_private_key()
-    names = [
-        x509.UniformResourceIdentifier(application_uri),
-        x509.DNSName(socket.gethostname()),
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ]
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(application_uri)]
+    for host in dict.fromkeys((*default_certificate_hosts(), *hosts)):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
     cert = cert_gen.generate_self_signed_app_certificate(
         key, common_name, {}, names, extended=usage, days=days
     )

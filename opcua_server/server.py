@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
@@ -32,6 +33,7 @@ from opcua_server.call_guard import CallGuard
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.history_guard import HistoryGuard
+from opcua_server.integrator_aids import IntegratorAids
 from opcua_server.machines import WAITING, StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
@@ -64,6 +66,9 @@ class ServerSettings:
     alarms: bool = True  # the machines' alarms as OPC UA conditions
     limits: Limits = field(default_factory=Limits)  # transport limits (asyncua_adapter.hardening)
     simulator_view: bool = False  # Objects/SimulatorView, the truth for trainers (demos only)
+    test_nodes: bool = False  # Objects/TestNodes, for testing clients (opcua_server.testnodes)
+    alarm_script: Path | None = None  # scripted alarms (opcua_server.alarm_script); needs alarms
+    chaos: str | None = None  # "SEED[:PROFILE]": seeded faults (opcua_server.chaos)
 
 
 class SimulationServer:
@@ -86,8 +91,14 @@ class SimulationServer:
                                    cells=list(plant.cells))
         self._kpi_due = 0.0
         self._started = False
+        self.aids = IntegratorAids(self)  # test nodes, alarm script, chaos (as settings ask)
 
     # ---- life cycle ----
+    @property
+    def writes(self) -> Writes:
+        """The updates waiting for the next flush."""
+        return self._writes
+
     @property
     def endpoint(self) -> str:
         return f"opc.tcp://{self.settings.host}:{self.settings.port}/factory-sim/"
@@ -127,6 +138,7 @@ class SimulationServer:
         self.control.publish(self._writes)
         await self._writes.apply(server)
         await self._stamp_in_plant_time()
+        await self.aids.start()
         self.pacer.start()
         self._started = True
 
@@ -160,6 +172,16 @@ class SimulationServer:
             if mode not in modes:
                 modes.append(mode)
         return modes
+
+    def certificate_hosts(self) -> list[str]:
+        """The host names and addresses the server certificate covers (none without one):
+        a client that checks the endpoint's host refuses any other."""
+        certificate = self.server.iserver.certificate
+        if certificate is None:
+            return []
+        from opcua_server.security import certificate_hosts
+
+        return certificate_hosts(certificate)
 
     # ---- address space ----
     async def _build(self) -> None:
@@ -202,13 +224,15 @@ class SimulationServer:
             SimulatorView(plant, ns, self._kpis, self._writes).build(batch)
         self.control = SimulationControl(ns.plant, self.pacer)
         self.control.build(batch)
+        await self.aids.build(batch)
         self.cell_methods = CellMethods(plant, ns, self.machines, self._after_command)
         self.cell_methods.build(batch)
-        # the HasNotifier hierarchy: a client subscribed to the Server hears every machine
+        # the HasNotifier hierarchy: a client subscribed to the Server hears every machine.
+        # The Machines folder is the notifier for its machines (their events are emitted to
+        # it too), without HasNotifier references to them: HasNotifier is hierarchical, and
+        # with Organizes a hierarchical browse of the folder would list every machine twice.
         self._notifiers = (_SERVER, ua.NodeId(nodeids.MACHINES, ns.machinery))
         batch.reference(*self._notifiers, _HAS_NOTIFIER)
-        for machine in self.machines.values():
-            batch.reference(self._notifiers[1], machine.node, _HAS_NOTIFIER)
 
     def _bind(self) -> None:
         """Methods and writable values, behind the checks OPC UA Part 4 asks for."""
@@ -217,6 +241,7 @@ class SimulationServer:
         CallGuard(server)
         HistoryGuard(server)
         self.control.bind(server, guard)
+        self.aids.bind(guard)
         self.cell_methods.bind(server)
 
     async def _transition_events(self) -> None:
@@ -240,6 +265,7 @@ class SimulationServer:
             for kind in machine.cell.alarm_kinds:
                 await self._alarms.prepare(machine.node, kind)
             machine.on_alarm = self._on_alarm
+        await self.aids.load_alarm_script(self._alarms, self.machines)
 
     async def _enable_history(self) -> None:
         from opcua_server import history
@@ -329,7 +355,11 @@ class SimulationServer:
             self._kpi_due = loop.time() + self.settings.kpi_interval_s
             self._publish_kpis()
         self.control.publish(self._writes)
+        self.aids.publish(self._writes, self.plant.now)
         await self._writes.apply(self.server)
+        if self._alarms is not None:
+            await self._alarms.life_cycle.expire()  # timed shelving runs on plant time
+        await self.aids.after_flush(self.plant.now)
 
     def _publish_kpis(self) -> None:
         now = self.plant.now

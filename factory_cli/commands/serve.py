@@ -24,7 +24,7 @@ SECURITY_OPTIONS = {  # argument name -> flag, for the options that need --users
     "no_anonymous": "--no-anonymous", "certificate": "--certificate",
     "private_key": "--private-key", "trusted_clients": "--trusted-clients",
     "accept_any_client_certificate": "--accept-any-client-certificate",
-    "security_policies": "--security-policy",
+    "security_policies": "--security-policy", "certificate_hosts": "--certificate-host",
 }
 
 
@@ -83,6 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         dest="security_policies",
                         help="with --users: offer only these endpoints (repeatable): "
                         + ", ".join(POLICY_NAMES) + " (default: all)")
+    parser.add_argument("--certificate-host", action="append", metavar="NAME",
+                        dest="certificate_hosts",
+                        help="with --users: a host name or address clients connect with, for "
+                        "the generated server certificate (repeatable; it always covers this "
+                        "machine's name, localhost and 127.0.0.1)")
     parser.add_argument("--history", action="store_true",
                         help="keep history of the key variables and alarms (HistoryRead)")
     parser.add_argument("--history-retention", metavar="DURATION", default="8h",
@@ -94,6 +99,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--simulator-view", action="store_true",
                         help="also serve Objects/SimulatorView: every cell's true state and the "
                         "true KPIs, marked as the simulator's own view (for trainers' demos)")
+    parser.add_argument("--test-nodes", action="store_true",
+                        help="also serve Objects/TestNodes, outside the factory model: every "
+                        "built-in type as scalar, array and matrix, large values, odd NodeIds, "
+                        "cycling statuses, slow and fast values, writable values with ranges")
+    parser.add_argument("--alarm-script", type=Path, metavar="FILE",
+                        help="raise, change and clear alarms on a YAML script in simulated "
+                        "time and check clients' acknowledgements, confirmations and shelving "
+                        "against it (docs/integrators/test-server.md)")
+    parser.add_argument("--chaos", metavar="SEED[:PROFILE]",
+                        help="inject faults on a seeded schedule in simulated time (dropped "
+                        "connections, closed sessions and subscriptions, Bad statuses, endpoint "
+                        "restarts, clock jumps); profiles: default, connections, subscriptions, "
+                        "data, or one fault's name. Each is logged and published in "
+                        "Simulation/Chaos")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="warning",
+                        help="server log level (default warning; info also logs every refused "
+                        "request and login with its reason)")
     parser.set_defaults(handler=serve_command)
 
 
@@ -108,6 +131,9 @@ def _check(args: argparse.Namespace) -> None:
         given = [flag for name, flag in SECURITY_OPTIONS.items() if getattr(args, name)]
         if given:
             raise CliError(f"{given[0]} needs --users (security is off without a users file)")
+    if args.certificate is not None and args.certificate_hosts:
+        raise CliError("--certificate-host is for the generated certificate, not with "
+                       "--certificate (a given certificate covers the hosts it names)")
     if (args.certificate is None) != (args.private_key is None):
         raise CliError("--certificate and --private-key go together")
     for name in ("certificate", "private_key"):
@@ -118,6 +144,15 @@ def _check(args: argparse.Namespace) -> None:
         if policy not in POLICY_NAMES:
             raise CliError(f"--security-policy {policy}: expected one of "
                            f"{', '.join(POLICY_NAMES)}")
+    if args.alarm_script is not None and not args.alarm_script.is_file():
+        raise CliError(f"--alarm-script {args.alarm_script}: no such file")
+    if args.chaos is not None:
+        from opcua_server.chaos import ChaosError, parse_chaos
+
+        try:
+            parse_chaos(args.chaos)
+        except ChaosError as exc:
+            raise CliError(str(exc)) from None
     if not args.history and (args.history_db is not None or args.history_retention != "8h"):
         raise CliError("--history-retention and --history-db need --history")
     args.history_retention_s = duration_option(args.history_retention, "--history-retention")
@@ -167,7 +202,8 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
     from opcua_server.asyncua_adapter import SPEEDUPS
     from opcua_server.server import SimulationServer
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, getattr(args, "log_level", "warning").upper()),
+                        format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
     plant = Plant(scenario, seed=args.seed, lines=args.lines)
     settings = _settings(args)
@@ -195,6 +231,10 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
             print(f"endpoint: {server.endpoint}", flush=True)
             print(f"security: {', '.join(await server.security_modes())}", flush=True)
             print(f"plant clock: from {scenario.start.isoformat()}", flush=True)
+            if settings.security is not None:
+                print(f"certificate covers: {', '.join(server.certificate_hosts())} (clients "
+                      "must connect with one of these; add more with --certificate-host)",
+                      flush=True)
             if settings.security is None:
                 print("no security: anonymous clients may call methods and write "
                       "(use --users)", flush=True)
@@ -219,6 +259,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             trusted_clients_dir=args.trusted_clients,
             accept_any_client_certificate=args.accept_any_client_certificate,
             **({"policies": tuple(args.security_policies)} if args.security_policies else {}),
+            certificate_hosts=tuple(args.certificate_hosts or ()),
         )
     if args.history:
         from datetime import timedelta
@@ -231,4 +272,5 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         )
     return ServerSettings(host=args.host, port=args.port, speed=args.speed,
                           paused=args.paused, security=security, history=history,
-                          simulator_view=args.simulator_view)
+                          simulator_view=args.simulator_view, test_nodes=args.test_nodes,
+                          alarm_script=args.alarm_script, chaos=args.chaos)

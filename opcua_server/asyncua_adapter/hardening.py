@@ -41,6 +41,7 @@ from asyncua.ua.ua_binary import (
     Primitives,
     extensionobject_from_binary,
     header_from_binary,
+    nodeid_from_binary,
     struct_from_binary,
     uatcp_to_binary,
 )
@@ -127,6 +128,13 @@ _OPERATIONS: dict[ua.NodeId, tuple[int, Callable[[Buffer], None]]] = {
 }
 _CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
 _ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
+
+
+def _request_name(typeid: ua.NodeId) -> str:
+    """E.g. "WriteRequest" for the NodeId of its binary encoding."""
+    name = ua.ObjectIdNames.get(typeid.Identifier, str(typeid)) if typeid.NamespaceIndex == 0 \
+        else str(typeid)
+    return name.removesuffix("_Encoding_DefaultBinary")
 
 
 class HardenedServer(Server):
@@ -262,12 +270,33 @@ class HardenedProcessor(UaProcessor):
             if min(hello.ReceiveBufferSize, hello.SendBufferSize) < MIN_BUFFER_SIZE:
                 reason = (f"Hello buffer sizes {hello.ReceiveBufferSize}/{hello.SendBufferSize}"
                           f" below {MIN_BUFFER_SIZE}")
-                _logger.warning("refusing %s: %s", self.name, reason)
+                _logger.info("refusing %s: %s", self.name, reason)
                 error = ua.ErrorMessage(ua.StatusCode(ua.StatusCodes.BadConnectionRejected),
                                         reason)
                 self._transport.write(uatcp_to_binary(ua.MessageType.Error, error))
                 return False
         return await super().process(header, body)
+
+    async def process_message(self, seqhdr, body):
+        """asyncua's, but a refused request is logged at INFO with its reason (asyncua logs
+        every service fault at ERROR): a client's mistake is not the server's error."""
+        typeid = nodeid_from_binary(body)
+        requesthdr = struct_from_binary(ua.RequestHeader, body)
+        try:
+            return await self._process_message(typeid, requesthdr, seqhdr, body)
+        except (ServiceError, ua.uaerrors.UaStatusCodeError) as exc:
+            status = ua.StatusCode(exc.code)
+            user = getattr(getattr(self.session, "user", None), "name", None)
+            _logger.info("refused %s from %s%s: %s (%s)", _request_name(typeid), self.name,
+                         f" (user {user!r})" if user else "", status.name, status.doc)
+        except Exception:
+            _logger.exception("error while processing a %s from %s", _request_name(typeid),
+                              self.name)
+            status = ua.StatusCode(ua.StatusCodes.BadInternalError)
+        response = ua.ServiceFault()
+        response.ResponseHeader.ServiceResult = status
+        self.send_response(requesthdr.RequestHandle, seqhdr, response)
+        return True
 
     async def _process_message(self, typeid, requesthdr, seqhdr, body):
         limit = self.server.operation_limits.get(typeid)
@@ -291,7 +320,7 @@ class HardenedProcessor(UaProcessor):
         policy = self._connection.security_policy
         offered = {(e.SecurityPolicyUri, e.SecurityMode) for e in self.iserver.endpoints}
         if (policy.URI, policy.Mode) not in offered:
-            _logger.warning("refusing a session from %s on %s (%s): not offered", self.name,
+            _logger.info("refusing a session from %s on %s (%s): not offered", self.name,
                             policy.URI.rsplit("#", 1)[-1], policy.Mode.name)
             raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
 
@@ -304,7 +333,7 @@ class HardenedProcessor(UaProcessor):
             return
         mode = self._connection.security_policy.Mode
         if not token.EncryptionAlgorithm and mode != ua.MessageSecurityMode.SignAndEncrypt:
-            _logger.warning("refusing a clear-text password from %s on a %s channel",
+            _logger.info("refusing a clear-text password from %s on a %s channel",
                             self.name, mode.name.rstrip("_"))
             raise ServiceError(ua.StatusCodes.BadIdentityTokenRejected)
         verify = getattr(self.iserver.user_manager, "get_user_async", None)

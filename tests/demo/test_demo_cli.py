@@ -53,10 +53,9 @@ async def read_plant(endpoint: str) -> dict:
         except ua.uaerrors.BadUserAccessDenied:
             anonymous_may_pause = False
         machinery = await client.get_namespace_index("http://opcfoundation.org/UA/Machinery/")
-        # Organizes and HasNotifier (OPC UA Part 3) both lead from Machines to each machine
         machines = await client.get_node(ua.NodeId(1001, machinery)).get_children()
         return {"times": (first, second), "note": note, "description": description,
-                "cells": cells, "states": states, "machines": len({m.nodeid for m in machines}),
+                "cells": cells, "states": states, "machines": len(machines),
                 "anonymous_may_pause": anonymous_may_pause}
 
 

@@ -197,23 +197,36 @@ async def test_password_checks_run_off_the_event_loop_and_cost_the_same_for_unkn
     secured.server.iserver.user_manager._failures.clear()
 
 
-async def test_parallel_wrong_logins_are_limited_per_client_and_others_are_served(secured):
+async def test_wrong_logins_slow_the_guesser_by_growing_delays_and_lock_nobody_out(
+        secured, monkeypatch, caplog):
     manager = secured.server.iserver.user_manager
+    monkeypatch.setattr(manager, "FIRST_DELAY_S", 0.02)  # the schedule's shape, not its length
+    monkeypatch.setattr(manager, "MAX_DELAY_S", 0.08)
 
-    async def wrong_login() -> None:
-        client = login(secured.endpoint, "otto", "wrong")
+    async def wrong_login(user: str) -> None:
+        client = login(secured.endpoint, user, "wrong")
         with pytest.raises(ua.uaerrors.BadUserAccessDenied):
             await client.connect()
         await client.disconnect()
 
+    def waits() -> list[tuple[str, float]]:
+        return [(r.args[0], r.args[2]) for r in caplog.records if "waits" in r.getMessage()]
+
     try:
-        flood = asyncio.gather(*(wrong_login() for _ in range(20)))
-        await served(secured.endpoint)
-        await flood
-        assert len(manager._failures["127.0.0.1"]) == manager.MAX_FAILURES
-        with pytest.raises(ua.uaerrors.BadUserAccessDenied):  # even the right password, now
-            async with login(secured.endpoint, "otto", PASSWORD):
+        with caplog.at_level(logging.INFO, logger="opcua_server.security"):
+            flood = asyncio.gather(*(wrong_login("otto") for _ in range(8)))
+            await served(secured.endpoint)
+            await flood
+            assert manager.failures("otto", "127.0.0.1") == 8
+            # the first FREE_FAILURES go unhindered, then each waits twice as long, capped
+            assert waits() == [("otto", d) for d in (0.02, 0.04, 0.08, 0.08, 0.08)]
+            await wrong_login("nobody")  # another name from the same address: no wait
+            assert [user for user, _ in waits()] == ["otto"] * 5
+            async with login(secured.endpoint, "otto", PASSWORD):  # slowed, not locked out
                 pass
+            assert waits()[-1] == ("otto", 0.08)
+            assert manager.failures("otto", "127.0.0.1") == 0  # a success clears the pair
+        assert "refused login for user 'otto': wrong password" in caplog.text
     finally:
         manager._failures.clear()
 

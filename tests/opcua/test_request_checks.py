@@ -132,12 +132,41 @@ async def test_history_read_answers_what_it_cannot_serve_with_its_status(plant):
     assert {k: v.value for k, v in statuses.items()} == {
         "unknown node": S.BadNodeIdUnknown, "no history": S.BadHistoryOperationUnsupported,
         "bogus continuation": S.BadContinuationPointInvalid}
-    with pytest.raises(ua.uaerrors.BadTimestampsToReturnInvalid):
+    with pytest.raises(ua.uaerrors.BadTimestampsToReturnInvalid):  # a service result
         await history_read(client, power, timestamps=ua.TimestampsToReturn.Neither)
-    with pytest.raises(ua.uaerrors.BadInvalidTimestampArgument):
-        await history_read(client, power, ua.ReadRawModifiedDetails(  # neither start nor end
+
+
+async def test_history_read_details_it_cannot_serve_are_each_operations_status(plant):
+    server, client = plant
+    power, press = node(server, "press-brake/Monitoring/Power"), node(server, "press-brake")
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=3650)
+    no_select = ua.ReadEventDetails(StartTime=start, EndTime=end, NumValuesPerNode=10,
+                                    Filter=ua.EventFilter())
+    statuses = {
+        "neither start nor end": await history_read(client, power, ua.ReadRawModifiedDetails(
             StartTime=ua.get_win_epoch(), EndTime=ua.get_win_epoch(), NumValuesPerNode=10,
-            IsReadModified=False))
+            IsReadModified=False)),
+        "empty select clause": await history_read(client, press, no_select),
+        "processed": await history_read(client, power, ua.ReadProcessedDetails(
+            StartTime=start, EndTime=end, ProcessingInterval=1000.0,
+            AggregateType=[ua.NodeId(ua.ObjectIds.AggregateFunction_Average)])),
+        "at time": await history_read(client, power, ua.ReadAtTimeDetails(ReqTimes=[start])),
+        "unknown node, processed": await history_read(client, node(server, "nope"),
+                                                      ua.ReadProcessedDetails()),
+    }
+    assert {k: v.StatusCode.value for k, v in statuses.items()} == {
+        "neither start nor end": S.BadInvalidTimestampArgument,
+        "empty select clause": S.BadEventFilterInvalid,
+        "processed": S.BadHistoryOperationUnsupported,
+        "at time": S.BadHistoryOperationUnsupported,
+        "unknown node, processed": S.BadNodeIdUnknown}
+    # a refused operation does not spoil its neighbours in the same request
+    params = ua.HistoryReadParameters(
+        HistoryReadDetails=no_select, TimestampsToReturn=ua.TimestampsToReturn.Source,
+        NodesToRead=[ua.HistoryReadValueId(NodeId=press), ua.HistoryReadValueId(
+            NodeId=node(server, "nope"))])
+    results = await client.uaclient.history_read(params)
+    assert [r.StatusCode.value for r in results] == [S.BadEventFilterInvalid, S.BadNodeIdUnknown]
 
 
 # ---- 7. Acknowledge, 8. ConditionRefresh

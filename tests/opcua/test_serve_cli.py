@@ -38,6 +38,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["reference-opcua", "--users", "u.yaml", "--certificate", "c.der"],
      "--certificate and --private-key go together"),
     (["reference-opcua", "--history-db", "h.db"], "--history-db need --history"),
+    (["reference-opcua", "--certificate-host", "plant-gw"], "--certificate-host needs --users"),
+    (["reference-opcua", "--chaos", "x"], "--chaos x: expected SEED[:PROFILE]"),
+    (["reference-opcua", "--chaos", "1:storm"], "--chaos 1:storm: unknown profile 'storm'"),
+    (["reference-opcua", "--alarm-script", "nope.yaml"], "--alarm-script nope.yaml: no such file"),
+    (["reference-opcua", "--users", "u.yaml", "--certificate-host", "bad host!"],
+     "certificate host 'bad host!': expected a host name"),
+    (["reference-opcua", "--users", "u.yaml", "--certificate", "c.der", "--private-key", "k.pem",
+      "--certificate-host", "plant-gw"], "--certificate-host is for the generated certificate"),
     (["reference-opcua", "--history", "--history-retention", "soon"],
      "--history-retention: expected a duration like 90m"),
     (["reference-opcua", "--start", "tomorrow"],
@@ -71,7 +79,8 @@ def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
         assert lines[1].strip() == f"endpoint: opc.tcp://127.0.0.1:{port}/factory-sim/"
         assert lines[2].startswith("security: None")
         machines = asyncio.run(_browse_machines(lines[1].split(" ", 1)[1].strip()))
-        assert machines == {"punch-laser", "press-brake", "cobot", "packing"}
+        # once each: a hierarchical browse of Machines (Organizes, no HasNotifier to them)
+        assert sorted(machines) == sorted(["punch-laser", "press-brake", "cobot", "packing"])
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=20)
     finally:
@@ -84,8 +93,9 @@ def test_serve_prints_its_endpoint_serves_and_stops_cleanly(stop_signal):
 
 
 def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
-    """--users with one chosen policy, a trusted-clients folder and durable history kept for
-    30 min (`--history-db` crashed at start on the quotes asyncua put in its table names)."""
+    """--users with one chosen policy, a trusted-clients folder, extra certificate hosts and
+    durable history kept for 30 min (`--history-db` crashed at start on the quotes asyncua put
+    in its table names); a refused request is logged at INFO with its reason."""
     from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -103,7 +113,9 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
         [*COMMAND, "reference-opcua", "--port", str(port), "--speed", "600", "--users",
          str(users), "--state-dir", str(tmp_path / "state"), "--trusted-clients", str(trusted),
          "--security-policy", "Basic256Sha256-SignAndEncrypt", "--history",
-         "--history-retention", "30m", "--history-db", str(tmp_path / "history.sqlite")],
+         "--history-retention", "30m", "--history-db", str(tmp_path / "history.sqlite"),
+         "--certificate-host", "plant-gw.example", "--certificate-host", "10.1.2.3",
+         "--log-level", "info"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     async def use(endpoint: str) -> tuple[list, list]:
@@ -124,11 +136,16 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
                                               f"{machine.nodeid.NamespaceIndex}:Energy"])
             await asyncio.sleep(3)  # 30 simulated minutes at 600x
             history = await energy.read_raw_history(datetime(2026, 1, 1, tzinfo=UTC))
+            with pytest.raises(ua.uaerrors.BadUserAccessDenied):  # an operator may not write
+                await client.get_node(ua.NodeId("Simulation/Speed", machine.nodeid
+                                                .NamespaceIndex)).write_value(2.0)
             return offered, history
 
     try:
-        lines = [process.stdout.readline() for _ in range(3)]
+        lines = [process.stdout.readline() for _ in range(4)]
         assert "Basic256Sha256 (SignAndEncrypt)" in lines[2]
+        covered = lines[3].split(": ", 1)[1].split(" (")[0].split(", ")
+        assert {"localhost", "127.0.0.1", "plant-gw.example", "10.1.2.3"} <= set(covered)
         assert "Aes128" not in lines[2] and "(Sign)," not in lines[2]
         offered, history = asyncio.run(use(lines[1].split(" ", 1)[1].strip()))
         process.send_signal(signal.SIGTERM)
@@ -144,13 +161,16 @@ def test_secured_historizing_server_as_an_integrator_runs_it(tmp_path):
     times = [value.SourceTimestamp for value in history]
     assert times == sorted(times)
     assert process.returncode == 0, err
+    assert "INFO opcua_server.asyncua_adapter.hardening: refused WriteRequest from" in err
+    assert "(user 'otto'): BadUserAccessDenied" in err
+    assert "ERROR" not in err
 
 
-async def _browse_machines(endpoint: str) -> set[str]:
+async def _browse_machines(endpoint: str) -> list[str]:
     async with Client(endpoint, timeout=10) as client:
         machinery = (await client.get_namespace_array()).index(namespaces.MACHINERY)
         folder = client.get_node(ua.NodeId(1001, machinery))
-        return {(await m.read_browse_name()).Name for m in await folder.get_children()}
+        return [(await m.read_browse_name()).Name for m in await folder.get_children()]
 
 
 def test_serve_offers_exactly_the_policies_the_server_knows():
@@ -194,3 +214,39 @@ async def _simulated_clock(endpoint: str) -> datetime:
         ns = await client.get_namespace_index("urn:factory-sim:plant")
         value = await client.get_node(ua.NodeId("Simulation/SimulatedClock", ns)).read_value()
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def test_serve_with_the_integrators_test_aids(tmp_path):
+    """--test-nodes, --alarm-script and --chaos together, as an integrator starts them; a bad
+    script is one clear line naming the file and the key."""
+    bad = tmp_path / "bad-script.yaml"
+    bad.write_text("alarms: {d: {machine: nowhere, kind: door}}\nsteps: [{wait: 1m}]\n")
+    result = run_cli("reference-opcua", "--port", str(free_port()), "--alarm-script", str(bad))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{bad}: alarms.d.machine: 'nowhere' is not a machine online" in result.stderr
+    script = PROJECT / "docs" / "integrators" / "examples" / "alarm-script.yaml"
+    process = subprocess.Popen(
+        [*COMMAND, "reference-opcua", "--port", str(free_port()), "--paused", "--test-nodes",
+         "--alarm-script", str(script), "--chaos", "42:data"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def use(endpoint: str):
+        async with Client(endpoint, timeout=10) as client:
+            test_ns = await client.get_namespace_index("urn:factory-sim:test-nodes")
+            plant_ns = await client.get_namespace_index("urn:factory-sim:plant")
+            scalar = await client.get_node(ua.NodeId("Scalar/UInt64", test_ns)).read_value()
+            chaos = await client.get_node(ua.NodeId("Simulation/Chaos", plant_ns)).read_value()
+            return scalar, chaos
+
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        scalar, chaos = asyncio.run(use(lines[1].split(" ", 1)[1].strip()))
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert scalar == 2**64 - 1 and chaos == []  # paused at 0: no fault yet
+    assert process.returncode == 0, err
+    assert "stopped" in out
