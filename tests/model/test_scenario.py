@@ -113,8 +113,8 @@ def test_a_bad_start_says_what_it_accepts(text):
 
 
 def test_an_impossible_date_is_a_clear_error(tmp_path):
-    with pytest.raises(ScenarioError, match=r"--set start=2026-13-01: the value is not valid "
-                       r"YAML: '2026-13-01' is not a date \(month must be in 1..12\)"):
+    with pytest.raises(ScenarioError, match=r"--set start=2026-13-01: line 1, column 1: not "
+                       r"valid YAML: '2026-13-01' is not a date \(month must be in 1..12\)"):
         parse_override("start=2026-13-01")
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"base: {reference()}\nstart: 2026-02-30T06:00:00Z\n")
