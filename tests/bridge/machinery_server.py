@@ -25,7 +25,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from asyncua import Server, ua
 from asyncua.common.utils import ServiceError
@@ -114,9 +114,12 @@ class MachineryServer:
         credentials: tuple[str, str] | None = None,
         location: str = "Plant/Bending/Line1",
         security: tuple[str, str, bytes] | None = None,
+        clock_offset: timedelta = timedelta(0),
     ):
         """`security`: (server certificate, its key, the one client certificate (DER) to
-        trust) turns on Basic256Sha256 SignAndEncrypt and nothing else."""
+        trust) turns on Basic256Sha256 SignAndEncrypt and nothing else. `clock_offset`: the
+        source times of its values, initial ones included, are the wall clock plus this (a
+        simulator whose plant clock started again is behind what it served before)."""
         self.port = port
         self.url = f"opc.tcp://127.0.0.1:{port}"
         self.initial_machines = list(machines)
@@ -124,6 +127,7 @@ class MachineryServer:
         self.credentials = credentials
         self.location = location
         self.security = security
+        self.clock_offset = clock_offset
         self.history = PersistentHistory()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -321,6 +325,10 @@ class MachineryServer:
             node = await groups[path].add_variable(
                 ua.NodeId(f"{name}.{variable}", vns), ua.QualifiedName(variable, vns), value
             )
+            if self.clock_offset:
+                now = datetime.now(UTC) + self.clock_offset
+                await self._server.write_attribute_value(node.nodeid, ua.DataValue(
+                    ua.Variant(value), SourceTimestamp=now, ServerTimestamp=now))
             if historized:
                 await self._server.historize_node_data_change(node, period=None, count=0)
             nodes[variable] = node.nodeid
@@ -348,7 +356,7 @@ class MachineryServer:
         await self._server.delete_nodes([machine], recursive=True)
 
     async def _write(self, machine: str, variable: str, value: object) -> datetime:
-        now = datetime.now(UTC)
+        now = datetime.now(UTC) + self.clock_offset
         dv = ua.DataValue(ua.Variant(value), SourceTimestamp=now, ServerTimestamp=now)
         await self._server.write_attribute_value(self._nodes[machine][variable], dv)
         return now
