@@ -499,6 +499,15 @@ class Journal:
             self._check_open()
             return self._last_rowid - max(self._cursor(cursor), self._first_kept - 1)
 
+    def waiting(self, cursor: str) -> tuple[int, int]:
+        """The rows the cursor has not acknowledged: (how many are in the file, readable now;
+        how many are not written yet: a full disk holds them back from every sink)."""
+        with self._lock:
+            self._check_open()
+            start = max(self._cursor(cursor), self._first_kept - 1)
+            readable = max(self._committed_rowid - start, 0)
+            return readable, self._last_rowid - start - readable
+
     @property
     def last_rowid(self) -> int:
         """The newest row appended (committed or not)."""

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from mqtt_bridge import journal as journal_module
 from mqtt_bridge.journal import Dropped, Journal, JournalEntry, JournalError
+from mqtt_bridge.outputs.journal_sink import Outage
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
@@ -440,6 +441,29 @@ def test_rows_wait_in_memory_while_the_file_cannot_be_written(
     with Journal(tmp_path / "j") as journal:  # and they are in the file
         journal.register("mqtt", MQTT)
         assert [value(e) for e in journal.read("mqtt", 10)] == list(range(5))
+
+
+def test_what_waits_for_a_sink_says_how_much_a_full_disk_holds_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer back after an outage while the disk is full: the log line says that nothing is
+    readable yet and how much waits for the journal, not that it is being delivered."""
+    caplog.set_level("INFO")
+    with Journal(tmp_path / "j", commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(2)])
+        assert journal.commit() is True
+        disk = journal._db = _FullDisk(journal._db)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(2, 7)])
+        assert journal.commit() is False
+        assert journal.waiting("mqtt") == (2, 5)
+        outage = Outage("MQTT broker x")
+        outage.failed("refused")
+        outage.over(journal.waiting("mqtt"))
+        (line_,) = [r.getMessage() for r in caplog.records if "available again" in r.getMessage()]
+        assert "delivering the 2 entries" in line_ and "5 more wait until the journal" in line_
+        disk.full = False
+        assert journal.commit() is True and journal.waiting("mqtt") == (7, 0)
 
 
 class _SlowDisk:
