@@ -93,7 +93,8 @@ class Bridge:
                 self.sinks.append(MqttSink(journal, config.mqtt))
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
-            self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen)
+            self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen,
+                                      room=journal)
             self.source.on_server_start = self._server_started
             async with contextlib.AsyncExitStack() as stack:
                 for sink in self.sinks:

@@ -499,6 +499,11 @@ class Journal:
             self._check_open()
             return self._last_rowid - max(self._cursor(cursor), self._first_kept - 1)
 
+    def room(self) -> int:
+        """Rows the journal takes before it drops the oldest (`max_items` less those kept)."""
+        with self._lock:
+            return self.max_items - (self._last_rowid - self._first_kept + 1)
+
     def waiting(self, cursor: str) -> tuple[int, int]:
         """The rows the cursor has not acknowledged: (how many are in the file, readable now;
         how many are not written yet: a full disk holds them back from every sink)."""

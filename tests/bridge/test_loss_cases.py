@@ -5,11 +5,21 @@ consumer of the unified namespace sees."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 from tests.bridge.bridges import running
 from tests.bridge.machinery_server import MachineryServer
-from tests.bridge.test_bridge_faults import TEMPERATURE, bridge_config, in_order, settle, values
+from tests.bridge.test_bridge_faults import (
+    SPINDLE,
+    TEMPERATURE,
+    bridge_config,
+    documents,
+    in_order,
+    settle,
+    until,
+    values,
+)
 from tests.services import MqttRecorder, Received
 
 
@@ -59,3 +69,64 @@ async def test_a_gap_record_never_runs_backwards_when_a_restarted_servers_clock_
     assert gap["gap"]["to"] == after[0]["sourceTimestamp"]
     assert "clock went back" in gap["gap"]["reason"]
     assert 200.0 in [d["value"] for d in after] and 104.0 not in [d.get("value") for d in after]
+
+
+def accounted(messages: list[Received], topic: str) -> tuple[set[int], set[int]]:
+    """(every seq of the topic that arrived or is named, every seq up to the newest): a
+    number is named by a late value's `replaces` or lies in a gap record's `seqs`."""
+    by_seq = documents(messages, topic)
+    named = set(by_seq)
+    for document in by_seq.values():
+        if "replaces" in document:
+            named.add(document["replaces"])
+        if "seqs" in document.get("gap", {}):
+            first, last = document["gap"]["seqs"]
+            named.update(range(first, last + 1))
+    return named, set(range(1, max(by_seq) + 1))
+
+
+async def test_a_read_back_never_overflows_the_journal_and_every_seq_is_accounted_for(
+    fresh_server: MachineryServer, mosquitto_persistent, tmp_path, caplog
+) -> None:
+    """Journal bound 200, the broker down while 3,000 values change: the journal drops the
+    oldest. Once the broker is back, the dropped Temperatures come back from history without
+    the journal dropping anything again (before: the read-back overflowed it again and
+    again, each time under new numbers), and every sequence number of both topics either
+    arrives or is named: by the late value given back under a new number (`replaces`) or by
+    a gap record (`seqs`); no change arrives under two numbers."""
+    caplog.set_level(logging.WARNING)
+    broker = mosquitto_persistent
+    recorder = MqttRecorder(broker, "factory/#", session=True)
+    config = bridge_config(fresh_server, broker, tmp_path / "state",
+                           mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
+    temperature = [float(v) for v in range(10_000, 11_500)]
+    spindle = [float(v) for v in range(20_000, 21_500)]
+    try:
+        async with running(config) as bridge:
+            sink = bridge.sinks[0]
+            await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
+            await until(lambda: sink.stats()["pending"] == 0)
+            await asyncio.to_thread(broker.stop)
+            await asyncio.to_thread(fresh_server.set_values, [
+                ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+                for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+            await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE)
+                        == temperature[-1], 60)
+            dropped = bridge.journal.stats()["dropped"]
+            assert dropped > 1000
+            await asyncio.to_thread(broker.start)
+            messages = await settle(recorder, lambda m: set(temperature)
+                                    <= set(values(m, TEMPERATURE)), 120)
+            await until(lambda: sink.stats()["pending"] == 0)
+            after = bridge.journal.stats()["dropped"]
+    finally:
+        recorder.close()
+    assert after == dropped, f"the read-back overflowed the journal: {after - dropped} dropped"
+    fulls = [r for r in caplog.records if "is full" in r.getMessage()]
+    assert len(fulls) == 1, [r.getMessage() for r in fulls]
+    for topic in (TEMPERATURE, SPINDLE):
+        named, every = accounted(messages, topic)
+        assert every <= named, f"{topic}: {sorted(every - named)[:10]} neither arrive nor named"
+        changes = [(d["sourceTimestamp"], d["value"]) for d in documents(messages, topic).values()
+                   if "gap" not in d]
+        assert len(changes) == len(set(changes)), f"{topic}: a change under two numbers"

@@ -117,10 +117,14 @@ class OpcUaSource:
         hierarchy: Hierarchy,
         emit: Emit,
         last_seen: LastSeen | None = None,
+        room: drops.Room | None = None,
     ) -> None:
+        """`room`: the journal `emit` fills, so that values read back after it dropped some
+        are handed on only as it has room for them (`dropped.refill`)."""
         self.settings = settings
         self.hierarchy = hierarchy
         self.emit = emit
+        self.room = room
         self.last_seen = last_seen or LastSeen(None)
         self.machines: dict[ua.NodeId, Machine] = {}
         self.connected = asyncio.Event()
@@ -463,32 +467,37 @@ class OpcUaSource:
         retention), or for all of them if reading failed."""
         while self._to_regain:
             batch, self._to_regain = self._to_regain, []
+            settled: list[Dropped] = []
             try:
                 histories = await drops.read(client, batch)
+                results: list[tuple[list[Sample | Gap], Dropped]] = []
+                gaps: list[Gap] = []
+                for (item, drop), values in zip(batch, histories, strict=True):
+                    gap, held = drops.regained(item, drop, values)
+                    gaps.extend([gap] if gap is not None else [])
+                    results.append(([gap, *held] if gap is not None else held, drop))
+                if gaps:
+                    self.counters["gaps"] += len(gaps)
+                    warn(gaps)
+                regained = sum(len(items) for items, _ in results) - len(gaps)
+                self.counters["backfilled"] += regained
+                self.counters["samples"] += regained
+                log.info("%d values dropped at the journal's bound were read again from "
+                         "history%s", regained,
+                         f"; {len(gaps)} variables keep a gap" if gaps else "")
+                await drops.refill(self.room, results, self.emit, settled)
             except asyncio.CancelledError:
-                self._to_regain[:0] = batch  # the session ended: the next one reads them
+                # the session ended: the next one reads again what was not handed on
+                self._to_regain[:0] = [(i, d) for i, d in batch if d not in settled]
                 raise
             except (OSError, TimeoutError, ua.UaError) as exc:
                 log.warning("reading values dropped at the journal's bound from history "
                             "failed: %s", exc)
-                histories = [None] * len(batch)
-            out: list[Item] = []
-            gaps: list[Gap] = []
-            for (item, drop), values in zip(batch, histories, strict=True):
-                gap, held = drops.regained(item, drop, values)
-                if gap is not None:
-                    gaps.append(gap)
-                    out.append(gap)
-                out.extend(held)
-            if gaps:
+                gaps = [gap for item, drop in batch if drop not in settled
+                        and (gap := drops.regained(item, drop, None)[0]) is not None]
                 self.counters["gaps"] += len(gaps)
                 warn(gaps)
-            regained = len(out) - len(gaps)
-            self.counters["backfilled"] += regained
-            self.counters["samples"] += regained
-            log.info("%d values dropped at the journal's bound were read again from history%s",
-                     regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
-            self.emit(out, settles=[drop for _, drop in batch])
+                self.emit(gaps, settles=[d for _, d in batch if d not in settled])
 
     # --- notifications (the hot path) --------------------------------------------------------
 

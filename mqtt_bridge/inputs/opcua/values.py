@@ -55,7 +55,7 @@ def status_name(status: ua.StatusCode | None) -> str:
 
 
 def sample(machine: MachinePath, group: str, tag: str, node_id: str, dv: ua.DataValue,
-           value: object, late: bool = False) -> Sample:
+           value: object, late: bool = False, replaces: int | None = None) -> Sample:
     """The Sample of one DataValue of a variable (`value` is `plain(dv.Value)`)."""
     return Sample(machine, group, tag, value, dv.SourceTimestamp, dv.ServerTimestamp,
-                  status_name(dv.StatusCode), node_id, late)
+                  status_name(dv.StatusCode), node_id, late, replaces)
