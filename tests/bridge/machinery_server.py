@@ -192,8 +192,10 @@ class MachineryServer:
         """Write one value with a fresh source timestamp; returns that timestamp."""
         return self.call(self._write(machine, variable, value))
 
-    def set_values(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
-        return self.call(self._write_many(writes))
+    def set_values(self, writes: list[tuple[str, str, object]],
+                   at: list[datetime] | None = None) -> list[datetime]:
+        """Write values in turn, each with a fresh source timestamp or the one `at` gives."""
+        return self.call(self._write_many(writes, at))
 
     def expire_history(self, machine: str, variable: str, before: datetime) -> None:
         """Forget the historized values of a variable older than `before` (a retention)."""
@@ -355,14 +357,18 @@ class MachineryServer:
                 await self._server.dehistorize_node_data_change(self._server.get_node(node_id))
         await self._server.delete_nodes([machine], recursive=True)
 
-    async def _write(self, machine: str, variable: str, value: object) -> datetime:
-        now = datetime.now(UTC) + self.clock_offset
+    async def _write(self, machine: str, variable: str, value: object,
+                     at: datetime | None = None) -> datetime:
+        now = at or datetime.now(UTC) + self.clock_offset
         dv = ua.DataValue(ua.Variant(value), SourceTimestamp=now, ServerTimestamp=now)
         await self._server.write_attribute_value(self._nodes[machine][variable], dv)
         return now
 
-    async def _write_many(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
-        return [await self._write(machine, variable, value) for machine, variable, value in writes]
+    async def _write_many(self, writes: list[tuple[str, str, object]],
+                          at: list[datetime] | None = None) -> list[datetime]:
+        stamps = at or [None] * len(writes)
+        return [await self._write(machine, variable, value, stamp)
+                for (machine, variable, value), stamp in zip(writes, stamps, strict=True)]
 
     async def _fire_alarm(self, machine: str, message: str, severity: int) -> None:
         generator = await self._server.get_event_generator(

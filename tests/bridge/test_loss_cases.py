@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+import signal
+from datetime import UTC, datetime, timedelta
 
-from tests.bridge.bridges import running
+from tests.bridge.bridges import running, stop_bridge
 from tests.bridge.machinery_server import MachineryServer
 from tests.bridge.test_bridge_faults import (
     SPINDLE,
@@ -17,6 +18,7 @@ from tests.bridge.test_bridge_faults import (
     documents,
     in_order,
     settle,
+    start_bridge,
     until,
     values,
 )
@@ -130,3 +132,37 @@ async def test_a_read_back_never_overflows_the_journal_and_every_seq_is_accounte
         changes = [(d["sourceTimestamp"], d["value"]) for d in documents(messages, topic).values()
                    if "gap" not in d]
         assert len(changes) == len(set(changes)), f"{topic}: a change under two numbers"
+
+
+def test_values_sharing_a_source_time_with_the_first_live_value_after_a_sigkill_arrive(
+    fresh_server: MachineryServer, mosquitto, tmp_path
+) -> None:
+    """While a SIGKILLed bridge is away the server historizes more changes than one history
+    response holds (the bridge asks for 1,000 per node; asyncua's own history stores return
+    at most that many and no continuation point), and the last few share one source time, as
+    a simulator's step stamps them. The restarted bridge reads them all, page after page:
+    none sharing that time with the first live value is lost."""
+    recorder = MqttRecorder(mosquitto, "factory/#")
+    state, log = tmp_path / "state", tmp_path / "bridge.log"
+    bridge = start_bridge(fresh_server, mosquitto, state, log)
+    start = datetime.now(UTC) + timedelta(seconds=5)
+    # 1,000 changes a millisecond apart, then 6 at one time: the first response ends inside
+    stamps = [start + timedelta(milliseconds=i) for i in range(998)]
+    stamps += [start + timedelta(seconds=2)] * 6
+    written = [float(v) for v in range(5000, 5000 + len(stamps))]
+    try:
+        recorder.wait_until(lambda m: values(m, TEMPERATURE))
+        bridge.send_signal(signal.SIGKILL)
+        bridge.wait(10)
+        fresh_server.set_values([("Press1", "Temperature", v) for v in written], at=stamps)
+        bridge = start_bridge(fresh_server, mosquitto, state, log)
+        # in order per topic: once the last value is in, all before it are
+        messages = recorder.wait_until(lambda m: written[-1] in values(m, TEMPERATURE), 60)
+    finally:
+        stop_bridge(bridge)
+        recorder.close()
+    documents = in_order(messages, TEMPERATURE)
+    arrived = [d["value"] for d in documents if "gap" not in d]
+    gaps = [d for d in documents if "gap" in d]
+    assert not gaps and [v for v in arrived if v in written] == written, (
+        sorted(set(written) - set(arrived))[:10], gaps)
