@@ -93,6 +93,7 @@ class Bridge:
                 self.sinks.append(MqttSink(journal, config.mqtt))
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
+            _forget_removed_sinks(journal, {sink.cursor for sink in self.sinks})
             self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen,
                                       room=journal)
             self.source.on_server_start = self._server_started
@@ -144,6 +145,14 @@ class Bridge:
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             log.info("stats: %s", self.stats())
+
+
+def _forget_removed_sinks(journal: Journal, configured: set[str]) -> None:
+    """A sink no longer configured stops holding rows: its cursor and texts are forgotten."""
+    for cursor in sorted(set(journal.cursors) - configured):
+        log.info("output %r is no longer configured: the journal forgets what it held for it "
+                 "(%d entries it had not delivered)", cursor, journal.pending(cursor))
+        journal.unregister(cursor)
 
 
 def _legacy_state(state_dir: Path) -> dict[str, object]:

@@ -166,3 +166,27 @@ def test_values_sharing_a_source_time_with_the_first_live_value_after_a_sigkill_
     gaps = [d for d in documents if "gap" in d]
     assert not gaps and [v for v in arrived if v in written] == written, (
         sorted(set(written) - set(arrived))[:10], gaps)
+
+
+async def test_a_sink_removed_from_the_configuration_is_forgotten(
+    fresh_server: MachineryServer, mosquitto, victoria_metrics, tmp_path
+) -> None:
+    """A bridge ran with MQTT and the time series; the time series is taken out of its
+    configuration. Its cursor must not hold rows any more: the journal does not grow while
+    values flow and MQTT delivers them (before, the rows stayed until the size bound dropped
+    them, which set off the recovery machinery)."""
+    state = tmp_path / "state"
+    both = bridge_config(fresh_server, mosquitto, state, influx__url=victoria_metrics.url)
+    async with running(both) as bridge:
+        await until(lambda: bridge.journal.stats()["appended"] > 0)
+        assert set(bridge.journal.cursors) == {"mqtt", "timeseries"}
+    only_mqtt = bridge_config(fresh_server, mosquitto, state)
+    async with running(only_mqtt) as bridge:
+        assert set(bridge.journal.cursors) == {"mqtt"}
+        appended = bridge.journal.stats()["appended"]
+        await asyncio.to_thread(fresh_server.set_values, [
+            ("Press1", "Temperature", float(v)) for v in range(300, 500)])
+        await until(lambda: bridge.journal.stats()["appended"] >= appended + 200)
+        await until(lambda: bridge.sinks[0].stats()["pending"] == 0)
+        bridge.journal.commit()
+        assert bridge.journal.stats()["buffered"] == 0
