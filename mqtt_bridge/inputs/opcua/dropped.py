@@ -43,6 +43,7 @@ from typing import Protocol
 from asyncua import Client, ua
 
 from mqtt_bridge.inputs.opcua.history import read_raw_history
+from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import plain, sample
 from mqtt_bridge.journal import Dropped
@@ -92,7 +93,8 @@ def events_gap(machine: MachinePath, group: str, drop: Dropped) -> Gap:
 
 
 async def read(
-    client: Client, drops: list[tuple[MonitoredVariable, Dropped]]
+    client: Client, drops: list[tuple[MonitoredVariable, Dropped]],
+    structures: Structures | None = None,
 ) -> list[list[ua.DataValue] | None]:
     """What history holds of each (variable, drop): its values with source times in the
     drop's span, oldest first; None for a variable the server keeps no history of after all."""
@@ -100,7 +102,7 @@ async def read(
         return []
     end = max(drop.until for _, drop in drops) + timedelta(milliseconds=1)
     histories = await read_raw_history(
-        client, [(item.variable.node_id, drop.since) for item, drop in drops], end)
+        client, [(item.variable.node_id, drop.since) for item, drop in drops], end, structures)
     return [
         None if values is None else [dv for dv in values if dv.SourceTimestamp is not None
                                      and dv.SourceTimestamp <= drop.until]

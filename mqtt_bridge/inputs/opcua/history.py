@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 from asyncua import Client, ua
 
+from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
+
 log = logging.getLogger(__name__)
 
 HISTORY_BATCH = 100  # nodes per HistoryRead request
@@ -22,11 +24,13 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 async def read_raw_history(
-    client: Client, requests: list[tuple[ua.NodeId, datetime]], end: datetime | None = None
+    client: Client, requests: list[tuple[ua.NodeId, datetime]], end: datetime | None = None,
+    structures: Structures | None = None,
 ) -> list[list[ua.DataValue] | None]:
     """Raw history of each (node, start) from `start` to `end`, oldest first, following
     continuation points; None for a node the server cannot read history of. The default end
-    is far in the future: a simulator's source times may run ahead of the wall clock."""
+    is far in the future: a simulator's source times may run ahead of the wall clock.
+    Structures the server defines are decoded by `structures`."""
     end = end or FAR_FUTURE
     out: list[list[ua.DataValue] | None] = [[] for _ in requests]
     truncated: list[int] = []  # full responses without a continuation point: read on
@@ -69,6 +73,9 @@ async def read_raw_history(
             pending = still
     for i in truncated:
         out[i] = await _read_on(client, *requests[i], out[i], end)  # type: ignore[arg-type]
+    if structures is not None:
+        for values in out:
+            decode_values(structures, values or [])
     return out
 
 

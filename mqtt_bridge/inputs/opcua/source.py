@@ -85,6 +85,7 @@ from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.rebrowse import diff
 from mqtt_bridge.inputs.opcua.session import connect
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
+from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
 from mqtt_bridge.journal import Dropped
@@ -134,6 +135,7 @@ class OpcUaSource:
         )
         self.subscriptions = Subscriptions(settings, self._on_data, self._on_events,
                                            self.counters)
+        self.structures = Structures()  # the server's own structure types, read per session
         self._gate = Gate()
         self._gaps = Gaps()
         # series key -> the changes read from history, until live values pass them (gate.py)
@@ -160,6 +162,7 @@ class OpcUaSource:
             "connected": self.connected.is_set(),
             "machines": len(self.machines),
             "monitored_items": len(self.subscriptions.variables),
+            "decode_errors": self.structures.errors,
         }
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -203,6 +206,7 @@ class OpcUaSource:
         self._client = client
         try:
             await self._check_server_start(client)
+            await self._load_structures(client)
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
             except NoMachineryError:
@@ -269,6 +273,17 @@ class OpcUaSource:
             self.last_seen.is_new(SERVER_KEY, start, self.settings.url)  # kept with the next emit
         if self.on_server_start is not None:
             self.on_server_start(self.server_start, self.counters["server_restarts"])
+
+    async def _load_structures(self, client: Client) -> None:
+        """Read the server's structure types, to decode their values (`structures.py`)."""
+        errors = self.structures.errors
+        try:
+            self.structures = await Structures.load(client)
+        except (ua.UaError, TimeoutError) as exc:
+            log.warning("reading the server's structure types failed (%s): their values are "
+                        "published with a decodeError", exc)
+            self.structures = Structures()
+        self.structures.errors = errors
 
     # --- machines come and go ----------------------------------------------------------------
 
@@ -371,7 +386,7 @@ class OpcUaSource:
     async def _backfill_values(
         self, client: Client, variables: list[MonitoredVariable]
     ) -> tuple[dict[str, Cover], set[str]]:
-        history = await value_gaps(client, variables, self.last_seen)
+        history = await value_gaps(client, variables, self.last_seen, self.structures)
         if self._restarted:  # what the server forgot in its restart is a gap
             for item in variables:
                 if (item.key in history.recovered and item.key not in history.continuous
@@ -469,7 +484,7 @@ class OpcUaSource:
             batch, self._to_regain = self._to_regain, []
             settled: list[Dropped] = []
             try:
-                histories = await drops.read(client, batch)
+                histories = await drops.read(client, batch, self.structures)
                 results: list[tuple[list[Sample | Gap], Dropped]] = []
                 gaps: list[Gap] = []
                 for (item, drop), values in zip(batch, histories, strict=True):
@@ -527,6 +542,7 @@ class OpcUaSource:
         items = self.subscriptions.variables
         pairs = [(items[n.ClientHandle], n.Value) for n in notifications
                  if n.ClientHandle in items]
+        decode_values(self.structures, [dv for _, dv in pairs])
         if not self._gate.admit(pairs):
             self._hand_on(pairs)
 

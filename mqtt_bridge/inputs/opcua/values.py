@@ -34,6 +34,8 @@ def json_value(value: object) -> object:
         return value.hex()
     if isinstance(value, list | tuple):
         return [json_value(v) for v in value]
+    if isinstance(value, dict):  # a structure decoded into its fields (`structures.py`)
+        return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, ua.StatusCode):
         return value.name
     if dataclasses.is_dataclass(value):
