@@ -73,8 +73,8 @@ class SqliteStorage(HistorySQLite):
     async def init(self) -> None:
         # asyncua stores timezone-aware timestamps, and opens the file with PARSE_DECLTYPES:
         # Python's default TIMESTAMP converter cannot read them back ("...07+00:00"), and
-        # `sqlite3.register_converter` would change every connection of the process. This
-        # connection converts its own timestamp columns instead (`_timestamps`).
+        # registering another converter with sqlite3 would change every connection of the
+        # process. This connection converts its own timestamp columns instead (`_timestamps`).
         self._db = await aiosqlite.connect(self._db_file)
         self._db.row_factory = _timestamps
         await self._db.execute("PRAGMA journal_mode=WAL")
