@@ -105,3 +105,4 @@ async def test_packml_counts_of_the_simulator_arrive_as_objects_with_a_count(
     series = victoria_metrics.wait_for_samples(
         '{__name__=~".*_ProdProcessedCount_0_Count"}', 1)
     assert max(v for s in series for v in s["values"]) > 0
+

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -56,6 +57,7 @@ from typing import Protocol
 from asyncua import Client, ua
 
 from mqtt_bridge.inputs.opcua import dropped as drops
+from mqtt_bridge.inputs.opcua import nodes
 from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
@@ -141,6 +143,7 @@ class OpcUaSource:
         # series key -> the changes read from history, until live values pass them (gate.py)
         self._covered: dict[str, Cover] = {}
         self._seen_events = SeenEvents()
+        self._node_specs: dict[ua.NodeId, nodes.NodeSpec] = {}  # configured nodes found
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
         self._recovery: asyncio.Task[None] | None = None  # reading an overflow's gap
@@ -210,9 +213,10 @@ class OpcUaSource:
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
             except NoMachineryError:
-                if first_time:
+                if first_time and not self.settings.nodes:
                     raise
                 refs = []
+            refs += await self._configured_nodes(client)
             if not refs:
                 log.warning("no machines found on %s (yet)", self.settings.url)
             self.machines.clear()
@@ -290,8 +294,12 @@ class OpcUaSource:
     async def _rebrowse(self, client: Client) -> None:
         """Pick up machines added or removed, and variables added to or removed from the
         machines already bridged."""
-        refs = await find_machines(client, self.settings.scan_objects)
-        browsed = await browse_machines(client, refs, self.hierarchy)
+        try:
+            refs = await find_machines(client, self.settings.scan_objects)
+        except NoMachineryError:
+            refs = []
+        refs += await self._configured_nodes(client)
+        browsed = await self._browse(client, refs)
         changes = diff(self.machines, [r.node_id for r in refs], browsed)
         if changes.gone:
             await self._remove_machines(changes.gone)
@@ -308,7 +316,24 @@ class OpcUaSource:
             await self._subscribe_machines(client, changes.new, changes.grown)
 
     async def _add_machines(self, client: Client, refs: list[MachineRef]) -> None:
-        await self._subscribe_machines(client, await browse_machines(client, refs, self.hierarchy))
+        await self._subscribe_machines(client, await self._browse(client, refs))
+
+    async def _configured_nodes(self, client: Client) -> list[MachineRef]:
+        """The configured [[nodes]] the server has, bridged as machines (`nodes.py`)."""
+        found = await nodes.resolve(client, self.settings.nodes) if self.settings.nodes else []
+        self._node_specs = {node.ref.node_id: node.spec for node in found}
+        return [node.ref for node in found]
+
+    async def _browse(self, client: Client, refs: list[MachineRef]) -> list[Machine]:
+        """Browse machines and configured nodes; the nodes under the topics configured."""
+        machines = await browse_machines(client, refs, self.hierarchy)
+        for machine in machines:
+            spec = self._node_specs.get(machine.node_id)
+            if spec is not None:
+                machine.path = spec.path(self.hierarchy)
+                machine.variables = [dataclasses.replace(v, group=nodes.group_of(spec, v.group))
+                                     for v in machine.variables]
+        return machines
 
     async def _subscribe_machines(
         self, client: Client, machines: list[Machine], grown: list[Machine] | None = None
