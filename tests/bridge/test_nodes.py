@@ -8,8 +8,10 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import pytest
 from asyncua import Client
 
+from mqtt_bridge.config import ConfigError, load
 from opcua_server.namespaces import PLANT
 from tests.bridge.machinery_server import free_port
 from tests.opcua.conftest import Simulation
@@ -55,3 +57,27 @@ async def test_plant_kpis_outside_any_machine_are_bridged_by_configuration(
     seqs = sorted(m.json()["seq"] for m in messages if m.topic == oee)
     assert seqs == list(range(1, len(seqs) + 1))
     assert "Plant/NoSuchThing not found" in (tmp_path / "bridge.log").read_text()
+
+
+@pytest.mark.parametrize(("tables", "message"), [
+    ('[[nodes]]\nbrowse_path = "Plant/Kpi"\n', "topic is missing"),
+    ('[[nodes]]\ntopic = "plant"\n', "give browse_path or node_id"),
+    ('[[nodes]]\ntopic = "a/b/c/d/e"\nbrowse_path = "X"\n', "expected 1 to 4 levels"),
+    ('[[nodes]]\ntopic = "plant"\nnode_id = "ns=x;q=1"\n', "node_id 'ns=x;q=1'"),
+    ('[[nodes]]\ntopic = "plant"\nbrowse_path = "X"\nqueue = "1"\n', "unknown key 'queue'"),
+    ('nodes = "Plant/Kpi"\n', "[[nodes]] must be tables"),
+])
+def test_a_malformed_nodes_table_is_one_line_naming_it(tmp_path: Path, tables: str,
+                                                      message: str) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(tables)
+    with pytest.raises(ConfigError) as error:
+        load({}, config_file=str(config), env={})
+    assert message in str(error.value) and str(config) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_shipped_nodes_configuration_bridges_the_plant_kpis_and_shift_reports() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "mqtt_bridge/inputs/opcua/nodes.example.toml"
+    nodes = load({}, config_file=str(shipped), env={}).opcua.nodes
+    assert [n.browse_path for n in nodes] == ["Plant/Kpi", "Plant/ShiftReports"]
