@@ -70,6 +70,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import NamedTuple
 
+from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.sample import EventSample, Gap, Sample
 
 log = logging.getLogger(__name__)
@@ -98,34 +99,6 @@ CREATE TABLE IF NOT EXISTS lost (
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
-
-
-class Dropped(NamedTuple):
-    """What the journal dropped of one key (`key`) at its bound: the sequence numbers `first`
-    to `last` (`count` rows), of which `values` were variables' values; the oldest and newest
-    source time among those (`since`, `until`; None if none, or journaled by an older
-    version), and how many of them had exactly that time (`at_since`, `at_until`): values
-    delivered before or after may share a boundary's time."""
-
-    first: int
-    last: int
-    count: int
-    since: datetime | None = None
-    until: datetime | None = None
-    values: int = 0
-    at_since: int = 0
-    at_until: int = 0
-    key: str = ""
-
-    def to_text(self) -> str:
-        return json.dumps([*self[:3], _micros_or_none(self.since), _micros_or_none(self.until),
-                           *self[5:8]])
-
-    @classmethod
-    def from_text(cls, key: str, text: str) -> Dropped:
-        first, last, count, since, until, values, at_since, at_until = json.loads(text)
-        return cls(first, last, count, _time(since), _time(until), values, at_since, at_until,
-                   key)
 
 
 class _Loss:
@@ -238,10 +211,6 @@ def _micros(stamp: datetime) -> int:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return (stamp - _EPOCH) // _MICROSECOND
-
-
-def _micros_or_none(stamp: datetime | None) -> int | None:
-    return None if stamp is None else _micros(stamp)
 
 
 def _utc(stamp: datetime | None) -> datetime | None:

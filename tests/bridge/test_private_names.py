@@ -29,3 +29,12 @@ def test_library_code_registers_no_sqlite_converter() -> None:
     found = [str(p.relative_to(ROOT)) for package in ("mqtt_bridge", "opcua_server")
              for p in (ROOT / package).rglob("*.py") if PROCESS_WIDE.search(p.read_text())]
     assert not found, found
+
+
+def test_no_module_of_the_input_imports_the_journal() -> None:
+    """Inputs hand items on and receive drop reports (`mqtt_bridge.drop_report`); the journal
+    is the outputs' and the app's business."""
+    found = [str(p.relative_to(ROOT)) for p in (ROOT / "mqtt_bridge/inputs").rglob("*.py")
+             if re.search(r"^\s*(from mqtt_bridge(\.journal| import journal)|import "
+                          r"mqtt_bridge\.journal)", p.read_text(), re.MULTILINE)]
+    assert not found, found

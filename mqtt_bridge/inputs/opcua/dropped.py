@@ -1,7 +1,7 @@
 """Values the journal dropped at its bound: read again from the server's history, else a gap.
 
 While the outputs cannot deliver, the journal keeps at most `journal_max_items` rows and drops
-the oldest; once it has room again it says, per series, what it dropped (`journal.Dropped`:
+the oldest; once it has room again it says, per series, what it dropped (`drop_report.Dropped`:
 the sequence numbers, how many values, the span of their source times). The one rule
 (`unrecoverable`): the dropped values of a variable the server historizes, with their source
 times known, are read again from its history for that span (`read`) and handed on *late*: with
@@ -42,11 +42,11 @@ from typing import Protocol
 
 from asyncua import Client, ua
 
+from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua.history import read_raw_history
 from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import plain, sample
-from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 # why dropped values are not read again, or not all of them come back

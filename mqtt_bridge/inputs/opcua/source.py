@@ -56,6 +56,7 @@ from typing import Protocol
 
 from asyncua import Client, ua
 
+from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua import dropped as drops
 from mqtt_bridge.inputs.opcua import nodes
 from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
@@ -90,7 +91,6 @@ from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
-from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
