@@ -35,7 +35,6 @@ from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL = 30.0  # seconds between stats lines in the log
-DROPS_INTERVAL = 1.0  # seconds between looks for drop reports while nothing is appended
 
 
 class StateDirError(Exception):
@@ -84,9 +83,6 @@ class Bridge:
 
             def emit(items: list[Item], settles: Sequence[Dropped] = ()) -> None:
                 journal.append(items, marks=last_seen.changes(), settles=settles)
-                lost = journal.take_lost()  # a drop episode at the journal's bound ended
-                if lost and self.source is not None:
-                    self.source.dropped(lost)
 
             # Sinks register their cursors before the first append.
             if config.mqtt is not None:
@@ -104,7 +100,15 @@ class Bridge:
                 reporter = asyncio.create_task(self._report(), name="stats")
                 stopper = asyncio.create_task(stop.wait())
                 tuner = asyncio.create_task(self._first_connected(), name="first-connected")
-                drops = asyncio.create_task(self._hand_on_drops(emit), name="drop-reports")
+                lost_ready = asyncio.Event()
+                loop = asyncio.get_running_loop()
+
+                def lost() -> None:  # from whichever thread appends or commits
+                    with contextlib.suppress(RuntimeError):  # the loop is already closed
+                        loop.call_soon_threadsafe(lost_ready.set)
+
+                journal.on_lost(lost)
+                drops = asyncio.create_task(self._hand_on_drops(lost_ready), name="drop-reports")
                 tasks = (source_task, reporter, stopper, tuner, drops)
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
@@ -124,14 +128,17 @@ class Bridge:
         if self.on_connected is not None:
             self.on_connected()
 
-    async def _hand_on_drops(self, emit: Callable[[list[Item]], None]) -> None:
-        """Drop reports are looked for after every append; this finds those of a quiet plant
-        (the journal drained after a drop, or reports a previous run left unsettled), once the
-        source is connected."""
+    async def _hand_on_drops(self, ready: asyncio.Event) -> None:
+        """The journal pushes word of drop reports (`Journal.on_lost`: a drop episode ended,
+        or a previous run left reports unsettled); they go to the source, which recovers
+        them, once it is connected (it needs its subscriptions to know the series)."""
         while True:
-            await asyncio.sleep(DROPS_INTERVAL)
-            if self.source.connected.is_set():
-                emit([])
+            await ready.wait()
+            await self.source.connected.wait()
+            ready.clear()
+            lost = self.journal.take_lost()
+            if lost:
+                self.source.dropped(lost)
 
     def _server_started(self, start: datetime | None, restarts: int) -> None:
         """Mark on the MQTT status topic which server runs since when (a restart shows)."""

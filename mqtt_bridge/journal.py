@@ -252,6 +252,8 @@ class Journal:
         self._lock = threading.RLock()
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
+        self._lost_listeners: list[Callable[[], None]] = []
+        self._lost_ready = False  # drop reports became ready: tell `_lost_listeners`
         self._lockfile = self._take_file_lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -333,6 +335,25 @@ class Journal:
                 self._end_drops()
             if self._uncommitted >= self._commit_items:
                 self._wake.set()  # the commit thread writes them now, not this caller
+        self._tell_lost()
+
+    def on_lost(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (from whichever thread appends or commits) whenever drop reports
+        are ready for `take_lost()`: a drop episode ended, or reports a previous run left
+        unsettled (then at once). Whoever recovers drops is told, it need not poll."""
+        with self._lock:
+            self._lost_listeners.append(listener)
+            ready = bool(self._lost_done)
+        if ready:
+            listener()
+
+    def _tell_lost(self) -> None:
+        if self._lost_ready:
+            with self._lock:
+                ready, self._lost_ready = self._lost_ready, False
+                listeners = list(self._lost_listeners)
+            for listener in listeners if ready else ():
+                listener()
 
     def take_lost(self) -> list[Dropped]:
         """What was dropped at the bound, per key, in the episodes that have ended (the journal
@@ -525,6 +546,9 @@ class Journal:
                     if done >= self._first_kept:
                         self._first_kept = done + 1
                         self._forget_upto(done)
+                        if (self._dropping is not None  # the outputs made room again
+                                and self._last_rowid - self._first_kept + 1 < self.max_items):
+                            self._end_drops()
                 batch = self._writing = self._take_batch()
             try:
                 self._db.execute("BEGIN")
@@ -543,6 +567,7 @@ class Journal:
                 listeners = list(self._listeners)
         for listener in listeners:
             listener()
+        self._tell_lost()
         return True
 
     def close(self) -> None:
@@ -725,6 +750,7 @@ class Journal:
                  "meanwhile (their sequence numbers are missing downstream)",
                  self.path, self._dropped - self._dropping)
         self._dropping = None
+        self._lost_ready = True  # `on_lost` listeners are told
         self._stage_lost()
         self._lost_done.update(((key, loss.first), loss.report(key))
                                for key, loss in self._lost.items())

@@ -690,3 +690,24 @@ def test_a_journal_with_a_table_of_texts_per_sink_is_carried_over(tmp_path: Path
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'texts_mqtt'"
                           ).fetchall() == []
+
+
+def test_drop_reports_are_pushed_when_the_outputs_make_room(tmp_path: Path) -> None:
+    """Whoever recovers drops is told when a drop episode ends (here by the acknowledgement
+    that makes room, with nothing appended after it) and, at start, of reports a previous
+    run left unsettled: nobody polls."""
+    told: list[int] = []
+    with Journal(tmp_path / "j", max_items=3, commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        journal.on_lost(lambda: told.append(1))
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(5)])  # drops 2
+        journal.commit()
+        assert told == [] and journal.take_lost() == []  # still dropping
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        assert told == [1]
+        assert reports(journal.take_lost())[PRESS.topic("counters", "Parts")][:3] == (1, 2, 2)
+    with Journal(tmp_path / "j", max_items=3) as journal:  # not settled: told again at start
+        journal.register("mqtt", MQTT)
+        journal.on_lost(lambda: told.append(2))
+        assert told == [1, 2]
