@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 from asyncua import Client
@@ -58,12 +59,22 @@ async def test_a_servers_own_structures_arrive_with_their_field_names(
     assert "not described by the server" in mystery["decodeError"]
     assert mystery["body"] == "010203"
     assert stats["decode_errors"] >= 1
-    series = await asyncio.to_thread(victoria_metrics.wait_for_samples,
-                                     '{__name__="monitoring_ToolRecord_Wear_Cycles"}', 2)
-    assert sorted({v for s in series for v in s["values"]}) == [4000, 9000]
-    series = await asyncio.to_thread(victoria_metrics.wait_for_samples,
-                                     '{__name__="monitoring_ToolRecord_Wear_Samples_1"}', 2)
-    assert 61.5 in {v for s in series for v in s["values"]}
+    cycles = await asyncio.to_thread(values_of, victoria_metrics,
+                                     '{__name__="monitoring_ToolRecord_Wear_Cycles"}', 9000)
+    assert cycles == {4000, 9000}
+    samples = await asyncio.to_thread(values_of, victoria_metrics,
+                                      '{__name__="monitoring_ToolRecord_Wear_Samples_1"}', 61.5)
+    assert 61.5 in samples
+
+
+def values_of(database, match: str, awaited: float, timeout: float = 60.0) -> set[float]:
+    """The values of the matching series, once `awaited` is among them (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {v for s in database.export(match) for v in s["values"]}
+        if awaited in found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 async def test_packml_counts_of_the_simulator_arrive_as_objects_with_a_count(
