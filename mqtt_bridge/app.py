@@ -35,7 +35,6 @@ from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL = 30.0  # seconds between stats lines in the log
-DROPS_INTERVAL = 1.0  # seconds between looks for drop reports while nothing is appended
 
 
 class StateDirError(Exception):
@@ -84,16 +83,15 @@ class Bridge:
 
             def emit(items: list[Item], settles: Sequence[Dropped] = ()) -> None:
                 journal.append(items, marks=last_seen.changes(), settles=settles)
-                lost = journal.take_lost()  # a drop episode at the journal's bound ended
-                if lost and self.source is not None:
-                    self.source.dropped(lost)
 
             # Sinks register their cursors before the first append.
             if config.mqtt is not None:
                 self.sinks.append(MqttSink(journal, config.mqtt))
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
-            self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen)
+            _forget_removed_sinks(journal, {sink.cursor for sink in self.sinks})
+            self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen,
+                                      room=journal)
             self.source.on_server_start = self._server_started
             async with contextlib.AsyncExitStack() as stack:
                 for sink in self.sinks:
@@ -102,7 +100,15 @@ class Bridge:
                 reporter = asyncio.create_task(self._report(), name="stats")
                 stopper = asyncio.create_task(stop.wait())
                 tuner = asyncio.create_task(self._first_connected(), name="first-connected")
-                drops = asyncio.create_task(self._hand_on_drops(emit), name="drop-reports")
+                lost_ready = asyncio.Event()
+                loop = asyncio.get_running_loop()
+
+                def lost() -> None:  # from whichever thread appends or commits
+                    with contextlib.suppress(RuntimeError):  # the loop is already closed
+                        loop.call_soon_threadsafe(lost_ready.set)
+
+                journal.on_lost(lost)
+                drops = asyncio.create_task(self._hand_on_drops(lost_ready), name="drop-reports")
                 tasks = (source_task, reporter, stopper, tuner, drops)
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
@@ -122,14 +128,17 @@ class Bridge:
         if self.on_connected is not None:
             self.on_connected()
 
-    async def _hand_on_drops(self, emit: Callable[[list[Item]], None]) -> None:
-        """Drop reports are looked for after every append; this finds those of a quiet plant
-        (the journal drained after a drop, or reports a previous run left unsettled), once the
-        source is connected."""
+    async def _hand_on_drops(self, ready: asyncio.Event) -> None:
+        """The journal pushes word of drop reports (`Journal.on_lost`: a drop episode ended,
+        or a previous run left reports unsettled); they go to the source, which recovers
+        them, once it is connected (it needs its subscriptions to know the series)."""
         while True:
-            await asyncio.sleep(DROPS_INTERVAL)
-            if self.source.connected.is_set():
-                emit([])
+            await ready.wait()
+            await self.source.connected.wait()
+            ready.clear()
+            lost = self.journal.take_lost()
+            if lost:
+                self.source.dropped(lost)
 
     def _server_started(self, start: datetime | None, restarts: int) -> None:
         """Mark on the MQTT status topic which server runs since when (a restart shows)."""
@@ -143,6 +152,14 @@ class Bridge:
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             log.info("stats: %s", self.stats())
+
+
+def _forget_removed_sinks(journal: Journal, configured: set[str]) -> None:
+    """A sink no longer configured stops holding rows: its cursor and texts are forgotten."""
+    for cursor in sorted(set(journal.cursors) - configured):
+        log.info("output %r is no longer configured: the journal forgets what it held for it "
+                 "(%d entries it had not delivered)", cursor, journal.pending(cursor))
+        journal.unregister(cursor)
 
 
 def _legacy_state(state_dir: Path) -> dict[str, object]:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from bounded_yaml import MAX_BYTES, YamlInputError, read_yaml_file
 from mqtt_bridge.inputs.opcua.discovery import Hierarchy
+from mqtt_bridge.inputs.opcua.nodes import parse as parse_nodes
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
@@ -69,6 +70,7 @@ SECTIONS: dict[str, type] = {
     "hierarchy": Hierarchy,
 }
 TOP_LEVEL = {"state_dir": str, "journal_max_items": int, "log_level": str}
+TABLES = ("nodes",)  # arrays of tables, in a configuration file only ([[nodes]])
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -161,7 +163,7 @@ def _section_values(
     cli: Mapping[str, Any], origin: str,
 ) -> dict[str, Any]:
     hints = get_type_hints(cls)
-    names = [f.name for f in fields(cls)]
+    names = [f.name for f in fields(cls) if f.name not in TABLES]
     from_file = file_data.get(section) or {}
     if not isinstance(from_file, dict):
         raise ConfigError(f"{origin}: [{section}] must be a table of settings")
@@ -200,8 +202,8 @@ def load(
     file_data = read_file(config_file) if config_file else {}
     origin = f"config file {config_file}" if config_file else "configuration"
     for key in file_data:
-        if key not in SECTIONS and key not in TOP_LEVEL:
-            known = ", ".join([*SECTIONS, *TOP_LEVEL])
+        if key not in SECTIONS and key not in TOP_LEVEL and key not in TABLES:
+            known = ", ".join([*SECTIONS, *TOP_LEVEL, *TABLES])
             raise ConfigError(f"{origin}: unknown section or setting {key!r}; known: {known}")
 
     built: dict[str, Any] = {}
@@ -222,6 +224,12 @@ def load(
             built[key] = _convert(env[env_name], kind, f"environment variable {env_name}")
         elif key in file_data:
             built[key] = _convert(file_data[key], kind, f"{origin}: {key}")
+    if "nodes" in file_data:  # [[nodes]]: objects bridged besides the machines
+        try:
+            nodes = parse_nodes(file_data["nodes"], origin)
+        except SettingsError as exc:
+            raise ConfigError(str(exc)) from None
+        built["opcua"] = replace(built["opcua"], nodes=nodes)
     if "state_dir" in built:
         built["state_dir"] = Path(built["state_dir"])
     try:

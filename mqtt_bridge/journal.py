@@ -70,6 +70,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import NamedTuple
 
+from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.sample import EventSample, Gap, Sample
 
 log = logging.getLogger(__name__)
@@ -98,34 +99,6 @@ CREATE TABLE IF NOT EXISTS lost (
 """
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 RECENT_ROWS = 20_000  # newest rows also held in memory for the sinks (~10 MB)
-
-
-class Dropped(NamedTuple):
-    """What the journal dropped of one key (`key`) at its bound: the sequence numbers `first`
-    to `last` (`count` rows), of which `values` were variables' values; the oldest and newest
-    source time among those (`since`, `until`; None if none, or journaled by an older
-    version), and how many of them had exactly that time (`at_since`, `at_until`): values
-    delivered before or after may share a boundary's time."""
-
-    first: int
-    last: int
-    count: int
-    since: datetime | None = None
-    until: datetime | None = None
-    values: int = 0
-    at_since: int = 0
-    at_until: int = 0
-    key: str = ""
-
-    def to_text(self) -> str:
-        return json.dumps([*self[:3], _micros_or_none(self.since), _micros_or_none(self.until),
-                           *self[5:8]])
-
-    @classmethod
-    def from_text(cls, key: str, text: str) -> Dropped:
-        first, last, count, since, until, values, at_since, at_until = json.loads(text)
-        return cls(first, last, count, _time(since), _time(until), values, at_since, at_until,
-                   key)
 
 
 class _Loss:
@@ -240,10 +213,6 @@ def _micros(stamp: datetime) -> int:
     return (stamp - _EPOCH) // _MICROSECOND
 
 
-def _micros_or_none(stamp: datetime | None) -> int | None:
-    return None if stamp is None else _micros(stamp)
-
-
 def _utc(stamp: datetime | None) -> datetime | None:
     return None if stamp is None else _time(_micros(stamp))
 
@@ -283,6 +252,8 @@ class Journal:
         self._lock = threading.RLock()
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
+        self._lost_listeners: list[Callable[[], None]] = []
+        self._lost_ready = False  # drop reports became ready: tell `_lost_listeners`
         self._lockfile = self._take_file_lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -364,6 +335,25 @@ class Journal:
                 self._end_drops()
             if self._uncommitted >= self._commit_items:
                 self._wake.set()  # the commit thread writes them now, not this caller
+        self._tell_lost()
+
+    def on_lost(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (from whichever thread appends or commits) whenever drop reports
+        are ready for `take_lost()`: a drop episode ended, or reports a previous run left
+        unsettled (then at once). Whoever recovers drops is told, it need not poll."""
+        with self._lock:
+            self._lost_listeners.append(listener)
+            ready = bool(self._lost_done)
+        if ready:
+            listener()
+
+    def _tell_lost(self) -> None:
+        if self._lost_ready:
+            with self._lock:
+                ready, self._lost_ready = self._lost_ready, False
+                listeners = list(self._lost_listeners)
+            for listener in listeners if ready else ():
+                listener()
 
     def take_lost(self) -> list[Dropped]:
         """What was dropped at the bound, per key, in the episodes that have ended (the journal
@@ -499,6 +489,20 @@ class Journal:
             self._check_open()
             return self._last_rowid - max(self._cursor(cursor), self._first_kept - 1)
 
+    def room(self) -> int:
+        """Rows the journal takes before it drops the oldest (`max_items` less those kept)."""
+        with self._lock:
+            return self.max_items - (self._last_rowid - self._first_kept + 1)
+
+    def waiting(self, cursor: str) -> tuple[int, int]:
+        """The rows the cursor has not acknowledged: (how many are in the file, readable now;
+        how many are not written yet: a full disk holds them back from every sink)."""
+        with self._lock:
+            self._check_open()
+            start = max(self._cursor(cursor), self._first_kept - 1)
+            readable = max(self._committed_rowid - start, 0)
+            return readable, self._last_rowid - start - readable
+
     @property
     def last_rowid(self) -> int:
         """The newest row appended (committed or not)."""
@@ -542,6 +546,9 @@ class Journal:
                     if done >= self._first_kept:
                         self._first_kept = done + 1
                         self._forget_upto(done)
+                        if (self._dropping is not None  # the outputs made room again
+                                and self._last_rowid - self._first_kept + 1 < self.max_items):
+                            self._end_drops()
                 batch = self._writing = self._take_batch()
             try:
                 self._db.execute("BEGIN")
@@ -560,6 +567,7 @@ class Journal:
                 listeners = list(self._listeners)
         for listener in listeners:
             listener()
+        self._tell_lost()
         return True
 
     def close(self) -> None:
@@ -742,6 +750,7 @@ class Journal:
                  "meanwhile (their sequence numbers are missing downstream)",
                  self.path, self._dropped - self._dropping)
         self._dropping = None
+        self._lost_ready = True  # `on_lost` listeners are told
         self._stage_lost()
         self._lost_done.update(((key, loss.first), loss.report(key))
                                for key, loss in self._lost.items())

@@ -44,6 +44,9 @@ class Sample:
     # delivered after newer values of its variable (given back from history after a loss):
     # not the variable's value now, so an output does not retain it as its last value
     late: bool = False
+    # a late value given back after the journal dropped it at its bound: the sequence number
+    # it was dropped under (so a consumer counting numbers accounts for it), else None
+    replaces: int | None = None
 
     @property
     def key(self) -> str:
@@ -86,6 +89,9 @@ class Gap:
     end: datetime | None
     reason: str  # for a person: why the values cannot be given back
     node_id: str = ""
+    # the sequence numbers of the key it names (first, last), where the journal dropped them
+    # at its bound and they do not come back: each number is named by a gap record or arrives
+    seqs: tuple[int, int] | None = None
 
     @property
     def key(self) -> str:

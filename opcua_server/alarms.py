@@ -33,6 +33,7 @@ from asyncua.common import event_objects
 from asyncua.common.instantiate_util import instantiate
 
 from opcua_server import condition_life_cycle as life
+from opcua_server.asyncua_adapter import monitored_items
 from opcua_server.asyncua_adapter.hardening import current_session
 from opcua_server.methods import Arg, check_arguments
 
@@ -418,7 +419,7 @@ class AlarmManager:
         if sub is None or (session is not None and sub.session_id != session.session_id):
             return ua.StatusCode(ua.StatusCodes.BadSubscriptionIdInvalid)
         items = sub.monitored_item_srv
-        watched = {node: list(mids) for node, mids in items._monitored_events.items()}
+        watched = monitored_items.event_items(items)
         if len(args) > 1:
             mid = args[1].Value
             watched = {n: [m for m in mids if m == mid] for n, mids in watched.items()}
@@ -446,7 +447,7 @@ class AlarmManager:
         items = sub.monitored_item_srv
         for mids in watched.values():
             for mid in mids:
-                mdata = items._monitored_items.get(mid)
+                mdata = monitored_items.item(items, mid)
                 if mdata is None or mdata.filter is None:
                     continue
                 fields = ua.EventFieldList()

@@ -37,7 +37,7 @@ from asyncua import Node, Server, ua
 from asyncua.common.events import Event, get_filter_from_event_type
 from asyncua.server.history import HistoryDict, HistoryStorageInterface
 
-from opcua_server.asyncua_adapter import internal_subscriptions, sqlite_history
+from opcua_server.asyncua_adapter import history_dict, internal_subscriptions, sqlite_history
 
 # Alarm fields are recorded for every historized source, even before its first alarm.
 _EVENT_TYPES = (ua.ObjectIds.BaseEventType, ua.ObjectIds.AlarmConditionType)
@@ -78,21 +78,24 @@ class MemoryHistory(HistoryDict):
         super().__init__()
         self._retention = retention
         self._max_values = max_values_per_node
+        # asyncua's own stores, which its reads use (reached through the adapter, once)
+        self._values = history_dict.value_store(self)
+        self._event_lists = history_dict.event_store(self)
 
     async def new_historized_node(self, node_id, period, count=0) -> None:
         await super().new_historized_node(node_id, period, count)
-        self._datachanges[node_id] = deque(maxlen=self._max_values)
+        self._values[node_id] = deque(maxlen=self._max_values)
 
     async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
         datavalue = _with_source_time(datavalue)
-        _keep(self._datachanges[node_id], datavalue, _value_time, self._retention)
+        _keep(self._values[node_id], datavalue, _value_time, self._retention)
 
     async def new_historized_event(self, source_id, evtypes, period, count=0) -> None:
         await super().new_historized_event(source_id, evtypes, period, count)
-        self._events[source_id] = deque(maxlen=self._max_values)
+        self._event_lists[source_id] = deque(maxlen=self._max_values)
 
     async def save_event(self, event: Event) -> None:
-        events = self._events.get(event.emitting_node)
+        events = self._event_lists.get(event.emitting_node)
         if events is None:
             return
         _keep(events, event, _event_time, self._retention)

@@ -43,11 +43,16 @@ class Outage:
             log.warning("%s is unavailable (%s): waiting for it, data waits in the journal",
                         self.peer, reason)
 
-    def over(self, waiting: int) -> None:
+    def over(self, waiting: tuple[int, int]) -> None:
+        """`waiting`: the entries that waited, (readable now, not yet written to the journal:
+        those are delivered only once the journal can be written, see `Journal.waiting`)."""
         if self.since is not None:
+            readable, unwritten = waiting
+            held = (f"; {unwritten} more wait until the journal can be written again"
+                    if unwritten else "")
             log.info("%s is available again after %.1f s (%d failed attempts); delivering the "
-                     "%d entries that waited", self.peer, time.monotonic() - self.since,
-                     self.attempts, waiting)
+                     "%d entries that waited%s", self.peer, time.monotonic() - self.since,
+                     self.attempts, readable, held)
         self.since, self.attempts = None, 0
 
 

@@ -20,6 +20,7 @@ import hashlib
 import sqlite3
 from datetime import datetime
 
+import aiosqlite
 import asyncua
 from asyncua import ua
 from asyncua.common.sql_injection import validate_table_name
@@ -38,6 +39,22 @@ def unsupported_reason() -> str:
             "keep history in memory instead")
 
 
+TIMESTAMP_COLUMNS = frozenset({"ServerTimestamp", "SourceTimestamp", "_Timestamp"})
+
+
+def _timestamps(cursor: sqlite3.Cursor, row: tuple) -> tuple:
+    """A row with asyncua's timestamp columns as datetimes (stored as ISO text).
+
+    >>> db = sqlite3.connect(":memory:")
+    >>> db.row_factory = _timestamps
+    >>> db.execute("SELECT '2026-06-01 07:00:00+00:00' AS SourceTimestamp, 'x' AS v").fetchone()
+    (datetime.datetime(2026, 6, 1, 7, 0, tzinfo=datetime.timezone.utc), 'x')
+    """
+    return tuple(
+        datetime.fromisoformat(value) if isinstance(value, str) and name in TIMESTAMP_COLUMNS
+        else value for (name, *_), value in zip(cursor.description, row, strict=True))
+
+
 def table_name(node_id: ua.NodeId) -> str:
     """Readable where it can be, unique through a hash of the whole NodeId (two NodeIds that
     differ only in replaced characters get different names).
@@ -54,10 +71,12 @@ class SqliteStorage(HistorySQLite):
     """`HistorySQLite` with table names its SQL check accepts and a write-ahead log."""
 
     async def init(self) -> None:
-        # asyncua stores timezone-aware timestamps; Python's default TIMESTAMP converter
-        # cannot read them back ("...07+00:00"). fromisoformat reads both forms.
-        sqlite3.register_converter("TIMESTAMP", lambda raw: datetime.fromisoformat(raw.decode()))
-        await super().init()
+        # asyncua stores timezone-aware timestamps, and opens the file with PARSE_DECLTYPES:
+        # Python's default TIMESTAMP converter cannot read them back ("...07+00:00"), and
+        # registering another converter with sqlite3 would change every connection of the
+        # process. This connection converts its own timestamp columns instead (`_timestamps`).
+        self._db = await aiosqlite.connect(self._db_file)
+        self._db.row_factory = _timestamps
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
 

@@ -25,12 +25,14 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from asyncua import Server, ua
+from asyncua.common.structures104 import new_struct, new_struct_field
 from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.history import HistoryDict
+from asyncua.ua.ua_binary import Primitives
 from cryptography.hazmat.primitives.serialization import Encoding
 
 MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
@@ -114,9 +116,16 @@ class MachineryServer:
         credentials: tuple[str, str] | None = None,
         location: str = "Plant/Bending/Line1",
         security: tuple[str, str, bytes] | None = None,
+        clock_offset: timedelta = timedelta(0),
+        structures: bool = False,
     ):
         """`security`: (server certificate, its key, the one client certificate (DER) to
-        trust) turns on Basic256Sha256 SignAndEncrypt and nothing else."""
+        trust) turns on Basic256Sha256 SignAndEncrypt and nothing else. `clock_offset`: the
+        source times of its values, initial ones included, are the wall clock plus this (a
+        simulator whose plant clock started again is behind what it served before).
+        `structures`: the vendor namespace defines structure types of its own (`add_structures`)
+        and `Utilities` holds values of them, as raw ExtensionObjects (nothing is registered
+        with asyncua: a client has only the server's DataTypeDefinitions to decode them)."""
         self.port = port
         self.url = f"opc.tcp://127.0.0.1:{port}"
         self.initial_machines = list(machines)
@@ -124,6 +133,8 @@ class MachineryServer:
         self.credentials = credentials
         self.location = location
         self.security = security
+        self.clock_offset = clock_offset
+        self.structures = structures
         self.history = PersistentHistory()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -188,8 +199,10 @@ class MachineryServer:
         """Write one value with a fresh source timestamp; returns that timestamp."""
         return self.call(self._write(machine, variable, value))
 
-    def set_values(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
-        return self.call(self._write_many(writes))
+    def set_values(self, writes: list[tuple[str, str, object]],
+                   at: list[datetime] | None = None) -> list[datetime]:
+        """Write values in turn, each with a fresh source timestamp or the one `at` gives."""
+        return self.call(self._write_many(writes, at))
 
     def expire_history(self, machine: str, variable: str, before: datetime) -> None:
         """Forget the historized values of a variable older than `before` (a retention)."""
@@ -249,6 +262,8 @@ class MachineryServer:
             await self.machines_folder.add_folder(self.vendor_ns, "Archive")
         utilities = await objects.add_object(self.vendor_ns, "Utilities")
         await utilities.add_variable(self.vendor_ns, "CompressedAirPressure", 6.1)
+        if self.structures:
+            await self._add_structures()
         await server.start()
         if self.with_machinery:
             for name in self.initial_machines:
@@ -256,6 +271,52 @@ class MachineryServer:
             # A machine that is not under Machines: found by its Identification alone.
             cell = await objects.add_object(self.vendor_ns, "WeldingCell")
             await self._add_machine(OUTSIDE_MACHINE, parent=cell)
+
+    async def _add_structures(self) -> None:
+        """A `ToolWearDataType` {Tool: String, Wear: Double, Cycles: UInt32, Limits: Range,
+        Samples: Double[]} inside a `ToolRecordDataType` {Station: Int32, Wear: ToolWear}; each
+        machine's Monitoring gets a variable `ToolRecord` of it, and `Mystery`: a value of a
+        type the server does not describe."""
+        vns = self.vendor_ns
+        wear, _ = await new_struct(self._server, vns, "ToolWearDataType", [
+            new_struct_field("Tool", ua.VariantType.String),
+            new_struct_field("Wear", ua.VariantType.Double),
+            new_struct_field("Cycles", ua.VariantType.UInt32),
+            new_struct_field("Limits", ua.NodeId(ua.ObjectIds.Range)),
+            new_struct_field("Samples", ua.VariantType.Double, array=True)])
+        record, (record_encoding, *_) = await new_struct(self._server, vns, "ToolRecordDataType", [
+            new_struct_field("Station", ua.VariantType.Int32),
+            new_struct_field("Wear", wear)])
+        self.record_encoding, self.record_type = record_encoding.nodeid, record.nodeid
+
+    async def _add_structure_variables(self, name: str, monitoring, nodes: dict) -> None:
+        vns = self.vendor_ns
+        nodes["ToolRecord"] = (await monitoring.add_variable(
+            ua.NodeId(f"{name}.ToolRecord", vns), ua.QualifiedName("ToolRecord", vns),
+            ua.Variant(self.tool_record_value(1, "punch-7", 12.5, 4000)),
+            datatype=self.record_type)).nodeid
+        mystery = ua.ExtensionObject(TypeId=ua.NodeId(9999, vns), Body=b"\x01\x02\x03")
+        nodes["Mystery"] = (await monitoring.add_variable(
+            ua.NodeId(f"{name}.Mystery", vns), ua.QualifiedName("Mystery", vns),
+            ua.Variant(mystery), datatype=ua.NodeId(ua.ObjectIds.Structure))).nodeid
+
+    def tool_record_value(self, station: int, tool: str, wear: float,
+                          cycles: int) -> ua.ExtensionObject:
+        """A `ToolRecordDataType` value, encoded by hand as OPC UA binary."""
+        p = Primitives
+        body = b"".join((
+            p.Int32.pack(station), p.String.pack(tool), p.Double.pack(wear),
+            p.UInt32.pack(cycles), p.Double.pack(0.0), p.Double.pack(100.0),  # Range Low, High
+            p.Int32.pack(2), p.Double.pack(wear - 1), p.Double.pack(wear)))
+        return ua.ExtensionObject(TypeId=self.record_encoding, Body=body)
+
+    def set_tool_record(self, machine: str, station: int, tool: str, wear: float,
+                        cycles: int) -> None:
+        now = datetime.now(UTC)
+        value = ua.Variant(self.tool_record_value(station, tool, wear, cycles))
+        self.call(self._server.write_attribute_value(self._nodes[machine]["ToolRecord"],
+                                                     ua.DataValue(value, SourceTimestamp=now,
+                                                                  ServerTimestamp=now)))
 
     async def _add_types(self) -> None:
         ns = self.mns
@@ -321,9 +382,15 @@ class MachineryServer:
             node = await groups[path].add_variable(
                 ua.NodeId(f"{name}.{variable}", vns), ua.QualifiedName(variable, vns), value
             )
+            if self.clock_offset:
+                now = datetime.now(UTC) + self.clock_offset
+                await self._server.write_attribute_value(node.nodeid, ua.DataValue(
+                    ua.Variant(value), SourceTimestamp=now, ServerTimestamp=now))
             if historized:
                 await self._server.historize_node_data_change(node, period=None, count=0)
             nodes[variable] = node.nodeid
+        if self.structures:
+            await self._add_structure_variables(name, groups[("Monitoring",)], nodes)
         # asyncua historizes the event types a node declares with GeneratesEvent.
         await machine.add_reference(
             ua.NodeId(ua.ObjectIds.AlarmConditionType), ua.ObjectIds.GeneratesEvent
@@ -347,14 +414,18 @@ class MachineryServer:
                 await self._server.dehistorize_node_data_change(self._server.get_node(node_id))
         await self._server.delete_nodes([machine], recursive=True)
 
-    async def _write(self, machine: str, variable: str, value: object) -> datetime:
-        now = datetime.now(UTC)
+    async def _write(self, machine: str, variable: str, value: object,
+                     at: datetime | None = None) -> datetime:
+        now = at or datetime.now(UTC) + self.clock_offset
         dv = ua.DataValue(ua.Variant(value), SourceTimestamp=now, ServerTimestamp=now)
         await self._server.write_attribute_value(self._nodes[machine][variable], dv)
         return now
 
-    async def _write_many(self, writes: list[tuple[str, str, object]]) -> list[datetime]:
-        return [await self._write(machine, variable, value) for machine, variable, value in writes]
+    async def _write_many(self, writes: list[tuple[str, str, object]],
+                          at: list[datetime] | None = None) -> list[datetime]:
+        stamps = at or [None] * len(writes)
+        return [await self._write(machine, variable, value, stamp)
+                for (machine, variable, value), stamp in zip(writes, stamps, strict=True)]
 
     async def _fire_alarm(self, machine: str, message: str, severity: int) -> None:
         generator = await self._server.get_event_generator(

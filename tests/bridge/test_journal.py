@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from mqtt_bridge import journal as journal_module
 from mqtt_bridge.journal import Dropped, Journal, JournalEntry, JournalError
+from mqtt_bridge.outputs.journal_sink import Outage
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
@@ -442,6 +443,29 @@ def test_rows_wait_in_memory_while_the_file_cannot_be_written(
         assert [value(e) for e in journal.read("mqtt", 10)] == list(range(5))
 
 
+def test_what_waits_for_a_sink_says_how_much_a_full_disk_holds_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer back after an outage while the disk is full: the log line says that nothing is
+    readable yet and how much waits for the journal, not that it is being delivered."""
+    caplog.set_level("INFO")
+    with Journal(tmp_path / "j", commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(2)])
+        assert journal.commit() is True
+        disk = journal._db = _FullDisk(journal._db)
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(2, 7)])
+        assert journal.commit() is False
+        assert journal.waiting("mqtt") == (2, 5)
+        outage = Outage("MQTT broker x")
+        outage.failed("refused")
+        outage.over(journal.waiting("mqtt"))
+        (line_,) = [r.getMessage() for r in caplog.records if "available again" in r.getMessage()]
+        assert "delivering the 2 entries" in line_ and "5 more wait until the journal" in line_
+        disk.full = False
+        assert journal.commit() is True and journal.waiting("mqtt") == (7, 0)
+
+
 class _SlowDisk:
     """The journal's SQLite connection on a disk that stalls: the first INSERT of a commit
     waits until `go` is set, then succeeds, or fails as a full disk if `fail`. (A real disk
@@ -666,3 +690,24 @@ def test_a_journal_with_a_table_of_texts_per_sink_is_carried_over(tmp_path: Path
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'texts_mqtt'"
                           ).fetchall() == []
+
+
+def test_drop_reports_are_pushed_when_the_outputs_make_room(tmp_path: Path) -> None:
+    """Whoever recovers drops is told when a drop episode ends (here by the acknowledgement
+    that makes room, with nothing appended after it) and, at start, of reports a previous
+    run left unsettled: nobody polls."""
+    told: list[int] = []
+    with Journal(tmp_path / "j", max_items=3, commit_interval=3600) as journal:
+        journal.register("mqtt", MQTT)
+        journal.on_lost(lambda: told.append(1))
+        journal.append([sample(PRESS, "Parts", i, i) for i in range(5)])  # drops 2
+        journal.commit()
+        assert told == [] and journal.take_lost() == []  # still dropping
+        journal.ack("mqtt", journal.last_rowid)
+        journal.commit()
+        assert told == [1]
+        assert reports(journal.take_lost())[PRESS.topic("counters", "Parts")][:3] == (1, 2, 2)
+    with Journal(tmp_path / "j", max_items=3) as journal:  # not settled: told again at start
+        journal.register("mqtt", MQTT)
+        journal.on_lost(lambda: told.append(2))
+        assert told == [1, 2]

@@ -73,6 +73,27 @@ async def test_awkward_node_ids_are_stored_and_read_back_after_reopening(tmp_pat
         await reopened.stop()
 
 
+async def test_sqlite_history_changes_no_converter_of_the_process(tmp_path):
+    """Library code leaves process-wide state alone: the storage reads its timezone-aware
+    timestamps back through its own connection, not through `sqlite3.register_converter`."""
+    import sqlite3
+
+    before = dict(sqlite3.converters)
+    storage = sqlite_history.SqliteStorage(str(tmp_path / "history.sqlite"))
+    await storage.init()
+    try:
+        node_id, stamp = ua.NodeId("press/Temperature", 2), datetime(2026, 1, 5, 6, tzinfo=UTC)
+        await storage.new_historized_node(node_id, None)
+        await storage.save_node_value(node_id, ua.DataValue(
+            ua.Variant(21.5), SourceTimestamp=stamp, ServerTimestamp=stamp))
+        values, _ = await storage.read_node_history(node_id, SINCE, None, 0)
+    finally:
+        await storage.stop()
+    assert [(v.Value.Value, v.SourceTimestamp, v.ServerTimestamp) for v in values] == [
+        (21.5, stamp, stamp)]
+    assert dict(sqlite3.converters) == before
+
+
 async def test_an_unknown_asyncua_refuses_durable_history_in_one_line(tmp_path, monkeypatch):
     server = asyncua.Server()  # this project's server refuses such an asyncua even earlier
     await server.init()

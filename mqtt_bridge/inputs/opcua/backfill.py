@@ -21,6 +21,7 @@ from mqtt_bridge.inputs.opcua.gaps import EVENTS_HISTORY_FAILED, EVENTS_NOT_HIST
 from mqtt_bridge.inputs.opcua.gate import Cover
 from mqtt_bridge.inputs.opcua.history import read_event_history, read_raw_history
 from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import json_value, plain
 from mqtt_bridge.sample import MachinePath
@@ -45,7 +46,8 @@ class History:
 
 
 async def value_gaps(
-    client: Client, variables: list[MonitoredVariable], last_seen: LastSeen
+    client: Client, variables: list[MonitoredVariable], last_seen: LastSeen,
+    structures: Structures | None = None,
 ) -> History:
     """What history holds for each historized variable handed on before, since its last value."""
     wanted: list[tuple[ua.NodeId, datetime]] = []
@@ -59,7 +61,7 @@ async def value_gaps(
     if not wanted:
         return out
     try:
-        histories = await read_raw_history(client, wanted)
+        histories = await read_raw_history(client, wanted, structures=structures)
     except ua.UaError as exc:
         log.warning("history read failed, gap not backfilled: %s", exc)
         return out

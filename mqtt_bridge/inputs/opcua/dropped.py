@@ -1,7 +1,7 @@
 """Values the journal dropped at its bound: read again from the server's history, else a gap.
 
 While the outputs cannot deliver, the journal keeps at most `journal_max_items` rows and drops
-the oldest; once it has room again it says, per series, what it dropped (`journal.Dropped`:
+the oldest; once it has room again it says, per series, what it dropped (`drop_report.Dropped`:
 the sequence numbers, how many values, the span of their source times). The one rule
 (`unrecoverable`): the dropped values of a variable the server historizes, with their source
 times known, are read again from its history for that span (`read`) and handed on *late*: with
@@ -25,19 +25,29 @@ True
 >>> gap, late = regained(Item(), drop, history)  # the first one is past the retention
 >>> [s.value for s in late], [s.late for s in late], (gap.start, gap.end) == (t1, t2)
 ([2, 3], [True, True], True)
+
+Every number dropped arrives or is named: a value given back says which number it was
+dropped under (`Sample.replaces`), the gap names the others (`Gap.seqs`):
+
+>>> [s.replaces for s in late], gap.seqs
+([6, 7], (5, 5))
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from asyncua import Client, ua
 
+from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua.history import read_raw_history
+from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.inputs.opcua.values import plain, sample
-from mqtt_bridge.journal import Dropped
-from mqtt_bridge.sample import Gap, MachinePath, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 # why dropped values are not read again, or not all of them come back
 NO_HISTORY = "the server keeps no history of it"
@@ -62,12 +72,15 @@ def unrecoverable(item: MonitoredVariable, drop: Dropped, backfill: bool) -> str
 
 
 def gap(item: MonitoredVariable, drop: Dropped, start: datetime | None, end: datetime | None,
-        why: str) -> Gap:
-    """The gap record for (some of) the values dropped of `item`: which numbers, and why."""
+        why: str, upto: int | None = None) -> Gap:
+    """The gap record for (some of) the values dropped of `item`: which numbers, and why; it
+    names the numbers `drop.first` to `upto` (default `drop.last`): those that do not come
+    back."""
+    last = drop.last if upto is None else upto
     return Gap(item.machine, item.group, item.tag, start, end,
                f"{drop.count} values (seq {drop.first} to {drop.last}) were dropped at the "
                f"journal's bound (journal_max_items) while the outputs could not deliver them; "
-               f"{why}", item.node_id)
+               f"{why}", item.node_id, (drop.first, last))
 
 
 def events_gap(machine: MachinePath, group: str, drop: Dropped) -> Gap:
@@ -76,11 +89,12 @@ def events_gap(machine: MachinePath, group: str, drop: Dropped) -> Gap:
     return Gap(machine, group, "", None, None,
                f"{drop.count} events (seq {drop.first} to {drop.last}) were dropped at the "
                f"journal's bound (journal_max_items) while the outputs could not deliver them; "
-               f"events are not read again from history")
+               f"events are not read again from history", seqs=(drop.first, drop.last))
 
 
 async def read(
-    client: Client, drops: list[tuple[MonitoredVariable, Dropped]]
+    client: Client, drops: list[tuple[MonitoredVariable, Dropped]],
+    structures: Structures | None = None,
 ) -> list[list[ua.DataValue] | None]:
     """What history holds of each (variable, drop): its values with source times in the
     drop's span, oldest first; None for a variable the server keeps no history of after all."""
@@ -88,7 +102,7 @@ async def read(
         return []
     end = max(drop.until for _, drop in drops) + timedelta(milliseconds=1)
     histories = await read_raw_history(
-        client, [(item.variable.node_id, drop.since) for item, drop in drops], end)
+        client, [(item.variable.node_id, drop.since) for item, drop in drops], end, structures)
     return [
         None if values is None else [dv for dv in values if dv.SourceTimestamp is not None
                                      and dv.SourceTimestamp <= drop.until]
@@ -105,15 +119,24 @@ def regained(item: MonitoredVariable, drop: Dropped,
     held = were_dropped(values, drop)
     if held is None:
         return gap(item, drop, drop.since, drop.until, AMBIGUOUS), []
+    first = values[0].SourceTimestamp if values else None
+    expired = first is None or first > drop.since  # the oldest are past the server's retention
+    # Which number each value was dropped under: the dropped rows of a key are one run of
+    # numbers, oldest first; where all were values and only the oldest are missing (past the
+    # retention), the values given back are the newest of the run.
+    whole = drop.values == drop.count == drop.last - drop.first + 1
+    known = whole and (len(held) == drop.values or expired) and len(held) <= drop.values
+    base = drop.last - len(held) + 1
     late = [sample(item.machine, item.group, item.tag, item.node_id, dv, plain(dv.Value),
-                   late=True) for dv in held]
+                   late=True, replaces=base + i if known else None)
+            for i, dv in enumerate(held)]
     if len(held) >= drop.values:
         return None, late
-    first = values[0].SourceTimestamp if values else None
-    if first is None or first > drop.since:  # the oldest are past the server's retention
-        return gap(item, drop, drop.since, first or drop.until, EXPIRED), late
+    upto = base - 1 if known else None
+    if expired:
+        return gap(item, drop, drop.since, first or drop.until, EXPIRED, upto), late
     return gap(item, drop, drop.since, drop.until,
-               f"the server's history holds only {len(held)} of them"), late
+               f"the server's history holds only {len(held)} of them", upto), late
 
 
 def were_dropped(held: list[ua.DataValue], drop: Dropped) -> list[ua.DataValue] | None:
@@ -138,3 +161,49 @@ def were_dropped(held: list[ua.DataValue], drop: Dropped) -> list[ua.DataValue] 
     inside = [dv for dv in held if drop.since < dv.SourceTimestamp < drop.until]
     last = [dv for dv in held if dv.SourceTimestamp == drop.until]
     return first[max(0, len(first) - drop.at_since):] + inside + last[:drop.at_until]
+
+
+class Room(Protocol):
+    """How full the journal is that a read-back refills (`mqtt_bridge.journal.Journal`)."""
+
+    max_items: int
+
+    def room(self) -> int:
+        """Rows it takes before it drops the oldest."""
+        ...
+
+
+ROOM_POLL_S = 0.05  # how often a read-back waiting for room looks again
+
+
+async def refill(room: Room | None, results: list[tuple[list[Sample | Gap], Dropped]],
+                 emit: Callable[..., None], settled: list[Dropped]) -> None:
+    """Hand on what a read-back gave (per drop: its late values and gap, and the report they
+    settle) in parts the journal has room for, keeping a tenth of its bound free for live
+    values, waiting while the outputs make room: a read-back never overflows the journal it
+    refills (which would drop what it gives back, to be read again under new numbers). A
+    report is settled with the part that holds the last of its items; `settled` collects the
+    reports handed on, so a read-back cut short (the session ended) starts again from the
+    others."""
+    keep = 0 if room is None else max(1, room.max_items // 10)
+    capacity = None if room is None else max(1, room.max_items - keep)
+    part: list[Sample | EventSample | Gap] = []
+    settles: list[Dropped] = []
+
+    async def hand_on() -> None:
+        nonlocal part, settles
+        while room is not None and room.room() - keep < len(part):
+            await asyncio.sleep(ROOM_POLL_S)
+        emit(part, settles=settles)
+        settled.extend(settles)
+        part, settles = [], []
+
+    for items, drop in results:
+        for item in items:
+            if capacity is not None and len(part) >= capacity:
+                await hand_on()
+            part.append(item)
+        settles.append(drop)
+    if part or settles:
+        await hand_on()
+

@@ -1,7 +1,10 @@
 """HistoryRead requests: raw values of many variables, events of many notifiers, since a time.
 
 The OPC UA service calls behind the backfill (`backfill.py`): batched, following continuation
-points, and tolerant of nodes the server keeps no history of (they give an empty list).
+points, and tolerant of nodes the server keeps no history of (they give an empty list). A
+full response without a continuation point (asyncua's own history stores cut a response at
+NumValuesPerNode and give none) is read on by time from its last value: values at one source
+time cut apart there were lost after a bridge restart (issue 23, loss case 3).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from datetime import UTC, datetime
 
 from asyncua import Client, ua
 
+from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
+
 log = logging.getLogger(__name__)
 
 HISTORY_BATCH = 100  # nodes per HistoryRead request
@@ -19,13 +24,16 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 async def read_raw_history(
-    client: Client, requests: list[tuple[ua.NodeId, datetime]], end: datetime | None = None
+    client: Client, requests: list[tuple[ua.NodeId, datetime]], end: datetime | None = None,
+    structures: Structures | None = None,
 ) -> list[list[ua.DataValue] | None]:
     """Raw history of each (node, start) from `start` to `end`, oldest first, following
     continuation points; None for a node the server cannot read history of. The default end
-    is far in the future: a simulator's source times may run ahead of the wall clock."""
+    is far in the future: a simulator's source times may run ahead of the wall clock.
+    Structures the server defines are decoded by `structures`."""
     end = end or FAR_FUTURE
     out: list[list[ua.DataValue] | None] = [[] for _ in requests]
+    truncated: list[int] = []  # full responses without a continuation point: read on
     for first in range(0, len(requests), HISTORY_BATCH):
         batch = list(range(first, min(first + HISTORY_BATCH, len(requests))))
         points: dict[int, bytes | None] = dict.fromkeys(batch)
@@ -60,8 +68,50 @@ async def read_raw_history(
                 if result.ContinuationPoint:
                     points[i] = result.ContinuationPoint
                     still.append(i)
+                elif len(values) >= VALUES_PER_NODE:
+                    truncated.append(i)
             pending = still
+    for i in truncated:
+        out[i] = await _read_on(client, *requests[i], out[i], end)  # type: ignore[arg-type]
+    if structures is not None:
+        for values in out:
+            decode_values(structures, values or [])
     return out
+
+
+async def _read_on(client: Client, node_id: ua.NodeId, start: datetime,
+                   values: list[ua.DataValue], end: datetime) -> list[ua.DataValue] | None:
+    """The rest of a node's history after a full response without a continuation point
+    (asyncua's own history stores cut a response at NumValuesPerNode and give none): read on
+    from the last source time received (or `start`), leaving out the values at that time
+    received already. None if more values than one response holds share one source time (no
+    way past them): the caller names what it cannot read by a gap."""
+    while True:
+        last = values[-1].SourceTimestamp if values else start
+        if last is None:
+            return None
+        params = ua.HistoryReadParameters()
+        params.HistoryReadDetails = ua.ReadRawModifiedDetails(
+            IsReadModified=False, StartTime=last, EndTime=end,
+            NumValuesPerNode=VALUES_PER_NODE, ReturnBounds=False)
+        params.TimestampsToReturn = ua.TimestampsToReturn.Both
+        params.NodesToRead = [ua.HistoryReadValueId(NodeId=node_id)]
+        (result,) = await client.uaclient.history_read(params)
+        if not result.StatusCode.is_good():
+            return None
+        page = [dv for dv in getattr(result.HistoryData, "DataValues", None) or []
+                if _at_or_after(dv, last)]
+        seen = sum(1 for dv in values if dv.SourceTimestamp == last)
+        new = page[min(seen, sum(1 for dv in page if dv.SourceTimestamp == last)):]
+        if not new:  # nothing past what was received: the end, or no way past one time
+            if len(page) < VALUES_PER_NODE:
+                return values
+            log.warning("history of %s holds more values at %s than one response: the rest "
+                        "cannot be read", node_id, last)
+            return None
+        values.extend(new)
+        if len(page) < VALUES_PER_NODE and not result.ContinuationPoint:
+            return values
 
 
 def _at_or_after(value: ua.DataValue, start: datetime) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mqtt_bridge.inputs.opcua.nodes import NodeSpec
 from mqtt_bridge.settings import check_files, check_url, require
 
 SECURITY_POLICIES = ("None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss")
@@ -32,6 +33,8 @@ class OpcUaSettings:
     backfill: bool = True  # read gaps from history where the server historizes
     reconnect_min_delay: float = 0.5  # seconds; doubles up to reconnect_max_delay
     reconnect_max_delay: float = 10.0
+    # objects bridged besides the machines: the configuration file's [[nodes]] (`nodes.py`)
+    nodes: tuple[NodeSpec, ...] = ()
 
     def __post_init__(self) -> None:
         check_url("opcua", self.url, ("opc.tcp",), "opc.tcp://host:port")

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -55,7 +56,9 @@ from typing import Protocol
 
 from asyncua import Client, ua
 
+from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua import dropped as drops
+from mqtt_bridge.inputs.opcua import nodes
 from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
@@ -85,9 +88,9 @@ from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.rebrowse import diff
 from mqtt_bridge.inputs.opcua.session import connect
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
+from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
-from mqtt_bridge.journal import Dropped
 from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
@@ -117,10 +120,14 @@ class OpcUaSource:
         hierarchy: Hierarchy,
         emit: Emit,
         last_seen: LastSeen | None = None,
+        room: drops.Room | None = None,
     ) -> None:
+        """`room`: the journal `emit` fills, so that values read back after it dropped some
+        are handed on only as it has room for them (`dropped.refill`)."""
         self.settings = settings
         self.hierarchy = hierarchy
         self.emit = emit
+        self.room = room
         self.last_seen = last_seen or LastSeen(None)
         self.machines: dict[ua.NodeId, Machine] = {}
         self.connected = asyncio.Event()
@@ -130,11 +137,13 @@ class OpcUaSource:
         )
         self.subscriptions = Subscriptions(settings, self._on_data, self._on_events,
                                            self.counters)
+        self.structures = Structures()  # the server's own structure types, read per session
         self._gate = Gate()
         self._gaps = Gaps()
         # series key -> the changes read from history, until live values pass them (gate.py)
         self._covered: dict[str, Cover] = {}
         self._seen_events = SeenEvents()
+        self._node_specs: dict[ua.NodeId, nodes.NodeSpec] = {}  # configured nodes found
         self._reached = False  # the server answered once: later failures are outages
         self._client: Client | None = None  # while a session is up: for overflow recovery
         self._recovery: asyncio.Task[None] | None = None  # reading an overflow's gap
@@ -156,6 +165,7 @@ class OpcUaSource:
             "connected": self.connected.is_set(),
             "machines": len(self.machines),
             "monitored_items": len(self.subscriptions.variables),
+            "decode_errors": self.structures.errors,
         }
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -199,12 +209,14 @@ class OpcUaSource:
         self._client = client
         try:
             await self._check_server_start(client)
+            await self._load_structures(client)
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
             except NoMachineryError:
-                if first_time:
+                if first_time and not self.settings.nodes:
                     raise
                 refs = []
+            refs += await self._configured_nodes(client)
             if not refs:
                 log.warning("no machines found on %s (yet)", self.settings.url)
             self.machines.clear()
@@ -266,13 +278,28 @@ class OpcUaSource:
         if self.on_server_start is not None:
             self.on_server_start(self.server_start, self.counters["server_restarts"])
 
+    async def _load_structures(self, client: Client) -> None:
+        """Read the server's structure types, to decode their values (`structures.py`)."""
+        errors = self.structures.errors
+        try:
+            self.structures = await Structures.load(client)
+        except (ua.UaError, TimeoutError) as exc:
+            log.warning("reading the server's structure types failed (%s): their values are "
+                        "published with a decodeError", exc)
+            self.structures = Structures()
+        self.structures.errors = errors
+
     # --- machines come and go ----------------------------------------------------------------
 
     async def _rebrowse(self, client: Client) -> None:
         """Pick up machines added or removed, and variables added to or removed from the
         machines already bridged."""
-        refs = await find_machines(client, self.settings.scan_objects)
-        browsed = await browse_machines(client, refs, self.hierarchy)
+        try:
+            refs = await find_machines(client, self.settings.scan_objects)
+        except NoMachineryError:
+            refs = []
+        refs += await self._configured_nodes(client)
+        browsed = await self._browse(client, refs)
         changes = diff(self.machines, [r.node_id for r in refs], browsed)
         if changes.gone:
             await self._remove_machines(changes.gone)
@@ -289,7 +316,24 @@ class OpcUaSource:
             await self._subscribe_machines(client, changes.new, changes.grown)
 
     async def _add_machines(self, client: Client, refs: list[MachineRef]) -> None:
-        await self._subscribe_machines(client, await browse_machines(client, refs, self.hierarchy))
+        await self._subscribe_machines(client, await self._browse(client, refs))
+
+    async def _configured_nodes(self, client: Client) -> list[MachineRef]:
+        """The configured [[nodes]] the server has, bridged as machines (`nodes.py`)."""
+        found = await nodes.resolve(client, self.settings.nodes) if self.settings.nodes else []
+        self._node_specs = {node.ref.node_id: node.spec for node in found}
+        return [node.ref for node in found]
+
+    async def _browse(self, client: Client, refs: list[MachineRef]) -> list[Machine]:
+        """Browse machines and configured nodes; the nodes under the topics configured."""
+        machines = await browse_machines(client, refs, self.hierarchy)
+        for machine in machines:
+            spec = self._node_specs.get(machine.node_id)
+            if spec is not None:
+                machine.path = spec.path(self.hierarchy)
+                machine.variables = [dataclasses.replace(v, group=nodes.group_of(spec, v.group))
+                                     for v in machine.variables]
+        return machines
 
     async def _subscribe_machines(
         self, client: Client, machines: list[Machine], grown: list[Machine] | None = None
@@ -367,7 +411,7 @@ class OpcUaSource:
     async def _backfill_values(
         self, client: Client, variables: list[MonitoredVariable]
     ) -> tuple[dict[str, Cover], set[str]]:
-        history = await value_gaps(client, variables, self.last_seen)
+        history = await value_gaps(client, variables, self.last_seen, self.structures)
         if self._restarted:  # what the server forgot in its restart is a gap
             for item in variables:
                 if (item.key in history.recovered and item.key not in history.continuous
@@ -463,32 +507,37 @@ class OpcUaSource:
         retention), or for all of them if reading failed."""
         while self._to_regain:
             batch, self._to_regain = self._to_regain, []
+            settled: list[Dropped] = []
             try:
-                histories = await drops.read(client, batch)
+                histories = await drops.read(client, batch, self.structures)
+                results: list[tuple[list[Sample | Gap], Dropped]] = []
+                gaps: list[Gap] = []
+                for (item, drop), values in zip(batch, histories, strict=True):
+                    gap, held = drops.regained(item, drop, values)
+                    gaps.extend([gap] if gap is not None else [])
+                    results.append(([gap, *held] if gap is not None else held, drop))
+                if gaps:
+                    self.counters["gaps"] += len(gaps)
+                    warn(gaps)
+                regained = sum(len(items) for items, _ in results) - len(gaps)
+                self.counters["backfilled"] += regained
+                self.counters["samples"] += regained
+                log.info("%d values dropped at the journal's bound were read again from "
+                         "history%s", regained,
+                         f"; {len(gaps)} variables keep a gap" if gaps else "")
+                await drops.refill(self.room, results, self.emit, settled)
             except asyncio.CancelledError:
-                self._to_regain[:0] = batch  # the session ended: the next one reads them
+                # the session ended: the next one reads again what was not handed on
+                self._to_regain[:0] = [(i, d) for i, d in batch if d not in settled]
                 raise
             except (OSError, TimeoutError, ua.UaError) as exc:
                 log.warning("reading values dropped at the journal's bound from history "
                             "failed: %s", exc)
-                histories = [None] * len(batch)
-            out: list[Item] = []
-            gaps: list[Gap] = []
-            for (item, drop), values in zip(batch, histories, strict=True):
-                gap, held = drops.regained(item, drop, values)
-                if gap is not None:
-                    gaps.append(gap)
-                    out.append(gap)
-                out.extend(held)
-            if gaps:
+                gaps = [gap for item, drop in batch if drop not in settled
+                        and (gap := drops.regained(item, drop, None)[0]) is not None]
                 self.counters["gaps"] += len(gaps)
                 warn(gaps)
-            regained = len(out) - len(gaps)
-            self.counters["backfilled"] += regained
-            self.counters["samples"] += regained
-            log.info("%d values dropped at the journal's bound were read again from history%s",
-                     regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
-            self.emit(out, settles=[drop for _, drop in batch])
+                self.emit(gaps, settles=[d for _, d in batch if d not in settled])
 
     # --- notifications (the hot path) --------------------------------------------------------
 
@@ -518,6 +567,7 @@ class OpcUaSource:
         items = self.subscriptions.variables
         pairs = [(items[n.ClientHandle], n.Value) for n in notifications
                  if n.ClientHandle in items]
+        decode_values(self.structures, [dv for _, dv in pairs])
         if not self._gate.admit(pairs):
             self._hand_on(pairs)
 

@@ -34,6 +34,8 @@ def json_value(value: object) -> object:
         return value.hex()
     if isinstance(value, list | tuple):
         return [json_value(v) for v in value]
+    if isinstance(value, dict):  # a structure decoded into its fields (`structures.py`)
+        return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, ua.StatusCode):
         return value.name
     if dataclasses.is_dataclass(value):
@@ -55,7 +57,7 @@ def status_name(status: ua.StatusCode | None) -> str:
 
 
 def sample(machine: MachinePath, group: str, tag: str, node_id: str, dv: ua.DataValue,
-           value: object, late: bool = False) -> Sample:
+           value: object, late: bool = False, replaces: int | None = None) -> Sample:
     """The Sample of one DataValue of a variable (`value` is `plain(dv.Value)`)."""
     return Sample(machine, group, tag, value, dv.SourceTimestamp, dv.ServerTimestamp,
-                  status_name(dv.StatusCode), node_id, late)
+                  status_name(dv.StatusCode), node_id, late, replaces)

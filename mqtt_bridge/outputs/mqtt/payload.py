@@ -12,6 +12,11 @@ and, where changes of a variable are lost, a gap record in its place in the sequ
     {"gap": {"from": "2026-11-23T05:00:00.000000Z", "to": "2026-11-23T05:02:10.000000Z",
      "reason": "..."}, "seq": 18, "cellType": "PressBrakeType", "nodeId": "ns=4;i=6012"}
 
+Where the journal dropped values at its bound, every sequence number of the topic still
+arrives or is named: a value given back late from history carries `"replaces": N` (the number
+it was dropped under), and a gap record for those that do not come back names theirs as
+`"seqs": [first, last]`.
+
 Timestamps are RFC 3339 in UTC; non-finite floats are written as the strings "NaN",
 "Infinity" and "-Infinity" (as OPC UA's JSON encoding does), since JSON has no such numbers.
 """
@@ -113,8 +118,12 @@ def event_document(event: EventSample, seq: int) -> dict[str, Any]:
 
 
 def gap_document(gap: Gap, seq: int) -> dict[str, Any]:
+    record: dict[str, Any] = {"from": timestamp(gap.start), "to": timestamp(gap.end),
+                              "reason": gap.reason}
+    if gap.seqs is not None:
+        record["seqs"] = list(gap.seqs)
     return {
-        "gap": {"from": timestamp(gap.start), "to": timestamp(gap.end), "reason": gap.reason},
+        "gap": record,
         "seq": seq,
         "cellType": gap.machine.cell_type,
         "nodeId": gap.node_id,
@@ -132,6 +141,8 @@ def encode_text(item: Sample | EventSample | Gap, seq: int) -> str:
         return _ENCODER.encode(gap_document(item, seq))
     if type(item) is not Sample:
         return _ENCODER.encode(event_document(item, seq))  # type: ignore[arg-type]
+    if item.replaces is not None:  # a late value given back after a drop: rare
+        return _ENCODER.encode({**sample_document(item, seq), "replaces": item.replaces})
     return "".join((
         '{"value":', _value_text(item.value),
         ',"sourceTimestamp":', _time_text(item.source_time),

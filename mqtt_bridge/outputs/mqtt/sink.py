@@ -112,7 +112,7 @@ class MqttSink(JournalSink):
                 delay = min(delay * 2, self.settings.reconnect_max_delay)
                 continue
             delay = self.settings.reconnect_min_delay
-            self._outage.over(self.journal.pending(self.cursor))
+            self._outage.over(self.journal.waiting(self.cursor))
             try:
                 await self._deliver(client)
                 if not self._closing:

@@ -78,6 +78,39 @@ def _field_value(value: object) -> str | None:
     return f'"{text.translate(_ESCAPE_STRING)}"'
 
 
+MAX_STRUCTURE_FIELDS = 64  # fields written for one structure value, at most
+
+
+def structure_fields(field: str, value: object) -> str:
+    """A decoded structure (a dict of its fields, or an array of them) as one field per
+    member besides the value's JSON text: `{tag}_{member}`, `{tag}_{index}_{member}` in an
+    array, nested members joined the same way; "" for a value that holds no structure or
+    more than `MAX_STRUCTURE_FIELDS` members.
+
+    >>> structure_fields("Counts", [{"ID": 1, "Name": "parts", "Count": 7}])
+    'Counts_0_ID=1i,Counts_0_Name="parts",Counts_0_Count=7i'
+    >>> structure_fields("Values", [1.5, 2.5])
+    ''
+    """
+    if not (isinstance(value, dict) or (isinstance(value, list)
+                                         and any(isinstance(v, dict) for v in value))):
+        return ""
+    out: list[str] = []
+    stack: list[tuple[str, object]] = [(field, value)]
+    while stack:
+        name, member = stack.pop()
+        if isinstance(member, dict):
+            stack.extend((f"{name}_{str(k).translate(_ESCAPE_KEY)}", v)
+                         for k, v in reversed(member.items()))
+        elif isinstance(member, list):
+            stack.extend((f"{name}_{i}", v) for i, v in reversed(list(enumerate(member))))
+        elif (text := _field_value(member)) is not None:
+            out.append(f"{name}={text}")
+        if len(out) > MAX_STRUCTURE_FIELDS:
+            return ""
+    return ",".join(out)
+
+
 @functools.lru_cache(maxsize=4096)
 def _tags(machine: MachinePath, event_type: str | None = None) -> str:
     """",tag=value,..." of a machine (cached: a plant has a few hundred machines)."""
@@ -107,6 +140,8 @@ def line(item: Sample | EventSample | Gap, seq: int) -> str:
     if type(item) is Sample:
         head, field = _sample_head(item.machine, item.group, item.tag)
         value = _field_value(item.value)
+        if type(item.value) in (dict, list) and (flat := structure_fields(field, item.value)):
+            value = f"{value},{flat}"
         when = item.source_time or item.server_time
         stamp = "" if when is None else f" {nanoseconds(when)}"
         if value is None:

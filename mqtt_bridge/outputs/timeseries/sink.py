@@ -98,7 +98,7 @@ class TimeSeriesSink(JournalSink):
                     continue
                 delay = settings.retry_min_delay
                 self.healthy = True
-                self._outage.over(self.journal.pending(self.cursor))
+                self._outage.over(self.journal.waiting(self.cursor))
                 if rejected:
                     log.warning("time series %s rejected %d of %d lines as malformed and they "
                                 "are skipped (%d so far): %s", settings.url, rejected,
