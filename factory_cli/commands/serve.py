@@ -230,11 +230,11 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
                   flush=True)
             print(f"endpoint: {server.endpoint}", flush=True)
             print(f"security: {', '.join(await server.security_modes())}", flush=True)
-            print(f"plant clock: from {scenario.start.isoformat()}", flush=True)
             if settings.security is not None:
                 print(f"certificate covers: {', '.join(server.certificate_hosts())} (clients "
                       "must connect with one of these; add more with --certificate-host)",
                       flush=True)
+            print(f"plant clock: from {scenario.start.isoformat()}", flush=True)
             if settings.security is None:
                 print("no security: anonymous clients may call methods and write "
                       "(use --users)", flush=True)

@@ -106,7 +106,7 @@ def test_make_env_keeps_what_is_set_and_fills_only_what_is_empty(tmp_path) -> No
     first = compose.read_env(target)
     text = target.read_text().replace(f"GRAFANA_ADMIN_PASSWORD={first['GRAFANA_ADMIN_PASSWORD']}",
                                       "GRAFANA_ADMIN_PASSWORD=")
-    target.write_text(text.replace("SPEED=60", "SPEED=600"))
+    target.write_text(text.replace("SPEED=1\n", "SPEED=600\n"))
     result = compose.make_env(target)
     assert result.stdout.strip() == (
         f"make-env: {target}: 1 secret(s) generated (GRAFANA_ADMIN_PASSWORD)")
