@@ -22,6 +22,7 @@ from factory_sim.cell_parts import CobotSafety, LaserStates, PackMLStates, Press
 from factory_sim.events import AlarmRaised, EventBus, Subscriber
 from factory_sim.integration import IntegrationEffort, integration_effort
 from factory_sim.job import Job
+from factory_sim.job_orders import JobOrderBook
 from factory_sim.line import Line
 from factory_sim.random_streams import RandomStreams
 from factory_sim.scenario import WEEKDAYS, Hierarchy, Scenario
@@ -203,6 +204,13 @@ class Plant:
 
     def reset_fault(self, cell_id: str) -> None:
         self._cells[cell_id].reset_fault()
+
+    # -- job orders (what Job Management over OPC UA turns into) ----------------------------
+
+    def job_orders(self, cell_id: str) -> JobOrderBook | None:
+        """The cell's job orders; None where the cell has no job order interface (below
+        OPC UA)."""
+        return self._cells[cell_id].job_orders
 
     # -- the calendar ----------------------------------------------------------------------
 
