@@ -32,6 +32,8 @@ from opcua_server.call_guard import CallGuard
 from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.history_guard import HistoryGuard
+from opcua_server.job_management import JobManagement
+from opcua_server.job_values import JobValues
 from opcua_server.machines import WAITING, StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 APPLICATION_URI = "urn:factory-sim:server"
 _SERVER = ua.NodeId(ua.ObjectIds.Server)
 _HAS_NOTIFIER = ua.NodeId(ua.ObjectIds.HasNotifier)
+_JOB_ORDER_EVENTS = (ev.JobOrderChanged, ev.JobOrderRemoved)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class SimulationServer:
         self.server: Server = HardenedServer(self.settings.limits)
         self.machines: dict[str, StandardMachine] = {}
         self.vendor_machines: dict[str, VendorMachine] = {}
+        self.job_management: dict[str, JobManagement] = {}
         self.ns: Namespaces | None = None
         self.vendor_namespaces: dict[str, int] = {}
         self._writes = Writes(plant.start)
@@ -122,8 +126,11 @@ class SimulationServer:
             raise
         self.plant.subscribe(self._kpis)
         self.plant.subscribe(self._on_event)
+        self.plant.subscribe(self._on_job_order_event)
         for view in self._views.values():
             view.initial(self._writes)
+        for job_management in self.job_management.values():
+            job_management.initial(self._writes)
         self.control.publish(self._writes)
         await self._writes.apply(server)
         await self._stamp_in_plant_time()
@@ -170,6 +177,8 @@ class SimulationServer:
         batch.commit(self.server)
         self._bind()
         await self._transition_events()
+        for job_management in self.job_management.values():
+            await job_management.enable_events(self.server, self._notifiers)
         if self.settings.alarms:
             await self._enable_alarms()
 
@@ -184,6 +193,7 @@ class SimulationServer:
                 machine.build(batch)
                 self.machines[cell.id] = machine
                 self._views[cell.id] = machine
+                self._build_job_management(batch, machine)
             elif level == ConnectivityLevel.VENDOR:
                 dialect = dialect_for(cell.vendor)
                 if dialect.uri not in self.vendor_namespaces:
@@ -218,6 +228,8 @@ class SimulationServer:
         HistoryGuard(server)
         self.control.bind(server, guard)
         self.cell_methods.bind(server)
+        for job_management in self.job_management.values():
+            job_management.bind(server)
 
     async def _transition_events(self) -> None:
         server, generated_by = self.server, []
@@ -281,7 +293,24 @@ class SimulationServer:
                 and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
                 == ua.NodeClass.Variable]
 
+    def _build_job_management(self, batch: NodeBatch, machine: StandardMachine) -> None:
+        """OPC 40001-3 Job Management on a machine whose cell takes job orders."""
+        book = self.plant.job_orders(machine.cell.id)
+        if book is None:
+            return
+        job_management = JobManagement(machine.node, machine.cell, book, self.ns,
+                                       JobValues(self.plant.start),
+                                       self.plant.scenario.products, self._after_command)
+        job_management.build(batch)
+        self.job_management[machine.cell.id] = job_management
+
     # ---- model events -> writes ----
+    def _on_job_order_event(self, event: ev.Event) -> None:
+        if type(event) in _JOB_ORDER_EVENTS:
+            job_management = self.job_management.get(event.cell)
+            if job_management is not None:
+                job_management.apply(event, self._writes)
+
     def _on_event(self, event: ev.Event) -> None:
         view = self._views.get(getattr(event, "cell", None))
         if view is not None:
