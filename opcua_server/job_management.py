@@ -17,7 +17,8 @@ BadTooManyArguments; a job order the cell refuses (unknown variant, bad RunsPlan
 JobOrderID in use...) -> BadInvalidArgument; an unknown JobOrderID -> BadNotFound; a command
 the job order's state does not allow, or MaxDownloadableJobOrders reached ->
 BadInvalidState. Success is Good with ReturnStatus 1 (OPC 10031-4 B.2: bit 0, no error).
-Who may call them is the server's role check: viewers only the two Request methods.
+Who may call them is the server's role check (`opcua_server.security`): viewers only the
+two RequestJobResponse methods, operators and engineers all.
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ G = ua.StatusCodes
 _ORDER_METHODS = ("Store", "StoreAndStart", "Update")
 _BOOK = {"Start": "start", "Stop": "stop", "Cancel": "cancel", "Clear": "clear",
          "Pause": "pause", "Resume": "resume", "Abort": "abort", "RevokeStart": "revoke_start"}
-#: method names a viewer may call (read-only): `opcua_server.security` lets them through
-VIEWER_METHODS = tuple(f"/JobOrderResults/{name}" for name in jobs.PROVIDER_METHODS)
 
 
 def _result(status: int, arguments: list[int] | None = None,
@@ -142,8 +141,11 @@ class JobManagement:
     async def enable_events(self, server, notifiers: tuple[ua.NodeId, ...]) -> None:
         """Raise the status events on the machine, and to those watching further up."""
         self._server, self._notifiers = server, notifiers
-        self._generator = await server.get_event_generator(
-            ua.NodeId(jobs.JOB_ORDER_STATUS_EVENT_TYPE, self.ns.isa95), self.machine)
+        event_type = ua.NodeId(jobs.JOB_ORDER_STATUS_EVENT_TYPE, self.ns.isa95)
+        self._generator = await server.get_event_generator(event_type, self.machine)
+        server.iserver.node_mgt_service.add_references([ua.AddReferencesItem(
+            SourceNodeId=event_type, IsForward=False,  # asyncua adds GeneratesEvent one way
+            ReferenceTypeId=ua.NodeId(ua.ObjectIds.GeneratesEvent), TargetNodeId=self.machine)])
 
     def initial(self, writes: Writes) -> None:
         write_state(writes, self.current_state, None, 0.0)  # each job order has its own
