@@ -139,6 +139,8 @@ class JobOrderBook:
             return False
         self._account(order)
         order.lot = None
+        if self.orders.get(order.id) is not order:  # cleared while the cell ended it
+            return not order.by_plant
         if order.state.finished:  # stopped or aborted by a client: counts of the last part
             self._publish(order, order.state)
         else:
@@ -332,8 +334,8 @@ class JobOrderBook:
 
     def _remove(self, job_order_id: str) -> None:
         order = self.orders.pop(job_order_id)
-        if order.lot is not None:
-            self._by_lot.pop(order.lot, None)
+        if order.lot is not None and order.started_at is None:
+            self._by_lot.pop(order.lot, None)  # (a lot the cell has keeps its job order)
         self._cell.publish(JobOrderRemoved(self._cell.env.now, self._cell.id, job_order_id))
 
     def _publish(self, order: JobOrder, previous: JobOrderState | None) -> None:

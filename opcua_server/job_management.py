@@ -143,6 +143,8 @@ class JobManagement:
         self._server, self._notifiers = server, notifiers
         event_type = ua.NodeId(jobs.JOB_ORDER_STATUS_EVENT_TYPE, self.ns.isa95)
         self._generator = await server.get_event_generator(event_type, self.machine)
+        for name in jobs.EVENT_FIELDS:  # the type's properties have no value to take it from
+            self._generator.event.data_types[name] = ua.VariantType.ExtensionObject
         server.iserver.node_mgt_service.add_references([ua.AddReferencesItem(
             SourceNodeId=event_type, IsForward=False,  # asyncua adds GeneratesEvent one way
             ReferenceTypeId=ua.NodeId(ua.ObjectIds.GeneratesEvent), TargetNodeId=self.machine)])

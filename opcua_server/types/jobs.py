@@ -133,7 +133,7 @@ STRUCTURE_TABLE: dict[str, tuple[str, int, int, tuple]] = {
         ("Parameters", "ISA95ParameterDataType", True, False))),
 }
 
-#: the registered dataclasses, by structure name (filled by `declare`)
+#: the structures as dataclasses, by name (registered with asyncua by `declare`)
 STRUCTURES: dict[str, type] = {}
 
 _PY_TYPES = {_STRING: ua.String, _DECIMAL: ua.String, _LT: ua.LocalizedText,
@@ -193,6 +193,10 @@ def _default(py):
     if py in (ua.UInt32, ua.Int16, ua.Byte):
         return int
     return py
+
+
+for _name, (_, _, _, _fields) in STRUCTURE_TABLE.items():  # in dependency order
+    STRUCTURES[_name] = _make_class(_name, _fields)
 
 
 def _definition(ns: Namespaces, name: str) -> ua.StructureDefinition:
@@ -271,10 +275,7 @@ def _declare_structures(batch: NodeBatch, ns: Namespaces) -> None:
         batch.object(encoding_id, ua.QualifiedName("Default Binary", 0), datatype,
                      ua.NodeId(ua.ObjectIds.DataTypeEncodingType),
                      reference=ua.NodeId(ua.ObjectIds.HasEncoding))
-        cls = STRUCTURES.get(name)
-        if cls is None:
-            cls = STRUCTURES[name] = _make_class(name, fields)
-        ua.register_extension_object(name, encoding_id, cls, datatype)
+        ua.register_extension_object(name, encoding_id, STRUCTURES[name], datatype)
 
 
 def _argument(name: str, datatype: ua.NodeId, array: bool = False,

@@ -187,3 +187,16 @@ def test_a_standalone_cell_has_no_job_orders():
     plant, changes = _plant("reference-standalone")
     plant.run(DAY)
     assert plant.job_orders(CELL) is None and changes == []
+
+
+def test_a_job_order_cleared_while_its_cell_ends_it_leaves_the_plant():
+    plant, _ = _plant()
+    book = plant.job_orders(CELL)
+    book.store(JobOrderRequest("J-4", _variant(plant), 500), start=True)
+    while book.get("J-4").good < 1:
+        plant.run(plant.now + 600)
+    book.stop("J-4")
+    book.clear("J-4")  # the part under way is still being made
+    plant.run(plant.now + DAY)
+    assert "J-4" not in book.orders
+    assert all(o.id != "J-4" for line in plant.lines for o in line.completed)
