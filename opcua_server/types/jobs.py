@@ -268,7 +268,7 @@ def declare(batch: NodeBatch, ns: Namespaces) -> None:
 
 
 def _declare_structures(batch: NodeBatch, ns: Namespaces) -> None:
-    for name, (space, ident, encoding, fields) in STRUCTURE_TABLE.items():
+    for name, (space, ident, encoding, _) in STRUCTURE_TABLE.items():
         index = getattr(ns, space)
         datatype, encoding_id = ua.NodeId(ident, index), ua.NodeId(encoding, index)
         batch.structure_type(datatype, ua.QualifiedName(name, index), _definition(ns, name))
