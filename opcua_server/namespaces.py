@@ -21,7 +21,10 @@ PLANT = "urn:factory-sim:plant"
 ISA95_JOB_CONTROL = "http://opcfoundation.org/UA/ISA95-JOBCONTROL_V2/"
 MACHINERY_JOBS = "http://opcfoundation.org/UA/Machinery/Jobs/"
 
-OFFICIAL = (DI, MACHINERY, LASER_SYSTEMS, PACKML, ROBOTICS)
+OFFICIAL = (DI, MACHINERY, LASER_SYSTEMS, PACKML, ROBOTICS, ISA95_JOB_CONTROL, MACHINERY_JOBS)
+_REGISTERED = (DI, MACHINERY, LASER_SYSTEMS, PACKML, ROBOTICS, PLANT, ISA95_JOB_CONTROL,
+               MACHINERY_JOBS)  # the order of the fields of `Namespaces`
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,5 @@ class Namespaces:
 
 async def register_namespaces(server) -> Namespaces:
     """Register every namespace the address space uses and return their indexes."""
-    uris = (*OFFICIAL, PLANT, ISA95_JOB_CONTROL, MACHINERY_JOBS)
-    indexes = [await server.register_namespace(uri) for uri in uris]
+    indexes = [await server.register_namespace(uri) for uri in _REGISTERED]
     return Namespaces(*indexes)

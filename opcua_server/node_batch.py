@@ -118,7 +118,9 @@ class NodeBatch:
         return nodeid
 
     def method(self, nodeid, browse_name, parent, inputs: list[ua.Argument],
-               outputs: list[ua.Argument] = ()) -> ua.NodeId:
+               outputs: list[ua.Argument] = (), argument_ids=None) -> ua.NodeId:
+        """A method with its InputArguments and OutputArguments properties (NodeIds
+        "<method>.InputArguments" ..., or `argument_ids`: (inputs, outputs), a spec's own)."""
         attrs = ua.MethodAttributes()
         attrs.Executable = True
         attrs.UserExecutable = True
@@ -127,10 +129,12 @@ class NodeBatch:
             | ua.NodeAttributesMask.UserExecutable
         )
         self._item(nodeid, browse_name, ua.NodeClass.Method, parent, HAS_COMPONENT, None, attrs)
-        for name, args in (("InputArguments", inputs), ("OutputArguments", outputs)):
+        for position, (name, args) in enumerate((("InputArguments", inputs),
+                                                  ("OutputArguments", outputs))):
             if args:
                 self.variable(
-                    ua.NodeId(f"{nodeid.Identifier}.{name}", nodeid.NamespaceIndex),
+                    argument_ids[position] if argument_ids is not None
+                    else ua.NodeId(f"{nodeid.Identifier}.{name}", nodeid.NamespaceIndex),
                     ua.QualifiedName(name, 0), nodeid,
                     ua.Variant(list(args), ua.VariantType.ExtensionObject),
                     ua.NodeId(ua.ObjectIds.Argument), reference=HAS_PROPERTY, value_rank=1,

@@ -31,10 +31,13 @@ JOB_ORDER_STATES = {1: (5035, 6071), 2: (5036, 6072), 3: (5037, 6073), 4: (5038,
                     5: (5039, 6075), 6: (5040, 6076)}
 JOB_ORDER_STATE_NAMES = {1: "NotAllowedToStart", 2: "AllowedToStart", 3: "Running",
                          4: "Interrupted", 5: "Ended", 6: "Aborted"}
-#: method BrowseName -> its id on the receiver type (in the order the spec lists them)
-RECEIVER_METHODS = {"Store": 7001, "StoreAndStart": 7004, "Update": 7009, "Start": 7005,
-                    "Stop": 7006, "Cancel": 7011, "Clear": 7012, "Pause": 7007,
-                    "Resume": 7008, "Abort": 7010, "RevokeStart": 7013}
+#: method BrowseName -> (its id on the receiver type, its InputArguments, OutputArguments)
+RECEIVER_METHODS = {"Store": (7001, 6040, 6041), "StoreAndStart": (7004, 6051, 6052),
+                    "Update": (7009, 6061, 6062), "Start": (7005, 6053, 6054),
+                    "Stop": (7006, 6055, 6056), "Cancel": (7011, 6065, 6066),
+                    "Clear": (7012, 6067, 6068), "Pause": (7007, 6057, 6058),
+                    "Resume": (7008, 6059, 6060), "Abort": (7010, 6063, 6064),
+                    "RevokeStart": (7013, 6069, 6070)}
 #: receiver variables: BrowseName -> (id, DataType name or ns0 id, array)
 RECEIVER_VARIABLES = {
     "JobOrderList": (6033, "ISA95JobOrderAndStateDataType", True),
@@ -46,8 +49,8 @@ RECEIVER_VARIABLES = {
     "PersonnelID": (6039, ua.ObjectIds.String, True),
 }
 MAX_DOWNLOADABLE_JOB_ORDERS = 6088
-PROVIDER_METHODS = {"RequestJobResponseByJobOrderID": 7002,
-                    "RequestJobResponseByJobOrderState": 7014}
+PROVIDER_METHODS = {"RequestJobResponseByJobOrderID": (7002, 6042, 6043),
+                    "RequestJobResponseByJobOrderState": (7014, 6016, 6017)}
 EVENT_FIELDS = {"JobOrder": (6047, "ISA95JobOrderDataType", False),
                 "JobResponse": (6049, "ISA95JobResponseDataType", False),
                 "JobState": (6048, "ISA95StateDataType", True)}
@@ -227,10 +230,10 @@ def declare(batch: NodeBatch, ns: Namespaces) -> None:
     for number, (state_id, number_id) in JOB_ORDER_STATES.items():
         state_object(batch, isa, state_id, JOB_ORDER_STATE_NAMES[number],
                      JOB_ORDER_RECEIVER_TYPE, number_id, number)
-    for name, ident in RECEIVER_METHODS.items():
+    for name, (ident, in_id, out_id) in RECEIVER_METHODS.items():
         inputs, outputs = receiver_arguments(ns, name)
         batch.method(ua.NodeId(ident, isa), ua.QualifiedName(name, isa), receiver, inputs,
-                     outputs)
+                     outputs, (ua.NodeId(in_id, isa), ua.NodeId(out_id, isa)))
         batch.reference(ua.NodeId(ident, isa), OPTIONAL, ua.NodeId(ua.ObjectIds.HasModellingRule))
     for name, (ident, kind, array) in RECEIVER_VARIABLES.items():
         batch.variable(ua.NodeId(ident, isa), ua.QualifiedName(name, isa), receiver,
@@ -243,10 +246,10 @@ def declare(batch: NodeBatch, ns: Namespaces) -> None:
     provider = ua.NodeId(JOB_RESPONSE_PROVIDER_TYPE, isa)
     batch.object_type(provider, ua.QualifiedName("ISA95JobResponseProviderObjectType", isa),
                       ua.NodeId(ua.ObjectIds.BaseObjectType))
-    for name, ident in PROVIDER_METHODS.items():
+    for name, (ident, in_id, out_id) in PROVIDER_METHODS.items():
         inputs, outputs = provider_arguments(ns, name)
         batch.method(ua.NodeId(ident, isa), ua.QualifiedName(name, isa), provider, inputs,
-                     outputs)
+                     outputs, (ua.NodeId(in_id, isa), ua.NodeId(out_id, isa)))
         batch.reference(ua.NodeId(ident, isa), MANDATORY,
                         ua.NodeId(ua.ObjectIds.HasModellingRule))
 
