@@ -200,3 +200,25 @@ def test_a_job_order_cleared_while_its_cell_ends_it_leaves_the_plant():
     plant.run(plant.now + DAY)
     assert "J-4" not in book.orders
     assert all(o.id != "J-4" for line in plant.lines for o in line.completed)
+
+
+def test_in_external_dispatch_only_clients_job_orders_release_and_complete_orders():
+    plant = Plant(load_scenario(SCENARIOS / "reference-opcua.yaml"), seed=11,
+                  external_dispatch=True)
+    done: list[ev.OrderCompleted] = []
+    plant.subscribe(lambda e: done.append(e) if isinstance(e, ev.OrderCompleted) else None)
+    plant.run(DAY)
+    assert plant.wip() == (0, 0) and done == []  # the planner released nothing
+    order = plant.order_book()[0]
+    routing, runs = order.product.routing, order.quantity
+    for cell in routing:  # what a MES does: one job order per operation, in turn
+        book = plant.job_orders(cell)
+        book.store(JobOrderRequest(f"{order.id}/{cell}", order.variant, runs), start=True)
+        if cell == routing[0]:
+            assert plant.wip()[0] == 1 and order not in plant.order_book()[:-1]
+        while book.get(f"{order.id}/{cell}").state is not S.ENDED:
+            plant.run(plant.now + 600)
+        runs = book.get(f"{order.id}/{cell}").good
+    assert [e.order_id for e in done] == [order.id]
+    assert done[0].quantity == runs and done[0].quantity + done[0].scrapped == order.quantity
+    assert plant.wip() == (0, 0)
