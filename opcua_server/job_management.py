@@ -228,9 +228,9 @@ class JobManagement:
         if len(variants) != 1:
             return _result(G.BadArgumentsMissing if not variants else G.BadTooManyArguments)
         states = variants[0].Value
-        state_type = STRUCTURES["ISA95StateDataType"]
+        state_type = "ISA95StateDataType"
         if (not variants[0].is_array or not isinstance(states, list) or len(states) > 6
-                or not all(isinstance(s, state_type) for s in states)):
+                or not all(type(s).__name__ == state_type for s in states)):
             return _result(G.BadInvalidArgument, [G.BadTypeMismatch])
         wanted = set()
         for state in states:
@@ -249,7 +249,8 @@ class JobManagement:
             return _result(G.BadTooManyArguments)
         value = variants[0]
         if isinstance(first, str):
-            fits = not value.is_array and isinstance(value.Value, STRUCTURES[first])
+            # by name: a class asyncua made from the DataTypeDefinition decodes it as well
+            fits = not value.is_array and type(value.Value).__name__ == first
         else:
             fits = (not value.is_array and value.VariantType == first
                     and isinstance(value.Value, str))

@@ -37,6 +37,7 @@ from opcua_server.job_values import JobValues
 from opcua_server.machines import WAITING, StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
+from opcua_server.order_book import OrderBook
 from opcua_server.pacing import Pacer
 from opcua_server.plant_object import PlantObject
 from opcua_server.types import declare_all
@@ -206,6 +207,10 @@ class SimulationServer:
                 self._views[cell.id] = vendor
         self.plant_object = PlantObject(ns, plant.hierarchy)
         self.plant_object.build(batch)
+        self.order_book = None
+        if plant.external_dispatch:  # a client dispatches: it needs the order book
+            self.order_book = OrderBook(plant, self.plant_object.node)
+            self.order_book.build(batch)
         if self.settings.simulator_view:
             from opcua_server.simulator_view import SimulatorView
 
@@ -370,3 +375,5 @@ class SimulationServer:
             if machine is not None:
                 machine.write_kpis(cell_kpis, self._writes, now)
         self.plant_object.write_kpis(report.plant, self._writes, now)
+        if self.order_book is not None:
+            self.order_book.publish(self._writes, now)
