@@ -245,6 +245,7 @@ def test_every_command_of_the_unified_namespace_lab_runs(mosquitto, tmp_path):
 
 
 def test_every_command_of_the_mes_lab_runs_and_shows_the_graded_figures():
+    import ast
     import asyncio
 
     from asyncua import Client, ua
@@ -268,11 +269,11 @@ def test_every_command_of_the_mes_lab_runs_and_shows_the_graded_figures():
         assert key["first_order_id"] in outputs[1]  # OrderIds, read after the 60 s step
         text = worksheet_text(find_lab(lab_id), "s1234567")
         snippet = re.findall(r"```python\n(.*?)```", text, re.S)[0]
-        ids = eval(outputs[1].strip())  # noqa: S307 - uaread prints the OrderIds as a list
+        ids = ast.literal_eval(outputs[1].strip())  # uaread prints the OrderIds as a list
         variants = subprocess.run(
             [str(BIN / "uaread"), "-u", url, "-n", "ns=7;s=Plant/Orders/Variants"],
             capture_output=True, text=True, timeout=60).stdout
-        variant = eval(variants.strip())[ids.index(key["first_order_id"])]  # noqa: S307
+        variant = ast.literal_eval(variants.strip())[ids.index(key["first_order_id"])]
         filled = snippet.replace(
             '"opc.tcp://127.0.0.1:4840/factory-sim/", "O...", "...", 1, "..."',
             f'"{url}", "{key["first_order_id"]}", "{variant}", '
