@@ -49,11 +49,14 @@ def mes_command(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, password: str | None) -> int:
     import asyncio
+    import logging
 
     from asyncua import Client, ua
 
     from factory_mes.mes import DispatchError, Mes
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
     client = Client(args.url, timeout=10)
     if args.user:
         client.set_user(args.user)
@@ -73,11 +76,14 @@ async def _run(args: argparse.Namespace, password: str | None) -> int:
         while True:
             try:
                 await mes.dispatch_once()
-            except ua.UaStatusCodeError as exc:
-                if isinstance(exc, ua.uaerrors.BadUserAccessDenied):
-                    raise CliError("mes: the user may not dispatch (an operator is needed)") \
-                        from None
-                raise
+            except ua.uaerrors.BadUserAccessDenied:
+                raise CliError("mes: the user may not dispatch (an operator is needed)") \
+                    from None
+            except TimeoutError:
+                print(f"mes: {args.url} did not answer in time; trying again", flush=True)
+            except (ConnectionError, OSError) as exc:
+                raise CliError(f"mes: lost the connection to {args.url}: {exc}",
+                               exit_code=1) from None
             for order_id, progress in mes.history.items():
                 if progress.finished and order_id not in reported:
                     reported.add(order_id)
