@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 S = JobOrderState
 MAX_DOWNLOADABLE = 10  # a client's job orders a cell holds that have not finished
-MAX_FINISHED = 50  # finished job orders kept per dispatcher (office, clients); oldest cleared
+MAX_FINISHED = 20  # finished job orders kept per dispatcher (office, clients); oldest cleared
 MAX_ID_LENGTH = 64
 MAX_TEXT_LENGTH = 256
 MAX_RUNS = 10_000

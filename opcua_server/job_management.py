@@ -84,6 +84,7 @@ class JobManagement:
         self._generator = None
         self._notifiers: tuple[ua.NodeId, ...] = ()
         self._server = None
+        self._changed_at: float | None = None
 
     # ---- building ----
     def build(self, batch: NodeBatch) -> None:
@@ -155,12 +156,20 @@ class JobManagement:
 
     # ---- model events -> address space ----
     def apply(self, event: ev.Event, writes: Writes) -> None:
-        self._write_list(writes, event.time)
+        self._changed_at = event.time  # JobOrderList: written once per tick (`publish`)
         if isinstance(event, ev.JobOrderChanged) and self._generator is not None:
             order = self.book.orders.get(event.job_order_id)
             if order is not None:
                 writes.action(partial(self._emit, event, self.values.job_order(order),
                                       self.values.response(order)))
+
+    def publish(self, writes: Writes) -> None:
+        """JobOrderList as it is now, if a job order changed since the last tick (a plant
+        at a high speed changes it thousands of times a second; clients see every change
+        as an event)."""
+        if self._changed_at is not None:
+            self._write_list(writes, self._changed_at)
+            self._changed_at = None
 
     def _write_list(self, writes: Writes, time: float) -> None:
         entries = [self.values.job_order_and_state(o) for o in self.book.orders.values()]

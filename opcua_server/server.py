@@ -363,6 +363,8 @@ class SimulationServer:
             self._kpi_due = loop.time() + self.settings.kpi_interval_s
             self._publish_kpis()
         self.control.publish(self._writes)
+        for job_management in self.job_management.values():
+            job_management.publish(self._writes)
         await self._writes.apply(self.server)
 
     def _publish_kpis(self) -> None:
