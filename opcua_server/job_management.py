@@ -37,6 +37,7 @@ from factory_sim.job_orders import (
     UnknownJobOrder,
 )
 from factory_sim.states import JobOrderState
+from opcua_server.asyncua_adapter.event_watchers import watched
 from opcua_server.job_values import JobValues
 from opcua_server.namespaces import Namespaces
 from opcua_server.node_batch import HAS_ADD_IN, HAS_COMPONENT, HAS_PROPERTY, NodeBatch
@@ -142,6 +143,7 @@ class JobManagement:
     async def enable_events(self, server, notifiers: tuple[ua.NodeId, ...]) -> None:
         """Raise the status events on the machine, and to those watching further up."""
         self._server, self._notifiers = server, notifiers
+        self._watchers = (self.machine, *notifiers)
         event_type = ua.NodeId(jobs.JOB_ORDER_STATUS_EVENT_TYPE, self.ns.isa95)
         self._generator = await server.get_event_generator(event_type, self.machine)
         for name in jobs.EVENT_FIELDS:  # the type's properties have no value to take it from
@@ -157,7 +159,8 @@ class JobManagement:
     # ---- model events -> address space ----
     def apply(self, event: ev.Event, writes: Writes) -> None:
         self._changed_at = event.time  # JobOrderList: written once per tick (`publish`)
-        if isinstance(event, ev.JobOrderChanged) and self._generator is not None:
+        if (isinstance(event, ev.JobOrderChanged) and self._generator is not None
+                and watched(self._server, self._watchers)):
             order = self.book.orders.get(event.job_order_id)
             if order is not None:
                 writes.action(partial(self._emit, event, self.values.job_order(order),
