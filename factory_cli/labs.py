@@ -328,6 +328,49 @@ def _unified_namespace(p: Mapping[str, Any]) -> dict[str, Expected]:
     }
 
 
+# Lab 9: you are the MES -----------------------------------------------------------------
+
+MES_FIRST_STEP = 60.0  # the worksheet steps the paused server this far before reading orders
+
+
+@cache
+def _mes_story(seed: int) -> dict[str, Any]:
+    """The first order's first operation, dispatched as the worksheet does it."""
+    from factory_sim.job_orders import JobOrderRequest
+    from factory_sim.plant import Plant
+    from factory_sim.states import Activity, JobOrderState
+
+    scenario = _scenario("reference-opcua")
+    plant = Plant(scenario, seed=seed, external_dispatch=True)
+    plant.run(MES_FIRST_STEP)
+    order = plant.order_book()[0]
+    cell = order.product.routing[0]
+    book = plant.job_orders(cell)
+    job_id = f"{order.id}/{cell}"
+    book.store(JobOrderRequest(job_id, order.variant, order.quantity), start=True)
+    while book.get(job_id).state is not JobOrderState.ENDED and plant.now < 28 * 86400.0:
+        plant.run(plant.now + 3600.0)
+    job = book.get(job_id)
+    return {"order": order.id, "quantity": order.quantity, "cell": cell, "good": job.good,
+            "producing_min": job.times.get(Activity.PRODUCING, 0.0) / 60,
+            "by_hand_min": scenario.job_data.manual_transfer / 60}
+
+
+def _you_are_the_mes(p: Mapping[str, Any]) -> dict[str, Expected]:
+    story = _mes_story(p["seed"])
+    return {
+        "first_order_id": Expected((story["order"],), hint="OrderIds[0] of Objects/Plant/Orders"),
+        "first_order_quantity": Expected(story["quantity"], 0.0, "Quantities[0]"),
+        "first_operation_cell": Expected((story["cell"],), hint="the first cell of Routings[0]"),
+        "first_operation_good": Expected(story["good"], 0.0,
+                                         "RunsCompleted of the job order's response"),
+        "first_operation_producing_min": Expected(story["producing_min"], 0.1,
+                                                  "OutputPerformanceInfo: ProducingTime / 60"),
+        "paper_route_setup_min": Expected(story["by_hand_min"], 0.0,
+                                          "job_data.manual_transfer of the scenario"),
+    }
+
+
 LABS: tuple[Lab, ...] = (
     Lab(1, "oee-report", "Reading an ISO 22400 OEE report", (
         Question("plant_oee_pct", "plant OEE", unit="%"),
@@ -391,6 +434,15 @@ LABS: tuple[Lab, ...] = (
         Question("press_brake_availability_pct", "its availability on Monday", unit="%"),
         Question("press_brake_good_parts", "its good parts on Monday"),
     ), _unified_namespace),
+    Lab(9, "you-are-the-mes", "You are the MES: job orders over OPC UA", (
+        Question("first_order_id", "the order due first", "name"),
+        Question("first_order_quantity", "its quantity"),
+        Question("first_operation_cell", "the cell of its first operation", "name"),
+        Question("first_operation_good", "good parts of that job order"),
+        Question("first_operation_producing_min", "its producing time", unit="min"),
+        Question("paper_route_setup_min", "setup the paper route adds per new job",
+                 unit="min"),
+    ), _you_are_the_mes),
 )
 
 

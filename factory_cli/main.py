@@ -9,7 +9,8 @@ import sys
 from factory_cli.errors import CliError
 
 # Subcommand modules under factory_cli.commands, in the order --help lists them.
-COMMANDS = ("scenarios", "run", "compare", "sweep", "lab", "serve", "users", "bridge", "demo")
+COMMANDS = ("scenarios", "run", "compare", "sweep", "lab", "serve", "users", "bridge", "demo",
+            "mes")
 
 
 def build_parser() -> argparse.ArgumentParser:

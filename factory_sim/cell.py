@@ -38,8 +38,9 @@ from factory_sim.events import (
 )
 from factory_sim.job import Job
 from factory_sim.job_data import JobDataTransfer
+from factory_sim.job_orders import JobOrderBook
 from factory_sim.shift_calendar import PeriodKind
-from factory_sim.states import Activity, AlarmKind
+from factory_sim.states import Activity, AlarmKind, ConnectivityLevel
 
 if TYPE_CHECKING:
     from factory_sim.orders import Order
@@ -115,6 +116,13 @@ class Cell:
             believed_down=ctx.believed_down,
             upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
         self.input = DispatchQueue(env, spec.buffer, self.dispatcher.pick)
+        # Job orders: a cell on OPC UA or unified receives its lots as job orders.
+        self.job_orders = (JobOrderBook(self) if self.level >= ConnectivityLevel.OPCUA
+                           else None)
+        if self.job_orders is not None:
+            self.input.on_stored = self.job_orders.lot_arrived
+        self._job_command: str | None = None  # "hold" or "end": a client's job order command
+        self._job_released = None
 
         # Commands and waits.
         self._stop_requested = False
@@ -160,9 +168,15 @@ class Cell:
                 self.set_activity(A.STARVED)
             order = yield self.input.get()
             self._waiting_for_input = False
+            if self.job_orders is not None:
+                self.job_orders.lot_taken(order)
             yield from self._ready()
             wrong_first = yield from self._set_up(order.product)
             yield from self._make_lot(order, wrong_first)
+            self._job_command = None
+            if self.job_orders is not None and self.job_orders.lot_done(order):
+                self.job = None
+                continue  # a client's job order: its lot leaves the plant here
             self.job = None
             order.step += 1
             put = hand_on(order)
@@ -178,6 +192,11 @@ class Cell:
                 self.set_activity(A.STOPPED)
                 self._start_event = self.env.event()
                 yield self._start_event
+                continue
+            if self._job_command == "hold":
+                self.set_activity(A.STOPPED)
+                self._job_released = self.env.event()
+                yield self._job_released
                 continue
             if working_time.period_kind is not PeriodKind.WORK:
                 self.set_activity(A.STARVED)  # shown as break or off-shift
@@ -254,8 +273,11 @@ class Cell:
         producing = A.PRODUCING
         good, scrapped, rework = PartOutcome.GOOD, PartOutcome.SCRAP, PartOutcome.REWORK
         while remaining:
-            if self._stop_requested or working_time.period_kind is not work:
+            if (self._stop_requested or self._job_command is not None
+                    or working_time.period_kind is not work):
                 yield from self._ready()
+                if self._job_command == "end":
+                    break
             if predictive and breakdowns.foreseen:
                 yield from breakdowns.planned_maintenance()
                 continue
@@ -392,6 +414,24 @@ class Cell:
             self._start_event = None
         elif self._waiting_for_input:
             self.set_activity(A.STARVED)
+
+    def hold_job(self) -> None:
+        """Pause the job under way after the part being made."""
+        self._job_command = "hold"
+
+    def release_job(self) -> None:
+        self._job_command = None
+        self._wake_job()
+
+    def end_job(self) -> None:
+        """End the job under way after the part being made (stopped or aborted)."""
+        self._job_command = "end"
+        self._wake_job()
+
+    def _wake_job(self) -> None:
+        if self._job_released is not None and not self._job_released.triggered:
+            self._job_released.succeed()
+        self._job_released = None
 
     def reset_fault(self) -> None:
         if self._reset_event is None or self.activity not in (A.REPAIR, A.SHORT_STOP):

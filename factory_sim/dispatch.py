@@ -34,6 +34,12 @@ class DispatchQueue(simpy.Store):
                  pick: Callable[[list[Order]], int] | None = None):
         super().__init__(env, capacity)
         self.pick = pick
+        self.on_stored: Callable[[Order], None] | None = None  # a lot entered the buffer
+
+    def _do_put(self, event):
+        super()._do_put(event)
+        if event.triggered and self.on_stored is not None:
+            self.on_stored(event.item)
 
     def _do_get(self, event):
         items = self.items

@@ -23,6 +23,7 @@ from enum import Enum
 from factory_sim.states import (
     Activity,
     AlarmKind,
+    JobOrderState,
     LaserState,
     OperationalMode,
     PackMLState,
@@ -90,6 +91,32 @@ class PartFinished(Event):
     outcome: PartOutcome
     completed: int  # good runs of this job on this cell so far
     planned: int
+
+
+@dataclass(slots=True)
+class JobOrderChanged(Event):
+    """A cell's job order was stored (`previous` None), changed state, or was updated.
+
+    Lots the plant's office dispatches to a cell on OPC UA or unified, and job orders a
+    client stores there, are job orders (`factory_sim.job_orders`). `good` and `scrap` are
+    the parts made under this job order on this cell so far."""
+
+    cell: str
+    job_order_id: str
+    previous: JobOrderState | None
+    state: JobOrderState
+    variant: str
+    runs_planned: int
+    good: int
+    scrap: int
+
+
+@dataclass(slots=True)
+class JobOrderRemoved(Event):
+    """A job order left the cell's list (cancelled before it ran, or cleared after it ended)."""
+
+    cell: str
+    job_order_id: str
 
 
 @dataclass(slots=True)
@@ -257,6 +284,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StateChanged,
         JobStarted,
         PartFinished,
+        JobOrderChanged,
+        JobOrderRemoved,
         OrderReleased,
         OrderCompleted,
         AlarmRaised,

@@ -27,7 +27,8 @@ from factory_sim.working_time import WorkingTime
 class Line:
     def __init__(self, env: simpy.Environment, publish: Callable[[Event], None],
                  scenario: Scenario, streams: RandomStreams, working_time: WorkingTime,
-                 planned_cycle_time: Callable[[str, str], float], name: str, prefix: str):
+                 planned_cycle_time: Callable[[str, str], float], name: str, prefix: str,
+                 external_dispatch: bool = False):
         self.env = env
         self._publish = publish
         self.name = name
@@ -56,11 +57,12 @@ class Line:
             self.cells_by_name[spec.name] = cell
         self.planner = Planner(env, publish, scenario.orders.release, self._release_rule(scenario),
                                self._send_to_floor)
+        self.planner.holds = external_dispatch  # clients release orders, by job orders
         products = {p.name: p for p in scenario.products}
         self._orders = OrderStream(scenario.orders, products,
                                    streams.get("orders", name), prefix=f"{prefix}O")
         self.completed: list[Order] = []
-        self._on_floor_at_start = scenario.orders.on_floor_at_start
+        self._on_floor_at_start = 0 if external_dispatch else scenario.orders.on_floor_at_start
         env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name)),
                                    streams.get("backlog-wip", name)))
 
@@ -113,6 +115,10 @@ class Line:
             return self.cells_by_name[routing[order.step]].input.put(order)
         self._complete(order)
         return None
+
+    def complete(self, order: Order) -> None:
+        """An order a client dispatched finished its routing (`factory_sim.external_dispatch`)."""
+        self._complete(order)
 
     def _complete(self, order: Order) -> None:
         """The last cell of the routing finished the order (or scrap emptied its lot)."""

@@ -35,6 +35,7 @@ class Planner:
         self.pool: list[Order] = []  # arrived, not yet released
         self.on_floor: dict[str, Order] = {}  # released, not yet completed (holding a card)
         self.released = 0
+        self.holds = False  # external dispatch: release nothing (factory_sim.external_dispatch)
         self._wake: simpy.Event | None = None
         self.process = env.process(self._releasing())
 
@@ -64,7 +65,7 @@ class Planner:
             self._wake.succeed()
 
     def _may_release(self) -> bool:
-        if not self.pool:
+        if not self.pool or self.holds:
             return False
         return self._release.rule == "push" or self.free_cards > 0
 

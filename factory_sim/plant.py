@@ -21,9 +21,12 @@ import simpy
 from factory_sim.cell import Cell, CommandRejected
 from factory_sim.cell_parts import CobotSafety, LaserStates, PackMLStates, PressBrakeTooling
 from factory_sim.events import AlarmRaised, EventBus, Subscriber
+from factory_sim.external_dispatch import ExternalDispatch
 from factory_sim.integration import IntegrationEffort, integration_effort
 from factory_sim.job import Job
+from factory_sim.job_orders import JobOrderBook
 from factory_sim.line import Line
+from factory_sim.orders import Order
 from factory_sim.random_streams import RandomStreams
 from factory_sim.scenario import WEEKDAYS, Hierarchy, Scenario
 from factory_sim.shift_calendar import Break, Shift, ShiftCalendar
@@ -86,7 +89,8 @@ class CellSnapshot:
 
 
 class Plant:
-    def __init__(self, scenario: Scenario, seed: int | None = None, lines: int | None = None):
+    def __init__(self, scenario: Scenario, seed: int | None = None, lines: int | None = None,
+                 external_dispatch: bool = False):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.env = simpy.Environment()
@@ -109,7 +113,8 @@ class Plant:
             else:
                 name, prefix = f"line-{number:02d}", f"line-{number:02d}."
             self.lines.append(Line(self.env, self.bus.publish, scenario, self.streams,
-                                   self.working_time, self.planned_cycle_time, name, prefix))
+                                   self.working_time, self.planned_cycle_time, name, prefix,
+                                   external_dispatch))
         self._cells: dict[str, Cell] = {c.id: c for line in self.lines for c in line.cells}
         self.cells: dict[str, CellInfo] = {
             cell.id: _info(cell, line.name, self.hierarchy)
@@ -120,6 +125,9 @@ class Plant:
             for cell in self._cells.values()
             for product in scenario.products if cell.spec.name in product.cycle
         }
+        self.external_dispatch = external_dispatch
+        if external_dispatch:
+            self.bus.subscribe(ExternalDispatch(self.lines))
         self.env.process(self.working_time.follow(self._refresh_cells))
         self.env.process(self._shift_reports())
 
@@ -185,6 +193,13 @@ class Plant:
             shifts_per_week=len(calendar.shifts) * len(calendar.workdays),
         )
 
+    def order_book(self) -> list[Order]:
+        """Orders arrived and not completed: waiting for release first (by due date), then
+        on the floor."""
+        waiting = sorted((o for line in self.lines for o in line.planner.pool),
+                         key=lambda o: o.due)
+        return waiting + [o for line in self.lines for o in line.planner.on_floor.values()]
+
     def wip(self) -> tuple[int, int]:
         """Orders released and not completed, and their parts not scrapped."""
         orders = [o for line in self.lines for o in line.planner.on_floor.values()]
@@ -204,6 +219,13 @@ class Plant:
 
     def reset_fault(self, cell_id: str) -> None:
         self._cells[cell_id].reset_fault()
+
+    # -- job orders (what Job Management over OPC UA turns into) ----------------------------
+
+    def job_orders(self, cell_id: str) -> JobOrderBook | None:
+        """The cell's job orders; None where the cell has no job order interface (below
+        OPC UA)."""
+        return self._cells[cell_id].job_orders
 
     # -- the calendar ----------------------------------------------------------------------
 

@@ -146,3 +146,21 @@ class AlarmKind(Enum):
     TOOL_WEAR = "tool_wear"
     PROTECTIVE_STOP = "protective_stop"
     CONDITION = "condition"  # condition monitoring predicts a failure
+
+
+class JobOrderState(IntEnum):
+    """The states of a job order (ISA-95 job control, OPC 10031-4; values are the spec's
+    StateNumbers). A job order is stored NotAllowedToStart, allowed to start by whoever
+    dispatches it, Running once its cell takes it (Interrupted while paused), and ends Ended
+    (made, or stopped early) or Aborted."""
+
+    NOT_ALLOWED_TO_START = 1
+    ALLOWED_TO_START = 2
+    RUNNING = 3
+    INTERRUPTED = 4
+    ENDED = 5
+    ABORTED = 6
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobOrderState.ENDED, JobOrderState.ABORTED)

@@ -16,8 +16,15 @@ LASER_SYSTEMS = "http://opcfoundation.org/UA/LaserSystems/"
 PACKML = "http://opcfoundation.org/UA/PackML/"
 ROBOTICS = "http://opcfoundation.org/UA/Robotics/"
 PLANT = "urn:factory-sim:plant"
+#: OPC 10031-4 ISA-95 job control and OPC 40001-3 Machinery Job Management (registered after
+#: PLANT, so that the indexes of the namespaces before them stay what they were)
+ISA95_JOB_CONTROL = "http://opcfoundation.org/UA/ISA95-JOBCONTROL_V2/"
+MACHINERY_JOBS = "http://opcfoundation.org/UA/Machinery/Jobs/"
 
-OFFICIAL = (DI, MACHINERY, LASER_SYSTEMS, PACKML, ROBOTICS)
+OFFICIAL = (DI, MACHINERY, LASER_SYSTEMS, PACKML, ROBOTICS, ISA95_JOB_CONTROL, MACHINERY_JOBS)
+_REGISTERED = (DI, MACHINERY, LASER_SYSTEMS, PACKML, ROBOTICS, PLANT, ISA95_JOB_CONTROL,
+               MACHINERY_JOBS)  # the order of the fields of `Namespaces`
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +37,11 @@ class Namespaces:
     packml: int
     robotics: int
     plant: int
+    isa95: int
+    jobs: int
 
 
 async def register_namespaces(server) -> Namespaces:
     """Register every namespace the address space uses and return their indexes."""
-    indexes = [await server.register_namespace(uri) for uri in (*OFFICIAL, PLANT)]
+    indexes = [await server.register_namespace(uri) for uri in _REGISTERED]
     return Namespaces(*indexes)

@@ -14,6 +14,7 @@ HAS_COMPONENT = ua.NodeId(ua.ObjectIds.HasComponent)
 HAS_PROPERTY = ua.NodeId(ua.ObjectIds.HasProperty)
 HAS_SUBTYPE = ua.NodeId(ua.ObjectIds.HasSubtype)
 ORGANIZES = ua.NodeId(ua.ObjectIds.Organizes)
+ENUMERATION = ua.NodeId(ua.ObjectIds.Enumeration)
 HAS_ADD_IN = ua.NodeId(ua.ObjectIds.HasAddIn)
 HAS_MODELLING_RULE = ua.NodeId(ua.ObjectIds.HasModellingRule)
 MANDATORY = ua.NodeId(ua.ObjectIds.ModellingRule_Mandatory)
@@ -94,14 +95,14 @@ class NodeBatch:
         return self._item(nodeid, browse_name, ua.NodeClass.ObjectType, supertype, HAS_SUBTYPE,
                           None, attrs)
 
-    def enum_type(self, nodeid, browse_name) -> ua.NodeId:
+    def enum_type(self, nodeid, browse_name, supertype=ENUMERATION) -> ua.NodeId:
         """An Enumeration DataType (its values are documented by the specification)."""
         attrs = ua.DataTypeAttributes()
         attrs.IsAbstract = False
         attrs.SpecifiedAttributes = (ua.NodeAttributesMask.DisplayName
                                      | ua.NodeAttributesMask.IsAbstract)
-        self._item(nodeid, browse_name, ua.NodeClass.DataType, ua.NodeId(ua.ObjectIds.Enumeration),
-                   HAS_SUBTYPE, None, attrs)
+        self._item(nodeid, browse_name, ua.NodeClass.DataType, supertype, HAS_SUBTYPE, None,
+                   attrs)
         return nodeid
 
     def structure_type(self, nodeid, browse_name, definition: ua.StructureDefinition) -> ua.NodeId:
@@ -117,7 +118,9 @@ class NodeBatch:
         return nodeid
 
     def method(self, nodeid, browse_name, parent, inputs: list[ua.Argument],
-               outputs: list[ua.Argument] = ()) -> ua.NodeId:
+               outputs: list[ua.Argument] = (), argument_ids=None) -> ua.NodeId:
+        """A method with its InputArguments and OutputArguments properties (NodeIds
+        "<method>.InputArguments" ..., or `argument_ids`: (inputs, outputs), a spec's own)."""
         attrs = ua.MethodAttributes()
         attrs.Executable = True
         attrs.UserExecutable = True
@@ -126,10 +129,12 @@ class NodeBatch:
             | ua.NodeAttributesMask.UserExecutable
         )
         self._item(nodeid, browse_name, ua.NodeClass.Method, parent, HAS_COMPONENT, None, attrs)
-        for name, args in (("InputArguments", inputs), ("OutputArguments", outputs)):
+        for position, (name, args) in enumerate((("InputArguments", inputs),
+                                                  ("OutputArguments", outputs))):
             if args:
                 self.variable(
-                    ua.NodeId(f"{nodeid.Identifier}.{name}", nodeid.NamespaceIndex),
+                    argument_ids[position] if argument_ids is not None
+                    else ua.NodeId(f"{nodeid.Identifier}.{name}", nodeid.NamespaceIndex),
                     ua.QualifiedName(name, 0), nodeid,
                     ua.Variant(list(args), ua.VariantType.ExtensionObject),
                     ua.NodeId(ua.ObjectIds.Argument), reference=HAS_PROPERTY, value_rank=1,

@@ -46,6 +46,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from opcua_server.types import jobs
 from opcua_server.users import (
     Role,
     UserRecord,
@@ -77,6 +78,8 @@ _VIEWER_METHODS = frozenset(
         ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2),
     }
 )
+# ... and a machine's JobOrderResults/RequestJobResponseBy...: reading job responses
+_JOB_RESPONSE_METHODS = tuple(f"/JobOrderResults/{name}" for name in jobs.PROVIDER_METHODS)
 _WRITE = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
 _CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
 # Address-space changes and history rewrites: nobody over the network.
@@ -475,8 +478,15 @@ def _only_viewer_methods(body) -> bool:
     except Exception:
         return False
     return bool(params.MethodsToCall) and all(
-        m.MethodId in _VIEWER_METHODS for m in params.MethodsToCall
+        m.MethodId in _VIEWER_METHODS or _reads_job_responses(m.MethodId)
+        for m in params.MethodsToCall
     )
+
+
+def _reads_job_responses(method: ua.NodeId) -> bool:
+    """A machine's RequestJobResponseBy... (Job Management): reading, not dispatching."""
+    return isinstance(method.Identifier, str) and method.Identifier.endswith(
+        _JOB_RESPONSE_METHODS)
 
 
 def _safe(text: str | None) -> str:

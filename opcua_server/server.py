@@ -34,9 +34,12 @@ from opcua_server.cell_methods import CellMethods
 from opcua_server.control import SimulationControl
 from opcua_server.history_guard import HistoryGuard
 from opcua_server.integrator_aids import IntegratorAids
+from opcua_server.job_management import JobManagement
+from opcua_server.job_values import JobValues
 from opcua_server.machines import WAITING, StandardMachine, declare_machine_types
 from opcua_server.namespaces import Namespaces, register_namespaces
 from opcua_server.node_batch import NodeBatch
+from opcua_server.order_book import OrderBook
 from opcua_server.pacing import Pacer
 from opcua_server.plant_object import PlantObject
 from opcua_server.types import declare_all
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 APPLICATION_URI = "urn:factory-sim:server"
 _SERVER = ua.NodeId(ua.ObjectIds.Server)
 _HAS_NOTIFIER = ua.NodeId(ua.ObjectIds.HasNotifier)
+_JOB_ORDER_EVENTS = (ev.JobOrderChanged, ev.JobOrderRemoved)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class SimulationServer:
         self.server: Server = HardenedServer(self.settings.limits)
         self.machines: dict[str, StandardMachine] = {}
         self.vendor_machines: dict[str, VendorMachine] = {}
+        self.job_management: dict[str, JobManagement] = {}
         self.ns: Namespaces | None = None
         self.vendor_namespaces: dict[str, int] = {}
         self._writes = Writes(plant.start)
@@ -133,8 +138,11 @@ class SimulationServer:
             raise
         self.plant.subscribe(self._kpis)
         self.plant.subscribe(self._on_event)
+        self.plant.subscribe(self._on_job_order_event)
         for view in self._views.values():
             view.initial(self._writes)
+        for job_management in self.job_management.values():
+            job_management.initial(self._writes)
         self.control.publish(self._writes)
         await self._writes.apply(server)
         await self._stamp_in_plant_time()
@@ -192,6 +200,8 @@ class SimulationServer:
         batch.commit(self.server)
         self._bind()
         await self._transition_events()
+        for job_management in self.job_management.values():
+            await job_management.enable_events(self.server, self._notifiers)
         if self.settings.alarms:
             await self._enable_alarms()
 
@@ -206,6 +216,7 @@ class SimulationServer:
                 machine.build(batch)
                 self.machines[cell.id] = machine
                 self._views[cell.id] = machine
+                self._build_job_management(batch, machine)
             elif level == ConnectivityLevel.VENDOR:
                 dialect = dialect_for(cell.vendor)
                 if dialect.uri not in self.vendor_namespaces:
@@ -218,6 +229,10 @@ class SimulationServer:
                 self._views[cell.id] = vendor
         self.plant_object = PlantObject(ns, plant.hierarchy)
         self.plant_object.build(batch)
+        self.order_book = None
+        if plant.external_dispatch:  # a client dispatches: it needs the order book
+            self.order_book = OrderBook(plant, self.plant_object.node)
+            self.order_book.build(batch)
         if self.settings.simulator_view:
             from opcua_server.simulator_view import SimulatorView
 
@@ -243,6 +258,8 @@ class SimulationServer:
         self.control.bind(server, guard)
         self.aids.bind(guard)
         self.cell_methods.bind(server)
+        for job_management in self.job_management.values():
+            job_management.bind(server)
 
     async def _transition_events(self) -> None:
         server, generated_by = self.server, []
@@ -307,7 +324,24 @@ class SimulationServer:
                 and aspace.read_attribute_value(nodeid, ua.AttributeIds.NodeClass).Value.Value
                 == ua.NodeClass.Variable]
 
+    def _build_job_management(self, batch: NodeBatch, machine: StandardMachine) -> None:
+        """OPC 40001-3 Job Management on a machine whose cell takes job orders."""
+        book = self.plant.job_orders(machine.cell.id)
+        if book is None:
+            return
+        job_management = JobManagement(machine.node, machine.cell, book, self.ns,
+                                       JobValues(self.plant.start),
+                                       self.plant.scenario.products, self._after_command)
+        job_management.build(batch)
+        self.job_management[machine.cell.id] = job_management
+
     # ---- model events -> writes ----
+    def _on_job_order_event(self, event: ev.Event) -> None:
+        if type(event) in _JOB_ORDER_EVENTS:
+            job_management = self.job_management.get(event.cell)
+            if job_management is not None:
+                job_management.apply(event, self._writes)
+
     def _on_event(self, event: ev.Event) -> None:
         view = self._views.get(getattr(event, "cell", None))
         if view is not None:
@@ -356,6 +390,8 @@ class SimulationServer:
             self._publish_kpis()
         self.control.publish(self._writes)
         self.aids.publish(self._writes, self.plant.now)
+        for job_management in self.job_management.values():
+            job_management.publish(self._writes)
         await self._writes.apply(self.server)
         if self._alarms is not None:
             await self._alarms.life_cycle.expire()  # timed shelving runs on plant time
@@ -371,3 +407,5 @@ class SimulationServer:
             if machine is not None:
                 machine.write_kpis(cell_kpis, self._writes, now)
         self.plant_object.write_kpis(report.plant, self._writes, now)
+        if self.order_book is not None:
+            self.order_book.publish(self._writes, now)

@@ -96,6 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--history-db", type=Path, metavar="FILE",
                         help="with --history: keep variable history in this SQLite file "
                         "instead of memory (slower; survives restarts)")
+    parser.add_argument("--jobs", choices=("plant", "external"), default="plant",
+                        help="who dispatches job orders to the OPC UA cells: the plant's own "
+                             "office (default) or clients only, e.g. 'factory-sim mes' "
+                             "(the order book is then served under Objects/Plant/Orders)")
     parser.add_argument("--simulator-view", action="store_true",
                         help="also serve Objects/SimulatorView: every cell's true state and the "
                         "true KPIs, marked as the simulator's own view (for trainers' demos)")
@@ -205,7 +209,8 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
     logging.basicConfig(level=getattr(logging, getattr(args, "log_level", "warning").upper()),
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
-    plant = Plant(scenario, seed=args.seed, lines=args.lines)
+    plant = Plant(scenario, seed=args.seed, lines=args.lines,
+                  external_dispatch=args.jobs == "external")
     settings = _settings(args)
     server = SimulationServer(plant, settings)
     if stop is None:

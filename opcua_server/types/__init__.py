@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from opcua_server.namespaces import Namespaces
 from opcua_server.node_batch import NodeBatch
-from opcua_server.types import di, laser, machinery, packml, robotics
+from opcua_server.types import di, jobs, laser, machinery, packml, robotics
 
 
 def declare_all(batch: NodeBatch, ns: Namespaces) -> None:
@@ -18,3 +18,4 @@ def declare_all(batch: NodeBatch, ns: Namespaces) -> None:
     laser.declare(batch, ns)
     packml.declare(batch, ns)
     robotics.declare(batch, ns)
+    jobs.declare(batch, ns)

@@ -339,3 +339,67 @@ def test_a_bad_id_in_a_class_list_names_its_line_and_prints_no_seeds(tmp_path):
     code, stdout, _ = cli("lab", "seeds", "--students-file", str(students), *TEACHER)
     assert code == 0 and stdout.splitlines()[1:] == [
         f"s1,{student_seed(SECRET, 's1')}", f"s2,{student_seed(SECRET, 's2')}"]
+def test_every_command_of_the_mes_lab_runs_and_shows_the_graded_figures():
+    import ast
+    import asyncio
+
+    from asyncua import Client, ua
+
+    lab_id = "09-you-are-the-mes"
+    key = key_sheet(lab_id, "s1234567")
+    commands = worksheet_commands(lab_id)
+    port = free_port()
+    serve = [argv for argv in commands if argv[:2] == ["factory-sim", "serve"]]
+    server = start([*serve[0], "--port", str(port)], "endpoint:")
+    url = f"opc.tcp://127.0.0.1:{port}/factory-sim/"
+    try:
+        outputs = []
+        for argv in commands:
+            if argv[0] == "factory-sim":
+                continue
+            result = subprocess.run([str(BIN / argv[0]), *on_port(argv, port)[1:]],
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, (argv, result.stderr)
+            outputs.append(result.stdout)
+        assert key["first_order_id"] in outputs[1]  # OrderIds, read after the 60 s step
+        text = worksheet_text(find_lab(lab_id), student_seed(SECRET, "s1234567"))
+        snippet = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+        ids = ast.literal_eval(outputs[1].strip())  # uaread prints the OrderIds as a list
+        variants = subprocess.run(
+            [str(BIN / "uaread"), "-u", url, "-n", "ns=7;s=Plant/Orders/Variants"],
+            capture_output=True, text=True, timeout=60).stdout
+        variant = ast.literal_eval(variants.strip())[ids.index(key["first_order_id"])]
+        filled = snippet.replace(
+            '"opc.tcp://127.0.0.1:4840/factory-sim/", "O...", "...", 1, "..."',
+            f'"{url}", "{key["first_order_id"]}", "{variant}", '
+            f'{key["first_order_quantity"]}, "{key["first_operation_cell"]}"')
+        assert filled != snippet
+        ran = subprocess.run([sys.executable, "-c", filled], capture_output=True, text=True,
+                             timeout=60)
+        assert ran.returncode == 0, ran.stderr
+
+        async def response():
+            async with Client(url) as client:
+                await client.load_data_type_definitions()
+                control = client.get_node(ua.NodeId("Simulation", 7))
+                base = f"{key['first_operation_cell']}/MachineryBuildingBlocks/JobManagement"
+                results = client.get_node(ua.NodeId(f"{base}/JobOrderResults", 7))
+                job_id = f"{key['first_order_id']}/{key['first_operation_cell']}"
+                for _ in range(10):
+                    answer, _ = await results.call_method(
+                        ua.NodeId(f"{base}/JobOrderResults/RequestJobResponseByJobOrderID", 7),
+                        job_id)
+                    if answer.JobState[0].StateNumber == 5:
+                        return answer
+                    await control.call_method(ua.NodeId("Simulation/Step", 7),
+                                              ua.Variant(86400.0, ua.VariantType.Double))
+            raise AssertionError("the job order never ended")
+
+        answer = asyncio.run(response())
+    finally:
+        assert stop(server) == 0
+    data = {p.ID: p.Value.Value for p in answer.JobResponseData}
+    assert data["RunsCompleted"] == key["first_operation_good"]
+    times = {p.ID: p.Value.Value for p in data["OutputPerformanceInfo"].Parameters}
+    assert times["ProducingTime"] / 60 == pytest.approx(key["first_operation_producing_min"],
+                                                        abs=0.1)

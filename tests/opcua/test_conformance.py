@@ -43,6 +43,7 @@ class SpecNode:
     supertype: Ref | None
     data_type: Ref | None
     parent: Ref | None
+    mandatory: bool = False  # ModellingRule Mandatory (an instance declaration)
 
 
 def _ref(text: str, uris: list[str], aliases: dict[str, str]) -> Ref:
@@ -73,10 +74,13 @@ def load_nodesets(folder: Path) -> dict[Ref, SpecNode]:
             bn_index, bn_name = (int(bn.split(":", 1)[0]), bn.split(":", 1)[1]) if ":" in bn \
                 else (0, bn)
             typedef = supertype = parent = None
+            mandatory = False
             for ref in element.find("u:References", _XML) or []:
                 kind = ref.get("ReferenceType")
                 forward = ref.get("IsForward", "true") != "false"
-                if kind == "HasTypeDefinition":
+                if kind == "HasModellingRule":
+                    mandatory = ref.text.strip() == "i=78"
+                elif kind == "HasTypeDefinition":
                     typedef = _ref(ref.text, uris, aliases)
                 elif kind == "HasSubtype" and not forward:
                     supertype = _ref(ref.text, uris, aliases)
@@ -85,7 +89,7 @@ def load_nodesets(folder: Path) -> dict[Ref, SpecNode]:
             datatype = element.get("DataType")
             nodes[nodeid] = SpecNode(
                 _NODE_CLASSES[tag], (uris[bn_index], bn_name), typedef, supertype,
-                _ref(datatype, uris, aliases) if datatype else None, parent,
+                _ref(datatype, uris, aliases) if datatype else None, parent, mandatory,
             )
     return nodes
 
@@ -153,6 +157,12 @@ async def test_every_node_in_an_official_namespace_matches_the_spec(spec_nodes,
         assert (namespaces.PACKML, ident) in checked
     assert (namespaces.ROBOTICS, 1013) in checked
     assert (namespaces.DI, 1005) in checked
+    # Job Management: receiver, provider, event type, structures, states, methods
+    for ident in (1002, 1003, 1006, 3003, 3006, 3008, 3013, 3015, 5014, 5035, 5040, 7001,
+                  7013, 7014, 6040, 6088):
+        assert (namespaces.ISA95_JOB_CONTROL, ident) in checked
+    for ident in (1003, 3006, 3009, 3012, 3021, 5001, 5002):
+        assert (namespaces.MACHINERY_JOBS, ident) in checked
 
 
 async def test_machine_state_ids_point_to_the_spec_state_objects(spec_nodes, opcua_plant_server,
