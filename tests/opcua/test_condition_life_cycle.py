@@ -210,7 +210,7 @@ async def test_roles_per_method_on_a_secured_plant(tmp_path):
 
     users = tmp_path / "users.yaml"
     for name, role in (("vera", Role.VIEWER), ("otto", Role.OPERATOR), ("erin", Role.ENGINEER)):
-        add_user(users, name, role, f"{name}-pw")
+        add_user(users, name, role, f"{name}-password-123")
     server = await start_plant_server(make_plant(), security=SecuritySettings(
         state_dir=tmp_path / "state", users_file=users, accept_any_client_certificate=True))
     condition = ua.NodeId("press-brake/Failure", server.ns.plant)
@@ -218,7 +218,7 @@ async def test_roles_per_method_on_a_secured_plant(tmp_path):
     async def as_user(name: str, method: ua.NodeId, *args: ua.Variant) -> int:
         client = Client(server.endpoint, timeout=10)
         client.set_user(name)
-        client.set_password(f"{name}-pw")
+        client.set_password(f"{name}-password-123")
         async with client:
             event_id = await client.get_node(child(condition, "EventId")).read_value()
             arguments = commented(event_id, "note") if method == ADD_COMMENT else args

@@ -30,7 +30,7 @@ ACCEPTS = {
     "Pause": {RUN}, "Resume": {INT}, "Stop": {RUN, INT}, "Abort": {NAS, ATS, RUN, INT},
     "Clear": {END, ABO},
 }
-PASSWORDS = {"otto": "operator-pw", "vera": "viewer-pw"}
+PASSWORDS = {"otto": "operator-password-1", "vera": "viewer-password-1"}
 
 
 def job_order(job_id: str, variant: str = VARIANT, runs=3, program: str = "bend-7"):
