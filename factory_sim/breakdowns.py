@@ -1,8 +1,8 @@
 """Failures of one cell, how they are noticed and repaired, and condition-based maintenance.
 
 Time to failure is drawn on producing time (MTBF); the repair is lognormal around MTTR.
-Where the cell is live, the failure alarm reaches maintenance within the publishing
-interval; elsewhere somebody has to notice (`detection_standalone`, working time). With
+Where the cell notifies by alarm, the failure alarm reaches maintenance within the
+publishing interval; elsewhere somebody has to notice (`detection_standalone`, working time). With
 condition monitoring (unified) a share `coverage` of the failures is foreseen `lead`
 producing seconds ahead and replaced by a short planned maintenance.
 """
@@ -72,9 +72,9 @@ class Breakdowns:
         failed_at = env.now
         cell.set_activity(Activity.FAILED)
         cell.raise_alarm(alarm_id, AlarmKind.FAILURE, f"{self.spec.name}: machine breakdown")
-        live_delay = cell.coupling.live_delay
-        if live_delay is not None:
-            delay = live_delay  # the alarm reaches maintenance at once
+        alarm_delay = cell.coupling.alarm_delay
+        if alarm_delay is not None:
+            delay = alarm_delay  # the alarm reaches maintenance at once
         else:
             noticed = self._rng_detection.expovariate(1.0 / maintenance.detection_standalone)
             delay = calendar.add_working_time(env.now, noticed) - env.now

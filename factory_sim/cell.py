@@ -83,8 +83,8 @@ class Cell:
         self._mu, self._sigma = lognormal(1.0, spec.cycle_variation)
         self._slow = 1.0 + spec.speed_loss
         self._power = {a: getattr(spec.power, key) for a, key in POWER_OF.items()}
-        self._standby_kw = spec.power.standby if coupling.live else None
-        self._standby_after = ctx.standby.after
+        self._standby_after = coupling.standby_after
+        self._standby_kw = spec.power.standby if self._standby_after is not None else None
         self.job_data = JobDataTransfer(ctx.job_data, coupling.job_data_by_hand)
         self._observe = ctx.observe
         self._live_delay = coupling.live_delay
@@ -110,7 +110,7 @@ class Cell:
         self.safety = next((p for p in self.parts if isinstance(p, CobotSafety)), None)
         self.breakdowns = Breakdowns(self)
         self.dispatcher = Dispatcher(
-            live=coupling.live, job_orders=coupling.job_orders,
+            dispatch=coupling.dispatch, sequencing=coupling.sequencing,
             slack=ctx.dispatch.sequencing_slack, setup=self.setup_needed,
             believed_down=ctx.believed_down,
             upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
@@ -343,7 +343,7 @@ class Cell:
                 lambda _event: self._standby(changes))
 
     def _standby(self, changes: int) -> None:
-        """Still idle since the plant saw the cell go idle: switch it to standby."""
+        """Still idle since the timer started: switch it to standby."""
         if changes != self._changes or self._standby_kw >= self.power_kw:
             return
         now = self.env.now

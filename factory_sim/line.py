@@ -16,6 +16,7 @@ from factory_sim.coupling import Coupling
 from factory_sim.dispatch import Dispatcher
 from factory_sim.events import Event, OrderCompleted
 from factory_sim.information import InformationFlow
+from factory_sim.mechanisms import cell_mechanisms
 from factory_sim.orders import Order, OrderStream
 from factory_sim.people import OperatorPool, RepairCrew
 from factory_sim.planner import Planner
@@ -49,8 +50,11 @@ class Line:
         self.cells: list[Cell] = []
         self.cells_by_name: dict[str, Cell] = {}
         for spec in scenario.cells:
-            coupling = Coupling.of(scenario.level_of(spec), spec.mapped, scenario.information,
-                                   scenario.job_data)
+            level = scenario.level_of(spec)
+            mechanisms = cell_mechanisms(level, spec.mapped, scenario.mechanisms,
+                                         spec.mechanisms)
+            coupling = Coupling.of(level, mechanisms, scenario.information, scenario.job_data,
+                                   scenario.standby)
             cell = Cell(context, spec, self._ids[spec.name], coupling)
             self.cells.append(cell)
             self.cells_by_name[spec.name] = cell
@@ -66,12 +70,13 @@ class Line:
 
     def _release_rule(self, scenario: Scenario) -> Dispatcher:
         """Release: earliest due first from the order book (office data at every level),
-        around cells the planner believes down; setup-aware where the first cell receives
-        job orders."""
+        around cells the planner believes down; setup-aware where sequencing is plant-wide
+        (the planner sees the first cell's live set-up)."""
         firsts = {p.routing[0] for p in scenario.products}
         first = self.cells_by_name[next(iter(firsts))] if len(firsts) == 1 else None
         return Dispatcher(
-            live=True, job_orders=first is not None and first.coupling.job_orders,
+            dispatch="live", sequencing="local" if first is not None
+            and first.coupling.job_orders else "none",
             slack=scenario.dispatch.sequencing_slack,
             setup=first.setup_needed if first is not None else None,
             believed_down=self.information.believed_down,

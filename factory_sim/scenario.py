@@ -229,9 +229,27 @@ class DispatchSpec(Strict):
 
 
 class StandbySpec(Strict):
-    """Idle machines switched to standby where the plant knows they are idle (live cells)."""
+    """Idle machines switched to standby: by the plant, which knows no work is coming (live
+    cells), or by the machine's own timer, set longer because the machine cannot know."""
 
-    after: Duration = 300.0  # idle this long before the machine is switched to standby
+    after: Duration = 300.0  # plant-switched: idle this long before standby
+    local_after: Duration = 900.0  # the machine's own timer (mechanisms.standby: local)
+
+
+class MechanismsSpec(Strict):
+    """Each way connectivity changes what happens, as a named switch (`factory_sim.mechanisms`).
+
+    Unset (None), a switch takes the setting of the cell's connectivity level; set, it
+    overrides it for every cell (in the scenario) or for one cell (in the cell).
+    """
+
+    notification: Literal["operator", "alarm"] | None = None
+    job_data: Literal["by_hand", "mapped", "wire"] | None = None
+    information: Literal["shift_report", "live"] | None = None
+    dispatch: Literal["fifo", "paper", "live"] | None = None
+    sequencing: Literal["none", "local", "plant"] | None = None
+    maintenance: Literal["reactive", "predictive"] | None = None
+    standby: Literal["none", "local", "plant"] | None = None
 
 
 class PowerSpec(Strict):
@@ -296,6 +314,7 @@ class CellSpec(Strict):
     power: PowerSpec
     tooling: ToolingSpec | None = None  # press brake
     protective_stops: ProtectiveStopSpec | None = None  # cobot
+    mechanisms: MechanismsSpec = MechanismsSpec()  # this cell's switches (over the plant's)
 
     @field_validator("connectivity", mode="before")
     @classmethod
@@ -350,6 +369,7 @@ class Scenario(Strict):
     job_data: JobDataSpec = JobDataSpec()
     dispatch: DispatchSpec = DispatchSpec()
     standby: StandbySpec = StandbySpec()
+    mechanisms: MechanismsSpec = MechanismsSpec()  # switches for every cell (over the level)
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
     integration: IntegrationSpec = IntegrationSpec()
     cells: list[CellSpec] = Field(min_length=1)

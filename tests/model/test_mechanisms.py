@@ -138,15 +138,21 @@ def lot(name: str, prod: ProductSpec, due_h: float, step: int = 0) -> Order:
 BOX, FLAT = product("box", "boxes"), product("plate", "flat", routing=("laser", "packing"))
 
 
-def dispatcher(live=True, job_orders=False, down=(), setup=None):
-    return Dispatcher(live=live, job_orders=job_orders, slack=8 * 3600.0,
+def dispatcher(dispatch="live", sequencing="none", down=(), setup=None):
+    return Dispatcher(dispatch=dispatch, sequencing=sequencing, slack=8 * 3600.0,
                       setup=setup or (lambda lot: 0), believed_down=set(down),
                       upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
 
 
-def test_an_uncoupled_cell_works_its_queue_in_arrival_order():
+def test_a_fifo_cell_works_its_queue_in_arrival_order():
     lots = [lot("late-ish", BOX, 30), lot("urgent", BOX, 2)]
-    assert dispatcher(live=False).pick(lots) == 0
+    assert dispatcher(dispatch="fifo").pick(lots) == 0
+
+
+def test_a_paper_dispatch_list_takes_the_earliest_due_date_without_knowing_what_is_down():
+    lots = [lot("late-ish", BOX, 30), lot("urgent", BOX, 2), lot("skips-bender", FLAT, 20)]
+    assert dispatcher(dispatch="paper").pick(lots) == 1
+    assert dispatcher(dispatch="paper", down={"bender"}).pick(lots) == 1
 
 
 def test_a_live_cell_expedites_the_most_urgent_lot():
@@ -157,18 +163,19 @@ def test_a_live_cell_expedites_the_most_urgent_lot():
 def test_a_live_cell_resequences_around_a_cell_it_knows_is_down():
     lots = [lot("needs-bender", BOX, 2), lot("skips-bender", FLAT, 20)]
     assert dispatcher(down={"bender"}).pick(lots) == 1
-    assert dispatcher(down={"bender"}, live=False).pick(lots) == 0  # nobody knows
+    assert dispatcher(down={"bender"}, dispatch="paper").pick(lots) == 0  # nobody knows
     only_blocked = [lot("needs-bender", BOX, 2), lot("also", BOX, 3)]
     assert dispatcher(down={"bender"}).pick(only_blocked) == 0  # nothing else to do
 
 
-def test_job_orders_sequence_by_the_live_setup_within_the_slack():
+@pytest.mark.parametrize(("dispatch", "sequencing"), [("live", "plant"), ("paper", "local")])
+def test_sequencing_groups_by_the_machines_setup_within_the_slack(dispatch, sequencing):
     setup = {"box": 2, "plate": 0}  # the cell is set up for plates
-    pick = dispatcher(job_orders=True, setup=lambda lot: setup[lot.product.name]).pick
+    pick = dispatcher(dispatch, sequencing, setup=lambda lot: setup[lot.product.name]).pick
     assert pick([lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 1  # 7 h later: within slack
     assert pick([lot("box", BOX, 2), lot("plate", FLAT, 11)]) == 0  # 9 h: not
     assert dispatcher(setup=lambda lot: setup[lot.product.name]).pick(
-        [lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 0  # no job orders: due date only
+        [lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 0  # no sequencing: due date only
 
 
 @pytest.mark.parametrize(("level", "knows_at_once"), [("standalone", False), ("opcua", True)])
@@ -187,35 +194,45 @@ def test_the_plant_believes_a_cell_down_only_when_it_learns_of_it(level, knows_a
     assert (believed == {"laser"}) is knows_at_once
 
 
-def test_setup_aware_sequencing_at_unified_saves_setups():
-    def setups(level: str) -> int:
-        from factory_sim.scenario import load_scenario
+@pytest.mark.parametrize("level", ["standalone", "opcua"])
+def test_setup_aware_sequencing_saves_setups_at_any_level(level):
+    def setups(sequencing: str) -> int:
+        from factory_sim.scenario import load_scenario, parse_override
         from tests.model.scenario_files import reference
-        plant = Plant(load_scenario(reference(level)), seed=4)
+        scenario = load_scenario(reference(level),
+                                 [parse_override(f"mechanisms.sequencing={sequencing}")])
+        plant = Plant(scenario, seed=4)
         events: list = []
         plant.subscribe(events.append)
         plant.run(10 * DAY)
         return sum(1 for e in events if isinstance(e, StateChanged)
                    and e.activity is Activity.SETUP)
-    assert setups("unified") < 0.9 * setups("opcua")
+    assert setups("local") < 0.9 * setups("none")
 
 
 # -- standby -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("level", "standby"), [("standalone", False), ("opcua", True)])
-def test_a_machine_the_plant_knows_to_be_idle_goes_to_standby(level, standby):
+@pytest.mark.parametrize(("level", "switch", "after"), [
+    ("standalone", None, 900.0),  # the machine's own timer
+    ("opcua", None, 300.0),  # the plant knows no work is coming
+    ("opcua", "none", None),
+    ("standalone", "plant", 300.0),
+])
+def test_an_idle_machine_goes_to_standby_after_its_timer(level, switch, after):
     data = tiny()
     power = {**data["cells"][0]["power"], "standby": 0.2}
     cells = [{**cell, "power": power} for cell in data["cells"]]
-    plant, events = tiny_plant(level, cells=cells, standby={"after": "5m"})
+    plant, events = tiny_plant(level, cells=cells,
+                               standby={"after": "5m", "local_after": "15m"},
+                               mechanisms={"standby": switch})
     plant.run(2 * DAY)
     laser = [e for e in events if isinstance(e, StateChanged) and e.cell == "laser"]
     switched = [(before, after) for before, after in itertools.pairwise(laser)
                 if after.activity is before.activity and after.power_kw == 0.2]
-    assert bool(switched) is standby
-    for before, after in switched:
+    assert bool(switched) is (after is not None)
+    for before, later in switched:
         assert before.activity.is_idle
-        assert after.time - before.time == pytest.approx(300.0)
+        assert later.time - before.time == pytest.approx(after)
 
 
 def test_standby_lowers_the_energy_per_good_part():
