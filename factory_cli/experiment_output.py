@@ -23,6 +23,28 @@ HEADLINE_PATHS = ("oee", "throughput_parts_per_h", "lead_time_s.mean", "on_time_
                   "on_time_delivery", "repairs.mttr_s", "energy_per_good_part_kwh")
 
 
+# A star marks a paired difference that is beyond the noise *and* matters: only on these
+# headline KPIs, named before any run (so no correction for multiple comparisons is needed
+# for the stars; the other rows show intervals without stars), only where the interval
+# excludes 0, the difference does not round to zero as shown, and it is at least this large
+# (stored units: ratios, seconds, kWh). Teaching thresholds: what a production engineer
+# would act on (docs/reference/statistics.md).
+PRACTICAL = {"oee": 0.01, "throughput_parts_per_h": 0.5, "lead_time_s.mean": 3600.0,
+             "on_time_in_full": 0.01, "on_time_delivery": 0.01, "repairs.mttr_s": 120.0,
+             "energy_per_good_part_kwh": 0.01}
+
+
+def significance_mark(row: KpiRow, iv: Interval) -> str:
+    """" *" for a difference beyond the noise and beyond the practical threshold of a
+    headline KPI; "" otherwise."""
+    threshold = PRACTICAL.get(row.plant or "")
+    if threshold is None or iv.mean is None or not iv.excludes_zero:
+        return ""
+    if round(shown(row, iv.mean), row.digits) == 0 or abs(iv.mean) < threshold:
+        return ""
+    return " *"
+
+
 def headline_rows(available: Sequence[str]) -> list[KpiRow]:
     """The KPI rows of the headline KPIs that are among the `available` figure paths."""
     rows = {row.plant: row for row in KPI_ROWS if row.plant}
@@ -115,7 +137,7 @@ def _text(row: KpiRow, iv: Interval | None, signed: bool = False) -> str:
         return text
     width = shown(row, iv.half_width) if row.unit == PERCENT else iv.half_width / row.scale
     text += f" ± {width:,.{row.digits}f}"
-    return text + (" *" if signed and iv.excludes_zero else "")
+    return text + (significance_mark(row, iv) if signed else "")
 
 
 def interval_tables(data: dict):
@@ -129,8 +151,9 @@ def interval_tables(data: dict):
     steps = paired_steps(data)
     means = Table(title=f"Plant KPIs — mean ± 95 % CI over {data['replications']} "
                   f"replications (seeds {seeds[0]}–{seeds[-1]}, paired)", title_justify="left")
-    diffs = Table(title=f"{difference_title(data)} (mean ± 95 % CI; * beyond the noise: the "
-                  "interval excludes 0)", title_justify="left")
+    diffs = Table(title=f"{difference_title(data)} (mean ± 95 % CI; * on a headline KPI: the "
+                  "interval excludes 0 and the difference passes its practical threshold)",
+                  title_justify="left")
     means.add_column("KPI", no_wrap=True)
     for scenario in scenarios:
         means.add_column(Text(scenario["name"]), justify="right", no_wrap=True)
