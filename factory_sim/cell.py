@@ -180,6 +180,9 @@ class Cell:
                 yield self._start_event
                 continue
             if working_time.period_kind is not PeriodKind.WORK:
+                if self.breakdowns.warned:  # maintenance planned into the break
+                    yield from self.breakdowns.planned_maintenance()
+                    continue
                 self.set_activity(A.STARVED)  # shown as break or off-shift
                 self.waiting_for_shift = True
                 yield working_time.work_resumes

@@ -184,11 +184,20 @@ class OperatorSpec(Strict):
 
 
 class PredictiveSpec(Strict):
-    """Condition monitoring (unified level): failures foreseen and turned into maintenance."""
+    """Condition monitoring (an application of the unified level, `mechanisms.maintenance:
+    predictive`): failures foreseen and turned into planned maintenance.
+
+    Teaching estimates: replace them with your monitoring's measured figures."""
 
     coverage: Probability = 0.6  # share of failures the monitoring foresees
     lead: Duration = 4 * 3600.0  # warning lead time in operating time
     duration: Duration = 1800.0  # planned maintenance instead of the repair
+    # Warnings with no failure behind them, per cell and week of working time: each costs
+    # a planned maintenance all the same.
+    false_alarms_per_week: float = Field(default=0.5, ge=0, le=100)
+    # A warning waits for the next break or shift end if it comes within this much time
+    # (the failure may come first); 0: maintain at once, mid-lot.
+    into_break_within: Duration = 2 * 3600.0
 
 
 class MaintenanceSpec(Strict):

@@ -281,3 +281,43 @@ def test_the_run_starts_with_last_weeks_work_on_the_floor():
             first_cell.setdefault(e.order_id, e.cell)
     assert set(first_cell) == set(at_start)
     assert "packing" in first_cell.values()  # some were past the laser already
+
+
+# -- predictive maintenance ----------------------------------------------------------------
+
+def condition_alarms(within: str, coverage: float, false_alarms: float):
+    from factory_sim.events import AlarmRaised
+    from factory_sim.scenario import load_scenario, parse_override
+    from factory_sim.states import AlarmKind
+    from tests.model.scenario_files import reference
+    scenario = load_scenario(reference("opcua"), [parse_override(text) for text in (
+        "mechanisms.maintenance=predictive",
+        f"maintenance.predictive={{into_break_within: {within}, coverage: {coverage}, "
+        f"false_alarms_per_week: {false_alarms}}}")])
+    plant = Plant(scenario, seed=2)
+    events: list = []
+    plant.subscribe(events.append)
+    plant.run(14 * DAY)
+    calendar = plant.lines[0].cells[0].ctx.working_time.calendar
+    return ([e for e in events if isinstance(e, AlarmRaised) and e.alarm is AlarmKind.CONDITION],
+            calendar)
+
+
+def test_predictive_maintenance_is_planned_into_the_next_break():
+    alarms, calendar = condition_alarms("8h", 0.6, 0.5)
+    assert len(alarms) >= 5
+    assert not any(calendar.is_working(e.time) for e in alarms)
+
+
+def test_predictive_maintenance_done_at_once_stops_work_mid_shift():
+    alarms, calendar = condition_alarms("0s", 0.6, 0.5)
+    assert len(alarms) >= 5
+    assert sum(calendar.is_working(e.time) for e in alarms) > 0.5 * len(alarms)
+
+
+def test_false_alarms_cost_a_maintenance_without_a_failure_behind_them():
+    none, _ = condition_alarms("0s", 0.0, 0.0)
+    false, _ = condition_alarms("0s", 0.0, 5.0)
+    assert none == []
+    # Four cells, two weeks, five a week each: about forty.
+    assert 20 <= len(false) <= 70
