@@ -86,9 +86,10 @@ def difference_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
 
 
 def sweep_chart(parameter: str, values: Sequence[str], points: Sequence[dict[str, dict]],
-                rows: Sequence[KpiRow], path: Path) -> Path:
-    """sweep.png: each headline KPI against the varied parameter, mean with 95 % CI."""
-    figure, axes = grid(f"Headline KPIs against {parameter}", len(rows))
+                rows: Sequence[KpiRow], path: Path, title: str | None = None) -> Path:
+    """sweep.png: each headline KPI (or its paired difference) against the varied parameter,
+    mean with 95 % CI."""
+    figure, axes = grid(title or f"Headline KPIs against {parameter}", len(rows))
     numeric = all(_is_number(v) for v in values)
     x = [float(v) for v in values] if numeric else list(range(len(values)))
     for ax, row in zip(axes, rows, strict=True):
@@ -96,6 +97,8 @@ def sweep_chart(parameter: str, values: Sequence[str], points: Sequence[dict[str
         errors = [_width(row, p[row.plant]["half_width"]) or 0.0 for p in points]
         y = [np.nan if m is None else shown(row, m) for m in means]
         ax.errorbar(x, y, yerr=errors, marker="o", capsize=4, color=COLOURS[0])
+        if title:
+            ax.axhline(0, color="black", linewidth=0.8)
         if not numeric:
             ax.set_xticks(x, values, rotation=20, ha="right", fontsize=8)
         ax.set_xlabel(parameter, fontsize=8)
