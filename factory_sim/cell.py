@@ -205,8 +205,9 @@ class Cell:
         wrong_first = False
         if new_job:
             # Drawn at every change of job, whatever the level (common random numbers).
-            wrong_first = self.job_data.first_part_wrong(self._rng_job_data.random())
-            duration += self.job_data.extra_setup
+            draw = self._rng_job_data.random
+            wrong_first = self.job_data.first_part_wrong(draw())
+            duration += self.job_data.extra_setup(draw(), draw())
         if duration > 0:
             operator = yield from self.operator()
             self.set_activity(A.SETUP)
@@ -244,6 +245,7 @@ class Cell:
         factors, index = self._factors, self._factor_index
         quality = self._rng_quality.random
         scrap = spec.scrap
+        remake = self.ctx.remake_scrap
         scrap_or_rework = scrap + spec.rework
         stop_chance = spec.short_stops.probability
         stop_draw = self._rng_stops.random
@@ -284,8 +286,9 @@ class Cell:
                 wrong_first = False
                 outcome = scrapped
                 self.scrap += 1
-                order.scrapped += 1
-                remaining -= 1
+                if not remake:  # else made again, at once, from stock
+                    order.scrapped += 1
+                    remaining -= 1
             elif u < scrap_or_rework:
                 outcome = rework  # made once more, at once
                 self.rework += 1

@@ -46,6 +46,7 @@ class Line:
             observe=self.information.state_changed,
             believed_down=self.information.believed_down,
             hand_on=self._hand_on,
+            remake_scrap=scenario.orders.scrap == "remake",
         )
         self.cells: list[Cell] = []
         self.cells_by_name: dict[str, Cell] = {}
@@ -62,7 +63,8 @@ class Line:
                                self._send_to_floor)
         products = {p.name: p for p in scenario.products}
         self._orders = OrderStream(scenario.orders, products,
-                                   streams.get("orders", name), prefix=f"{prefix}O")
+                                   streams.get("orders", name), prefix=f"{prefix}O",
+                                   calendar=working_time.calendar)
         self.completed: list[Order] = []
         self._on_floor_at_start = scenario.orders.on_floor_at_start
         env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name)),

@@ -160,6 +160,12 @@ class OrdersSpec(Strict):
     # in progress), each at a step of its routing drawn at random, where its buffer has room.
     on_floor_at_start: int = Field(default=0, ge=0)
     release: ReleaseSpec = ReleaseSpec()
+    # How due dates are quoted: `calendar` time round the clock, or `working_time` against
+    # the shift calendar (as a shop quotes them: "in three working days").
+    due_in: Literal["calendar", "working_time"] = "calendar"
+    # A scrapped part: `remake` it (the order ships when its quantity is good), or
+    # `short_ship` (the order ships with fewer parts and is not in full).
+    scrap: Literal["remake", "short_ship"] = "short_ship"
 
     @model_validator(mode="after")
     def _due_range(self) -> OrdersSpec:
@@ -226,9 +232,15 @@ class JobDataSpec(Strict):
     and sometimes makes the first part with a wrong parameter. A mapped vendor interface
     removes `mapped_vendor_removes` of both; OPC UA and unified remove them."""
 
-    manual_transfer: Duration = 0.0  # added to every change of job (variant), by hand
+    manual_transfer: Duration = 0.0  # mean added to a change to a new job, by hand
     wrong_parameter: Probability = 0.0  # chance the first part after it is scrap
     mapped_vendor_removes: Probability = 0.5
+    # Repeat jobs (the program is on the machine already, only parameters are checked) take
+    # `repeat_transfer` instead; `new_job_share` of the changes are new jobs.
+    new_job_share: Probability = 1.0
+    repeat_transfer: Duration = 0.0
+    # Variation of each transfer (lognormal around its mean); 0: always exactly the mean.
+    transfer_cv: float = Field(default=0.0, ge=0, le=2)
 
 
 class DispatchSpec(Strict):

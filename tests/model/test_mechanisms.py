@@ -321,3 +321,40 @@ def test_false_alarms_cost_a_maintenance_without_a_failure_behind_them():
     assert none == []
     # Four cells, two weeks, five a week each: about forty.
     assert 20 <= len(false) <= 70
+
+
+# -- realism: job data of new and repeat jobs, due dates in working time -------------------
+
+def test_new_jobs_take_the_long_transfer_and_repeat_jobs_the_short_one():
+    plant, events = tiny_plant("standalone", job_data={
+        "manual_transfer": "10m", "repeat_transfer": "2m", "new_job_share": 0.5,
+        "wrong_parameter": 0.0})
+    plant.run(4 * DAY)
+    laser = durations_of(events, "laser", Activity.SETUP)
+    kinds = {round(d / MINUTE) for d in laser}
+    assert kinds == {5 + 10, 5 + 2}  # the family setup plus a new or a repeat job's transfer
+
+
+def test_transfer_times_vary_around_their_mean():
+    plant, events = tiny_plant("standalone", job_data={
+        "manual_transfer": "10m", "transfer_cv": 0.5, "wrong_parameter": 0.0})
+    plant.run(10 * DAY)
+    transfers = [d - 5 * MINUTE for d in durations_of(events, "laser", Activity.SETUP)]
+    assert len(set(transfers)) == len(transfers) > 20
+    mean = sum(transfers) / len(transfers)
+    assert 7 * MINUTE < mean < 13 * MINUTE
+
+
+def test_due_dates_in_working_time_follow_the_shift_calendar():
+    orders = {**tiny()["orders"], "due": "4h", "due_latest": "12h", "due_in": "working_time"}
+    plant, events = tiny_plant("opcua", orders=orders)
+    plant.run(5 * DAY)
+    calendar = plant.lines[0].cells[0].ctx.working_time.calendar
+    completed = [e for e in events if isinstance(e, OrderCompleted)]
+    assert len(completed) > 10
+    for order in completed:
+        quoted = calendar.working_time_between(max(order.arrived, 0.0), order.due)
+        assert 4 * 3600 - 1e-6 <= quoted <= 12 * 3600 + 1e-6
+        assert calendar.is_working(order.due) or calendar.period_at(order.due).start == order.due
+    # One shift a day: some due dates lie a night later than the calendar hours would say.
+    assert any(order.due - max(order.arrived, 0.0) > 12 * 3600 for order in completed)
