@@ -265,9 +265,41 @@ INTEGRATION_ROWS = (
     ("Build [h]", "build_h", "{:,.0f}"),
     ("Upkeep [h/year]", "upkeep_h_per_year", "{:,.0f}"),
     ("Typing in reports [h/year]", "reporting_h_per_year", "{:,.0f}"),
+    ("Companion specifications mapped", "companion_specs", "{:,.0f}"),
+    ("Cells with condition monitoring", "predictive_cells", "{:,.0f}"),
     ("Build cost [EUR]", "cost_build", "{:,.0f}"),
     ("Running cost [EUR/year]", "cost_per_year", "{:,.0f}"),
 )
+
+
+def add_payback(integration: dict, data: dict, scenarios: Sequence[Scenario]) -> None:
+    """Each paired step's payback period: its extra build cost against the yearly value of its
+    mean KPI gains (energy, good parts, late orders, at the first scenario's `integration:`
+    rates) and its running-cost savings. Sets `payback_years` (None: never) and
+    `gains_eur_per_year` on each scenario row of `integration` that has a paired step."""
+    from factory_sim.integration import IntegrationCost, gains_per_year, payback_years
+
+    rates = scenarios[0].integration.model_dump()
+    rows = {row["name"]: row for row in integration["scenarios"]}
+    fields = ("build_h", "upkeep_h_per_year", "reporting_h_per_year", "cost_build",
+              "cost_per_year")
+    for base, scenario in paired_steps(data):
+        def mean(section: dict, path: str) -> float:
+            return (section["plant"].get(path) or {}).get("mean") or 0.0
+
+        def late(section: dict) -> float:
+            return mean(section, "orders_completed") * (1 - mean(section, "on_time_in_full"))
+
+        difference = {path: mean(scenario, path) - mean(base, path)
+                      for path in ("energy_kwh", "good_parts")}
+        difference["late_orders"] = late(base) - late(scenario)
+        gains = gains_per_year(difference, data["duration_s"], **rates)
+        before = IntegrationCost(*(rows[base["name"]][f] for f in fields))
+        after = IntegrationCost(*(rows[scenario["name"]][f] for f in fields))
+        row = rows[scenario["name"]]
+        row["gains_eur_per_year"] = gains
+        row["payback_years"] = payback_years(before, after, gains)
+        row["payback_against"] = base["name"]
 
 
 def integration_table(data: dict):
@@ -281,6 +313,13 @@ def integration_table(data: dict):
         table.add_column(Text(row["name"]), justify="right", no_wrap=True)
     for label, key, fmt in INTEGRATION_ROWS:
         table.add_row(Text(label), *(fmt.format(row[key]) for row in data["scenarios"]))
+    if any("payback_against" in row for row in data["scenarios"]):
+        table.add_row(Text("KPI gains, valued [EUR/year]"), *(
+            f"{row['gains_eur_per_year']:+,.0f}" if "payback_against" in row else "–"
+            for row in data["scenarios"]))
+        table.add_row(Text("Payback of the step [years]"), *(
+            ("never" if row["payback_years"] is None else f"{row['payback_years']:,.1f}")
+            if "payback_against" in row else "–" for row in data["scenarios"]))
     return table
 
 

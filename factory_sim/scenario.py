@@ -368,9 +368,25 @@ class IntegrationSpec(Strict):
 
     adapter_build_h: float = Field(default=80.0, ge=0)  # one vendor adapter to one consumer
     standard_build_h: float = Field(default=40.0, ge=0)  # one standard interface (OPC UA)
+    # Each consumer maps each further companion specification its machines speak (Machinery
+    # for the press brake, LaserSystems, Robotics, PackML, ...) once.
+    companion_mapping_h: float = Field(default=24.0, ge=0)
     upkeep_h_per_year: float = Field(default=16.0, ge=0)  # per interface and year
     report_min: float = Field(default=10.0, ge=0)  # typing in one paper shift report
     rate_per_h: float = Field(default=95.0, ge=0)  # an engineering hour, EUR
+    # Fixed costs of a standard landscape, whatever its size: licences, SDK, broker, security
+    # set-up (certificates, users), training; and licences and certificates each year.
+    standard_fixed_eur: float = Field(default=15000.0, ge=0)
+    standard_fixed_eur_per_year: float = Field(default=3000.0, ge=0)
+    # The unified level's applications: condition-monitoring sensors per cell, analytics
+    # each year; a plant-wide sequencing (APS) licence each year.
+    predictive_eur_per_cell: float = Field(default=4000.0, ge=0)
+    predictive_eur_per_year: float = Field(default=6000.0, ge=0)
+    sequencing_eur_per_year: float = Field(default=5000.0, ge=0)
+    # What the KPI gains are worth, for the payback period in `compare`.
+    energy_eur_per_kwh: float = Field(default=0.25, ge=0)
+    margin_eur_per_part: float = Field(default=3.0, ge=0)  # contribution of a good part
+    late_order_eur: float = Field(default=60.0, ge=0)  # expediting, penalties, goodwill
 
 
 class Scenario(Strict):

@@ -115,6 +115,9 @@ def compare_command(args: argparse.Namespace) -> int:
     else:
         data, written, tables = _replicated(names, args.scenarios, seeds, runs, out,
                                             args.differences == "previous")
+        from factory_cli.experiment_output import add_payback
+
+        add_payback(integration, data, scenarios)
     data["integration"] = integration
     if plan:
         from factory_cli.attribution_output import attribution_data, attribution_tables

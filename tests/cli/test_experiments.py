@@ -212,9 +212,11 @@ def test_serial_and_parallel_replications_agree(files):
 def test_integration_effort_of_a_tiny_plant(experiment, files, tmp_path):
     _, out, data = experiment
     standalone, opcua = data["integration"]["scenarios"][:2]
-    # Two cells on OPC UA, three consumers: 2 + 3 standard interfaces of 40 h at 95 EUR/h.
+    # Two cells on OPC UA, three consumers: 2 + 3 standard interfaces of 40 h at 95 EUR/h, and
+    # each consumer maps the second companion specification (24 h); the fixed 15,000 EUR.
     assert (opcua["interfaces"], opcua["adapters"], opcua["standard_interfaces"]) == (5, 0, 5)
-    assert (opcua["build_h"], opcua["cost_build"]) == (200, 200 * 95)
+    assert opcua["companion_specs"] == 2
+    assert (opcua["build_h"], opcua["cost_build"]) == (272, 272 * 95 + 15000)
     assert opcua["upkeep_h_per_year"] == 5 * 16
     # Stand-alone: no interfaces, but 2 cells x 1 shift x 7 days of paper reports, 10 min each.
     assert (standalone["interfaces"], standalone["manual_reports_per_week"]) == (0, 14)
@@ -226,13 +228,14 @@ def test_integration_effort_of_a_tiny_plant(experiment, files, tmp_path):
     with open(out / "integration.csv", newline="") as stream:
         rows = list(csv.reader(stream))
     assert rows[0] == ["figure", "tiny-standalone", "tiny-opcua", "tiny-opcua #2"]
-    assert ["Build [h]", "0.0", "200.0", "200.0"] in rows
+    assert ["Build [h]", "0.0", "272.0", "272.0"] in rows
     # The figures come from the scenario: --set changes them.
     code, stdout, _ = cli("compare", str(files["opcua"]), "--duration", "8h", "--format", "json",
                           "--set", "integration.standard_build_h=10",
                           "--set", "integration.rate_per_h=100")
     assert code == 0
-    assert json.loads(stdout)["integration"]["scenarios"][0]["cost_build"] == 5 * 10 * 100
+    assert json.loads(stdout)["integration"]["scenarios"][0]["cost_build"] == (
+        (5 * 10 + 3 * 24) * 100 + 15000)
 
 
 def test_bad_replication_counts(files):
