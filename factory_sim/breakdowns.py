@@ -105,7 +105,8 @@ class Breakdowns:
         cell.set_activity(Activity.FAILED)
         cell.raise_alarm(alarm_id, AlarmKind.FAILURE, f"{self.spec.name}: machine breakdown")
         alarm_delay = cell.coupling.alarm_delay
-        if alarm_delay is not None:
+        network = cell.ctx.network
+        if alarm_delay is not None and (network is None or network.up):
             delay = alarm_delay  # the alarm reaches maintenance at once
         else:
             noticed = self._rng_detection.expovariate(1.0 / maintenance.detection_standalone)

@@ -86,6 +86,7 @@ class Cell:
         self._standby_after = coupling.standby_after
         self._standby_kw = spec.power.standby if self._standby_after is not None else None
         self.job_data = JobDataTransfer(ctx.job_data, coupling.job_data_by_hand)
+        self._job_data_by_hand = JobDataTransfer(ctx.job_data, 1.0)  # while the network is down
         self._observe = ctx.observe
         self._live_delay = coupling.live_delay
 
@@ -112,7 +113,7 @@ class Cell:
         self.dispatcher = Dispatcher(
             dispatch=coupling.dispatch, sequencing=coupling.sequencing,
             slack=ctx.dispatch.sequencing_slack, setup=self.setup_needed,
-            believed_down=ctx.believed_down,
+            believed_down=ctx.believed_down, network=ctx.network,
             upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
         self.input = DispatchQueue(env, spec.buffer, self.dispatcher.pick)
 
@@ -206,8 +207,11 @@ class Cell:
         if new_job:
             # Drawn at every change of job, whatever the level (common random numbers).
             draw = self._rng_job_data.random
-            wrong_first = self.job_data.first_part_wrong(draw())
-            duration += self.job_data.extra_setup(draw(), draw())
+            network = self.ctx.network
+            transfer = (self.job_data if network is None or network.up
+                        else self._job_data_by_hand)
+            wrong_first = transfer.first_part_wrong(draw())
+            duration += transfer.extra_setup(draw(), draw())
         if duration > 0:
             operator = yield from self.operator()
             self.set_activity(A.SETUP)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 if TYPE_CHECKING:
+    from factory_sim.network import Network
     from factory_sim.orders import Order
 
 
@@ -53,8 +54,9 @@ class Dispatcher:
 
     def __init__(self, dispatch: str, sequencing: str, slack: float,
                  setup: Callable[[Order], int] | None, believed_down: AbstractSet[str],
-                 upcoming: Callable[[Order], Sequence[str]]):
+                 upcoming: Callable[[Order], Sequence[str]], network: Network | None = None):
         self.dispatch = dispatch
+        self.network = network
         self.sequences = sequencing != "none" and setup is not None
         self.slack = slack
         self.setup = setup
@@ -63,6 +65,8 @@ class Dispatcher:
 
     def pick(self, lots: Sequence[Order]) -> int:
         dispatch = self.dispatch
+        if dispatch == "live" and self.network is not None and not self.network.up:
+            dispatch = "paper"  # the network is down: the paper route
         candidates = range(len(lots))
         if dispatch == "live":
             down = self.believed_down

@@ -17,6 +17,7 @@ from factory_sim.dispatch import Dispatcher
 from factory_sim.events import Event, OrderCompleted
 from factory_sim.information import InformationFlow
 from factory_sim.mechanisms import cell_mechanisms
+from factory_sim.network import Network
 from factory_sim.orders import Order, OrderStream
 from factory_sim.people import OperatorPool, RepairCrew
 from factory_sim.planner import Planner
@@ -37,6 +38,7 @@ class Line:
                                            {cell_id: n for n, cell_id in self._ids.items()})
         self.operators = OperatorPool(env, {op.name: op.skills for op in scenario.operators})
         self.crew = RepairCrew(env, capacity=scenario.maintenance.technicians)
+        self.network = Network(env, scenario.network, streams.get("network", name))
         context = CellContext(
             env=env, publish=publish, streams=streams, products=scenario.products,
             maintenance=scenario.maintenance, job_data=scenario.job_data,
@@ -47,6 +49,7 @@ class Line:
             believed_down=self.information.believed_down,
             hand_on=self._hand_on,
             remake_scrap=scenario.orders.scrap == "remake",
+            network=self.network,
         )
         self.cells: list[Cell] = []
         self.cells_by_name: dict[str, Cell] = {}
@@ -82,7 +85,7 @@ class Line:
             slack=scenario.dispatch.sequencing_slack,
             setup=first.setup_needed if first is not None else None,
             believed_down=self.information.believed_down,
-            upcoming=lambda order: order.product.routing)
+            upcoming=lambda order: order.product.routing, network=self.network)
 
     def _arrivals(self, backlog: list[Order], rng):
         env = self.env

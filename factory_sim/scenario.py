@@ -257,6 +257,14 @@ class StandbySpec(Strict):
     local_after: Duration = 900.0  # the machine's own timer (mechanisms.standby: local)
 
 
+class NetworkSpec(Strict):
+    """Network or server outages, during which connected cells fall back to the paper route
+    (`factory_sim.network`). Teaching estimates; 0 outages switches them off."""
+
+    outages_per_year: float = Field(default=0.0, ge=0, le=1000)
+    mean_outage: PositiveDuration = 4 * 3600.0
+
+
 class MechanismsSpec(Strict):
     """Each way connectivity changes what happens, as a named switch (`factory_sim.mechanisms`).
 
@@ -407,6 +415,7 @@ class Scenario(Strict):
     dispatch: DispatchSpec = DispatchSpec()
     standby: StandbySpec = StandbySpec()
     mechanisms: MechanismsSpec = MechanismsSpec()  # switches for every cell (over the level)
+    network: NetworkSpec = NetworkSpec()
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
     integration: IntegrationSpec = IntegrationSpec()
     cells: list[CellSpec] = Field(min_length=1)

@@ -358,3 +358,37 @@ def test_due_dates_in_working_time_follow_the_shift_calendar():
         assert calendar.is_working(order.due) or calendar.period_at(order.due).start == order.due
     # One shift a day: some due dates lie a night later than the calendar hours would say.
     assert any(order.due - max(order.arrived, 0.0) > 12 * 3600 for order in completed)
+
+
+# -- connectivity's own failure mode: outages ----------------------------------------------
+
+def test_during_a_network_outage_connected_cells_fall_back_to_the_paper_route():
+    from factory_sim.events import FailureDetected
+    plant, events = tiny_plant(
+        "opcua", failures=True,
+        job_data={"manual_transfer": "10m", "wrong_parameter": 0.0},
+        network={"outages_per_year": 500, "mean_outage": "100000h"})  # down for good, soon
+    plant.run(6 * DAY)
+    network = plant.lines[0].network
+    assert network.outages == 1 and not network.up
+    down = network.down_since
+    starts = [e.time for e in events if isinstance(e, StateChanged) and e.cell == "laser"
+              and e.activity is Activity.SETUP]
+    setups = list(zip(starts, durations_of(events, "laser", Activity.SETUP), strict=False))
+    # Before the outage the program came by wire (the family setup only), after it by hand.
+    assert {round(d / MINUTE) for t, d in setups if t < down} <= {5}
+    assert {round(d / MINUTE) for t, d in setups if t >= down} == {15}
+    detected = [(e.failed_at, e.time - e.failed_at) for e in events
+                if isinstance(e, FailureDetected)]
+    assert all(delay <= 1.0 for at, delay in detected if at < down)  # the alarm
+    assert all(delay > 1.0 for at, delay in detected if at >= down)  # somebody noticed
+    assert sum(at >= down for at, _ in detected) >= 5
+
+
+def test_no_outages_by_default_and_the_same_plant_without_them():
+    plant, events = tiny_plant("opcua", failures=True)
+    twin, twin_events = tiny_plant("opcua", failures=True, network={"outages_per_year": 0})
+    plant.run(3 * DAY)
+    twin.run(3 * DAY)
+    assert plant.lines[0].network.outages == 0
+    assert [e.as_record() for e in events] == [e.as_record() for e in twin_events]
