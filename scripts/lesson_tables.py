@@ -95,11 +95,13 @@ def horizon_section(duration: float, replications: int, precision: float | None,
             _text(row, d.get(row.plant), signed=True) for d in diffs) + " |")
         for (a, b), d in zip(pairwise(LEVELS), diffs, strict=True):
             iv = d.get(row.plant)
-            if iv is not None and iv.excludes_zero and iv.mean is not None:
+            if (iv is not None and iv.excludes_zero and iv.mean is not None
+                    and round(shown(row, iv.mean), row.digits) != 0):
                 bad = iv.mean > 0 if row.plant in LOWER_IS_BETTER else iv.mean < 0
                 if bad:
                     worse.append(f"{a} → {b}: {row.heading} {_text(row, iv, signed=True)}")
-    lines += ["", "**Where a step makes a headline KPI worse beyond the noise:** "
+    lines += ["", "**Where a step makes a headline KPI worse beyond the noise** (interval "
+              "excludes 0, not rounding to zero as shown, any size)**:** "
               + ("; ".join(worse) if worse else "nowhere at this horizon.") + "", ""]
     for (before, after, found), runs, level_before, level_after in zip(
             steps, ablated, plants[:-1], plants[1:], strict=True):
