@@ -6,7 +6,12 @@ this process) and once on one process per available core, and prints both wall t
 speed-up. The two runs must print the same JSON (the same seeds give the same figures wherever
 they run); the benchmark checks that too.
 
+With --attribution, it times instead the attribution of one step (stand-alone -> OPC UA,
+`compare --attribute`: the two levels and every mechanism switched alone, N replications each)
+on every available core.
+
 Usage: .venv/bin/python benchmarks/compare_replications.py [--replications N] [--duration D]
+       [--attribution]
 Figures depend on the machine and on what else runs on it; say so when you quote them.
 """
 
@@ -24,12 +29,13 @@ from factory_cli.simulation import available_cores
 LEVELS = ("reference-standalone", "reference-vendor", "reference-opcua", "reference-unified")
 
 
-def timed_compare(replications: int, duration: str, jobs: int) -> tuple[float, dict]:
+def timed_compare(replications: int, duration: str, jobs: int, levels=LEVELS,
+                  extra: tuple[str, ...] = ()) -> tuple[float, dict]:
     out = io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(out):
-        code = main(["compare", *LEVELS, "--replications", str(replications), "--duration",
-                     duration, "--jobs", str(jobs), "--format", "json", "--quiet"])
+        code = main(["compare", *levels, "--replications", str(replications), "--duration",
+                     duration, "--jobs", str(jobs), "--format", "json", "--quiet", *extra])
     elapsed = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"compare exited with {code}")
@@ -40,8 +46,20 @@ def main_() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=10)
     parser.add_argument("--duration", default="28d")
+    parser.add_argument("--attribution", action="store_true",
+                        help="time one step's attribution instead")
     args = parser.parse_args()
     cores = available_cores()
+    if args.attribution:
+        step = ("reference-standalone", "reference-opcua")
+        elapsed, data = timed_compare(args.replications, args.duration, cores, step,
+                                      ("--attribute",))
+        switches = len(data["attribution"][0]["mechanisms"])
+        runs = (len(step) + switches) * args.replications
+        print(f"attribution of {step[0]} -> {step[1]}: {switches} switches, "
+              f"{args.replications} replications at {args.duration} ({runs} runs), "
+              f"{cores} cores: {elapsed:.1f} s")
+        return
     runs = len(LEVELS) * args.replications
     print(f"compare of {len(LEVELS)} levels x {args.replications} replications at "
           f"{args.duration} ({runs} runs), {cores} cores available")

@@ -23,6 +23,28 @@ HEADLINE_PATHS = ("oee", "throughput_parts_per_h", "lead_time_s.mean", "on_time_
                   "on_time_delivery", "repairs.mttr_s", "energy_per_good_part_kwh")
 
 
+# A star marks a paired difference that is beyond the noise *and* matters: only on these
+# headline KPIs, named before any run (so no correction for multiple comparisons is needed
+# for the stars; the other rows show intervals without stars), only where the interval
+# excludes 0, the difference does not round to zero as shown, and it is at least this large
+# (stored units: ratios, seconds, kWh). Teaching thresholds: what a production engineer
+# would act on (docs/reference/statistics.md).
+PRACTICAL = {"oee": 0.01, "throughput_parts_per_h": 0.5, "lead_time_s.mean": 3600.0,
+             "on_time_in_full": 0.01, "on_time_delivery": 0.01, "repairs.mttr_s": 120.0,
+             "energy_per_good_part_kwh": 0.01}
+
+
+def significance_mark(row: KpiRow, iv: Interval) -> str:
+    """" *" for a difference beyond the noise and beyond the practical threshold of a
+    headline KPI; "" otherwise."""
+    threshold = PRACTICAL.get(row.plant or "")
+    if threshold is None or iv.mean is None or not iv.excludes_zero:
+        return ""
+    if round(shown(row, iv.mean), row.digits) == 0 or abs(iv.mean) < threshold:
+        return ""
+    return " *"
+
+
 def headline_rows(available: Sequence[str]) -> list[KpiRow]:
     """The KPI rows of the headline KPIs that are among the `available` figure paths."""
     rows = {row.plant: row for row in KPI_ROWS if row.plant}
@@ -115,7 +137,7 @@ def _text(row: KpiRow, iv: Interval | None, signed: bool = False) -> str:
         return text
     width = shown(row, iv.half_width) if row.unit == PERCENT else iv.half_width / row.scale
     text += f" ± {width:,.{row.digits}f}"
-    return text + (" *" if signed and iv.excludes_zero else "")
+    return text + (significance_mark(row, iv) if signed else "")
 
 
 def interval_tables(data: dict):
@@ -129,8 +151,9 @@ def interval_tables(data: dict):
     steps = paired_steps(data)
     means = Table(title=f"Plant KPIs — mean ± 95 % CI over {data['replications']} "
                   f"replications (seeds {seeds[0]}–{seeds[-1]}, paired)", title_justify="left")
-    diffs = Table(title=f"{difference_title(data)} (mean ± 95 % CI; * beyond the noise: the "
-                  "interval excludes 0)", title_justify="left")
+    diffs = Table(title=f"{difference_title(data)} (mean ± 95 % CI; * on a headline KPI: the "
+                  "interval excludes 0 and the difference passes its practical threshold)",
+                  title_justify="left")
     means.add_column("KPI", no_wrap=True)
     for scenario in scenarios:
         means.add_column(Text(scenario["name"]), justify="right", no_wrap=True)
@@ -242,9 +265,41 @@ INTEGRATION_ROWS = (
     ("Build [h]", "build_h", "{:,.0f}"),
     ("Upkeep [h/year]", "upkeep_h_per_year", "{:,.0f}"),
     ("Typing in reports [h/year]", "reporting_h_per_year", "{:,.0f}"),
+    ("Companion specifications mapped", "companion_specs", "{:,.0f}"),
+    ("Cells with condition monitoring", "predictive_cells", "{:,.0f}"),
     ("Build cost [EUR]", "cost_build", "{:,.0f}"),
     ("Running cost [EUR/year]", "cost_per_year", "{:,.0f}"),
 )
+
+
+def add_payback(integration: dict, data: dict, scenarios: Sequence[Scenario]) -> None:
+    """Each paired step's payback period: its extra build cost against the yearly value of its
+    mean KPI gains (energy, good parts, late orders, at the first scenario's `integration:`
+    rates) and its running-cost savings. Sets `payback_years` (None: never) and
+    `gains_eur_per_year` on each scenario row of `integration` that has a paired step."""
+    from factory_sim.integration import IntegrationCost, gains_per_year, payback_years
+
+    rates = scenarios[0].integration.model_dump()
+    rows = {row["name"]: row for row in integration["scenarios"]}
+    fields = ("build_h", "upkeep_h_per_year", "reporting_h_per_year", "cost_build",
+              "cost_per_year")
+    for base, scenario in paired_steps(data):
+        def mean(section: dict, path: str) -> float:
+            return (section["plant"].get(path) or {}).get("mean") or 0.0
+
+        def late(section: dict) -> float:
+            return mean(section, "orders_completed") * (1 - mean(section, "on_time_in_full"))
+
+        difference = {path: mean(scenario, path) - mean(base, path)
+                      for path in ("energy_kwh", "good_parts")}
+        difference["late_orders"] = late(base) - late(scenario)
+        gains = gains_per_year(difference, data["duration_s"], **rates)
+        before = IntegrationCost(*(rows[base["name"]][f] for f in fields))
+        after = IntegrationCost(*(rows[scenario["name"]][f] for f in fields))
+        row = rows[scenario["name"]]
+        row["gains_eur_per_year"] = gains
+        row["payback_years"] = payback_years(before, after, gains)
+        row["payback_against"] = base["name"]
 
 
 def integration_table(data: dict):
@@ -258,6 +313,13 @@ def integration_table(data: dict):
         table.add_column(Text(row["name"]), justify="right", no_wrap=True)
     for label, key, fmt in INTEGRATION_ROWS:
         table.add_row(Text(label), *(fmt.format(row[key]) for row in data["scenarios"]))
+    if any("payback_against" in row for row in data["scenarios"]):
+        table.add_row(Text("KPI gains, valued [EUR/year]"), *(
+            f"{row['gains_eur_per_year']:+,.0f}" if "payback_against" in row else "–"
+            for row in data["scenarios"]))
+        table.add_row(Text("Payback of the step [years]"), *(
+            ("never" if row["payback_years"] is None else f"{row['payback_years']:,.1f}")
+            if "payback_against" in row else "–" for row in data["scenarios"]))
     return table
 
 

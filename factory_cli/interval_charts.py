@@ -23,7 +23,7 @@ from factory_cli.experiment_output import (
 from factory_cli.kpi_table import KpiRow
 
 
-def _grid(title: str, panels: int, width_per: float = 3.6):
+def grid(title: str, panels: int, width_per: float = 3.6):
     columns = min(panels, 3)
     rows = math.ceil(panels / columns)
     figure = Figure(figsize=(max(7.0, width_per * columns), 3.2 * rows + 0.6), dpi=110,
@@ -57,7 +57,7 @@ def _width(row: KpiRow, half_width: float | None) -> float | None:
 
 def interval_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
     """kpi_intervals.png: each headline KPI per scenario, mean with its 95 % CI."""
-    figure, axes = _grid(f"Headline KPIs: mean and 95 % CI over {data['replications']} "
+    figure, axes = grid(f"Headline KPIs: mean and 95 % CI over {data['replications']} "
                          "replications", len(rows))
     names = [s["name"] for s in data["scenarios"]]
     for ax, row in zip(axes, rows, strict=True):
@@ -71,7 +71,7 @@ def interval_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
 def difference_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
     """differences.png: each paired difference (against the first scenario, or each against
     the one before it), with its 95 % CI."""
-    figure, axes = _grid(f"{difference_title(data)}, with 95 % CI", len(rows))
+    figure, axes = grid(f"{difference_title(data)}, with 95 % CI", len(rows))
     steps = paired_steps(data)
     # A step "a → b" on two lines, so that long scenario names stay readable.
     labels = [difference_heading(data, base, scenario).replace(" → ", " →\n")
@@ -86,9 +86,10 @@ def difference_chart(data: dict, rows: Sequence[KpiRow], path: Path) -> Path:
 
 
 def sweep_chart(parameter: str, values: Sequence[str], points: Sequence[dict[str, dict]],
-                rows: Sequence[KpiRow], path: Path) -> Path:
-    """sweep.png: each headline KPI against the varied parameter, mean with 95 % CI."""
-    figure, axes = _grid(f"Headline KPIs against {parameter}", len(rows))
+                rows: Sequence[KpiRow], path: Path, title: str | None = None) -> Path:
+    """sweep.png: each headline KPI (or its paired difference) against the varied parameter,
+    mean with 95 % CI."""
+    figure, axes = grid(title or f"Headline KPIs against {parameter}", len(rows))
     numeric = all(_is_number(v) for v in values)
     x = [float(v) for v in values] if numeric else list(range(len(values)))
     for ax, row in zip(axes, rows, strict=True):
@@ -96,6 +97,8 @@ def sweep_chart(parameter: str, values: Sequence[str], points: Sequence[dict[str
         errors = [_width(row, p[row.plant]["half_width"]) or 0.0 for p in points]
         y = [np.nan if m is None else shown(row, m) for m in means]
         ax.errorbar(x, y, yerr=errors, marker="o", capsize=4, color=COLOURS[0])
+        if title:
+            ax.axhline(0, color="black", linewidth=0.8)
         if not numeric:
             ax.set_xticks(x, values, rotation=20, ha="right", fontsize=8)
         ax.set_xlabel(parameter, fontsize=8)
@@ -116,7 +119,7 @@ def _is_number(text: str) -> bool:
 def integration_chart(data: dict, path: Path) -> Path:
     """integration.png: interfaces and build cost against the number of machines, N × M
     point-to-point against N + M through a standard, with each scenario's plant marked."""
-    figure, (left, right) = _grid("Integration effort as machines are added", 2, 5.0)
+    figure, (left, right) = grid("Integration effort as machines are added", 2, 5.0)
     for index, label in enumerate(("point-to-point", "standard")):
         rows = [r for r in data["growth"] if r["architecture"] == label]
         machines = [r["machines"] for r in rows]

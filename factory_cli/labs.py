@@ -328,6 +328,105 @@ def _unified_namespace(p: Mapping[str, Any]) -> dict[str, Expected]:
     }
 
 
+# Lab 7: switch the mechanisms off one at a time -----------------------------------------------
+
+LAB7 = ("reference-standalone", "reference-opcua")
+LAB7_REPLICATIONS, LAB7_DAYS = 5, 14
+
+
+@cache
+def _attributed(seed: int) -> dict:
+    """The attribution of stand-alone → OPC UA as `compare --attribute` computes it."""
+    from factory_cli.simulation import Job, run_replications
+    from factory_sim.attribution import ablations, attribute_reports
+    from factory_sim.experiments import replication_seeds
+
+    before, after = (_scenario(name) for name in LAB7)
+    found = ablations(before, after)
+    scenarios = [before, after, *found.values()]
+    seeds = replication_seeds(seed, LAB7_REPLICATIONS)
+    results = run_replications([Job(s, x, LAB7_DAYS * 86400.0)
+                                for s in scenarios for x in seeds])
+    n = len(seeds)
+    plants = [[r["plant"] for r in results[i * n:(i + 1) * n]] for i in range(len(scenarios))]
+    terms = attribute_reports(plants[0], plants[1], dict(zip(found, plants[2:], strict=True)),
+                              ["lead_time_s.mean", "repairs.mttr_s",
+                               "energy_per_good_part_kwh"])
+    return {"mechanisms": list(found), "terms": terms}
+
+
+def _mechanisms_one_at_a_time(p: Mapping[str, Any]) -> dict[str, Expected]:
+    found = _attributed(p["seed"])
+    lead = found["terms"]["lead_time_s.mean"]
+    hint = "the attribution table of compare --attribute"
+    contributions = {m: iv.mean for m, iv in lead.contributions.items()}
+    best = min(contributions, key=contributions.get)
+    # Mechanisms whose lead-time gain is as large as the best one's within its interval.
+    within = lead.contributions[best].half_width or 0.0
+    largest = _min_names(contributions, within)
+    return {
+        "job_data_lead_time_h": Expected(lead.contributions["job_data"].mean / 3600, 0.15,
+                                         hint),
+        "notification_mttr_min": Expected(
+            found["terms"]["repairs.mttr_s"].contributions["notification"].mean / 60, 0.15, hint),
+        "standby_energy_kwh": Expected(
+            found["terms"]["energy_per_good_part_kwh"].contributions["standby"].mean, 0.0015,
+            hint),
+        "interaction_lead_time_h": Expected(lead.interaction.mean / 3600, 0.15,
+                                            "the interaction rest row"),
+        "step_lead_time_h": Expected(lead.step.mean / 3600, 0.15, "the step row"),
+        "largest_lead_time_mechanism": Expected(
+            largest, hint="the most negative contribution in the lead-time column; if "
+            "another lies within its interval, either is right"),
+    }
+
+
+# Lab 8: the lesson over demand -----------------------------------------------------------------
+
+LAB8_VALUES = ("70m", "60m", "50m", "45m")
+LAB8_REPLICATIONS, LAB8_DAYS = 5, 14
+
+
+@cache
+def _over_demand(seed: int) -> dict[str, dict]:
+    """Per interarrival time: OPC UA's plant summary and its paired difference against
+    stand-alone, as `sweep --baseline-level standalone` computes them."""
+    from factory_cli.simulation import Job, run_replications
+    from factory_sim.experiments import paired_differences, replication_seeds, summarise
+
+    scenarios = [_scenario("reference-opcua", [f"orders.interarrival={v}", f"connectivity={lv}"])
+                 for lv in ("opcua", "standalone") for v in LAB8_VALUES]
+    seeds = replication_seeds(seed, LAB8_REPLICATIONS)
+    results = run_replications([Job(s, x, LAB8_DAYS * 86400.0)
+                                for s in scenarios for x in seeds])
+    n, k = len(seeds), len(LAB8_VALUES)
+    plants = [[r["plant"] for r in results[i * n:(i + 1) * n]] for i in range(len(scenarios))]
+    return {value: {"opcua": summarise(plants[i]), "standalone": summarise(plants[k + i]),
+                    "difference": paired_differences(plants[k + i], plants[i])}
+            for i, value in enumerate(LAB8_VALUES)}
+
+
+def _lesson_over_demand(p: Mapping[str, Any]) -> dict[str, Expected]:
+    points = _over_demand(p["seed"])
+    hint = "the paired-difference table of sweep --baseline-level standalone"
+
+    def lead(value: str) -> float:
+        return points[value]["difference"]["lead_time_s.mean"].mean / 3600
+
+    oee = points["45m"]["difference"]["oee"]
+    return {
+        "lead_time_difference_70m_h": Expected(lead("70m"), 0.15, hint),
+        "lead_time_difference_50m_h": Expected(lead("50m"), 0.15, hint),
+        "gain_larger_under_load": Expected(_yes_no(lead("50m") < lead("70m")),
+                                           hint="compare the two lead-time differences"),
+        "opcua_oee_70m_pct": Expected(points["70m"]["opcua"]["oee"].mean * 100, PERCENT_READ,
+                                      "the first table, OEE column"),
+        "opcua_oee_50m_pct": Expected(points["50m"]["opcua"]["oee"].mean * 100, PERCENT_READ),
+        "oee_difference_45m_pct": Expected(oee.mean * 100, PERCENT_READ, hint),
+        "oee_difference_45m_beyond_noise": Expected(_yes_no(oee.excludes_zero), hint=hint),
+    }
+
+
 # Lab 9: you are the MES -----------------------------------------------------------------
 
 MES_FIRST_STEP = 60.0  # the worksheet steps the paused server this far before reading orders
@@ -434,6 +533,25 @@ LABS: tuple[Lab, ...] = (
         Question("press_brake_availability_pct", "its availability on Monday", unit="%"),
         Question("press_brake_good_parts", "its good parts on Monday"),
     ), _unified_namespace),
+    Lab(7, "mechanisms-one-at-a-time", "Switch the mechanisms off one at a time", (
+        Question("job_data_lead_time_h", "job data's contribution to mean lead time", unit="h"),
+        Question("notification_mttr_min", "notification's contribution to MTTR", unit="min"),
+        Question("standby_energy_kwh", "standby's contribution to energy per good part",
+                 unit="kWh"),
+        Question("interaction_lead_time_h", "the interaction rest in lead time", unit="h"),
+        Question("step_lead_time_h", "the whole step in lead time", unit="h"),
+        Question("largest_lead_time_mechanism", "the mechanism with the largest lead-time "
+                 "gain", "name"),
+    ), _mechanisms_one_at_a_time),
+    Lab(8, "lesson-over-demand", "The lesson over demand", (
+        Question("lead_time_difference_70m_h", "lead-time difference at 70 min", unit="h"),
+        Question("lead_time_difference_50m_h", "lead-time difference at 50 min", unit="h"),
+        Question("gain_larger_under_load", "is the gain larger at 50 min?", "yes/no"),
+        Question("opcua_oee_70m_pct", "OPC UA plant OEE at 70 min", unit="%"),
+        Question("opcua_oee_50m_pct", "OPC UA plant OEE at 50 min", unit="%"),
+        Question("oee_difference_45m_pct", "OEE difference at 45 min (saturated)", unit="%"),
+        Question("oee_difference_45m_beyond_noise", "is it beyond the noise?", "yes/no"),
+    ), _lesson_over_demand),
     Lab(9, "you-are-the-mes", "You are the MES: job orders over OPC UA", (
         Question("first_order_id", "the order due first", "name"),
         Question("first_order_quantity", "its quantity"),

@@ -1,10 +1,13 @@
 """Failures of one cell, how they are noticed and repaired, and condition-based maintenance.
 
 Time to failure is drawn on producing time (MTBF); the repair is lognormal around MTTR.
-Where the cell is live, the failure alarm reaches maintenance within the publishing
-interval; elsewhere somebody has to notice (`detection_standalone`, working time). With
-condition monitoring (unified) a share `coverage` of the failures is foreseen `lead`
-producing seconds ahead and replaced by a short planned maintenance.
+Where the cell notifies by alarm, the failure alarm reaches maintenance within the
+publishing interval; elsewhere somebody has to notice (`detection_standalone`, working time). With
+condition monitoring (`mechanisms.maintenance: predictive`) a share `coverage` of the
+failures is foreseen `lead` producing seconds ahead and replaced by a short planned
+maintenance, done in the next break or at shift end when that comes within
+`into_break_within` (the failure may strike first), else at once; false alarms at
+`false_alarms_per_week` (working time) cost a planned maintenance too.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import math
 from typing import TYPE_CHECKING
 
 from factory_sim.events import FailureDetected, RepairCompleted, RepairStarted
+from factory_sim.shift_calendar import PeriodKind
 from factory_sim.states import Activity, AlarmKind
+
+WEEK_OF_WORK = 5 * 16 * 3600.0  # a working week of two shifts: the false-alarm rate's unit
 
 if TYPE_CHECKING:
     from factory_sim.cell import Cell
@@ -30,13 +36,39 @@ class Breakdowns:
         self._rng_response = streams.get("response", cell.id)
         self.predictive = cell.coupling.predictive
         self.failures = 0
+        self.false_alarms = 0
+        self._false_alarm = False  # a warning with no failure behind it is pending
         self.ttf = 0.0  # producing seconds to the next failure
         self.new_cycle()
+        rate = self.maintenance.predictive.false_alarms_per_week
+        if self.predictive and rate > 0:
+            cell.env.process(self._false_alarms(streams.get("false-alarms", cell.id), rate))
+
+    def _false_alarms(self, rng, per_week: float):
+        env = self.cell.env
+        calendar = self.cell.ctx.working_time.calendar
+        while True:
+            gap = rng.expovariate(per_week / WEEK_OF_WORK)
+            yield env.timeout(calendar.add_working_time(env.now, gap) - env.now)
+            self._false_alarm = True
+
+    @property
+    def warned(self) -> bool:
+        """Condition monitoring warns now (of a coming failure, or falsely)."""
+        return self.predictive and (self._false_alarm or (self._predicted
+                                                          and self.ttf <= self._lead))
 
     @property
     def foreseen(self) -> bool:
-        """Condition monitoring warns of the coming failure now."""
-        return self.predictive and self._predicted and self.ttf <= self._lead
+        """A warning is up and its maintenance cannot wait for the next break."""
+        if not self.warned:
+            return False
+        within = self.maintenance.predictive.into_break_within
+        if within <= 0:
+            return True
+        now = self.cell.env.now
+        period = self.cell.ctx.working_time.calendar.period_at(now)
+        return period.kind is PeriodKind.WORK and period.end - now > within
 
     def new_cycle(self) -> None:
         """Draw the next failure: producing time to it, its repair, whether it is foreseen.
@@ -72,9 +104,10 @@ class Breakdowns:
         failed_at = env.now
         cell.set_activity(Activity.FAILED)
         cell.raise_alarm(alarm_id, AlarmKind.FAILURE, f"{self.spec.name}: machine breakdown")
-        live_delay = cell.coupling.live_delay
-        if live_delay is not None:
-            delay = live_delay  # the alarm reaches maintenance at once
+        alarm_delay = cell.coupling.alarm_delay
+        network = cell.ctx.network
+        if alarm_delay is not None and (network is None or network.up):
+            delay = alarm_delay  # the alarm reaches maintenance at once
         else:
             noticed = self._rng_detection.expovariate(1.0 / maintenance.detection_standalone)
             delay = calendar.add_working_time(env.now, noticed) - env.now
@@ -101,11 +134,17 @@ class Breakdowns:
         self.new_cycle()
 
     def planned_maintenance(self):
-        """Condition monitoring foresaw the failure: maintain now instead of failing later."""
+        """Condition monitoring foresaw a failure (or thinks it did): maintain now, in the
+        break if it is one (technicians work while production pauses)."""
         cell = self.cell
         env = cell.env
-        self.failures += 1
-        alarm_id = f"{cell.id}/condition/{self.failures}"
+        false_alarm = self._false_alarm and not (self._predicted and self.ttf <= self._lead)
+        self._false_alarm = False
+        if false_alarm:
+            self.false_alarms += 1
+        else:
+            self.failures += 1
+        alarm_id = f"{cell.id}/condition/{self.failures}.{self.false_alarms}"
         cell.raise_alarm(alarm_id, AlarmKind.CONDITION,
                          f"{self.spec.name}: condition monitoring predicts a failure")
         with cell.ctx.crew.request() as technician:
@@ -114,10 +153,13 @@ class Breakdowns:
             yield technician
             cell.set_activity(Activity.MAINTENANCE)
             duration = self.maintenance.predictive.duration
-            calendar = cell.ctx.working_time.calendar
-            yield env.timeout(calendar.add_working_time(env.now, duration) - env.now)
+            if cell.ctx.working_time.period_kind is PeriodKind.WORK:
+                calendar = cell.ctx.working_time.calendar
+                duration = calendar.add_working_time(env.now, duration) - env.now
+            yield env.timeout(duration)
         cell.clear_alarm(alarm_id)
-        self.new_cycle()
+        if not false_alarm:
+            self.new_cycle()
 
 
 def lognormal(mean: float, cv: float) -> tuple[float, float]:

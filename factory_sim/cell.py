@@ -84,9 +84,10 @@ class Cell:
         self._mu, self._sigma = lognormal(1.0, spec.cycle_variation)
         self._slow = 1.0 + spec.speed_loss
         self._power = {a: getattr(spec.power, key) for a, key in POWER_OF.items()}
-        self._standby_kw = spec.power.standby if coupling.live else None
-        self._standby_after = ctx.standby.after
+        self._standby_after = coupling.standby_after
+        self._standby_kw = spec.power.standby if self._standby_after is not None else None
         self.job_data = JobDataTransfer(ctx.job_data, coupling.job_data_by_hand)
+        self._job_data_by_hand = JobDataTransfer(ctx.job_data, 1.0)  # while the network is down
         self._observe = ctx.observe
         self._live_delay = coupling.live_delay
 
@@ -111,9 +112,9 @@ class Cell:
         self.safety = next((p for p in self.parts if isinstance(p, CobotSafety)), None)
         self.breakdowns = Breakdowns(self)
         self.dispatcher = Dispatcher(
-            live=coupling.live, job_orders=coupling.job_orders,
+            dispatch=coupling.dispatch, sequencing=coupling.sequencing,
             slack=ctx.dispatch.sequencing_slack, setup=self.setup_needed,
-            believed_down=ctx.believed_down,
+            believed_down=ctx.believed_down, network=ctx.network,
             upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
         self.input = DispatchQueue(env, spec.buffer, self.dispatcher.pick)
         # Job orders: a cell on OPC UA or unified receives its lots as job orders.
@@ -199,6 +200,9 @@ class Cell:
                 yield self._job_released
                 continue
             if working_time.period_kind is not PeriodKind.WORK:
+                if self.breakdowns.warned:  # maintenance planned into the break
+                    yield from self.breakdowns.planned_maintenance()
+                    continue
                 self.set_activity(A.STARVED)  # shown as break or off-shift
                 self.waiting_for_shift = True
                 yield working_time.work_resumes
@@ -221,8 +225,12 @@ class Cell:
         wrong_first = False
         if new_job:
             # Drawn at every change of job, whatever the level (common random numbers).
-            wrong_first = self.job_data.first_part_wrong(self._rng_job_data.random())
-            duration += self.job_data.extra_setup
+            draw = self._rng_job_data.random
+            network = self.ctx.network
+            transfer = (self.job_data if network is None or network.up
+                        else self._job_data_by_hand)
+            wrong_first = transfer.first_part_wrong(draw())
+            duration += transfer.extra_setup(draw(), draw())
         if duration > 0:
             operator = yield from self.operator()
             self.set_activity(A.SETUP)
@@ -260,6 +268,7 @@ class Cell:
         factors, index = self._factors, self._factor_index
         quality = self._rng_quality.random
         scrap = spec.scrap
+        remake = self.ctx.remake_scrap
         scrap_or_rework = scrap + spec.rework
         stop_chance = spec.short_stops.probability
         stop_draw = self._rng_stops.random
@@ -303,8 +312,9 @@ class Cell:
                 wrong_first = False
                 outcome = scrapped
                 self.scrap += 1
-                order.scrapped += 1
-                remaining -= 1
+                if not remake:  # else made again, at once, from stock
+                    order.scrapped += 1
+                    remaining -= 1
             elif u < scrap_or_rework:
                 outcome = rework  # made once more, at once
                 self.rework += 1
@@ -365,7 +375,7 @@ class Cell:
                 lambda _event: self._standby(changes))
 
     def _standby(self, changes: int) -> None:
-        """Still idle since the plant saw the cell go idle: switch it to standby."""
+        """Still idle since the timer started: switch it to standby."""
         if changes != self._changes or self._standby_kw >= self.power_kw:
             return
         now = self.env.now

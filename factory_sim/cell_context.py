@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from factory_sim.network import Network
 from factory_sim.people import OperatorPool, RepairCrew
 from factory_sim.random_streams import RandomStreams
 from factory_sim.scenario import (
@@ -50,3 +51,5 @@ class CellContext:
     believed_down: AbstractSet[str]  # names of the cells the plant believes down (live view)
     # A finished lot: the event of handing it to the next cell, or None when it left the line
     hand_on: Callable[[Order], simpy.Event | None]
+    remake_scrap: bool = False  # a scrapped part is made again (orders.scrap: remake)
+    network: Network | None = None  # None: never down

@@ -1,47 +1,68 @@
-"""What a cell's connectivity level gives the plant: the root of every level's effect.
+"""What a cell's mechanisms give the plant: the root of every level's effect.
 
->>> from factory_sim.scenario import InformationSpec, JobDataSpec
->>> c = Coupling.of(ConnectivityLevel.VENDOR, True, InformationSpec(), JobDataSpec())
->>> c.live_delay, c.job_data_by_hand, c.job_orders
-(10.0, 0.5, False)
+>>> from factory_sim.mechanisms import level_mechanisms
+>>> from factory_sim.scenario import InformationSpec, JobDataSpec, StandbySpec
+>>> m = level_mechanisms(ConnectivityLevel.VENDOR, True)
+>>> c = Coupling.of(ConnectivityLevel.VENDOR, m, InformationSpec(), JobDataSpec(), StandbySpec())
+>>> c.live_delay, c.alarm_delay, c.job_data_by_hand, c.sequencing
+(10.0, 10.0, 0.5, 'local')
 
-- `live_delay`: how late the plant (planner, maintenance) learns of a state change; None
-  where it learns only from the paper shift report (stand-alone, an unmapped vendor cell).
-- `job_data_by_hand`: the share of the manual job data transfer left (1 uncoupled, reduced
-  by a mapped vendor interface, 0 at OPC UA and unified).
-- `job_orders`: orders reach the machine as job orders with their due dates and the
-  machine's setup is known to the dispatcher (unified): setup-aware sequencing.
+- `live_delay`: how late the planner learns of a state change; None where it learns only
+  from the paper shift report (`mechanisms.information`).
+- `alarm_delay`: how late maintenance learns of a breakdown by alarm; None where somebody
+  has to notice it (`mechanisms.notification`).
+- `job_data_by_hand`: the share of the manual job data transfer left (1 by hand, reduced
+  by a mapped vendor import, 0 by wire).
+- `dispatch`, `sequencing`: how the cell picks its next lot (`factory_sim.dispatch`).
 - `predictive`: condition monitoring turns foreseen failures into planned maintenance.
+- `standby_after`: idle this long, the machine goes to standby; None: it never does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from factory_sim.scenario import InformationSpec, JobDataSpec
+from factory_sim.mechanisms import Mechanisms
+from factory_sim.scenario import InformationSpec, JobDataSpec, StandbySpec
 from factory_sim.states import ConnectivityLevel
 
 
 @dataclass(frozen=True, slots=True)
 class Coupling:
     level: ConnectivityLevel
+    mechanisms: Mechanisms
     live_delay: float | None
+    alarm_delay: float | None
     job_data_by_hand: float
-    job_orders: bool
+    dispatch: str
+    sequencing: str
     predictive: bool
+    standby_after: float | None
 
     @property
     def live(self) -> bool:
         return self.live_delay is not None
 
+    @property
+    def job_orders(self) -> bool:
+        """The release is sequenced on this cell's live set-up (plant-wide sequencing)."""
+        return self.sequencing == "plant"
+
     @classmethod
-    def of(cls, level: ConnectivityLevel, mapped: bool, information: InformationSpec,
-           job_data: JobDataSpec) -> Coupling:
-        if level >= ConnectivityLevel.OPCUA:
-            live, by_hand = information.opcua_publish, 0.0
-        elif level is ConnectivityLevel.VENDOR and mapped:
-            live, by_hand = information.vendor_poll, 1.0 - job_data.mapped_vendor_removes
-        else:
-            live, by_hand = None, 1.0
-        unified = level >= ConnectivityLevel.UNIFIED
-        return cls(level, live, by_hand, unified, unified)
+    def of(cls, level: ConnectivityLevel, mechanisms: Mechanisms, information: InformationSpec,
+           job_data: JobDataSpec, standby: StandbySpec) -> Coupling:
+        # A vendor interface is polled; a standard one publishes (and so does a wire the
+        # switches add to a cell that has none at its level).
+        latency = (information.vendor_poll if level is ConnectivityLevel.VENDOR
+                   else information.opcua_publish)
+        by_hand = {"by_hand": 1.0, "mapped": 1.0 - job_data.mapped_vendor_removes,
+                   "wire": 0.0}[mechanisms.job_data]
+        standby_after = {"none": None, "local": standby.local_after,
+                         "plant": standby.after}[mechanisms.standby]
+        return cls(
+            level=level, mechanisms=mechanisms,
+            live_delay=latency if mechanisms.information == "live" else None,
+            alarm_delay=latency if mechanisms.notification == "alarm" else None,
+            job_data_by_hand=by_hand, dispatch=mechanisms.dispatch,
+            sequencing=mechanisms.sequencing, predictive=mechanisms.maintenance == "predictive",
+            standby_after=standby_after)

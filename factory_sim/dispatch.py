@@ -1,17 +1,18 @@
 """Dispatching: which lot goes next, decided on what the plant knows.
 
 A cell's input buffer is a `DispatchQueue`: the cell takes the lot its rule picks. The rule
-depends on the knowledge the cell's coupling gives (`Dispatcher`):
+follows the cell's switches (`factory_sim.mechanisms`), held by a `Dispatcher`:
 
-- an uncoupled cell works its queue first in, first out: the paper list travels with the
-  lots and nobody sees further;
-- a live cell is dispatched earliest due date first (late orders are expedited), and a lot
-  whose next cell the plant believes down waits while another can go (re-sequencing
-  around a machine that is down);
-- a cell that receives job orders (unified) also knows its own setup: among the lots due
-  within `sequencing_slack` of the most urgent one it takes the one needing the least setup.
+- `dispatch`: `fifo` works the queue first in, first out; `paper` takes the earliest due
+  date written on the paper that travels with each lot; `live` does too, and a lot whose
+  next cell the plant believes down waits while another can go (re-sequencing around a
+  machine that is down: cross-cell knowledge);
+- `sequencing` (`local` or `plant`): among the lots due within `sequencing_slack` of the one
+  the dispatch rule picked, take the one needing the least setup on this machine, which
+  its operator knows.
 
-The planner's release uses the same rule on its pool of arrived orders, for the first cell.
+The planner's release uses the same rule on its pool of arrived orders, for the first cell;
+setup-aware only with plant-wide sequencing (it needs the first cell's live set-up).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 if TYPE_CHECKING:
+    from factory_sim.network import Network
     from factory_sim.orders import Order
 
 
@@ -52,33 +54,36 @@ class DispatchQueue(simpy.Store):
 class Dispatcher:
     """Chooses among lots waiting for one cell (or for release onto the floor).
 
-    `setup(lot)` is the setup the lot needs on the cell, 0 none .. 2 a full one (known only
-    with job orders); `believed_down` the names of the cells the plant believes down (a set
-    the information flow keeps up to date); `upcoming(lot)` the cells the lot visits next."""
+    `setup(lot)` is the setup the lot needs on the cell, 0 none .. 2 a full one;
+    `believed_down` the names of the cells the plant believes down (a set the information
+    flow keeps up to date); `upcoming(lot)` the cells the lot visits next."""
 
-    def __init__(self, live: bool, job_orders: bool, slack: float,
+    def __init__(self, dispatch: str, sequencing: str, slack: float,
                  setup: Callable[[Order], int] | None, believed_down: AbstractSet[str],
-                 upcoming: Callable[[Order], Sequence[str]]):
-        self.live = live
-        self.job_orders = job_orders and setup is not None
+                 upcoming: Callable[[Order], Sequence[str]], network: Network | None = None):
+        self.dispatch = dispatch
+        self.network = network
+        self.sequences = sequencing != "none" and setup is not None
         self.slack = slack
         self.setup = setup
         self.believed_down = believed_down
         self.upcoming = upcoming
 
     def pick(self, lots: Sequence[Order]) -> int:
-        if not self.live:
-            return 0
+        dispatch = self.dispatch
+        if dispatch == "live" and self.network is not None and not self.network.up:
+            dispatch = "paper"  # the network is down: the paper route
         candidates = range(len(lots))
-        down = self.believed_down
-        if down:
-            upcoming = self.upcoming
-            clear = [i for i in candidates if down.isdisjoint(upcoming(lots[i]))]
-            candidates = clear or candidates
-        urgent = min(candidates, key=lambda i: lots[i].due)
-        if not self.job_orders:
-            return urgent
-        limit = lots[urgent].due + self.slack
+        if dispatch == "live":
+            down = self.believed_down
+            if down:
+                upcoming = self.upcoming
+                clear = [i for i in candidates if down.isdisjoint(upcoming(lots[i]))]
+                candidates = clear or candidates
+        first = 0 if dispatch == "fifo" else min(candidates, key=lambda i: lots[i].due)
+        if not self.sequences:
+            return first
+        limit = lots[first].due + self.slack
         setup = self.setup
         return min((i for i in candidates if lots[i].due <= limit),
                    key=lambda i: (setup(lots[i]), lots[i].due))

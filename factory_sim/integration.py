@@ -21,7 +21,13 @@ hours a year to keep each alive, minutes to type in a paper shift report, an hou
 >>> cost = integration_cost(effort, adapter_build_h=80, standard_build_h=40,
 ...                         upkeep_h_per_year=16, report_min=10, rate_per_h=100)
 >>> cost.build_h, cost.upkeep_h_per_year, cost.cost_build
-(640, 160, 64000)
+(640.0, 160, 64000.0)
+
+A standard landscape has fixed costs too (licences, SDK, broker, security set-up, training),
+each consumer maps every further companion specification once, and the unified level's
+applications (condition monitoring, plant-wide sequencing) cost sensors and licences: see
+`IntegrationSpec`. `payback_years` weighs a step's extra build cost against what its KPI
+gains are worth a year.
 """
 
 from __future__ import annotations
@@ -42,13 +48,18 @@ class IntegrationEffort:
     manual_reports_per_week: int  # paper shift reports someone writes and types in
     machine_added: int  # interfaces one more machine of the most common level costs
     consumer_added: int  # interfaces one more consumer costs
+    consumers: int = 0
+    companion_specs: int = 0  # distinct companion specifications of the standard cells
+    predictive_cells: int = 0  # cells with condition monitoring (an application)
+    plant_sequencing: bool = False  # the plant-wide sequencing application runs
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def integration_effort(
-    cells: Iterable[tuple[ConnectivityLevel, bool]], consumers: int, shifts_per_week: int
+    cells: Iterable[tuple[ConnectivityLevel, bool]], consumers: int, shifts_per_week: int,
+    companion_specs: int = 0, predictive_cells: int = 0, plant_sequencing: bool = False,
 ) -> IntegrationEffort:
     """Effort for cells given as (connectivity level, vendor interface mapped) pairs."""
     cells = list(cells)
@@ -74,6 +85,10 @@ def integration_effort(
         manual_reports_per_week=offline * shifts_per_week,
         machine_added=machine_added,
         consumer_added=consumer_added,
+        consumers=consumers,
+        companion_specs=companion_specs if standard else 0,
+        predictive_cells=predictive_cells,
+        plant_sequencing=plant_sequencing,
     )
 
 
@@ -96,12 +111,53 @@ class IntegrationCost:
 
 def integration_cost(effort: IntegrationEffort, *, adapter_build_h: float,
                      standard_build_h: float, upkeep_h_per_year: float, report_min: float,
-                     rate_per_h: float) -> IntegrationCost:
-    build = effort.adapters * adapter_build_h + effort.standard_interfaces * standard_build_h
+                     rate_per_h: float, companion_mapping_h: float = 0.0,
+                     standard_fixed_eur: float = 0.0, standard_fixed_eur_per_year: float = 0.0,
+                     predictive_eur_per_cell: float = 0.0, predictive_eur_per_year: float = 0.0,
+                     sequencing_eur_per_year: float = 0.0, **_values: float) -> IntegrationCost:
+    """Hours and EUR; `_values` (what KPI gains are worth) are for `payback_years`."""
+    mappings = effort.consumers * max(0, effort.companion_specs - 1)
+    build = (effort.adapters * adapter_build_h + effort.standard_interfaces * standard_build_h
+             + mappings * companion_mapping_h)
     upkeep = effort.interfaces * upkeep_h_per_year
     reporting = effort.manual_reports_per_week * WEEKS_PER_YEAR * report_min / 60.0
-    return IntegrationCost(build, upkeep, reporting, build * rate_per_h,
-                           (upkeep + reporting) * rate_per_h)
+    standard = effort.standard_interfaces > 0
+    fixed = (standard_fixed_eur if standard else 0.0) + (
+        effort.predictive_cells * predictive_eur_per_cell)
+    fixed_per_year = ((standard_fixed_eur_per_year if standard else 0.0)
+                      + (predictive_eur_per_year if effort.predictive_cells else 0.0)
+                      + (sequencing_eur_per_year if effort.plant_sequencing else 0.0))
+    return IntegrationCost(build, upkeep, reporting, build * rate_per_h + fixed,
+                           (upkeep + reporting) * rate_per_h + fixed_per_year)
+
+
+YEAR_S = 365 * 86400.0
+
+
+def gains_per_year(difference: dict[str, float | None], duration_s: float, *,
+                   energy_eur_per_kwh: float, margin_eur_per_part: float,
+                   late_order_eur: float, **_costs: float) -> float:
+    """What a step's mean KPI differences (plant figures by dotted path, over `duration_s`)
+    are worth a year, EUR: energy saved, good parts gained, late orders avoided."""
+    scale = YEAR_S / duration_s
+
+    def get(path: str) -> float:
+        return difference.get(path) or 0.0
+
+    late_avoided = get("late_orders")
+    return scale * (-get("energy_kwh") * energy_eur_per_kwh
+                    + get("good_parts") * margin_eur_per_part
+                    + late_avoided * late_order_eur)
+
+
+def payback_years(before: IntegrationCost, after: IntegrationCost, gains: float) -> float | None:
+    """Years until the step's extra build cost is earned back by its yearly gains and
+    running-cost savings; None if it never is."""
+    extra = after.cost_build - before.cost_build
+    net = gains + before.cost_per_year - after.cost_per_year
+    if extra <= 0:
+        return 0.0 if net >= 0 else None
+    return extra / net if net > 0 else None
 
 
 def growth(machines: Sequence[int], consumers: int, shifts_per_week: int,

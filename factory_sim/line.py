@@ -16,6 +16,8 @@ from factory_sim.coupling import Coupling
 from factory_sim.dispatch import Dispatcher
 from factory_sim.events import Event, OrderCompleted
 from factory_sim.information import InformationFlow
+from factory_sim.mechanisms import cell_mechanisms
+from factory_sim.network import Network
 from factory_sim.orders import Order, OrderStream
 from factory_sim.people import OperatorPool, RepairCrew
 from factory_sim.planner import Planner
@@ -37,6 +39,7 @@ class Line:
                                            {cell_id: n for n, cell_id in self._ids.items()})
         self.operators = OperatorPool(env, {op.name: op.skills for op in scenario.operators})
         self.crew = RepairCrew(env, capacity=scenario.maintenance.technicians)
+        self.network = Network(env, scenario.network, streams.get("network", name))
         context = CellContext(
             env=env, publish=publish, streams=streams, products=scenario.products,
             maintenance=scenario.maintenance, job_data=scenario.job_data,
@@ -46,12 +49,17 @@ class Line:
             observe=self.information.state_changed,
             believed_down=self.information.believed_down,
             hand_on=self._hand_on,
+            remake_scrap=scenario.orders.scrap == "remake",
+            network=self.network,
         )
         self.cells: list[Cell] = []
         self.cells_by_name: dict[str, Cell] = {}
         for spec in scenario.cells:
-            coupling = Coupling.of(scenario.level_of(spec), spec.mapped, scenario.information,
-                                   scenario.job_data)
+            level = scenario.level_of(spec)
+            mechanisms = cell_mechanisms(level, spec.mapped, scenario.mechanisms,
+                                         spec.mechanisms)
+            coupling = Coupling.of(level, mechanisms, scenario.information, scenario.job_data,
+                                   scenario.standby)
             cell = Cell(context, spec, self._ids[spec.name], coupling)
             self.cells.append(cell)
             self.cells_by_name[spec.name] = cell
@@ -60,7 +68,8 @@ class Line:
         self.planner.holds = external_dispatch  # clients release orders, by job orders
         products = {p.name: p for p in scenario.products}
         self._orders = OrderStream(scenario.orders, products,
-                                   streams.get("orders", name), prefix=f"{prefix}O")
+                                   streams.get("orders", name), prefix=f"{prefix}O",
+                                   calendar=working_time.calendar)
         self.completed: list[Order] = []
         self._on_floor_at_start = 0 if external_dispatch else scenario.orders.on_floor_at_start
         env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name)),
@@ -68,16 +77,17 @@ class Line:
 
     def _release_rule(self, scenario: Scenario) -> Dispatcher:
         """Release: earliest due first from the order book (office data at every level),
-        around cells the planner believes down; setup-aware where the first cell receives
-        job orders."""
+        around cells the planner believes down; setup-aware where sequencing is plant-wide
+        (the planner sees the first cell's live set-up)."""
         firsts = {p.routing[0] for p in scenario.products}
         first = self.cells_by_name[next(iter(firsts))] if len(firsts) == 1 else None
         return Dispatcher(
-            live=True, job_orders=first is not None and first.coupling.job_orders,
+            dispatch="live", sequencing="local" if first is not None
+            and first.coupling.job_orders else "none",
             slack=scenario.dispatch.sequencing_slack,
             setup=first.setup_needed if first is not None else None,
             believed_down=self.information.believed_down,
-            upcoming=lambda order: order.product.routing)
+            upcoming=lambda order: order.product.routing, network=self.network)
 
     def _arrivals(self, backlog: list[Order], rng):
         env = self.env

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from factory_sim.scenario import OrdersSpec, ProductSpec
+from factory_sim.shift_calendar import ShiftCalendar
 
 
 @dataclass(eq=False)
@@ -39,8 +40,11 @@ class OrderStream:
     sees the same orders at the same times.
     """
 
-    def __init__(self, spec: OrdersSpec, products: dict[str, ProductSpec], rng, prefix: str):
+    def __init__(self, spec: OrdersSpec, products: dict[str, ProductSpec], rng, prefix: str,
+                 calendar: ShiftCalendar | None = None):
         self._spec = spec
+        # Due dates in working time need the shift calendar; in calendar time they do not.
+        self._calendar = calendar if spec.due_in == "working_time" else None
         self._rng = rng
         self._prefix = prefix
         self._products = [products[name] for name in spec.mix]
@@ -76,5 +80,11 @@ class OrderStream:
             product=product,
             quantity=size,
             arrived=arrived,
-            due=arrived + due,
+            due=self._due(arrived, due),
         )
+
+    def _due(self, arrived: float, quoted: float) -> float:
+        if self._calendar is None:
+            return arrived + quoted
+        # An order that arrived before the start (the weekend's) is quoted from the start.
+        return self._calendar.add_working_time(max(arrived, 0.0), quoted)

@@ -187,10 +187,15 @@ class Plant:
     def integration_effort(self) -> IntegrationEffort:
         """Interfaces the plant's connectivity costs (N x M vendor adapters, N + M OPC UA)."""
         calendar = self.scenario.calendar
+        cells = [cell for line in self.lines for cell in line.cells]
         return integration_effort(
             ((info.connectivity, info.mapped) for info in self.cells.values()),
             consumers=len(self.scenario.consumers),
             shifts_per_week=len(calendar.shifts) * len(calendar.workdays),
+            companion_specs=len({info.kind for info in self.cells.values()
+                                 if info.connectivity >= ConnectivityLevel.OPCUA}),
+            predictive_cells=sum(cell.coupling.predictive for cell in cells),
+            plant_sequencing=any(cell.coupling.job_orders for cell in cells),
         )
 
     def order_book(self) -> list[Order]:

@@ -190,6 +190,12 @@ class OrdersSpec(Strict):
     # in progress), each at a step of its routing drawn at random, where its buffer has room.
     on_floor_at_start: int = Field(default=0, ge=0)
     release: ReleaseSpec = ReleaseSpec()
+    # How due dates are quoted: `calendar` time round the clock, or `working_time` against
+    # the shift calendar (as a shop quotes them: "in three working days").
+    due_in: Literal["calendar", "working_time"] = "calendar"
+    # A scrapped part: `remake` it (the order ships when its quantity is good), or
+    # `short_ship` (the order ships with fewer parts and is not in full).
+    scrap: Literal["remake", "short_ship"] = "short_ship"
 
     @model_validator(mode="after")
     def _due_range(self) -> OrdersSpec:
@@ -214,11 +220,20 @@ class OperatorSpec(Strict):
 
 
 class PredictiveSpec(Strict):
-    """Condition monitoring (unified level): failures foreseen and turned into maintenance."""
+    """Condition monitoring (an application of the unified level, `mechanisms.maintenance:
+    predictive`): failures foreseen and turned into planned maintenance.
+
+    Teaching estimates: replace them with your monitoring's measured figures."""
 
     coverage: Probability = 0.6  # share of failures the monitoring foresees
     lead: Duration = 4 * 3600.0  # warning lead time in operating time
     duration: Duration = 1800.0  # planned maintenance instead of the repair
+    # Warnings with no failure behind them, per cell and week of working time: each costs
+    # a planned maintenance all the same.
+    false_alarms_per_week: float = Field(default=0.5, ge=0, le=100)
+    # A warning waits for the next break or shift end if it comes within this much time
+    # (the failure may come first); 0: maintain at once, mid-lot.
+    into_break_within: Duration = 2 * 3600.0
 
 
 class MaintenanceSpec(Strict):
@@ -247,9 +262,15 @@ class JobDataSpec(Strict):
     and sometimes makes the first part with a wrong parameter. A mapped vendor interface
     removes `mapped_vendor_removes` of both; OPC UA and unified remove them."""
 
-    manual_transfer: Duration = 0.0  # added to every change of job (variant), by hand
+    manual_transfer: Duration = 0.0  # mean added to a change to a new job, by hand
     wrong_parameter: Probability = 0.0  # chance the first part after it is scrap
     mapped_vendor_removes: Probability = 0.5
+    # Repeat jobs (the program is on the machine already, only parameters are checked) take
+    # `repeat_transfer` instead; `new_job_share` of the changes are new jobs.
+    new_job_share: Probability = 1.0
+    repeat_transfer: Duration = 0.0
+    # Variation of each transfer (lognormal around its mean); 0: always exactly the mean.
+    transfer_cv: float = Field(default=0.0, ge=0, le=2)
 
 
 class DispatchSpec(Strict):
@@ -259,9 +280,35 @@ class DispatchSpec(Strict):
 
 
 class StandbySpec(Strict):
-    """Idle machines switched to standby where the plant knows they are idle (live cells)."""
+    """Idle machines switched to standby: by the plant, which knows no work is coming (live
+    cells), or by the machine's own timer, set longer because the machine cannot know."""
 
-    after: Duration = 300.0  # idle this long before the machine is switched to standby
+    after: Duration = 300.0  # plant-switched: idle this long before standby
+    local_after: Duration = 900.0  # the machine's own timer (mechanisms.standby: local)
+
+
+class NetworkSpec(Strict):
+    """Network or server outages, during which connected cells fall back to the paper route
+    (`factory_sim.network`). Teaching estimates; 0 outages switches them off."""
+
+    outages_per_year: float = Field(default=0.0, ge=0, le=1000)
+    mean_outage: PositiveDuration = 4 * 3600.0
+
+
+class MechanismsSpec(Strict):
+    """Each way connectivity changes what happens, as a named switch (`factory_sim.mechanisms`).
+
+    Unset (None), a switch takes the setting of the cell's connectivity level; set, it
+    overrides it for every cell (in the scenario) or for one cell (in the cell).
+    """
+
+    notification: Literal["operator", "alarm"] | None = None
+    job_data: Literal["by_hand", "mapped", "wire"] | None = None
+    information: Literal["shift_report", "live"] | None = None
+    dispatch: Literal["fifo", "paper", "live"] | None = None
+    sequencing: Literal["none", "local", "plant"] | None = None
+    maintenance: Literal["reactive", "predictive"] | None = None
+    standby: Literal["none", "local", "plant"] | None = None
 
 
 class PowerSpec(Strict):
@@ -326,6 +373,7 @@ class CellSpec(Strict):
     power: PowerSpec
     tooling: ToolingSpec | None = None  # press brake
     protective_stops: ProtectiveStopSpec | None = None  # cobot
+    mechanisms: MechanismsSpec = MechanismsSpec()  # this cell's switches (over the plant's)
 
     @field_validator("connectivity", mode="before")
     @classmethod
@@ -358,9 +406,25 @@ class IntegrationSpec(Strict):
 
     adapter_build_h: float = Field(default=80.0, ge=0)  # one vendor adapter to one consumer
     standard_build_h: float = Field(default=40.0, ge=0)  # one standard interface (OPC UA)
+    # Each consumer maps each further companion specification its machines speak (Machinery
+    # for the press brake, LaserSystems, Robotics, PackML, ...) once.
+    companion_mapping_h: float = Field(default=24.0, ge=0)
     upkeep_h_per_year: float = Field(default=16.0, ge=0)  # per interface and year
     report_min: float = Field(default=10.0, ge=0)  # typing in one paper shift report
     rate_per_h: float = Field(default=95.0, ge=0)  # an engineering hour, EUR
+    # Fixed costs of a standard landscape, whatever its size: licences, SDK, broker, security
+    # set-up (certificates, users), training; and licences and certificates each year.
+    standard_fixed_eur: float = Field(default=15000.0, ge=0)
+    standard_fixed_eur_per_year: float = Field(default=3000.0, ge=0)
+    # The unified level's applications: condition-monitoring sensors per cell, analytics
+    # each year; a plant-wide sequencing (APS) licence each year.
+    predictive_eur_per_cell: float = Field(default=4000.0, ge=0)
+    predictive_eur_per_year: float = Field(default=6000.0, ge=0)
+    sequencing_eur_per_year: float = Field(default=5000.0, ge=0)
+    # What the KPI gains are worth, for the payback period in `compare`.
+    energy_eur_per_kwh: float = Field(default=0.25, ge=0)
+    margin_eur_per_part: float = Field(default=3.0, ge=0)  # contribution of a good part
+    late_order_eur: float = Field(default=60.0, ge=0)  # expediting, penalties, goodwill
 
 
 class Scenario(Strict):
@@ -380,6 +444,8 @@ class Scenario(Strict):
     job_data: JobDataSpec = JobDataSpec()
     dispatch: DispatchSpec = DispatchSpec()
     standby: StandbySpec = StandbySpec()
+    mechanisms: MechanismsSpec = MechanismsSpec()  # switches for every cell (over the level)
+    network: NetworkSpec = NetworkSpec()
     consumers: list[str] = ["planning", "maintenance", "quality"]  # who needs the data
     integration: IntegrationSpec = IntegrationSpec()
     cells: list[CellSpec] = Field(min_length=1)

@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--differences", choices=("first", "previous"),
                         help="with --replications: take each scenario's paired difference "
                         "against the first scenario (default) or against the previous one")
+    parser.add_argument("--attribute", action="store_true",
+                        help="with --replications: split each paired difference into the "
+                        "contribution of each mechanism switched alone (one at a time, same "
+                        "seeds) and the interaction rest; table, compare.json `attribution` "
+                        "and, with --out, attribution.png")
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
                         help=f"scenario files or shipped names (at most {MAX_SCENARIOS}; "
                         f"scenarios × replications at most {MAX_RUNS:,})")
@@ -103,13 +108,19 @@ def compare_command(args: argparse.Namespace) -> int:
         raise CliError(f"SCENARIO: {len(args.scenarios)} scenarios; expected at most "
                        f"{MAX_SCENARIOS} in one comparison")
     check_runs("SCENARIO", len(args.scenarios), replications)
+    if args.attribute and (replications == 1 or len(args.scenarios) < 2):
+        raise CliError("--attribute: attributing a step needs two or more scenarios and "
+                       "--replications 2 or more")
     scenarios = [open_scenario(name, args.sets) for name in args.scenarios]  # errors first
+    plan = _attribution_plan(scenarios, args.differences) if args.attribute else []
     seeds = replication_seeds(scenarios[0].seed if args.seed is None else args.seed,
                               replications)
     out = output_dir(args.out)
-    jobs = [Job(scenario, seed, duration, warmup) for scenario in scenarios for seed in seeds]
+    runnable = [*scenarios, *(sc for _, _, found in plan for sc in found.values())]
+    jobs = [Job(scenario, seed, duration, warmup) for scenario in runnable for seed in seeds]
     results = run_jobs(jobs, workers, args.quiet)
-    runs = [results[i * replications:(i + 1) * replications] for i in range(len(scenarios))]
+    all_runs = [results[i * replications:(i + 1) * replications] for i in range(len(runnable))]
+    runs = all_runs[:len(scenarios)]
     names = _unique_names([scenario.name for scenario in scenarios])
     integration = integration_data(names, scenarios)
     if replications == 1:
@@ -117,7 +128,23 @@ def compare_command(args: argparse.Namespace) -> int:
     else:
         data, written, tables = _replicated(names, args.scenarios, seeds, runs, out,
                                             args.differences == "previous")
+        from factory_cli.experiment_output import add_payback
+
+        add_payback(integration, data, scenarios)
     data["integration"] = integration
+    if plan:
+        from factory_cli.attribution_output import attribution_data, attribution_tables
+
+        extra = iter(all_runs[len(scenarios):])
+        ablated = [{m: [run["plant"] for run in next(extra)] for m in found}
+                   for _, _, found in plan]
+        data["attribution"] = attribution_data(
+            names, plan, [[run["plant"] for run in r] for r in runs], ablated)
+        tables = [*tables, *attribution_tables(data["attribution"], replications)]
+        if out:
+            from factory_cli.waterfall_chart import waterfall_chart
+
+            written = [*written, waterfall_chart(data["attribution"], out / "attribution.png")]
     if out:
         from factory_cli.interval_charts import integration_chart
 
@@ -136,6 +163,16 @@ def compare_command(args: argparse.Namespace) -> int:
             console.print("wrote " + ", ".join(str(path) for path in written),
                           markup=False, highlight=False)
     return 0
+
+
+def _attribution_plan(scenarios, differences: str | None):
+    """The ablations of each step the paired differences show (against the first scenario,
+    or with --differences previous each against the one before it)."""
+    from factory_cli.attribution_output import ablation_plan
+
+    indices = range(1, len(scenarios))
+    steps = [(i - 1, i) if differences == "previous" else (0, i) for i in indices]
+    return ablation_plan(steps, scenarios)
 
 
 def _single(names, files, seed, runs, out) -> tuple[dict, list, list]:

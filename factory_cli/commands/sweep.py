@@ -1,7 +1,10 @@
 """`factory-sim sweep SCENARIO --vary key.path=v1,v2,...`: headline KPIs against one parameter.
 
 Every value runs with the same seeds (replication i: seed base + i), so neighbouring points
-differ by the parameter, not by luck.
+differ by the parameter, not by luck. With `--baseline-level LEVEL` every value also runs at
+that connectivity level on the same seeds, and each point shows the paired difference of the
+scenario against it: a level step's effect as a curve over the parameter (e.g. over demand,
+`--vary orders.interarrival=70m,60m,55m,50m`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"--set; commas inside [...] or {{...}} do not split; at most "
                         f"{MAX_SWEEP_VALUES} values, values × replications at most "
                         f"{MAX_RUNS:,})")
+    parser.add_argument("--baseline-level", metavar="LEVEL",
+                        choices=("standalone", "vendor", "opcua", "unified"),
+                        help="with --replications: also run every value at this connectivity "
+                        "level (same seeds) and show the paired difference of SCENARIO "
+                        "against it at each value (sweep_differences.png with --out)")
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario file or shipped name")
     parser.set_defaults(handler=sweep_command)
 
@@ -69,17 +77,25 @@ def sweep_command(args: argparse.Namespace) -> int:
     from factory_cli.scenario_files import open_scenario
     from factory_cli.simulation import Job
     from factory_cli.terminal import pipe_may_close, stdout_console
-    from factory_sim.experiments import replication_seeds
+    from factory_sim.experiments import paired_differences, replication_seeds
 
     duration, warmup = run_lengths(args)
     replications, workers = replication_settings(args)
     key, values = parse_vary(args.vary)
     check_runs(f"--vary {key}", len(values), replications)
+    if args.baseline_level and replications == 1:
+        raise CliError(f"--baseline-level {args.baseline_level}: paired differences need "
+                       "--replications 2 or more")
     separator = ":=" if key.endswith(":") else "="
     key = key.removesuffix(":")
     scenarios = [open_scenario(args.scenario, args.sets, "--vary",
                                [f"{key}{separator}{value}"])
                  for value in values]  # every error before any run
+    if args.baseline_level:
+        scenarios += [open_scenario(args.scenario, args.sets, "--vary",
+                                    [f"{key}{separator}{value}",
+                                     f"connectivity={args.baseline_level}"])
+                      for value in values]
     seeds = replication_seeds(scenarios[0].seed if args.seed is None else args.seed,
                               replications)
     out = output_dir(args.out)
@@ -88,10 +104,19 @@ def sweep_command(args: argparse.Namespace) -> int:
     points = []
     for index, value in enumerate(values):
         runs = results[index * replications:(index + 1) * replications]
-        points.append({"value": value, "plant": sweep_summary(runs), "replications": runs})
+        point = {"value": value, "plant": sweep_summary(runs), "replications": runs}
+        if args.baseline_level:
+            start = (len(values) + index) * replications
+            base = results[start:start + replications]
+            point["difference_to_baseline"] = {
+                path: iv.as_dict() for path, iv in paired_differences(
+                    [r["plant"] for r in base], [r["plant"] for r in runs]).items()}
+            point["baseline_replications"] = base
+        points.append(point)
     data = {"scenario": scenarios[0].name, "parameter": key, "values": values,
             "replications": replications, "seeds": seeds,
-            "duration_s": results[0]["duration_s"], "warmup_s": warmup, "points": points}
+            "duration_s": results[0]["duration_s"], "warmup_s": warmup,
+            "baseline_level": args.baseline_level, "points": points}
     rows = headline_rows(list(points[0]["plant"]))
     written = []
     if out:
@@ -102,12 +127,19 @@ def sweep_command(args: argparse.Namespace) -> int:
         written = [out / "sweep.json", out / "sweep.csv",
                    sweep_chart(key, values, [p["plant"] for p in points], rows,
                                out / "sweep.png")]
+        if args.baseline_level:
+            written.append(sweep_chart(
+                key, values, [p["difference_to_baseline"] for p in points], rows,
+                out / "sweep_differences.png",
+                f"Paired difference against {args.baseline_level}, against {key}"))
     with pipe_may_close():
         if args.format == "json":
             print(json.dumps(data, indent=2))
             return 0
         console = stdout_console()
         console.print(_table(data, rows))
+        if args.baseline_level:
+            console.print(_difference_table(data, rows))
         if written:
             console.print("wrote " + ", ".join(str(path) for path in written),
                           markup=False, highlight=False)
@@ -132,3 +164,40 @@ def _table(data: dict, rows: list):
         table.add_row(Text(point["value"]), *(interval_text(row, point["plant"][row.plant])
                                               for row in rows))
     return table
+
+
+def _difference_table(data: dict, rows: list):
+    from rich.table import Table
+    from rich.text import Text
+
+    from factory_cli.experiment_output import significance_mark
+    from factory_cli.kpi_table import span
+    from factory_sim.experiments import Interval
+
+    table = Table(title=f"{data['scenario']} − the same at {data['baseline_level']}, at each "
+                  f"{data['parameter']} (paired over {data['replications']} replications, "
+                  f"{span(data['duration_s'])}; mean ± 95 % CI; * beyond the noise and the "
+                  "practical threshold)", title_justify="left")
+    table.add_column(Text(data["parameter"]), no_wrap=True)
+    for row in rows:
+        table.add_column(Text(row.heading), justify="right", no_wrap=True)
+    for point in data["points"]:
+        cells = []
+        for row in rows:
+            found = point["difference_to_baseline"].get(row.plant)
+            iv = None if found is None else Interval(found["mean"], found["half_width"],
+                                                     found["n"])
+            cells.append(_signed(row, iv) + ("" if iv is None else significance_mark(row, iv)))
+        table.add_row(Text(point["value"]), *cells)
+    return table
+
+
+def _signed(row, iv) -> str:
+    from factory_cli.experiment_output import shown
+
+    if iv is None or iv.mean is None:
+        return "–"
+    text = f"{shown(row, iv.mean):+,.{row.digits}f}"
+    if iv.half_width is not None:
+        text += f" ± {abs(shown(row, iv.half_width)):,.{row.digits}f}"
+    return text

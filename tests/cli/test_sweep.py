@@ -74,3 +74,29 @@ def test_values_split_only_outside_brackets():
 def test_bad_vary_gives_one_line(tiny_file, vary, expected):
     line = one_line_error(*cli("sweep", str(tiny_file), "--vary", vary), "sweep")
     assert expected in line
+
+
+def test_paired_differences_against_a_baseline_level_at_every_value(tmp_path):
+    tiny = write_tiny(tmp_path / "tiny-opcua.yaml", connectivity="opcua")
+    out = tmp_path / "out"
+    code, stdout, stderr = cli("sweep", str(tiny), "--vary", "orders.interarrival=30m,2h",
+                               "--baseline-level", "standalone", "-n", "3", "--duration", "2d",
+                               "--seed", "5", "--out", str(out))
+    assert (code, stderr) == (0, "")
+    data = json.loads((out / "sweep.json").read_text())
+    assert data["baseline_level"] == "standalone"
+    for point in data["points"]:
+        base = [r["plant"]["repairs"]["detection_s"] for r in point["baseline_replications"]]
+        mine = [r["plant"]["repairs"]["detection_s"] for r in point["replications"]]
+        found = point["difference_to_baseline"]["repairs.detection_s"]
+        pairs = [b - a for a, b in zip(base, mine, strict=True) if a is not None and b is not None]
+        assert found["mean"] == pytest.approx(sum(pairs) / len(pairs))
+        assert found["mean"] < 0  # alarms reach maintenance sooner than somebody notices
+    assert "the same at standalone, at each orders.interarrival" in stdout
+    assert (out / "sweep_differences.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_baseline_level_needs_replications(tiny_file):
+    code, _, stderr = cli("sweep", str(tiny_file), "--vary", "orders.interarrival=1h",
+                          "--baseline-level", "standalone")
+    assert code == 2 and "--baseline-level standalone: paired differences need" in stderr

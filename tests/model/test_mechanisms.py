@@ -138,15 +138,21 @@ def lot(name: str, prod: ProductSpec, due_h: float, step: int = 0) -> Order:
 BOX, FLAT = product("box", "boxes"), product("plate", "flat", routing=("laser", "packing"))
 
 
-def dispatcher(live=True, job_orders=False, down=(), setup=None):
-    return Dispatcher(live=live, job_orders=job_orders, slack=8 * 3600.0,
+def dispatcher(dispatch="live", sequencing="none", down=(), setup=None):
+    return Dispatcher(dispatch=dispatch, sequencing=sequencing, slack=8 * 3600.0,
                       setup=setup or (lambda lot: 0), believed_down=set(down),
                       upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
 
 
-def test_an_uncoupled_cell_works_its_queue_in_arrival_order():
+def test_a_fifo_cell_works_its_queue_in_arrival_order():
     lots = [lot("late-ish", BOX, 30), lot("urgent", BOX, 2)]
-    assert dispatcher(live=False).pick(lots) == 0
+    assert dispatcher(dispatch="fifo").pick(lots) == 0
+
+
+def test_a_paper_dispatch_list_takes_the_earliest_due_date_without_knowing_what_is_down():
+    lots = [lot("late-ish", BOX, 30), lot("urgent", BOX, 2), lot("skips-bender", FLAT, 20)]
+    assert dispatcher(dispatch="paper").pick(lots) == 1
+    assert dispatcher(dispatch="paper", down={"bender"}).pick(lots) == 1
 
 
 def test_a_live_cell_expedites_the_most_urgent_lot():
@@ -157,18 +163,19 @@ def test_a_live_cell_expedites_the_most_urgent_lot():
 def test_a_live_cell_resequences_around_a_cell_it_knows_is_down():
     lots = [lot("needs-bender", BOX, 2), lot("skips-bender", FLAT, 20)]
     assert dispatcher(down={"bender"}).pick(lots) == 1
-    assert dispatcher(down={"bender"}, live=False).pick(lots) == 0  # nobody knows
+    assert dispatcher(down={"bender"}, dispatch="paper").pick(lots) == 0  # nobody knows
     only_blocked = [lot("needs-bender", BOX, 2), lot("also", BOX, 3)]
     assert dispatcher(down={"bender"}).pick(only_blocked) == 0  # nothing else to do
 
 
-def test_job_orders_sequence_by_the_live_setup_within_the_slack():
+@pytest.mark.parametrize(("dispatch", "sequencing"), [("live", "plant"), ("paper", "local")])
+def test_sequencing_groups_by_the_machines_setup_within_the_slack(dispatch, sequencing):
     setup = {"box": 2, "plate": 0}  # the cell is set up for plates
-    pick = dispatcher(job_orders=True, setup=lambda lot: setup[lot.product.name]).pick
+    pick = dispatcher(dispatch, sequencing, setup=lambda lot: setup[lot.product.name]).pick
     assert pick([lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 1  # 7 h later: within slack
     assert pick([lot("box", BOX, 2), lot("plate", FLAT, 11)]) == 0  # 9 h: not
     assert dispatcher(setup=lambda lot: setup[lot.product.name]).pick(
-        [lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 0  # no job orders: due date only
+        [lot("box", BOX, 2), lot("plate", FLAT, 9)]) == 0  # no sequencing: due date only
 
 
 @pytest.mark.parametrize(("level", "knows_at_once"), [("standalone", False), ("opcua", True)])
@@ -187,35 +194,45 @@ def test_the_plant_believes_a_cell_down_only_when_it_learns_of_it(level, knows_a
     assert (believed == {"laser"}) is knows_at_once
 
 
-def test_setup_aware_sequencing_at_unified_saves_setups():
-    def setups(level: str) -> int:
-        from factory_sim.scenario import load_scenario
+@pytest.mark.parametrize("level", ["standalone", "opcua"])
+def test_setup_aware_sequencing_saves_setups_at_any_level(level):
+    def setups(sequencing: str) -> int:
+        from factory_sim.scenario import load_scenario, parse_override
         from tests.model.scenario_files import reference
-        plant = Plant(load_scenario(reference(level)), seed=4)
+        scenario = load_scenario(reference(level),
+                                 [parse_override(f"mechanisms.sequencing={sequencing}")])
+        plant = Plant(scenario, seed=4)
         events: list = []
         plant.subscribe(events.append)
         plant.run(10 * DAY)
         return sum(1 for e in events if isinstance(e, StateChanged)
                    and e.activity is Activity.SETUP)
-    assert setups("unified") < 0.9 * setups("opcua")
+    assert setups("local") < 0.9 * setups("none")
 
 
 # -- standby -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("level", "standby"), [("standalone", False), ("opcua", True)])
-def test_a_machine_the_plant_knows_to_be_idle_goes_to_standby(level, standby):
+@pytest.mark.parametrize(("level", "switch", "after"), [
+    ("standalone", None, 900.0),  # the machine's own timer
+    ("opcua", None, 300.0),  # the plant knows no work is coming
+    ("opcua", "none", None),
+    ("standalone", "plant", 300.0),
+])
+def test_an_idle_machine_goes_to_standby_after_its_timer(level, switch, after):
     data = tiny()
     power = {**data["cells"][0]["power"], "standby": 0.2}
     cells = [{**cell, "power": power} for cell in data["cells"]]
-    plant, events = tiny_plant(level, cells=cells, standby={"after": "5m"})
+    plant, events = tiny_plant(level, cells=cells,
+                               standby={"after": "5m", "local_after": "15m"},
+                               mechanisms={"standby": switch})
     plant.run(2 * DAY)
     laser = [e for e in events if isinstance(e, StateChanged) and e.cell == "laser"]
     switched = [(before, after) for before, after in itertools.pairwise(laser)
                 if after.activity is before.activity and after.power_kw == 0.2]
-    assert bool(switched) is standby
-    for before, after in switched:
+    assert bool(switched) is (after is not None)
+    for before, later in switched:
         assert before.activity.is_idle
-        assert after.time - before.time == pytest.approx(300.0)
+        assert later.time - before.time == pytest.approx(after)
 
 
 def test_standby_lowers_the_energy_per_good_part():
@@ -264,3 +281,114 @@ def test_the_run_starts_with_last_weeks_work_on_the_floor():
             first_cell.setdefault(e.order_id, e.cell)
     assert set(first_cell) == set(at_start)
     assert "packing" in first_cell.values()  # some were past the laser already
+
+
+# -- predictive maintenance ----------------------------------------------------------------
+
+def condition_alarms(within: str, coverage: float, false_alarms: float):
+    from factory_sim.events import AlarmRaised
+    from factory_sim.scenario import load_scenario, parse_override
+    from factory_sim.states import AlarmKind
+    from tests.model.scenario_files import reference
+    scenario = load_scenario(reference("opcua"), [parse_override(text) for text in (
+        "mechanisms.maintenance=predictive",
+        f"maintenance.predictive={{into_break_within: {within}, coverage: {coverage}, "
+        f"false_alarms_per_week: {false_alarms}}}")])
+    plant = Plant(scenario, seed=2)
+    events: list = []
+    plant.subscribe(events.append)
+    plant.run(14 * DAY)
+    calendar = plant.lines[0].cells[0].ctx.working_time.calendar
+    return ([e for e in events if isinstance(e, AlarmRaised) and e.alarm is AlarmKind.CONDITION],
+            calendar)
+
+
+def test_predictive_maintenance_is_planned_into_the_next_break():
+    alarms, calendar = condition_alarms("8h", 0.6, 0.5)
+    assert len(alarms) >= 5
+    assert not any(calendar.is_working(e.time) for e in alarms)
+
+
+def test_predictive_maintenance_done_at_once_stops_work_mid_shift():
+    alarms, calendar = condition_alarms("0s", 0.6, 0.5)
+    assert len(alarms) >= 5
+    assert sum(calendar.is_working(e.time) for e in alarms) > 0.5 * len(alarms)
+
+
+def test_false_alarms_cost_a_maintenance_without_a_failure_behind_them():
+    none, _ = condition_alarms("0s", 0.0, 0.0)
+    false, _ = condition_alarms("0s", 0.0, 5.0)
+    assert none == []
+    # Four cells, two weeks, five a week each: about forty.
+    assert 20 <= len(false) <= 70
+
+
+# -- realism: job data of new and repeat jobs, due dates in working time -------------------
+
+def test_new_jobs_take_the_long_transfer_and_repeat_jobs_the_short_one():
+    plant, events = tiny_plant("standalone", job_data={
+        "manual_transfer": "10m", "repeat_transfer": "2m", "new_job_share": 0.5,
+        "wrong_parameter": 0.0})
+    plant.run(4 * DAY)
+    laser = durations_of(events, "laser", Activity.SETUP)
+    kinds = {round(d / MINUTE) for d in laser}
+    assert kinds == {5 + 10, 5 + 2}  # the family setup plus a new or a repeat job's transfer
+
+
+def test_transfer_times_vary_around_their_mean():
+    plant, events = tiny_plant("standalone", job_data={
+        "manual_transfer": "10m", "transfer_cv": 0.5, "wrong_parameter": 0.0})
+    plant.run(10 * DAY)
+    transfers = [d - 5 * MINUTE for d in durations_of(events, "laser", Activity.SETUP)]
+    assert len(set(transfers)) == len(transfers) > 20
+    mean = sum(transfers) / len(transfers)
+    assert 7 * MINUTE < mean < 13 * MINUTE
+
+
+def test_due_dates_in_working_time_follow_the_shift_calendar():
+    orders = {**tiny()["orders"], "due": "4h", "due_latest": "12h", "due_in": "working_time"}
+    plant, events = tiny_plant("opcua", orders=orders)
+    plant.run(5 * DAY)
+    calendar = plant.lines[0].cells[0].ctx.working_time.calendar
+    completed = [e for e in events if isinstance(e, OrderCompleted)]
+    assert len(completed) > 10
+    for order in completed:
+        quoted = calendar.working_time_between(max(order.arrived, 0.0), order.due)
+        assert 4 * 3600 - 1e-6 <= quoted <= 12 * 3600 + 1e-6
+        assert calendar.is_working(order.due) or calendar.period_at(order.due).start == order.due
+    # One shift a day: some due dates lie a night later than the calendar hours would say.
+    assert any(order.due - max(order.arrived, 0.0) > 12 * 3600 for order in completed)
+
+
+# -- connectivity's own failure mode: outages ----------------------------------------------
+
+def test_during_a_network_outage_connected_cells_fall_back_to_the_paper_route():
+    from factory_sim.events import FailureDetected
+    plant, events = tiny_plant(
+        "opcua", failures=True,
+        job_data={"manual_transfer": "10m", "wrong_parameter": 0.0},
+        network={"outages_per_year": 500, "mean_outage": "100000h"})  # down for good, soon
+    plant.run(6 * DAY)
+    network = plant.lines[0].network
+    assert network.outages == 1 and not network.up
+    down = network.down_since
+    starts = [e.time for e in events if isinstance(e, StateChanged) and e.cell == "laser"
+              and e.activity is Activity.SETUP]
+    setups = list(zip(starts, durations_of(events, "laser", Activity.SETUP), strict=False))
+    # Before the outage the program came by wire (the family setup only), after it by hand.
+    assert {round(d / MINUTE) for t, d in setups if t < down} <= {5}
+    assert {round(d / MINUTE) for t, d in setups if t >= down} == {15}
+    detected = [(e.failed_at, e.time - e.failed_at) for e in events
+                if isinstance(e, FailureDetected)]
+    assert all(delay <= 1.0 for at, delay in detected if at < down)  # the alarm
+    assert all(delay > 1.0 for at, delay in detected if at >= down)  # somebody noticed
+    assert sum(at >= down for at, _ in detected) >= 5
+
+
+def test_no_outages_by_default_and_the_same_plant_without_them():
+    plant, events = tiny_plant("opcua", failures=True)
+    twin, twin_events = tiny_plant("opcua", failures=True, network={"outages_per_year": 0})
+    plant.run(3 * DAY)
+    twin.run(3 * DAY)
+    assert plant.lines[0].network.outages == 0
+    assert [e.as_record() for e in events] == [e.as_record() for e in twin_events]

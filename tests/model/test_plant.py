@@ -44,15 +44,22 @@ def test_same_seed_gives_an_identical_event_log():
     assert records != [e.as_record() for e in other]
 
 
-def test_parts_are_conserved():
-    plant, events = run(days=6)
+@pytest.mark.parametrize("policy", ["short_ship", "remake"])
+def test_parts_are_conserved(policy, tmp_path):
+    from tests.model.scenario_files import write_variant
+    plant, events = run(days=6, path=write_variant(tmp_path, policy,
+                                                   f"orders: {{scrap: {policy}}}"))
     released = sum(e.quantity for e in events if isinstance(e, OrderReleased))
     delivered = sum(e.quantity for e in events if isinstance(e, OrderCompleted))
     scrapped = sum(1 for e in events
                    if isinstance(e, PartFinished) and e.outcome is PartOutcome.SCRAP)
     wip_orders, wip_parts = plant.wip()
     assert delivered > 0 and scrapped > 0 and wip_orders > 0
-    assert released == delivered + scrapped + wip_parts
+    # Remade scrap comes from stock: every order ships its full quantity.
+    lost = scrapped if policy == "short_ship" else 0
+    assert released == delivered + lost + wip_parts
+    if policy == "remake":
+        assert all(e.scrapped == 0 for e in events if isinstance(e, OrderCompleted))
     completed = [e for e in events if isinstance(e, OrderCompleted)]
     assert len({e.order_id for e in events if isinstance(e, OrderReleased)}) == (
         len(completed) + wip_orders)
