@@ -30,6 +30,7 @@ from factory_sim.attribution import ablations, attribute_reports
 from factory_sim.experiments import Interval, paired_differences, replication_seeds, summarise
 from factory_sim.mechanisms import SOURCES
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenarios_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +58,7 @@ def run(scenarios: list, seeds: list[int], duration: float, workers: int | None)
 
 def horizon_section(duration: float, replications: int, precision: float | None,
                     max_replications: int, workers: int | None) -> list[str]:
-    levels = [load_scenario(ROOT / "scenarios" / f"reference-{lv}.yaml") for lv in LEVELS]
+    levels = [load_scenario(shipped_scenarios_dir() / f"reference-{lv}.yaml") for lv in LEVELS]
     steps = [(a, b, ablations(a, b)) for a, b in pairwise(levels)]
     seeds = replication_seeds(1, replications)
     plants = run(levels, seeds, duration, workers)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from factory_sim import events as ev
@@ -16,10 +14,11 @@ from factory_sim.job_orders import (
 )
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
+from factory_sim.shipped import shipped_scenarios_dir
 from factory_sim.states import Activity, JobOrderState
 
 S = JobOrderState
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = shipped_scenarios_dir()
 CELL = "press-brake"
 DAY = 86400.0
 
