@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
-from asyncua import Client, ua
+from asyncua import Client, Server, ua
 
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
@@ -27,6 +27,18 @@ SEED = 11
 
 def make_plant(scenario: str = "reference-opcua", seed: int = SEED, lines: int | None = None):
     return Plant(load_scenario(SCENARIOS / f"{scenario}.yaml"), seed=seed, lines=lines)
+
+
+async def bare_server() -> tuple[Server, str]:
+    """An initialised asyncua Server without its clock, on a free loopback port and without
+    security, not yet started; with its endpoint URL."""
+    server = Server()
+    await server.init()
+    server.disable_clock()
+    url = f"opc.tcp://127.0.0.1:{free_port()}/"
+    server.set_endpoint(url)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    return server, url
 
 
 async def start_plant_server(plant, **settings) -> SimulationServer:

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from asyncua import Client, Server, ua
+from asyncua import Client, ua
 
 from opcua_server.alarms import AlarmManager
 from opcua_server.condition_life_cycle import MAX_TIME_SHELVED_MS
-from tests.services import free_port
+from tests.opcua.conftest import bare_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -60,12 +60,7 @@ class Events:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plant():
-    server = Server()
-    await server.init()
-    server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{free_port()}/"
-    server.set_endpoint(url)
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    server, url = await bare_server()
     idx = await server.register_namespace("urn:factory-sim:test-life-cycle")
     press = await server.nodes.objects.add_object(ua.NodeId("press", idx), f"{idx}:press")
     clock = Clock()
