@@ -8,7 +8,7 @@ own with `start_plant_server`. Tests using these fixtures need
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest_asyncio
@@ -39,6 +39,17 @@ async def bare_server() -> tuple[Server, str]:
     server.set_endpoint(url)
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     return server, url
+
+
+def event_filter(fields: Iterable[str]) -> ua.EventFilter:
+    """Exactly the given fields, by browse path from ConditionType, as any client."""
+    evfilter = ua.EventFilter()
+    for path in fields:
+        evfilter.SelectClauses.append(ua.SimpleAttributeOperand(
+            TypeDefinitionId=ua.NodeId(ua.ObjectIds.ConditionType),
+            AttributeId=ua.AttributeIds.Value,
+            BrowsePath=[ua.QualifiedName(part, 0) for part in path.split("/")]))
+    return evfilter
 
 
 async def start_plant_server(plant, **settings) -> SimulationServer:

@@ -13,7 +13,7 @@ from asyncua import Client, ua
 
 from opcua_server.alarms import AlarmManager
 from opcua_server.condition_life_cycle import MAX_TIME_SHELVED_MS
-from tests.opcua.conftest import bare_server
+from tests.opcua.conftest import bare_server, event_filter
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -34,16 +34,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def event_filter() -> ua.EventFilter:
-    """Exactly the fields the tests read, by browse path from ConditionType, as any client."""
-    evfilter = ua.EventFilter()
-    for path in FIELDS:
-        evfilter.SelectClauses.append(ua.SimpleAttributeOperand(
-            TypeDefinitionId=ua.NodeId(IDS.ConditionType), AttributeId=ua.AttributeIds.Value,
-            BrowsePath=[ua.QualifiedName(part, 0) for part in path.split("/")]))
-    return evfilter
 
 
 class Events:
@@ -71,7 +61,7 @@ async def plant():
     async with Client(url, timeout=10) as client:
         events = Events()
         subscription = await client.create_subscription(20, events)
-        await subscription.subscribe_events(client.nodes.server, evfilter=event_filter())
+        await subscription.subscribe_events(client.nodes.server, evfilter=event_filter(FIELDS))
         yield client, alarms, press, condition, clock, events
     await server.stop()
 
