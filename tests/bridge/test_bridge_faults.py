@@ -398,27 +398,35 @@ async def test_a_server_restart_is_marked_on_the_status_topic(
     assert logged(caplog, logging.WARNING, "restarted")
 
 
-async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
-    fresh_server: MachineryServer, mosquitto, tmp_path: Path
-) -> None:
+async def restart_without_history(server: MachineryServer, successor: MachineryServer,
+                                  mosquitto, tmp_path: Path) -> list[Received]:
+    """A bridge publishes the server's Temperature; five changes historized and not yet
+    published, the server stops and `successor` (the same endpoint, no history of before)
+    takes its place and sets Temperature to 200. What a consumer received until it sees 200."""
     recorder = MqttRecorder(mosquitto, "factory/#")
-    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
+    config = bridge_config(server, mosquitto, tmp_path / "state",
                            opcua__publishing_interval=2000.0, opcua__reconnect_max_delay=1.0)
-    successor = MachineryServer(fresh_server.port)  # the same endpoint, no history of before
     try:
         async with running(config):
             await settle(recorder, lambda m: values(m, TEMPERATURE))
             # changed and historized, not yet published: a restart without history loses them
-            await asyncio.to_thread(fresh_server.set_values,
+            await asyncio.to_thread(server.set_values,
                                     [("Press1", "Temperature", float(v)) for v in range(100, 105)])
             await asyncio.sleep(0.1)
-            await asyncio.to_thread(fresh_server.stop)
+            await asyncio.to_thread(server.stop)
             await asyncio.to_thread(successor.start)
             await asyncio.to_thread(successor.set_value, "Press1", "Temperature", 200.0)
-            messages = await settle(recorder, lambda m: 200.0 in values(m, TEMPERATURE), 60)
+            return await settle(recorder, lambda m: 200.0 in values(m, TEMPERATURE), 60)
     finally:
         recorder.close()
         successor.stop()
+
+
+async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
+    fresh_server: MachineryServer, mosquitto, tmp_path: Path
+) -> None:
+    successor = MachineryServer(fresh_server.port)  # the same endpoint, no history of before
+    messages = await restart_without_history(fresh_server, successor, mosquitto, tmp_path)
     documents = in_order(messages, TEMPERATURE)
     assert [d.get("value") for d in documents][-1] == 200.0
     gaps = [d for d in documents if "gap" in d]

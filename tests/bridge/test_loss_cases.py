@@ -17,6 +17,7 @@ from tests.bridge.test_bridge_faults import (
     bridge_config,
     documents,
     in_order,
+    restart_without_history,
     settle,
     start_bridge,
     until,
@@ -42,24 +43,8 @@ async def test_a_gap_record_never_runs_backwards_when_a_restarted_servers_clock_
     served before (a simulator's plant starts afresh). What it changed before the restart and
     did not publish is lost: a gap record says so, and it never runs from a later time to an
     earlier one (a consumer or the time series would read a negative length)."""
-    recorder = MqttRecorder(mosquitto, "factory/#")
-    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
-                           opcua__publishing_interval=2000.0, opcua__reconnect_max_delay=1.0)
     successor = MachineryServer(fresh_server.port, clock_offset=-timedelta(hours=6))
-    try:
-        async with running(config):
-            await settle(recorder, lambda m: values(m, TEMPERATURE))
-            # changed, not yet published: the restart without history loses them
-            await asyncio.to_thread(fresh_server.set_values,
-                                    [("Press1", "Temperature", float(v)) for v in range(100, 105)])
-            await asyncio.sleep(0.1)
-            await asyncio.to_thread(fresh_server.stop)
-            await asyncio.to_thread(successor.start)
-            await asyncio.to_thread(successor.set_value, "Press1", "Temperature", 200.0)
-            messages = await settle(recorder, lambda m: 200.0 in values(m, TEMPERATURE), 60)
-    finally:
-        recorder.close()
-        successor.stop()
+    messages = await restart_without_history(fresh_server, successor, mosquitto, tmp_path)
     gaps = gap_records(messages)
     backwards = [(topic, gap) for topic, gap in gaps
                  if gap["from"] is not None and gap["to"] is not None
