@@ -14,6 +14,7 @@ from tests.bridge.machinery_server import MachineryServer
 from tests.bridge.test_bridge_faults import (
     SPINDLE,
     TEMPERATURE,
+    bound_journal_broker_down,
     bridge_config,
     documents,
     in_order,
@@ -83,31 +84,22 @@ async def test_a_read_back_never_overflows_the_journal_and_every_seq_is_accounte
     a gap record (`seqs`); no change arrives under two numbers."""
     caplog.set_level(logging.WARNING)
     broker = mosquitto_persistent
-    recorder = MqttRecorder(broker, "factory/#", session=True)
-    config = bridge_config(fresh_server, broker, tmp_path / "state",
-                           mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
     temperature = [float(v) for v in range(10_000, 11_500)]
     spindle = [float(v) for v in range(20_000, 21_500)]
-    try:
-        async with running(config) as bridge:
-            sink = bridge.sinks[0]
-            await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
-            await until(lambda: sink.stats()["pending"] == 0)
-            await asyncio.to_thread(broker.stop)
-            await asyncio.to_thread(fresh_server.set_values, [
-                ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
-                for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
-            await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE)
-                        == temperature[-1], 60)
-            dropped = bridge.journal.stats()["dropped"]
-            assert dropped > 1000
-            await asyncio.to_thread(broker.start)
-            messages = await settle(recorder, lambda m: set(temperature)
-                                    <= set(values(m, TEMPERATURE)), 120)
-            await until(lambda: sink.stats()["pending"] == 0)
-            after = bridge.journal.stats()["dropped"]
-    finally:
-        recorder.close()
+    async with bound_journal_broker_down(fresh_server, broker, tmp_path) as (bridge, recorder):
+        sink = bridge.sinks[0]
+        await asyncio.to_thread(fresh_server.set_values, [
+            ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+            for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+        await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE)
+                    == temperature[-1], 60)
+        dropped = bridge.journal.stats()["dropped"]
+        assert dropped > 1000
+        await asyncio.to_thread(broker.start)
+        messages = await settle(recorder, lambda m: set(temperature)
+                                <= set(values(m, TEMPERATURE)), 120)
+        await until(lambda: sink.stats()["pending"] == 0)
+        after = bridge.journal.stats()["dropped"]
     assert after == dropped, f"the read-back overflowed the journal: {after - dropped} dropped"
     fulls = [r for r in caplog.records if "is full" in r.getMessage()]
     assert len(fulls) == 1, [r.getMessage() for r in fulls]
