@@ -7,7 +7,7 @@ import time
 
 from nicegui import ui
 
-from dashboard.state import ANDON, UNKNOWN_COLOUR, CellView, PlantState, format_age
+from dashboard.state import ANDON, UNKNOWN_COLOUR, CellView, PlantState, format_age, format_clock
 from dashboard.widgets import Text, mark, redraw, slug, testid
 
 TIMELINE_RECT = """function (params, api) {
@@ -20,10 +20,6 @@ TIMELINE_RECT = """function (params, api) {
 
 
 CHART_EVERY_S = 5.0  # a chart redraw costs the browser more than all the labels
-
-
-def _clock(when) -> str:
-    return "–" if when is None else when.strftime("%a %H:%M")
 
 
 def _known(value) -> str:
@@ -83,7 +79,7 @@ class KnowledgeTable:
         elif report.get("FiledAt") is None:
             known.set("nothing yet: no paper shift report so far")
         else:
-            known.set(f"shift report filed {_clock(report['FiledAt'])}: good "
+            known.set(f"shift report filed {format_clock(report['FiledAt'])}: good "
                       f"{_known(report.get('GoodReported'))}, scrap "
                       f"{_known(report.get('ScrapReported'))}, "
                       f"downtime {_minutes(report.get('DowntimeReported'))}")

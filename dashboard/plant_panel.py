@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from nicegui import ui
 
-from dashboard.state import CellView, PlantState, format_age
+from dashboard.state import CellView, PlantState, format_age, format_clock
 from dashboard.widgets import Text, mark, redraw, slug, state_class, testid
 
 if TYPE_CHECKING:
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 
 LEVEL_NAMES = {"standalone": "stand-alone", "vendor": "vendor interfaces", "opcua": "OPC UA",
                "unified": "unified namespace"}
-
-
-def _clock(when) -> str:
-    return "–" if when is None else when.strftime("%a %H:%M")
 
 
 def _count(value) -> str:
@@ -156,7 +152,7 @@ class AlarmList:
                     ui.label(f"{alarm.cell} · {alarm.name} ({alarm.severity})").classes(
                         "hmi-alarm-active" if alarm.active else "hmi-alarm-cleared")
                     ui.label(alarm.message).classes("ellipsis grow")
-                    ui.label(_clock(alarm.time))
+                    ui.label(format_clock(alarm.time))
                     mark(ui.label(("active" if alarm.active else "cleared") + " · "
                                   + ("acknowledged" if alarm.acked else "unacknowledged")),
                          testid("ackstate", aid))
@@ -200,7 +196,7 @@ class PlantPanel:
         self.level.set(" + ".join(LEVEL_NAMES.get(level, "?") for level in levels) or "?")
         paused = {True: "paused", False: "running", None: "?"}[plant.paused]
         speed = "?" if plant.speed is None else f"{plant.speed:g}x"
-        self.clock.set(_clock(plant.clock))
+        self.clock.set(format_clock(plant.clock))
         self.status.set(f"{paused} · {speed} · bridge {plant.bridge} · OPC UA "
                         f"{'connected' if plant.opcua_connected else 'connecting'}")
         for tile in self.tiles:

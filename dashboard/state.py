@@ -271,6 +271,11 @@ class PlantState:
         return stamps
 
 
+def format_clock(when: datetime | None) -> str:
+    """A plant time as a weekday and time of day, "–" if none."""
+    return "–" if when is None else when.strftime("%a %H:%M")
+
+
 def format_age(seconds: float | None) -> str:
     if seconds is None:
         return "never"

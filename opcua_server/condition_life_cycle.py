@@ -131,7 +131,12 @@ class ConditionLifeCycle:
             parent = ua.NodeId(text.removesuffix(".ShelvingState"), parent.NamespaceIndex)
         return self._manager.condition(parent)
 
-    def _refused(self, parent: ua.NodeId, engineer: bool = False):
+    def _refused(self, parent: ua.NodeId, args, arguments: list[Arg], engineer: bool = False):
+        """(the condition, None) to act on, or (None, what the call returns instead): arguments
+        not as declared, an unknown condition, a user not allowed."""
+        refused = check_arguments(arguments, args)
+        if refused is not None:
+            return None, refused
         cond = self._condition(parent)
         if cond is None:
             return None, _status(S.BadNodeIdUnknown)
@@ -142,10 +147,7 @@ class ConditionLifeCycle:
         return cond, None
 
     async def _commented(self, parent, args, confirm: bool):
-        refused = check_arguments(_COMMENT_ARGS, args)
-        if refused is not None:
-            return refused
-        cond, status = self._refused(parent)
+        cond, status = self._refused(parent, args, _COMMENT_ARGS)
         if status is not None:
             return status
         if args[0].Value != cond.event_id:
@@ -171,10 +173,7 @@ class ConditionLifeCycle:
         return await self._commented(parent, args, confirm=False)
 
     async def _switch(self, parent, args, enabled: bool):
-        refused = check_arguments([], args)
-        if refused is not None:
-            return refused
-        cond, status = self._refused(parent, engineer=True)
+        cond, status = self._refused(parent, args, [], engineer=True)
         if status is not None:
             return status
         if cond.enabled == enabled:
@@ -192,10 +191,7 @@ class ConditionLifeCycle:
         return await self._switch(parent, args, enabled=False)
 
     async def _shelve(self, parent, args, state: str, arguments: list[Arg]):
-        refused = check_arguments(arguments, args)
-        if refused is not None:
-            return refused
-        cond, status = self._refused(parent)
+        cond, status = self._refused(parent, args, arguments)
         if status is not None:
             return status
         if not cond.enabled:

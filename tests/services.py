@@ -35,16 +35,11 @@ from typing import Any
 
 import pytest
 
+from opcua_server.testing import free_port  # the one an integrator gets; tests import it here too
+
 MOSQUITTO = Path("/usr/sbin/mosquitto")
 VICTORIA_METRICS = Path("/usr/bin/victoria-metrics")
 _START_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def require_binary(path: Path) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,8 @@ from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.history import HistoryDict
 from asyncua.ua.ua_binary import Primitives
 from cryptography.hazmat.primitives.serialization import Encoding
+
+from opcua_server.testing import free_port as free_port  # the bridge tests import it here
 
 MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
 VENDOR_URI = "urn:factory-sim:tests:vendor-machines"
@@ -57,12 +58,6 @@ VARIABLES: dict[str, tuple[tuple[str, ...], object, bool]] = {
     "Manufacturer": (("Identification",), "ACME Sheet Metal", False),
     "SerialNumber": (("Identification",), "", False),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PersistentHistory(HistoryDict):

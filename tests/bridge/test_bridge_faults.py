@@ -5,6 +5,7 @@ lost silently, no value renumbered, retained topics restored, one clear log line
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -12,11 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mqtt_bridge.app import Bridge
 from mqtt_bridge.config import BridgeConfig, load
 from mqtt_bridge.journal import Journal
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
@@ -398,27 +401,35 @@ async def test_a_server_restart_is_marked_on_the_status_topic(
     assert logged(caplog, logging.WARNING, "restarted")
 
 
-async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
-    fresh_server: MachineryServer, mosquitto, tmp_path: Path
-) -> None:
+async def restart_without_history(server: MachineryServer, successor: MachineryServer,
+                                  mosquitto, tmp_path: Path) -> list[Received]:
+    """A bridge publishes the server's Temperature; five changes historized and not yet
+    published, the server stops and `successor` (the same endpoint, no history of before)
+    takes its place and sets Temperature to 200. What a consumer received until it sees 200."""
     recorder = MqttRecorder(mosquitto, "factory/#")
-    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
+    config = bridge_config(server, mosquitto, tmp_path / "state",
                            opcua__publishing_interval=2000.0, opcua__reconnect_max_delay=1.0)
-    successor = MachineryServer(fresh_server.port)  # the same endpoint, no history of before
     try:
         async with running(config):
             await settle(recorder, lambda m: values(m, TEMPERATURE))
             # changed and historized, not yet published: a restart without history loses them
-            await asyncio.to_thread(fresh_server.set_values,
+            await asyncio.to_thread(server.set_values,
                                     [("Press1", "Temperature", float(v)) for v in range(100, 105)])
             await asyncio.sleep(0.1)
-            await asyncio.to_thread(fresh_server.stop)
+            await asyncio.to_thread(server.stop)
             await asyncio.to_thread(successor.start)
             await asyncio.to_thread(successor.set_value, "Press1", "Temperature", 200.0)
-            messages = await settle(recorder, lambda m: 200.0 in values(m, TEMPERATURE), 60)
+            return await settle(recorder, lambda m: 200.0 in values(m, TEMPERATURE), 60)
     finally:
         recorder.close()
         successor.stop()
+
+
+async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
+    fresh_server: MachineryServer, mosquitto, tmp_path: Path
+) -> None:
+    successor = MachineryServer(fresh_server.port)  # the same endpoint, no history of before
+    messages = await restart_without_history(fresh_server, successor, mosquitto, tmp_path)
     documents = in_order(messages, TEMPERATURE)
     assert [d.get("value") for d in documents][-1] == 200.0
     gaps = [d for d in documents if "gap" in d]
@@ -428,6 +439,25 @@ async def test_what_a_server_forgot_in_a_restart_is_a_gap_record(
     assert gaps[0]["gap"]["from"] == before[-1]["sourceTimestamp"]
     assert gaps[0]["gap"]["to"] == after[0]["sourceTimestamp"]
     assert 200.0 in [d["value"] for d in after] and 104.0 not in [d["value"] for d in after]
+
+
+@contextlib.asynccontextmanager
+async def bound_journal_broker_down(server: MachineryServer, broker, tmp_path: Path
+                                    ) -> AsyncIterator[tuple[Bridge, MqttRecorder]]:
+    """A bridge with a journal bound of 200 rows, settled on Temperature and SpindleSpeed with
+    nothing pending, then the broker stopped; with a recorder that keeps its queue across."""
+    recorder = MqttRecorder(broker, "factory/#", session=True)
+    config = bridge_config(server, broker, tmp_path / "state",
+                           mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
+    try:
+        async with running(config) as bridge:
+            sink = bridge.sinks[0]
+            await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
+            await until(lambda: sink.stats()["pending"] == 0)
+            await asyncio.to_thread(broker.stop)
+            yield bridge, recorder
+    finally:
+        recorder.close()
 
 
 async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a_gap(
@@ -440,45 +470,36 @@ async def test_values_dropped_at_the_journal_bound_come_back_from_history_else_a
     SpindleSpeed, naming the sequence numbers missing; alarms raised then and dropped too are
     named by a gap record in the machine's alarm sequence."""
     broker = mosquitto_persistent
-    recorder = MqttRecorder(broker, "factory/#", session=True)  # keeps its queue across
-    config = bridge_config(fresh_server, broker, tmp_path / "state",
-                           mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
     spindle = [float(v) for v in range(1000, 1300)]
     temperature = [float(v) for v in range(501, 801)]
-    try:
-        async with running(config) as bridge:
-            sink = bridge.sinks[0]
-            await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
-            await until(lambda: sink.stats()["pending"] == 0)
-            await asyncio.to_thread(broker.stop)
-            appended = bridge.journal.stats()["appended"]
-            for i in range(12):  # the oldest rows: dropped first
-                await asyncio.to_thread(fresh_server.fire_alarm, "Press1", f"alarm {i}", 500)
-            await until(lambda: bridge.journal.stats()["appended"] >= appended + 12)
-            stamps = await asyncio.to_thread(fresh_server.set_values, [
-                ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
-                for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
-            await until(lambda: bridge.journal.stats()["dropped"] >= 400)
-            # the server's retention has let go of the first 50 temperatures meanwhile
-            await asyncio.to_thread(fresh_server.expire_history, "Press1", "Temperature",
-                                    stamps[2 * 50 + 1])
-            # the newest value, journaled while the broker is still down: it is delivered
-            # before the drop episode can end and what was dropped is read back (the end
-            # comes with the first append or look once the broker made room, whichever is
-            # first: a value written after the broker is back could come before or after)
-            await asyncio.to_thread(fresh_server.set_value, "Press1", "Temperature", 999.0)
-            await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE) == 999.0)
-            await asyncio.to_thread(broker.start)
-            await until(lambda: sink.stats()["pending"] == 0)
-            messages = await settle(recorder, lambda m: {999.0, *temperature[50:]}
-                                    <= set(values(m, TEMPERATURE))
-                                    and any("gap" in d for d in documents(m, SPINDLE).values())
-                                    and any("gap" in d for d in documents(m, ALARMS).values()),
-                                    60)
-            stats = bridge.stats()["opcua"]
-            retained = await asyncio.to_thread(retained_now, broker)
-    finally:
-        recorder.close()
+    async with bound_journal_broker_down(fresh_server, broker, tmp_path) as (bridge, recorder):
+        sink = bridge.sinks[0]
+        appended = bridge.journal.stats()["appended"]
+        for i in range(12):  # the oldest rows: dropped first
+            await asyncio.to_thread(fresh_server.fire_alarm, "Press1", f"alarm {i}", 500)
+        await until(lambda: bridge.journal.stats()["appended"] >= appended + 12)
+        stamps = await asyncio.to_thread(fresh_server.set_values, [
+            ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+            for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+        await until(lambda: bridge.journal.stats()["dropped"] >= 400)
+        # the server's retention has let go of the first 50 temperatures meanwhile
+        await asyncio.to_thread(fresh_server.expire_history, "Press1", "Temperature",
+                                stamps[2 * 50 + 1])
+        # the newest value, journaled while the broker is still down: it is delivered
+        # before the drop episode can end and what was dropped is read back (the end
+        # comes with the first append or look once the broker made room, whichever is
+        # first: a value written after the broker is back could come before or after)
+        await asyncio.to_thread(fresh_server.set_value, "Press1", "Temperature", 999.0)
+        await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE) == 999.0)
+        await asyncio.to_thread(broker.start)
+        await until(lambda: sink.stats()["pending"] == 0)
+        messages = await settle(recorder, lambda m: {999.0, *temperature[50:]}
+                                <= set(values(m, TEMPERATURE))
+                                and any("gap" in d for d in documents(m, SPINDLE).values())
+                                and any("gap" in d for d in documents(m, ALARMS).values()),
+                                60)
+        stats = bridge.stats()["opcua"]
+        retained = await asyncio.to_thread(retained_now, broker)
     # Temperature: every value history still holds arrives exactly once; a gap names the rest.
     by_seq = documents(messages, TEMPERATURE)
     seq_of = {d.get("value"): s for s, d in by_seq.items()}

@@ -14,9 +14,11 @@ from tests.bridge.machinery_server import MachineryServer
 from tests.bridge.test_bridge_faults import (
     SPINDLE,
     TEMPERATURE,
+    bound_journal_broker_down,
     bridge_config,
     documents,
     in_order,
+    restart_without_history,
     settle,
     start_bridge,
     until,
@@ -42,24 +44,8 @@ async def test_a_gap_record_never_runs_backwards_when_a_restarted_servers_clock_
     served before (a simulator's plant starts afresh). What it changed before the restart and
     did not publish is lost: a gap record says so, and it never runs from a later time to an
     earlier one (a consumer or the time series would read a negative length)."""
-    recorder = MqttRecorder(mosquitto, "factory/#")
-    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
-                           opcua__publishing_interval=2000.0, opcua__reconnect_max_delay=1.0)
     successor = MachineryServer(fresh_server.port, clock_offset=-timedelta(hours=6))
-    try:
-        async with running(config):
-            await settle(recorder, lambda m: values(m, TEMPERATURE))
-            # changed, not yet published: the restart without history loses them
-            await asyncio.to_thread(fresh_server.set_values,
-                                    [("Press1", "Temperature", float(v)) for v in range(100, 105)])
-            await asyncio.sleep(0.1)
-            await asyncio.to_thread(fresh_server.stop)
-            await asyncio.to_thread(successor.start)
-            await asyncio.to_thread(successor.set_value, "Press1", "Temperature", 200.0)
-            messages = await settle(recorder, lambda m: 200.0 in values(m, TEMPERATURE), 60)
-    finally:
-        recorder.close()
-        successor.stop()
+    messages = await restart_without_history(fresh_server, successor, mosquitto, tmp_path)
     gaps = gap_records(messages)
     backwards = [(topic, gap) for topic, gap in gaps
                  if gap["from"] is not None and gap["to"] is not None
@@ -98,31 +84,22 @@ async def test_a_read_back_never_overflows_the_journal_and_every_seq_is_accounte
     a gap record (`seqs`); no change arrives under two numbers."""
     caplog.set_level(logging.WARNING)
     broker = mosquitto_persistent
-    recorder = MqttRecorder(broker, "factory/#", session=True)
-    config = bridge_config(fresh_server, broker, tmp_path / "state",
-                           mqtt__reconnect_max_delay=0.5, **{"__journal_max_items": 200})
     temperature = [float(v) for v in range(10_000, 11_500)]
     spindle = [float(v) for v in range(20_000, 21_500)]
-    try:
-        async with running(config) as bridge:
-            sink = bridge.sinks[0]
-            await settle(recorder, lambda m: values(m, TEMPERATURE) and values(m, SPINDLE))
-            await until(lambda: sink.stats()["pending"] == 0)
-            await asyncio.to_thread(broker.stop)
-            await asyncio.to_thread(fresh_server.set_values, [
-                ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
-                for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
-            await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE)
-                        == temperature[-1], 60)
-            dropped = bridge.journal.stats()["dropped"]
-            assert dropped > 1000
-            await asyncio.to_thread(broker.start)
-            messages = await settle(recorder, lambda m: set(temperature)
-                                    <= set(values(m, TEMPERATURE)), 120)
-            await until(lambda: sink.stats()["pending"] == 0)
-            after = bridge.journal.stats()["dropped"]
-    finally:
-        recorder.close()
+    async with bound_journal_broker_down(fresh_server, broker, tmp_path) as (bridge, recorder):
+        sink = bridge.sinks[0]
+        await asyncio.to_thread(fresh_server.set_values, [
+            ("Press1", name, value) for pair in zip(spindle, temperature, strict=True)
+            for name, value in zip(("SpindleSpeed", "Temperature"), pair, strict=True)])
+        await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE)
+                    == temperature[-1], 60)
+        dropped = bridge.journal.stats()["dropped"]
+        assert dropped > 1000
+        await asyncio.to_thread(broker.start)
+        messages = await settle(recorder, lambda m: set(temperature)
+                                <= set(values(m, TEMPERATURE)), 120)
+        await until(lambda: sink.stats()["pending"] == 0)
+        after = bridge.journal.stats()["dropped"]
     assert after == dropped, f"the read-back overflowed the journal: {after - dropped} dropped"
     fulls = [r for r in caplog.records if "is full" in r.getMessage()]
     assert len(fulls) == 1, [r.getMessage() for r in fulls]

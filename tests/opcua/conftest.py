@@ -8,11 +8,11 @@ own with `start_plant_server`. Tests using these fixtures need
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest_asyncio
-from asyncua import Client, ua
+from asyncua import Client, Server, ua
 
 from factory_sim.plant import Plant
 from factory_sim.scenario import load_scenario
@@ -27,6 +27,29 @@ SEED = 11
 
 def make_plant(scenario: str = "reference-opcua", seed: int = SEED, lines: int | None = None):
     return Plant(load_scenario(SCENARIOS / f"{scenario}.yaml"), seed=seed, lines=lines)
+
+
+async def bare_server() -> tuple[Server, str]:
+    """An initialised asyncua Server without its clock, on a free loopback port and without
+    security, not yet started; with its endpoint URL."""
+    server = Server()
+    await server.init()
+    server.disable_clock()
+    url = f"opc.tcp://127.0.0.1:{free_port()}/"
+    server.set_endpoint(url)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    return server, url
+
+
+def event_filter(fields: Iterable[str]) -> ua.EventFilter:
+    """Exactly the given fields, by browse path from ConditionType, as any client."""
+    evfilter = ua.EventFilter()
+    for path in fields:
+        evfilter.SelectClauses.append(ua.SimpleAttributeOperand(
+            TypeDefinitionId=ua.NodeId(ua.ObjectIds.ConditionType),
+            AttributeId=ua.AttributeIds.Value,
+            BrowsePath=[ua.QualifiedName(part, 0) for part in path.split("/")]))
+    return evfilter
 
 
 async def start_plant_server(plant, **settings) -> SimulationServer:

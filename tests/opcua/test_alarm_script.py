@@ -10,21 +10,18 @@ import pytest
 from asyncua import Client, ua
 
 from opcua_server.alarm_script import AlarmScriptError, load_script
-from tests.opcua.conftest import PROJECT, Simulation, make_plant, start_plant_server
+from tests.opcua.conftest import (
+    PROJECT,
+    Simulation,
+    event_filter,
+    make_plant,
+    start_plant_server,
+)
 
 SCRIPT = PROJECT / "docs" / "integrators" / "examples" / "alarm-script.yaml"
 IDS = ua.ObjectIds
 FIELDS = ("EventId", "ConditionName", "Time", "Message", "Severity", "ActiveState/Id",
           "AckedState/Id", "ShelvingState/CurrentState")
-
-
-def event_filter() -> ua.EventFilter:
-    evfilter = ua.EventFilter()
-    for path in FIELDS:
-        evfilter.SelectClauses.append(ua.SimpleAttributeOperand(
-            TypeDefinitionId=ua.NodeId(IDS.ConditionType), AttributeId=ua.AttributeIds.Value,
-            BrowsePath=[ua.QualifiedName(part, 0) for part in path.split("/")]))
-    return evfilter
 
 
 class DoorEvents:
@@ -55,7 +52,7 @@ async def test_the_event_stream_follows_the_script_and_its_expectations():
         async with Client(server.endpoint, timeout=10) as client:
             events = DoorEvents()
             subscription = await client.create_subscription(20, events)
-            await subscription.subscribe_events(client.nodes.server, evfilter=event_filter())
+            await subscription.subscribe_events(client.nodes.server, evfilter=event_filter(FIELDS))
             simulation = Simulation(client, server.ns.plant)
             stream = []
             await simulation.step(60)

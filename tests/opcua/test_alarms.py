@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
-from asyncua import Client, Server, ua
+from asyncua import Client, ua
 
 from opcua_server.alarms import AlarmManager
-from tests.services import free_port
+from tests.opcua.conftest import bare_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,12 +25,7 @@ EVENT_TYPES = [
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plant():
-    server = Server()
-    await server.init()
-    server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{free_port()}/"
-    server.set_endpoint(url)
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    server, url = await bare_server()
     idx = await server.register_namespace("urn:factory-sim:test-alarms")
     objects = server.nodes.objects
     press = await objects.add_object(ua.NodeId("PressBrake1", idx), f"{idx}:PressBrake1")

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from asyncua import Client, Server, ua
+from asyncua import Client, ua
 
 from opcua_server.alarms import AlarmManager
 from opcua_server.condition_life_cycle import MAX_TIME_SHELVED_MS
-from tests.services import free_port
+from tests.opcua.conftest import bare_server, event_filter
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,16 +36,6 @@ class Clock:
         return self.now
 
 
-def event_filter() -> ua.EventFilter:
-    """Exactly the fields the tests read, by browse path from ConditionType, as any client."""
-    evfilter = ua.EventFilter()
-    for path in FIELDS:
-        evfilter.SelectClauses.append(ua.SimpleAttributeOperand(
-            TypeDefinitionId=ua.NodeId(IDS.ConditionType), AttributeId=ua.AttributeIds.Value,
-            BrowsePath=[ua.QualifiedName(part, 0) for part in path.split("/")]))
-    return evfilter
-
-
 class Events:
     def __init__(self) -> None:
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -60,12 +50,7 @@ class Events:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plant():
-    server = Server()
-    await server.init()
-    server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{free_port()}/"
-    server.set_endpoint(url)
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    server, url = await bare_server()
     idx = await server.register_namespace("urn:factory-sim:test-life-cycle")
     press = await server.nodes.objects.add_object(ua.NodeId("press", idx), f"{idx}:press")
     clock = Clock()
@@ -76,7 +61,7 @@ async def plant():
     async with Client(url, timeout=10) as client:
         events = Events()
         subscription = await client.create_subscription(20, events)
-        await subscription.subscribe_events(client.nodes.server, evfilter=event_filter())
+        await subscription.subscribe_events(client.nodes.server, evfilter=event_filter(FIELDS))
         yield client, alarms, press, condition, clock, events
     await server.stop()
 

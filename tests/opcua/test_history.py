@@ -14,19 +14,14 @@ from asyncua import Client, Server, ua
 
 from opcua_server import history
 from opcua_server.alarms import AlarmManager
-from tests.services import free_port
+from tests.opcua.conftest import bare_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["memory", "sqlite"])
 async def plant(request, tmp_path_factory):
-    server = Server()
-    await server.init()
-    server.disable_clock()
-    url = f"opc.tcp://127.0.0.1:{free_port()}/"
-    server.set_endpoint(url)
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    server, url = await bare_server()
     db = tmp_path_factory.mktemp("history") / "history.sqlite"
     await history.enable(
         server,
