@@ -117,7 +117,7 @@ class JobManagement:
                          else ua.VariantType.ExtensionObject)
                 value = ua.Variant(fixed[name], vtype, is_array=True)
             batch.variable(child(control, name), ua.QualifiedName(name, isa), control, value,
-                           jobs._datatype(ns, kind), value_rank=1)
+                           jobs.datatype(ns, kind), value_rank=1)
         batch.variable(child(control, "MaxDownloadableJobOrders"),
                        ua.QualifiedName("MaxDownloadableJobOrders", isa), control,
                        ua.Variant(self.book.max_downloadable, ua.VariantType.UInt16),

@@ -144,7 +144,7 @@ _PY_TYPES = {_STRING: ua.String, _DECIMAL: ua.String, _LT: ua.LocalizedText,
              ua.ObjectIds.UInt32: ua.UInt32, ua.ObjectIds.RelativePath: ua.RelativePath}
 
 
-def _datatype(ns: Namespaces, kind) -> ua.NodeId:
+def datatype(ns: Namespaces, kind) -> ua.NodeId:
     if kind is None:
         return ua.NodeId(ua.ObjectIds.BaseDataType)
     if kind == "OutputInfoType":
@@ -210,7 +210,7 @@ def _definition(ns: Namespaces, name: str) -> ua.StructureDefinition:
         BaseDataType=ua.NodeId(ua.ObjectIds.Structure),
         StructureType=(ua.StructureType.StructureWithOptionalFields if optional
                        else ua.StructureType.Structure),
-        Fields=[ua.StructureField(Name=field_name, DataType=_datatype(ns, kind),
+        Fields=[ua.StructureField(Name=field_name, DataType=datatype(ns, kind),
                                   ValueRank=1 if array else -1,
                                   ArrayDimensions=[0] if array else [],
                                   MaxStringLength=0, IsOptional=is_optional)
@@ -237,7 +237,7 @@ def declare(batch: NodeBatch, ns: Namespaces) -> None:
         batch.reference(ua.NodeId(ident, isa), OPTIONAL, ua.NodeId(ua.ObjectIds.HasModellingRule))
     for name, (ident, kind, array) in RECEIVER_VARIABLES.items():
         batch.variable(ua.NodeId(ident, isa), ua.QualifiedName(name, isa), receiver,
-                       ua.Variant(None), _datatype(ns, kind), rule=MANDATORY,
+                       ua.Variant(None), datatype(ns, kind), rule=MANDATORY,
                        value_rank=1 if array else -1)
     batch.variable(ua.NodeId(MAX_DOWNLOADABLE_JOB_ORDERS, isa),
                    ua.QualifiedName("MaxDownloadableJobOrders", isa), receiver, ua.Variant(None),
@@ -258,7 +258,7 @@ def declare(batch: NodeBatch, ns: Namespaces) -> None:
                       ua.NodeId(ua.ObjectIds.BaseEventType), abstract=True)
     for name, (ident, kind, array) in EVENT_FIELDS.items():
         batch.variable(ua.NodeId(ident, isa), ua.QualifiedName(name, isa), event,
-                       ua.Variant(None), _datatype(ns, kind), reference=HAS_PROPERTY,
+                       ua.Variant(None), datatype(ns, kind), reference=HAS_PROPERTY,
                        rule=MANDATORY, value_rank=1 if array else -1)
 
     management = ua.NodeId(JOB_MANAGEMENT_TYPE, jobs)
@@ -291,7 +291,7 @@ def _argument(name: str, datatype: ua.NodeId, array: bool = False,
 def receiver_arguments(ns: Namespaces, method: str) -> tuple[list, list]:
     """The input and output arguments of a receiver method, as the specification has them."""
     if method in ("Store", "StoreAndStart", "Update"):
-        first = _argument("JobOrder", _datatype(ns, "ISA95JobOrderDataType"),
+        first = _argument("JobOrder", datatype(ns, "ISA95JobOrderDataType"),
                           description="the job order with its parameters and requirements")
     else:
         first = _argument("JobOrderID", ua.NodeId(_STRING), description="the job order")
@@ -303,12 +303,12 @@ def receiver_arguments(ns: Namespaces, method: str) -> tuple[list, list]:
 
 
 def provider_arguments(ns: Namespaces, method: str) -> tuple[list, list]:
-    response = _datatype(ns, "ISA95JobResponseDataType")
+    response = datatype(ns, "ISA95JobResponseDataType")
     status = _argument("ReturnStatus", ua.NodeId(ua.ObjectIds.UInt64),
                        description="bit 0 set: no error")
     if method == "RequestJobResponseByJobOrderID":
         return ([_argument("JobOrderID", ua.NodeId(_STRING), description="the job order")],
                 [_argument("JobResponse", response), status])
-    return ([_argument("JobOrderState", _datatype(ns, "ISA95StateDataType"), array=True,
+    return ([_argument("JobOrderState", datatype(ns, "ISA95StateDataType"), array=True,
                        description="states to select (StateNumber), any of them")],
             [_argument("JobResponses", response, array=True), status])

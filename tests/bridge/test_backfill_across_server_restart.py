@@ -52,11 +52,11 @@ from tests.services import (
 from tests.stack.processes import log_tails, start, start_server, stop
 
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
-# PackML's counts are structures: whether this test process decodes them as a class or as a
+# PackML's counts and Job Management's job order lists are structures: whether this test process decodes them as a class or as a
 # raw ExtensionObject depends on which in-process server ran in it before (asyncua registers
 # structure classes process-wide), so under pytest-xdist their values are not comparable here;
 # tests/bridge/test_fast_decoding.py and tests/opcua cover how they are decoded and published.
-UNCOMPARED = ("/PackML/Admin/",)
+UNCOMPARED = ("/PackML/Admin/", "/JobManagement/")
 FAR = datetime(9000, 1, 1, tzinfo=UTC)
 FIRST_STEP_S = 7 * 3600  # to 07:00 on the first Monday: the morning shift is at work
 AWAY_STEP_S = 2 * 3600  # what the plant does while the bridge is away

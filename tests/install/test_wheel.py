@@ -110,13 +110,14 @@ def test_run_and_compare_shipped_names_and_a_file_based_on_one(installed):
 
 
 def test_lab_show_prints_the_worksheet_with_the_students_seed(installed):
+    """A student prints their worksheet with the seed the teacher handed out."""
     listed = installed.run("lab", "list")
     assert listed.returncode == 0, listed.stderr
     assert "04-first-connection" in listed.stdout
-    result = installed.run("lab", "show", "4", "--student", "s1234567")
+    result = installed.run("lab", "show", "4", "--seed", "4242")
     assert result.returncode == 0, result.stderr
     assert "factory-sim compare reference-standalone labs/connect-punch-laser" in result.stdout
-    assert "{seed}" not in result.stdout
+    assert "{seed}" not in result.stdout and "--seed 4242" in result.stdout
 
 
 def _line_starting(process: subprocess.Popen, prefix: str, timeout: float) -> str:
