@@ -54,7 +54,8 @@ from tests.stack.processes import log_tails, start, start_server, stop
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 # PackML's counts and Job Management's job order lists are structures: whether this test
 # process decodes them as a class or as a raw ExtensionObject depends on which in-process
-# server ran in it before (asyncua registers structure classes process-wide), so under pytest-xdist their values are not comparable here;
+# server ran in it before (asyncua registers structure classes process-wide), so under
+# pytest-xdist their values are not comparable here;
 # tests/bridge/test_fast_decoding.py and tests/opcua cover how they are decoded and published.
 UNCOMPARED = ("/PackML/Admin/", "/JobManagement/")
 FAR = datetime(9000, 1, 1, tzinfo=UTC)
