@@ -167,7 +167,8 @@ def test_without_the_operator_login_the_server_refuses_every_action(demo, browse
 
     button = page.wait_for_selector("[data-testid^=ack-reference-opcua-]", timeout=120_000)
     testid = button.get_attribute("data-testid")
-    button.click()
+    # a locator, not the element found above: the alarm panel redraws several times a second
+    page.locator(f"[data-testid='{testid}']").first.click()
     page.get_by_text("Acknowledge refused").wait_for(timeout=20_000)
     assert page.query_selector(f"[data-testid='{testid}']") is not None  # still to acknowledge
 

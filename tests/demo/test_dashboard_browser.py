@@ -146,7 +146,7 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
         button = page.query_selector("[data-testid^=ack-reference-opcua-]") or button
         testid = button.get_attribute("data-testid")
         cell, condition = testid.removeprefix("ack-reference-opcua-").rsplit("-", 1)
-        button.click()
+        page.locator(f"[data-testid='{testid}']").first.click()  # re-found: the panel redraws
         ackstate = f"[data-testid=ackstate-reference-opcua-{cell}-{condition}]"
 
         def acknowledged_on_page() -> bool:
