@@ -215,6 +215,20 @@ def test_a_2_kb_sheet_of_nested_aliases_is_refused(tmp_path):
 # -- every command a worksheet names runs -----------------------------------------------------
 
 
+def client_outputs(commands: list[list[str]], port: int) -> list[str]:
+    """What each of a hands-on worksheet's client commands prints (asyncua's `uals`, `uaread`,
+    ...), run against the plant served on `port`; every one must succeed."""
+    outputs = []
+    for argv in commands:
+        if argv[0] == "factory-sim":
+            continue
+        result = subprocess.run([str(BIN / argv[0]), *on_port(argv, port)[1:]],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (argv, result.stderr)
+        outputs.append(result.stdout)
+    return outputs
+
+
 def worksheet_commands(lab_id: str) -> list[list[str]]:
     """The commands of the worksheet's ```bash blocks, as the student's shell splits them."""
     text = worksheet_text(find_lab(lab_id), student_seed(SECRET, "s1234567"))
@@ -286,14 +300,7 @@ def test_every_command_of_the_opcua_lab_runs_and_shows_the_graded_figures():
     assert len(serve) == 1
     server = start([*serve[0], "--port", str(port)], "endpoint:")
     try:
-        outputs = []
-        for argv in commands:
-            if argv[0] == "factory-sim":
-                continue
-            result = subprocess.run([str(BIN / argv[0]), *on_port(argv, port)[1:]],
-                                    capture_output=True, text=True, timeout=60)
-            assert result.returncode == 0, (argv, result.stderr)
-            outputs.append(result.stdout)
+        outputs = client_outputs(commands, port)
     finally:
         assert stop(server) == 0
     # What the worksheet's reads print is what the checker expects for this student.
@@ -353,14 +360,7 @@ def test_every_command_of_the_mes_lab_runs_and_shows_the_graded_figures():
     server = start([*serve[0], "--port", str(port)], "endpoint:")
     url = f"opc.tcp://127.0.0.1:{port}/factory-sim/"
     try:
-        outputs = []
-        for argv in commands:
-            if argv[0] == "factory-sim":
-                continue
-            result = subprocess.run([str(BIN / argv[0]), *on_port(argv, port)[1:]],
-                                    capture_output=True, text=True, timeout=60)
-            assert result.returncode == 0, (argv, result.stderr)
-            outputs.append(result.stdout)
+        outputs = client_outputs(commands, port)
         assert key["first_order_id"] in outputs[1]  # OrderIds, read after the 60 s step
         text = worksheet_text(find_lab(lab_id), student_seed(SECRET, "s1234567"))
         snippet = re.findall(r"```python\n(.*?)```", text, re.S)[0]
