@@ -43,6 +43,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from mqtt_bridge.journal import Journal, JournalEntry
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.mqtt import payload
+from mqtt_bridge.outputs.mqtt.failover import host_and_port
 from mqtt_bridge.outputs.mqtt.payload import topic_of_key
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 
@@ -80,6 +81,7 @@ class MqttSink(JournalSink):
         self._acks: deque[tuple[int, int]] = deque()  # (generation, mid) from paho's thread
         self._connack: asyncio.Future[Any] | None = None
         self._outage = Outage(f"MQTT broker {settings.url}")
+        self._brokers = settings.brokers  # failover between the nodes of a cluster
         self._restored = 0
         self._retained_in_flight: dict[int, tuple[str, str]] = {}  # mid: (topic, payload)
         self._status_seen: asyncio.Future[None] | None = None
@@ -108,15 +110,18 @@ class MqttSink(JournalSink):
             except _ConnectFailed as exc:
                 self.last_error = str(exc)
                 self._outage.failed(str(exc))
-                await self._pause(delay)
-                delay = min(delay * 2, self.settings.reconnect_max_delay)
+                if self._brokers.failed():  # every node refused: back off
+                    await self._pause(delay)
+                    delay = min(delay * 2, self.settings.reconnect_max_delay)
                 continue
+            self._brokers.connected()
             delay = self.settings.reconnect_min_delay
             self._outage.over(self.journal.waiting(self.cursor))
             try:
                 await self._deliver(client)
                 if not self._closing:
                     self._outage.failed(self.last_error or "connection lost")
+                    self._brokers.failed()  # reconnect to the next node
             except Exception as exc:  # a bug must not end delivery for good: log, reconnect
                 log.exception("MQTT sink failed; reconnecting")
                 self.last_error = f"MQTT sink: {exc!r}"
@@ -167,10 +172,10 @@ class MqttSink(JournalSink):
                 client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
                                keyfile=settings.tls_key)
             # Blocking (name lookup, TCP and TLS handshakes, CONNECT): in a worker thread.
-            await asyncio.to_thread(client.connect, settings.host, settings.port,
-                                    settings.keepalive)
+            host, port = host_and_port(self._brokers.current)
+            await asyncio.to_thread(client.connect, host, port, settings.keepalive)
         except (OSError, ValueError) as exc:
-            raise _ConnectFailed(f"MQTT broker {settings.url}: {exc}") from None
+            raise _ConnectFailed(f"MQTT broker {self._brokers.current}: {exc}") from None
         self._attach(client)
         try:
             reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
@@ -178,7 +183,8 @@ class MqttSink(JournalSink):
             reason = "no CONNACK"
         if reason is None or getattr(reason, "is_failure", True):
             await self._shut(client)
-            raise _ConnectFailed(f"MQTT broker {settings.url} refused the connection: {reason}")
+            raise _ConnectFailed(f"MQTT broker {self._brokers.current} refused the connection: "
+                                 f"{reason}")
         self._client = client
         self.connected = True
         self._connects += 1
@@ -229,7 +235,7 @@ class MqttSink(JournalSink):
         if self._connack and not self._connack.done():
             self._connack.set_result(None)
         if self.connected and not self._closing:
-            self.last_error = f"MQTT broker {self.settings.url}: connection lost ({reason})"
+            self.last_error = f"MQTT broker {self._brokers.current}: connection lost ({reason})"
         self.connected = False
         self._wake.set()
 
