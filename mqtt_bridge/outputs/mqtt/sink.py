@@ -333,7 +333,8 @@ class MqttSink(JournalSink):
             self._status_seen = None
             client.unsubscribe(settings.status_topic)
         log.warning("MQTT broker %s has lost its retained values (a new broker, or one without "
-                    "persistence): publishing the last value of %d topics again", settings.url,
+                    "persistence): publishing the last value of %d topics again",
+                    self._brokers.current,
                     len(kept))
         prefix = settings.prefix
         for topic, text in kept.items():
