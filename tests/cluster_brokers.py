@@ -66,7 +66,7 @@ class NatsNode(Service):
             client.connect(self.host, self.port, 10)
             client.loop_start()
             info = client.publish("_ready", "1", qos=1)
-            info.wait_for_publish(5)
+            info.wait_for_publish(1)
             return info.is_published()
         except (OSError, RuntimeError, ValueError):
             return False
