@@ -80,3 +80,14 @@ def test_an_unreachable_scheduler_is_one_line_within_the_connect_timeout(files, 
     line = one_line_error(*cli("compare", str(files[0]), "--cluster", address,
                                "--duration", "1h"), "compare")
     assert f"--cluster {address}: no Dask scheduler answered within 1 s" in line
+
+
+def test_a_scheduler_without_workers_is_one_line(files, monkeypatch):
+    import factory_cli.dask_cluster
+
+    monkeypatch.setattr(factory_cli.dask_cluster, "CONNECT_TIMEOUT_S", 1)
+    with distributed.LocalCluster(n_workers=0, dashboard_address=None,
+                                  host="127.0.0.1") as empty:
+        line = one_line_error(*cli("compare", str(files[0]), "--cluster",
+                                   empty.scheduler_address, "--duration", "1h"), "compare")
+    assert f"--cluster {empty.scheduler_address}: the scheduler has no worker" in line
