@@ -19,6 +19,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.services import Service, free_port, require_binary
@@ -94,13 +95,20 @@ class NatsCluster:
         for node in self.nodes:
             node.start()
         deadline = time.monotonic() + _READY_TIMEOUT
-        for node in self.nodes:
+
+        def ready(node: NatsNode) -> bool:
             while not node.mqtt_ready():
                 if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.2)
+            return True
+
+        with ThreadPoolExecutor(len(self.nodes)) as pool:  # the nodes get ready together
+            for node, is_ready in zip(self.nodes, pool.map(ready, self.nodes), strict=True):
+                if not is_ready:
                     self.stop()
                     raise RuntimeError(f"NATS node {node.url} never confirmed a publication; "
                                        f"its log ends:\n{node.log_tail()}")
-                time.sleep(0.2)
         return self
 
     def stop(self) -> None:
