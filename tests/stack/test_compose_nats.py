@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from factory_cli.main import build_parser
-from tests.cluster_brokers import NATS_SERVER
-from tests.services import Service, free_port, require_binary
+from tests.cluster_brokers import NATS_SERVER, require_nats
+from tests.services import Service, free_port
 from tests.stack import compose
 from tests.stack.compose import ROOT, option
 from tests.stack.test_compose import SITES, schema_check
@@ -64,7 +64,7 @@ def test_the_node_config_routes_to_every_node_and_keeps_three_replicas() -> None
     dockerfile = (NATS / "Dockerfile").read_text()
     assert "COPY node.conf auth.conf /etc/nats/" in dockerfile
     assert overlay()["services"]["nats-1"]["image"].endswith(
-        ":" + dockerfile.split("ARG NATS_SERVER_BIN=", 1)[1].split()[0])
+        ":" + dockerfile.split("ARG NATS_VERSION=", 1)[1].split()[0])
 
 
 class _AuthNode(Service):
@@ -106,7 +106,7 @@ def _client(port: int, user: str, password: str, client_id: str):
 def test_a_site_writes_only_its_own_topics_and_the_dashboard_only_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    require_binary(NATS_SERVER)
+    require_nats()
     passwords = {site: f"{site}-password-long-enough" for site in (*SITES, "dashboard")}
     for login, password in passwords.items():
         monkeypatch.setenv(f"MQTT_{login.upper()}_PASSWORD", password)
