@@ -10,8 +10,12 @@ With --attribution, it times instead the attribution of one step (stand-alone ->
 `compare --attribute`: the two levels and every mechanism switched alone, N replications each)
 on every available core.
 
+With --cluster-workers W, it times the same comparison on a local Dask cluster of W worker
+processes (`compare --cluster`) against `--jobs 2`, alternately (--rounds times each), and
+checks both print the same figures.
+
 Usage: .venv/bin/python benchmarks/compare_replications.py [--replications N] [--duration D]
-       [--attribution]
+       [--attribution | --cluster-workers W [--rounds R]]
 Figures depend on the machine and on what else runs on it; say so when you quote them.
 """
 
@@ -29,13 +33,14 @@ from factory_cli.simulation import available_cores
 LEVELS = ("reference-standalone", "reference-vendor", "reference-opcua", "reference-unified")
 
 
-def timed_compare(replications: int, duration: str, jobs: int, levels=LEVELS,
+def timed_compare(replications: int, duration: str, jobs: int | None, levels=LEVELS,
                   extra: tuple[str, ...] = ()) -> tuple[float, dict]:
     out = io.StringIO()
     start = time.perf_counter()
+    placement = [] if jobs is None else ["--jobs", str(jobs)]
     with contextlib.redirect_stdout(out):
         code = main(["compare", *levels, "--replications", str(replications), "--duration",
-                     duration, "--jobs", str(jobs), "--format", "json", "--quiet", *extra])
+                     duration, *placement, "--format", "json", "--quiet", *extra])
     elapsed = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"compare exited with {code}")
@@ -48,8 +53,15 @@ def main_() -> None:
     parser.add_argument("--duration", default="28d")
     parser.add_argument("--attribution", action="store_true",
                         help="time one step's attribution instead")
+    parser.add_argument("--cluster-workers", type=int, metavar="W",
+                        help="time `compare --cluster` on W local Dask worker processes "
+                        "against --jobs 2 instead")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     cores = available_cores()
+    if args.cluster_workers:
+        cluster_against_jobs(args, cores)
+        return
     if args.attribution:
         step = ("reference-standalone", "reference-opcua")
         elapsed, data = timed_compare(args.replications, args.duration, cores, step,
@@ -70,6 +82,36 @@ def main_() -> None:
     print(f"speed-up:               {serial / parallel:7.2f}x on {cores} cores")
     same = serial_data == parallel_data
     print(f"same figures serial and parallel: {'yes' if same else 'NO'}")
+    if not same:
+        raise SystemExit(1)
+
+
+def cluster_against_jobs(args: argparse.Namespace, cores: int) -> None:
+    from distributed import LocalCluster
+
+    runs = len(LEVELS) * args.replications
+    print(f"compare of {len(LEVELS)} levels x {args.replications} replications at "
+          f"{args.duration} ({runs} runs), {cores} cores available; alternately "
+          f"--jobs 2 and --cluster ({args.cluster_workers} worker processes, 1 thread each)")
+    with LocalCluster(n_workers=args.cluster_workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, host="127.0.0.1") as cluster:
+        times: dict[str, list[float]] = {"--jobs 2": [], "--cluster": []}
+        figures = []
+        for _ in range(args.rounds):
+            elapsed, data = timed_compare(args.replications, args.duration, 2)
+            times["--jobs 2"].append(elapsed)
+            figures.append(data)
+            elapsed, data = timed_compare(args.replications, args.duration, None,
+                                          extra=("--cluster", cluster.scheduler_address))
+            times["--cluster"].append(elapsed)
+            figures.append(data)
+    for name, values in times.items():
+        print(f"{name:>10}: " + ", ".join(f"{v:.1f} s" for v in values)
+              + f"  (best {min(values):.1f} s)")
+    print(f"cluster / jobs 2 (best of each): "
+          f"{min(times['--cluster']) / min(times['--jobs 2']):.2f}")
+    same = all(data == figures[0] for data in figures)
+    print(f"same figures on the cluster and locally: {'yes' if same else 'NO'}")
     if not same:
         raise SystemExit(1)
 

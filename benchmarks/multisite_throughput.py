@@ -3,6 +3,7 @@ process and its own `factory-sim bridge`, into one Mosquitto and one VictoriaMet
 
     .venv/bin/python benchmarks/multisite_throughput.py [--sites 1,2,3] [--lines 10]
         [--speed 10000] [--warmup 10] [--duration 20] [--batch machine|tag]
+        [--broker mosquitto|nats-cluster]
 
 For each N in `--sites` it starts Mosquitto and VictoriaMetrics afresh (free loopback ports, as
 the tests do), the first N sites of the shipped multisite/ (Lyon, Brno, Porto; each with
@@ -18,6 +19,10 @@ subscriber for all. After the warm-up it measures for `--duration` seconds:
   * sequence accounting per topic: after the window the servers stop, the bridges deliver
     what they hold and stop; every topic's numbers must run 1..max (missing, repeated);
   * CPU of the servers, the bridges, Mosquitto and VictoriaMetrics (in cores).
+With `--broker nats-cluster` the broker is a 3-node NATS JetStream cluster with MQTT
+(tests/cluster_brokers.py) instead of Mosquitto: every bridge gets the three nodes, site i's
+list starting at node i (one bridge per node), the subscriber reads from the first node, and
+the "broker" CPU column sums the three nodes.
 The machine has a fixed number of cores: the table shows how throughput grows with the number
 of site processes until they run out. Figures depend on the machine; run it on a quiet one.
 """
@@ -39,6 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bridge_throughput import CpuSampler, Recorder, ingested_rows, percentile  # noqa: E402
 from uns_updates import SequenceAccount, updates  # noqa: E402
 
+from tests.cluster_brokers import NatsCluster  # noqa: E402
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
 from tests.stack.processes import start, start_server, stop  # noqa: E402
 
@@ -54,49 +60,63 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
                         help="the bridges' MQTT mode (default machine)")
+    parser.add_argument("--broker", choices=("mosquitto", "nats-cluster"), default="mosquitto",
+                        help="one Mosquitto (default) or a 3-node NATS JetStream cluster")
     args = parser.parse_args()
     counts = [int(n) for n in args.sites.split(",")]
     if not all(1 <= n <= len(SITES) for n in counts):
         parser.error(f"--sites: each number must be 1..{len(SITES)}")
     print(f"{os.cpu_count()} cores; per site {args.lines} lines (x4 cells) at "
-          f"{args.speed:g}x, bridges in {args.batch} mode; {args.duration:g} s measured after "
-          f"{args.warmup:g} s")
+          f"{args.speed:g}x, bridges in {args.batch} mode, broker {args.broker}; "
+          f"{args.duration:g} s measured after {args.warmup:g} s")
     rows = [measure(n, args) for n in counts]
     print()
     print(" N  tag updates/s  per site           rows/s    p50 ms  p99 ms  missing  repeated"
-          "  CPU servers  bridges  Mosquitto  VM")
+          "  CPU servers  bridges  broker     VM")
     for row in rows:
         print(f"{row['n']:2d} {row['rate']:14,.0f}  {row['per_site']:17s} {row['rows']:9,.0f} "
               f"{row['p50']:8.0f} {row['p99']:7.0f} {row['missing']:8d} {row['repeated']:9d}"
               f"  {row['cpu']['servers']:11.2f} {row['cpu']['bridges']:8.2f} "
-              f"{row['cpu']['Mosquitto']:10.2f} {row['cpu']['VictoriaMetrics']:4.2f}")
+              f"{row['cpu']['broker']:10.2f} {row['cpu']['VictoriaMetrics']:4.2f}")
     return 0 if all(row["missing"] == 0 for row in rows) else 1
 
 
 def measure(n: int, args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"multisite-bench-{n}-"))
-    broker, database = Mosquitto(work / "mosquitto"), VictoriaMetrics(work / "victoria-metrics")
-    broker.start()
+    database = VictoriaMetrics(work / "victoria-metrics")
+    if args.broker == "nats-cluster":
+        cluster = NatsCluster(work / "nats")
+        nodes = cluster.nodes
+        broker = nodes[0]
+        start_broker, stop_broker = cluster.start, cluster.stop
+    else:
+        broker = Mosquitto(work / "mosquitto")
+        nodes = [broker]
+        start_broker, stop_broker = broker.start, broker.stop
+    start_broker()
     database.start()
     servers, bridges = [], []
     recorder = sampler = None
     try:
         recorder = Recorder(broker)
-        for site in SITES[:n]:
+        for index, site in enumerate(SITES[:n]):
             port = free_port()
+            first = index % len(nodes)  # each bridge starts on its own node
+            mqtt_url = ",".join(node.url for node in nodes[first:] + nodes[:first])
             servers.append(start_server(
                 ["serve", f"multisite/{site}", "--lines", str(args.lines),
                  "--speed", str(args.speed), "--port", str(port)], port,
                 work / f"serve-{site}.log", timeout=120))
             bridges.append(start(
-                ["bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}", "--mqtt", broker.url,
+                ["bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}", "--mqtt", mqtt_url,
                  "--mqtt-batch", args.batch, "--influx", database.url,
                  "--enterprise", "acme-metal", "--client-id", f"bridge-{site}",
                  "--state-dir", str(work / f"bridge-{site}"), "--log-level", "WARNING"],
                 work / f"bridge-{site}.log"))
         pids = {**{f"server {i}": p.pid for i, p in enumerate(servers)},
                 **{f"bridge {i}": p.pid for i, p in enumerate(bridges)},
-                "Mosquitto": broker.pid, "VictoriaMetrics": database.pid}
+                **{f"broker {i}": node.pid for i, node in enumerate(nodes)},
+                "VictoriaMetrics": database.pid}
         sampler = CpuSampler(pids)
         time.sleep(args.warmup)
         for process in servers + bridges:
@@ -119,7 +139,7 @@ def measure(n: int, args: argparse.Namespace) -> dict:
             recorder.close()
         if sampler is not None:
             sampler.stop()
-        broker.stop()
+        stop_broker()
         database.stop()
 
     account = SequenceAccount()
@@ -149,7 +169,7 @@ def measure(n: int, args: argparse.Namespace) -> dict:
         "missing": account.missing,
         "repeated": account.repeated,
         "cpu": {"servers": cores("server"), "bridges": cores("bridge"),
-                "Mosquitto": cores("Mosquitto"), "VictoriaMetrics": cores("VictoriaMetrics")},
+                "broker": cores("broker"), "VictoriaMetrics": cores("VictoriaMetrics")},
     }
     print(f"N={n}: {row['rate']:,.0f} tag updates/s ({row['per_site']}), p99 "
           f"{row['p99']:.0f} ms, {row['missing']} missing; logs in {work}", flush=True)

@@ -1,5 +1,5 @@
 """Writes the reference pages that come from the code: docs/reference/{cli,scenario-schema,
-opcua-address-space,uns,kpi-report}.md. Run it after changing a command's options, the scenario
+opcua-address-space,uns,kpi-report,kpis}.md. Run it after changing a command's options, the scenario
 model, the address space, the payload schema or the KPI report; tests/docs/test_site.py fails
 while a page is stale.
 
@@ -154,6 +154,29 @@ def kpi_report_page() -> str:
     return "\n".join(out)
 
 
+def kpis_page() -> str:
+    from factory_sim.kpi_definitions import KPI_DEFINITIONS
+
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    out = ["# KPI definitions\n",
+           "**The KPIs** (`factory_sim/kpi.py`), per ISO 22400-2, from state-time accounting: "
+           "every second of every cell is booked to its activity (the state times add up to "
+           "the simulated time) and each activity to a time element. One record per KPI in "
+           "`factory_sim/kpi_definitions.py`; *ISO 22400-2* names the KPI or time element it "
+           "follows (blank: the project's own).\n",
+           "| KPI | ISO 22400-2 | formula | unit | what it counts | report fields |",
+           "|---|---|---|---|---|---|"]
+    for kpi in KPI_DEFINITIONS:
+        fields = ", ".join(f"`{name}`" for name in kpi.fields)
+        out.append(f"| {cell(kpi.name)} | {cell(kpi.iso)} | {cell(kpi.formula)} | "
+                   f"{cell(kpi.unit)} | {cell(kpi.counts)} | {fields} |")
+    out += ["", "Every field of the report these come in (`kpis.json`, `run --format json`): "
+            "[the KPI report](kpi-report.md).\n"]
+    return "\n".join(out)
+
+
 def address_space_page() -> str:
     tree = asyncio.run(_browse_reference_plant())
     out = ["# OPC UA address space\n",
@@ -213,6 +236,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "scenario-schema.md": scenario_page,
     "uns.md": uns_page,
     "kpi-report.md": kpi_report_page,
+    "kpis.md": kpis_page,
     "opcua-address-space.md": address_space_page,
 }
 

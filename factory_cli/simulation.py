@@ -92,7 +92,7 @@ class Job:
     warmup: float = 0.0
 
 
-def _run_job(job: Job) -> dict:
+def run_job(job: Job) -> dict:
     return simulate(job.scenario, seed=job.seed, duration=job.duration,
                     warmup=job.warmup).as_dict()
 
@@ -116,7 +116,7 @@ def run_replications(jobs: Sequence[Job], workers: int | None = None,
     results: list[dict | None] = [None] * len(jobs)
     if workers <= 1:
         for index, job in enumerate(jobs):
-            results[index] = _run_job(job)
+            results[index] = run_job(job)
             if on_done is not None:
                 on_done(index + 1)
         return results
@@ -133,7 +133,7 @@ def run_replications(jobs: Sequence[Job], workers: int | None = None,
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         while True:
             for index, job in itertools.islice(pending, 2 * workers - len(running)):
-                running[pool.submit(_run_job, job)] = index
+                running[pool.submit(run_job, job)] = index
             if not running:
                 return results
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -13,28 +13,11 @@ KPIs built on them follow by addition, and nothing depends on how the model is b
 >>> round(kpis.report(now=3600.0).cells[0].availability, 4)
 0.8333
 
-Definitions (ISO 22400-2:2014, per work unit = cell):
-
-- POT (planned operation time) = all time − time outside the shift calendar (UNPLANNED);
-  PBT (planned busy time) = POT − planned downtime (breaks); APT (actual production time) =
-  time in activities of category PRODUCTION (producing, and the short stops within it).
-- availability = APT / PBT; performance (effectiveness) = PRI × PQ / APT, with PRI the planned
-  run time per part (`planned_cycle_time(cell, variant)`) summed over every part produced;
-  quality rate = GQ / PQ (PQ counts good, scrap and rework runs); OEE = the product.
-- MTTR = mean of (alarm cleared − failure alarm raised), split into detection (raised →
-  maintenance learns of it), response (→ technician starts repair) and repair (→ cleared).
-  Where the model sends RepairCompleted, its split in *working* seconds replaces the
-  timestamps' (a failure late in a shift does not count the night as repair time).
-- Two MTBFs, named for what they divide: `mtbf_producing_s` = producing time / failures,
-  the figure the scenario's `mtbf` draws failures on (a machine wears while it makes parts),
-  and `mtbf_operating_s` = operating time (PBT − down time, idle included) / (failures + 1),
-  ISO 22400-2's count of intervals between failures.
-- on-time-in-full (OTIF) = share of completed orders delivered by their due time *and* with
-  every part ordered; fill rate = good parts delivered / parts ordered, over completed orders;
-  on-time = share delivered by their due time, whatever their quantity.
-- information accuracy, per cell: 1 − Σ|reported − actual| / Σ actual over its shift
-  reports; a live cell files none and is exact (1.0). The plant's figure is the mean over
-  every cell, live ones included.
+What each KPI means, its formula, unit and the ISO 22400-2:2014 KPI it follows (per work
+unit = cell): one record per KPI in `factory_sim.kpi_definitions`, which the documentation's
+KPI definitions page is written from. Where the model sends RepairCompleted, MTTR's split in
+*working* seconds replaces the timestamps' (a failure late in a shift does not count the
+night as repair time).
 
 The plant level aggregates the cells' sums, the ISO 22400 way of rolling work units up:
 availability = ΣAPT / ΣPBT, performance = Σ(PRI × PQ) / ΣAPT, quality = ΣGQ / ΣPQ, OEE =

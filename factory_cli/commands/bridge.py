@@ -31,7 +31,8 @@ OPTIONS: list[tuple[str, tuple[str, str], str]] = [
      "subscription publishing interval in ms (100)"),
     ("--rebrowse-interval", ("opcua", "rebrowse_interval"),
      "seconds between looks for machines added or removed (30)"),
-    ("--mqtt", ("mqtt", "url"), "MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS)"),
+    ("--mqtt", ("mqtt", "url"), "MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS); "
+     "the nodes of a clustered broker comma-separated, tried in turn when one fails"),
     ("--mqtt-user", ("mqtt", "username"), "MQTT username"),
     ("--mqtt-password", ("mqtt", "password"),
      "MQTT password (prefer FACTORY_SIM_BRIDGE_MQTT_PASSWORD or _PASSWORD_FILE)"),

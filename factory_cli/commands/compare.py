@@ -59,12 +59,23 @@ def add_replication_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help="processes to run replications on (default: one per core; "
                         f"at most {MAX_JOBS})")
+    parser.add_argument("--cluster", metavar="tcp://SCHEDULER:PORT",
+                        help="run the replications on the workers of this Dask scheduler "
+                        "(each with factory-sim installed) instead of local processes; the "
+                        "same results as a local run for the same seeds")
 
 
 def replication_settings(args: argparse.Namespace) -> tuple[int, int | None]:
     bounded("--replications", args.replications, 1, MAX_REPLICATIONS)
     if args.jobs is not None:
         bounded("--jobs", args.jobs, 1, MAX_JOBS)
+    if args.cluster is not None:
+        from factory_cli.dask_cluster import scheduler_address
+
+        scheduler_address(args.cluster)
+        if args.jobs is not None:
+            raise CliError("--jobs: with --cluster the cluster's workers run the replications; "
+                           "leave out --jobs")
     return args.replications, args.jobs
 
 
@@ -78,12 +89,19 @@ def _unique_names(names: list[str]) -> list[str]:
     return unique
 
 
-def run_jobs(jobs: list, workers: int | None, quiet: bool) -> list[dict]:
-    """Run replication jobs with a progress bar (on stderr, when it is a terminal)."""
+def run_jobs(jobs: list, workers: int | None, quiet: bool,
+             cluster: str | None = None) -> list[dict]:
+    """Run replication jobs, on local processes or on a Dask `cluster`, with a progress bar
+    (on stderr, when it is a terminal)."""
     from factory_cli.simulation import progress_bar, run_replications
 
     with progress_bar(not quiet) as task:
-        return run_replications(jobs, workers, task("replications", len(jobs), "runs"))
+        advance = task("replications", len(jobs), "runs")
+        if cluster is not None:
+            from factory_cli.dask_cluster import run_on_cluster
+
+            return run_on_cluster(cluster, jobs, advance)
+        return run_replications(jobs, workers, advance)
 
 
 def compare_command(args: argparse.Namespace) -> int:
@@ -118,7 +136,7 @@ def compare_command(args: argparse.Namespace) -> int:
     out = output_dir(args.out)
     runnable = [*scenarios, *(sc for _, _, found in plan for sc in found.values())]
     jobs = [Job(scenario, seed, duration, warmup) for scenario in runnable for seed in seeds]
-    results = run_jobs(jobs, workers, args.quiet)
+    results = run_jobs(jobs, workers, args.quiet, args.cluster)
     all_runs = [results[i * replications:(i + 1) * replications] for i in range(len(runnable))]
     runs = all_runs[:len(scenarios)]
     names = _unique_names([scenario.name for scenario in scenarios])

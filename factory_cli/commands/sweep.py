@@ -100,7 +100,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                               replications)
     out = output_dir(args.out)
     jobs = [Job(scenario, seed, duration, warmup) for scenario in scenarios for seed in seeds]
-    results = run_jobs(jobs, workers, args.quiet)
+    results = run_jobs(jobs, workers, args.quiet, args.cluster)
     points = []
     for index, value in enumerate(values):
         runs = results[index * replications:(index + 1) * replications]

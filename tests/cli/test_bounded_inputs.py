@@ -72,7 +72,7 @@ def test_help_states_the_bounds(command):
 def test_the_largest_compare_allocates_little_before_its_first_replication(tiny, monkeypatch):
     """Nothing proportional to the experiment is built up front: the peak of Python's
     allocations when the first replication finishes, at the largest accepted size."""
-    real_run = factory_cli.simulation._run_job
+    real_run = factory_cli.simulation.run_job
     seen = {}
 
     def first_then_stop(job):
@@ -80,7 +80,7 @@ def test_the_largest_compare_allocates_little_before_its_first_replication(tiny,
         seen["peak"] = tracemalloc.get_traced_memory()[1]
         raise KeyboardInterrupt  # stop the experiment here: what came before is measured
 
-    monkeypatch.setattr(factory_cli.simulation, "_run_job", first_then_stop)
+    monkeypatch.setattr(factory_cli.simulation, "run_job", first_then_stop)
     tracemalloc.start()
     try:
         code, _, stderr = cli("compare", *[tiny] * 4, "--replications", str(MAX_REPLICATIONS),

@@ -305,3 +305,21 @@ def test_standby_is_a_new_power_not_a_state_change():
     assert cell.state_times_s["starved"] == 3600.0
     assert cell.energy_kwh == pytest.approx(0.5 + 1.375)
     assert cell.information.unlearned_share == 0.0  # both state changes were learned
+
+
+def test_every_kpi_definition_names_fields_the_report_has(report):
+    """The KPI definitions page is written from these records: each must point at real
+    report fields, and the formulas it states must be the ones the report computes."""
+    from factory_sim.kpi_definitions import KPI_DEFINITIONS
+
+    data = report.as_dict()
+    for definition in KPI_DEFINITIONS:
+        assert definition.formula and definition.unit and definition.fields, definition.name
+        for path in definition.fields:
+            node = data
+            for part in path.split("."):
+                node = node[part[:-2]][0] if part.endswith("[]") else node[part]
+    press = data["cells"][1]
+    assert press["availability"] == pytest.approx(press["times"]["apt_s"]
+                                                  / press["times"]["pbt_s"])
+    assert press["quality"] == pytest.approx(press["good"] / press["produced"])

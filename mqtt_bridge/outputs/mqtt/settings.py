@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from mqtt_bridge.settings import check_files, check_url, require
-
-_MQTT_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+from mqtt_bridge.outputs.mqtt.failover import SCHEMES as _MQTT_SCHEMES
+from mqtt_bridge.outputs.mqtt.failover import BrokerList
+from mqtt_bridge.settings import check_files, require
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class MqttSettings:
     'uns/_bridge/factory-sim-bridge/status'
     """
 
-    url: str = "mqtt://127.0.0.1:1883"  # mqtt://host[:port] or mqtts://host[:port] (TLS)
+    # mqtt://host[:port] or mqtts://host[:port] (TLS); the nodes of a clustered broker
+    # comma-separated, tried in turn when one fails (mqtt_bridge/outputs/mqtt/failover.py)
+    url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password: str | None = None
     tls_ca: str | None = None  # CA file to verify the broker; None: the system's CAs
@@ -40,7 +42,7 @@ class MqttSettings:
     reconnect_max_delay: float = 5.0
 
     def __post_init__(self) -> None:
-        check_url("MQTT", self.url, _MQTT_SCHEMES, "mqtt://host[:port] or mqtts://host[:port]")
+        BrokerList.parse(self.url)
         require(self.qos in (1, 2),
                 f"MQTT qos {self.qos!r}: expected 1 or 2 (QoS 0 cannot confirm delivery)")
         require(bool(self.client_id) and not any(c in self.client_id for c in "/+#"),
@@ -65,17 +67,22 @@ class MqttSettings:
                 "MQTT reconnect delays: expected 0 < reconnect_min_delay <= reconnect_max_delay")
 
     @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
+    def brokers(self) -> BrokerList:
+        """The brokers of `url`, the first one current."""
+        return BrokerList.parse(self.url)
 
     @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
+    def host(self) -> str:  # of the first broker
+        return urlsplit(self.brokers.current).hostname or ""
+
+    @property
+    def port(self) -> int:  # of the first broker
+        parts = urlsplit(self.brokers.current)
         return parts.port or _MQTT_SCHEMES[parts.scheme]
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+        return urlsplit(self.brokers.current).scheme == "mqtts"
 
     @property
     def prefix(self) -> str:
