@@ -58,7 +58,7 @@ from asyncua import Client, ua
 
 from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua import dropped as drops
-from mqtt_bridge.inputs.opcua import nodes
+from mqtt_bridge.inputs.opcua import jobs, nodes
 from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
@@ -91,7 +91,7 @@ from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
-from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
+from mqtt_bridge.sample import JOBS_GROUP, EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,8 @@ class OpcUaSource:
         try:
             await self._check_server_start(client)
             await self._load_structures(client)
+            self.subscriptions.job_namespace = jobs.job_namespace(
+                await client.get_namespace_array())
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
             except NoMachineryError:
@@ -327,6 +329,7 @@ class OpcUaSource:
     async def _browse(self, client: Client, refs: list[MachineRef]) -> list[Machine]:
         """Browse machines and configured nodes; the nodes under the topics configured."""
         machines = await browse_machines(client, refs, self.hierarchy)
+        await jobs.mark_job_management(client, machines)
         for machine in machines:
             spec = self._node_specs.get(machine.node_id)
             if spec is not None:
@@ -434,7 +437,8 @@ class OpcUaSource:
         return history.covered, history.recovered
 
     async def _backfill_events(self, client: Client, machines: list[Machine]) -> None:
-        history = await event_gaps(client, machines, self.last_seen)
+        history = await event_gaps(client, machines, self.last_seen,
+                                   self.subscriptions.job_namespace)
         self._lost_events(history.lost)
         batch = [
             event for event in (self._new_event(machine, fields)
@@ -450,9 +454,11 @@ class OpcUaSource:
     def _lost_events(self, lost: list[tuple[MachinePath, str]]) -> None:
         """Gap records in the events and alarms of machines whose events of the gap (since
         the last one handed on) cannot be read from history."""
+        with_jobs = {m.path for m in self.machines.values() if m.job_management}
         gaps = [gap for machine, reason in lost
                 for gap in event_gap_records(machine, self.last_seen.times.get(
-                    events_key(machine)), reason)]
+                    events_key(machine)), reason, (*EVENT_GROUPS, JOBS_GROUP)
+                    if machine in with_jobs else EVENT_GROUPS)]
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
@@ -466,7 +472,8 @@ class OpcUaSource:
         (`_regain_dropped`); the others, and events, are a gap record now."""
         variables = {item.key: item for item in self.subscriptions.variables.values()}
         event_series = {machine.path.topic(group): (machine.path, group)
-                        for machine in self.machines.values() for group in EVENT_GROUPS}
+                        for machine in self.machines.values()
+                        for group in (*EVENT_GROUPS, JOBS_GROUP)}
         gaps: list[Gap] = []
         settled: list[Dropped] = []
         unknown: list[Dropped] = []
@@ -652,6 +659,6 @@ class OpcUaSource:
         event_id = fields.get("EventId")
         if not self._seen_events.first_time(event_id):
             return None
-        event = event_sample(machine, fields)
+        event = event_sample(machine, fields, self.structures)
         self.last_seen.is_new(events_key(machine), event.time, json_value(event_id))
         return event
