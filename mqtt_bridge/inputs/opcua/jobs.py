@@ -27,12 +27,15 @@ The full structures stay on the server: `RequestJobResponseByJobOrderID` answers
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from asyncua import Client, ua
 
 from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.values import json_value
+
+log = logging.getLogger(__name__)
 
 MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
 JOBS_URI = "http://opcfoundation.org/UA/Machinery/Jobs/"
@@ -74,7 +77,13 @@ async def mark_job_management(client: Client, machines: Iterable) -> None:
                                IsInverse=False, IncludeSubtypes=True,
                                TargetName=ua.QualifiedName(name, ns))
         for name, ns in names])) for machine in machines]
-    results = await client.uaclient.translate_browsepaths_to_nodeids(paths)
+    try:
+        results = await client.uaclient.translate_browsepaths_to_nodeids(paths)
+    except ua.UaStatusCodeError as exc:  # a server without the service: no jobs sequence
+        log.warning("looking for Job Management failed (%s): job order changes still reach "
+                    ".../jobs, but a gap in a machine's events is recorded on events and "
+                    "alarms only", exc)
+        return
     for machine, result in zip(machines, results, strict=True):
         machine.job_management = result.StatusCode.is_good() and bool(result.Targets)
 
