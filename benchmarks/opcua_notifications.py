@@ -21,8 +21,15 @@ Prints, in one run:
   comparison, the same after asyncua's client has decoded the response (~9 us per
   notification in Python, which a large response adds to every value it carries).
 
+With --job-events the client also subscribes to the Server object's events with the
+bridge's event filter, job order fields included (OPC 40001-3, issue 20): the server then
+builds every job order status event and sends it, beside the data changes; the events are
+counted apart. With --paced-only only the first run is made (to compare data paths, e.g.
+job events on and off, alternately).
+
 Usage: .venv/bin/python benchmarks/opcua_notifications.py [--lines 25] [--speed 14000]
-       [--seconds S] [--warmup 3] [--publish-ms 100] [--queue 100]
+       [--seconds S] [--warmup 3] [--publish-ms 100] [--queue 100] [--job-events]
+       [--paced-only]
 Figures drift between machines; compare the ratio, measured in one run. No assertions.
 """
 
@@ -126,6 +133,7 @@ class CountingSubscription(Subscription):
 
     counting = False
     count = 0
+    events = 0
     arrived: datetime | None = None
     latencies: list[float]
     decoded_latencies: list[float]
@@ -149,7 +157,9 @@ class CountingSubscription(Subscription):
         now = datetime.now(UTC)
         arrived = self.arrived or now
         for notification in data:
-            if isinstance(notification, ua.DataChangeNotification):
+            if isinstance(notification, ua.EventNotificationList):
+                self.events += len(notification.Events)
+            elif isinstance(notification, ua.DataChangeNotification):
                 items = notification.MonitoredItems
                 self.count += len(items)
                 for item in items[:: max(1, len(items) // 50)]:  # a sample per response
@@ -182,6 +192,13 @@ async def measure(info: dict, args, simulated: bool) -> dict:
         for start in range(0, len(nodes), 1000):
             await subscription.subscribe_data_change(nodes[start:start + 1000],
                                                      queuesize=args.queue)
+        if args.job_events:  # as the bridge subscribes them (mqtt_bridge/inputs/opcua/jobs.py)
+            from mqtt_bridge.inputs.opcua.events import event_filter
+            from mqtt_bridge.inputs.opcua.jobs import job_namespace
+
+            jobs_ns = job_namespace(await client.get_namespace_array())
+            await subscription.subscribe_events(client.nodes.server,
+                                                evfilter=event_filter(jobs_ns), queuesize=10000)
         # a second PublishRequest in flight, as production clients keep (asyncua's loop sends
         # the next one only after handling a response): the server never waits for the
         # client to decode before it can publish again
@@ -200,7 +217,7 @@ async def measure(info: dict, args, simulated: bool) -> dict:
             await sim.call_method(child("Resume"))
         await asyncio.sleep(args.warmup)
         sim_before = await clock.read_value() if clock else None
-        subscription.count = 0
+        subscription.count = subscription.events = 0
         subscription.latencies, subscription.decoded_latencies = [], []
         subscription.counting = True
         started = time.perf_counter()
@@ -217,7 +234,8 @@ async def measure(info: dict, args, simulated: bool) -> dict:
         result = {"items": len(nodes), "per_s": subscription.count / elapsed,
                   "p50_ms": p50, "p99_ms": p99,
                   "decoded_p50_ms": decoded_p50, "decoded_p99_ms": decoded_p99,
-                  "server_cpu": server_cpu, "client_cpu": client_cpu}
+                  "server_cpu": server_cpu, "client_cpu": client_cpu,
+                  "events_per_s": subscription.events / elapsed}
         if clock is not None:
             result["sim_speed"] = (sim_after - sim_before) / elapsed
         return result
@@ -258,6 +276,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--publish-ms", type=float, default=100.0)
     parser.add_argument("--queue", type=int, default=100)
+    parser.add_argument("--job-events", action="store_true",
+                        help="also subscribe to the job order status events, as the bridge")
+    parser.add_argument("--paced-only", action="store_true", help="only the paced run")
     args = parser.parse_args()
     if args.seconds is None:
         args.seconds = 3 * 86400 / args.speed
@@ -270,6 +291,13 @@ def main() -> None:
         return
 
     sim = run_one("sim-server", args, simulated=True)
+    if args.paced_only:
+        print(f"simulator, paced, job events {'on' if args.job_events else 'off'}: "
+              f"{sim['per_s']:,.0f} notifications/s  p50 {sim['p50_ms']:.0f} ms  p99 "
+              f"{sim['p99_ms']:.0f} ms  events {sim['events_per_s']:,.1f}/s  speed "
+              f"{sim['sim_speed']:,.0f}  CPU server {sim['server_cpu']:.0%}  "
+              f"({sim['items']} monitored variables)")
+        return
     paced_speed, args.speed = args.speed, MAX_SPEED
     flat_out = run_one("sim-server", args, simulated=True)
     args.speed = paced_speed

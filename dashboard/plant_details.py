@@ -7,6 +7,7 @@ import time
 
 from nicegui import ui
 
+from dashboard.job_queue_view import JobQueueView
 from dashboard.state import ANDON, UNKNOWN_COLOUR, CellView, PlantState, format_age, format_clock
 from dashboard.widgets import Text, mark, redraw, slug, testid
 
@@ -151,6 +152,7 @@ class PlantDetails:
             self.knowledge = KnowledgeTable(plant, pid)
             self.pareto = Pareto(plant, pid)
             self.timeline = StateTimeline(plant, pid)
+            self.jobs = JobQueueView(plant.jobs, pid)
 
     def update(self) -> None:
         plant = self.plant
@@ -162,3 +164,4 @@ class PlantDetails:
         self.knowledge.update()
         redraw(f"Pareto {plant.name}", self.pareto.update)
         redraw(f"timeline {plant.name}", self.timeline.update)
+        redraw(f"jobs {plant.name}", self.jobs.update)

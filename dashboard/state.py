@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboard.uns_messages import UNS_TAGS, AlarmEvent, BridgeStatus, RejectedMessage, TagValue
+from dashboard.job_queue import JobQueue
+from dashboard.uns_messages import (
+    UNS_TAGS,
+    AlarmEvent,
+    BridgeStatus,
+    JobEvent,
+    RejectedMessage,
+    TagValue,
+)
 
 FRAMES_PER_S = 5  # the browser's CPU is the demo's largest cost (benchmarks/demo_load.py)
 TREND_WINDOW_S = 8 * 3600.0  # the last simulated shift
@@ -121,6 +129,7 @@ class PlantState:
     endpoint: str
     cells: dict[str, CellView] = field(default_factory=dict)
     alarms: dict[str, Alarm] = field(default_factory=dict)
+    jobs: JobQueue = field(default_factory=JobQueue)  # each cell's job orders, from the UNS
     true_kpis: dict[str, float] = field(default_factory=dict)
     clock: datetime | None = None  # Simulation/SimulatedClock
     speed: float | None = None
@@ -145,7 +154,8 @@ class PlantState:
         return sorted(self.cells.values(), key=lambda c: (c.position, c.name))
 
     # ---- the unified namespace ----
-    def apply_uns(self, path: list[str], message: TagValue | AlarmEvent | BridgeStatus,
+    def apply_uns(self, path: list[str],
+                  message: TagValue | AlarmEvent | JobEvent | BridgeStatus,
                   fresh: bool = True) -> None:
         """One validated MQTT message below the plant's prefix (`dashboard.uns_messages`):
         `path` is the topic's levels after the prefix. `fresh`: not a retained value replayed
@@ -155,6 +165,8 @@ class PlantState:
             self.bridge = message.status
         elif isinstance(message, AlarmEvent):
             self._apply_alarm(path[4], message)
+        elif isinstance(message, JobEvent):
+            self.jobs.apply(path[4], message)
         elif isinstance(message, TagValue) and len(path) == 7:
             known = UNS_TAGS.get((path[5], path[6]))
             if known is None or message.gap is not None:

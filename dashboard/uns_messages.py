@@ -118,6 +118,29 @@ class AlarmEvent(BaseModel):
     time: AwareTime = None
 
 
+_Count = Annotated[int, Field(ge=0, le=10**9, strict=True)] | None
+
+
+class JobFields(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    JobOrderID: Annotated[str, Field(min_length=1, max_length=MAX_TEXT, strict=True)]
+    State: Annotated[str, Field(max_length=40, strict=True)] | None = None
+    StateNumber: Annotated[int, Field(ge=1, le=6, strict=True)] | None = None
+    MaterialDefinitionID: Annotated[str, Field(max_length=MAX_TEXT, strict=True)] | None = None
+    RunsPlanned: _Count = None
+    RunsCompleted: _Count = None
+    ScrapCount: _Count = None
+
+
+class JobEvent(BaseModel):
+    """A job order status change as the bridge publishes it on `.../{cell}/jobs` (or a gap
+    record there: job order changes lost, nothing to show)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    fields: JobFields | None = None
+    gap: dict[str, Any] | None = None
+
+
 class BridgeStatus(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     status: Annotated[str, Field(max_length=40, strict=True)] = "unknown"
@@ -130,7 +153,7 @@ class Batch(BaseModel):
     updates: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
 
 
-Message = TagValue | AlarmEvent | BridgeStatus | Batch
+Message = TagValue | AlarmEvent | JobEvent | BridgeStatus | Batch
 
 
 def model_for(path: list[str]) -> type[BaseModel] | None:
@@ -139,6 +162,8 @@ def model_for(path: list[str]) -> type[BaseModel] | None:
         return TagValue
     if len(path) == 6 and path[5] == "alarms":
         return AlarmEvent
+    if len(path) == 6 and path[5] == "jobs":
+        return JobEvent
     if len(path) == 6 and path[5] == "updates":
         return Batch
     if len(path) == 3 and path[0] == "_bridge" and path[2] == "status":

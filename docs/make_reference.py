@@ -105,7 +105,8 @@ def uns_page() -> str:
     out = ["# Unified namespace: topics and payloads\n",
            "Topics follow ISA-95: `{enterprise}/{site}/{area}/{line}/{cell}/{group}/{tag}` "
            "(an optional `topic_prefix` in front); events and alarms on `.../{cell}/events` "
-           "and `.../{cell}/alarms`; the bridge's birth and last will on "
+           "and `.../{cell}/alarms`, job order changes (OPC 40001-3) on `.../{cell}/jobs`; "
+           "the bridge's birth and last will on "
            "`{prefix}_bridge/{client_id}/status`. How the bridge names them and what it "
            "guarantees: [the unified namespace](../integrators/unified-namespace.md).\n",
            "## Groups\n",

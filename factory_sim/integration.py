@@ -1,18 +1,19 @@
 """Integration effort: how many interfaces somebody must build and keep alive.
 
 The software-coupling barrier in numbers. With vendor-specific interfaces every consumer
-(planning, maintenance, quality, ...) needs its own hand-written adapter per machine: N × M.
-With a standard information model each machine exposes it once and each consumer speaks it
-once: N + M. Stand-alone machines need no interfaces, and deliver nothing live; their data
-comes from paper shift reports.
+(planning, maintenance, quality, ...) needs its own hand-written adapter per machine: N × M,
+and the office that dispatches maps each machine's vendor-specific job import once more: + N.
+With a standard information model each machine exposes it once (job orders included: OPC
+40001-3 Job Management) and each consumer speaks it once: N + M. Stand-alone machines need
+no interfaces, and deliver nothing live; their data comes from paper shift reports.
 
 >>> from factory_sim.states import ConnectivityLevel as L
 >>> effort = integration_effort([(L.VENDOR, True), (L.VENDOR, True), (L.OPCUA, False)],
 ...                             consumers=3, shifts_per_week=10)
 >>> effort.interfaces, effort.live_cells, effort.machine_added, effort.consumer_added
-(10, 3, 3, 3)
->>> effort.adapters, effort.standard_interfaces
-(6, 4)
+(12, 3, 4, 3)
+>>> effort.adapters, effort.job_imports, effort.standard_interfaces
+(8, 2, 4)
 
 What the interfaces cost follows from a few figures per scenario (`integration:` in the
 scenario file, see `IntegrationSpec`): hours to build an adapter or a standard interface,
@@ -21,7 +22,7 @@ hours a year to keep each alive, minutes to type in a paper shift report, an hou
 >>> cost = integration_cost(effort, adapter_build_h=80, standard_build_h=40,
 ...                         upkeep_h_per_year=16, report_min=10, rate_per_h=100)
 >>> cost.build_h, cost.upkeep_h_per_year, cost.cost_build
-(640.0, 160, 64000.0)
+(800.0, 192, 80000.0)
 
 A standard landscape has fixed costs too (licences, SDK, broker, security set-up, training),
 each consumer maps every further companion specification once, and the unified level's
@@ -41,7 +42,7 @@ from factory_sim.states import ConnectivityLevel
 @dataclass(frozen=True)
 class IntegrationEffort:
     interfaces: int  # adapters and standard interfaces to build and maintain
-    adapters: int  # hand-written point-to-point adapters: mapped machine x consumer
+    adapters: int  # hand-written point-to-point adapters: mapped machine x consumer, + imports
     standard_interfaces: int  # standard interfaces: once per machine and once per consumer
     live_cells: int  # cells whose state reaches the consumers live
     cells: int
@@ -52,6 +53,8 @@ class IntegrationEffort:
     companion_specs: int = 0  # distinct companion specifications of the standard cells
     predictive_cells: int = 0  # cells with condition monitoring (an application)
     plant_sequencing: bool = False  # the plant-wide sequencing application runs
+    # of the adapters: a mapped machine's vendor-specific job import, mapped by the office
+    job_imports: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -67,14 +70,14 @@ def integration_effort(
                  if level is ConnectivityLevel.VENDOR and is_mapped)
     standard = sum(1 for level, _ in cells if level >= ConnectivityLevel.OPCUA)
     offline = len(cells) - mapped - standard
-    adapters = mapped * consumers
+    adapters = mapped * consumers + mapped  # and each mapped machine's job import
     standard_interfaces = standard + consumers if standard else 0
     interfaces = adapters + standard_interfaces
     if standard >= mapped:
         machine_added = 1
         consumer_added = 1 + mapped
     else:
-        machine_added = consumers
+        machine_added = consumers + 1
         consumer_added = mapped + (1 if standard else 0)
     return IntegrationEffort(
         interfaces=interfaces,
@@ -89,6 +92,7 @@ def integration_effort(
         companion_specs=companion_specs if standard else 0,
         predictive_cells=predictive_cells,
         plant_sequencing=plant_sequencing,
+        job_imports=mapped,
     )
 
 

@@ -1,7 +1,8 @@
 """The record that flows from the OPC UA source to the sinks (MQTT, time series).
 
 A `Sample` is one value of one variable of one machine, as the OPC UA server reported it;
-an `EventSample` is one OPC UA event (a state change event or an alarm condition update); a
+an `EventSample` is one OPC UA event (a state change event, an alarm condition update or a
+job order status change); a
 `Gap` says that a variable changed while its changes could not be read and the server cannot
 give them back: no silent loss.
 Both carry everything a sink needs to name, place and serialise them, so sinks never talk
@@ -54,6 +55,11 @@ class Sample:
         return self.machine.topic(self.group, self.tag)
 
 
+# an OPC 10031-4 job order status event: in its cell's own sequence, `.../<cell>/jobs`
+JOB_EVENT_TYPE = "ISA95JobOrderStatusEventType"
+JOBS_GROUP = "jobs"
+
+
 @dataclass(frozen=True, slots=True)
 class EventSample:
     """One OPC UA event or condition update from a machine."""
@@ -67,6 +73,8 @@ class EventSample:
 
     @property
     def key(self) -> str:
+        if self.event_type == JOB_EVENT_TYPE:
+            return self.machine.topic(JOBS_GROUP)
         is_alarm = "Condition" in self.event_type or "Alarm" in self.event_type
         return self.machine.topic("alarms" if is_alarm else "events")
 

@@ -258,6 +258,10 @@ class SimulationServer:
         self.control.bind(server, guard)
         self.aids.bind(guard)
         self.cell_methods.bind(server)
+        for vendor in self.vendor_machines.values():
+            if vendor.job_import is not None:
+                vendor.job_import.bind(server, self._writes, lambda: self.plant.now,
+                                       self._after_command)
         for job_management in self.job_management.values():
             job_management.bind(server)
 

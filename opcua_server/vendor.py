@@ -17,6 +17,7 @@ from factory_sim import events as ev
 from factory_sim.states import Activity
 from opcua_server.node_batch import HAS_COMPONENT, ORGANIZES, NodeBatch
 from opcua_server.state_machines import child
+from opcua_server.vendor_job_import import VendorJobImport
 from opcua_server.writes import Writes
 
 
@@ -34,6 +35,11 @@ class Dialect:
     scrap: str
     order: str
     alarm: str  # active alarm text ("" when none)
+    # a mapped cell's job import (`opcua_server.vendor_job_import`): method, its arguments
+    # (job number, program, quantity), the list of imported jobs
+    job_import: str = "IMPORT_JOB"
+    job_import_arguments: tuple[str, str, str] = ("JOB_NO", "PROGRAM", "QTY")
+    job_list: str = "JOB_LIST"
 
 
 _LASERTEC_CODES = {
@@ -55,7 +61,8 @@ DIALECTS: dict[str, Dialect] = {
         uri="urn:lasertec:opcua:maschinen", root="LASERTEC", state="BetriebsZustand",
         state_codes=_LASERTEC_CODES, power="Leistung_W", power_factor=1000.0,
         energy="Energie_Wh", energy_factor=1000.0, good="GutTeile", scrap="Ausschuss",
-        order="AuftragsNr", alarm="StoerMeldung",
+        order="AuftragsNr", alarm="StoerMeldung", job_import="AuftragImportieren",
+        job_import_arguments=("AuftragsNr", "Programm", "Stueckzahl"), job_list="AuftragsListe",
     ),
 }
 
@@ -85,6 +92,9 @@ class VendorMachine:
 
     def __post_init__(self) -> None:
         self.node = ua.NodeId(f"{self.dialect.root}/{self.cell.serial_number}", self.ns)
+        # the plant's adapter maps a mapped cell's job import (the office's jobs come by it)
+        self.job_import = (VendorJobImport(self.node, self.dialect, self.ns)
+                           if self.cell.mapped else None)
 
     @staticmethod
     def root_node(dialect: Dialect, ns: int) -> ua.NodeId:
@@ -116,6 +126,8 @@ class VendorMachine:
             batch.variable(nodeid, ua.QualifiedName(name, ns), self.node, ua.Variant(None),
                            ua.NodeId(vtype.value), reference=HAS_COMPONENT)
             self.vars[key] = nodeid
+        if self.job_import is not None:
+            self.job_import.build(batch)
 
     def initial(self, writes: Writes) -> None:
         writes.value(self.vars["good"], ua.Variant(0, ua.VariantType.Int32), 0.0)
@@ -139,6 +151,9 @@ class VendorMachine:
                 writes.value(v["good"], ua.Variant(self.good_count, ua.VariantType.Int32), t)
         elif isinstance(event, ev.JobStarted):
             writes.value(v["order"], ua.Variant(event.order_id, ua.VariantType.String), t)
+            if self.job_import is not None:  # the office's job, imported by its adapter
+                self.job_import.record(f"{event.order_id};{event.variant}.{self.cell.name};"
+                                       f"{event.planned}", writes, t)
         elif isinstance(event, ev.AlarmRaised | ev.AlarmCleared):
             if isinstance(event, ev.AlarmRaised):
                 self.alarms[event.alarm_id] = event.message

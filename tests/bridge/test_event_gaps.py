@@ -1,5 +1,6 @@
 """Events a server keeps no history of (issue 11): after a gap they cannot be read back, so a
-consumer sees a gap record in the machine's events and alarms, counted and warned.
+consumer sees a gap record in the machine's events and alarms (and job orders, issue 20),
+counted and warned.
 
 Everything runs for real: the simulator's OPC UA server, paused and stepped by a client, as
 it serves by default (no history), a bridge run in this process, stopped and run again, and
@@ -23,7 +24,7 @@ from tests.services import MqttRecorder, Received
 
 MORNING_S = 7 * 3600  # to 07:00 on the first Monday: the morning shift starts its machines
 AWAY_S = 3600  # what the plant does while the bridge is away
-KINDS = ("events", "alarms")
+KINDS = ("events", "alarms", "jobs")  # a cell with Job Management has a third sequence
 
 
 def event_topics(messages: list[Received]) -> dict[str, dict[int, dict]]:

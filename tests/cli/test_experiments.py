@@ -222,9 +222,9 @@ def test_integration_effort_of_a_tiny_plant(experiment, files, tmp_path):
     assert (standalone["interfaces"], standalone["manual_reports_per_week"]) == (0, 14)
     assert standalone["reporting_h_per_year"] == pytest.approx(14 * 52 * 10 / 60)
     growth = {(r["architecture"], r["machines"]): r for r in data["integration"]["growth"]}
-    assert growth["point-to-point", 4]["interfaces"] == 4 * 3
+    assert growth["point-to-point", 4]["interfaces"] == 4 * 3 + 4  # + each job import
     assert growth["standard", 4]["interfaces"] == 4 + 3
-    assert growth["point-to-point", 8]["build_h"] == 8 * 3 * 80
+    assert growth["point-to-point", 8]["build_h"] == (8 * 3 + 8) * 80
     with open(out / "integration.csv", newline="") as stream:
         rows = list(csv.reader(stream))
     assert rows[0] == ["figure", "tiny-standalone", "tiny-opcua", "tiny-opcua #2"]

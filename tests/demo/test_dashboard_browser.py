@@ -126,6 +126,29 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
         assert "hmi-unknown" in page.get_attribute(
             "[data-testid=tile-reference-standalone-press-brake]", "class")
 
+        # Each cell's job queue (issue 20): the connected plant's office dispatches every lot
+        # as a job order `<order>/<cell>`, the bridge publishes its changes, the page lists
+        # them per cell; the stand-alone plant's jobs go on paper: no queue.
+        def job_rows() -> list[tuple[str, str, str, str]]:
+            rows = []
+            for element in page.query_selector_all("[data-testid^=job-reference-opcua-]"):
+                rid = element.get_attribute("data-testid").removeprefix("job-")
+                rows.append((rid, element.inner_text(),
+                             page.inner_text(f"[data-testid=jobstate-{rid}]"),
+                             page.inner_text(f"[data-testid=jobcounts-{rid}]")))
+            return rows
+
+        rows = poll(job_rows)
+        assert {rid.removeprefix("reference-opcua-").rsplit("-", 1)[0] for rid, *_ in rows} \
+            == set(CELLS), rows
+        for rid, job_order_id, state, counts in rows:
+            cell = rid.removeprefix("reference-opcua-").rsplit("-", 1)[0]
+            assert job_order_id.endswith(f"/{cell}"), rows
+            assert re.fullmatch(r"(NotAllowedToStart|AllowedToStart|Running|Interrupted|Ended|"
+                                r"Aborted) · [\w-]+", state), rows
+            assert re.fullmatch(r"\d+ / \d+", counts), rows
+        assert page.query_selector("[data-testid=jobs-empty-reference-standalone]")
+
         # Pause both plants from the page: simulated time stops on the servers.
         button = page.wait_for_selector("[data-testid^=ack-reference-opcua-]", timeout=90_000)
         page.click("[data-testid=pause-all]")

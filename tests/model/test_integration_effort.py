@@ -24,17 +24,20 @@ def test_levels_of_the_reference_plant():
     opcua = effort(reference("opcua"))
     assert (standalone.interfaces, standalone.live_cells) == (0, 0)
     assert standalone.manual_reports_per_week == 4 * 2 * 5  # cells x shifts x days
-    assert (vendor.interfaces, vendor.live_cells) == (2 * 3, 2)  # 2 mapped x 3 consumers
+    # 2 mapped x 3 consumers, and the office maps each one's job import
+    assert (vendor.interfaces, vendor.live_cells, vendor.job_imports) == (2 * 3 + 2, 2, 2)
     assert vendor.manual_reports_per_week == 2 * 2 * 5
     assert (opcua.interfaces, opcua.live_cells) == (4 + 3, 4)
-    assert opcua.machine_added == 1 and vendor.machine_added == 3
+    assert opcua.machine_added == 1 and vendor.machine_added == 3 + 1
+    assert opcua.job_imports == 0  # job orders come by the standard interface
     unified = effort(reference("unified"))
     assert (unified.interfaces, unified.companion_specs) == (opcua.interfaces, 4)
 
 
 def test_mixed_plant():
     mixed = effort(SCENARIOS / "mixed.yaml")
-    assert mixed.interfaces == 1 * 3 + (1 + 3)  # press brake adapters + laser on OPC UA
+    # press brake adapters and its job import + laser on OPC UA
+    assert mixed.interfaces == 1 * 3 + 1 + (1 + 3)
     assert mixed.live_cells == 2 and mixed.manual_reports_per_week == 2 * 10
 
 

@@ -63,9 +63,12 @@ async def test_levels_decide_where_a_cell_appears(mixed):
             assert [n.NamespaceIndex for n in nodes] == [vendor_ns], cell.id
             # no Machinery building blocks, no companion-spec names: the vendor's own
             below = await walk(client.get_node(nodes[0]))
+            # a mapped cell: and its vendor's job import, which the plant's adapter maps
+            job_import = ({dialect.job_import, "InputArguments", dialect.job_list}
+                          if cell.mapped else set())
             assert set(below.values()) == {dialect.state, dialect.power, dialect.energy,
                                            dialect.good, dialect.scrap, dialect.order,
-                                           dialect.alarm}
+                                           dialect.alarm, *job_import}
             assert {n.NamespaceIndex for n in below} == {vendor_ns}
 
 
@@ -101,3 +104,92 @@ async def test_lasertec_speaks_german_codes_and_watts():
     values = {nodeid.Identifier.rsplit("/", 1)[1]: dv.Value.Value for nodeid, dv in writes.values}
     assert values == {"BetriebsZustand": 10, "Leistung_W": 35_000.0, "Energie_Wh": 1500.0}
     assert machine.node.Identifier == f"LASERTEC/{laser.serial_number}"
+
+
+async def call(client: Client, machine: ua.NodeId, method: ua.NodeId,
+               *arguments: ua.Variant) -> ua.CallMethodResult:
+    (result,) = await client.uaclient.call([ua.CallMethodRequest(
+        ObjectId=machine, MethodId=method, InputArguments=list(arguments))])
+    return result
+
+
+def job(job_no: object = "J-1", program: object = "bracket.press-brake", quantity: object = 5,
+        ) -> list[ua.Variant]:
+    return [ua.Variant(job_no, ua.VariantType.String if isinstance(job_no, str)
+                       else ua.VariantType.Double),
+            ua.Variant(program, ua.VariantType.String),
+            ua.Variant(quantity, ua.VariantType.Int32)]
+
+
+async def test_a_mapped_vendor_cell_imports_jobs_by_its_vendors_own_method(mixed):
+    server, client = mixed
+    (mapped,) = [v for v in server.vendor_machines.values() if v.cell.mapped]
+    unmapped = [v for v in server.vendor_machines.values() if not v.cell.mapped]
+    assert unmapped and all(v.job_import is None for v in unmapped)
+    d, machine = mapped.dialect, mapped.node
+    method = ua.NodeId(f"{machine.Identifier}/{d.job_import}", machine.NamespaceIndex)
+    jobs = client.get_node(ua.NodeId(f"{machine.Identifier}/{d.job_list}",
+                                     machine.NamespaceIndex))
+    # the office's jobs came by the import, as its adapter maps it
+    office = await jobs.read_value()
+    assert office and all(entry.split(";")[1].endswith(f".{mapped.cell.name}")
+                          and int(entry.split(";")[2]) >= 1 for entry in office), office
+    arguments = await client.get_node(ua.NodeId(f"{method.Identifier}.InputArguments",
+                                                method.NamespaceIndex)).read_value()
+    assert [a.Name for a in arguments] == list(d.job_import_arguments)
+
+    assert (await call(client, machine, method, *job())).StatusCode.is_good()
+    assert (await jobs.read_value())[-1] == "J-1;bracket.press-brake;5"
+    G = ua.StatusCodes
+    refused = {
+        "a number for the job": (job(job_no=7.0), [G.BadTypeMismatch, G.Good, G.Good]),
+        "no job number": (job(job_no=""), [G.BadOutOfRange, G.Good, G.Good]),
+        "a job number too long": (job(job_no="J" * 65), [G.BadOutOfRange, G.Good, G.Good]),
+        "a separator": (job(program="a;b"), [G.Good, G.BadOutOfRange, G.Good]),
+        "a control character": (job(program="a\nb"), [G.Good, G.BadOutOfRange, G.Good]),
+        "no parts": (job(quantity=0), [G.Good, G.Good, G.BadOutOfRange]),
+        "too many parts": (job(quantity=10_001), [G.Good, G.Good, G.BadOutOfRange]),
+    }
+    for why, (arguments, codes) in refused.items():
+        result = await call(client, machine, method, *arguments)
+        assert result.StatusCode.value == G.BadInvalidArgument, why
+        assert [c.value for c in result.InputArgumentResults] == codes, why
+    assert (await call(client, machine, method, *job()[:2])).StatusCode.value \
+        == G.BadArgumentsMissing
+    assert (await call(client, machine, method, *job(), *job()[:1])).StatusCode.value \
+        == G.BadTooManyArguments
+    # nothing refused was recorded; the list keeps its last 20
+    assert (await jobs.read_value())[-1] == "J-1;bracket.press-brake;5"
+    for index in range(25):
+        assert (await call(client, machine, method, *job(f"K-{index}"))).StatusCode.is_good()
+    kept = await jobs.read_value()
+    assert len(kept) == 20 and kept[-1] == "K-24;bracket.press-brake;5"
+
+
+async def test_a_viewer_may_not_import_a_job(tmp_path):
+    from opcua_server.security import SecuritySettings
+    from opcua_server.users import Role, add_user
+
+    users = tmp_path / "users.yaml"
+    add_user(users, "vera", Role.VIEWER, "viewer-password-1")
+    add_user(users, "otto", Role.OPERATOR, "operator-password-1")
+    server = await start_plant_server(make_plant("mixed"), security=SecuritySettings(
+        state_dir=tmp_path / "state", users_file=users, accept_any_client_certificate=True))
+    try:
+        (mapped,) = [v for v in server.vendor_machines.values() if v.cell.mapped]
+        method = ua.NodeId(f"{mapped.node.Identifier}/{mapped.dialect.job_import}",
+                           mapped.node.NamespaceIndex)
+        for user, password, expected in (("vera", "viewer-password-1",
+                                          ua.StatusCodes.BadUserAccessDenied),
+                                         ("otto", "operator-password-1", ua.StatusCodes.Good)):
+            client = Client(server.endpoint, timeout=10)
+            client.set_user(user)
+            client.set_password(password)
+            async with client:
+                try:
+                    status = (await call(client, mapped.node, method, *job())).StatusCode.value
+                except ua.UaStatusCodeError as exc:  # refused for the whole request
+                    status = exc.code
+            assert status == expected, user
+    finally:
+        await server.stop()

@@ -92,10 +92,12 @@ class EventHistory:
 
 
 async def event_gaps(
-    client: Client, machines: list[Machine], last_seen: LastSeen
+    client: Client, machines: list[Machine], last_seen: LastSeen,
+    job_namespace: int | None = None,
 ) -> EventHistory:
     """The events each machine's history holds since its last event handed on, and the
-    machines handed on before whose event history cannot be read."""
+    machines handed on before whose event history cannot be read. (`job_namespace`: select
+    the job order events' fields too, `events.event_filter`.)"""
     out = EventHistory()
     wanted: list[tuple[Machine, datetime]] = []
     for m in machines:
@@ -110,7 +112,7 @@ async def event_gaps(
         return out
     try:
         histories = await read_event_history(
-            client, [(m.node_id, start) for m, start in wanted], event_filter()
+            client, [(m.node_id, start) for m, start in wanted], event_filter(job_namespace)
         )
     except ua.UaError as exc:
         log.warning("event history read failed, gap not backfilled: %s", exc)
@@ -121,12 +123,14 @@ async def event_gaps(
             out.lost.append((machine.path, EVENTS_NOT_HISTORIZED))
             continue
         last_id = last_seen.values[events_key(machine.path)]
-        for field_list in events:
-            fields = event_fields(field_list)
+        read = [event_fields(field_list) for field_list in events]
+        # events of the same time as the last one handed on, up to it, were handed on too
+        # (a plant raises several at one instant: a job order stored and started)
+        ids = [json_value(fields.get("EventId")) for fields in read]
+        after = ids.index(last_id) + 1 if last_id in ids else 0
+        for fields in read[after:]:
             event_time = fields.get("Time")
             if isinstance(event_time, datetime) and event_time < start:
-                continue
-            if json_value(fields.get("EventId")) == last_id:
                 continue
             out.events.append((machine.path, fields))
     return out

@@ -97,6 +97,7 @@ class Machine:
     path: MachinePath
     variables: list[Variable] = field(default_factory=list)
     event_notifier: bool = False
+    job_management: bool = False  # has OPC 40001-3 Job Management (`jobs.py`)
 
     @property
     def name(self) -> str:

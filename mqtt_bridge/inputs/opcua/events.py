@@ -18,8 +18,15 @@ from datetime import datetime
 from asyncua import ua
 from asyncua.ua.object_ids import ObjectIdNames
 
+from mqtt_bridge.inputs.opcua.jobs import (
+    JOB_EVENT_FIELDS,
+    is_job_event,
+    job_event,
+    select_clauses,
+)
+from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.values import json_value
-from mqtt_bridge.sample import EventSample, MachinePath
+from mqtt_bridge.sample import JOB_EVENT_TYPE, EventSample, MachinePath
 
 # Event fields selected on every event monitored item: (type that defines it, browse path).
 EVENT_FIELDS: list[tuple[int, str]] = [
@@ -37,11 +44,13 @@ EVENT_FIELDS: list[tuple[int, str]] = [
     (ua.ObjectIds.AlarmConditionType, "ActiveState/Id"),
 ]
 CONDITION_ID_FIELD = "ConditionId"  # the condition's NodeId, selected by AttributeId NodeId
-_EVENT_NAMES = [path for _, path in EVENT_FIELDS] + [CONDITION_ID_FIELD]
+_EVENT_NAMES = [path for _, path in EVENT_FIELDS] + [CONDITION_ID_FIELD, *JOB_EVENT_FIELDS]
 
 
-def event_filter() -> ua.EventFilter:
-    """Select the BaseEventType and alarm fields of EVENT_FIELDS; no where clause: every event."""
+def event_filter(job_namespace: int | None = None) -> ua.EventFilter:
+    """Select the BaseEventType and alarm fields of EVENT_FIELDS and, on a server with ISA-95
+    job control (its namespace index), the job order status event's (`jobs.py`); no where
+    clause: every event."""
     evfilter = ua.EventFilter()
     for type_id, path in EVENT_FIELDS:
         operand = ua.SimpleAttributeOperand()
@@ -53,6 +62,8 @@ def event_filter() -> ua.EventFilter:
     operand.TypeDefinitionId = ua.NodeId(ua.ObjectIds.ConditionType)
     operand.AttributeId = ua.AttributeIds.NodeId
     evfilter.SelectClauses.append(operand)
+    if job_namespace is not None:
+        evfilter.SelectClauses.extend(select_clauses(job_namespace))
     return evfilter
 
 
@@ -69,7 +80,9 @@ def events_key(machine: MachinePath) -> str:
     return machine.topic("~events")
 
 
-def event_sample(machine: MachinePath, fields: dict[str, object]) -> EventSample:
+def event_sample(machine: MachinePath, fields: dict[str, object],
+                 structures: Structures | None = None) -> EventSample:
+    """`structures`: the server's, to decode a job order status event's structures."""
     event_type = fields.get("EventType")
     type_name = "BaseEventType"
     if isinstance(event_type, ua.NodeId):
@@ -79,11 +92,14 @@ def event_sample(machine: MachinePath, fields: dict[str, object]) -> EventSample
             type_name = event_type.to_string()
     message = fields.get("Message")
     time_ = fields.get("Time") or datetime.now().astimezone()
-    extra = {
-        name.replace("/Id", ""): json_value(value)
-        for name, value in fields.items()
-        if value is not None and name not in ("EventType", "Time", "Message", "Severity")
-    }
+    if is_job_event(fields):
+        type_name, extra = JOB_EVENT_TYPE, job_event(fields, structures)
+    else:
+        extra = {
+            name.replace("/Id", ""): json_value(value)
+            for name, value in fields.items()
+            if value is not None and name not in ("EventType", "Time", "Message", "Severity")
+        }
     return EventSample(
         machine, type_name, time_, int(fields.get("Severity") or 0),
         message.Text if isinstance(message, ua.LocalizedText) else str(message or ""),

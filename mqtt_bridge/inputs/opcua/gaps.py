@@ -119,10 +119,12 @@ class Gaps:
         return [Gap(machine, group, tag, start, end, reason, node_id)]
 
 
-def event_gap_records(machine: MachinePath, start: datetime | None, reason: str) -> list[Gap]:
-    """The gap records in a machine's events and alarms since `start` (the time of the last
-    event handed on), up to now: which of the two sequences lost events is unknown."""
-    return [Gap(machine, group, "", start, None, reason) for group in EVENT_GROUPS]
+def event_gap_records(machine: MachinePath, start: datetime | None, reason: str,
+                      groups: tuple[str, ...] = EVENT_GROUPS) -> list[Gap]:
+    """The gap records in a machine's events and alarms (and job orders, `groups`) since
+    `start` (the time of the last event handed on), up to now: which of the sequences lost
+    events is unknown."""
+    return [Gap(machine, group, "", start, None, reason) for group in groups]
 
 
 def warn(gaps: list[Gap]) -> None:

@@ -22,6 +22,7 @@ from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_samp
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
     CLOCK_BACK,
+    EVENT_GROUPS,
     HISTORY_FAILED,
     NOT_HISTORIZED,
     RESTARTED,
@@ -35,7 +36,7 @@ from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.structures import Structures, decode_values
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable, Subscriptions
 from mqtt_bridge.inputs.opcua.values import json_value, plain, sample
-from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
+from mqtt_bridge.sample import JOBS_GROUP, EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class HandOn:
         self.settings, self.emit, self.last_seen = settings, emit, last_seen
         self.counters, self.subscriptions = counters, subscriptions
         self.structures = Structures()  # the server's own structure types, read per session
+        self.job_machines: set[MachinePath] = set()  # with Job Management: a `jobs` sequence
         self.gate = Gate()
         self.gaps = Gaps()
         # series key -> the changes read from history, until live values pass them (gate.py)
@@ -136,7 +138,7 @@ class HandOn:
         event_id = fields.get("EventId")
         if not self._seen_events.first_time(event_id):
             return None
-        event = event_sample(machine, fields)
+        event = event_sample(machine, fields, self.structures)
         self.last_seen.is_new(events_key(machine), event.time, json_value(event_id))
         return event
 
@@ -193,7 +195,8 @@ class HandOn:
         return history.covered, history.recovered
 
     async def backfill_events(self, client: Client, machines: list[Machine]) -> None:
-        history = await event_gaps(client, machines, self.last_seen)
+        history = await event_gaps(client, machines, self.last_seen,
+                                   self.subscriptions.job_namespace)
         self.lost_events(history.lost)
         batch = [
             event for event in (self._new_event(machine, fields)
@@ -211,7 +214,8 @@ class HandOn:
         the last one handed on) cannot be read from history."""
         gaps = [gap for machine, reason in lost
                 for gap in event_gap_records(machine, self.last_seen.times.get(
-                    events_key(machine)), reason)]
+                    events_key(machine)), reason, (*EVENT_GROUPS, JOBS_GROUP)
+                    if machine in self.job_machines else EVENT_GROUPS)]
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)

@@ -60,7 +60,7 @@ from asyncua import Client, ua
 
 from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua import dropped as drops
-from mqtt_bridge.inputs.opcua import nodes
+from mqtt_bridge.inputs.opcua import jobs, nodes
 from mqtt_bridge.inputs.opcua.discovery import (
     Hierarchy,
     Machine,
@@ -81,7 +81,7 @@ from mqtt_bridge.inputs.opcua.session import connect
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.structures import Structures
 from mqtt_bridge.inputs.opcua.subscription import Subscriptions
-from mqtt_bridge.sample import MachinePath
+from mqtt_bridge.sample import JOBS_GROUP, MachinePath
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,8 @@ class OpcUaSource:
         try:
             await self._check_server_start(client)
             await self._load_structures(client)
+            self.subscriptions.job_namespace = jobs.job_namespace(
+                await client.get_namespace_array())
             try:
                 refs = await find_machines(client, self.settings.scan_objects)
             except NoMachineryError:
@@ -296,6 +298,8 @@ class OpcUaSource:
     async def _browse(self, client: Client, refs: list[MachineRef]) -> list[Machine]:
         """Browse machines and configured nodes; the nodes under the topics configured."""
         machines = await browse_machines(client, refs, self.hierarchy)
+        await jobs.mark_job_management(client, machines)
+        self._flow.job_machines.update(m.path for m in machines if m.job_management)
         for machine in machines:
             spec = self._node_specs.get(machine.node_id)
             if spec is not None:
@@ -368,4 +372,5 @@ class OpcUaSource:
     def _event_series(self) -> dict[str, tuple[MachinePath, str]]:
         """The event series of the machines bridged, by key (for drops at the journal's bound)."""
         return {machine.path.topic(group): (machine.path, group)
-                for machine in self.machines.values() for group in EVENT_GROUPS}
+                for machine in self.machines.values()
+                for group in (*EVENT_GROUPS, JOBS_GROUP)}

@@ -23,6 +23,15 @@ cannot decode (a type the server did not describe, a body that does not match) b
 'CountType: the body ends inside field Name'
 >>> structures.errors
 1
+
+A field of a subtype of String (ISA-95's quantities are DecimalStrings) is a string:
+
+>>> lot = ua.NodeId(5002, 5)
+>>> quantity = [ua.StructureField(Name="Quantity", DataType=ua.NodeId(ua.ObjectIds.DecimalString),
+...                               ValueRank=-1)]
+>>> Structures({lot: ("LotType", ua.StructureDefinition(Fields=quantity))}).decode(
+...     ua.ExtensionObject(TypeId=lot, Body=Primitives.String.pack("5")))
+{'Quantity': '5'}
 """
 
 from __future__ import annotations
@@ -170,6 +179,11 @@ class Structures:
             cls = getattr(ua, ua.ObjectIdNames.get(data_type.Identifier, ""), None)
             if isinstance(cls, type) and hasattr(cls, "__dataclass_fields__"):
                 return json_value(ua_binary.struct_from_binary(cls, data))
+            # a subtype of String or ByteString (DecimalString, NormalizedString, Image...)
+            if isinstance(cls, type) and issubclass(cls, str):
+                return ua_binary.Primitives.String.unpack(data)
+            if isinstance(cls, type) and issubclass(cls, bytes):
+                return json_value(ua_binary.Primitives.ByteString.unpack(data))
             if isinstance(cls, type):  # an enumeration of namespace 0
                 return ua_binary.Primitives.Int32.unpack(data)
         raise DecodeError(f"field type {data_type.to_string()} is not described by the server")

@@ -115,6 +115,8 @@ class Subscriptions:
         self._server_handles: dict[int, int] = {}
         self._next_handle = 1
         self._sub: PublishedSubscription | None = None
+        # the server's ISA-95 job control namespace: job order events' fields (`jobs.py`)
+        self.job_namespace: int | None = None
 
     async def open(self, client: Client) -> None:
         """Forget the last session's items; create the subscription and the Server's event
@@ -242,6 +244,6 @@ class Subscriptions:
         request.MonitoringMode = ua.MonitoringMode.Reporting
         request.RequestedParameters = ua.MonitoringParameters(
             ClientHandle=handle, SamplingInterval=0, QueueSize=1000, DiscardOldest=True,
-            Filter=event_filter(),
+            Filter=event_filter(self.job_namespace),
         )
         return request

@@ -170,11 +170,25 @@ def line(item: Sample | EventSample | Gap, seq: int) -> str:
         return (f'{head}{field}gap={float(seconds)!r},{field}gap_reason="{reason}",'
                 f"{field}seq={seq}i{stamp}")
     event: EventSample = item  # type: ignore[assignment]
-    name = "alarms" if event.key.endswith("/alarms") else "events"
+    name = event.key.rsplit("/", 1)[1]  # "events", "alarms" or "jobs"
     fields = ",".join((
         f"severity={event.severity}i",
         f'message="{_escape_string(event.message)}"',
+        *(_job_fields(event.fields) if name == "jobs" else ()),
         f"seq={seq}i",
     ))
     stamp = "" if event.time is None else f" {nanoseconds(event.time)}"
     return f"{name}{_tags(event.machine, event.event_type)} {fields}{stamp}"
+
+
+_JOB_COUNTS = {"StateNumber": "state_number", "RunsPlanned": "runs_planned",
+               "RunsCompleted": "runs_completed", "ScrapCount": "scrap_count"}
+
+
+def _job_fields(fields: dict[str, object]) -> list[str]:
+    """A job order status event's identity, state and counts (`inputs/opcua/jobs.py`)."""
+    out = [f'job_order_id="{_escape_string(fields["JobOrderID"])}"'
+           ] if isinstance(fields.get("JobOrderID"), str) else []
+    out += [f"{name}={fields[key]}i" for key, name in _JOB_COUNTS.items()
+            if type(fields.get(key)) is int]
+    return out
