@@ -64,6 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",
                         help="dashboard port (default 8080)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME[:PORT]",
+                        help="another name (and port) browsers may reach the dashboard by, "
+                        "e.g. a reverse proxy's name or a container's published port "
+                        "(repeatable; without a port, any port). Requests under any other "
+                        "name are refused")
     parser.add_argument("--logs", metavar="DIR", type=Path,
                         help="write the demo's logs (and its servers' state) into DIR, kept "
                         "after the demo stops (default: a new folder under the system's "
@@ -181,6 +186,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
         bounded("--seed", args.seed, 0, MAX_SEED)
     check_start(args.start)
+    _check_allowed_hosts(args.allowed_host)
     first = open_scenario(names[0], (), "--start", [f"start={args.start}"])
     start = first.start.isoformat()  # resolved once: the plants run on one clock
     scenarios = [first, *(open_scenario(name, (), "--start", [f"start={start}"])
@@ -195,6 +201,18 @@ def demo_command(args: argparse.Namespace) -> int:
         _check_broker(args.mqtt)
     first_shift = _first_shift_start(scenarios[0], seed)
     return asyncio.run(_run(args, names, plant_names, seed, first_shift, start))
+
+
+def _check_allowed_hosts(values: list[str]) -> None:
+    from dashboard.served_address import MAX_ALLOWED_HOSTS, allowed_host
+
+    if len(values) > MAX_ALLOWED_HOSTS:
+        raise CliError(f"--allowed-host: at most {MAX_ALLOWED_HOSTS} names, got {len(values)}")
+    for value in values:
+        try:
+            allowed_host(value)
+        except ValueError as exc:
+            raise CliError(f"--allowed-host {exc}") from None
 
 
 def _first_shift_start(scenario, seed: int) -> float:
@@ -252,6 +270,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
                                     "--replay", str(state_dir / "replay.json"),
+                                    *[a for name in args.allowed_host
+                                      for a in ("--allowed-host", name)],
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
                       state_dir / "dashboard.log", ready_text="dashboard ready",
@@ -282,6 +302,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
               f"({', '.join(plant_names)} at {args.speed:g}x, seed {seed})", flush=True)
         print(f"dashboard: http://{shown_host}:{args.port}/", flush=True)
         _print_access(args.host, args.port, shown_host, operator_secret)
+        for name in args.allowed_host:
+            print(f"also served as: {name} (--allowed-host)", flush=True)
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
