@@ -30,6 +30,7 @@ DEFAULT_SCENARIOS = ("reference-standalone", "reference-opcua")
 DEFAULT_SPEED = 120.0  # an 8-hour shift in 4 minutes
 MAX_PLANTS = 4
 READY_TIMEOUT_S = 20.0  # give up on a child that has not answered by then
+LARGE_READY_TIMEOUT_S = 80.0  # `--lines N` (load tests): 100-cell address spaces on a busy machine
 STOP_TIMEOUT_S = 4.0  # SIGTERM, then SIGKILL: the whole demo is gone within 5 s
 OPERATOR = "trainer"  # the dashboard's OPC UA login: methods need the operator role
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # how the dashboard gets the password
@@ -293,8 +294,9 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
     try:
         # The dashboard takes longest to import and finds its peers on its own: start it first.
         replay.start(env)  # one-shot: it writes the strip's file and ends
-        await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop)
-        await _start_all(bridges, env, stop)
+        ready_s = LARGE_READY_TIMEOUT_S if args.lines else READY_TIMEOUT_S
+        await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop, ready_s)
+        await _start_all(bridges, env, stop, ready_s)
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         await _wait_for_page(f"http://{shown_host}:{args.port}/", dashboard)
         await _fast_forward(plants, first_shift, password)
@@ -358,10 +360,11 @@ def _print_access(host: str, port: int, shown_host: str, secret: str) -> None:
               "pause, resume, change the speed or acknowledge", flush=True)
 
 
-async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.Event) -> None:
+async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.Event,
+                     ready_s: float = READY_TIMEOUT_S) -> None:
     for child in children:
         child.start(env)
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + ready_s
     waiting = list(children)
     while waiting:
         if stop.is_set():
@@ -372,7 +375,7 @@ async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.E
             if child.ready_text in child.log.read_text(errors="replace"):
                 waiting.remove(child)
         if time.monotonic() > deadline:
-            raise CliError(f"{waiting[0].name} did not get ready within {READY_TIMEOUT_S:g} s "
+            raise CliError(f"{waiting[0].name} did not get ready within {ready_s:g} s "
                            f"(log: {waiting[0].log})")
         await asyncio.sleep(0.05)
 
