@@ -1,6 +1,7 @@
 """`python -m dashboard --mqtt URL --plant NAME=OPCUA_URL [...] [--host H] [--port P]
-[--opcua-user NAME]` (password in $FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD; the operator's
-login secret in $FACTORY_SIM_DASHBOARD_OPERATOR_SECRET, else one is made and printed)."""
+[--allowed-host NAME[:PORT] ...] [--opcua-user NAME]` (password in
+$FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD; the operator's login secret in
+$FACTORY_SIM_DASHBOARD_OPERATOR_SECRET, else one is made and printed)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plant", action="append", required=True, metavar="NAME=OPCUA_URL")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME[:PORT]",
+                        help="another name (and port) browsers reach the page by: a reverse "
+                        "proxy's, or a container's published port (repeatable)")
     parser.add_argument("--opcua-user", metavar="NAME",
                         help="OPC UA login for commands (an operator); the password comes from "
                         f"${PASSWORD_ENV}")
@@ -33,6 +37,16 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not name or not url.startswith("opc.tcp://"):
             parser.error(f"--plant {item}: expected NAME=opc.tcp://HOST:PORT/...")
         plants[name] = url
+    from dashboard.served_address import MAX_ALLOWED_HOSTS, allowed_host
+
+    if len(args.allowed_host) > MAX_ALLOWED_HOSTS:
+        parser.error(f"--allowed-host: at most {MAX_ALLOWED_HOSTS} names")
+    also = []
+    for item in args.allowed_host:
+        try:
+            also.append(allowed_host(item))
+        except ValueError as exc:
+            parser.error(f"--allowed-host {exc}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)
 
@@ -59,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"${OPERATOR_SECRET_ENV}: {exc}")
     dashboard = Dashboard(args.mqtt, plants, login, access, args.replay)
     access.add_routes(app)
-    app.add_middleware(ServedAddressOnly, hosts=allowed_hosts(args.host), port=args.port)
+    app.add_middleware(ServedAddressOnly, hosts=allowed_hosts(args.host), port=args.port,
+                       also=also)
 
     @ui.page("/")
     def index(theme: str | None = None) -> None:

@@ -28,7 +28,7 @@ from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
 
 _logger = logging.getLogger(__name__)
-DRAIN_S = 0.05
+DRAIN_S = 1.0  # at the latest; a message arriving wakes the drain at once
 MAX_UNPUSHED = 100_000  # with no browser open nothing is pushed: do not grow without bound
 
 
@@ -47,8 +47,11 @@ class Dashboard:
         self.latencies_s: deque[float] = deque(maxlen=200_000)
         self.frames = 0
         self._drain_task: asyncio.Task | None = None
+        self._arrived = asyncio.Event()
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.uns.on_arrival = lambda: loop.call_soon_threadsafe(self._arrived.set)
         self.uns.start()
         for link in self.links.values():
             link.start()
@@ -70,7 +73,10 @@ class Dashboard:
             for plant in self.plants.values():
                 if len(plant.unpushed) > MAX_UNPUSHED:
                     plant.unpushed.clear()
-            await asyncio.sleep(DRAIN_S)
+            self._arrived.clear()
+            if not self.uns.inbox:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), DRAIN_S)
 
     def pushed(self) -> None:
         """A page just sent its redraw: every value waiting for it has reached the browser."""

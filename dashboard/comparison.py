@@ -1,7 +1,9 @@
 """The plants side by side: big-number KPI tiles and the plants' OEE over the last shift.
 
-All figures are the simulator's measurement (ISO 22400): the factories themselves know them
-only as well as their data.
+OEE and its factors are the plant KPIs the bridge publishes on the UNS (the simulator's
+measurement while there are none: `PlantState.plant_kpi`); the other figures are the
+simulator's measurement (ISO 22400): the factories themselves know them only as well as their
+data.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from nicegui import ui
 from dashboard.plant_details import CHART_EVERY_S
 from dashboard.plant_panel import capped
 from dashboard.state import PlantState, format_age
-from dashboard.widgets import Text, testid
+from dashboard.widgets import Part, Text, testid
 
 
 def _share(value) -> str:
@@ -47,7 +49,7 @@ class KpiComparison:
     def __init__(self, plants: list[PlantState], pids: list[str]) -> None:
         self.plants = plants
         self.cells: list[tuple[Text, PlantState, str, object]] = []
-        with ui.column().classes("hmi-panel gap-1 w-full"):
+        with Part().classes("hmi-panel gap-1 w-full"):
             ui.label("Side by side (simulator's measurement, ISO 22400)").classes("hmi-title")
             with ui.grid(columns=len(KPIS)).classes("w-full gap-1"):
                 for label, name, fmt in KPIS:
@@ -63,7 +65,7 @@ class KpiComparison:
 
     def update(self) -> None:
         for text, plant, name, fmt in self.cells:
-            text.set(fmt(plant.true_kpis.get(name)))
+            text.set(fmt(plant.plant_kpi(name)))
 
 
 class OeeTrend:
@@ -73,7 +75,7 @@ class OeeTrend:
         self.plants = plants
         self._due = 0.0
         self.cells: list[tuple[Text, PlantState, str, object]] = []
-        with ui.row().classes("hmi-panel w-full items-start no-wrap"):
+        with Part("row").classes("hmi-panel hmi-below w-full items-start no-wrap"):
             with ui.grid(columns=len(plants) + 1).classes("gap-x-4 gap-y-0 hmi-small"):
                 ui.label("KPI").classes("font-bold")
                 for plant in plants:
@@ -99,7 +101,7 @@ class OeeTrend:
 
     def update(self) -> None:
         for text, plant, name, fmt in self.cells:
-            text.set(fmt(plant.true_kpis.get(name)))
+            text.set(fmt(plant.plant_kpi(name)))
         now = time.monotonic()
         if now < self._due:  # a chart redraw costs the browser more than labels
             return

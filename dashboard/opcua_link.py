@@ -17,7 +17,7 @@ from dashboard.state import PlantState
 
 _logger = logging.getLogger(__name__)
 PLANT_NAMESPACE = "urn:factory-sim:plant"
-PUBLISHING_MS = 200
+PUBLISHING_MS = 500
 ACKNOWLEDGE = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
 RETRY_S = 1.0
 

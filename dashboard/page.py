@@ -4,8 +4,11 @@ colour marks only what needs attention, key figures are large.
 The first screen (a 1280×720 projector) holds the controls, every plant's floor, OEE and
 alarms, and the KPIs side by side; the details (what the factory knows per cell, the Pareto,
 the state timelines, the OEE trend) follow below. Each browser gets its own page; a per-page
-timer redraws what changed at most `FRAMES_PER_S` times a second. Everything taken from the
-simulator's own view is labelled so: the factory could not show it.
+timer redraws the first screen's plants (floor, OEE, alarms) at most `FRAMES_PER_S` times a
+second, and the slowly moving rest (the KPI tiles, the replay strip, the details) at most once
+every `SLOW_EVERY_S`: every redraw costs the browser a frame, the demo's largest cost. Each
+part is a `Part`, so the browser re-renders only the parts that changed.
+Everything taken from the simulator's own view is labelled so: the factory could not show it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from dashboard.comparison import KpiComparison, OeeTrend
 from dashboard.plant_details import PlantDetails
 from dashboard.plant_panel import PlantPanel
 from dashboard.replay_strip import ReplayStrip
-from dashboard.state import FRAMES_PER_S
-from dashboard.widgets import STYLE, Text, mark, redraw, slug
+from dashboard.state import FRAMES_PER_S, SLOW_EVERY_S
+from dashboard.widgets import STYLE, Part, Text, mark, redraw, slug
 
 if TYPE_CHECKING:
     from dashboard.app import Dashboard
@@ -92,7 +95,7 @@ def build_page(dashboard: Dashboard, theme: str | None = None) -> None:
     pids = [slug(plant.name, index) for index, plant in enumerate(plants)]
     ui.page_title("factory-sim demo")
     ui.add_css(STYLE)
-    with ui.row().classes("w-full items-center gap-2 no-wrap"):
+    with Part("row").classes("w-full items-center gap-2 no-wrap"):
         ui.label("factory-sim demo").classes("hmi-plant")
         controls = Controls(dashboard, THEMES.get(theme or "", False))
         counters = Text(classes="hmi-small hmi-muted ml-auto", test_id="uns-counters")
@@ -116,26 +119,27 @@ def build_page(dashboard: Dashboard, theme: str | None = None) -> None:
         details = [PlantDetails(plant, pid) for plant, pid in zip(plants, pids, strict=True)]
     trend = OeeTrend(plants, pids)
     versions = [-1]
-    counted = [0]
+    slow = {"due": 0.0, "stale": False}
 
     def refresh() -> None:
         total = sum(p.version for p in plants)
-        if total == versions[0]:
-            return
-        versions[0] = total
-        for panel in panels:
-            panel.update()
-        redraw("side by side", comparison.update)
-        for part in details:
-            part.update()
-        redraw("OEE trend", trend.update)
-        redraw("speed", controls.show_speed)
-        redraw("replay", replay.update)
-        uns = dashboard.uns
-        if int(time.monotonic()) != counted[0]:  # once a second is enough to read
-            counted[0] = int(time.monotonic())
+        if total != versions[0]:
+            versions[0] = total
+            slow["stale"] = True
+            for panel in panels:
+                panel.update()
+            redraw("speed", controls.show_speed)
+            dashboard.pushed()
+        now = time.monotonic()
+        if slow["stale"] and now >= slow["due"]:
+            slow["due"], slow["stale"] = now + SLOW_EVERY_S, False
+            redraw("side by side", comparison.update)
+            for part in details:
+                part.update()
+            redraw("OEE trend", trend.update)
+            redraw("replay", replay.update)
+            uns = dashboard.uns
             counters.set(f"UNS: {uns.received:,} messages · {uns.rejected:,} rejected · "
                          f"{uns.overflowed:,} dropped (inbox full)")
-        dashboard.pushed()
 
     ui.timer(1.0 / FRAMES_PER_S, refresh)

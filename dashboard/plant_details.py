@@ -9,7 +9,7 @@ from nicegui import ui
 
 from dashboard.job_queue_view import JobQueueView
 from dashboard.state import ANDON, UNKNOWN_COLOUR, CellView, PlantState, format_age, format_clock
-from dashboard.widgets import Text, mark, redraw, slug, testid
+from dashboard.widgets import CellsLayout, Part, Text, mark, redraw, slug, testid
 
 TIMELINE_RECT = """function (params, api) {
   var row = api.value(0);
@@ -20,7 +20,7 @@ TIMELINE_RECT = """function (params, api) {
 }"""
 
 
-CHART_EVERY_S = 5.0  # a chart redraw costs the browser more than all the labels
+CHART_EVERY_S = 10.0  # a chart redraw costs the browser more than all the labels
 
 
 def _known(value) -> str:
@@ -146,21 +146,17 @@ class StateTimeline:
 class PlantDetails:
     def __init__(self, plant: PlantState, pid: str) -> None:
         self.plant = plant
-        self.structure: tuple = ()
-        with mark(ui.column().classes("hmi-panel gap-1 w-full"), testid("details", pid)):
+        with mark(Part().classes("hmi-panel hmi-below gap-1 w-full"), testid("details", pid)):
             ui.label(plant.name).classes("hmi-mid")
             self.knowledge = KnowledgeTable(plant, pid)
             self.pareto = Pareto(plant, pid)
             self.timeline = StateTimeline(plant, pid)
             self.jobs = JobQueueView(plant.jobs, pid)
+        self.layout = CellsLayout(plant, self.knowledge.rebuild)
 
     def update(self) -> None:
         plant = self.plant
-        cells = plant.ordered_cells()
-        structure = tuple((c.name, c.position) for c in cells)
-        if structure != self.structure:
-            self.structure = structure
-            self.knowledge.rebuild(cells)
+        self.layout.cells()
         self.knowledge.update()
         redraw(f"Pareto {plant.name}", self.pareto.update)
         redraw(f"timeline {plant.name}", self.timeline.update)

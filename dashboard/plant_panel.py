@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 from nicegui import ui
 
 from dashboard.state import CellView, PlantState, format_age, format_clock
-from dashboard.widgets import Text, mark, redraw, slug, state_class, testid
+from dashboard.widgets import (
+    CellsLayout,
+    Part,
+    Text,
+    mark,
+    redraw,
+    slug,
+    state_class,
+    testid,
+)
 
 if TYPE_CHECKING:
     from dashboard.app import Dashboard
@@ -43,7 +52,7 @@ class Tile:
     def __init__(self, plant: PlantState, pid: str, cell: CellView, index: int) -> None:
         self.plant, self.cell = plant, cell
         cid = testid(pid, slug(cell.name, index))
-        with mark(ui.column().classes("hmi-tile gap-0 w-full"), testid("tile", cid)) as self.box:
+        with mark(Part().classes("hmi-tile gap-0 w-full"), testid("tile", cid)) as self.box:
             ui.label(cell.name).classes("font-bold hmi-small")
             self.big = Text(classes="hmi-big", test_id=testid("big", cid))
             self.caption = Text(classes="hmi-small hmi-muted")
@@ -87,7 +96,8 @@ class Tile:
 
 
 class OeeBars:
-    """The plant's OEE and its factors as bars (ISO 22400, measured by the simulator)."""
+    """The plant's OEE and its factors as bars (ISO 22400): the plant KPIs the bridge publishes
+    on the UNS (`.../plant/kpi/OEE`), the simulator's measurement only while there are none."""
 
     ROWS = (("OEE", "OEE"), ("Availability", "Availability"), ("Performance", "Performance"),
             ("Quality", "Quality"))
@@ -96,8 +106,8 @@ class OeeBars:
         self.plant = plant
         self.bars: dict[str, tuple[ui.element, Text]] = {}
         self.widths: dict[str, int] = {}
-        with ui.column().classes("gap-0 w-full"):
-            ui.label("OEE (ISO 22400, simulator's measurement)").classes("hmi-title")
+        with Part().classes("gap-0 w-full"):
+            self.title = Text(classes="hmi-title", test_id=testid("oee-source", pid))
             for label, name in self.ROWS:
                 with ui.row().classes("items-center gap-2 w-full no-wrap"):
                     ui.label(label).classes("hmi-small w-20")
@@ -107,8 +117,10 @@ class OeeBars:
                                                   test_id=testid("oee", pid, name)))
 
     def update(self) -> None:
+        self.title.set("OEE (ISO 22400, " + ("the UNS's plant KPIs)" if self.plant.uns_kpis
+                                             else "simulator's view)"))
         for name, (fill, text) in self.bars.items():
-            share, was_over = capped(self.plant.true_kpis.get(name))
+            share, was_over = capped(self.plant.plant_kpi(name))
             width = 0 if share is None else round(100 * share)
             if self.widths.get(name) != width:  # every style() call is sent to the browser
                 self.widths[name] = width
@@ -123,7 +135,7 @@ class AlarmList:
     def __init__(self, dashboard: Dashboard, plant: PlantState, pid: str, on_ack) -> None:
         self.dashboard, self.plant, self.pid, self.on_ack = dashboard, plant, pid, on_ack
         self.key: tuple | None = None
-        with ui.column().classes("gap-0 w-full"):
+        with Part().classes("gap-0 w-full"):
             ui.label("Alarms (from the UNS)").classes("hmi-title")
             self.box = mark(ui.column().classes("hmi-alarms gap-0 w-full"), testid("alarms", pid))
 
@@ -168,9 +180,9 @@ class PlantPanel:
 
     def __init__(self, dashboard: Dashboard, plant: PlantState, pid: str, on_ack) -> None:
         self.dashboard, self.plant, self.pid = dashboard, plant, pid
-        self.structure: tuple = ()
+        self.layout = CellsLayout(plant, self._draw_floor)
         self.tiles: list[Tile] = []
-        with mark(ui.column().classes("hmi-panel gap-1 w-full"), testid("plant", pid)):
+        with mark(Part().classes("hmi-panel gap-1 w-full"), testid("plant", pid)):
             with ui.row().classes("items-baseline gap-3 w-full no-wrap"):
                 ui.label(plant.name).classes("hmi-plant whitespace-nowrap ellipsis min-w-0")
                 self.level = Text(classes="hmi-mid whitespace-nowrap",
@@ -183,15 +195,14 @@ class PlantPanel:
                 self.oee = OeeBars(plant, pid)
                 self.alarms = AlarmList(dashboard, plant, pid, on_ack)
 
+    def _draw_floor(self, cells: list[CellView]) -> None:
+        self.floor.clear()
+        with self.floor:
+            self.tiles = [Tile(self.plant, self.pid, c, i) for i, c in enumerate(cells)]
+
     def update(self) -> None:
         plant = self.plant
-        cells = plant.ordered_cells()
-        structure = tuple((c.name, c.position) for c in cells)
-        if structure != self.structure:
-            self.structure = structure
-            self.floor.clear()
-            with self.floor:
-                self.tiles = [Tile(plant, self.pid, c, i) for i, c in enumerate(cells)]
+        cells = self.layout.cells()
         levels = sorted({c.connectivity for c in cells if c.connectivity})
         self.level.set(" + ".join(LEVEL_NAMES.get(level, "?") for level in levels) or "?")
         paused = {True: "paused", False: "running", None: "?"}[plant.paused]

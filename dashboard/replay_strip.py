@@ -13,7 +13,7 @@ from typing import Annotated
 from nicegui import ui
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dashboard.widgets import Text, mark, testid
+from dashboard.widgets import Part, Text, mark, testid
 
 _logger = logging.getLogger(__name__)
 MAX_REPLAY_BYTES = 1_000_000
@@ -85,7 +85,7 @@ class ReplayStrip:
     def __init__(self, source: ReplaySource) -> None:
         self.source = source
         self.drawn = False
-        with mark(ui.column().classes("hmi-panel gap-1 w-full"), "replay"):
+        with mark(Part().classes("hmi-panel gap-1 w-full"), "replay"):
             self.title = Text("Four weeks ahead: computing the same plants and seed…",
                               classes="hmi-title", test_id="replay-title")
             with ui.row().classes("w-full no-wrap items-start gap-2"):

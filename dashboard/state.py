@@ -20,15 +20,18 @@ from typing import Any
 
 from dashboard.job_queue import JobQueue
 from dashboard.uns_messages import (
+    PLANT_KPIS,
     UNS_TAGS,
     AlarmEvent,
     BridgeStatus,
     JobEvent,
     RejectedMessage,
     TagValue,
+    is_plant_kpi,
 )
 
 FRAMES_PER_S = 5  # the browser's CPU is the demo's largest cost (benchmarks/demo_load.py)
+SLOW_EVERY_S = 1.0  # the KPI tiles side by side, the replay strip, the details below
 TREND_WINDOW_S = 8 * 3600.0  # the last simulated shift
 TIMELINE_WINDOW_S = 8 * 3600.0
 MAX_CELLS = 500  # a plant's cells (`--lines 25` has 100); more are rejected, not drawn
@@ -131,6 +134,7 @@ class PlantState:
     alarms: dict[str, Alarm] = field(default_factory=dict)
     jobs: JobQueue = field(default_factory=JobQueue)  # each cell's job orders, from the UNS
     true_kpis: dict[str, float] = field(default_factory=dict)
+    uns_kpis: dict[str, float | None] = field(default_factory=dict)  # .../plant/kpi/<name>
     clock: datetime | None = None  # Simulation/SimulatedClock
     speed: float | None = None
     paused: bool | None = None
@@ -138,6 +142,8 @@ class PlantState:
     opcua_connected: bool = False
     oee_trend: deque = field(default_factory=lambda: deque(maxlen=5000))  # (clock, OEE)
     version: int = 0
+    layout: int = 0  # bumped when a cell appears or moves in the routing order
+    _ordered: tuple[int, list[CellView]] = field(default=(-1, []), repr=False)
     # serverTimestamps of UNS values not yet pushed to a browser (latency measurement)
     unpushed: list[datetime] = field(default_factory=list)
 
@@ -148,10 +154,15 @@ class PlantState:
                 raise RejectedMessage(f"cell {name[:40]!r}: a name of 1 to {MAX_CELL_NAME} "
                                       f"characters expected, at most {MAX_CELLS} cells a plant")
             view = self.cells[name] = CellView(name)
+            self.layout += 1
         return view
 
     def ordered_cells(self) -> list[CellView]:
-        return sorted(self.cells.values(), key=lambda c: (c.position, c.name))
+        """The cells in routing order (sorted again only after `layout` changed)."""
+        if self._ordered[0] != self.layout:
+            self._ordered = (self.layout, sorted(self.cells.values(),
+                                                 key=lambda c: (c.position, c.name)))
+        return self._ordered[1]
 
     # ---- the unified namespace ----
     def apply_uns(self, path: list[str],
@@ -167,6 +178,10 @@ class PlantState:
             self._apply_alarm(path[4], message)
         elif isinstance(message, JobEvent):
             self.jobs.apply(path[4], message)
+        elif isinstance(message, TagValue) and is_plant_kpi(path):
+            if message.gap is not None:
+                return
+            self._apply_plant_kpi(path[6], message.checked(float), message, fresh)
         elif isinstance(message, TagValue) and len(path) == 7:
             known = UNS_TAGS.get((path[5], path[6]))
             if known is None or message.gap is not None:
@@ -197,6 +212,36 @@ class PlantState:
         elif key == "state" and when is not None:
             _append_change(cell.timeline, when, value)
 
+    def _apply_plant_kpi(self, name: str, value: float | None, message: TagValue,
+                         fresh: bool) -> None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise RejectedMessage(f"value: a fraction 0..1 expected for {name}, got {value!r}"
+                                  [:200])
+        if not self.uns_kpis:
+            self.oee_trend.clear()  # the trend follows one source, the UNS from now on
+        self.uns_kpis[name] = value
+        if message.serverTimestamp is not None and fresh:
+            self.unpushed.append(message.serverTimestamp)
+        when = message.sourceTimestamp or self.clock
+        if name == "OEE" and value is not None and when is not None:
+            self._add_to_trend(when, value)
+
+    def plant_kpi(self, name: str) -> float | None:
+        """OEE, Availability, ... as the bridge publishes them on the UNS (the plant's own
+        Objects/Plant/Kpi); while it publishes none, the simulator's measurement; other
+        figures (Throughput, MTTR, ...) always the simulator's."""
+        if name in PLANT_KPIS and self.uns_kpis:
+            return self.uns_kpis.get(name)
+        return self.true_kpis.get(name)
+
+    def _add_to_trend(self, when: datetime, oee: float) -> None:
+        trend = self.oee_trend
+        if trend and when < trend[-1][0]:
+            return  # a value replayed after a newer one (a retained message, a backfill)
+        trend.append((when, oee))
+        while trend and (when - trend[0][0]).total_seconds() > TREND_WINDOW_S:
+            trend.popleft()
+
     def _apply_alarm(self, cell_name: str, event: AlarmEvent) -> None:
         fields = event.fields
         alarm = Alarm(
@@ -225,7 +270,9 @@ class PlantState:
             cell = self.cell(key[1])
             name = key[2]
             if name == "Position":
-                cell.position = int(value)
+                if int(value) != cell.position:
+                    cell.position = int(value)
+                    self.layout += 1
             elif name == "Kind":
                 cell.kind = str(value)
             elif name == "Connectivity":
@@ -240,11 +287,9 @@ class PlantState:
             self.cell(key[1]).report[key[2]] = value
         elif kind == "kpi":
             self.true_kpis[key[1]] = value
-            if key[1] == "OEE" and value is not None and self.clock is not None:
-                self.oee_trend.append((self.clock, value))
-                while self.oee_trend and (
-                        (self.clock - self.oee_trend[0][0]).total_seconds() > TREND_WINDOW_S):
-                    self.oee_trend.popleft()
+            if key[1] == "OEE" and value is not None and self.clock is not None \
+                    and not self.uns_kpis:
+                self._add_to_trend(self.clock, value)
         elif kind == "simulation":
             if key[1] == "SimulatedClock" and isinstance(value, datetime):
                 self.clock = value if value.tzinfo else value.replace(tzinfo=UTC)

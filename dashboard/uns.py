@@ -5,7 +5,8 @@ topic) and machine mode (a machine's updates batched on `.../{cell}/updates`).
 
 paho runs its network loop in its own thread; messages wait in a bounded deque (the oldest is
 dropped, and counted, when the page's side falls behind) that the asyncio side drains
-(`drain`), so plant state is only ever touched from the event loop. Every message is validated
+(`drain`, woken by `on_arrival` when the first message of a burst comes), so plant state is
+only ever touched from the event loop. Every message is validated
 on its own (`dashboard.uns_messages`): a bad one is counted, logged once per topic with the
 reason, and dropped; nothing a publisher sends stops the consumer.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -37,6 +39,8 @@ class UnsConsumer:
         self.rejected = 0  # messages (or updates of a batch) that failed validation
         self.overflowed = 0  # messages dropped because the inbox was full
         self._logged: set[str] = set()
+        self.on_arrival: Callable[[], None] | None = None  # called from paho's thread
+        self._awake = False  # on_arrival called and the inbox not drained since
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -67,11 +71,15 @@ class UnsConsumer:
         if len(inbox) == inbox.maxlen:
             self.overflowed += 1
         inbox.append((topic, payload, retained))
+        if not self._awake and self.on_arrival is not None:
+            self._awake = True  # one wake-up for a burst of messages
+            self.on_arrival()
 
     def drain(self) -> int:
         """Apply every message received so far; returns how many were looked at."""
         count = 0
         inbox = self.inbox
+        self._awake = False  # before taking: a message offered from now on wakes again
         while inbox:
             topic, payload, retained = inbox.popleft()
             count += 1

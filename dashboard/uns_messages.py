@@ -49,6 +49,10 @@ UNS_TAGS: dict[tuple[str, str], tuple[str, type]] = {
     ("Kpi", "Performance"): ("performance", float),
     ("Kpi", "Quality"): ("quality", float),
 }
+# The plant's own KPIs, bridged from Objects/Plant/Kpi by the bridge's [[nodes]] sample
+# (docs/integrators/bridge-nodes.md): `.../plant/kpi/<name>`, a fraction 0..1.
+PLANT_CELL, PLANT_KPI_GROUP = "plant", "kpi"
+PLANT_KPIS = ("OEE", "Availability", "Performance", "Quality")
 
 
 class RejectedMessage(ValueError):
@@ -158,7 +162,7 @@ Message = TagValue | AlarmEvent | JobEvent | BridgeStatus | Batch
 
 def model_for(path: list[str]) -> type[BaseModel] | None:
     """The model of a topic below a plant's prefix (its levels), None for topics not shown."""
-    if len(path) == 7 and (path[5], path[6]) in UNS_TAGS:
+    if len(path) == 7 and ((path[5], path[6]) in UNS_TAGS or is_plant_kpi(path)):
         return TagValue
     if len(path) == 6 and path[5] == "alarms":
         return AlarmEvent
@@ -169,6 +173,12 @@ def model_for(path: list[str]) -> type[BaseModel] | None:
     if len(path) == 3 and path[0] == "_bridge" and path[2] == "status":
         return BridgeStatus
     return None
+
+
+def is_plant_kpi(path: list[str]) -> bool:
+    """`.../plant/kpi/OEE` and its factors (the 7 levels below a plant's prefix)."""
+    return len(path) == 7 and path[4] == PLANT_CELL and path[5] == PLANT_KPI_GROUP \
+        and path[6] in PLANT_KPIS
 
 
 def parse(path: list[str], payload: bytes) -> Message | None:

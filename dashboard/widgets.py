@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
+
+if TYPE_CHECKING:
+    from dashboard.state import CellView, PlantState
 
 _logger = logging.getLogger(__name__)
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -59,6 +63,8 @@ body { background: var(--hmi-bg); color: var(--hmi-text); }
 .hmi-bar { height: 14px; background: var(--hmi-line); border-radius: 2px; overflow: hidden; }
 .hmi-bar > div { height: 100%; background: var(--hmi-muted); }
 .hmi-alarms { max-height: 118px; overflow-y: auto; }
+/* below the first screen: the browser skips drawing it until it is scrolled into view */
+.hmi-below { content-visibility: auto; contain-intrinsic-size: auto 480px; }
 .hmi-grid td, .hmi-grid th { padding: 1px 8px 1px 0; text-align: left; vertical-align: top; }
 .q-btn.hmi-speed-on { background: var(--hmi-text) !important; color: var(--hmi-bg) !important; }
 """
@@ -98,6 +104,20 @@ def redraw(what: str, update) -> None:
             _logger.exception("redrawing %r failed (logged once)", what)
 
 
+class Part(ui.element, component="part.js"):
+    """A container (a column, a row or a grid) that the browser redraws on its own.
+
+    NiceGUI draws plain elements (labels, rows, columns) inside its root Vue component, so one
+    changed label makes the browser re-render the virtual DOM of the whole page; inside a
+    component only that component re-renders. Each tile, panel and strip is a Part: a new count
+    on a tile costs the browser that tile (benchmarks/demo_load.py: the browser is the demo's
+    largest cost)."""
+
+    def __init__(self, kind: str = "column") -> None:
+        super().__init__()
+        self._classes.append(f"nicegui-{kind}")
+
+
 class Text:
     """A label that sends the browser an update only when its text or class changes."""
 
@@ -113,3 +133,19 @@ class Text:
         if classes is not None and classes != self._classes:
             self._classes = classes
             self.label.classes(replace=f"{self._base} {classes}")
+
+
+class CellsLayout:
+    """The plant's cells in routing order for a part drawn per cell (the floor, the knowledge
+    table): `cells()` first rebuilds the part, through `rebuild(cells)`, when a cell appeared or
+    moved since the last call; otherwise the part's elements stay and are only updated."""
+
+    def __init__(self, plant: PlantState, rebuild: Callable[[list[CellView]], None]) -> None:
+        self.plant, self.rebuild = plant, rebuild
+        self._layout: int | None = None
+
+    def cells(self) -> list[CellView]:
+        if self.plant.layout != self._layout:
+            self._layout = self.plant.layout
+            self.rebuild(self.plant.ordered_cells())
+        return self.plant.ordered_cells()

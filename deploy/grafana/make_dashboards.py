@@ -26,6 +26,9 @@ TIME_RANGE = {"from": "now-6h", "to": "now"}
 WHERE = ('$timeFilter AND "site" =~ /^$site$/ AND "line" =~ /^$line$/ '
          'AND "cell" =~ /^$cell$/')
 WHERE_LINE = '$timeFilter AND "site" =~ /^$site$/ AND "line" =~ /^$line$/'
+# The plant's own KPIs (Objects/Plant/Kpi, bridged with `topic = "<site>/.../plant"`): a
+# site's figure, whatever its lines
+WHERE_PLANT = '$timeFilter AND "site" =~ /^$site$/ AND "cell" = \'plant\''
 BY_CELL = '"site", "line", "cell"'
 STATE_COLOURS = {  # MachineryItemState (OPC 40001-1) as an andon light
     "Executing": "green", "NotExecuting": "yellow", "OutOfService": "red",
@@ -123,16 +126,16 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict],
 def plant_overview() -> dict:
     kpis = ", ".join(f'last("{k}") AS "{k}"'
                      for k in ("OEE", "Availability", "Performance", "Quality"))
-    plant = ", ".join(f'mean("{k}") AS "{k}"'
-                      for k in ("OEE", "Availability", "Performance", "Quality"))
     return dashboard("factory-plant-overview", "Plant overview",
                      "OEE with availability, performance and quality (ISO 22400) per cell "
                      "and plant, throughput and work in progress.", [
-        panel("stat", "Plant OEE, A, P, Q (mean of the cells)", [target(
-            f'SELECT {plant} FROM (SELECT {kpis} FROM "kpi" WHERE {WHERE} GROUP BY {BY_CELL}) '
-            "WHERE $timeFilter")], 10, 5, unit="percentunit", decimals=1,
-            description="The cells' latest KPIs, averaged; the simulator's own plant OEE "
-            "(weighted by planned time) is on its OPC UA server under Objects/Plant/Kpi.",
+        panel("stat", "Plant OEE, A, P, Q", [target(
+            f'SELECT {kpis} FROM "kpi" WHERE {WHERE_PLANT} GROUP BY "site"',
+            alias="$tag_site $col")], 10, 5, unit="percentunit", decimals=1,
+            description="The plant's own KPIs (weighted by planned time), as its OPC UA "
+            "server computes them under Objects/Plant/Kpi, bridged by the [[nodes]] sample "
+            "(mqtt_bridge/inputs/opcua/nodes.example.toml): measurement kpi, tag "
+            "cell=plant.",
             colorMode="value", graphMode="none", textMode="value_and_name"),
         panel("stat", "Good parts packed", [target(
             f'SELECT sum("good") FROM (SELECT last("GoodParts") AS "good" FROM "monitoring" '

@@ -36,6 +36,7 @@ DEFAULT_SCENARIOS = ("reference-standalone", "reference-opcua")
 DEFAULT_SPEED = 120.0  # an 8-hour shift in 4 minutes
 MAX_PLANTS = 4
 READY_TIMEOUT_S = 20.0  # give up on a child that has not answered by then
+LARGE_READY_TIMEOUT_S = 150.0  # `--lines N` (load tests): 100-cell address spaces on a busy machine
 STOP_TIMEOUT_S = 4.0  # SIGTERM, then SIGKILL: the whole demo is gone within 5 s
 OPERATOR = "trainer"  # the dashboard's OPC UA login: methods need the operator role
 PASSWORD_ENV = "FACTORY_SIM_DASHBOARD_OPCUA_PASSWORD"  # how the dashboard gets the password
@@ -70,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",
                         help="dashboard port (default 8080)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME[:PORT]",
+                        help="another name (and port) browsers may reach the dashboard by, "
+                        "e.g. a reverse proxy's name or a container's published port "
+                        "(repeatable; without a port, any port). Requests under any other "
+                        "name are refused")
     parser.add_argument("--logs", metavar="DIR", type=Path,
                         help="write the demo's logs (and its servers' state) into DIR, kept "
                         "after the demo stops (default: a new folder under the system's "
@@ -187,6 +193,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
         bounded("--seed", args.seed, 0, MAX_SEED)
     check_start(args.start)
+    _check_allowed_hosts(args.allowed_host)
     first = open_scenario(names[0], (), "--start", [f"start={args.start}"])
     start = first.start.isoformat()  # resolved once: the plants run on one clock
     scenarios = [first, *(open_scenario(name, (), "--start", [f"start={start}"])
@@ -201,6 +208,18 @@ def demo_command(args: argparse.Namespace) -> int:
         _check_broker(args.mqtt)
     first_shift = _first_shift_start(scenarios[0], seed)
     return asyncio.run(_run(args, names, plant_names, seed, first_shift, start))
+
+
+def _check_allowed_hosts(values: list[str]) -> None:
+    from dashboard.served_address import MAX_ALLOWED_HOSTS, allowed_host
+
+    if len(values) > MAX_ALLOWED_HOSTS:
+        raise CliError(f"--allowed-host: at most {MAX_ALLOWED_HOSTS} names, got {len(values)}")
+    for value in values:
+        try:
+            allowed_host(value)
+        except ValueError as exc:
+            raise CliError(f"--allowed-host {exc}") from None
 
 
 def _first_shift_start(scenario, seed: int) -> float:
@@ -260,6 +279,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
                                     "--replay", str(state_dir / "replay.json"),
+                                    *[a for name in args.allowed_host
+                                      for a in ("--allowed-host", name)],
                                     *[a for p in plants for a in ("--plant",
                                                                   f"{p.name}={p.endpoint}")]],
                       state_dir / "dashboard.log", ready_text="dashboard ready",
@@ -281,8 +302,9 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
     try:
         # The dashboard takes longest to import and finds its peers on its own: start it first.
         replay.start(env)  # one-shot: it writes the strip's file and ends
-        await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop)
-        await _start_all(bridges, env, stop)
+        ready_s = LARGE_READY_TIMEOUT_S if args.lines else READY_TIMEOUT_S
+        await _start_all([dashboard, *servers, *([broker] if broker else [])], env, stop, ready_s)
+        await _start_all(bridges, env, stop, ready_s)
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         await _wait_for_page(f"http://{shown_host}:{args.port}/", dashboard)
         await _fast_forward(plants, first_shift, password)
@@ -290,6 +312,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
               f"({', '.join(plant_names)} at {args.speed:g}x, seed {seed})", flush=True)
         print(f"dashboard: http://{shown_host}:{args.port}/", flush=True)
         _print_access(args.host, args.port, shown_host, operator_secret)
+        for name in args.allowed_host:
+            print(f"also served as: {name} (--allowed-host)", flush=True)
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
@@ -344,10 +368,11 @@ def _print_access(host: str, port: int, shown_host: str, secret: str) -> None:
               "pause, resume, change the speed or acknowledge", flush=True)
 
 
-async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.Event) -> None:
+async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.Event,
+                     ready_s: float = READY_TIMEOUT_S) -> None:
     for child in children:
         child.start(env)
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + ready_s
     waiting = list(children)
     while waiting:
         if stop.is_set():
@@ -358,7 +383,7 @@ async def _start_all(children: list[Child], env: dict[str, str], stop: asyncio.E
             if child.ready_text in child.log.read_text(errors="replace"):
                 waiting.remove(child)
         if time.monotonic() > deadline:
-            raise CliError(f"{waiting[0].name} did not get ready within {READY_TIMEOUT_S:g} s "
+            raise CliError(f"{waiting[0].name} did not get ready within {ready_s:g} s "
                            f"(log: {waiting[0].log})")
         await asyncio.sleep(0.05)
 

@@ -29,7 +29,7 @@ from tests.services import free_port
 ROOT = Path(__file__).resolve().parents[2]
 FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
 FIXED_START = "2026-01-05T00:00:00Z"  # the shipped scenarios' own start
-READY_TIMEOUT_S = 60.0  # generous: the machine is shared; the demo itself reports its time
+READY_TIMEOUT_S = 200.0  # generous: the machine is shared; the demo itself reports its time
 
 
 class Broker:

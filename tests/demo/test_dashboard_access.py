@@ -2,7 +2,8 @@
 
 One demo for the module (the machine is shared); chromium with Playwright as in
 test_dashboard_browser.py, plus a host-resolver rule that makes `attacker.example` this
-machine, as DNS rebinding would.
+machine, as DNS rebinding would, and `factory.example` too: the name the demo is told to serve
+as well (`--allowed-host`, as behind a reverse proxy).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.demo.test_uns_consumer import CELL_TOPIC, HOSTILE, alarm
 
 PLANTS = ("reference-standalone", "reference-opcua")
 SPEED = 3000  # alarms come within a minute or two
+ALLOWED = "factory.example"
 SCRIPT_RAN = "window.__pwned === true"
 INJECTION = '"><img src=x onerror="window.__pwned=true"> innerHTML="<b>x</b>'
 WEBSOCKET = """url => new Promise(done => {
@@ -41,7 +43,7 @@ WEBSOCKET = """url => new Promise(done => {
 def demo():
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is not installed; run scripts/install-test-services")
-    with DemoProcess(["--speed", str(SPEED)]) as running:
+    with DemoProcess(["--speed", str(SPEED), "--allowed-host", ALLOWED]) as running:
         yield running
 
 
@@ -52,7 +54,8 @@ def browser(tmp_path, demo):
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM),
-            args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP attacker.example 127.0.0.1"],
+            args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP attacker.example 127.0.0.1, "
+                  f"MAP {ALLOWED} 127.0.0.1"],
             headless=True, viewport={"width": 1500, "height": 1200})
         try:
             yield context
@@ -206,3 +209,13 @@ def test_a_rebinding_host_and_a_foreign_origin_are_refused(demo, browser):
     assert page.evaluate(WEBSOCKET, socket_url) == "refused"
     login = page.goto(demo.login.replace("127.0.0.1", "attacker.example"))
     assert login.status == 403
+
+    # the name given with --allowed-host is served: the page loads, its socket opens, and it
+    # draws the plants live
+    allowed = f"http://{ALLOWED}:{port}/"
+    assert page.goto(allowed).status == 200
+    assert page.evaluate(WEBSOCKET, socket_url.replace("127.0.0.1", ALLOWED)) == "open"
+    page.wait_for_selector("[data-testid=state-reference-opcua-packing]", timeout=60_000)
+    start = poll(lambda: good_parts(page, "reference-opcua"), timeout=30) or 0
+    assert poll(lambda: (good_parts(page, "reference-opcua") or 0) > start, timeout=60)
+    assert "also served as: factory.example" in "\n".join(demo.lines)

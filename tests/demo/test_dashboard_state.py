@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from dashboard.state import PlantState
-from dashboard.uns_messages import AlarmEvent, TagValue
+from dashboard.uns_messages import AlarmEvent, RejectedMessage, TagValue
 
 CELL = ["factory", "plant-1", "fabrication", "line-1", "press-brake"]
 
@@ -24,6 +26,50 @@ def test_a_cell_on_the_uns_is_shown_from_the_uns_not_from_the_simulator():
     cell = plant.cells["press-brake"]
     assert cell.is_live and cell.shown()["state"] == "Executing"
     assert cell.truth["state"] == "OutOfService"  # kept, but not what the tile shows
+
+
+def test_a_part_drawn_per_cell_is_rebuilt_only_when_a_cell_appears_or_moves():
+    from dashboard.widgets import CellsLayout
+
+    plant = PlantState("p", "opc.tcp://x")
+    rebuilt: list[list[str]] = []
+    layout = CellsLayout(plant, lambda cells: rebuilt.append([c.name for c in cells]))
+    plant.apply_opcua(("cell", "packing", "Position"), 4)
+    plant.apply_opcua(("cell", "press-brake", "Position"), 2)
+    assert [c.name for c in layout.cells()] == ["press-brake", "packing"]
+    plant.apply_opcua(("cell", "packing", "ItemState"), "Executing")
+    plant.apply_opcua(("cell", "packing", "Position"), 4)  # the same place again
+    plant.apply_uns([*CELL, "state", "CurrentState"], value("Executing"))  # press-brake
+    assert [c.name for c in layout.cells()] == ["press-brake", "packing"]
+    assert rebuilt == [["press-brake", "packing"]]  # values alone rebuild nothing
+    plant.apply_opcua(("cell", "packing", "Position"), 1)
+    plant.apply_uns(["f", "s", "a", "l", "cobot", "state", "CurrentState"], value("Executing"))
+    assert [c.name for c in layout.cells()] == ["packing", "press-brake", "cobot"]
+    assert rebuilt[1:] == [["packing", "press-brake", "cobot"]]
+
+
+def test_plant_oee_comes_from_the_bridged_plant_kpi_once_the_uns_carries_it():
+    plant = PlantState("p", "opc.tcp://x")
+    plant.apply_opcua(("simulation", "SimulatedClock"), datetime(2026, 1, 5, 6, tzinfo=UTC))
+    plant.apply_opcua(("kpi", "OEE"), 0.40)
+    plant.apply_opcua(("kpi", "Throughput"), 12.5)
+    assert plant.plant_kpi("OEE") == 0.40 and not plant.uns_kpis  # no plant KPI bridged yet
+    assert [oee for _, oee in plant.oee_trend] == [0.40]
+    kpi = ["factory", "site", "area", "line", "plant", "kpi"]
+    plant.apply_uns([*kpi, "OEE"], value(0.52, "2026-01-05T06:01:00Z"))
+    plant.apply_uns([*kpi, "Availability"], value(0.8, "2026-01-05T06:01:00Z"))
+    plant.apply_opcua(("kpi", "OEE"), 0.41)  # the simulator's figure no longer shown
+    assert plant.plant_kpi("OEE") == 0.52 and plant.plant_kpi("Availability") == 0.8
+    assert plant.plant_kpi("Throughput") == 12.5  # not a plant KPI on the UNS
+    assert list(plant.oee_trend) == [(datetime(2026, 1, 5, 6, 1, tzinfo=UTC), 0.52)]
+    assert plant.cells == {}  # "plant" is not a cell of the floor
+    assert len(plant.unpushed) == 2  # counted for the push latency
+    for bad in (1.5, -0.1, "abc"):
+        with pytest.raises(RejectedMessage):
+            plant.apply_uns([*kpi, "OEE"], value(bad))
+    assert plant.plant_kpi("OEE") == 0.52
+    plant.apply_uns([*kpi, "OEE"], value(0.3, "2026-01-05T05:00:00Z"))  # older: not in trend
+    assert [oee for _, oee in plant.oee_trend] == [0.52]
 
 
 def test_activity_changes_add_up_to_a_pareto_of_lost_time():

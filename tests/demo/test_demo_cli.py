@@ -199,6 +199,7 @@ def test_a_silent_listener_is_not_a_broker():
     (["--speed", "0"], "--speed"),
     (["a", "b", "c", "d", "e"], "1 to 4"),
     (["--mqtt", "http://x"], "--mqtt"),
+    (["--allowed-host", "factory.example/x"], "--allowed-host 'factory.example/x': expected"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, expected):
     assert expected in one_error_line(run_demo("--port", str(free_port()), *args))

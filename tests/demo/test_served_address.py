@@ -9,7 +9,12 @@ import asyncio
 import pytest
 
 from dashboard.operator_access import COOKIE, MAX_SESSIONS, OperatorAccess
-from dashboard.served_address import ServedAddressOnly, allowed_hosts, lan_addresses
+from dashboard.served_address import (
+    ServedAddressOnly,
+    allowed_host,
+    allowed_hosts,
+    lan_addresses,
+)
 
 SECRET = "a-secret-of-twenty-chars"
 
@@ -40,6 +45,53 @@ def test_only_the_served_address_and_its_own_page_pass(host, origin, refused):
         assert reason is None
     else:
         assert reason is not None and reason.startswith(refused), reason
+
+
+@pytest.mark.parametrize(("host", "origin", "refused"), [
+    ("factory.example", "https://factory.example", None),  # behind a TLS proxy
+    ("factory.example:443", None, None),
+    ("localhost:18080", "http://localhost:18080", None),  # a container's published port
+    ("localhost:8080", None, None),  # the served address still works
+    ("localhost:18081", None, "Host 'localhost:18081'"),
+    ("factory.example:8080", None, "Host 'factory.example:8080'"),
+    ("attacker.example", None, "Host 'attacker.example'"),
+    ("factory.example", "http://attacker.example", "Origin 'http://attacker.example'"),
+    ("sub.factory.example", None, "Host 'sub.factory.example'"),
+])
+def test_an_allowed_host_adds_a_name_and_its_port_and_nothing_else(host, origin, refused):
+    also = [allowed_host("Factory.example:443"), allowed_host("localhost:18080")]
+    check = ServedAddressOnly(None, allowed_hosts("127.0.0.1"), 8080, also)
+    reason = check.reason(headers(host, origin))
+    if refused is None:
+        assert reason is None
+    else:
+        assert reason is not None and reason.startswith(refused), reason
+    any_port = ServedAddressOnly(None, allowed_hosts("127.0.0.1"), 8080,
+                                 [allowed_host("factory.example")])
+    assert any_port.reason(headers("factory.example:9000", "http://factory.example:9000")) \
+        is None
+
+
+@pytest.mark.parametrize("text", ["", "*", "*.example", "http://factory.example",
+                                  "factory.example/path", "factory.example:0",
+                                  "factory.example:99999", "factory.example:x", "a b",
+                                  "user@factory.example", "-bad.example", "x" * 300,
+                                  "[not-an-ip]"])
+def test_an_allowed_host_that_is_not_a_name_is_refused_in_one_line(text):
+    with pytest.raises(ValueError, match="expected NAME or NAME:PORT") as error:
+        allowed_host(text)
+    assert "\n" not in str(error.value)
+
+
+def test_the_demo_refuses_a_bad_allowed_host_before_starting_anything():
+    from factory_cli.commands.demo import _check_allowed_hosts
+    from factory_cli.errors import CliError
+
+    _check_allowed_hosts(["factory.example", "[::1]:18080", "10.0.0.5:80"])
+    with pytest.raises(CliError, match=r"^--allowed-host 'http://x': expected NAME"):
+        _check_allowed_hosts(["factory.example", "http://x"])
+    with pytest.raises(CliError, match="at most 32 names"):
+        _check_allowed_hosts([f"h{i}.example" for i in range(33)])
 
 
 def test_a_refused_request_gets_403_and_one_line_and_never_reaches_the_page():

@@ -173,3 +173,16 @@ def test_after_any_payloads_the_consumer_still_applies_good_messages(messages, p
             assert cell.live.get(key) is None or isinstance(cell.live[key], str)
     for alarm_ in uns.plants[PLANT].alarms.values():
         assert isinstance(alarm_.severity, int) and 0 <= alarm_.severity <= 1000
+
+
+def test_the_first_message_of_a_burst_wakes_the_drain_once():
+    uns = consumer()
+    wakes: list[int] = []
+    uns.on_arrival = lambda: wakes.append(len(uns.inbox))
+    for number in range(5):
+        uns.offer(POWER, value(float(number)))
+    assert wakes == [1]  # one wake-up for the burst, at its first message
+    assert uns.drain() == 5
+    uns.offer(POWER, value(9.0))  # after a drain, the next message wakes it again
+    assert wakes == [1, 1]
+    assert uns.drain() == 1 and uns.plants[PLANT].cells["press-brake"].live["power"] == 9.0

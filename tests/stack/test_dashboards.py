@@ -39,6 +39,7 @@ make_dashboards = _load_generator()
 DASHBOARDS = ROOT / "deploy/grafana/dashboards"
 DATASOURCES = ROOT / "deploy/grafana/provisioning/datasources/influxdb.yaml"
 SITES = {"lyon": [], "brno": ["--lines", "2"]}
+NODES_SAMPLE = ROOT / "mqtt_bridge/inputs/opcua/nodes.example.toml"
 SPEED = "7200"  # two simulated hours per second
 SIMULATED_HOURS = 30  # past a whole working day: failures, tool changes, alarms
 
@@ -105,8 +106,15 @@ def plant_data(influxql: InfluxQL, tmp_path_factory: pytest.TempPathFactory) -> 
             processes.append(start_server(
                 ["serve", f"multisite/{site}", *extra, "--port", str(port),
                  "--speed", SPEED, "--history"], port, work / f"serve-{site}.log"))
+            # the plant's own KPIs as the [[nodes]] sample bridges them, under the site
+            config = work / f"bridge-{site}.toml"
+            config.write_text(NODES_SAMPLE.read_text().replace(
+                'topic = "plant"\ngroup = "kpi"',
+                f'topic = "{site}/all/all/plant"\ngroup = "kpi"'))
+            assert f'topic = "{site}/all/all/plant"' in config.read_text()
             processes.append(start(
-                ["bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}", "--influx", relay.url,
+                ["bridge", "--config", str(config),
+                 "--opcua", f"opc.tcp://127.0.0.1:{port}", "--influx", relay.url,
                  "--bucket", "factory", "--org", "factory-sim", "--enterprise", "acme-metal",
                  "--client-id", f"bridge-{site}", "--state-dir", str(work / f"state-{site}"),
                  "--log-level", "WARNING"], work / f"bridge-{site}.log"))
@@ -204,6 +212,23 @@ def test_the_site_and_line_variables_filter(influxql, plant_data, name) -> None:
                 if "site" in one.get("columns", []):  # tables of raw rows
                     index = one["columns"].index("site")
                     assert {row[index] for row in one["values"]} == {site}
+
+
+def test_the_plant_oee_is_the_bridged_plant_kpi_per_site(influxql, plant_data) -> None:
+    board = json.loads((DASHBOARDS / "plant-overview.json").read_text())
+    variables = resolve_variables(influxql, board, plant_data)
+    stat = board["panels"][0]
+    assert stat["title"] == "Plant OEE, A, P, Q"
+    assert """FROM "kpi" """ in stat["targets"][0]["query"]
+    assert """"cell" = 'plant'""" in stat["targets"][0]["query"]
+    series = run_panel_queries(influxql, {**board, "panels": [stat]}, variables,
+                               plant_data)[(stat["title"], "A")]
+    assert sorted(one["tags"]["site"] for one in series) == sorted(SITES)
+    for one in series:
+        row = dict(zip(one["columns"], one["values"][-1], strict=True))
+        assert 0 < row["OEE"] <= 1 and 0 < row["Availability"] <= 1, row
+        assert abs(row["OEE"] - row["Availability"] * row["Performance"] * row["Quality"]) \
+            < 0.01, row  # ISO 22400: the plant's figures, not a mean of the cells'
 
 
 def test_a_query_without_data_would_be_caught(influxql, plant_data) -> None:
