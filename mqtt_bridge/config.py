@@ -33,6 +33,7 @@ from mqtt_bridge.inputs.opcua.nodes import parse as parse_nodes
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
+from mqtt_bridge.outputs.umh.settings import UmhSettings
 from mqtt_bridge.settings import SettingsError, require
 
 ENV_PREFIX = "FACTORY_SIM_BRIDGE_"
@@ -46,11 +47,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    """Everything the bridge needs; `mqtt`/`influx` None when that sink is not wanted."""
+    """Everything the bridge needs; `mqtt`/`influx`/`umh` None when that sink is not wanted."""
 
     opcua: OpcUaSettings
     mqtt: MqttSettings | None = None
     influx: InfluxSettings | None = None
+    umh: UmhSettings | None = None  # United Manufacturing Hub (outputs/umh)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     state_dir: Path = Path(".factory-sim-bridge")
     journal_max_items: int = 1_000_000
@@ -67,6 +69,7 @@ SECTIONS: dict[str, type] = {
     "opcua": OpcUaSettings,
     "mqtt": MqttSettings,
     "influx": InfluxSettings,
+    "umh": UmhSettings,
     "hierarchy": Hierarchy,
 }
 TOP_LEVEL = {"state_dir": str, "journal_max_items": int, "log_level": str}
@@ -209,7 +212,7 @@ def load(
     built: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         values = _section_values(section, cls, file_data, env, cli, origin)
-        if section in ("mqtt", "influx") and "url" not in values:
+        if section in ("mqtt", "influx", "umh") and "url" not in values:
             built[section] = None
             continue
         try:

@@ -43,6 +43,9 @@ OPTIONS: list[tuple[str, tuple[str, str], str]] = [
     ("--mqtt-batch", ("mqtt", "batch"),
      "tag: one retained message per tag update on its own topic (default); machine: one "
      "message per machine and round on .../{cell}/updates, for high rates"),
+    ("--umh", ("umh", "url"),
+     "United Manufacturing Hub broker, mqtt://HOST:PORT (docs/integrators/umh.md)"),
+    ("--umh-form", ("umh", "form"), "classic: _historian messages (default); core: _raw values"),
     ("--influx", ("influx", "url"), "InfluxDB 2 compatible write endpoint, http://HOST:PORT"),
     ("--org", ("influx", "org"), "InfluxDB organisation"),
     ("--bucket", ("influx", "bucket"), "InfluxDB bucket"),
@@ -108,7 +111,7 @@ def run_bridge(args: argparse.Namespace) -> int:
         config = load(cli, args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    if config.mqtt is None and config.influx is None:
+    if config.mqtt is None and config.influx is None and config.umh is None:
         raise CliError(
             "nothing to publish to: give --mqtt mqtt://HOST:PORT and/or --influx http://HOST:PORT"
             " (or set them in the config file or FACTORY_SIM_BRIDGE_MQTT_URL/_INFLUX_URL)"
