@@ -21,7 +21,7 @@ import logging
 import time
 from typing import Any
 
-from mqtt_bridge.journal import Item, Journal
+from mqtt_bridge.journal.interface import Item, SinkJournal
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class JournalSink:
         """The text this sink sends for an item with its per-key sequence number."""
         raise NotImplementedError
 
-    def __init__(self, journal: Journal, cursor: str) -> None:
+    def __init__(self, journal: SinkJournal, cursor: str) -> None:
         self.journal = journal
         self.cursor = cursor
         # Registering at construction, not on entry, holds rows for this sink from the start.
@@ -104,7 +104,7 @@ class JournalSink:
         target = self.journal.last_rowid
 
         async def confirmed() -> None:
-            while self.journal.cursors[self.cursor] < target:
+            while self.journal.acked(self.cursor) < target:
                 self._progress.clear()
                 await self._progress.wait()
 
@@ -114,7 +114,7 @@ class JournalSink:
             await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
-        return self.journal.cursors[self.cursor] >= target
+        return self.journal.acked(self.cursor) >= target
 
     def stats(self) -> dict[str, Any]:
         return {"pending": self.journal.pending(self.cursor), "last_error": self.last_error}

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqtt_bridge import journal as journal_module
+from mqtt_bridge.journal import core as journal_module
 from mqtt_bridge.journal import Dropped, Journal, JournalEntry, JournalError
 from mqtt_bridge.outputs.journal_sink import Outage
 from mqtt_bridge.outputs.mqtt import payload

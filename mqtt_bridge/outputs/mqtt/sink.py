@@ -40,7 +40,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from mqtt_bridge.journal import Journal, JournalEntry
+from mqtt_bridge.journal.interface import JournalEntry, SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.payload import topic_of_key
@@ -67,7 +67,7 @@ class MqttSink(JournalSink):
 
     encode = staticmethod(payload.encode_text)
 
-    def __init__(self, journal: Journal, settings: MqttSettings, cursor: str = "mqtt") -> None:
+    def __init__(self, journal: SinkJournal, settings: MqttSettings, cursor: str = "mqtt") -> None:
         super().__init__(journal, cursor)
         self.settings = settings
         self.connected = False

@@ -20,7 +20,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from mqtt_bridge.journal import Journal
+from mqtt_bridge.journal.interface import SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.timeseries.line_protocol import line
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
@@ -45,7 +45,7 @@ class TimeSeriesSink(JournalSink):
     encode = staticmethod(line)
 
     def __init__(
-        self, journal: Journal, settings: InfluxSettings, cursor: str = "timeseries"
+        self, journal: SinkJournal, settings: InfluxSettings, cursor: str = "timeseries"
     ) -> None:
         super().__init__(journal, cursor)
         self.settings = settings

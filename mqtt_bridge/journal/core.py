@@ -68,15 +68,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import NamedTuple
 
 from mqtt_bridge.drop_report import Dropped
-from mqtt_bridge.sample import EventSample, Gap, Sample
+from mqtt_bridge.journal.interface import Encoder, Item, JournalEntry, JournalError
+from mqtt_bridge.sample import Sample
 
 log = logging.getLogger(__name__)
 
-Item = Sample | EventSample | Gap
-Encoder = Callable[[Item, int], str]  # a sink's text for an item with its sequence number
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -150,22 +148,6 @@ class _Batch:
 
 
 _IDLE = _Batch()  # no commit in progress
-
-
-class JournalError(RuntimeError):
-    """The journal file cannot be used; the message names the file and the reason."""
-
-
-class JournalEntry(NamedTuple):
-    """One journaled item as a cursor reads it: its position (`rowid`, for acks), its per-key
-    sequence number, its key (`Sample.key`, `EventSample.key`), whether it is a variable's
-    value (not an event), and the text the cursor's encoder made of it."""
-
-    rowid: int
-    seq: int
-    key: str
-    is_value: bool
-    text: str
 
 
 def _plain(value: object) -> object:
