@@ -24,7 +24,7 @@ from typing import Any
 
 from paho.mqtt.enums import MQTTErrorCode
 
-from mqtt_bridge.journal import Journal, JournalEntry
+from mqtt_bridge.journal.interface import JournalEntry, SinkJournal
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
 from mqtt_bridge.outputs.umh.messages import UmhEncoder
 from mqtt_bridge.outputs.umh.settings import UmhSettings
@@ -39,7 +39,7 @@ class UmhSink(MqttSink):
             await sink.flush(timeout=10)
     """
 
-    def __init__(self, journal: Journal, settings: UmhSettings, cursor: str = "umh") -> None:
+    def __init__(self, journal: SinkJournal, settings: UmhSettings, cursor: str = "umh") -> None:
         # the encoder remembers what _analytics needs (job orders, counters) in append order
         self.encode = UmhEncoder(settings.form, settings.origin_id, settings.state_variable)
         super().__init__(journal, settings, cursor)
