@@ -41,7 +41,8 @@ def job_list(*orders: tuple[str, int]) -> list[dict]:
     """JobOrderList as the bridge reads it (ISA95JobOrderAndStateDataType, decoded)."""
     return [{"JobOrder": {"JobOrderID": job, "MaterialRequirements": [
                 {"MaterialDefinitionID": "bracket", "Quantity": None}],
-             "JobOrderParameters": [{"ID": "RunsPlanned", "Value": 3}]},
+             "JobOrderParameters": [{"ID": "RunsPlanned", "Value": {"Value": 3,
+                                                                    "VariantType": 7}}]},
              "State": [{"StateNumber": state}]} for job, state in orders]
 
 

@@ -38,7 +38,7 @@ and `.../_local/alarms`, each with its `seq` (JSON objects, as UMH's `_local` ta
 `state/add` from the machine's state variable (`states.py`), `work-order/create|start|stop`
 from OPC 40001-3 Job Management's `JobOrderList`, `product/add` from the cell's good and
 scrap counters (with the variant of its current order), `shift/add` from the plant's
-`ShiftCalendar` object.
+`CurrentShift` (StartTime, EndTime), bridged as a `[[nodes]]` table.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ JOB_ORDERS = "JobManagement.JobOrderControl/JobOrderList"
 VARIANT = "CurrentOrder/Variant"
 GOOD_PARTS = "Monitoring/GoodParts"
 SCRAP_PARTS = "Monitoring/ScrapParts"
-SHIFT = "ShiftCalendar.CurrentShift"  # group of the plant's shift variables ([[nodes]])
+SHIFT = "CurrentShift"  # group of the plant's shift variables (Plant/CurrentShift, [[nodes]])
 _RUNNING, _ENDED, _ABORTED = 3, 5, 6  # ISA-95 job order StateNumbers (OPC 10031-4)
 
 
@@ -219,6 +219,11 @@ class UmhEncoder:
         return [_message(where, "product/add", product)]
 
     def _shifts(self, name: str, value: object, where: str) -> list[str]:
+        if isinstance(value, str):  # the bridge hands times on as ISO 8601 text
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return []
         if name not in ("StartTime", "EndTime") or not isinstance(value, datetime):
             return []
         shift = self._shift.setdefault(where, {})
@@ -258,16 +263,29 @@ def _work_order(order: object, job_id: str, state: int) -> dict[str, Any] | None
     quantity = None
     for parameter in _field(order, "JobOrderParameters") or []:
         if _field(parameter, "ID") == "RunsPlanned":
-            quantity = _field(parameter, "Value")
+            quantity = _number(_field(parameter, "Value"))
     if quantity is None:
-        quantity = _field(material, "Quantity")
-    if isinstance(quantity, float) and quantity.is_integer():
-        quantity = int(quantity)
+        quantity = _number(_field(material, "Quantity"))
     if not isinstance(product, str) or not product or type(quantity) is not int or quantity < 1:
         return None
     status = 2 if state in (_ENDED, _ABORTED) else 1 if state == _RUNNING else 0
     return {"external_work_order_id": job_id, "product": {"external_product_id": product},
             "quantity": quantity, "status": status}
+
+
+def _number(value: object) -> int | None:
+    """A whole number as a job order carries it: a Variant (decoded to a dict with its
+    `Value`), a number, or a number's text (ISA-95 quantities are strings)."""
+    if isinstance(value, dict):
+        value = value.get("Value")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if type(value) is int else None
 
 
 def _finite(value: object) -> object:
