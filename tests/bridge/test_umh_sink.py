@@ -311,3 +311,16 @@ def test_a_sigkill_of_the_bridge_loses_nothing(tmp_path: Path, mosquitto: Mosqui
               if contract == "_historian"}
     t0 = ms(datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
     assert values == {(t0 + i, i) for i in range(1, count + 1)}
+
+
+def test_the_sample_configuration_is_valid_and_a_wrong_form_is_one_line() -> None:
+    from mqtt_bridge.config import ConfigError, load
+
+    sample = PROJECT_ROOT / "mqtt_bridge/outputs/umh/umh.example.toml"
+    config = load({}, str(sample), {})
+    assert config.umh.form == "classic" and config.umh.state_variable == "state/CurrentState"
+    assert [n.browse_path for n in config.opcua.nodes] == ["Plant/CurrentShift"]
+    with pytest.raises(ConfigError) as error:
+        load({("umh", "form"): "sparkplug"}, str(sample), {})
+    assert str(error.value) == (f"config file {sample}: UMH form 'sparkplug': expected classic "
+                                "or core")
