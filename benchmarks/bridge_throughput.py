@@ -3,6 +3,7 @@ series, how late they arrive, and whether every one of them arrives.
 
     .venv/bin/python benchmarks/bridge_throughput.py [--lines 25] [--speed 10000] [--duration 20]
                                                      [--batch machine|tag]
+                                                     [--output mqtt|umh]
 
 Starts, each in its own process: Mosquitto and VictoriaMetrics (as the tests do, on free
 loopback ports), `factory-sim serve SCENARIO --lines N --speed S` (the OPC UA server), and
@@ -26,6 +27,9 @@ tag update). A paho subscriber records every message. After a warm-up it measure
 `--timeline` adds, per second of the window, the updates received, their latency and the
 server's and the bridge's CPU: the plant's load is bursty (shift starts, day shifts), and the
 latency follows the bursts.
+`--output umh` runs the bridge with its United Manufacturing Hub output instead of the MQTT
+one (`--umh-form classic|core`) and counts the values of `_historian`/`_raw` messages, the
+sequence numbers of the delivery records, and latencies as `umh_updates.py` describes.
 Targets: >= 10,000 tag updates/s, p99 < 500 ms.
 """
 
@@ -53,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from process_cpu import cpu_seconds  # noqa: E402
+from umh_updates import sequence_numbers, simulated_clock_anchor, values  # noqa: E402
 from uns_updates import SequenceAccount, updates  # noqa: E402
 
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
@@ -216,6 +221,24 @@ def source_alone(url: str, warmup: float, duration: float) -> tuple[float, float
         return asyncio.run(run())
 
 
+def umh_account(args, messages, first: int, last: int, t0: float,
+                anchor: tuple[float, float], account: SequenceAccount, latencies: list[float],
+                timeline: dict[int, list[float]]) -> int:
+    """`--output umh`: sequence numbers from the delivery records, values and their latency
+    (against the pacer's schedule, `umh_updates.py`); the values received in the window."""
+    for series, seq in sequence_numbers(messages):
+        account.add(series, seq)
+    clock, wall = anchor
+    in_window = 0
+    for index, received, stamp in values(messages):
+        if first <= index < last:
+            in_window += 1
+            latency = received - (wall + (stamp / 1000 - clock) / args.speed)
+            latencies.append(latency)
+            timeline.setdefault(int(received - t0), []).append(latency)
+    return in_window
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -231,6 +254,10 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
                         help="the bridge's MQTT mode (mqtt.batch; default machine)")
+    parser.add_argument("--output", choices=("mqtt", "umh"), default="mqtt",
+                        help="the bridge's output measured (default mqtt)")
+    parser.add_argument("--umh-form", choices=("classic", "core"), default="classic",
+                        help="with --output umh: UMH's form (default classic)")
     parser.add_argument("--timeline", action="store_true",
                         help="also print rate, latency and CPU per second of the window")
     args = parser.parse_args()
@@ -268,7 +295,9 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         bridge_log = open(work / "bridge.log", "wb")  # noqa: SIM115
         bridge = subprocess.Popen(
             [*FACTORY_SIM, "bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}",
-             "--mqtt", broker.url, "--mqtt-batch", args.batch, "--influx", database.url,
+             *(["--umh", broker.url, "--umh-form", args.umh_form] if args.output == "umh"
+               else ["--mqtt", broker.url, "--mqtt-batch", args.batch]),
+             "--influx", database.url,
              "--state-dir", str(work / "state"),
              "--log-level", "WARNING"],
             stdout=bridge_log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -279,6 +308,7 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
                               "Mosquitto": broker.pid, "VictoriaMetrics": database.pid,
                               "benchmark (subscriber)": os.getpid()})
         time.sleep(args.warmup)
+        anchor = simulated_clock_anchor(f"opc.tcp://127.0.0.1:{port}")
         if bridge.poll() is not None:
             raise RuntimeError("the bridge stopped:\n" + (work / "bridge.log").read_text())
         first, rows_before, t0 = len(recorder.messages), ingested_rows(database), time.time()
@@ -313,7 +343,10 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
     timeline: dict[int, list[float]] = {}  # second of the window -> latencies
     payloads: list[tuple[str, bytes]] = []
     in_window = 0  # tag updates received during the window
-    for index, received, topic, update in updates(messages):
+    if args.output == "umh":
+        in_window = umh_account(args, messages, first, last, t0, anchor, account, latencies,
+                                timeline)
+    for index, received, topic, update in updates(messages) if args.output == "mqtt" else ():
         account.add(topic, update["seq"])
         if first <= index < last:
             in_window += 1
@@ -334,14 +367,15 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
 
     bare = bare_paho_rate(broker, payloads) if payloads else float("nan")
 
-    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge in "
-          f"{args.batch} mode; "
+    mode = f"UMH {args.umh_form}" if args.output == "umh" else f"{args.batch} mode"
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge "
+          f"{mode}; "
           f"measured {window:.1f} s after {args.warmup:g} s warm-up")
     print(f"topics: {len(account)}; messages received: {len(messages)}")
     print(f"OPC UA source alone:         {alone_rate:10,.0f} samples/s at {alone_cpu:.0%} of a "
           "core (counted, not delivered)")
     print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000) in "
-          f"{message_rate:,.0f} messages/s ({args.batch} mode, {per_message:.1f} updates each)")
+          f"{message_rate:,.0f} messages/s ({mode}, {per_message:.1f} updates each)")
     print(f"bridge -> time series:       {ts_rate:10,.0f} rows/s (VictoriaMetrics, value+seq)")
     print(f"bare paho -> Mosquitto QoS 1: {bare:9,.0f} msg/s (same payloads, one client: "
           f"{bare * per_message:,.0f} tag updates/s)")
