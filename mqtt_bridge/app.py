@@ -30,6 +30,7 @@ from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.journal import Dropped, Item, Journal
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.sparkplug.sink import SparkplugSink
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class Bridge:
                 self.sinks.append(MqttSink(journal, config.mqtt))
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
+            if config.sparkplug is not None:
+                self.sinks.append(SparkplugSink(journal, config.sparkplug))
             _forget_removed_sinks(journal, {sink.cursor for sink in self.sinks})
             self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen,
                                       room=journal)
