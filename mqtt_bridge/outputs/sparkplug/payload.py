@@ -4,7 +4,7 @@ builds and reads them.
     death(bd_seq=3)                      # NDEATH: the will, bdSeq only, no seq
     node_birth(seq=0, bd_seq=3, at=ms)   # NBIRTH: bdSeq, Node Control/Rebirth = false
     device_birth(seq, at, metrics)       # DBIRTH: name, alias, datatype, timestamp, value each
-    device_data(seq, at, metrics)        # DDATA: alias, timestamp, value (is_historical where so)
+    device_data(seq, at, metrics)        # DDATA: alias, datatype, timestamp, value, is_historical
 
 A gap record (values of a metric lost for good) is a null, historical metric value with the
 property set `{"gap": true, "gapFrom": DateTime, "gapTo": DateTime, "gapReason": String}` and,
@@ -94,11 +94,11 @@ def _add(payload: Any, update: Update, alias: int, datatype: int, *, birth: bool
     metric = payload.metrics.add(alias=alias)
     if birth:
         metric.name = update.metric
-        metric.datatype = datatype
     elif not fits(update, datatype):
-        # a value that does not fit the datatype of the birth (a variable whose type
-        # changed since) travels in its own, declared in the DATA message
-        datatype = metric.datatype = update.datatype
+        datatype = update.datatype  # a variable whose type changed since its birth
+    # in DATA messages too, although the spec says "SHOULD NOT": Eclipse Tahu's decoders
+    # (Java, JavaScript) find a metric's value by its datatype and read none without it
+    metric.datatype = datatype
     if update.timestamp is not None:
         metric.timestamp = update.timestamp
     if historical:
