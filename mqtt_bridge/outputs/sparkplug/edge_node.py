@@ -9,6 +9,7 @@ superseded. A late value (given back from the server's history) is always histor
 
     node = EdgeNode(settings, bd_seq=0)
     will = node.will()                 # NDEATH for the next CONNECT (bdSeq as it says)
+    node.connect_sent()                # ... once the CONNECT went out
     messages = node.births(now_ms)     # [(topic, payload)]: NBIRTH (seq 0), then DBIRTHs
     messages = node.data(entries, now_ms)   # DDATA per device, or None: a rebirth is due
 """
@@ -50,10 +51,14 @@ class EdgeNode:
     # -- messages -------------------------------------------------------------------------
 
     def will(self) -> bytes:
-        """The NDEATH for the next CONNECT: bdSeq 0 at first, then one more on each CONNECT."""
+        """The NDEATH for the next CONNECT: bdSeq 0 at first, one more after each CONNECT sent
+        (`connect_sent`); a connection attempt that sent no CONNECT packet does not count."""
+        return payload.death(self._next_bd_seq)
+
+    def connect_sent(self) -> None:
+        """The CONNECT carrying `will()` went out: its bdSeq is the session's from now on."""
         self.bd_seq = self._next_bd_seq
         self._next_bd_seq = (self.bd_seq + 1) % 256
-        return payload.death(self.bd_seq)
 
     @property
     def next_bd_seq(self) -> int:

@@ -132,10 +132,11 @@ def device_birth(seq: int, at: int, metrics: list[tuple[Update, int, int]]) -> b
 
 
 def device_data(seq: int, at: int, metrics: list[tuple[Update, int, int, bool]]) -> bytes:
-    """A DDATA: `(update, alias, datatype of its birth, is_historical)` each, in journal
-    order."""
+    """A DDATA: `(update, alias, datatype of its birth, is_historical)` each, in time order
+    (the spec's rule for current values; a stable sort keeps journal order otherwise)."""
     payload = Payload(timestamp=at, seq=seq)
-    for update, alias, datatype, historical in metrics:
+    for update, alias, datatype, historical in sorted(metrics,
+                                                      key=lambda m: m[0].timestamp or 0):
         _add(payload, update, alias, datatype, birth=False, historical=historical)
     return payload.SerializeToString()
 

@@ -154,8 +154,6 @@ class SparkplugSink(JournalSink):
         generation = self._generation
         loop = self._loop
         will = self.node.will()
-        # the bdSeq of the next CONNECT outlives a restart (the spec: one more per CONNECT)
-        self.journal.keep(self.cursor, {_BD_SEQ_KEY: str(self.node.next_bd_seq)})
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              clean_session=True, reconnect_on_failure=False)
         client.max_inflight_messages_set(_ROUNDS_IN_FLIGHT * 2 + 4)
@@ -190,6 +188,10 @@ class SparkplugSink(JournalSink):
                                     settings.keepalive)
         except (OSError, ValueError) as exc:
             raise _ConnectFailed(f"Sparkplug broker {settings.url}: {exc}") from None
+        # the CONNECT went out: its bdSeq is this session's, and the next one's is one more,
+        # across restarts too (the spec: bdSeq increments with every CONNECT packet)
+        self.node.connect_sent()
+        self.journal.keep(self.cursor, {_BD_SEQ_KEY: str(self.node.next_bd_seq)})
         client.loop_start()
         try:
             reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
