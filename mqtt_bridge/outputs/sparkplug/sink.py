@@ -122,8 +122,7 @@ class SparkplugSink(JournalSink):
                 continue
             delay = self.settings.reconnect_min_delay
             try:
-                await self._session(client)
-                if not self._closing:
+                if not await self._session(client) and not self._closing:
                     self._outage.failed(self.last_error or "connection lost")
             except Exception as exc:  # a bug must not end delivery for good: log, reconnect
                 log.exception("Sparkplug sink failed; reconnecting")
@@ -286,7 +285,9 @@ class SparkplugSink(JournalSink):
             self._published += 1
         self._rebirth_requested = False
 
-    async def _session(self, client: mqtt.Client) -> None:
+    async def _session(self, client: mqtt.Client) -> bool:
+        """Births, then data, until the connection drops (False) or the node leaves on purpose
+        (True: closing, or the primary host went offline)."""
         settings = self.settings
         client.subscribe(settings.topic("NCMD"), qos=1)
         if settings.state_topic is not None:
@@ -295,7 +296,7 @@ class SparkplugSink(JournalSink):
             while not self._host_online and self.connected and not self._closing:
                 await self._wait_for_work(1.0)  # births wait for the primary host
             if not self.connected or self._closing:
-                return
+                return self._closing
         self._births(client)
         rounds: deque[_Round] = deque()
         read_upto = self.journal.acked(self.cursor)
@@ -305,7 +306,7 @@ class SparkplugSink(JournalSink):
                 log.warning("Sparkplug primary host %s went offline: the edge node disconnects "
                             "and waits for it", settings.primary_host_id)
                 await self._goodbye(client, rounds)
-                return
+                return True
             if self._rebirth_requested:
                 self._births(client)
             if len(rounds) < _ROUNDS_IN_FLIGHT:
@@ -318,6 +319,7 @@ class SparkplugSink(JournalSink):
             await self._wait_for_work(1.0)
         if self._closing and self.connected:
             await self._goodbye(client, rounds)
+        return self._closing
 
     def _send_round(self, client: mqtt.Client, entries: list[Any],
                     rounds: deque[_Round]) -> None:
