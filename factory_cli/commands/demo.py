@@ -61,10 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "2026-01-05T00:00:00Z")
     parser.add_argument("--mqtt", metavar="URL",
                         help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
-    parser.add_argument("--uns", default="isa95", choices=sorted(DIALECTS),
-                        help="the unified namespace's dialect: isa95 (default; ISA-95 topics "
-                        "with JSON), or another published beside it (the dashboard reads "
-                        "ISA-95 either way)")
+    parser.add_argument("--uns", default="isa95", choices=sorted(DIALECTS), metavar="NAME",
+                        help="the unified namespace's dialect: " + ", ".join(sorted(DIALECTS))
+                        + "; isa95 (default) is ISA-95 topics with JSON, another is published "
+                        "beside it (the dashboard reads ISA-95 either way)")
     parser.add_argument("--host", default="127.0.0.1", metavar="H",
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",

@@ -216,3 +216,13 @@ async def test_a_command_that_is_not_a_rebirth_is_ignored_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records if "NCMD" in r.getMessage()]
     assert any("only 'Node Control/Rebirth' = true is understood" in w for w in warnings)
     assert any("70000 bytes, more than 65536" in w for w in warnings)
+
+
+def test_the_readme_lists_exactly_the_requirements_the_checker_covers() -> None:
+    from tests.bridge.sparkplug_checker import REQUIREMENTS
+
+    readme = (Path(__file__).resolve().parents[2]
+              / "mqtt_bridge/outputs/sparkplug/README.md").read_text()
+    listed = readme.split("with a broker restart, a rebirth request and a SIGKILL in the "
+                          "middle:\n", 1)[1].split(".\n", 1)[0]
+    assert [name.strip() for name in listed.split(",")] == list(REQUIREMENTS)
