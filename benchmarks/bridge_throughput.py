@@ -3,7 +3,7 @@ series, how late they arrive, and whether every one of them arrives.
 
     .venv/bin/python benchmarks/bridge_throughput.py [--lines 25] [--speed 10000] [--duration 20]
                                                      [--batch machine|tag]
-                                                     [--output mqtt|umh]
+                                                     [--output mqtt|sparkplug|umh]
 
 Starts, each in its own process: Mosquitto and VictoriaMetrics (as the tests do, on free
 loopback ports), `factory-sim serve SCENARIO --lines N --speed S` (the OPC UA server), and
@@ -27,9 +27,13 @@ tag update). A paho subscriber records every message. After a warm-up it measure
 `--timeline` adds, per second of the window, the updates received, their latency and the
 server's and the bridge's CPU: the plant's load is bursty (shift starts, day shifts), and the
 latency follows the bursts.
-`--output umh` runs the bridge with its United Manufacturing Hub output instead of the MQTT
-one (`--umh-form classic|core`) and counts the values of `_historian`/`_raw` messages, the
-sequence numbers of the delivery records, and latencies as `umh_updates.py` describes.
+`--output sparkplug` runs the bridge with the Sparkplug B output instead of the MQTT one
+(QoS 0 DDATA, one per machine and round): rate = DDATA metric values received per second,
+accounting = the edge node's `seq` without a gap, latency from the server's simulated clock
+(`sparkplug_updates.py`: over-estimated by at most 20 ms); no bare-paho comparison.
+`--output umh` runs it with the United Manufacturing Hub output (`--umh-form classic|core`):
+rate = values in `_historian`/`_raw` messages received per second, accounting = the delivery
+records' sequence numbers, latency from the same simulated clock (`umh_updates.py`).
 Targets: >= 10,000 tag updates/s, p99 < 500 ms.
 """
 
@@ -57,7 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from process_cpu import cpu_seconds  # noqa: E402
-from umh_updates import sequence_numbers, simulated_clock_anchor, values  # noqa: E402
+from sparkplug_updates import SessionAccount, SimulatedClockSampler  # noqa: E402
+from sparkplug_updates import metrics as sparkplug_metrics  # noqa: E402
+from umh_updates import sequence_numbers, values  # noqa: E402
 from uns_updates import SequenceAccount, updates  # noqa: E402
 
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
@@ -221,24 +227,6 @@ def source_alone(url: str, warmup: float, duration: float) -> tuple[float, float
         return asyncio.run(run())
 
 
-def umh_account(args, messages, first: int, last: int, t0: float,
-                anchor: tuple[float, float], account: SequenceAccount, latencies: list[float],
-                timeline: dict[int, list[float]]) -> int:
-    """`--output umh`: sequence numbers from the delivery records, values and their latency
-    (against the pacer's schedule, `umh_updates.py`); the values received in the window."""
-    for series, seq in sequence_numbers(messages):
-        account.add(series, seq)
-    clock, wall = anchor
-    in_window = 0
-    for index, received, stamp in values(messages):
-        if first <= index < last:
-            in_window += 1
-            latency = received - (wall + (stamp / 1000 - clock) / args.speed)
-            latencies.append(latency)
-            timeline.setdefault(int(received - t0), []).append(latency)
-    return in_window
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -254,8 +242,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
                         help="the bridge's MQTT mode (mqtt.batch; default machine)")
-    parser.add_argument("--output", choices=("mqtt", "umh"), default="mqtt",
-                        help="the bridge's output measured (default mqtt)")
+    parser.add_argument("--output", choices=("mqtt", "sparkplug", "umh"), default="mqtt",
+                        help="the bridge's MQTT output: ISA-95 JSON (default), Sparkplug B or "
+                        "United Manufacturing Hub")
     parser.add_argument("--umh-form", choices=("classic", "core"), default="classic",
                         help="with --output umh: UMH's form (default classic)")
     parser.add_argument("--timeline", action="store_true",
@@ -295,9 +284,9 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         bridge_log = open(work / "bridge.log", "wb")  # noqa: SIM115
         bridge = subprocess.Popen(
             [*FACTORY_SIM, "bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}",
-             *(["--umh", broker.url, "--umh-form", args.umh_form] if args.output == "umh"
-               else ["--mqtt", broker.url, "--mqtt-batch", args.batch]),
-             "--influx", database.url,
+             *(["--sparkplug", broker.url] if args.output == "sparkplug" else
+               ["--umh", broker.url, "--umh-form", args.umh_form] if args.output == "umh" else
+               ["--mqtt", broker.url, "--mqtt-batch", args.batch]), "--influx", database.url,
              "--state-dir", str(work / "state"),
              "--log-level", "WARNING"],
             stdout=bridge_log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -307,14 +296,17 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         sampler = CpuSampler({"server": server.pid, "bridge": bridge.pid,
                               "Mosquitto": broker.pid, "VictoriaMetrics": database.pid,
                               "benchmark (subscriber)": os.getpid()})
+        clock = (SimulatedClockSampler(f"opc.tcp://127.0.0.1:{port}")
+                 if args.output in ("sparkplug", "umh") else None)
         time.sleep(args.warmup)
-        anchor = simulated_clock_anchor(f"opc.tcp://127.0.0.1:{port}")
         if bridge.poll() is not None:
             raise RuntimeError("the bridge stopped:\n" + (work / "bridge.log").read_text())
         first, rows_before, t0 = len(recorder.messages), ingested_rows(database), time.time()
         time.sleep(args.duration)
         last, rows_after, t1 = len(recorder.messages), ingested_rows(database), time.time()
         sampler.stop()
+        if clock is not None:
+            clock.stop()
         bridge.send_signal(signal.SIGTERM)
         stopping = time.time()
         try:
@@ -337,16 +329,19 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         if sampler is not None:
             sampler.stop()
 
+    if args.output == "sparkplug":
+        return report_sparkplug(args, recorder.messages, first, last, t0, t1, rows_before,
+                                rows_after, clock, sampler, stop_seconds, work)
+    if args.output == "umh":
+        return report_umh(args, recorder.messages, first, last, t0, t1, rows_before,
+                          rows_after, clock, sampler, stop_seconds, work)
     messages = recorder.messages
     account = SequenceAccount()
     latencies: list[float] = []
     timeline: dict[int, list[float]] = {}  # second of the window -> latencies
     payloads: list[tuple[str, bytes]] = []
     in_window = 0  # tag updates received during the window
-    if args.output == "umh":
-        in_window = umh_account(args, messages, first, last, t0, anchor, account, latencies,
-                                timeline)
-    for index, received, topic, update in updates(messages) if args.output == "mqtt" else ():
+    for index, received, topic, update in updates(messages):
         account.add(topic, update["seq"])
         if first <= index < last:
             in_window += 1
@@ -367,15 +362,14 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
 
     bare = bare_paho_rate(broker, payloads) if payloads else float("nan")
 
-    mode = f"UMH {args.umh_form}" if args.output == "umh" else f"{args.batch} mode"
-    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge "
-          f"{mode}; "
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge in "
+          f"{args.batch} mode; "
           f"measured {window:.1f} s after {args.warmup:g} s warm-up")
     print(f"topics: {len(account)}; messages received: {len(messages)}")
     print(f"OPC UA source alone:         {alone_rate:10,.0f} samples/s at {alone_cpu:.0%} of a "
           "core (counted, not delivered)")
     print(f"bridge -> MQTT (QoS 1):      {rate:10,.0f} tag updates/s   (target >= 10,000) in "
-          f"{message_rate:,.0f} messages/s ({mode}, {per_message:.1f} updates each)")
+          f"{message_rate:,.0f} messages/s ({args.batch} mode, {per_message:.1f} updates each)")
     print(f"bridge -> time series:       {ts_rate:10,.0f} rows/s (VictoriaMetrics, value+seq)")
     print(f"bare paho -> Mosquitto QoS 1: {bare:9,.0f} msg/s (same payloads, one client: "
           f"{bare * per_message:,.0f} tag updates/s)")
@@ -400,6 +394,82 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
                   f"{bridge_cpu.get(second, 0):11.2f}")
     print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
     return 0 if missing == 0 else 1
+
+
+def report_sparkplug(args, messages, first, last, t0, t1, rows_before, rows_after, clock,
+                     sampler, stop_seconds, work) -> int:
+    account = SessionAccount()
+    for _received, topic, payload in messages:
+        if topic.startswith("spBv1.0/"):
+            account.add(topic, payload)
+    latencies: list[float] = []
+    in_window = 0
+    for index, received, kind, metric in sparkplug_metrics(messages):
+        if kind != "DDATA" or not first <= index < last:
+            continue
+        in_window += 1
+        if not metric.is_historical and metric.timestamp:
+            produced = clock.produced(metric.timestamp)
+            if produced is not None:
+                latencies.append(received - produced)
+    data_messages = sum(1 for _r, topic, _p in messages[first:last] if "/DDATA/" in topic)
+    window = t1 - t0
+    rate = in_window / window
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge -> "
+          f"Sparkplug B; measured {window:.1f} s after {args.warmup:g} s warm-up")
+    print(f"bridge -> Sparkplug (QoS 0 + confirmation): {rate:10,.0f} metric values/s "
+          f"(target >= 10,000) in {data_messages / window:,.0f} DDATA messages/s")
+    print(f"bridge -> time series:       {(rows_after - rows_before) / window:10,.0f} rows/s")
+    p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
+    print(f"latency model event -> Sparkplug subscriber: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+          f"(target p99 < 500 ms; from the server's simulated clock, +<= 20 ms), "
+          f"{len(latencies):,} values")
+    print(f"accounting: {account.sessions} births, {account.missing} Sparkplug messages "
+          "missing (seq gaps within a session)")
+    usage = sampler.usage(t0, t1)
+    if usage:
+        print("CPU in cores, mean / peak of 0.5 s samples: " + ", ".join(
+            f"{name} {mean:.2f} / {peak:.2f}" for name, (mean, peak) in usage.items()))
+        if rate:
+            print(f"bridge CPU per metric value: {usage['bridge'][0] / rate * 1e6:.0f} µs")
+    print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
+    return 0 if account.missing == 0 else 1
+
+
+def report_umh(args, messages, first, last, t0, t1, rows_before, rows_after, clock,
+               sampler, stop_seconds, work) -> int:
+    account = SequenceAccount()
+    for series, seq in sequence_numbers(messages):
+        account.add(series, seq)
+    latencies: list[float] = []
+    in_window = 0
+    for index, received, stamp in values(messages):
+        if first <= index < last:
+            in_window += 1
+            produced = clock.produced(stamp)
+            if produced is not None:
+                latencies.append(received - produced)
+    window = t1 - t0
+    rate = in_window / window
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge -> "
+          f"UMH {args.umh_form}; measured {window:.1f} s after {args.warmup:g} s warm-up")
+    print(f"bridge -> UMH (QoS 1):       {rate:10,.0f} values/s (target >= 10,000) in "
+          f"{(last - first) / window:,.0f} messages/s (values, _analytics, delivery records)")
+    print(f"bridge -> time series:       {(rows_after - rows_before) / window:10,.0f} rows/s")
+    p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
+    print(f"latency model event -> UMH subscriber: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+          f"(target p99 < 500 ms; from the server's simulated clock, +<= 20 ms), "
+          f"{len(latencies):,} values")
+    print(f"accounting: {len(account)} series, {account.missing} sequence numbers missing, "
+          f"{account.repeated} repeated deliveries (QoS 1 is at least once)")
+    usage = sampler.usage(t0, t1)
+    if usage:
+        print("CPU in cores, mean / peak of 0.5 s samples: " + ", ".join(
+            f"{name} {mean:.2f} / {peak:.2f}" for name, (mean, peak) in usage.items()))
+        if rate:
+            print(f"bridge CPU per value: {usage['bridge'][0] / rate * 1e6:.0f} µs")
+    print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
+    return 0 if account.missing == 0 else 1
 
 
 if __name__ == "__main__":

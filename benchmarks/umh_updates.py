@@ -2,11 +2,9 @@
 output, one value at a time, and the accounting of the delivery records' sequence numbers
 (`mqtt_bridge/outputs/umh/README.md`), for `bridge_throughput.py --output umh`.
 
-UMH's payloads carry only the values' source times (simulated time), no wall-clock time, so
-a value's latency is measured against the moment the server's pacer was due to reach that
-simulated time: an anchor (simulated clock, wall time) read from the server's
-`Simulation/SimulatedClock` value and its ServerTimestamp, and the speed. A server that falls
-behind its schedule adds its lag to the figure: an upper bound of the bridge's latency.
+UMH's payloads carry only the values' source times (simulated time), no wall-clock time: a
+value's latency is measured, as for Sparkplug, from when the server's simulated clock reached
+its source time (`sparkplug_updates.SimulatedClockSampler`).
 """
 
 from __future__ import annotations
@@ -39,18 +37,3 @@ def sequence_numbers(messages: Iterable[tuple[float, str, bytes]]
                     yield (f"{topic}|{series}",
                            record[0] if isinstance(record, list) else record["seq"])
 
-
-def simulated_clock_anchor(url: str) -> tuple[float, float]:
-    """(the server's simulated clock, the wall time it was written at), both Unix seconds."""
-    import asyncio
-
-    from asyncua import Client, ua
-
-    async def read() -> tuple[float, float]:
-        async with Client(url, timeout=30) as client:
-            ns = await client.get_namespace_index("urn:factory-sim:plant")
-            node = client.get_node(ua.NodeId("Simulation/SimulatedClock", ns))
-            value = await node.read_data_value()
-            return value.Value.Value.timestamp(), value.ServerTimestamp.timestamp()
-
-    return asyncio.run(read())

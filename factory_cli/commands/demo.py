@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from factory_cli.errors import CliError
+from factory_cli.uns_dialects import DIALECTS
 
 DEFAULT_SCENARIOS = ("reference-standalone", "reference-opcua")
 DEFAULT_SPEED = 120.0  # an 8-hour shift in 4 minutes
@@ -60,6 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "2026-01-05T00:00:00Z")
     parser.add_argument("--mqtt", metavar="URL",
                         help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
+    parser.add_argument("--uns", default="isa95", choices=sorted(DIALECTS), metavar="NAME",
+                        help="the unified namespace's dialect: " + ", ".join(sorted(DIALECTS))
+                        + "; isa95 (default) is ISA-95 topics with JSON, another is published "
+                        "beside it (the dashboard reads ISA-95 either way)")
     parser.add_argument("--host", default="127.0.0.1", metavar="H",
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",
@@ -247,7 +252,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
              "--state-dir", str(state_dir / f"bridge-{plant.name}"),
              # One message per value (tag mode) would outrun the embedded broker's
              # acknowledgements on a large plant; batches per machine do not (docs/performance.md).
-             "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag"],
+             "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag",
+             *DIALECTS[args.uns].bridge_options(plant.name, mqtt_url)],
             state_dir / f"bridge-{plant.name}.log", ready_text="bridging "))
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
@@ -285,6 +291,9 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
+        if args.uns != "isa95":
+            print(f"uns {args.uns} (beside ISA-95, which the dashboard reads): "
+                  + ", ".join(DIALECTS[args.uns].topics(p.name) for p in plants), flush=True)
         print(f"opcua login for methods: {OPERATOR} / {password} (operator; anonymous clients "
               "may only read)", flush=True)
         print(f"logs: {state_dir} (kept after the demo stops); Ctrl-C stops the demo",

@@ -324,3 +324,20 @@ def test_the_sample_configuration_is_valid_and_a_wrong_form_is_one_line() -> Non
         load({("umh", "form"): "sparkplug"}, str(sample), {})
     assert str(error.value) == (f"config file {sample}: UMH form 'sparkplug': expected classic "
                                 "or core")
+
+
+def test_the_demo_gives_each_plants_bridge_its_own_umh_client_and_origin() -> None:
+    from factory_cli.commands.bridge import OPTIONS
+    from factory_cli.uns_dialects import DIALECTS
+    from mqtt_bridge.config import load
+
+    flags = {flag: where for flag, where, _help in OPTIONS}
+    settings = []
+    for plant in ("reference-standalone", "reference-opcua"):
+        options = DIALECTS["umh"].bridge_options(plant, "mqtt://127.0.0.1:1883")
+        cli = {flags[flag]: value for flag, value in zip(options[::2], options[1::2],
+                                                         strict=True)}
+        settings.append(load(cli, None, {}).umh)
+    assert [(s.client_id, s.origin_id) for s in settings] == [
+        ("umh-reference-standalone", "reference-standalone"),
+        ("umh-reference-opcua", "reference-opcua")]
