@@ -183,7 +183,8 @@ class UmhEncoder:
         return []
 
     def _work_orders(self, job_orders: list, stamp: int, where: str) -> list[str]:
-        known = self._jobs.setdefault(where, {})
+        known = self._jobs.get(where, {})
+        listed: dict[str, int] = {}  # what is remembered: the job orders listed now (bounded)
         out = []
         for entry in job_orders[:1000]:
             order = _field(entry, "JobOrder")
@@ -196,13 +197,14 @@ class UmhEncoder:
                 create = _work_order(order, job_id, state)
                 if create is not None:
                     out.append(_message(where, "work-order/create", create))
-            known[job_id] = state
+            listed[job_id] = state
             if state == _RUNNING and (before is None or before < _RUNNING):
                 out.append(_message(where, "work-order/start", {
                     "external_work_order_id": job_id, "start_time_unix_ms": stamp}))
             if state in (_ENDED, _ABORTED) and before not in (_ENDED, _ABORTED):
                 out.append(_message(where, "work-order/stop", {
                     "external_work_order_id": job_id, "end_time_unix_ms": stamp}))
+        self._jobs[where] = listed
         return out
 
     def _products(self, variable: str, count: int, stamp: int, where: str) -> list[str]:
