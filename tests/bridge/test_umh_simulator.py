@@ -23,7 +23,7 @@ from tests.bridge.umh_contract import check
 from tests.opcua.conftest import Simulation, make_plant, start_plant_server
 from tests.services import MqttRecorder
 
-STEPS = [3600.0] * 6 + [900.0] * 8  # off shift, then two hours of the early shift
+STEPS = [21600.0] + [1800.0] * 4  # off shift to 06:00, then two hours of the early shift
 NODES = """
 [[nodes]]
 browse_path = "Plant/CurrentShift"
