@@ -26,10 +26,34 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from mqtt_bridge.journal.interface import JournalEntry, SinkJournal
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.mqtt.window import PublishWindow
 from mqtt_bridge.outputs.umh.messages import UmhEncoder
 from mqtt_bridge.outputs.umh.settings import UmhSettings
 
 ROUND = 2000  # journal entries per delivery round
+
+
+class UmhWindow(PublishWindow):
+    """The MQTT output's publish window with UMH's messages (module docstring)."""
+
+    def publish_batches(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
+        if room <= 0 or not ahead:
+            return 0
+        messages, rowids = _round(ahead, min(len(ahead), ROUND))
+        in_flight = self.in_flight
+        published = 0
+        last = len(messages) - 1
+        for index, (topic, text) in enumerate(messages):
+            carried = rowids if index == last else ()
+            info = self._send(publish, topic, text, False, carried)
+            if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                self.lost = True
+                break
+            if info is not None:
+                in_flight[info.mid] = carried
+                published += 1
+        self._order.extend(rowids)
+        return published
 
 
 class UmhSink(MqttSink):
@@ -39,29 +63,12 @@ class UmhSink(MqttSink):
             await sink.flush(timeout=10)
     """
 
+    publish_window = UmhWindow
+
     def __init__(self, journal: SinkJournal, settings: UmhSettings, cursor: str = "umh") -> None:
         # the encoder remembers what _analytics needs (job orders, counters) in append order
         self.encode = UmhEncoder(settings.form, settings.origin_id, settings.state_variable)
         super().__init__(journal, settings, cursor)
-
-    def _publish_batches(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
-        if room <= 0 or not ahead:
-            return 0
-        messages, rowids = _round(ahead, min(len(ahead), ROUND))
-        in_flight = self._in_flight
-        published = 0
-        last = len(messages) - 1
-        for index, (topic, text) in enumerate(messages):
-            carried = rowids if index == last else ()
-            info = self._send(publish, topic, text, False, carried)
-            if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-                self.connected = False
-                break
-            if info is not None:
-                in_flight[info.mid] = carried
-                published += 1
-        self._order.extend(rowids)
-        return published
 
 
 def _round(ahead: deque[JournalEntry], count: int) -> tuple[list[tuple[str, str]], tuple]:
