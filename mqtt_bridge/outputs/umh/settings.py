@@ -32,6 +32,9 @@ class UmhSettings(MqttSettings):
     # the variable whose values become `_analytics/state/add` (states.TABLES)
     state_variable: str = "state/CurrentState"
     batch: str = "machine"  # delivery rounds, as the MQTT output's machine mode (not a choice)
+    # unconfirmed messages per connection: about one message per value, as in tag mode, whose
+    # default this is (paho is fastest with a small window)
+    max_inflight: int | None = 20
 
     def __post_init__(self) -> None:
         require(self.form in FORMS, f"UMH form {self.form!r}: expected classic or core")
