@@ -12,7 +12,9 @@ journal holds each item's entry text (`messages.UmhEncoder`), and a delivery rou
 3. one delivery record per machine (`<location>/_local/delivery`): the `seq` of every item
    of the round.
 
-Nothing is retained (UMH's contracts are streams). The round's journal rows are confirmed
+The round's messages wait in the window and go to paho only as its in-flight window has room
+(20 by default, as the MQTT output's tag mode: about one message per value). Nothing is
+retained (UMH's contracts are streams). The round's journal rows are confirmed
 with the PUBACK of its last message: a broker acknowledges QoS 1 messages in the order it
 received them (MQTT 3.1.1, 4.6), so that PUBACK says the whole round arrived.
 """
