@@ -6,12 +6,14 @@ the shifts of the calendar, the job orders and the parts made."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 from datetime import timedelta
 
 from asyncua import Client
 
 from factory_sim import events as ev
+from factory_sim.kpi import KpiAccounting
 from mqtt_bridge.config import load
 from mqtt_bridge.outputs.umh import states
 from mqtt_bridge.outputs.umh.topics import location
@@ -58,6 +60,9 @@ async def test_analytics_say_what_the_model_did(mosquitto, tmp_path) -> None:
                     now += seconds
             plant, log, label = make_plant("reference-opcua"), [], {}
             plant.subscribe(log.append)
+            kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
+                                 cells=list(plant.cells))
+            plant.subscribe(kpis)
             plant.run(now)
             expected = defaultdict(list)  # cell -> (UMH state, start) of each activity
             for event in log:
@@ -94,6 +99,20 @@ async def test_analytics_say_what_the_model_did(mosquitto, tmp_path) -> None:
         seen = [(d["state"], d["start_time_unix_ms"])
                 for d in analytics[(where(cell), "state/add")]]
         assert len(expected[cell]) > 5 and seen == expected[cell], cell
+    # the time in each UMH state adds up to the KPI accounting's time in its activities (what
+    # `factory-sim compare` reports its availability from), to the millisecond per change
+    table = states.TABLES["Monitoring/Activity"]
+    for cell_kpis in kpis.report(now).cells:
+        seen = expected[cell_kpis.cell] + [(None, ms(plant, now))]
+        in_state = defaultdict(int)
+        for (code, start), (_next, end) in itertools.pairwise(seen):
+            in_state[code] += end - start
+        accounted = defaultdict(float)
+        for activity, seconds in cell_kpis.state_times_s.items():
+            accounted[table[activity]] += seconds * 1000
+        assert set(in_state) <= set(accounted), cell_kpis.cell
+        for code, total in accounted.items():
+            assert abs(in_state[code] - total) <= len(seen), (cell_kpis.cell, code)
 
     shifts = [(ms(plant, start), ms(plant, end))
               for start, end in _until(sorted_shifts(plant.calendar), now)]
