@@ -8,8 +8,8 @@ Starts Mosquitto and VictoriaMetrics (as the tests do, on free loopback ports) a
 like the simulator's). Then, each in this one process as in the bridge:
 
   * append: journal appends (what the OPC UA source pays per sample), CPU per sample;
-  * mqtt / timeseries / both: a backlog of all samples drained by the sink(s) until the peer
-    confirmed the last one, rate and CPU per sample;
+  * mqtt / timeseries / both / sparkplug: a backlog of all samples drained by the sink(s)
+    until the peer confirmed the last one, rate and CPU per sample;
   * paced: samples appended at `--rate` per second for `--duration` seconds while both sinks
     run, as the bridge does under load: the rate delivered, the backlog at the end, and the
     append-to-confirmation lag (p50, p99) of every MQTT confirmation;
@@ -40,6 +40,8 @@ from mqtt_bridge.journal import Journal  # noqa: E402
 from mqtt_bridge.outputs.mqtt import payload  # noqa: E402
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings  # noqa: E402
 from mqtt_bridge.outputs.mqtt.sink import MqttSink  # noqa: E402
+from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings  # noqa: E402
+from mqtt_bridge.outputs.sparkplug.sink import SparkplugSink  # noqa: E402
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings  # noqa: E402
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink  # noqa: E402
 from mqtt_bridge.sample import MachinePath, Sample  # noqa: E402
@@ -112,6 +114,8 @@ def sinks_for(journal: Journal, which: str, broker: Mosquitto, database: Victori
     if which in ("timeseries", "both"):
         sinks.append(TimeSeriesSink(journal, InfluxSettings(url=database.url,
                                                             batch_size=args.batch)))
+    if which == "sparkplug":  # Sparkplug B: QoS 0 DDATA per machine and round, confirmed
+        sinks.append(SparkplugSink(journal, SparkplugSettings(url=broker.url)))
     return sinks
 
 
@@ -278,7 +282,7 @@ def main() -> int:
     try:
         if "split" in phases:
             cost_split(samples, work)
-        for which in ("mqtt", "timeseries", "both"):
+        for which in ("mqtt", "timeseries", "both", "sparkplug"):
             if which in phases:
                 backlog_phase(which, samples, work, broker, database, args)
         if "paced" in phases:

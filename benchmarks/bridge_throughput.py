@@ -3,6 +3,7 @@ series, how late they arrive, and whether every one of them arrives.
 
     .venv/bin/python benchmarks/bridge_throughput.py [--lines 25] [--speed 10000] [--duration 20]
                                                      [--batch machine|tag]
+                                                     [--output mqtt|sparkplug|umh]
 
 Starts, each in its own process: Mosquitto and VictoriaMetrics (as the tests do, on free
 loopback ports), `factory-sim serve SCENARIO --lines N --speed S` (the OPC UA server), and
@@ -26,6 +27,13 @@ tag update). A paho subscriber records every message. After a warm-up it measure
 `--timeline` adds, per second of the window, the updates received, their latency and the
 server's and the bridge's CPU: the plant's load is bursty (shift starts, day shifts), and the
 latency follows the bursts.
+`--output sparkplug` runs the bridge with the Sparkplug B output instead of the MQTT one
+(QoS 0 DDATA, one per machine and round): rate = DDATA metric values received per second,
+accounting = the edge node's `seq` without a gap, latency from the server's simulated clock
+(`sparkplug_updates.py`: over-estimated by at most 20 ms); no bare-paho comparison.
+`--output umh` runs it with the United Manufacturing Hub output (`--umh-form classic|core`):
+rate = values in `_historian`/`_raw` messages received per second, accounting = the delivery
+records' sequence numbers, latency from the same simulated clock (`umh_updates.py`).
 Targets: >= 10,000 tag updates/s, p99 < 500 ms.
 """
 
@@ -53,6 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from process_cpu import cpu_seconds  # noqa: E402
+from sparkplug_updates import SessionAccount, SimulatedClockSampler  # noqa: E402
+from sparkplug_updates import metrics as sparkplug_metrics  # noqa: E402
+from umh_updates import sequence_numbers, values  # noqa: E402
 from uns_updates import SequenceAccount, updates  # noqa: E402
 
 from tests.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
@@ -231,6 +242,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
                         help="the bridge's MQTT mode (mqtt.batch; default machine)")
+    parser.add_argument("--output", choices=("mqtt", "sparkplug", "umh"), default="mqtt",
+                        help="the bridge's MQTT output: ISA-95 JSON (default), Sparkplug B or "
+                        "United Manufacturing Hub")
+    parser.add_argument("--umh-form", choices=("classic", "core"), default="classic",
+                        help="with --output umh: UMH's form (default classic)")
     parser.add_argument("--timeline", action="store_true",
                         help="also print rate, latency and CPU per second of the window")
     args = parser.parse_args()
@@ -268,7 +284,9 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         bridge_log = open(work / "bridge.log", "wb")  # noqa: SIM115
         bridge = subprocess.Popen(
             [*FACTORY_SIM, "bridge", "--opcua", f"opc.tcp://127.0.0.1:{port}",
-             "--mqtt", broker.url, "--mqtt-batch", args.batch, "--influx", database.url,
+             *(["--sparkplug", broker.url] if args.output == "sparkplug" else
+               ["--umh", broker.url, "--umh-form", args.umh_form] if args.output == "umh" else
+               ["--mqtt", broker.url, "--mqtt-batch", args.batch]), "--influx", database.url,
              "--state-dir", str(work / "state"),
              "--log-level", "WARNING"],
             stdout=bridge_log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -278,6 +296,8 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         sampler = CpuSampler({"server": server.pid, "bridge": bridge.pid,
                               "Mosquitto": broker.pid, "VictoriaMetrics": database.pid,
                               "benchmark (subscriber)": os.getpid()})
+        clock = (SimulatedClockSampler(f"opc.tcp://127.0.0.1:{port}")
+                 if args.output in ("sparkplug", "umh") else None)
         time.sleep(args.warmup)
         if bridge.poll() is not None:
             raise RuntimeError("the bridge stopped:\n" + (work / "bridge.log").read_text())
@@ -285,6 +305,8 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         time.sleep(args.duration)
         last, rows_after, t1 = len(recorder.messages), ingested_rows(database), time.time()
         sampler.stop()
+        if clock is not None:
+            clock.stop()
         bridge.send_signal(signal.SIGTERM)
         stopping = time.time()
         try:
@@ -307,6 +329,12 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
         if sampler is not None:
             sampler.stop()
 
+    if args.output == "sparkplug":
+        return report_sparkplug(args, recorder.messages, first, last, t0, t1, rows_before,
+                                rows_after, clock, sampler, stop_seconds, work)
+    if args.output == "umh":
+        return report_umh(args, recorder.messages, first, last, t0, t1, rows_before,
+                          rows_after, clock, sampler, stop_seconds, work)
     messages = recorder.messages
     account = SequenceAccount()
     latencies: list[float] = []
@@ -366,6 +394,82 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
                   f"{bridge_cpu.get(second, 0):11.2f}")
     print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
     return 0 if missing == 0 else 1
+
+
+def report_sparkplug(args, messages, first, last, t0, t1, rows_before, rows_after, clock,
+                     sampler, stop_seconds, work) -> int:
+    account = SessionAccount()
+    for _received, topic, payload in messages:
+        if topic.startswith("spBv1.0/"):
+            account.add(topic, payload)
+    latencies: list[float] = []
+    in_window = 0
+    for index, received, kind, metric in sparkplug_metrics(messages):
+        if kind != "DDATA" or not first <= index < last:
+            continue
+        in_window += 1
+        if not metric.is_historical and metric.timestamp:
+            produced = clock.produced(metric.timestamp)
+            if produced is not None:
+                latencies.append(received - produced)
+    data_messages = sum(1 for _r, topic, _p in messages[first:last] if "/DDATA/" in topic)
+    window = t1 - t0
+    rate = in_window / window
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge -> "
+          f"Sparkplug B; measured {window:.1f} s after {args.warmup:g} s warm-up")
+    print(f"bridge -> Sparkplug (QoS 0 + confirmation): {rate:10,.0f} metric values/s "
+          f"(target >= 10,000) in {data_messages / window:,.0f} DDATA messages/s")
+    print(f"bridge -> time series:       {(rows_after - rows_before) / window:10,.0f} rows/s")
+    p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
+    print(f"latency model event -> Sparkplug subscriber: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+          f"(target p99 < 500 ms; from the server's simulated clock, +<= 20 ms), "
+          f"{len(latencies):,} values")
+    print(f"accounting: {account.sessions} births, {account.missing} Sparkplug messages "
+          "missing (seq gaps within a session)")
+    usage = sampler.usage(t0, t1)
+    if usage:
+        print("CPU in cores, mean / peak of 0.5 s samples: " + ", ".join(
+            f"{name} {mean:.2f} / {peak:.2f}" for name, (mean, peak) in usage.items()))
+        if rate:
+            print(f"bridge CPU per metric value: {usage['bridge'][0] / rate * 1e6:.0f} µs")
+    print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
+    return 0 if account.missing == 0 else 1
+
+
+def report_umh(args, messages, first, last, t0, t1, rows_before, rows_after, clock,
+               sampler, stop_seconds, work) -> int:
+    account = SequenceAccount()
+    for series, seq in sequence_numbers(messages):
+        account.add(series, seq)
+    latencies: list[float] = []
+    in_window = 0
+    for index, received, stamp in values(messages):
+        if first <= index < last:
+            in_window += 1
+            produced = clock.produced(stamp)
+            if produced is not None:
+                latencies.append(received - produced)
+    window = t1 - t0
+    rate = in_window / window
+    print(f"plant: {args.scenario} x {args.lines} lines at speed {args.speed:g}; bridge -> "
+          f"UMH {args.umh_form}; measured {window:.1f} s after {args.warmup:g} s warm-up")
+    print(f"bridge -> UMH (QoS 1):       {rate:10,.0f} values/s (target >= 10,000) in "
+          f"{(last - first) / window:,.0f} messages/s (values, _analytics, delivery records)")
+    print(f"bridge -> time series:       {(rows_after - rows_before) / window:10,.0f} rows/s")
+    p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
+    print(f"latency model event -> UMH subscriber: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+          f"(target p99 < 500 ms; from the server's simulated clock, +<= 20 ms), "
+          f"{len(latencies):,} values")
+    print(f"accounting: {len(account)} series, {account.missing} sequence numbers missing, "
+          f"{account.repeated} repeated deliveries (QoS 1 is at least once)")
+    usage = sampler.usage(t0, t1)
+    if usage:
+        print("CPU in cores, mean / peak of 0.5 s samples: " + ", ".join(
+            f"{name} {mean:.2f} / {peak:.2f}" for name, (mean, peak) in usage.items()))
+        if rate:
+            print(f"bridge CPU per value: {usage['bridge'][0] / rate * 1e6:.0f} µs")
+    print(f"bridge stop after SIGTERM: {stop_seconds:.1f} s; logs in {work}")
+    return 0 if account.missing == 0 else 1
 
 
 if __name__ == "__main__":

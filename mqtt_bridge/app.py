@@ -30,7 +30,9 @@ from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.journal import Dropped, Item, Journal
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.sink import MqttSink
+from mqtt_bridge.outputs.sparkplug.sink import SparkplugSink
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
+from mqtt_bridge.outputs.umh.sink import UmhSink
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,10 @@ class Bridge:
                 self.sinks.append(MqttSink(journal, config.mqtt))
             if config.influx is not None:
                 self.sinks.append(TimeSeriesSink(journal, config.influx))
+            if config.sparkplug is not None:
+                self.sinks.append(SparkplugSink(journal, config.sparkplug))
+            if config.umh is not None:
+                self.sinks.append(UmhSink(journal, config.umh))
             _forget_removed_sinks(journal, {sink.cursor for sink in self.sinks})
             self.source = OpcUaSource(config.opcua, config.hierarchy, emit, last_seen,
                                       room=journal)

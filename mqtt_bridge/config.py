@@ -32,7 +32,9 @@ from mqtt_bridge.inputs.opcua.discovery import Hierarchy
 from mqtt_bridge.inputs.opcua.nodes import parse as parse_nodes
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
+from mqtt_bridge.outputs.umh.settings import UmhSettings
 from mqtt_bridge.settings import SettingsError, require
 
 ENV_PREFIX = "FACTORY_SIM_BRIDGE_"
@@ -46,11 +48,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    """Everything the bridge needs; `mqtt`/`influx` None when that sink is not wanted."""
+    """Everything the bridge needs; an output's settings None when it is not wanted."""
 
     opcua: OpcUaSettings
     mqtt: MqttSettings | None = None
     influx: InfluxSettings | None = None
+    sparkplug: SparkplugSettings | None = None
+    umh: UmhSettings | None = None  # United Manufacturing Hub (outputs/umh)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     state_dir: Path = Path(".factory-sim-bridge")
     journal_max_items: int = 1_000_000
@@ -67,6 +71,8 @@ SECTIONS: dict[str, type] = {
     "opcua": OpcUaSettings,
     "mqtt": MqttSettings,
     "influx": InfluxSettings,
+    "sparkplug": SparkplugSettings,
+    "umh": UmhSettings,
     "hierarchy": Hierarchy,
 }
 TOP_LEVEL = {"state_dir": str, "journal_max_items": int, "log_level": str}
@@ -209,7 +215,7 @@ def load(
     built: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         values = _section_values(section, cls, file_data, env, cli, origin)
-        if section in ("mqtt", "influx") and "url" not in values:
+        if section in ("mqtt", "influx", "sparkplug", "umh") and "url" not in values:
             built[section] = None
             continue
         try:

@@ -393,6 +393,7 @@ class SimulationServer:
             self._kpi_due = loop.time() + self.settings.kpi_interval_s
             self._publish_kpis()
         self.control.publish(self._writes)
+        self.plant_object.write_shift(self.plant.calendar, self._writes, self.plant.now)
         self.aids.publish(self._writes, self.plant.now)
         for job_management in self.job_management.values():
             job_management.publish(self._writes)

@@ -44,11 +44,23 @@ OPTIONS: list[tuple[str, tuple[str, str], str]] = [
     ("--mqtt-batch", ("mqtt", "batch"),
      "tag: one retained message per tag update on its own topic (default); machine: one "
      "message per machine and round on .../{cell}/updates, for high rates"),
+    ("--umh", ("umh", "url"),
+     "United Manufacturing Hub broker, mqtt://HOST:PORT (docs/integrators/umh.md)"),
+    ("--umh-form", ("umh", "form"), "classic: _historian messages (default); core: _raw values"),
+    ("--umh-client-id", ("umh", "client_id"), "the UMH output's MQTT client id (factory-sim-umh)"),
+    ("--umh-origin-id", ("umh", "origin_id"), "UMH's originID level below the work cell (none)"),
     ("--influx", ("influx", "url"), "InfluxDB 2 compatible write endpoint, http://HOST:PORT"),
     ("--org", ("influx", "org"), "InfluxDB organisation"),
     ("--bucket", ("influx", "bucket"), "InfluxDB bucket"),
     ("--token", ("influx", "token"),
      "InfluxDB token (prefer FACTORY_SIM_BRIDGE_INFLUX_TOKEN or _TOKEN_FILE: a file holding it)"),
+    ("--sparkplug", ("sparkplug", "url"),
+     "publish as a Sparkplug B edge node too: MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT"),
+    ("--sparkplug-group", ("sparkplug", "group_id"), "Sparkplug group id (factory-sim)"),
+    ("--sparkplug-edge-node", ("sparkplug", "edge_node_id"),
+     "Sparkplug edge node id, unique in its group (factory-sim-bridge)"),
+    ("--sparkplug-primary-host", ("sparkplug", "primary_host_id"),
+     "births wait until this Sparkplug host application's STATE says online"),
     ("--enterprise", ("hierarchy", "enterprise"), "first topic level (factory)"),
     ("--site", ("hierarchy", "site"), "second topic level unless a machine's Location says"),
     ("--area", ("hierarchy", "area"), "third topic level unless a machine's Location says"),
@@ -109,10 +121,12 @@ def run_bridge(args: argparse.Namespace) -> int:
         config = load(cli, args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    if config.mqtt is None and config.influx is None:
+    if (config.mqtt is None and config.influx is None and config.sparkplug is None
+            and config.umh is None):
         raise CliError(
-            "nothing to publish to: give --mqtt mqtt://HOST:PORT and/or --influx http://HOST:PORT"
-            " (or set them in the config file or FACTORY_SIM_BRIDGE_MQTT_URL/_INFLUX_URL)"
+            "nothing to publish to: give --mqtt mqtt://HOST:PORT, --influx http://HOST:PORT,"
+            " --sparkplug mqtt://HOST:PORT and/or --umh mqtt://HOST:PORT (or set them in the"
+            " config file or FACTORY_SIM_BRIDGE_MQTT_URL/_INFLUX_URL/_SPARKPLUG_URL/_UMH_URL)"
         )
     level = getattr(logging, config.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from factory_cli.errors import CliError
+from factory_cli.uns_dialects import DIALECTS
 
 # The bridge configuration shipped with the package: the plant's KPIs (plant OEE on
 # .../plant/kpi/OEE) and shift reports, bridged besides the machines
@@ -67,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "2026-01-05T00:00:00Z")
     parser.add_argument("--mqtt", metavar="URL",
                         help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
+    parser.add_argument("--uns", default="isa95", choices=sorted(DIALECTS), metavar="NAME",
+                        help="the unified namespace's dialect: " + ", ".join(sorted(DIALECTS))
+                        + "; isa95 (default) is ISA-95 topics with JSON, another is published "
+                        "beside it (the dashboard reads ISA-95 either way)")
     parser.add_argument("--host", default="127.0.0.1", metavar="H",
                         help="address the dashboard listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, metavar="P",
@@ -274,7 +279,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
              "--config", str(PLANT_NODES),
              # One message per value (tag mode) would outrun the embedded broker's
              # acknowledgements on a large plant; batches per machine do not (docs/performance.md).
-             "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag"],
+             "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag",
+             *DIALECTS[args.uns].bridge_options(plant.name, mqtt_url)],
             state_dir / f"bridge-{plant.name}.log", ready_text="bridging "))
     dashboard = Child("dashboard", [python, "-m", "dashboard", "--host", args.host, "--port",
                                     str(args.port), "--mqtt", mqtt_url, "--opcua-user", OPERATOR,
@@ -317,6 +323,9 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
         print(f"mqtt: {mqtt_url}{' (embedded)' if broker else ''}", flush=True)
         for plant in plants:
             print(f"opcua {plant.name}: {plant.endpoint} (topics {plant.name}/#)", flush=True)
+        if args.uns != "isa95":
+            print(f"uns {args.uns} (beside ISA-95, which the dashboard reads): "
+                  + ", ".join(DIALECTS[args.uns].topics(p.name) for p in plants), flush=True)
         print(f"opcua login for methods: {OPERATOR} / {password} (operator; anonymous clients "
               "may only read)", flush=True)
         print(f"logs: {state_dir} (kept after the demo stops); Ctrl-C stops the demo",

@@ -175,12 +175,14 @@ def test_the_sample_configurations_are_valid_and_complete(tmp_path: Path) -> Non
     bridge = Path(__file__).resolve().parents[2] / "mqtt_bridge"
     samples = [bridge / "bridge.example.toml", bridge / "inputs/opcua/opcua.example.toml",
                bridge / "outputs/mqtt/mqtt.example.toml",
-               bridge / "outputs/timeseries/timeseries.example.toml"]
+               bridge / "outputs/timeseries/timeseries.example.toml",
+               bridge / "outputs/sparkplug/sparkplug.example.toml"]
     for sample in samples:
         load({}, str(sample), {})
     combined = tmp_path / "bridge.toml"
     combined.write_text("\n".join(sample.read_text() for sample in samples))
     config = load({}, str(combined), {})
     assert config.mqtt is not None and config.influx is not None
+    assert config.sparkplug is not None and config.sparkplug.max_metrics == 500
     assert config.opcua.url == "opc.tcp://127.0.0.1:4840"
     assert config.mqtt.keepalive == 30 and config.influx.batch_size == 5000

@@ -117,11 +117,38 @@ def test_demo_with_the_embedded_broker_is_live_on_mqtt_and_opcua():
         check_demo_is_live(demo)
 
 
-def test_demo_with_a_real_mosquitto(mosquitto):
-    with DemoProcess([*FAST, "--mqtt", mosquitto.url]) as demo:
+def test_demo_with_a_real_mosquitto_and_sparkplug_beside_isa95(mosquitto):
+    with DemoProcess([*FAST, "--mqtt", mosquitto.url, "--uns", "sparkplug"]) as demo:
         assert demo.mqtt == mosquitto.url
         assert not any("embedded_broker" in cmd for cmd in demo.children().values())
-        check_demo_is_live(demo)
+        assert any(line.startswith("uns sparkplug (beside ISA-95") for line in demo.lines)
+        check_demo_is_live(demo)  # the dashboard reads ISA-95 as before
+        check_sparkplug_is_live(demo)
+
+
+def check_sparkplug_is_live(demo: DemoProcess) -> None:
+    """A Sparkplug host joining late asks the plant's edge node for a rebirth and gets every
+    machine as a device, with its metrics named, then data by alias."""
+    from mqtt_bridge.outputs.sparkplug import payload as spb
+    from mqtt_bridge.outputs.sparkplug import sparkplug_b_pb2 as pb
+
+    node = "spBv1.0/factory-sim/{}/reference-opcua"
+    recorder = MqttRecorder(Broker(demo.mqtt), topic="spBv1.0/#")
+    try:
+        request = pb.Payload()
+        request.metrics.add(name=spb.REBIRTH, datatype=11, boolean_value=True)
+        recorder._client.publish(node.format("NCMD"), request.SerializeToString(), qos=1)
+        messages = recorder.wait_until(lambda ms: any(
+            m.topic.startswith(node.format("DDATA")) for m in ms) and any(
+            m.topic == node.format("NBIRTH") for m in ms), timeout=60)
+    finally:
+        recorder.close()
+    births = {m.topic.rsplit("/", 1)[1]: pb.Payload.FromString(m.payload) for m in messages
+              if m.topic.startswith(node.format("DBIRTH"))}
+    assert sorted(births) == [f"factory:plant-1:fabrication:line-1:{cell}" for cell in
+                              ("cobot", "packing", "press-brake", "punch-laser")], sorted(births)
+    for birth in births.values():
+        assert "state:CurrentState" in {metric.name for metric in birth.metrics}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

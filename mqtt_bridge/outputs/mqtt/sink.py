@@ -66,6 +66,7 @@ class MqttSink(JournalSink):
     """
 
     encode = staticmethod(payload.encode_text)
+    publish_window = PublishWindow  # what a connection publishes through (UMH: its own)
 
     def __init__(self, journal: SinkJournal, settings: MqttSettings, cursor: str = "mqtt") -> None:
         super().__init__(journal, cursor)
@@ -233,7 +234,7 @@ class MqttSink(JournalSink):
         """Publish from the first unconfirmed entry until the connection drops or we close."""
         settings = self.settings
         size = settings.max_inflight * 2
-        self._window = window = PublishWindow(settings.prefix, settings.qos)
+        self._window = window = self.publish_window(settings.prefix, settings.qos)
         in_flight = window.in_flight
         read_upto = self.journal.acked(self.cursor)
         ahead: deque[JournalEntry] = deque()  # read from the journal, not yet published

@@ -1,0 +1,125 @@
+"""The edge node's Sparkplug state, without any networking: bdSeq, seq, aliases, births.
+
+One edge node per bridge, one device per machine. The node knows every metric's newest value
+(`learn`, fed with this output's journal text as items are appended); a birth reports those
+values and remembers, per metric, the journal sequence number it reported (its horizon). A
+value sent afterwards that is not newer than its metric's horizon is `is_historical`: a value
+the journal replays after an outage, a restart or a rebirth, which the birth has already
+superseded. A late value (given back from the server's history) is always historical.
+
+    node = EdgeNode(settings, bd_seq=0)
+    will = node.will()                 # NDEATH for the next CONNECT (bdSeq as it says)
+    node.connect_sent()                # ... once the CONNECT went out
+    messages = node.births(now_ms)     # [(topic, payload)]: NBIRTH (seq 0), then DBIRTHs
+    messages = node.data(entries, now_ms)   # DDATA per device, or None: a rebirth is due
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from mqtt_bridge.journal.interface import JournalEntry
+from mqtt_bridge.outputs.sparkplug import payload
+from mqtt_bridge.outputs.sparkplug.metrics import LATE, Update, parse
+from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
+
+
+class EdgeNode:
+    """Sequence numbers, aliases and what the last birth reported."""
+
+    def __init__(self, settings: SparkplugSettings, bd_seq: int = 0) -> None:
+        self.settings = settings
+        self.bd_seq = bd_seq % 256  # the value the next CONNECT's will carries
+        self._next_bd_seq = self.bd_seq
+        self.seq = 0
+        self.latest: dict[str, tuple[int, str]] = {}  # key: (journal seq, text)
+        self._aliases: dict[str, int] = {}  # key: alias, stable for the process
+        self._born: dict[str, tuple[int, int, int]] = {}  # key: (horizon seq, alias, datatype)
+        self.births_sent = 0
+
+    # -- what the node knows --------------------------------------------------------------
+
+    def learn(self, key: str, seq: int, text: str, current: bool = True) -> None:
+        """The newest value of a metric (called for each item appended, in order). A value
+        that is not `current` (a late value from history, a gap record) is learned only for a
+        metric not known yet, so that the metric can be born (null, for a gap)."""
+        known = self.latest.get(key)
+        if known is None or (current and seq >= known[0]):
+            self.latest[key] = (seq, text)
+
+    # -- messages -------------------------------------------------------------------------
+
+    def will(self) -> bytes:
+        """The NDEATH for the next CONNECT: bdSeq 0 at first, one more after each CONNECT sent
+        (`connect_sent`); a connection attempt that sent no CONNECT packet does not count."""
+        return payload.death(self._next_bd_seq)
+
+    def connect_sent(self) -> None:
+        """The CONNECT carrying `will()` went out: its bdSeq is the session's from now on."""
+        self.bd_seq = self._next_bd_seq
+        self._next_bd_seq = (self.bd_seq + 1) % 256
+
+    @property
+    def next_bd_seq(self) -> int:
+        """What the following CONNECT will carry (persisted across restarts)."""
+        return self._next_bd_seq
+
+    def _next_seq(self) -> int:
+        seq = self.seq
+        self.seq = (seq + 1) % 256
+        return seq
+
+    def births(self, now: int) -> list[tuple[str, bytes]]:
+        """NBIRTH (seq 0, the bdSeq of the current will) and a DBIRTH per device with every
+        metric known, each with name, alias, datatype, timestamp and newest value."""
+        self.seq = 0
+        settings = self.settings
+        messages = [(settings.topic("NBIRTH"), payload.node_birth(self._next_seq(), self.bd_seq,
+                                                                  now))]
+        devices: dict[str, list[tuple[Update, int, int]]] = {}
+        born: dict[str, tuple[int, int, int]] = {}
+        for key, (seq, text) in self.latest.items():
+            update = parse(text)
+            previous = self._born.get(key)
+            # a null (a gap) keeps the datatype it was born with
+            datatype = (previous[2] if previous is not None and update.value is None
+                        else update.datatype)
+            alias = self._aliases.get(key)
+            if alias is None:
+                alias = self._aliases[key] = len(self._aliases) + 1
+            born[key] = (seq, alias, datatype)
+            if update.extra is not None:  # a gap: no value known now
+                update = update._replace(value=None, extra=None)
+            devices.setdefault(update.device, []).append((update, alias, datatype))
+        self._born = born
+        for device, metrics in devices.items():
+            messages.append((settings.topic("DBIRTH", device),
+                             payload.device_birth(self._next_seq(), now, metrics)))
+        self.births_sent += 1
+        return messages
+
+    def data(self, entries: Iterable[JournalEntry], now: int) -> list[tuple[str, bytes]] | None:
+        """DDATA messages for `entries` (journal order kept per device), or None when one of
+        them names a metric the last birth did not report: the node must be born again."""
+        born = self._born
+        devices: dict[str, list[tuple[Update, int, int, bool]]] = {}
+        for entry in entries:
+            known = born.get(entry.key)
+            if known is None:
+                return None
+            horizon, alias, datatype = known
+            update = parse(entry.text)
+            historical = entry.seq <= horizon or update.kind == LATE or update.extra is not None
+            devices.setdefault(update.device, []).append((update, alias, datatype, historical))
+        messages = []
+        limit = self.settings.max_metrics
+        for device, metrics in devices.items():
+            topic = self.settings.topic("DDATA", device)
+            for start in range(0, len(metrics), limit):
+                messages.append((topic, payload.device_data(self._next_seq(), now,
+                                                            metrics[start:start + limit])))
+        return messages
+
+    def stats(self) -> dict[str, Any]:
+        return {"metrics": len(self._born), "births": self.births_sent, "bdSeq": self.bd_seq}

@@ -1,0 +1,1 @@
+"""The United Manufacturing Hub output: `_historian` or `_raw` values and `_analytics`."""
