@@ -14,10 +14,9 @@ were active before the client subscribed.
 
 One condition per machine and kind: each occurrence re-activates it (a real alarm is a
 state machine, not a log line). Retain is true while the condition is enabled and active or not
-acknowledged. Confirm, AddComment, Enable/Disable and shelving: `opcua_server.condition_life_cycle`.
-Every field of a condition has a value before its first event. A ConditionRefresh of another
-session's subscription answers BadSubscriptionIdInvalid
-on a server whose connections tell methods their session (opcua_server.asyncua_adapter).
+acknowledged. Confirm, AddComment, Enable/Disable and shelving: `opcua_server.condition_life_cycle`;
+the instance's variables and the events: `opcua_server.condition_view` (every field of a
+condition has a value before its first event); ConditionRefresh: `opcua_server.condition_refresh`.
 """
 
 from __future__ import annotations
@@ -29,12 +28,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from asyncua import Node, Server, ua
-from asyncua.common import event_objects
 from asyncua.common.instantiate_util import instantiate
 
 from opcua_server import condition_life_cycle as life
-from opcua_server.asyncua_adapter import monitored_items
-from opcua_server.asyncua_adapter.hardening import current_session
+from opcua_server.condition_refresh import ConditionRefresh
+from opcua_server.condition_view import ConditionView, condition_class, emitters
 from opcua_server.methods import Arg, check_arguments
 
 _logger = logging.getLogger(__name__)
@@ -45,21 +43,9 @@ CONDITION_NAMES = {
     "tool_wear": "ToolWear",
     "condition": "ConditionMonitoring",
 }
-# What kind of problem each kind is, as OPC UA condition classes (Part 9, 5.9).
-_CONDITION_CLASS = {
-    "failure": (ua.ObjectIds.MaintenanceConditionClassType, "Maintenance"),
-    "tool_wear": (ua.ObjectIds.MaintenanceConditionClassType, "Maintenance"),
-    "condition": (ua.ObjectIds.MaintenanceConditionClassType, "Maintenance"),
-    "protective_stop": (ua.ObjectIds.SafetyConditionClassType, "Safety"),
-}
-_SERVER = ua.NodeId(ua.ObjectIds.Server)
 _ACKNOWLEDGE = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
-_REFRESH = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
-_REFRESH2 = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2)
 _ACKNOWLEDGE_ARGS = [Arg("EventId", ua.VariantType.ByteString, "the event to acknowledge"),
                      Arg("Comment", ua.VariantType.LocalizedText, "why")]
-_REFRESH_ARGS = [Arg("SubscriptionId", ua.VariantType.UInt32, "the subscription to refresh"),
-                 Arg("MonitoredItemId", ua.VariantType.UInt32, "ConditionRefresh2: the item")]
 
 
 @dataclass
@@ -113,6 +99,9 @@ class AlarmManager:
         self._by_alarm_id: dict[str, ConditionState] = {}
         self._ready = False
         self.life_cycle = life.ConditionLifeCycle(self, clock)
+        self._view = ConditionView(server, self.life_cycle.unshelve_time_ms)
+        self._refresh = ConditionRefresh(self._subscriptions, lambda: self.retained,
+                                         self._view.event)
 
     async def init(self) -> None:
         """Bind Acknowledge and ConditionRefresh; call once, before clients connect."""
@@ -120,8 +109,7 @@ class AlarmManager:
             return
         isession = self._server.iserver.isession
         isession.add_method_callback(_ACKNOWLEDGE, self._acknowledge)
-        isession.add_method_callback(_REFRESH, self._condition_refresh)
-        isession.add_method_callback(_REFRESH2, self._condition_refresh2)
+        self._refresh.bind(isession)
         self.life_cycle.bind(isession)
         self._ready = True
 
@@ -240,14 +228,15 @@ class AlarmManager:
                               message=f"{name} on {source_name}: not active", time=now,
                               event_id=uuid.uuid4().bytes, active_since=now, acked_since=now,
                               confirmed_since=now, enabled_since=now, shelving_since=now)
-        class_id, class_name = _CONDITION_CLASS.get(kind, _CONDITION_CLASS["failure"])
-        await self._write(cond, "ConditionClassId", ua.NodeId(class_id), ua.VariantType.NodeId)
-        await self._write(
+        class_id, class_name = condition_class(kind)
+        await self._view.write(cond, "ConditionClassId", ua.NodeId(class_id),
+                               ua.VariantType.NodeId)
+        await self._view.write(
             cond, "ConditionClassName", ua.LocalizedText(class_name), ua.VariantType.LocalizedText
         )
         self._conditions[(source, kind)] = cond
         self._by_node[node_id] = cond
-        await self._mirror(cond)  # every field has its value before the first event
+        await self._view.mirror(cond)  # every field has its value before the first event
         return cond
 
     async def _make_notifier(self, source_node: Node) -> None:
@@ -261,14 +250,6 @@ class AlarmManager:
         if self._condition_type not in [n.nodeid for n in generates]:
             await source_node.add_reference(self._condition_type, ua.ObjectIds.GeneratesEvent)
 
-    async def _write(self, cond: ConditionState, path: str, value, vtype: ua.VariantType) -> None:
-        """Mirror a condition field into its instance node, if the instance has it."""
-        node_id = ua.NodeId(f"{cond.node_id.Identifier}.{path}", cond.node_id.NamespaceIndex)
-        if node_id in self._server.iserver.aspace:
-            await self._server.write_attribute_value(
-                node_id, ua.DataValue(ua.Variant(value, vtype))
-            )
-
     # --- events --------------------------------------------------------------
 
     async def fire(self, cond: ConditionState, when: datetime, always: bool = False) -> None:
@@ -278,100 +259,11 @@ class AlarmManager:
     async def _fire(self, cond: ConditionState, when: datetime, always: bool = False) -> None:
         cond.event_id = uuid.uuid4().bytes
         cond.time = when
-        await self._mirror(cond)
+        await self._view.mirror(cond)
         if not (cond.enabled or always):
             return
-        for emitter in _emitters(cond):
-            await self._subscriptions.trigger_event(self._event(cond, emitter))
-
-    async def _mirror(self, cond: ConditionState) -> None:
-        V = ua.VariantType
-        for path, value, vtype in (
-            ("EventId", cond.event_id, V.ByteString),
-            ("SourceNode", cond.source, V.NodeId),
-            ("SourceName", cond.source_name, V.String),
-            ("Time", cond.time, V.DateTime),
-            ("Message", ua.LocalizedText(cond.message), V.LocalizedText),
-            ("Severity", cond.severity, V.UInt16),
-            ("LastSeverity", cond.last_severity, V.UInt16),
-            ("ConditionName", cond.name, V.String),
-            ("Retain", cond.retain, V.Boolean),
-            ("EnabledState", ua.LocalizedText(_enabled_text(cond)), V.LocalizedText),
-            ("EnabledState.Id", cond.enabled, V.Boolean),
-            ("ActiveState", ua.LocalizedText(_active_text(cond)), V.LocalizedText),
-            ("ActiveState.Id", cond.active, V.Boolean),
-            ("AckedState", ua.LocalizedText(_acked_text(cond)), V.LocalizedText),
-            ("AckedState.Id", cond.acked, V.Boolean),
-            ("Comment", ua.LocalizedText(cond.comment), V.LocalizedText),
-            ("ClientUserId", cond.client_user_id, V.String),
-            ("ConfirmedState", ua.LocalizedText(_confirmed_text(cond)), V.LocalizedText),
-            ("ConfirmedState.Id", cond.confirmed, V.Boolean),
-            ("SuppressedOrShelved", cond.shelving != life.UNSHELVED, V.Boolean),
-            ("ShelvingState.CurrentState", ua.LocalizedText(cond.shelving), V.LocalizedText),
-            ("ShelvingState.CurrentState.Id", ua.NodeId(life.SHELVING_STATE_IDS[cond.shelving]),
-             V.NodeId),
-            ("ShelvingState.UnshelveTime", self.life_cycle.unshelve_time_ms(cond, cond.time),
-             V.Double),
-        ):
-            await self._write(cond, path, value, vtype)
-
-    def _event(self, cond: ConditionState, emitter: ua.NodeId) -> event_objects.BaseEvent:
-        cls = event_objects.IMPLEMENTED_EVENTS.get(cond.event_type.Identifier)
-        ev = cls() if cls else event_objects.AlarmCondition()
-        ev.emitting_node = emitter
-        now = datetime.now(UTC)
-        date = ua.VariantType.DateTime
-        class_id, class_name = _CONDITION_CLASS.get(cond.kind, _CONDITION_CLASS["failure"])
-        fields = {
-            "EventId": cond.event_id,
-            "EventType": cond.event_type,
-            "SourceNode": cond.source,
-            "SourceName": cond.source_name,
-            "Time": cond.time,
-            "ReceiveTime": now,
-            "Message": ua.LocalizedText(cond.message),
-            "Severity": cond.severity,
-            "LastSeverity": cond.last_severity,
-            "ConditionClassId": ua.NodeId(class_id),
-            "ConditionClassName": ua.LocalizedText(class_name),
-            "ConditionName": cond.name,
-            "BranchId": ua.NodeId(),
-            "Retain": cond.retain,
-            "Quality": ua.StatusCode(ua.StatusCodes.Good),
-            "EnabledState": ua.LocalizedText(_enabled_text(cond)),
-            "EnabledState/Id": cond.enabled,
-            "EnabledState/TransitionTime": cond.enabled_since,
-            "ConfirmedState": ua.LocalizedText(_confirmed_text(cond)),
-            "ConfirmedState/Id": cond.confirmed,
-            "ConfirmedState/TransitionTime": cond.confirmed_since,
-            "ActiveState": ua.LocalizedText(_active_text(cond)),
-            "ActiveState/Id": cond.active,
-            "ActiveState/TransitionTime": cond.active_since,
-            "AckedState": ua.LocalizedText(_acked_text(cond)),
-            "AckedState/Id": cond.acked,
-            "AckedState/TransitionTime": cond.acked_since,
-            "Comment": ua.LocalizedText(cond.comment),
-            "Comment/SourceTimestamp": cond.comment_time,
-            "ClientUserId": cond.client_user_id,
-            "InputNode": ua.NodeId(),
-            "SuppressedOrShelved": cond.shelving != life.UNSHELVED,
-        }
-        for name, value in fields.items():
-            setattr(ev, name, value)
-        for name in ("ActiveState/TransitionTime", "AckedState/TransitionTime",
-                     "Comment/SourceTimestamp", "EnabledState/TransitionTime",
-                     "ConfirmedState/TransitionTime"):
-            ev.data_types[name] = date  # asyncua declares them as UtcTime NodeIds
-        V = ua.VariantType
-        ev.add_property("ShelvingState/CurrentState", ua.LocalizedText(cond.shelving),
-                        V.LocalizedText)
-        ev.add_property("ShelvingState/CurrentState/Id",
-                        ua.NodeId(life.SHELVING_STATE_IDS[cond.shelving]), V.NodeId)
-        ev.add_property("ShelvingState/UnshelveTime",
-                        self.life_cycle.unshelve_time_ms(cond, cond.time), V.Double)
-        ev.add_property("ShelvingState/LastTransition/TransitionTime", cond.shelving_since, date)
-        ev.add_property("NodeId", cond.node_id, ua.VariantType.NodeId)  # the ConditionId
-        return ev
+        for emitter in emitters(cond):
+            await self._subscriptions.trigger_event(self._view.event(cond, emitter))
 
     # --- methods -------------------------------------------------------------
 
@@ -401,81 +293,6 @@ class AlarmManager:
             cond.comment, cond.comment_time = comment, now
         await self._fire(cond, now)
         return ua.StatusCode()
-
-    async def _condition_refresh2(self, parent: ua.NodeId, *args: ua.Variant):
-        return await self._condition_refresh(parent, *args, arguments=_REFRESH_ARGS)
-
-    async def _condition_refresh(self, parent: ua.NodeId, *args: ua.Variant,
-                                 arguments: list[Arg] = _REFRESH_ARGS[:1]):
-        """ConditionRefresh(SubscriptionId) and ConditionRefresh2(SubscriptionId, MonitoredItemId):
-        the refresh bracket to every event item of the subscription (whatever its filter),
-        the retained conditions in between to the items watching their source or the Server.
-        Only the session that owns the subscription may refresh it."""
-        refused = check_arguments(arguments, args)
-        if refused is not None:
-            return refused
-        sub = self._subscriptions.subscriptions.get(args[0].Value)
-        session = current_session()
-        if sub is None or (session is not None and sub.session_id != session.session_id):
-            return ua.StatusCode(ua.StatusCodes.BadSubscriptionIdInvalid)
-        items = sub.monitored_item_srv
-        watched = monitored_items.event_items(items)
-        if len(args) > 1:
-            mid = args[1].Value
-            watched = {n: [m for m in mids if m == mid] for n, mids in watched.items()}
-            watched = {n: mids for n, mids in watched.items() if mids}
-            if not watched:
-                return ua.StatusCode(ua.StatusCodes.BadMonitoredItemIdInvalid)
-        if not watched:
-            return ua.StatusCode(ua.StatusCodes.BadNothingToDo)
-        await self._refresh_bracket(sub, watched, event_objects.RefreshStartEvent())
-        for cond in self.retained:
-            for emitter in _emitters(cond):
-                for mid in watched.get(emitter, []):
-                    await items.trigger_event(self._event(cond, emitter), mid)
-        await self._refresh_bracket(sub, watched, event_objects.RefreshEndEvent())
-        return []
-
-    async def _refresh_bracket(self, sub, watched, ev: event_objects.BaseEvent) -> None:
-        """Queue one copy (same EventId) per event item; Part 9, 4.5: no content filtering."""
-        now = datetime.now(UTC)
-        ev.EventId = uuid.uuid4().bytes
-        ev.Time = ev.ReceiveTime = now
-        ev.SourceNode, ev.SourceName = _SERVER, "Server"
-        ev.Message = ua.LocalizedText("ConditionRefresh")
-        ev.Severity = 1
-        items = sub.monitored_item_srv
-        for mids in watched.values():
-            for mid in mids:
-                mdata = monitored_items.item(items, mid)
-                if mdata is None or mdata.filter is None:
-                    continue
-                fields = ua.EventFieldList()
-                fields.ClientHandle = mdata.client_handle
-                fields.EventFields = ev.to_event_fields(mdata.filter.SelectClauses)
-                await sub.enqueue_event(mid, fields, mdata.queue_size)
-
-
-def _emitters(cond: ConditionState) -> list[ua.NodeId]:
-    """An alarm is reported by its machine and by the Server object (clients watch either)."""
-    return [cond.source] if cond.source == _SERVER else [cond.source, _SERVER]
-
-
-def _active_text(cond: ConditionState) -> str:
-    return "Active" if cond.active else "Inactive"
-
-
-def _acked_text(cond: ConditionState) -> str:
-    return "Acknowledged" if cond.acked else "Unacknowledged"
-
-
-def _confirmed_text(cond: ConditionState) -> str:
-    return "Confirmed" if cond.confirmed else "Unconfirmed"
-
-
-def _enabled_text(cond: ConditionState) -> str:
-    return "Enabled" if cond.enabled else "Disabled"
-
 
 def _id_text(node_id: ua.NodeId) -> str:
     return str(node_id.Identifier)

@@ -4,7 +4,12 @@ time, so that a client bug they reveal can be reproduced.
 The faults (`FAULTS`): `drop_connection` (a client's TCP connection is aborted),
 `close_session` (a client's session is closed, its subscriptions with it),
 `close_subscriptions` (a client's subscriptions are deleted, its session kept),
-`bad_status` (every client read answers `BAD_STATUS` for `BAD_FOR_S` simulated seconds),
+`bad_status` (for `BAD_FOR_S` simulated seconds every client read, browse and method call
+on a node of the plant's namespaces answers `BAD_STATUS`, one status per operation, and every
+client's data-change monitored item reports one notification with it and then nothing until
+the window ends, when it reports its current value again; namespace 0 (the Server object, the
+types) answers on, and so do calls on the Simulation object, so that a client can step a
+paused plant past the window),
 `restart_endpoint` (the server stops listening, closing every connection, and listens again)
 and `clock_jump` (the plant's time jumps `JUMP_S` ahead at once).
 
@@ -93,7 +98,8 @@ class Chaos:
 
     def __init__(self, server, seed: int, profile: str, log_node: ua.NodeId,
                  jump: Callable[[float], None],
-                 report: Callable[[str, float], Awaitable[None]]) -> None:
+                 report: Callable[[str, float], Awaitable[None]],
+                 controls: ua.NodeId | None = None) -> None:
         self._server = server
         self._random = random.Random(seed)
         self._profile = PROFILES[profile]
@@ -104,9 +110,13 @@ class Chaos:
         self.log: deque[str] = deque(maxlen=LOG_SIZE)
         self.injected: list[Fault] = []  # what was done (skipped faults are not here)
         self._bad_until = -1.0
+        self._held: list = []  # data-change items withheld in a Bad-status window
         self._now = 0.0
         self._next = self._draw(0.0)
-        faults.refuse_reads(server, self._refusing)
+        # namespace 0 (the Server object a client's connection watchdog reads, the types)
+        # answers on: the plant's data fails, not the server
+        faults.refuse_requests(server, self._refusing,
+                               lambda node: node.NamespaceIndex == 0 or node == controls)
 
     def _draw(self, after: float) -> Fault:
         rng = self._random
@@ -119,7 +129,7 @@ class Chaos:
 
     @property
     def refusing(self) -> bool:
-        """Whether client reads are being answered Bad (a `bad_status` fault's window)."""
+        """Whether client requests are being answered Bad (a `bad_status` fault's window)."""
         return self._refusing() is not None
 
     @property
@@ -132,6 +142,11 @@ class Chaos:
         while self._next.time <= now:
             fault, self._next = self._next, self._draw(self._next.time)
             await self._inject(fault)
+        if self._held and not self.refusing:
+            held, self._held = self._held, []
+            resumed = await faults.resume_data_changes(self._server, held)
+            _logger.info("chaos at t=%g s: Bad-status window over, %d monitored items report "
+                         "again", now, resumed)
 
     async def _inject(self, fault: Fault) -> None:
         server = self._server
@@ -145,8 +160,9 @@ class Chaos:
             done = await faults.restart_endpoint(server)
         elif fault.kind == "bad_status":
             self._bad_until = fault.time + BAD_FOR_S
-            done = (f"client reads answer {ua.StatusCode(BAD_STATUS).name} for "
-                    f"{BAD_FOR_S:g} s")
+            self._held += await faults.withhold_data_changes(self._server, BAD_STATUS)
+            done = (f"client reads, browses, calls and data changes answer "
+                    f"{ua.StatusCode(BAD_STATUS).name} for {BAD_FOR_S:g} s")
         else:
             self._jump(JUMP_S)
             # the schedule moves with the clock: a jump does not bring the next faults on

@@ -80,7 +80,8 @@ class IntegratorAids:
             generator.event.Severity = 300
             await generator.trigger(time_attr=owner.writes.source_time(time), message=message)
 
-        self.chaos = Chaos(owner.server, seed, profile, log_node, owner.pacer.jump, report)
+        self.chaos = Chaos(owner.server, seed, profile, log_node, owner.pacer.jump, report,
+                           controls=ua.NodeId("Simulation", owner.ns.plant))
 
     def publish(self, writes: Writes, now: float) -> None:
         if self.test_nodes is not None:

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
-from asyncua.server.event_generator import EventGenerator
 
 from factory_sim import events as ev
 from factory_sim.kpi import KpiAccounting
-from factory_sim.states import ConnectivityLevel, MachineryItemState
+from factory_sim.states import ConnectivityLevel
 from opcua_server import nodeids
 from opcua_server.alarms import AlarmManager
 from opcua_server.asyncua_adapter.hardening import HardenedServer, Limits
@@ -42,6 +41,7 @@ from opcua_server.node_batch import NodeBatch
 from opcua_server.order_book import OrderBook
 from opcua_server.pacing import Pacer
 from opcua_server.plant_object import PlantObject
+from opcua_server.transition_events import TransitionEvents
 from opcua_server.types import declare_all
 from opcua_server.vendor import VendorMachine, dialect_for
 from opcua_server.write_guard import WriteGuard
@@ -90,7 +90,6 @@ class SimulationServer:
                            tick_s=self.settings.tick_s, paused=self.settings.paused,
                            backlog=self._writes.__len__)
         self._views: dict[str, StandardMachine | VendorMachine] = {}
-        self._transitions: dict[str, EventGenerator] = {}
         self._alarms: AlarmManager | None = None
         self._kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
                                    cells=list(plant.cells))
@@ -199,7 +198,8 @@ class SimulationServer:
         await self._build_nodes(batch)
         batch.commit(self.server)
         self._bind()
-        await self._transition_events()
+        await TransitionEvents(self.server, self._notifiers, self._writes.source_time).enable(
+            list(self.machines.values()))
         for job_management in self.job_management.values():
             await job_management.enable_events(self.server, self._notifiers)
         if self.settings.alarms:
@@ -264,18 +264,6 @@ class SimulationServer:
                                        self._after_command)
         for job_management in self.job_management.values():
             job_management.bind(server)
-
-    async def _transition_events(self) -> None:
-        server, generated_by = self.server, []
-        for machine in self.machines.values():
-            generator = await server.get_event_generator(
-                ua.ObjectIds.TransitionEventType, machine.node)
-            self._transitions[machine.cell.id] = generator
-            machine.on_transition = self._on_transition
-            generated_by.append(ua.AddReferencesItem(  # asyncua adds GeneratesEvent one way
-                SourceNodeId=ua.NodeId(ua.ObjectIds.TransitionEventType), IsForward=False,
-                ReferenceTypeId=ua.NodeId(ua.ObjectIds.GeneratesEvent), TargetNodeId=machine.node))
-        server.iserver.node_mgt_service.add_references(generated_by)
 
     async def _enable_alarms(self) -> None:
         self._alarms = AlarmManager(
@@ -350,29 +338,6 @@ class SimulationServer:
         view = self._views.get(getattr(event, "cell", None))
         if view is not None:
             view.apply(event, self._writes)
-
-    def _on_transition(self, machine: StandardMachine, writes: Writes,
-                       previous: MachineryItemState | None, state: MachineryItemState,
-                       time: float) -> None:
-        writes.action(partial(self._emit_transition, machine, previous, state, time))
-
-    async def _emit_transition(self, machine, previous, state, time: float) -> None:
-        generator = self._transitions[machine.cell.id]
-        names = nodeids.MACHINERY_ITEM_STATE_NAMES
-        before = names[previous] if previous is not None else ""
-        after = names[state]
-        event = generator.event
-        event.FromState = ua.LocalizedText(before)
-        event.ToState = ua.LocalizedText(after)
-        event.Transition = ua.LocalizedText(f"{before}To{after}" if before else after)
-        event.Severity = 100
-        await generator.trigger(time_attr=self._writes.source_time(time),
-                                message=f"{machine.cell.name}: {before or 'start'} -> {after}")
-        subscriptions = self.server.iserver.subscription_service
-        for notifier in self._notifiers:  # the same event, to those watching further up
-            event.emitting_node = notifier
-            await subscriptions.trigger_event(event)
-        event.emitting_node = machine.node
 
     def _on_alarm(self, machine: StandardMachine, writes: Writes, event: ev.Event) -> None:
         alarms, when = self._alarms, self._writes.source_time(event.time)

@@ -15,6 +15,8 @@ named there):
   event loop by a user manager that offers `get_user_async` (opcua_server.security);
 - operation limits: a request with more operations than the server's advertised
   OperationLimits answers BadTooManyOperations before its operations are decoded;
+- Republish: a message the server does not hold answers BadMessageNotAvailable, an unknown
+  subscription BadSubscriptionIdInvalid (asyncua answered both with an empty message);
 - `current_session()`: the session whose request is being served, for method handlers that
   must know it (ConditionRefresh on another session's subscription);
 - `intercept()`: the one way the server's request checks (opcua_server.write_guard,
@@ -128,6 +130,7 @@ _OPERATIONS: dict[ua.NodeId, tuple[int, Callable[[Buffer], None]]] = {
 }
 _CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
 _ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
+_REPUBLISH = ua.NodeId(ua.ObjectIds.RepublishRequest_Encoding_DefaultBinary)
 
 
 def _request_name(typeid: ua.NodeId) -> str:
@@ -310,11 +313,24 @@ class HardenedProcessor(UaProcessor):
         elif typeid == _ACTIVATE_SESSION:
             self._check_channel_offered()
             await self._verify_user(body.copy())
+        elif typeid == _REPUBLISH:
+            self._check_republish(struct_from_binary(ua.RepublishParameters, body.copy()))
         token = _session.set(self.session)
         try:
             return await super()._process_message(typeid, requesthdr, seqhdr, body)
         finally:
             _session.reset(token)
+
+    def _check_republish(self, params: ua.RepublishParameters) -> None:
+        """A message the server no longer holds is BadMessageNotAvailable (OPC 10000-4,
+        5.14.6); asyncua answered it with an empty message, which sent asyncua's own client,
+        filling a gap after a reconnect, asking for the next number for ever."""
+        subscription = self.iserver.subscription_service.subscriptions.get(
+            params.SubscriptionId)
+        if subscription is None:
+            raise ServiceError(ua.StatusCodes.BadSubscriptionIdInvalid)
+        if params.RetransmitSequenceNumber not in subscription._not_acknowledged_results:
+            raise ServiceError(ua.StatusCodes.BadMessageNotAvailable)
 
     def _check_channel_offered(self) -> None:
         policy = self._connection.security_policy
