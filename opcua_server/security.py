@@ -491,3 +491,22 @@ def _reads_job_responses(method: ua.NodeId) -> bool:
 
 def _safe(text: str | None) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in (text or "unknown"))[:80]
+
+
+async def offered_modes(server: Server) -> list[str]:
+    """The endpoints a running server offers, as "policy (mode)" strings, e.g.
+    "Basic256Sha256 (Sign)"."""
+    modes = []
+    for endpoint in await server.get_endpoints():
+        policy = endpoint.SecurityPolicyUri.rsplit("#", 1)[-1]
+        mode = f"{policy} ({endpoint.SecurityMode.name.rstrip('_')})"
+        if mode not in modes:
+            modes.append(mode)
+    return modes
+
+
+def served_certificate_hosts(server: Server) -> list[str]:
+    """The host names and addresses a running server's certificate covers (none without one):
+    a client that checks the endpoint's host refuses any other."""
+    certificate = server.iserver.certificate
+    return [] if certificate is None else certificate_hosts(certificate)

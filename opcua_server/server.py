@@ -170,26 +170,6 @@ class SimulationServer:
     async def serve_forever(self) -> None:
         await asyncio.Event().wait()
 
-    async def security_modes(self) -> list[str]:
-        """The endpoints on offer, as "policy (mode)" strings, e.g. "Basic256Sha256 (Sign)"."""
-        modes = []
-        for endpoint in await self.server.get_endpoints():
-            policy = endpoint.SecurityPolicyUri.rsplit("#", 1)[-1]
-            mode = f"{policy} ({endpoint.SecurityMode.name.rstrip('_')})"
-            if mode not in modes:
-                modes.append(mode)
-        return modes
-
-    def certificate_hosts(self) -> list[str]:
-        """The host names and addresses the server certificate covers (none without one):
-        a client that checks the endpoint's host refuses any other."""
-        certificate = self.server.iserver.certificate
-        if certificate is None:
-            return []
-        from opcua_server.security import certificate_hosts
-
-        return certificate_hosts(certificate)
-
     # ---- address space ----
     async def _build(self) -> None:
         """The address space, step by step: every node in one batch, then what acts on it."""

@@ -203,6 +203,7 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
 
     from factory_cli.tuning import GcTuning, speedups
     from factory_sim.plant import Plant
+    from opcua_server import security
     from opcua_server.asyncua_adapter import SPEEDUPS
     from opcua_server.server import SimulationServer
 
@@ -234,11 +235,12 @@ async def _serve(args: argparse.Namespace, scenario, stop: asyncio.Event | None 
                   f"online) at {settings.speed:g}x{' (paused)' if settings.paused else ''}",
                   flush=True)
             print(f"endpoint: {server.endpoint}", flush=True)
-            print(f"security: {', '.join(await server.security_modes())}", flush=True)
+            modes = await security.offered_modes(server.server)
+            print(f"security: {', '.join(modes)}", flush=True)
             if settings.security is not None:
-                print(f"certificate covers: {', '.join(server.certificate_hosts())} (clients "
-                      "must connect with one of these; add more with --certificate-host)",
-                      flush=True)
+                hosts = security.served_certificate_hosts(server.server)
+                print(f"certificate covers: {', '.join(hosts)} (clients must connect with one "
+                      "of these; add more with --certificate-host)", flush=True)
             print(f"plant clock: from {scenario.start.isoformat()}", flush=True)
             if settings.security is None:
                 print("no security: anonymous clients may call methods and write "
