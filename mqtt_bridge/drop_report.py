@@ -23,7 +23,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _micros_or_none(stamp: datetime | None) -> int | None:
+def micros(stamp: datetime | None) -> int | None:
+    """A time as the journal stores it: exact integer microseconds since 1970 (UTC; a time
+    without zone is taken as UTC)."""
     if stamp is None:
         return None
     if stamp.tzinfo is None:
@@ -31,8 +33,9 @@ def _micros_or_none(stamp: datetime | None) -> int | None:
     return (stamp - _EPOCH) // _MICROSECOND
 
 
-def _time(micros: int | None) -> datetime | None:
-    return None if micros is None else _EPOCH + micros * _MICROSECOND
+def from_micros(count: int | None) -> datetime | None:
+    """The time `micros` stored, as an aware UTC datetime."""
+    return None if count is None else _EPOCH + count * _MICROSECOND
 
 
 class Dropped(NamedTuple):
@@ -53,11 +56,11 @@ class Dropped(NamedTuple):
     key: str = ""
 
     def to_text(self) -> str:
-        return json.dumps([*self[:3], _micros_or_none(self.since), _micros_or_none(self.until),
+        return json.dumps([*self[:3], micros(self.since), micros(self.until),
                            *self[5:8]])
 
     @classmethod
     def from_text(cls, key: str, text: str) -> Dropped:
         first, last, count, since, until, values, at_since, at_until = json.loads(text)
-        return cls(first, last, count, _time(since), _time(until), values, at_since, at_until,
-                   key)
+        return cls(first, last, count, from_micros(since), from_micros(until), values, at_since,
+                   at_until, key)

@@ -21,11 +21,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from factory_cli.errors import CliError
 from factory_cli.uns_dialects import DIALECTS
+
+# The bridge configuration shipped with the package: the plant's KPIs (plant OEE on
+# .../plant/kpi/OEE) and shift reports, bridged besides the machines
+# (docs/integrators/bridge-nodes.md)
+PLANT_NODES = resources.files("mqtt_bridge") / "inputs" / "opcua" / "nodes.example.toml"
 
 DEFAULT_SCENARIOS = ("reference-standalone", "reference-opcua")
 DEFAULT_SPEED = 120.0  # an 8-hour shift in 4 minutes
@@ -250,6 +256,8 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
             [*cli, "bridge", "--opcua", plant.endpoint, "--mqtt", mqtt_url,
              "--topic-prefix", f"{plant.name}/", "--client-id", f"bridge-{plant.name}",
              "--state-dir", str(state_dir / f"bridge-{plant.name}"),
+             # the plant's KPIs and shift reports besides the machines ([[nodes]])
+             "--config", str(PLANT_NODES),
              # One message per value (tag mode) would outrun the embedded broker's
              # acknowledgements on a large plant; batches per machine do not (docs/performance.md).
              "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag",

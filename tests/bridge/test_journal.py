@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqtt_bridge.journal import core as journal_module
 from mqtt_bridge.journal import Dropped, Journal, JournalEntry, JournalError
+from mqtt_bridge.journal import marks as journal_marks
+from mqtt_bridge.journal import recent as journal_module
 from mqtt_bridge.outputs.journal_sink import Outage
 from mqtt_bridge.outputs.mqtt import payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
@@ -426,7 +427,7 @@ def test_rows_wait_in_memory_while_the_file_cannot_be_written(
     caplog.set_level("INFO")
     with Journal(tmp_path / "j", commit_interval=3600) as journal:
         journal.register("mqtt", MQTT)
-        disk = journal._db = _FullDisk(journal._db)
+        disk = journal._file._db = _FullDisk(journal._file._db)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(3)])
         assert journal.commit() is False and journal.read("mqtt", 10) == []
         journal.append([sample(PRESS, "Parts", i, i) for i in range(3, 5)])
@@ -453,7 +454,7 @@ def test_what_waits_for_a_sink_says_how_much_a_full_disk_holds_back(
         journal.register("mqtt", MQTT)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(2)])
         assert journal.commit() is True
-        disk = journal._db = _FullDisk(journal._db)
+        disk = journal._file._db = _FullDisk(journal._file._db)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(2, 7)])
         assert journal.commit() is False
         assert journal.waiting("mqtt") == (2, 5)
@@ -504,7 +505,7 @@ def test_appending_and_reading_do_not_wait_for_a_commit_in_progress(tmp_path: Pa
     holds up neither `append` nor a sink's read; rows appended meanwhile follow in order."""
     with Journal(tmp_path / "j", commit_interval=3600) as journal:
         journal.register("mqtt", MQTT)
-        disk = journal._db = _SlowDisk(journal._db)
+        disk = journal._file._db = _SlowDisk(journal._file._db)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(3)])
         thread, result = _commit_in_background(journal)
         assert disk.writing.wait(10)
@@ -530,7 +531,7 @@ def test_a_failed_commit_puts_its_batch_back_before_what_came_meanwhile(
     path = tmp_path / "j"
     with Journal(path, max_items=6, commit_interval=3600) as journal:
         journal.register("mqtt", MQTT)
-        disk = journal._db = _SlowDisk(journal._db)
+        disk = journal._file._db = _SlowDisk(journal._file._db)
         journal.append([sample(PRESS, "Parts", i, i) for i in range(4)], marks={"m": 1})
         disk.fail = True
         thread, result = _commit_in_background(journal)
@@ -664,7 +665,7 @@ _STAMPS = st.datetimes(timezones=st.one_of(st.just(UTC), st.timezones(), st.none
 def test_a_mark_is_stored_as_json_gives_it(stamp: datetime, value: object) -> None:
     """The fast path for (source time, value) marks writes what json.dumps writes."""
     mark = (stamp, value)
-    assert journal_module._mark_text(mark) == json.dumps(mark, default=journal_module._plain)
+    assert journal_marks.mark_text(mark) == json.dumps(mark, default=journal_marks._plain)
 
 
 def test_a_journal_with_a_table_of_texts_per_sink_is_carried_over(tmp_path: Path) -> None:

@@ -59,22 +59,34 @@ async def read_plant(endpoint: str) -> dict:
                 "anonymous_may_pause": anonymous_may_pause}
 
 
+def plant_oee(recorder: MqttRecorder, plant: str) -> list[float]:
+    """The plant OEE values `plant`'s bridge published ([[nodes]]: .../plant/kpi/OEE)."""
+    return [value for m in recorder.snapshot(lambda m: m.topic.startswith(f"{plant}/")
+                                             and m.topic.endswith("/plant/kpi/OEE"))
+            if isinstance(value := m.json()["value"], float)]
+
+
 def check_demo_is_live(demo: DemoProcess) -> None:
     assert set(demo.opcua) == {"reference-standalone", "reference-opcua"}
     recorder = MqttRecorder(Broker(demo.mqtt), topic="#")
     try:
-        # The connected plant's unified namespace: every cell publishes states that change.
+        # The connected plant's unified namespace: every cell publishes states that change,
+        # and the bridge publishes the plant's OEE, configured as [[nodes]].
         seen = recorder.wait_until(
             lambda _: (lambda s: len(s) == 4 and all(len(v) >= 2 for v in s.values()))(
-                state_values(recorder, "reference-opcua")), timeout=60)
+                state_values(recorder, "reference-opcua"))
+            and plant_oee(recorder, "reference-opcua"), timeout=60)
+        assert all(0 <= oee <= 1 for oee in plant_oee(recorder, "reference-opcua"))
         states = state_values(recorder, "reference-opcua")
         assert sorted(states) == ["cobot", "packing", "press-brake", "punch-laser"], states
         assert all(len(values) >= 2 for values in states.values()), states
-        # The stand-alone plant's bridge runs, unchanged, and finds nothing to publish.
+        # The stand-alone plant's bridge runs, unchanged, and finds no machine to publish:
+        # only what the office knows of the plant (its KPIs, the paper shift reports).
         topics = {m.topic for m in seen}
         assert "reference-standalone/_bridge/bridge-reference-standalone/status" in topics
         assert not [t for t in topics if t.startswith("reference-standalone/")
-                    and "/_bridge/" not in t], "a stand-alone cell appeared on the UNS"
+                    and "/_bridge/" not in t and t.split("/")[-3] != "plant"], (
+            "a stand-alone cell appeared on the UNS")
     finally:
         recorder.close()
 

@@ -23,6 +23,7 @@ import yaml
 from factory_cli.main import build_parser
 from factory_sim.scenario import load_scenario
 from factory_sim.shipped import shipped_scenario
+from mqtt_bridge.config import load as load_bridge_config
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from tests.stack import compose
@@ -314,3 +315,23 @@ def test_every_image_is_pinned_to_a_version(stack) -> None:
             continue
         repository, _, tag = image.rpartition(":")
         assert repository and re.fullmatch(r"\d+(\.\d+)+", tag), f"{name}: {image}"
+
+
+def test_every_bridge_bridges_the_plant_kpis_by_the_shipped_nodes_configuration(
+    stack, invocations
+) -> None:
+    """Plant OEE reaches the UNS and the time series by configuration ([[nodes]]): each
+    bridge's --config is the shipped file, mounted read-only, and it names Plant/Kpi under
+    the topic level `plant`, group `kpi` (.../plant/kpi/OEE, measurement kpi, tag cell=plant)."""
+    services = stack["services"]
+    bridges = [i for i in invocations if i.argv[0] == "bridge"]
+    assert len(bridges) == len(SITES)
+    for invocation in bridges:
+        path = option(invocation.argv, "--config")
+        mounts = {m.split(":")[1]: m.split(":") for m in services[invocation.service]["volumes"]}
+        source, _, mode = mounts[path]
+        assert mode == "ro" and source == "./mqtt_bridge/inputs/opcua/nodes.example.toml"
+        config = load_bridge_config(None, str(ROOT / source), env={})
+        kpi = [n for n in config.opcua.nodes if n.browse_path == "Plant/Kpi"]
+        assert [(n.topic, n.group) for n in kpi] == [("plant", "kpi")]
+        assert any(n.browse_path == "Plant/ShiftReports" for n in config.opcua.nodes)

@@ -36,7 +36,7 @@ dropped under (`Sample.replaces`), the gap names the others (`Gap.seqs`):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -177,14 +177,15 @@ ROOM_POLL_S = 0.05  # how often a read-back waiting for room looks again
 
 
 async def refill(room: Room | None, results: list[tuple[list[Sample | Gap], Dropped]],
-                 emit: Callable[..., None], settled: list[Dropped]) -> None:
+                 emit: Callable[..., None], settled: list[Dropped],
+                 wait: Callable[[], Awaitable[None]] | None = None) -> None:
     """Hand on what a read-back gave (per drop: its late values and gap, and the report they
     settle) in parts the journal has room for, keeping a tenth of its bound free for live
     values, waiting while the outputs make room: a read-back never overflows the journal it
     refills (which would drop what it gives back, to be read again under new numbers). A
     report is settled with the part that holds the last of its items; `settled` collects the
     reports handed on, so a read-back cut short (the session ended) starts again from the
-    others."""
+    others. `wait()`: what to do while there is no room (default: sleep `ROOM_POLL_S`)."""
     keep = 0 if room is None else max(1, room.max_items // 10)
     capacity = None if room is None else max(1, room.max_items - keep)
     part: list[Sample | EventSample | Gap] = []
@@ -193,7 +194,7 @@ async def refill(room: Room | None, results: list[tuple[list[Sample | Gap], Drop
     async def hand_on() -> None:
         nonlocal part, settles
         while room is not None and room.room() - keep < len(part):
-            await asyncio.sleep(ROOM_POLL_S)
+            await (asyncio.sleep(ROOM_POLL_S) if wait is None else wait())
         emit(part, settles=settles)
         settled.extend(settles)
         part, settles = [], []

@@ -38,19 +38,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_bridge.journal.interface import JournalEntry, SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
-from mqtt_bridge.outputs.mqtt import payload
-from mqtt_bridge.outputs.mqtt.payload import topic_of_key
+from mqtt_bridge.outputs.mqtt import external_loop, payload
 from mqtt_bridge.outputs.mqtt.settings import MqttSettings
+from mqtt_bridge.outputs.mqtt.window import BATCH_ROUND, PublishWindow
 
 log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT = 10.0  # seconds to wait for the broker's answer to CONNECT
 _READ_CHUNK = 500  # journal entries read per query
-_BATCH_ROUND = 5000  # machine mode: entries grouped into messages per round
 _PROBE_TIMEOUT = 2.0  # seconds to wait for the broker to send our retained status back
 
 
@@ -81,7 +80,6 @@ class MqttSink(JournalSink):
         self._connack: asyncio.Future[Any] | None = None
         self._outage = Outage(f"MQTT broker {settings.url}")
         self._restored = 0
-        self._retained_in_flight: dict[int, tuple[str, str]] = {}  # mid: (topic, payload)
         self._status_seen: asyncio.Future[None] | None = None
         self._source: dict[str, Any] | None = None
         self._born = False  # this connection's birth message is out (after the retained probe)
@@ -171,7 +169,7 @@ class MqttSink(JournalSink):
                                     settings.keepalive)
         except (OSError, ValueError) as exc:
             raise _ConnectFailed(f"MQTT broker {settings.url}: {exc}") from None
-        self._attach(client)
+        self._keepalive = external_loop.drive(client, self._loop)
         try:
             reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
         except TimeoutError:
@@ -184,35 +182,6 @@ class MqttSink(JournalSink):
         self._connects += 1
         self.last_error = None
         return client
-
-    def _attach(self, client: mqtt.Client) -> None:
-        """Drive the connected client from this loop (paho's external-loop mode)."""
-        loop = self._loop
-        sock = client.socket()
-
-        def register_write(c: mqtt.Client, _u: object, s: Any) -> None:
-            loop.add_writer(s, c.loop_write)
-
-        def unregister_write(_c: object, _u: object, s: Any) -> None:
-            loop.remove_writer(s)
-
-        def on_close(_c: object, _u: object, s: Any) -> None:
-            loop.remove_reader(s)
-            loop.remove_writer(s)
-
-        client.on_socket_register_write = register_write
-        client.on_socket_unregister_write = unregister_write
-        client.on_socket_close = on_close
-        loop.add_reader(sock, client.loop_read)
-        if client.want_write():  # the CONNECT did not fit into the socket at once
-            loop.add_writer(sock, client.loop_write)
-        self._keepalive = asyncio.create_task(self._keep_alive(client))
-
-    async def _keep_alive(self, client: mqtt.Client) -> None:
-        """paho's timer duties in external-loop mode: PINGREQ, and noticing a silent broker."""
-        while client.socket() is not None:
-            await asyncio.sleep(1.0)
-            client.loop_misc()
 
     def _on_connack(self, generation: int, reason: Any) -> None:
         if generation == self._generation and self._connack and not self._connack.done():
@@ -257,15 +226,12 @@ class MqttSink(JournalSink):
     async def _deliver(self, client: mqtt.Client) -> None:
         """Publish from the first unconfirmed entry until the connection drops or we close."""
         settings = self.settings
-        window = settings.max_inflight * 2
-        self._in_flight: dict[int, tuple[int, ...]] = {}  # mid -> rowids, this connection only
-        self._order: deque[int] = deque()  # rowids in publish order
-        self._done: set[int] = set()  # confirmed rowids not yet at the head of `_order`
-        in_flight = self._in_flight
+        size = settings.max_inflight * 2
+        self._window = window = PublishWindow(settings.prefix, settings.qos)
+        in_flight = window.in_flight
         read_upto = self.journal.acked(self.cursor)
         ahead: deque[JournalEntry] = deque()  # read from the journal, not yet published
         self._acks.clear()
-        self._retained_in_flight.clear()
         self._born = False
         if settings.batch == "tag":
             await self._restore_retained(client)
@@ -273,11 +239,11 @@ class MqttSink(JournalSink):
         self._born = True
         publish = client.publish
         batched = settings.batch == "machine"
-        self._publish = self._publish_batches if batched else self._publish_each
+        publish_some = window.publish_batches if batched else window.publish_each
         while self.connected and not self._closing:
             self._take_acks()
-            room = window - len(in_flight)
-            wanted = _BATCH_ROUND if batched else room  # entries to have at hand
+            room = size - len(in_flight)
+            wanted = BATCH_ROUND if batched else room  # entries to have at hand
             if room > 0 and len(ahead) < wanted:
                 # Read in large chunks: one query per few hundred entries, not per PUBACK.
                 entries = self.journal.read(self.cursor, max(_READ_CHUNK, wanted),
@@ -285,7 +251,9 @@ class MqttSink(JournalSink):
                 if entries:
                     read_upto = entries[-1].rowid
                     ahead.extend(entries)
-            published = self._publish(publish, ahead, room)
+            published = publish_some(publish, ahead, room)
+            if window.lost:
+                self.connected = False
             self._published += published
             if published:
                 await asyncio.sleep(0)  # let PUBACKs and the source in between large backlogs
@@ -334,110 +302,31 @@ class MqttSink(JournalSink):
             client.publish(prefix + topic, text, qos=settings.qos, retain=True)
         self._restored += len(kept)
 
-    def _publish_each(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
-        """Tag mode: each entry on its own topic, as it was journaled; up to `room` of them."""
-        prefix = self.settings.prefix
-        topic_of_key = payload.topic_of_key
-        in_flight, order = self._in_flight, self._order
-        published = 0
-        while published < room and ahead:
-            entry = ahead.popleft()
-            rowids = (entry.rowid,)
-            # a variable's value is retained (its last value); events and gaps are not
-            info = self._send(publish, prefix + topic_of_key(entry.key), entry.text,
-                              bool(entry.is_value), rowids)
-            if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-                self.connected = False
-                break
-            order.append(entry.rowid)
-            if info is not None:
-                in_flight[info.mid] = rowids
-                if entry.is_value:  # retained: kept once the broker confirmed it
-                    self._retained_in_flight[info.mid] = (entry.key, entry.text)
-                published += 1
-        return published
-
-    def _publish_batches(self, publish: Any, ahead: deque[JournalEntry], room: int) -> int:
-        """Machine mode: a machine's updates (variables, events, alarms) in one message on its
-        `.../{cell}/updates` topic, at most `payload.MAX_BATCH` each. A round takes up to
-        `_BATCH_ROUND` entries whenever the in-flight window has room, however many messages
-        they make: a window of a few dozen messages must not split a round across a hundred
-        machines. Journal order is kept per topic, and acks go by journal order."""
-        if room <= 0:
-            return 0
-        prefix = self.settings.prefix
-        messages: list[tuple[str, list[JournalEntry]]] = []  # in the order first seen
-        open_batch: dict[str, list[JournalEntry]] = {}  # a batch topic's open message
-        batch_topic, topic_of_key = payload.batch_topic, payload.topic_of_key
-        for _ in range(min(len(ahead), _BATCH_ROUND)):
-            entry = ahead.popleft()
-            topic = batch_topic(topic_of_key(entry.key))
-            batch = open_batch.get(topic)
-            if batch is None or len(batch) >= payload.MAX_BATCH:
-                batch = open_batch[topic] = []
-                messages.append((topic, batch))
-            batch.append(entry)
-        in_flight = self._in_flight
-        published = 0
-        for topic, entries in messages:
-            rowids = tuple(entry.rowid for entry in entries)
-            text = payload.updates_batch([(prefix + topic_of_key(e.key), e.text)
-                                          for e in entries])
-            info = self._send(publish, prefix + topic, text, False, rowids)
-            if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-                self.connected = False
-                break
-            if info is not None:
-                in_flight[info.mid] = rowids
-                published += 1
-        # the journal is acknowledged in its own order, whatever the grouping
-        self._order.extend(sorted(e.rowid for _topic, entries in messages for e in entries))
-        return published
-
-    def _send(self, publish: Any, topic: str, text: str, retain: bool,
-              rowids: tuple[int, ...]) -> Any:
-        """`publish()`, or None for a topic or payload MQTT cannot carry (counted, skipped)."""
-        try:
-            return publish(topic, text, qos=self.settings.qos, retain=retain)
-        except ValueError as exc:
-            self._rejected += len(rowids)
-            self.last_error = f"MQTT sink cannot publish {topic!r}: {exc}"
-            self._done.update(rowids)  # confirmed as far as the journal goes: never deliverable
-            return None
-
     def _take_acks(self) -> None:
-        """Turn PUBACKs into journal acks, up to the first entry still unconfirmed."""
-        generation = self._generation
-        in_flight, done = self._in_flight, self._done
-        acks = self._acks
-        retained, confirmed_retained = self._retained_in_flight, {}
+        """Turn this connection's PUBACKs into journal acks (`PublishWindow.confirm`)."""
+        generation, acks = self._generation, self._acks
+        mids = []
         while acks:
             ack_generation, mid = acks.popleft()
-            rowids = in_flight.pop(mid, None) if ack_generation == generation else None
-            if rowids is not None:
-                done.update(rowids)
-                if retained:
-                    kept = retained.pop(mid, None)
-                    if kept is not None:
-                        confirmed_retained[topic_of_key(kept[0])] = kept[1]
-        if confirmed_retained:
-            self.journal.keep(self.cursor, confirmed_retained)
-        confirmed_upto = None
-        order = self._order
-        count = 0
-        while order and order[0] in done:
-            confirmed_upto = order.popleft()
-            done.discard(confirmed_upto)
-            count += 1
+            if ack_generation == generation:
+                mids.append(mid)
+        window = self._window
+        confirmed_upto, count, retained = window.confirm(mids)
+        if retained:
+            self.journal.keep(self.cursor, retained)
         if confirmed_upto is not None:
             self._confirmed_count += count
             self._confirmed(confirmed_upto)
+        self._rejected += window.rejected
+        window.rejected = 0
+        if window.last_error is not None:
+            self.last_error, window.last_error = window.last_error, None
 
     async def _say_goodbye(self, client: mqtt.Client) -> None:
         """Wait briefly for outstanding PUBACKs, then replace the will with a clean 'offline'."""
         loop = self._loop
         deadline = loop.time() + 2.0
-        while self._in_flight and self.connected and loop.time() < deadline:
+        while self._window.in_flight and self.connected and loop.time() < deadline:
             await asyncio.sleep(0.01)  # the loop reads the PUBACKs meanwhile
             self._take_acks()
         info = client.publish(

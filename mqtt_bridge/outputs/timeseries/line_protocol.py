@@ -38,7 +38,6 @@ _ESCAPE_MEASUREMENT = str.maketrans(
 _ESCAPE_KEY = str.maketrans(
     {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
 )
-_ESCAPE_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -64,6 +63,16 @@ def _tag_value(value: str) -> str:
     return escaped + " " if escaped.endswith("\\") else escaped
 
 
+def _escape_string(text: str) -> str:
+    """A string field's text with `"` and `\\` escaped. Two `str.replace` calls, not
+    `str.translate`: every string value of every update passes here, and translate's
+    per-character lookup cost 10-13x more (2 µs for a state name, 9 µs for a structure's JSON).
+    """
+    if '"' in text or "\\" in text:
+        return text.replace("\\", "\\\\").replace('"', '\\"')
+    return text
+
+
 def _field_value(value: object) -> str | None:
     """A line-protocol field value, or None for values that have none (null, NaN)."""
     if isinstance(value, bool):
@@ -75,7 +84,7 @@ def _field_value(value: object) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return f'"{text.translate(_ESCAPE_STRING)}"'
+    return f'"{_escape_string(text)}"'
 
 
 MAX_STRUCTURE_FIELDS = 64  # fields written for one structure value, at most
@@ -157,14 +166,14 @@ def line(item: Sample | EventSample | Gap, seq: int) -> str:
                    if item.start is not None and item.end is not None else 0.0)
         when = item.end or item.start
         stamp = "" if when is None else f" {nanoseconds(when)}"
-        reason = item.reason.translate(_ESCAPE_STRING)
+        reason = _escape_string(item.reason)
         return (f'{head}{field}gap={float(seconds)!r},{field}gap_reason="{reason}",'
                 f"{field}seq={seq}i{stamp}")
     event: EventSample = item  # type: ignore[assignment]
     name = "alarms" if event.key.endswith("/alarms") else "events"
     fields = ",".join((
         f"severity={event.severity}i",
-        f'message="{event.message.translate(_ESCAPE_STRING)}"',
+        f'message="{_escape_string(event.message)}"',
         f"seq={seq}i",
     ))
     stamp = "" if event.time is None else f" {nanoseconds(event.time)}"

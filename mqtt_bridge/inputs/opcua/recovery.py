@@ -1,0 +1,251 @@
+"""One queue and one task per session for every history read: the gap of machines being
+subscribed, an overflow's gap, values the journal dropped at its bound.
+
+Jobs run one at a time, in the order they came, so one hold of the gate follows the other
+(`gate.py`: whoever holds releases before the next hold starts). A read-back of dropped values
+that waits for room in the journal (`dropped.refill`) lets the jobs queued meanwhile run
+first, in the same task: an overflow's gap is not held up by a broker outage. When the session
+ends, the task is cancelled: an overflow whose gap was not read hands on what the gate held
+(the historized values come back with the next session's backfill), and the dropped values
+not yet handed on are read again in the next session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from asyncua import Client, ua
+
+from mqtt_bridge.drop_report import Dropped
+from mqtt_bridge.inputs.opcua import dropped as drops
+from mqtt_bridge.inputs.opcua.gaps import HISTORY_FAILED, OVERFLOW_LOST, warn
+from mqtt_bridge.inputs.opcua.hand_on import HandOn
+from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
+from mqtt_bridge.sample import Gap, MachinePath, Sample
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Client], Awaitable[Any]]
+
+
+class Recovery:
+    """The history reads of one source (see the module docstring)."""
+
+    def __init__(self, flow: HandOn, room: drops.Room | None,
+                 event_series: Callable[[], dict[str, tuple[MachinePath, str]]]) -> None:
+        self.flow = flow
+        self.settings, self.counters = flow.settings, flow.counters
+        self.room = room
+        self._event_series = event_series
+        self._jobs: deque[tuple[Job, asyncio.Future[Any] | None]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: Client | None = None
+        self._to_regain: list[tuple[MonitoredVariable, Dropped]] = []  # to read again
+        self._regain_queued = False
+        flow.overflowed = self.overflowed
+
+    # --- the queue -----------------------------------------------------------------------------
+
+    def start(self, client: Client) -> None:
+        """A session is up: run the jobs against `client`."""
+        self._client = client
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="history reads")
+        self._queue_regain()
+
+    async def stop(self) -> None:
+        """The session ended: cancel the job in progress; let go of those not started."""
+        self._client = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        jobs, self._jobs = self._jobs, deque()
+        self._regain_queued = False
+        for _job, done in jobs:
+            if done is not None:
+                done.cancel()
+        self._release_held()
+
+    async def run(self, job: Job) -> Any:
+        """Queue `job` and wait for its result (the gap of machines being subscribed)."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._submit(job, done)
+        return await done
+
+    def _submit(self, job: Job, done: asyncio.Future[Any] | None = None) -> None:
+        self._jobs.append((job, done))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._run_queued()
+
+    async def _run_queued(self) -> None:
+        while self._jobs and self._client is not None:
+            job, done = self._jobs.popleft()
+            try:
+                result = await job(self._client)
+            except asyncio.CancelledError:
+                if done is not None:
+                    done.cancel()
+                raise
+            except Exception as exc:
+                if done is None:  # a bug must not end every later history read: log it
+                    log.exception("reading history failed")
+                elif not done.done():  # the waiting caller raises it
+                    done.set_exception(exc)
+                continue
+            if done is not None and not done.done():
+                done.set_result(result)
+
+    async def _let_others_run(self) -> None:
+        """A read-back waits for room in the journal: the jobs queued meanwhile go first."""
+        await self._run_queued()
+        await asyncio.sleep(drops.ROOM_POLL_S)
+
+    # --- an overflow: the server dropped values of a series from a full queue --------------------
+
+    def overflowed(self, item: MonitoredVariable) -> bool:
+        """The server dropped values of `item`. True if they are being read from history (the
+        gate holds what follows until then), False if they are lost."""
+        self.counters["overflows"] += 1
+        recoverable = (self.settings.backfill and item.variable.historizing
+                       and self._client is not None and item.key in self.flow.last_seen.times)
+        if self.counters["overflows"] == 1 or not recoverable:
+            log.warning(
+                "the server dropped values of %s (queue overflow; raise opcua.queue_size, now "
+                "%d, or lower opcua.publishing_interval): %s", item.key, self.settings.queue_size,
+                "reading them from its history" if recoverable else "it keeps no history of "
+                "them, they are lost",
+            )
+        if not recoverable:
+            self.counters["overflows_lost"] += 1
+            if item.key in self.flow.last_seen.times:
+                self.flow.gaps.expect(item.key, OVERFLOW_LOST)
+            return False
+
+        async def read_gap(client: Client) -> None:
+            await self._read_overflow_gap_of(client, item)
+
+        self._submit(read_gap)
+        return True
+
+    async def _read_overflow_gap_of(self, client: Client, item: MonitoredVariable) -> None:
+        """Read an overflow's gap from history, then hand on what was held back meanwhile."""
+        flow = self.flow
+        try:
+            covered, recovered = await flow.backfill_values(client, [item])
+            flow.covered.update(covered)
+            if item.key not in recovered:
+                flow.gaps.expect(item.key, HISTORY_FAILED)
+        except (OSError, TimeoutError, ua.UaError) as exc:
+            self.counters["overflows_lost"] += 1
+            flow.gaps.expect(item.key, HISTORY_FAILED)
+            log.warning("reading the gap of %s from history failed, its dropped values are "
+                        "lost: %s", item.key, exc)
+        held, _ = flow.gate.release()
+        flow.hand_on(held, recovered=item.key)
+
+    def _release_held(self) -> None:
+        """The session ended with values held for an overflow: historized values come back
+        with the next session's backfill; the others have no other way but on."""
+        if self.flow.gate.holding:
+            held, _ = self.flow.gate.release()
+            self.flow.hand_on([(i, dv) for i, dv in held if not i.variable.historizing])
+
+    # --- values the journal dropped at its bound ----------------------------------------------
+
+    def dropped(self, lost: Iterable[Dropped]) -> None:
+        """What the journal dropped at its bound (a report per key): the values `dropped.py`'s
+        rule lets read again from history are, once a session is up; the others, and events,
+        are a gap record now."""
+        flow = self.flow
+        variables = {item.key: item for item in flow.subscriptions.variables.values()}
+        event_series = self._event_series()
+        gaps: list[Gap] = []
+        settled: list[Dropped] = []
+        unknown: list[Dropped] = []
+        for drop in lost:
+            item = variables.get(drop.key)
+            if item is not None and (why := drops.unrecoverable(
+                    item, drop, self.settings.backfill)) is None:
+                self._to_regain.append((item, drop))
+                continue
+            if item is not None:
+                gaps.append(drops.gap(item, drop, drop.since, drop.until, why))
+            elif drop.key in event_series:
+                gaps.append(drops.events_gap(*event_series[drop.key], drop))
+            else:
+                unknown.append(drop)
+            settled.append(drop)
+        if unknown:
+            log.warning("%d series had entries dropped at the journal's bound that this source "
+                        "no longer serves (machines or variables gone): only their missing "
+                        "sequence numbers show it (%s)", len(unknown),
+                        ", ".join(d.key for d in unknown[:5]))
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            warn(gaps)
+        if settled:
+            flow.emit(gaps, settles=settled)
+        self._queue_regain()
+
+    def _queue_regain(self) -> None:
+        if self._to_regain and self._client is not None and not self._regain_queued:
+            self._regain_queued = True
+            self._submit(self._regain_dropped)
+
+    async def _regain_dropped(self, client: Client) -> None:
+        """Hand on, late (new sequence numbers, after newer values), what history holds of the
+        values the journal dropped; a gap for what it does not hold (older than its
+        retention), or for all of them if reading failed."""
+        flow = self.flow
+        try:
+            while self._to_regain:
+                batch, self._to_regain = self._to_regain, []
+                settled: list[Dropped] = []
+                try:
+                    await self._regain(client, batch, settled)
+                except asyncio.CancelledError:
+                    # the session ended: the next one reads again what was not handed on
+                    self._to_regain[:0] = [(i, d) for i, d in batch if d not in settled]
+                    raise
+                except (OSError, TimeoutError, ua.UaError) as exc:
+                    log.warning("reading values dropped at the journal's bound from history "
+                                "failed: %s", exc)
+                    gaps = [gap for item, drop in batch if drop not in settled
+                            and (gap := drops.regained(item, drop, None)[0]) is not None]
+                    self.counters["gaps"] += len(gaps)
+                    warn(gaps)
+                    flow.emit(gaps, settles=[d for _, d in batch if d not in settled])
+        finally:
+            self._regain_queued = False
+
+    async def _regain(self, client: Client, batch: list[tuple[MonitoredVariable, Dropped]],
+                      settled: list[Dropped]) -> None:
+        histories = await drops.read(client, batch, self.flow.structures)
+        results: list[tuple[list[Sample | Gap], Dropped]] = []
+        gaps: list[Gap] = []
+        for (item, drop), values in zip(batch, histories, strict=True):
+            gap, held = drops.regained(item, drop, values)
+            gaps.extend([gap] if gap is not None else [])
+            results.append(([gap, *held] if gap is not None else held, drop))
+        if gaps:
+            self.counters["gaps"] += len(gaps)
+            warn(gaps)
+        regained = sum(len(items) for items, _ in results) - len(gaps)
+        self.counters["backfilled"] += regained
+        self.counters["samples"] += regained
+        log.info("%d values dropped at the journal's bound were read again from history%s",
+                 regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
+        await drops.refill(self.room, results, self.flow.emit, settled,
+                           wait=self._let_others_run)
