@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from mqtt_bridge.journal.interface import SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.sparkplug import metrics, payload
 from mqtt_bridge.outputs.sparkplug.edge_node import EdgeNode
+from mqtt_bridge.outputs.sparkplug.primary_host import PrimaryHost
 from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
 from mqtt_bridge.sample import EventSample, Gap, Sample
 
@@ -47,7 +47,6 @@ _CONNACK_TIMEOUT = 10.0
 _READ_CHUNK = 2000  # journal entries per round (one confirmation each)
 _ROUNDS_IN_FLIGHT = 8  # unconfirmed rounds at most
 _MAX_COMMAND_BYTES = 64 * 1024  # an NCMD payload larger than this is ignored
-_MAX_STATE_BYTES = 1024  # a STATE payload larger than this is ignored
 _BD_SEQ_KEY = "\0bdSeq"  # kept text: the bdSeq of the next CONNECT
 
 
@@ -86,9 +85,7 @@ class SparkplugSink(JournalSink):
         self._acks: set[int] = set()
         self._rebirth_requested = False
         self._rebirths = 0
-        self._host_online = False
-        self._host_time = -1
-        self._host_lost = False
+        self._host: PrimaryHost | None = None
         self._published = 0
         self._confirmed_count = 0
         self._outage = Outage(f"Sparkplug broker {settings.url}")
@@ -240,34 +237,8 @@ class SparkplugSink(JournalSink):
             else:
                 log.warning("Sparkplug NCMD on %s ignored: only 'Node Control/Rebirth' = true "
                             "is understood", topic)
-        elif topic == settings.state_topic:
-            self._on_state(data)
-
-    def _on_state(self, data: bytes) -> None:
-        """The primary host's STATE (`{"online": bool, "timestamp": ms}`); older ones and
-        malformed ones are ignored (one warning each)."""
-        where = f"Sparkplug STATE on {self.settings.state_topic}"
-        if not data:
-            return  # a retained STATE being cleared
-        if len(data) > _MAX_STATE_BYTES:
-            log.warning("%s ignored: %d bytes, more than %d", where, len(data), _MAX_STATE_BYTES)
-            return
-        try:
-            state = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            log.warning("%s ignored: not JSON", where)
-            return
-        if not (isinstance(state, dict) and type(state.get("online")) is bool
-                and type(state.get("timestamp")) is int):
-            log.warning("%s ignored: expected {\"online\": true|false, \"timestamp\": ms}", where)
-            return
-        if state["timestamp"] < self._host_time:
-            return  # older than the STATE already seen (the spec's rule)
-        self._host_time = state["timestamp"]
-        was_online, self._host_online = self._host_online, state["online"]
-        if was_online and not state["online"]:
-            self._host_lost = True
-        self._wake.set()
+        elif self._host is not None and topic == self._host.topic and self._host.observe(data):
+            self._wake.set()
 
     async def _shut(self, client: mqtt.Client) -> None:
         self.connected = False
@@ -291,9 +262,9 @@ class SparkplugSink(JournalSink):
         settings = self.settings
         client.subscribe(settings.topic("NCMD"), qos=1)
         if settings.state_topic is not None:
-            self._host_online, self._host_lost, self._host_time = False, False, -1
+            self._host = host = PrimaryHost(settings.state_topic)  # STATE is retained: anew
             client.subscribe(settings.state_topic, qos=1)
-            while not self._host_online and self.connected and not self._closing:
+            while not host.online and self.connected and not self._closing:
                 await self._wait_for_work(1.0)  # births wait for the primary host
             if not self.connected or self._closing:
                 return self._closing
@@ -302,7 +273,7 @@ class SparkplugSink(JournalSink):
         read_upto = self.journal.acked(self.cursor)
         while self.connected and not self._closing:
             self._take_acks(rounds)
-            if self._host_lost:
+            if self._host is not None and self._host.lost:
                 log.warning("Sparkplug primary host %s went offline: the edge node disconnects "
                             "and waits for it", settings.primary_host_id)
                 await self._goodbye(client, rounds)
