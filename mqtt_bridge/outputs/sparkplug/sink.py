@@ -1,5 +1,6 @@
-"""Publishes the journal as a Sparkplug B edge node (paho-mqtt): one node per bridge, one
-device per machine.
+"""Publishes the journal as a Sparkplug B edge node (paho-mqtt, driven by the asyncio loop as
+the MQTT output's: `outputs/mqtt/external_loop.py`): one node per bridge, one device per
+machine.
 
 Each connection is a fresh paho client whose will is the NDEATH with the next bdSeq (0 at
 first, one more on every CONNECT, kept in the journal across restarts). Once connected (and,
@@ -35,6 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_bridge.journal.interface import SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
+from mqtt_bridge.outputs.mqtt import external_loop
 from mqtt_bridge.outputs.sparkplug import metrics, payload
 from mqtt_bridge.outputs.sparkplug.edge_node import EdgeNode
 from mqtt_bridge.outputs.sparkplug.primary_host import PrimaryHost
@@ -86,6 +88,7 @@ class SparkplugSink(JournalSink):
         self._rebirth_requested = False
         self._rebirths = 0
         self._host: PrimaryHost | None = None
+        self._keepalive: asyncio.Task[None] | None = None
         self._published = 0
         self._confirmed_count = 0
         self._outage = Outage(f"Sparkplug broker {settings.url}")
@@ -188,7 +191,7 @@ class SparkplugSink(JournalSink):
         # across restarts too (the spec: bdSeq increments with every CONNECT packet)
         self.node.connect_sent()
         self.journal.keep(self.cursor, {_BD_SEQ_KEY: str(self.node.next_bd_seq)})
-        client.loop_start()
+        self._keepalive = external_loop.drive(client, loop)  # paho on this loop, as MqttSink
         try:
             reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
         except TimeoutError:
@@ -241,12 +244,23 @@ class SparkplugSink(JournalSink):
             self._wake.set()
 
     async def _shut(self, client: mqtt.Client) -> None:
+        """Send DISCONNECT (if the socket is still open) and let go of the socket."""
         self.connected = False
         self._client = None
         with contextlib.suppress(Exception):
             client.disconnect()
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(client.loop_stop)
+        loop = self._loop
+        deadline = loop.time() + 1.0
+        while client.socket() is not None and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # the loop writes the DISCONNECT; paho then closes
+        sock = client.socket()
+        if sock is not None:  # a broker that does not read: close it ourselves
+            loop.remove_reader(sock)
+            loop.remove_writer(sock)
+            sock.close()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
 
     # -- publishing -----------------------------------------------------------------------
 
