@@ -157,7 +157,7 @@ def paced_phase(samples: list[Sample], work: Path, broker: Mosquitto,
                 database: VictoriaMetrics, args: argparse.Namespace) -> None:
     async def run() -> tuple[int, int, list[float], Meter]:
         with Journal(work / "paced.journal", max_items=10_000_000) as journal:
-            sinks = sinks_for(journal, "both", broker, database, args)
+            sinks = sinks_for(journal, args.paced_sinks, broker, database, args)
             appended: list[tuple[float, int]] = []  # (append time, last rowid)
             lags: list[float] = []
             mqtt = sinks[0]
@@ -194,8 +194,9 @@ def paced_phase(samples: list[Sample], work: Path, broker: Mosquitto,
     lags.sort()
     p50 = lags[len(lags) // 2] * 1000 if lags else float("nan")
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000 if lags else float("nan")
-    report(f"paced {args.rate:,}/s, both", sent, meter,
-           f"\n{'':28}backlog when the source stopped: {backlog}; append -> MQTT confirmed "
+    report(f"paced {args.rate:,}/s, {args.paced_sinks}", sent, meter,
+           f"\n{'':28}backlog when the source stopped: {backlog}; append -> confirmed by "
+           f"{args.paced_sinks.replace('both', 'MQTT')} "
            f"lag p50 {p50:.0f} ms, p99 {p99:.0f} ms (batches still queued at the end excluded)")
 
 
@@ -267,6 +268,8 @@ def main() -> int:
     parser.add_argument("--inflight", type=int, default=MqttSettings.max_inflight)
     parser.add_argument("--batch", type=int, default=InfluxSettings.batch_size)
     parser.add_argument("--phases", default="split,mqtt,timeseries,both,paced,bare")
+    parser.add_argument("--paced-sinks", choices=("both", "sparkplug"), default="both",
+                        help="paced phase: MQTT and time series (default), or Sparkplug alone")
     args = parser.parse_args()
     phases = args.phases.split(",")
 

@@ -276,7 +276,7 @@ def measure(args: argparse.Namespace, work: Path, broker: Mosquitto,
             stdout=server_log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         processes.append(server)
-        wait_for_port(port, server)
+        wait_for_port(port, server, timeout=300)  # a 25-line plant starts slowly under load
         alone_rate, alone_cpu = source_alone(
             f"opc.tcp://127.0.0.1:{port}", min(args.warmup, 3.0), args.duration / 2
         )

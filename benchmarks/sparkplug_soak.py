@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bridge_throughput import wait_for_port  # noqa: E402
+
 from mqtt_bridge.outputs.sparkplug import payload as spb  # noqa: E402
 from mqtt_bridge.outputs.sparkplug import sparkplug_b_pb2 as pb  # noqa: E402
 from tests.bridge import sparkplug_checker  # noqa: E402
@@ -38,6 +40,7 @@ from tests.bridge.test_sparkplug_traffic import (  # noqa: E402
 from tests.services import Mosquitto, MqttRecorder, free_port  # noqa: E402
 
 FACTORY_SIM = [sys.executable, "-m", "factory_cli.main"]
+START = "2026-01-05T05:30:00Z"  # a Monday, half an hour before the early shift
 
 
 def main() -> int:
@@ -54,7 +57,7 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen(
         [*FACTORY_SIM, "serve", args.scenario, "--speed", f"{args.speed:g}", "--port",
-         str(port), "--history", "--state-dir", str(work / "server")],
+         str(port), "--history", "--state-dir", str(work / "server"), "--start", START],
         stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
     endpoint = f"opc.tcp://127.0.0.1:{port}"
     recorder = MqttRecorder(broker, "#", session=True)
@@ -66,8 +69,9 @@ def main() -> int:
         time.sleep(max(0.0, started + fraction * total - time.monotonic()))
 
     try:
-        time.sleep(5)  # the server listens
+        wait_for_port(port, server)
         bridge = start_bridge(endpoint, broker, state, log)
+        started = time.monotonic()
         at(0.4)
         broker.stop()
         events.append(f"{time.monotonic() - started:.0f} s: broker stopped for 10 s")

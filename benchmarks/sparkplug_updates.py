@@ -79,7 +79,10 @@ class SimulatedClockSampler:
             node = client.get_node(ua.NodeId("Simulation/SimulatedClock", ns))
             while not self._stop.is_set():
                 before = time.time()
-                clock = await node.read_value()
+                try:
+                    clock = await node.read_value()
+                except (ConnectionError, TimeoutError):  # the server stopped first
+                    return
                 if clock.tzinfo is None:
                     clock = clock.replace(tzinfo=UTC)
                 self.readings.append((before, clock.timestamp() * 1000))

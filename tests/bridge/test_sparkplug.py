@@ -226,3 +226,10 @@ def test_the_readme_lists_exactly_the_requirements_the_checker_covers() -> None:
     listed = readme.split("with a broker restart, a rebirth request and a SIGKILL in the "
                           "middle:\n", 1)[1].split(".\n", 1)[0]
     assert [name.strip() for name in listed.split(",")] == list(REQUIREMENTS)
+
+
+def test_a_colon_inside_a_name_cannot_shift_umh_levels() -> None:
+    odd = MachinePath("acme", "site:1", "a", "l", "cell", "T")
+    assert metrics.device_id(odd) == "acme:site_1:a:l:cell"
+    assert metrics.metric_name("JobManagement.JobOrderControl", "a:b") == (
+        "JobManagement.JobOrderControl:a_b")

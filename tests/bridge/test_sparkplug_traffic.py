@@ -32,7 +32,7 @@ from tests.services import MOSQUITTO, Mosquitto, MqttRecorder, Received, require
 GROUP, EDGE = "factory-sim", "plant-under-test"
 INTEROP = Path(__file__).resolve().parents[1] / "interop"
 DECODER = INTEROP / "decode_sparkplug.mjs"
-STEP = 1800  # simulated seconds of plant between the faults
+STEP = 900  # simulated seconds of plant between the faults
 
 
 def start_bridge(endpoint: str, broker: Mosquitto, state: Path, log: Path) -> subprocess.Popen:
@@ -105,6 +105,7 @@ def test_plant_traffic_meets_the_sparkplug_requirements_and_loses_nothing(
     # QoS 0 messages (Sparkplug's) wait for the away recorder too, as QoS 1 ones do
     broker.config_path.write_text(broker.config_path.read_text() + "queue_qos0_messages true\n")
     state, log = tmp_path / "state", tmp_path / "bridge.log"
+    factory_plant.step(6 * 3600 - 900)  # Monday 00:00 -> shortly before the early shift
     broker.start()
     recorder = MqttRecorder(broker, "#", session=True)
     bridge = start_bridge(factory_plant.endpoint, broker, state, log)
@@ -116,7 +117,8 @@ def test_plant_traffic_meets_the_sparkplug_requirements_and_loses_nothing(
             return isa95_values(messages) <= sparkplug_values(messages)[0]
 
         def reborn(before: int) -> None:
-            assert recorder.wait_until(lambda m: births() > before, timeout=60), log.read_text()
+            recorder.wait_until(lambda m: births() > before, timeout=90)
+            assert births() > before, log.read_text()[-3000:]
 
         reborn(0)
         factory_plant.step(STEP)
@@ -141,7 +143,8 @@ def test_plant_traffic_meets_the_sparkplug_requirements_and_loses_nothing(
         reborn(before)
         seen = len(isa95_values(recorder.snapshot()))
         factory_plant.step(STEP)
-        recorder.wait_until(lambda m: len(isa95_values(m)) > seen and complete(m), timeout=60)
+        recorder.wait_until(lambda m: len(isa95_values(m)) > seen and complete(m), timeout=90)
+        assert len(isa95_values(recorder.snapshot())) > seen  # values after the SIGKILL
         compared = recorder.settle()  # the values compared: both sinks kept up by now
         stop_bridge(bridge)  # a clean stop: NDEATH before DISCONNECT
         messages = recorder.settle()
@@ -163,7 +166,10 @@ def test_plant_traffic_meets_the_sparkplug_requirements_and_loses_nothing(
 
     isa95 = isa95_values(compared)
     sparkplug, payloads = sparkplug_values(compared)
-    assert len(isa95) > 100
+    with capsys.disabled():
+        print(f"{len(isa95):,} ISA-95 values, each on Sparkplug: {len(isa95 - sparkplug) == 0}; "
+              f"{len(payloads):,} Sparkplug payloads")
+    assert len(isa95) > 50
     missing = isa95 - sparkplug
     assert not missing, sorted(missing)[:5]
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

@@ -107,8 +107,9 @@ class Recovery:
             if done is not None and not done.done():
                 done.set_result(result)
 
-    async def _let_others_run(self) -> None:
-        """A read-back waits for room in the journal: the jobs queued meanwhile go first."""
+    async def let_others_run(self) -> None:
+        """For a job that waits (a read-back, for room in the journal): the jobs queued
+        meanwhile run first, in this task; then a short sleep."""
         await self._run_queued()
         await asyncio.sleep(drops.ROOM_POLL_S)
 
@@ -248,4 +249,4 @@ class Recovery:
         log.info("%d values dropped at the journal's bound were read again from history%s",
                  regained, f"; {len(gaps)} variables keep a gap" if gaps else "")
         await drops.refill(self.room, results, self.flow.emit, settled,
-                           wait=self._let_others_run)
+                           wait=self.let_others_run)

@@ -20,6 +20,7 @@ the value already converted, so the sink only builds the protobuf message when i
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -48,15 +49,22 @@ class Update(NamedTuple):
     extra: dict[str, Any] | None  # a gap's record: from, to (ms), reason, seqs
 
 
+@functools.lru_cache(maxsize=4096)
 def device_id(machine: MachinePath) -> str:
-    """The machine's Sparkplug device id: its ISA-95 location joined by ":"."""
-    return ":".join((machine.enterprise, machine.site, machine.area, machine.line,
-                     machine.cell)).translate(_RESERVED)
+    """The machine's Sparkplug device id: its ISA-95 location joined by ":" (a ":" inside a
+    level becomes "_": UMH splits the id at every ":")."""
+    return ":".join(level.replace(":", "_") for level in (
+        machine.enterprise, machine.site, machine.area, machine.line, machine.cell)
+    ).translate(_RESERVED)
 
 
+@functools.lru_cache(maxsize=65_536)
 def metric_name(group: str, tag: str) -> str:
-    """`{virtual path}:{tag}`, or the group alone for a machine's events and alarms."""
-    return f"{group}:{tag}" if tag else group
+    """`{virtual path}:{tag}`, or the group alone for a machine's events and alarms. UMH reads
+    the part after the last ":" as the tag and the rest as the virtual path, so a ":" inside
+    the group or the tag becomes "_"."""
+    group = group.replace(":", "_")
+    return f"{group}:{tag.replace(':', '_')}" if tag else group
 
 
 def millis(stamp: datetime | None) -> int | None:

@@ -1,5 +1,6 @@
-"""Publishes the journal as a Sparkplug B edge node (paho-mqtt): one node per bridge, one
-device per machine.
+"""Publishes the journal as a Sparkplug B edge node (paho-mqtt, driven by the asyncio loop as
+the MQTT output's: `outputs/mqtt/external_loop.py`): one node per bridge, one device per
+machine.
 
 Each connection is a fresh paho client whose will is the NDEATH with the next bdSeq (0 at
 first, one more on every CONNECT, kept in the journal across restarts). Once connected (and,
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -36,8 +36,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_bridge.journal.interface import SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
+from mqtt_bridge.outputs.mqtt import external_loop
 from mqtt_bridge.outputs.sparkplug import metrics, payload
 from mqtt_bridge.outputs.sparkplug.edge_node import EdgeNode
+from mqtt_bridge.outputs.sparkplug.primary_host import PrimaryHost
 from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
 from mqtt_bridge.sample import EventSample, Gap, Sample
 
@@ -45,9 +47,12 @@ log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT = 10.0
 _READ_CHUNK = 2000  # journal entries per round (one confirmation each)
-_ROUNDS_IN_FLIGHT = 8  # unconfirmed rounds at most
+# unconfirmed entries at most: a limit in entries, not rounds, since a sink that keeps up sends
+# small rounds (a commit's worth), and a window of a few rounds then capped the rate at a few
+# rounds per confirmation round trip (1,700 values/s under load, benchmarks/bridge_throughput.py)
+_ENTRIES_IN_FLIGHT = 20_000
+_CONFIRMS_IN_FLIGHT = 100  # paho's window for the QoS 1 confirmations
 _MAX_COMMAND_BYTES = 64 * 1024  # an NCMD payload larger than this is ignored
-_MAX_STATE_BYTES = 1024  # a STATE payload larger than this is ignored
 _BD_SEQ_KEY = "\0bdSeq"  # kept text: the bdSeq of the next CONNECT
 
 
@@ -86,9 +91,8 @@ class SparkplugSink(JournalSink):
         self._acks: set[int] = set()
         self._rebirth_requested = False
         self._rebirths = 0
-        self._host_online = False
-        self._host_time = -1
-        self._host_lost = False
+        self._host: PrimaryHost | None = None
+        self._keepalive: asyncio.Task[None] | None = None
         self._published = 0
         self._confirmed_count = 0
         self._outage = Outage(f"Sparkplug broker {settings.url}")
@@ -155,7 +159,7 @@ class SparkplugSink(JournalSink):
         will = self.node.will()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              clean_session=True, reconnect_on_failure=False)
-        client.max_inflight_messages_set(_ROUNDS_IN_FLIGHT * 2 + 4)
+        client.max_inflight_messages_set(_CONFIRMS_IN_FLIGHT)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
         client.will_set(settings.topic("NDEATH"), will, qos=1, retain=False)
@@ -191,7 +195,7 @@ class SparkplugSink(JournalSink):
         # across restarts too (the spec: bdSeq increments with every CONNECT packet)
         self.node.connect_sent()
         self.journal.keep(self.cursor, {_BD_SEQ_KEY: str(self.node.next_bd_seq)})
-        client.loop_start()
+        self._keepalive = external_loop.drive(client, loop)  # paho on this loop, as MqttSink
         try:
             reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
         except TimeoutError:
@@ -240,42 +244,27 @@ class SparkplugSink(JournalSink):
             else:
                 log.warning("Sparkplug NCMD on %s ignored: only 'Node Control/Rebirth' = true "
                             "is understood", topic)
-        elif topic == settings.state_topic:
-            self._on_state(data)
-
-    def _on_state(self, data: bytes) -> None:
-        """The primary host's STATE (`{"online": bool, "timestamp": ms}`); older ones and
-        malformed ones are ignored (one warning each)."""
-        where = f"Sparkplug STATE on {self.settings.state_topic}"
-        if not data:
-            return  # a retained STATE being cleared
-        if len(data) > _MAX_STATE_BYTES:
-            log.warning("%s ignored: %d bytes, more than %d", where, len(data), _MAX_STATE_BYTES)
-            return
-        try:
-            state = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            log.warning("%s ignored: not JSON", where)
-            return
-        if not (isinstance(state, dict) and type(state.get("online")) is bool
-                and type(state.get("timestamp")) is int):
-            log.warning("%s ignored: expected {\"online\": true|false, \"timestamp\": ms}", where)
-            return
-        if state["timestamp"] < self._host_time:
-            return  # older than the STATE already seen (the spec's rule)
-        self._host_time = state["timestamp"]
-        was_online, self._host_online = self._host_online, state["online"]
-        if was_online and not state["online"]:
-            self._host_lost = True
-        self._wake.set()
+        elif self._host is not None and topic == self._host.topic and self._host.observe(data):
+            self._wake.set()
 
     async def _shut(self, client: mqtt.Client) -> None:
+        """Send DISCONNECT (if the socket is still open) and let go of the socket."""
         self.connected = False
         self._client = None
         with contextlib.suppress(Exception):
             client.disconnect()
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(client.loop_stop)
+        loop = self._loop
+        deadline = loop.time() + 1.0
+        while client.socket() is not None and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # the loop writes the DISCONNECT; paho then closes
+        sock = client.socket()
+        if sock is not None:  # a broker that does not read: close it ourselves
+            loop.remove_reader(sock)
+            loop.remove_writer(sock)
+            sock.close()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -291,9 +280,9 @@ class SparkplugSink(JournalSink):
         settings = self.settings
         client.subscribe(settings.topic("NCMD"), qos=1)
         if settings.state_topic is not None:
-            self._host_online, self._host_lost, self._host_time = False, False, -1
+            self._host = host = PrimaryHost(settings.state_topic)  # STATE is retained: anew
             client.subscribe(settings.state_topic, qos=1)
-            while not self._host_online and self.connected and not self._closing:
+            while not host.online and self.connected and not self._closing:
                 await self._wait_for_work(1.0)  # births wait for the primary host
             if not self.connected or self._closing:
                 return self._closing
@@ -302,14 +291,14 @@ class SparkplugSink(JournalSink):
         read_upto = self.journal.acked(self.cursor)
         while self.connected and not self._closing:
             self._take_acks(rounds)
-            if self._host_lost:
+            if self._host is not None and self._host.lost:
                 log.warning("Sparkplug primary host %s went offline: the edge node disconnects "
                             "and waits for it", settings.primary_host_id)
                 await self._goodbye(client, rounds)
                 return True
             if self._rebirth_requested:
                 self._births(client)
-            if len(rounds) < _ROUNDS_IN_FLIGHT:
+            if sum(r[2] for r in rounds) < _ENTRIES_IN_FLIGHT:
                 entries = self.journal.read(self.cursor, _READ_CHUNK, after=read_upto)
                 if entries:
                     self._send_round(client, entries, rounds)
@@ -326,9 +315,13 @@ class SparkplugSink(JournalSink):
         now = _now_ms()
         messages = self.node.data(entries, now)
         if messages is None:  # a metric the last birth did not report: born again first
+            for entry in entries:  # (the node learned every appended item; this is a safety)
+                if entry.key not in self.node.latest:
+                    self.node.learn(entry.key, entry.seq, entry.text)
             self._births(client)
             messages = self.node.data(entries, now)
-            assert messages is not None  # every entry's metric is in the births now
+            if messages is None:
+                raise RuntimeError("Sparkplug births do not cover the journal's entries")
         for topic, data in messages:
             client.publish(topic, data, qos=0, retain=False)
         self._published += len(messages)

@@ -1,0 +1,111 @@
+"""The OPC UA input's one queue of history reads (`inputs/opcua/recovery.py`): jobs run one at
+a time in order, a read-back waiting for room in the journal lets queued jobs run first, and
+the end of a session cancels what runs and what waits. The jobs here talk to no server: what
+is tested is the queue (the reads themselves: test_source_subscriptions, test_loss_cases)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from mqtt_bridge.drop_report import Dropped
+from mqtt_bridge.inputs.opcua import dropped as drops
+from mqtt_bridge.inputs.opcua.hand_on import HandOn
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
+from mqtt_bridge.inputs.opcua.recovery import Recovery
+from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
+from mqtt_bridge.inputs.opcua.subscription import Subscriptions
+from mqtt_bridge.sample import MachinePath, Sample
+
+GUARD_S = 10.0  # a queue that deadlocks fails here instead of hanging the suite
+
+
+class Journal:
+    """As full as a test says (`dropped.Room`)."""
+
+    max_items = 10
+
+    def __init__(self) -> None:
+        self.free = 0
+        self.items: list[object] = []
+
+    def room(self) -> int:
+        return self.free
+
+    def append(self, items: list[object], settles: object = ()) -> None:
+        self.items.extend(items)
+        self.free -= len(items)
+
+
+def recovery_for(journal: Journal) -> Recovery:
+    settings = OpcUaSettings(url="opc.tcp://127.0.0.1:4840")
+    counters = dict.fromkeys(("samples", "events", "repeats_skipped", "backfilled", "gaps",
+                              "overflows", "overflows_lost", "bad_items"), 0)
+    subscriptions = Subscriptions(settings, lambda _n: None, lambda _e: None, counters)
+    flow = HandOn(settings, journal.append, LastSeen(None), counters, subscriptions)
+    return Recovery(flow, journal, dict)
+
+
+async def test_a_read_back_waiting_for_room_lets_the_jobs_queued_after_it_run_first() -> None:
+    journal = Journal()
+    recovery = recovery_for(journal)
+    recovery.start(client=object())  # type: ignore[arg-type]  (these jobs read no history)
+    press = MachinePath("acme", "s", "a", "l", "press", "PressBrakeType")
+    when = datetime(2026, 6, 1, tzinfo=UTC)
+    values = [Sample(press, "values", "T", float(i), when, None, "Good") for i in range(5)]
+    report = Dropped(1, 5, 5, when, when, 5, 5, 5, values[0].key)
+    order: list[str] = []
+
+    async def read_back(_client: object) -> None:
+        order.append("read-back waits for room")
+        await drops.refill(journal, [(values, report)], journal.append, [],
+                           wait=recovery.let_others_run)
+        order.append("read-back handed on")
+
+    async def overflow_gap(_client: object) -> None:
+        order.append("overflow's gap read")
+        journal.free = 10  # meanwhile the outputs made room
+
+    async def third(_client: object) -> None:
+        order.append("third")
+
+    try:
+        await asyncio.wait_for(asyncio.gather(recovery.run(read_back),
+                                              recovery.run(overflow_gap),
+                                              recovery.run(third)), GUARD_S)
+    finally:
+        await recovery.stop()
+    assert order == ["read-back waits for room", "overflow's gap read", "third",
+                     "read-back handed on"]
+    assert journal.items == values
+
+
+async def test_jobs_run_one_at_a_time_and_the_end_of_a_session_cancels_them() -> None:
+    recovery = recovery_for(Journal())
+    recovery.start(client=object())  # type: ignore[arg-type]
+    started, cancelled = asyncio.Event(), []
+    ran: list[str] = []
+
+    async def holding(_client: object) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a history read that never answers
+        except asyncio.CancelledError:
+            cancelled.append("holding")
+            raise
+
+    async def next_one(_client: object) -> None:
+        ran.append("next")
+
+    first = asyncio.ensure_future(recovery.run(holding))
+    second = asyncio.ensure_future(recovery.run(next_one))
+    await asyncio.wait_for(started.wait(), GUARD_S)
+    await asyncio.sleep(0)
+    assert ran == []  # one job at a time: the next waits
+    await recovery.stop()
+    assert cancelled == ["holding"] and ran == []
+    for waiter in (first, second):
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
