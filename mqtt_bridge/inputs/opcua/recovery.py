@@ -56,6 +56,10 @@ class Recovery:
         """A session is up: run the jobs against `client`."""
         self._client = client
         self._task = asyncio.get_running_loop().create_task(self._run(), name="history reads")
+
+    def resume(self) -> None:
+        """The machines are subscribed and backfilled: read what the journal dropped that a
+        previous session did not hand on."""
         self._queue_regain()
 
     async def stop(self) -> None:

@@ -206,6 +206,7 @@ class OpcUaSource:
             await self._add_machines(client, refs)
             self._flow.restarted = False
             self.connected.set()
+            self._recovery.resume()
             log.info("bridging %d machines, %d variables from %s", len(self.machines),
                      len(self.subscriptions.variables), self.settings.url)
             while not lost.is_set():
