@@ -225,6 +225,28 @@ def healthcheck_probe(period: int = 10) -> dict[str, Any]:
     return probe(["python", "/opt/factory-sim/healthcheck.py"], period=period)
 
 
+BRIDGE_CONFIG = "bridge-config"  # the files the compose file bind-mounts into the bridges
+
+
+def bridge_files(bridge: dict[str, Any]) -> dict[str, str]:
+    """{file in the repository: path in the container} of a compose bridge's bind mounts."""
+    files = {}
+    for volume in bridge.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            files[source.removeprefix("./")] = target
+    return files
+
+
+def bridge_config(services: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ConfigMap with every file a bridge reads from the repository (its [[nodes]])."""
+    files = {}
+    for name, bridge in services.items():
+        if name.startswith("bridge-"):
+            files.update({Path(source).name: ROOT / source for source in bridge_files(bridge)})
+    return [config_map(BRIDGE_CONFIG, files, "bridge")] if files else []
+
+
 def site(services: dict[str, Any], name: str) -> list[dict[str, Any]]:
     server, bridge = services[f"site-{name}"], services[f"bridge-{name}"]
     users = services["opcua-users"]
@@ -250,6 +272,8 @@ def site(services: dict[str, Any], name: str) -> list[dict[str, Any]]:
     }
     token_path = next(e["value"] for e in env_list(bridge["environment"])
                       if e["name"] == "FACTORY_SIM_BRIDGE_INFLUX_TOKEN_FILE")
+    config_mounts = [{"name": BRIDGE_CONFIG, "mountPath": target, "subPath": Path(source).name,
+                      "readOnly": True} for source, target in bridge_files(bridge).items()]
     bridge_pod = {
         "securityContext": NON_ROOT,
         "containers": [{
@@ -258,12 +282,15 @@ def site(services: dict[str, Any], name: str) -> list[dict[str, Any]]:
             "env": env_list(bridge["environment"]),
             "volumeMounts": [{"name": "influxdb-token", "mountPath": str(Path(token_path).parent),
                               "readOnly": True},
-                             {"name": STATE, "mountPath": "/var/lib/factory-sim"}],
+                             {"name": STATE, "mountPath": "/var/lib/factory-sim"},
+                             *config_mounts],
             "readinessProbe": healthcheck_probe(),
             "livenessProbe": healthcheck_probe(20)}],
         "volumes": [{"name": "influxdb-token", "secret": {
             "secretName": TOKEN_SECRET,
-            "items": [{"key": "token", "path": Path(token_path).name}]}}],
+            "items": [{"key": "token", "path": Path(token_path).name}]}},
+                    *([{"name": BRIDGE_CONFIG, "configMap": {"name": BRIDGE_CONFIG}}]
+                      if config_mounts else [])],
     }
     return [stateful_set(f"site-{name}", "simulator", server_pod),
             service(f"site-{name}", port, "simulator"),
@@ -281,6 +308,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
         "broker.yaml": broker(services),
         "timeseries.yaml": timeseries(services),
         "grafana.yaml": grafana(services),
+        "bridge-config.yaml": bridge_config(services),
     }
     for name in sites:
         out[f"site-{name}.yaml"] = site(services, name)

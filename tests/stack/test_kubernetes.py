@@ -189,6 +189,17 @@ def test_every_mount_has_its_volume_and_the_bridges_read_their_token_file(resour
         assert secret["secretName"] == "factory-sim-influxdb-bridge"
         assert secret["items"] == [{"key": "token", "path": token_file.name}]
         assert "FACTORY_SIM_BRIDGE_INFLUX_TOKEN" not in env_of(container)
+        # the files the compose file bind-mounts into the bridge (its [[nodes]]), from a ConfigMap
+        bind_mounts = {target: source for source, target, *_ in (
+            volume.split(":") for volume in compose.load()["services"][f"bridge-{site}"]["volumes"])
+            if source.startswith("./")}
+        assert bind_mounts, "the compose bridge mounts no configuration: the check is void"
+        for target, source in bind_mounts.items():
+            mount = next(m for m in container["volumeMounts"] if m["mountPath"] == target)
+            assert mount["readOnly"] and mount["subPath"] == Path(source).name
+            config = next(v for v in pod["volumes"] if v["name"] == mount["name"])["configMap"]
+            assert (by_kind(resources, "ConfigMap")[config["name"]]["data"][mount["subPath"]]
+                    == (ROOT / source).read_text())
 
 
 def test_config_maps_hold_the_stack_files_unchanged(resources) -> None:
