@@ -103,9 +103,9 @@ SOURCES: dict[str, str] = {
     "notification": "Teaching assumption: an unattended breakdown is noticed after 20 min on "
     "average (maintenance.detection_standalone); an OPC UA alarm (OPC 10000-9 Alarms & "
     "Conditions) arrives within the publishing interval.",
-    "job_data": "Teaching assumption: 3 min per change of job to carry a program by hand "
-    "(walk, USB stick, typing) and 3 % wrong first parts; OPC 40001-3 Job Management carries "
-    "job orders by wire.",
+    "job_data": "Teaching assumption: 5 min to carry a new job's program by hand (walk, USB "
+    "stick, typing), 1 min to check a repeat job's parameters, 30 % of the changes new jobs, "
+    "and 3 % wrong first parts; OPC 40001-3 Job Management carries job orders by wire.",
     "information": "Teaching assumption: shift reports with 5 % transcription error and 10 % "
     "of short stops written down; KPIs per ISO 22400-2 from what the planner knows.",
     "dispatch": "Earliest due date from a paper dispatch list is ordinary shop practice "
