@@ -86,6 +86,7 @@ KPI_ROWS: tuple[KpiRow, ...] = (
     KpiRow("State changes never learned", PERCENT, "information.unlearned_share",
            "information.unlearned_share"),
     KpiRow("Information accuracy", PERCENT, "information.accuracy", "information.accuracy"),
+    KpiRow("Network outage", "h", "network_outage_s", None, HOUR),
 )
 
 

@@ -355,7 +355,17 @@ def _attributed(seed: int) -> dict:
     return {"mechanisms": list(found), "terms": terms}
 
 
+LAB7_LOCAL = ("reference-standalone", "labs/standalone-without-local-knowledge")
+NETWORK_CHOICES = ("family-grouping", "local-standby-timer", "job-data-by-wire")
+
+
 def _mechanisms_one_at_a_time(p: Mapping[str, Any]) -> dict[str, Expected]:
+    # Question 6, once a discussion question, in a checkable form: how much a stand-alone
+    # plant without the shop's local knowledge would credit to connectivity (figures from the
+    # student's seed), and which of three mechanisms needs a network at all.
+    local = _replicated(LAB7_LOCAL, p["seed"], LAB7_REPLICATIONS, LAB7_DAYS)
+    without = local["scenarios"][1]["difference_to_first"]
+    local_hint = "the paired difference table of the second command"
     found = _attributed(p["seed"])
     lead = found["terms"]["lead_time_s.mean"]
     hint = "the attribution table of compare --attribute"
@@ -378,6 +388,12 @@ def _mechanisms_one_at_a_time(p: Mapping[str, Any]) -> dict[str, Expected]:
         "largest_lead_time_mechanism": Expected(
             largest, hint="the most negative contribution in the lead-time column; if "
             "another lies within its interval, either is right"),
+        "without_local_knowledge_lead_time_h": Expected(
+            without["lead_time_s.mean"]["mean"] / 3600, HOURS_READ, local_hint),
+        "without_local_knowledge_energy_kwh": Expected(
+            without["energy_per_good_part_kwh"]["mean"], 0.0015, local_hint),
+        "needs_network": Expected(("job-data-by-wire",), hint="which of them works with no "
+                                  "cable to the office? (docs/reference/mechanisms.md)"),
     }
 
 
@@ -414,6 +430,8 @@ def _lesson_over_demand(p: Mapping[str, Any]) -> dict[str, Expected]:
         return points[value]["difference"]["lead_time_s.mean"].mean / 3600
 
     oee = points["45m"]["difference"]["oee"]
+    # Question 5, once a discussion question, in a checkable form: the small OEE difference
+    # below capacity (from the student's seed) and what it means, as structured choices.
     return {
         "lead_time_difference_70m_h": Expected(lead("70m"), 0.15, hint),
         "lead_time_difference_50m_h": Expected(lead("50m"), 0.15, hint),
@@ -424,6 +442,12 @@ def _lesson_over_demand(p: Mapping[str, Any]) -> dict[str, Expected]:
         "opcua_oee_50m_pct": Expected(points["50m"]["opcua"]["oee"].mean * 100, PERCENT_READ),
         "oee_difference_45m_pct": Expected(oee.mean * 100, PERCENT_READ, hint),
         "oee_difference_45m_beyond_noise": Expected(_yes_no(oee.excludes_zero), hint=hint),
+        "oee_difference_70m_pct": Expected(
+            points["70m"]["difference"]["oee"].mean * 100, PERCENT_READ, hint),
+        "oee_below_capacity_set_by": Expected(
+            ("demand",), hint="what changed between 70 and 50 min, and what did not?"),
+        "judge_project_by": Expected(
+            ("lead-time-and-otif",), hint="which KPIs moved with connectivity at 70 min?"),
     }
 
 
@@ -542,6 +566,12 @@ LABS: tuple[Lab, ...] = (
         Question("step_lead_time_h", "the whole step in lead time", unit="h"),
         Question("largest_lead_time_mechanism", "the mechanism with the largest lead-time "
                  "gain", "name"),
+        Question("without_local_knowledge_lead_time_h", "lead-time difference without the "
+                 "shop's local knowledge", unit="h"),
+        Question("without_local_knowledge_energy_kwh", "energy-per-part difference without "
+                 "it", unit="kWh"),
+        Question("needs_network", "the mechanism that needs a network", "choice",
+                 choices=NETWORK_CHOICES),
     ), _mechanisms_one_at_a_time),
     Lab(8, "lesson-over-demand", "The lesson over demand", (
         Question("lead_time_difference_70m_h", "lead-time difference at 70 min", unit="h"),
@@ -551,6 +581,11 @@ LABS: tuple[Lab, ...] = (
         Question("opcua_oee_50m_pct", "OPC UA plant OEE at 50 min", unit="%"),
         Question("oee_difference_45m_pct", "OEE difference at 45 min (saturated)", unit="%"),
         Question("oee_difference_45m_beyond_noise", "is it beyond the noise?", "yes/no"),
+        Question("oee_difference_70m_pct", "OEE difference at 70 min", unit="%"),
+        Question("oee_below_capacity_set_by", "what sets OEE below capacity", "choice",
+                 choices=("demand", "connectivity", "availability")),
+        Question("judge_project_by", "what to judge a project by below capacity", "choice",
+                 choices=("oee", "lead-time-and-otif")),
     ), _lesson_over_demand),
     Lab(9, "you-are-the-mes", "You are the MES: job orders over OPC UA", (
         Question("first_order_id", "the order due first", "name"),

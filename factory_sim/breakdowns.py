@@ -54,9 +54,14 @@ class Breakdowns:
 
     @property
     def warned(self) -> bool:
-        """Condition monitoring warns now (of a coming failure, or falsely)."""
-        return self.predictive and (self._false_alarm or (self._predicted
-                                                          and self.ttf <= self._lead))
+        """Condition monitoring warns now (of a coming failure, or falsely); not while the
+        network its data travels on is down."""
+        if not self.predictive:
+            return False
+        network = self.cell.ctx.network
+        if network is not None and not network.up:
+            return False
+        return self._false_alarm or (self._predicted and self.ttf <= self._lead)
 
     @property
     def foreseen(self) -> bool:

@@ -85,9 +85,12 @@ class Cell:
         self._slow = 1.0 + spec.speed_loss
         self._power = {a: getattr(spec.power, key) for a, key in POWER_OF.items()}
         self._standby_after = coupling.standby_after
-        self._standby_kw = spec.power.standby if self._standby_after is not None else None
+        offline = coupling.now(network_up=False)  # while the network is down
+        self._standby_offline = offline.standby_after
+        self._standby_kw = spec.power.standby if (
+            self._standby_after is not None or self._standby_offline is not None) else None
         self.job_data = JobDataTransfer(ctx.job_data, coupling.job_data_by_hand)
-        self._job_data_by_hand = JobDataTransfer(ctx.job_data, 1.0)  # while the network is down
+        self._job_data_offline = JobDataTransfer(ctx.job_data, offline.job_data_by_hand)
         self._observe = ctx.observe
         self._live_delay = coupling.live_delay
 
@@ -115,7 +118,8 @@ class Cell:
             dispatch=coupling.dispatch, sequencing=coupling.sequencing,
             slack=ctx.dispatch.sequencing_slack, setup=self.setup_needed,
             believed_down=ctx.believed_down, network=ctx.network,
-            upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2])
+            upcoming=lambda lot: lot.product.routing[lot.step + 1:lot.step + 2],
+            offline=(offline.dispatch, offline.sequencing))
         self.input = DispatchQueue(env, spec.buffer, self.dispatcher.pick)
         # Job orders: a cell on OPC UA or unified receives its lots as job orders.
         self.job_orders = (JobOrderBook(self) if self.level >= ConnectivityLevel.OPCUA
@@ -228,7 +232,7 @@ class Cell:
             draw = self._rng_job_data.random
             network = self.ctx.network
             transfer = (self.job_data if network is None or network.up
-                        else self._job_data_by_hand)
+                        else self._job_data_offline)
             wrong_first = transfer.first_part_wrong(draw())
             duration += transfer.extra_setup(draw(), draw())
         if duration > 0:
@@ -268,7 +272,6 @@ class Cell:
         factors, index = self._factors, self._factor_index
         quality = self._rng_quality.random
         scrap = spec.scrap
-        remake = self.ctx.remake_scrap
         scrap_or_rework = scrap + spec.rework
         stop_chance = spec.short_stops.probability
         stop_draw = self._rng_stops.random
@@ -312,9 +315,8 @@ class Cell:
                 wrong_first = False
                 outcome = scrapped
                 self.scrap += 1
-                if not remake:  # else made again, at once, from stock
-                    order.scrapped += 1
-                    remaining -= 1
+                order.scrapped += 1  # it leaves the lot (remade from the start, or short)
+                remaining -= 1
             elif u < scrap_or_rework:
                 outcome = rework  # made once more, at once
                 self.rework += 1
@@ -370,9 +372,12 @@ class Cell:
         for part in self.parts:
             part.on_activity(activity, now)
         if activity.is_idle and self._standby_kw is not None:
-            changes = self._changes
-            self.env.timeout(self._standby_after).callbacks.append(
-                lambda _event: self._standby(changes))
+            network = self.ctx.network
+            after = (self._standby_after if network is None or network.up
+                     else self._standby_offline)
+            if after is not None:
+                changes = self._changes
+                self.env.timeout(after).callbacks.append(lambda _event: self._standby(changes))
 
     def _standby(self, changes: int) -> None:
         """Still idle since the timer started: switch it to standby."""

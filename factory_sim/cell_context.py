@@ -51,5 +51,4 @@ class CellContext:
     believed_down: AbstractSet[str]  # names of the cells the plant believes down (live view)
     # A finished lot: the event of handing it to the next cell, or None when it left the line
     hand_on: Callable[[Order], simpy.Event | None]
-    remake_scrap: bool = False  # a scrapped part is made again (orders.scrap: remake)
     network: Network | None = None  # None: never down

@@ -16,6 +16,8 @@
 - `dispatch`, `sequencing`: how the cell picks its next lot (`factory_sim.dispatch`).
 - `predictive`: condition monitoring turns foreseen failures into planned maintenance.
 - `standby_after`: idle this long, the machine goes to standby; None: it never does.
+- `offline`: the coupling while the network is down (`Mechanisms.offline`); itself when
+  nothing of it needs the network.
 """
 
 from __future__ import annotations
@@ -38,10 +40,15 @@ class Coupling:
     sequencing: str
     predictive: bool
     standby_after: float | None
+    offline: Coupling | None = None  # None: the same as this one
 
     @property
     def live(self) -> bool:
         return self.live_delay is not None
+
+    def now(self, network_up: bool) -> Coupling:
+        """The coupling in force: this one, or the offline one while the network is down."""
+        return self if network_up or self.offline is None else self.offline
 
     @property
     def job_orders(self) -> bool:
@@ -59,7 +66,10 @@ class Coupling:
                    "wire": 0.0}[mechanisms.job_data]
         standby_after = {"none": None, "local": standby.local_after,
                          "plant": standby.after}[mechanisms.standby]
+        offline = mechanisms.offline()
         return cls(
+            offline=None if offline == mechanisms
+            else cls.of(level, offline, information, job_data, standby),
             level=level, mechanisms=mechanisms,
             live_delay=latency if mechanisms.information == "live" else None,
             alarm_delay=latency if mechanisms.notification == "alarm" else None,

@@ -60,19 +60,24 @@ class Dispatcher:
 
     def __init__(self, dispatch: str, sequencing: str, slack: float,
                  setup: Callable[[Order], int] | None, believed_down: AbstractSet[str],
-                 upcoming: Callable[[Order], Sequence[str]], network: Network | None = None):
+                 upcoming: Callable[[Order], Sequence[str]], network: Network | None = None,
+                 offline: tuple[str, str] | None = None):
         self.dispatch = dispatch
         self.network = network
         self.sequences = sequencing != "none" and setup is not None
+        # (dispatch, sequencing) while the network is down (`Mechanisms.offline`)
+        self._offline = (offline[0], offline[1] != "none" and setup is not None) if (
+            offline is not None) else (dispatch, self.sequences)
         self.slack = slack
         self.setup = setup
         self.believed_down = believed_down
         self.upcoming = upcoming
 
     def pick(self, lots: Sequence[Order]) -> int:
-        dispatch = self.dispatch
-        if dispatch == "live" and self.network is not None and not self.network.up:
-            dispatch = "paper"  # the network is down: the paper route
+        if self.network is None or self.network.up:
+            dispatch, sequences = self.dispatch, self.sequences
+        else:
+            dispatch, sequences = self._offline  # the network is down: the paper route
         candidates = range(len(lots))
         if dispatch == "live":
             down = self.believed_down
@@ -81,7 +86,7 @@ class Dispatcher:
                 clear = [i for i in candidates if down.isdisjoint(upcoming(lots[i]))]
                 candidates = clear or candidates
         first = 0 if dispatch == "fifo" else min(candidates, key=lambda i: lots[i].due)
-        if not self.sequences:
+        if not sequences:
             return first
         limit = lots[first].due + self.slack
         setup = self.setup

@@ -132,10 +132,11 @@ class OrderCompleted(Event):
     order_id: str
     variant: str
     quantity: int  # good parts delivered
-    scrapped: int
+    scrapped: int  # parts short (scrapped and not remade)
     arrived: float
     released: float
     due: float
+    remade: int = 0  # parts scrapped and made again from the start of the routing
 
 
 @dataclass(slots=True)
@@ -256,6 +257,15 @@ class PlannerInformed(Event):
     occurred_at: float
 
 
+@dataclass(slots=True)
+class NetworkChanged(Event):
+    """The plant network of `line` (with its OPC UA server and MES) went down or came back:
+    connected cells fall back to the paper route while it is down (`factory_sim.network`)."""
+
+    line: str
+    up: bool
+
+
 Subscriber = Callable[[Event], None]
 
 
@@ -300,6 +310,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SafetyStateChanged,
         ShiftReportFiled,
         PlannerInformed,
+        NetworkChanged,
     )
 }
 

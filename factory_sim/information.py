@@ -8,6 +8,11 @@ downtime without most short stops. Every `PlannerInformed` event says when the p
 of a change that happened earlier; `ShiftReportFiled` says what the report claimed beside
 what really happened. `believed_down` holds the cells the plant believes down, which is what
 release and dispatch act on: as fresh as each cell's connectivity allows.
+
+While the network is down (`factory_sim.network`) a live cell's changes are held: the plant
+learns them from the paper shift report if a shift ends first (as of a stand-alone cell), and
+what is left when the network comes back is forwarded then (the server's history, the
+bridge's buffer).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import simpy
 
 from factory_sim.coupling import Coupling
 from factory_sim.events import PlannerInformed, ShiftReportFiled
+from factory_sim.network import Network
 from factory_sim.random_streams import RandomStreams
 from factory_sim.scenario import InformationSpec
 from factory_sim.states import Activity, TimeCategory
@@ -43,9 +49,14 @@ class InformationFlow:
         self._last_report: dict[str, tuple[int, int, float, float]] = {}
         self._names = names  # cell id -> cell name
         self.believed_down: set[str] = set()  # names of the cells the plant believes down
+        self.network: Network | None = None  # None: never down
+        self._held: set[str] = set()  # live cells whose changes wait for the network
 
     def state_changed(self, cell_id: str, live_delay: float | None, activity: Activity,
                       at: float) -> None:
+        if live_delay is not None and self.network is not None and not self.network.up:
+            self._held.add(cell_id)
+            live_delay = None
         if live_delay is None:
             self._unreported.setdefault(cell_id, []).append((activity, at))
             return
@@ -59,16 +70,30 @@ class InformationFlow:
             self.believed_down.discard(self._names[cell_id])
         self._publish(PlannerInformed(now, cell_id, activity, at))
 
+    def network_changed(self, up: bool) -> None:
+        """The network is back: forward what was held (in order, learned now)."""
+        if not up:
+            return
+        now = self._env.now
+        for cell_id in sorted(self._held):
+            for activity, at in self._unreported.pop(cell_id, []):
+                self._learn(now, cell_id, activity, at)
+        self._held.clear()
+
     def file_shift_reports(self, cells: list[ReportingCell], shift_start: float) -> None:
-        """Shift end: every cell that is not live gets its paper report."""
+        """Shift end: every cell that is not live gets its paper report, and so does a live
+        one whose changes the network holds."""
         now = self._env.now
         rng = self._rng
         error = self._spec.report_error
         short_stop_reported = self._spec.short_stop_reported
         for cell in cells:
-            if cell.coupling.live:
-                continue
             times = cell.state_times()
+            if cell.coupling.live and cell.id not in self._held:
+                down = sum(t for a, t in times.items() if a.category is TimeCategory.DOWN)
+                self._last_report[cell.id] = (cell.good, cell.scrap, down,
+                                              times[Activity.SHORT_STOP])
+                continue
             down = sum(t for a, t in times.items() if a.category is TimeCategory.DOWN)
             short = times[Activity.SHORT_STOP]
             last_good, last_scrap, last_down, last_short = self._last_report.get(

@@ -39,6 +39,7 @@ from factory_sim.events import (
     AlarmRaised,
     Event,
     FailureDetected,
+    NetworkChanged,
     OrderCompleted,
     OrderReleased,
     PartFinished,
@@ -207,6 +208,10 @@ class PlantKpis:
     energy_per_good_part_kwh: float | None
     repairs: RepairTimes
     information: InformationQuality
+    # Connectivity's own failure mode (factory_sim.network): time the plant network was
+    # down (summed over lines) and the outages that began, in the accounted span.
+    network_outage_s: float = 0.0
+    network_outages: int = 0
 
 
 @dataclass(frozen=True)
@@ -301,7 +306,10 @@ class KpiAccounting:
         self._wip_order_seconds = 0.0
         self._wip_part_seconds = 0.0
         self._orders_released = 0
-        self._completed: list[tuple[float, float, bool, int, int]] = []
+        self._completed: list[tuple[float, float, bool, int, int, int]] = []
+        self._network_down_since: dict[str, float] = {}  # line -> start of its outage
+        self._network_outage_s = 0.0
+        self._network_outages = 0
         self._handlers: dict[type, Callable] = {
             StateChanged: self._state_changed,
             PartFinished: self._part_finished,
@@ -314,6 +322,7 @@ class KpiAccounting:
             OrderCompleted: self._order_completed,
             PlannerInformed: self._planner_informed,
             ShiftReportFiled: self._shift_report_filed,
+            NetworkChanged: self._network_changed,
         }
 
     def __call__(self, event: Event) -> None:
@@ -411,7 +420,16 @@ class KpiAccounting:
             event.time <= event.due,
             event.quantity,
             event.scrapped,
+            event.remade,
         ))
+
+    def _network_changed(self, event: NetworkChanged) -> None:
+        if not event.up:
+            self._network_down_since[event.line] = event.time
+            self._network_outages += 1
+        elif event.line in self._network_down_since:
+            since = self._network_down_since.pop(event.line)
+            self._network_outage_s += event.time - max(since, self.start)
 
     def _planner_informed(self, event: PlannerInformed) -> None:
         ledger = self._ledger(event.cell)
@@ -439,11 +457,13 @@ class KpiAccounting:
         meter, the orders on the floor and the failures not yet repaired.
         """
         cells = self._cells
-        open_failures, open_orders, open_parts = (
-            self._open_failures, self._open_orders, self._open_parts)
+        open_failures, open_orders, open_parts, down_since = (
+            self._open_failures, self._open_orders, self._open_parts,
+            self._network_down_since)
         self.__init__(self._planned_cycle_time, cells, start=at)
         self._open_failures, self._open_orders, self._open_parts = (
             open_failures, open_orders, open_parts)
+        self._network_down_since = down_since  # an outage under way goes on
         for cell, old in cells.items():
             ledger = self._cells[cell]
             ledger.activity, ledger.since, ledger.power_kw = old.activity, at, old.power_kw
@@ -577,7 +597,7 @@ class KpiAccounting:
             orders_released=self._orders_released,
             orders_completed=len(completed),
             good_parts=good_parts,
-            scrapped_parts=sum(c[4] for c in completed),
+            scrapped_parts=sum(c[4] + c[5] for c in completed),
             throughput_parts_per_h=good_parts / hours if hours > 0 else 0.0,
             throughput_orders_per_h=len(completed) / hours if hours > 0 else 0.0,
             lead_time_s=Distribution.of(c[0] for c in completed),
@@ -593,4 +613,7 @@ class KpiAccounting:
             repairs=RepairTimes.of(failures, all_repairs, producing, operating,
                                    failures + len(cells)),
             information=self._plant_information(cells, ledgers),
+            network_outage_s=self._network_outage_s + sum(
+                now - max(since, self.start) for since in self._network_down_since.values()),
+            network_outages=self._network_outages,
         )

@@ -39,7 +39,19 @@ class Line:
                                            {cell_id: n for n, cell_id in self._ids.items()})
         self.operators = OperatorPool(env, {op.name: op.skills for op in scenario.operators})
         self.crew = RepairCrew(env, capacity=scenario.maintenance.technicians)
-        self.network = Network(env, scenario.network, streams.get("network", name))
+        couplings = {}
+        for spec in scenario.cells:
+            level = scenario.level_of(spec)
+            mechanisms = cell_mechanisms(level, spec.mapped, scenario.mechanisms,
+                                         spec.mechanisms)
+            couplings[spec.name] = Coupling.of(level, mechanisms, scenario.information,
+                                               scenario.job_data, scenario.standby)
+        # A line none of whose cells needs the network has none to lose.
+        self.network = Network(env, scenario.network, streams.get("network", name), publish,
+                               name, connected=any(c.offline is not None
+                                                   for c in couplings.values()))
+        self.information.network = self.network
+        self.network.listeners.append(self.information.network_changed)
         context = CellContext(
             env=env, publish=publish, streams=streams, products=scenario.products,
             maintenance=scenario.maintenance, job_data=scenario.job_data,
@@ -49,18 +61,12 @@ class Line:
             observe=self.information.state_changed,
             believed_down=self.information.believed_down,
             hand_on=self._hand_on,
-            remake_scrap=scenario.orders.scrap == "remake",
             network=self.network,
         )
         self.cells: list[Cell] = []
         self.cells_by_name: dict[str, Cell] = {}
         for spec in scenario.cells:
-            level = scenario.level_of(spec)
-            mechanisms = cell_mechanisms(level, spec.mapped, scenario.mechanisms,
-                                         spec.mechanisms)
-            coupling = Coupling.of(level, mechanisms, scenario.information, scenario.job_data,
-                                   scenario.standby)
-            cell = Cell(context, spec, self._ids[spec.name], coupling)
+            cell = Cell(context, spec, self._ids[spec.name], couplings[spec.name])
             self.cells.append(cell)
             self.cells_by_name[spec.name] = cell
         self.planner = Planner(env, publish, scenario.orders.release, self._release_rule(scenario),
@@ -71,6 +77,7 @@ class Line:
                                    streams.get("orders", name), prefix=f"{prefix}O",
                                    calendar=working_time.calendar)
         self.completed: list[Order] = []
+        self._remake = scenario.orders.scrap == "remake"
         self._on_floor_at_start = 0 if external_dispatch else scenario.orders.on_floor_at_start
         env.process(self._arrivals(self._orders.backlog(streams.get("backlog", name)),
                                    streams.get("backlog-wip", name)))
@@ -87,7 +94,10 @@ class Line:
             slack=scenario.dispatch.sequencing_slack,
             setup=first.setup_needed if first is not None else None,
             believed_down=self.information.believed_down,
-            upcoming=lambda order: order.product.routing, network=self.network)
+            upcoming=lambda order: order.product.routing, network=self.network,
+            # Network down: around the cells the planner believes down (as of what reached
+            # it), without the first cell's live set-up.
+            offline=("live", "none"))
 
     def _arrivals(self, backlog: list[Order], rng):
         env = self.env
@@ -119,23 +129,40 @@ class Line:
         return self.cells_by_name[order.product.routing[0]].input.put(order)
 
     def _hand_on(self, order: Order) -> simpy.Event | None:
-        """A cell finished its step of the order: on to the next cell, or out of the line."""
+        """A cell finished its step of the order: on to the next cell, or out of the line.
+        Where scrap is remade, what the lot lost at the cell goes back to the first cell."""
         routing = order.product.routing
+        if self._remake:
+            remake = order.remake_lot(self.env.now)
+            if remake is not None:
+                # Its own process: the cell that scrapped never waits for room upstream.
+                self.env.process(self._send_back(remake))
         if order.alive and order.step < len(routing):
             return self.cells_by_name[routing[order.step]].input.put(order)
-        self._complete(order)
+        root = order.root or order
+        if order is root:
+            order.routing_done = True
+        else:
+            root.remakes.remove(order)
+        if root.routing_done and not root.remakes:
+            # A remade order ships in full: every part it lost was made again.
+            self._complete(root, short=0 if self._remake else root.scrapped)
         return None
+
+    def _send_back(self, remake: Order):
+        yield self._send_to_floor(remake)
 
     def complete(self, order: Order) -> None:
         """An order a client dispatched finished its routing (`factory_sim.external_dispatch`)."""
-        self._complete(order)
+        self._complete(order, short=order.scrapped)
 
-    def _complete(self, order: Order) -> None:
-        """The last cell of the routing finished the order (or scrap emptied its lot)."""
+    def _complete(self, order: Order, short: int) -> None:
+        """The last cell of the routing finished the order (or scrap emptied its lot), with
+        `short` parts fewer than ordered."""
         now = self.env.now
         order.completed_at = now
         self.planner.order_completed(order)
         self.completed.append(order)
         self._publish(OrderCompleted(
-            now, order.id, order.variant, order.alive, order.scrapped,
-            order.arrived, order.released, order.due))
+            now, order.id, order.variant, order.quantity - short, short,
+            order.arrived, order.released, order.due, order.remade))

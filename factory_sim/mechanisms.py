@@ -10,6 +10,11 @@ step comes from one of them (or from their interaction), which `factory-sim comp
 ('operator', 'by_hand', 'paper', 'local', 'local')
 >>> level_mechanisms(ConnectivityLevel.UNIFIED, mapped=False).maintenance
 'predictive'
+>>> level_mechanisms(ConnectivityLevel.UNIFIED, mapped=False).offline() == m
+True
+
+While the network is down (`factory_sim.network`), a cell runs on `Mechanisms.offline()`:
+what the stand-alone shop does, not nothing and not full knowledge.
 
 The switches and their settings (defaults per level in `LEVEL_DEFAULTS`; what each default
 rests on in `SOURCES`):
@@ -53,6 +58,14 @@ class Mechanisms:
     maintenance: str
     standby: str
 
+    def offline(self) -> Mechanisms:
+        """These switches while the network (or the server, or the MES) is down: every
+        setting that needs it falls back to what the stand-alone shop does; the others
+        (the operator's and the machine's own) stay."""
+        changes = {name: getattr(_UNCOUPLED, name) for name, online in NEEDS_NETWORK.items()
+                   if getattr(self, name) in online}
+        return replace(self, **changes) if changes else self
+
     def overridden(self, spec: MechanismsSpec) -> Mechanisms:
         """These switches with every one `spec` sets replaced."""
         changes = {name: value for name, value in spec.model_dump().items() if value is not None}
@@ -64,6 +77,13 @@ MECHANISMS: tuple[str, ...] = tuple(f.name for f in fields(Mechanisms))
 _UNCOUPLED = Mechanisms(notification="operator", job_data="by_hand", information="shift_report",
                         dispatch="paper", sequencing="local", maintenance="reactive",
                         standby="local")
+# The settings that work only while the network is up (`Mechanisms.offline`).
+NEEDS_NETWORK: dict[str, frozenset[str]] = {
+    "notification": frozenset({"alarm"}), "job_data": frozenset({"mapped", "wire"}),
+    "information": frozenset({"live"}), "dispatch": frozenset({"live"}),
+    "sequencing": frozenset({"plant"}), "maintenance": frozenset({"predictive"}),
+    "standby": frozenset({"plant"}),
+}
 _LIVE = replace(_UNCOUPLED, notification="alarm", job_data="wire", information="live",
                 dispatch="live", standby="plant")
 
@@ -83,9 +103,9 @@ SOURCES: dict[str, str] = {
     "notification": "Teaching assumption: an unattended breakdown is noticed after 20 min on "
     "average (maintenance.detection_standalone); an OPC UA alarm (OPC 10000-9 Alarms & "
     "Conditions) arrives within the publishing interval.",
-    "job_data": "Teaching assumption: 3 min per change of job to carry a program by hand "
-    "(walk, USB stick, typing) and 3 % wrong first parts; OPC 40001-3 Job Management carries "
-    "job orders by wire.",
+    "job_data": "Teaching assumption: 5 min to carry a new job's program by hand (walk, USB "
+    "stick, typing), 1 min to check a repeat job's parameters, 30 % of the changes new jobs, "
+    "and 3 % wrong first parts; OPC 40001-3 Job Management carries job orders by wire.",
     "information": "Teaching assumption: shift reports with 5 % transcription error and 10 % "
     "of short stops written down; KPIs per ISO 22400-2 from what the planner knows.",
     "dispatch": "Earliest due date from a paper dispatch list is ordinary shop practice "

@@ -1,12 +1,15 @@
 """Customer orders: how they arrive, and what a lot carries through the routing.
 
 An order asks for `quantity` parts of one product variant by a due date. It travels the
-routing as one lot (lot sizes go down to one); parts scrapped on the way leave the lot.
+routing as one lot (lot sizes go down to one); parts scrapped on the way leave the lot. Where
+scrap is remade (`orders.scrap: remake`), the parts a lot lost at a cell go back to the start
+of the routing as a remake lot of the same order (`remake_lot`), which needs every cell's
+setup again; the order ships when its last remake lot is through.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from factory_sim.scenario import OrdersSpec, ProductSpec
 from factory_sim.shift_calendar import ShiftCalendar
@@ -23,10 +26,33 @@ class Order:
     scrapped: int = 0
     step: int = 0  # index into the product's routing
     completed_at: float | None = None
+    # Remade scrap: the order a remake lot belongs to (None: the order's own lot), the
+    # remake lots under way, how many parts were scrapped and made again, whether the
+    # order's own lot is through its routing, and how many of this lot's scrapped parts
+    # were sent back already.
+    root: Order | None = None
+    remakes: list[Order] = field(default_factory=list)
+    remade: int = 0
+    routing_done: bool = False
+    sent_back: int = 0
 
     @property
     def variant(self) -> str:
         return self.product.name
+
+    def remake_lot(self, now: float) -> Order | None:
+        """The parts this lot lost since the last call, as a lot of the same order that
+        starts the routing again (None if it lost none)."""
+        lost = self.scrapped - self.sent_back
+        if lost <= 0:
+            return None
+        self.sent_back = self.scrapped
+        root = self.root or self
+        root.remade += lost
+        lot = Order(id=f"{root.id}-R{root.remade}", product=self.product, quantity=lost,
+                    arrived=root.arrived, due=root.due, released=now, root=root)
+        root.remakes.append(lot)
+        return lot
 
     @property
     def alive(self) -> int:

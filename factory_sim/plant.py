@@ -208,7 +208,7 @@ class Plant:
     def wip(self) -> tuple[int, int]:
         """Orders released and not completed, and their parts not scrapped."""
         orders = [o for line in self.lines for o in line.planner.on_floor.values()]
-        return len(orders), sum(o.alive for o in orders)
+        return len(orders), sum(o.alive + sum(r.alive for r in o.remakes) for o in orders)
 
     def state_times(self, cell_id: str) -> dict[Activity, float]:
         """Seconds booked to each activity since the start; they add up to `now`."""

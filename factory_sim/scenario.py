@@ -287,12 +287,21 @@ class StandbySpec(Strict):
     local_after: Duration = 900.0  # the machine's own timer (mechanisms.standby: local)
 
 
+class OutageSpec(Strict):
+    """One outage at a stated time: `at` after the start, for `duration`."""
+
+    at: Duration
+    duration: PositiveDuration
+
+
 class NetworkSpec(Strict):
     """Network or server outages, during which connected cells fall back to the paper route
-    (`factory_sim.network`). Teaching estimates; 0 outages switches them off."""
+    (`factory_sim.network`): at random (`outages_per_year`, `mean_outage`; teaching
+    estimates, 0 switches them off) and at stated times (`scheduled`, e.g. for a lab)."""
 
     outages_per_year: float = Field(default=0.0, ge=0, le=1000)
     mean_outage: PositiveDuration = 4 * 3600.0
+    scheduled: list[OutageSpec] = Field(default=[], max_length=100)
 
 
 class MechanismsSpec(Strict):

@@ -143,3 +143,20 @@ def test_compare_json_and_csv_show_the_connectivity_effect(comparison):
     assert rows[0] == ["kpi", "unit", "tiny-standalone", "tiny-opcua"]
     oee = next(row for row in rows if row[0] == "OEE")
     assert float(oee[2]) == pytest.approx(standalone["plant"]["oee"] * 100)
+
+
+def test_compare_reports_the_network_outage_as_a_kpi(tmp_path):
+    """Connectivity's own failure mode is a KPI: hours the plant network was down (a
+    stand-alone plant has none to lose)."""
+    outage = {"scheduled": [{"at": "7h", "duration": "3h"}]}
+    files = [write_tiny(tmp_path / f"{level}.yaml", name=f"tiny-{level}", connectivity=level,
+                        network=outage) for level in ("standalone", "opcua")]
+    code, stdout, stderr = cli("compare", *map(str, files), "--duration", "1d", "--jobs", "1")
+    assert (code, stderr) == (0, "")
+    row = next(line for line in stdout.splitlines() if "Network outage [h]" in line)
+    assert [cell.strip() for cell in row.split("│")][-3:-1] == ["0.0", "3.0"]
+    code, stdout, _ = cli("compare", *map(str, files), "--duration", "1d", "--jobs", "1",
+                          "--format", "json")
+    standalone, opcua = json.loads(stdout)["scenarios"]
+    assert standalone["plant"]["network_outage_s"] == 0
+    assert (opcua["plant"]["network_outage_s"], opcua["plant"]["network_outages"]) == (10800, 1)

@@ -385,6 +385,104 @@ def test_during_a_network_outage_connected_cells_fall_back_to_the_paper_route():
     assert sum(at >= down for at, _ in detected) >= 5
 
 
+def reference_run(level: str, days: float, seed: int = 4, *overrides: str):
+    from factory_sim.scenario import load_scenario, parse_override
+    from tests.model.scenario_files import reference
+    plant = Plant(load_scenario(reference(level), [parse_override(o) for o in overrides]),
+                  seed=seed)
+    events: list = []
+    kpis = KpiAccounting(plant.planned_cycle_time, cells=plant.cells)
+    plant.subscribe(events.append)
+    plant.subscribe(kpis)
+    plant.run(days * DAY)
+    return events, kpis.report(plant.now).plant
+
+
+def what_happened(events) -> list[dict]:
+    """The floor and what the plant learned of it; not the job orders' bookkeeping."""
+    from factory_sim.events import PlannerInformed, ShiftReportFiled
+    kinds = (StateChanged, PartFinished, OrderCompleted, PlannerInformed, ShiftReportFiled)
+    return [e.as_record() for e in events if isinstance(e, kinds)]
+
+
+DOWN_THROUGHOUT = "network.scheduled=[{at: 0s, duration: 30d}]"
+
+
+@pytest.fixture(scope="module")
+def standalone_week():
+    return reference_run("standalone", 5, 4, DOWN_THROUGHOUT)  # no network: nothing to lose
+
+
+@pytest.mark.parametrize("level", ["vendor", "opcua", "unified"])
+def test_a_connected_plant_whose_network_is_down_runs_as_the_stand_alone_plant(
+        standalone_week, level):
+    """Not to nothing, not to full knowledge: every mechanism falls back to what the
+    stand-alone shop does, so the same seed gives the very same floor, the same paper
+    reports and the same planner's knowledge; the outage is the KPI that says so."""
+    events, kpis = reference_run(level, 5, 4, DOWN_THROUGHOUT)
+    alone_events, alone = standalone_week
+    assert what_happened(events) == what_happened(alone_events)
+    assert kpis.lead_time_s.mean == alone.lead_time_s.mean
+    assert kpis.network_outage_s == 5 * DAY and kpis.network_outages == 1
+    assert alone.network_outage_s == 0
+
+
+def test_an_outage_cuts_the_connected_mechanisms_for_its_duration_only():
+    from factory_sim.events import FailureDetected, NetworkChanged, PlannerInformed
+    start, end = 2 * DAY + 8 * 3600, 3 * DAY + 12 * 3600  # Wednesday 08:00 to Thursday noon
+    outage = f"network.scheduled=[{{at: {start:.0f}s, duration: {end - start:.0f}s}}]"
+    events, kpis = reference_run("unified", 5, 4, outage)
+    same, _ = reference_run("unified", 5, 4)
+    assert [e for e in events if isinstance(e, NetworkChanged)] == [
+        NetworkChanged(start, "line-1", False), NetworkChanged(end, "line-1", True)]
+    # Until the outage the plant is the same as without it.
+    before = [e.as_record() for e in events if e.time < start]
+    assert before == [e.as_record() for e in same if e.time < start]
+    # During it the planner learns only from the paper report at the shift ends, and what
+    # was held is forwarded when the network is back.
+    learned = {e.time for e in events if isinstance(e, PlannerInformed)
+               and start <= e.occurred_at < end}
+    shift_ends = {2 * DAY + 14 * 3600, 2 * DAY + 22 * 3600, 3 * DAY + 14 * 3600}
+    assert end in learned and learned - {end} <= shift_ends and learned & shift_ends
+    # Breakdowns are noticed by somebody walking by, not by the alarm.
+    detected = [(e.failed_at, e.time - e.failed_at) for e in events
+                if isinstance(e, FailureDetected)]
+    assert all(delay > 1.0 for at, delay in detected if start <= at < end)
+    assert all(delay <= 1.0 for at, delay in detected if at < start or at >= end + 3600)
+    assert sum(start <= at < end for at, _ in detected) >= 1
+    # Machines go to standby on their own 15 min timer while the plant cannot tell them.
+    idle_to_standby = standby_delays(events)
+    assert {round(d / MINUTE) for t, d in idle_to_standby if start <= t < end - 900} == {15}
+    assert {round(d / MINUTE) for t, d in idle_to_standby if t < start} == {5}
+    assert kpis.network_outage_s == end - start
+
+
+def standby_delays(events) -> list[tuple[float, float]]:
+    """(when an idle spell began, how long until the machine went to standby), every cell."""
+    last: dict[str, StateChanged] = {}
+    delays = []
+    for e in events:
+        if isinstance(e, StateChanged):
+            before = last.get(e.cell)
+            if before is not None and before.activity is e.activity \
+                    and e.power_kw < before.power_kw:
+                delays.append((before.time, e.time - before.time))
+            last[e.cell] = e
+    return delays
+
+
+def test_random_outages_as_a_switch_move_their_own_kpis_on_paired_seeds():
+    """Outages at random (switched on at a high rate) add outage time, make what the planner
+    knows staler and breakdowns noticed later, never sooner."""
+    rate = ("network.outages_per_year=500", "network.mean_outage=2h")
+    pairs = [(reference_run("opcua", 7, seed)[1], reference_run("opcua", 7, seed, *rate)[1])
+             for seed in range(1, 4)]
+    for without, with_outages in pairs:  # on every paired seed, in its direction
+        assert without.network_outage_s == 0 < with_outages.network_outage_s
+        assert without.information.latency_s.mean < with_outages.information.latency_s.mean
+        assert without.repairs.detection_s <= with_outages.repairs.detection_s
+
+
 def test_no_outages_by_default_and_the_same_plant_without_them():
     plant, events = tiny_plant("opcua", failures=True)
     twin, twin_events = tiny_plant("opcua", failures=True, network={"outages_per_year": 0})

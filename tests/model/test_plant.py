@@ -55,7 +55,7 @@ def test_parts_are_conserved(policy, tmp_path):
                    if isinstance(e, PartFinished) and e.outcome is PartOutcome.SCRAP)
     wip_orders, wip_parts = plant.wip()
     assert delivered > 0 and scrapped > 0 and wip_orders > 0
-    # Remade scrap comes from stock: every order ships its full quantity.
+    # Remade scrap goes round again: every order ships its full quantity.
     lost = scrapped if policy == "short_ship" else 0
     assert released == delivered + lost + wip_parts
     if policy == "remake":
@@ -63,6 +63,57 @@ def test_parts_are_conserved(policy, tmp_path):
     completed = [e for e in events if isinstance(e, OrderCompleted)]
     assert len({e.order_id for e in events if isinstance(e, OrderReleased)}) == (
         len(completed) + wip_orders)
+
+
+def test_remade_scrap_goes_back_through_the_routing_with_its_setups(tmp_path):
+    """A part scrapped at the press brake is made again from the first cell on: the remake
+    lot re-enters the punch/laser's queue, is set up there like any job, passes the press
+    brake again, and the order ships in full only after it, with the scrap accounted."""
+    from factory_sim.events import JobStarted
+    from factory_sim.kpi import KpiAccounting
+    path = write_variant(tmp_path, "remake", "orders: {scrap: remake}\n"
+                         "cells: [{name: press-brake, scrap: 0.1}]")
+    scenario = load_scenario(path)
+    routing = {p.name: p.routing for p in scenario.products}
+    plant = Plant(scenario, seed=3)
+    kpis = KpiAccounting(plant.planned_cycle_time, cells=plant.cells)
+    events = []
+    plant.subscribe(events.append)
+    plant.subscribe(kpis)
+    plant.run(4 * DAY)
+    scrapped_at = {}  # order -> its first scrap, at any cell
+    for e in events:
+        if isinstance(e, PartFinished) and e.outcome is PartOutcome.SCRAP:
+            scrapped_at.setdefault(e.order_id.split("-R")[0], e.time)
+    jobs = [e for e in events if isinstance(e, JobStarted)]
+    remakes = [e for e in jobs if "-R" in e.order_id]
+    assert scrapped_at and remakes
+    completed = {e.order_id: e for e in events if isinstance(e, OrderCompleted)}
+    checked = set_up = 0
+    for job in remakes:
+        root = job.order_id.split("-R")[0]
+        if job.cell != "punch-laser" or root not in scrapped_at:
+            continue
+        assert job.time > scrapped_at[root]  # made again upstream, after the scrap
+        later = [e for e in jobs if e.order_id == job.order_id and e.time >= job.time]
+        assert [e.cell for e in later] == routing[job.variant][:len(later)]
+        before = [e for e in jobs if e.cell == "punch-laser" and e.time < job.time][-1]
+        if before.variant != job.variant:  # another job was set up there: set up again
+            assert any(isinstance(e, StateChanged) and e.cell == "punch-laser"
+                       and e.activity is Activity.SETUP and before.time < e.time <= job.time
+                       for e in events)
+            set_up += 1
+        if root in completed:
+            done = completed[root]
+            last = max(e.time for e in events
+                       if isinstance(e, PartFinished) and e.order_id.startswith(root))
+            assert done.time >= last and done.scrapped == 0 and done.remade >= 1
+        checked += 1
+    assert checked >= 3 and set_up >= 1
+    report = kpis.report(plant.now).plant
+    assert report.scrapped_parts == sum(e.remade + e.scrapped for e in completed.values()) > 0
+    assert report.on_time_in_full == pytest.approx(
+        sum(e.time <= e.due for e in completed.values()) / len(completed))
 
 
 def test_every_cells_state_times_add_up_to_the_simulated_time():
