@@ -6,7 +6,9 @@ is tested is the queue (the reads themselves: test_source_subscriptions, test_lo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.recovery import Recovery
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.inputs.opcua.subscription import Subscriptions
+from mqtt_bridge.journal import Journal as RealJournal
 from mqtt_bridge.sample import MachinePath, Sample
 
 GUARD_S = 10.0  # a queue that deadlocks fails here instead of hanging the suite
@@ -109,3 +112,47 @@ async def test_jobs_run_one_at_a_time_and_the_end_of_a_session_cancels_them() ->
     for waiter in (first, second):
         with pytest.raises(asyncio.CancelledError):
             await waiter
+
+
+async def test_a_gap_record_for_dropped_events_waits_for_room_and_drops_no_sent_row(
+    tmp_path: Path,
+) -> None:
+    """Issue 23: a bridge restarted with its journal at the bound (every row sent, none
+    confirmed yet) named the dropped events (or a variable without history) by a gap record
+    at once: the append dropped the oldest row, which the sink had sent already; reported
+    dropped, it came back from history a second time under a new number. The gap record
+    waits for room like the values read back, and no row is dropped."""
+    press = MachinePath("acme", "s", "a", "l", "press", "PressBrakeType")
+    when = datetime(2026, 6, 1, tzinfo=UTC)
+    alarms = drops.events_gap(press, "alarms", Dropped(1, 3, 3)).key
+    with RealJournal(tmp_path / "bridge.journal", max_items=10) as journal:
+        journal.register("sink", lambda item, seq: f"{type(item).__name__} {seq}")
+        journal.append([Sample(press, "values", "T", float(i), when, None, "Good")
+                        for i in range(10)])
+        journal.commit()
+        sent = journal.read("sink", 10)  # in flight: sent, not confirmed
+        settings = OpcUaSettings(url="opc.tcp://127.0.0.1:4840")
+        counters = dict.fromkeys(("samples", "events", "repeats_skipped", "backfilled", "gaps",
+                                  "overflows", "overflows_lost", "bad_items"), 0)
+        subscriptions = Subscriptions(settings, lambda _n: None, lambda _e: None, counters)
+        flow = HandOn(settings, journal.append, LastSeen(None), counters, subscriptions)
+        recovery = Recovery(flow, journal, lambda: {alarms: (press, "alarms")})
+        recovery.start(client=object())  # type: ignore[arg-type]  (no history is read)
+        try:
+            recovery.dropped([Dropped(1, 3, 3, key=alarms)])
+            for _ in range(5):  # the queue's task runs, finds no room and waits
+                await asyncio.sleep(0)
+            assert journal.stats()["dropped"] == 0 and journal.last_rowid == 10
+            journal.ack("sink", sent[-1].rowid)  # the peer confirmed them
+            journal.commit()
+            await asyncio.wait_for(_until(lambda: journal.last_rowid == 11), GUARD_S)
+        finally:
+            await recovery.stop()
+        journal.commit()
+        assert journal.stats()["dropped"] == 0 and counters["gaps"] == 1
+        assert [e.text for e in journal.read("sink", 10)] == ["Gap 1"]  # its own series
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)

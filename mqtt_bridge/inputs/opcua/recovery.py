@@ -47,6 +47,8 @@ class Recovery:
         self._task: asyncio.Task[None] | None = None
         self._client: Client | None = None
         self._to_regain: list[tuple[MonitoredVariable, Dropped]] = []  # to read again
+        # the gap record (or none) of each report not read again, to hand on as there is room
+        self._to_name: list[tuple[list[Sample | Gap], Dropped]] = []
         self._regain_queued = False
         flow.overflowed = self.overflowed
 
@@ -177,7 +179,6 @@ class Recovery:
         variables = {item.key: item for item in flow.subscriptions.variables.values()}
         event_series = self._event_series()
         gaps: list[Gap] = []
-        settled: list[Dropped] = []
         unknown: list[Dropped] = []
         for drop in lost:
             item = variables.get(drop.key)
@@ -185,13 +186,15 @@ class Recovery:
                     item, drop, self.settings.backfill)) is None:
                 self._to_regain.append((item, drop))
                 continue
+            named: list[Sample | Gap] = []
             if item is not None:
-                gaps.append(drops.gap(item, drop, drop.since, drop.until, why))
+                named.append(drops.gap(item, drop, drop.since, drop.until, why))
             elif drop.key in event_series:
-                gaps.append(drops.events_gap(*event_series[drop.key], drop))
+                named.append(drops.events_gap(*event_series[drop.key], drop))
             else:
                 unknown.append(drop)
-            settled.append(drop)
+            gaps.extend(g for g in named if isinstance(g, Gap))
+            self._to_name.append((named, drop))  # settled when handed on (unknown: at once)
         if unknown:
             log.warning("%d series had entries dropped at the journal's bound that this source "
                         "no longer serves (machines or variables gone): only their missing "
@@ -200,21 +203,32 @@ class Recovery:
         if gaps:
             self.counters["gaps"] += len(gaps)
             warn(gaps)
-        if settled:
-            flow.emit(gaps, settles=settled)
         self._queue_regain()
 
     def _queue_regain(self) -> None:
-        if self._to_regain and self._client is not None and not self._regain_queued:
+        if ((self._to_regain or self._to_name) and self._client is not None
+                and not self._regain_queued):
             self._regain_queued = True
             self._submit(self._regain_dropped)
 
     async def _regain_dropped(self, client: Client) -> None:
-        """Hand on, late (new sequence numbers, after newer values), what history holds of the
-        values the journal dropped; a gap for what it does not hold (older than its
-        retention), or for all of them if reading failed."""
+        """Hand on the gap records of what is not read again, then, late (new sequence
+        numbers, after newer values), what history holds of the values the journal dropped;
+        a gap for what it does not hold (older than its retention), or for all of them if
+        reading failed. Either waits for room in the journal (`dropped.refill`): appended to a
+        journal still at its bound, they would drop its oldest row, which a sink may have sent
+        already; reported dropped, it would come back from history a second time."""
         flow = self.flow
         try:
+            while self._to_name:
+                named, self._to_name = self._to_name, []
+                handed: list[Dropped] = []
+                try:
+                    await drops.refill(self.room, named, flow.emit, handed,
+                                       wait=self.let_others_run)
+                except asyncio.CancelledError:  # the session ended: the next one names them
+                    self._to_name[:0] = [(g, d) for g, d in named if d not in handed]
+                    raise
             while self._to_regain:
                 batch, self._to_regain = self._to_regain, []
                 settled: list[Dropped] = []
