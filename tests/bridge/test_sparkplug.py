@@ -71,16 +71,18 @@ def test_names_follow_umh_and_values_keep_their_type() -> None:
         update = metrics.parse(text)
         assert (update.device, update.metric, update.timestamp) == (
             "acme:plant1:forming:line1:press1", "counters:Parts", MS0)
-        assert update.datatype == datatype, value
-        message = pb.Payload.FromString(spb.device_birth(1, MS0, [(update, 1, datatype)]))
+        assert update.datatype == datatype and update.value() == decoded, value
+        message = pb.Payload.FromString(spb.device_birth(
+            1, MS0, [(update.timestamp, update.metric, update.raw, 1, datatype, False)]))
         assert spb.value_of(message.metrics[0], datatype) == decoded, value
+        assert (message.metrics[0].name, message.metrics[0].alias) == ("counters:Parts", 1)
     nan = metrics.parse(metrics.encode_text(
         Sample(PRESS, "m", "t", math.nan, T0, T0, "Good"), 1))
-    assert nan.datatype == metrics.DOUBLE and math.isnan(nan.value)
+    assert nan.datatype == metrics.DOUBLE and math.isnan(nan.value())
     event = metrics.parse(metrics.encode_text(
         EventSample(PRESS, "AlarmConditionType", T0, 700, "<b>hot</b>", {"Active": True}), 3))
     assert (event.metric, event.datatype) == ("alarms", metrics.STRING)
-    assert json.loads(event.value)["message"] == "<b>hot</b>"  # data, never markup
+    assert json.loads(event.value())["message"] == "<b>hot</b>"  # data, never markup
 
 
 def entry(node: EdgeNode, rowid: int, seq: int, item: Sample | Gap) -> JournalEntry:
@@ -233,3 +235,24 @@ def test_a_colon_inside_a_name_cannot_shift_umh_levels() -> None:
     assert metrics.device_id(odd) == "acme:site_1:a:l:cell"
     assert metrics.metric_name("JobManagement.JobOrderControl", "a:b") == (
         "JobManagement.JobOrderControl:a_b")
+
+
+def test_journal_texts_of_the_json_release_and_retyped_values_still_go_out() -> None:
+    """Rows a bridge update finds in its journal (the earlier JSON text) are sent as before;
+    an Int64 value of a metric born Double goes out as a Double, a null as its birth's type."""
+    node = EdgeNode(SparkplugSettings(), bd_seq=0)
+    key = PRESS.topic("monitoring", "Force")
+    old = json.dumps(["acme:plant1:forming:line1:press1", "monitoring:Force", "v",
+                      metrics.DOUBLE, 2.5, MS0, None])
+    node.learn(key, 1, old)
+    birth = pb.Payload.FromString(node.births(MS0)[1][1])
+    assert [(m.name, m.datatype, m.double_value) for m in birth.metrics] == [
+        ("monitoring:Force", metrics.DOUBLE, 2.5)]
+    force = Sample(PRESS, "monitoring", "Force", 3, T0, None, "Good")  # an int this time
+    null = Sample(PRESS, "monitoring", "Force", None, T0, None, "Bad")
+    rows = [JournalEntry(1, 1, key, True, old)] + [
+        JournalEntry(i, i, key, True, metrics.encode_text(item, i))
+        for i, item in ((2, force), (3, null))]
+    sent = pb.Payload.FromString(node.data(rows, MS0)[0][1]).metrics
+    assert [(m.datatype, spb.value_of(m, m.datatype), m.is_historical) for m in sent] == [
+        (metrics.DOUBLE, 2.5, True), (metrics.DOUBLE, 3.0, False), (metrics.DOUBLE, None, False)]

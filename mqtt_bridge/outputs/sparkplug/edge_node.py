@@ -21,7 +21,7 @@ from typing import Any
 
 from mqtt_bridge.journal.interface import JournalEntry
 from mqtt_bridge.outputs.sparkplug import payload
-from mqtt_bridge.outputs.sparkplug.metrics import LATE, Update, parse
+from mqtt_bridge.outputs.sparkplug.metrics import GAP, LATE, parse, parse_for_data
 from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
 
 
@@ -35,7 +35,8 @@ class EdgeNode:
         self.seq = 0
         self.latest: dict[str, tuple[int, str]] = {}  # key: (journal seq, text)
         self._aliases: dict[str, int] = {}  # key: alias, stable for the process
-        self._born: dict[str, tuple[int, int, int]] = {}  # key: (horizon seq, alias, datatype)
+        # key: (horizon seq, alias, datatype, device id), as the last birth reported it
+        self._born: dict[str, tuple[int, int, int, str]] = {}
         self.births_sent = 0
 
     # -- what the node knows --------------------------------------------------------------
@@ -77,21 +78,21 @@ class EdgeNode:
         settings = self.settings
         messages = [(settings.topic("NBIRTH"), payload.node_birth(self._next_seq(), self.bd_seq,
                                                                   now))]
-        devices: dict[str, list[tuple[Update, int, int]]] = {}
-        born: dict[str, tuple[int, int, int]] = {}
+        devices: dict[str, list[payload.BirthMetric]] = {}
+        born: dict[str, tuple[int, int, int, str]] = {}
         for key, (seq, text) in self.latest.items():
             update = parse(text)
             previous = self._born.get(key)
             # a null (a gap) keeps the datatype it was born with
-            datatype = (previous[2] if previous is not None and update.value is None
+            datatype = (previous[2] if previous is not None and update.null
                         else update.datatype)
             alias = self._aliases.get(key)
             if alias is None:
                 alias = self._aliases[key] = len(self._aliases) + 1
-            born[key] = (seq, alias, datatype)
-            if update.extra is not None:  # a gap: no value known now
-                update = update._replace(value=None, extra=None)
-            devices.setdefault(update.device, []).append((update, alias, datatype))
+            born[key] = (seq, alias, datatype, update.device)
+            devices.setdefault(update.device, []).append(
+                (update.timestamp, update.metric, update.raw, alias, datatype,
+                 update.kind == GAP))
         self._born = born
         for device, metrics in devices.items():
             messages.append((settings.topic("DBIRTH", device),
@@ -103,15 +104,16 @@ class EdgeNode:
         """DDATA messages for `entries` (journal order kept per device), or None when one of
         them names a metric the last birth did not report: the node must be born again."""
         born = self._born
-        devices: dict[str, list[tuple[Update, int, int, bool]]] = {}
+        devices: dict[str, list[payload.DataMetric]] = {}
         for entry in entries:
             known = born.get(entry.key)
             if known is None:
                 return None
-            horizon, alias, datatype = known
-            update = parse(entry.text)
-            historical = entry.seq <= horizon or update.kind == LATE or update.extra is not None
-            devices.setdefault(update.device, []).append((update, alias, datatype, historical))
+            horizon, alias, datatype, device = known
+            kind, its_datatype, timestamp, raw = parse_for_data(entry.text)
+            historical = entry.seq <= horizon or kind in (LATE, GAP)
+            devices.setdefault(device, []).append(
+                (timestamp, raw, alias, its_datatype, datatype, historical))
         messages = []
         limit = self.settings.max_metrics
         for device, metrics in devices.items():
