@@ -144,10 +144,10 @@ def test_edge_node_sequence_aliases_and_historical_values() -> None:
 def test_rebirth_requests_are_read_strictly() -> None:
     request = pb.Payload()
     request.metrics.add(name=spb.REBIRTH, datatype=11, boolean_value=True)
-    assert spb.is_rebirth_request(request.SerializeToString())
+    assert spb.rebirth_request(request.SerializeToString()) is True
     request.metrics[0].boolean_value = False
-    assert not spb.is_rebirth_request(request.SerializeToString())
-    assert not spb.is_rebirth_request(b"\xff\xff not protobuf")
+    assert spb.rebirth_request(request.SerializeToString()) is False
+    assert spb.rebirth_request(b"\xff\xff not protobuf") is None
 
 
 async def test_births_wait_for_the_primary_host_and_stop_when_it_goes(
@@ -196,28 +196,51 @@ async def test_births_wait_for_the_primary_host_and_stop_when_it_goes(
         recorder.close()
 
 
-async def test_a_command_that_is_not_a_rebirth_is_ignored_with_one_warning(
+async def test_commands_other_than_rebirth_are_ignored_and_logged_once(
     mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The bridge is read-only toward the plant: a DCMD (well-formed or not) and an NCMD other
+    than `Node Control/Rebirth` = true are counted and logged once per type and reason; the
+    node stays connected, is not born again and goes on delivering."""
     settings = SparkplugSettings(url=mosquitto.url, group_id="g", edge_node_id="e")
+    write = pb.Payload(timestamp=MS0, seq=0)
+    write.metrics.add(name="counters:Parts", datatype=4, long_value=0)
+    no_rebirth = pb.Payload(timestamp=MS0)
+    no_rebirth.metrics.add(name=spb.REBIRTH, datatype=11, boolean_value=False)
+    device = settings.topic("DCMD", "acme:plant1:forming:line1:press1")
+    commands = [(settings.topic("NCMD"), junk) for junk in (
+        b"\x0a\xff", b"\x0a\xff\xff", b"x" * 70_000, no_rebirth.SerializeToString(),
+        no_rebirth.SerializeToString())] + [
+        (device, write.SerializeToString()), (device, b"\x0a\xff"),
+        (settings.topic("DCMD", "other"), write.SerializeToString()), (device, b"x" * 70_000)]
     recorder = MqttRecorder(mosquitto, "spBv1.0/#")
     try:
         with Journal(tmp_path / "journal") as journal, caplog.at_level(logging.WARNING):
             async with SparkplugSink(journal, settings) as sink:
                 journal.append([Sample(PRESS, "counters", "Parts", 1, T0, None, "Good")])
                 assert await sink.flush(10)
-                for junk in (b"\x0a\xff", b"x" * 70_000):
-                    recorder._client.publish(settings.topic("NCMD"), junk, qos=1)
-                await asyncio.to_thread(recorder.wait_until, lambda _m: len(
-                    [r for r in caplog.records if "NCMD" in r.getMessage()]) >= 2, 10)
+                for topic, data in commands:
+                    recorder._client.publish(topic, data, qos=1)
+                await asyncio.to_thread(recorder.wait_until, lambda _m: sink.stats()[
+                    "commands_ignored"] >= len(commands), 10)
                 journal.append([Sample(PRESS, "counters", "Parts", 2, T0, None, "Good")])
                 assert await sink.flush(10)
-                assert sink.stats()["births"] == 1 and sink.connected
+                stats = sink.stats()
+                assert (stats["births"], stats["rebirth_requests"], sink.connected) == (
+                    1, 0, True)
+                assert stats["commands_ignored"] == len(commands)
     finally:
         recorder.close()
-    warnings = [r.getMessage() for r in caplog.records if "NCMD" in r.getMessage()]
-    assert any("only 'Node Control/Rebirth' = true is understood" in w for w in warnings)
-    assert any("70000 bytes, more than 65536" in w for w in warnings)
+    warnings = [r.getMessage() for r in caplog.records if "CMD" in r.getMessage()]
+    expected = ["NCMD on spBv1.0/g/NCMD/e ignored: not a Sparkplug B payload",
+                "NCMD on spBv1.0/g/NCMD/e ignored: 70000 bytes, more than 65536",
+                "NCMD on spBv1.0/g/NCMD/e ignored: only 'Node Control/Rebirth' = true is",
+                f"DCMD on {device} ignored: the bridge is read-only toward the plant",
+                f"DCMD on {device} ignored: 70000 bytes, more than 65536"]
+    assert len(warnings) == len(expected), warnings  # once per type and reason
+    for line in expected:
+        assert any(w.startswith(f"Sparkplug {line}") for w in warnings), (line, warnings)
+    assert all("\n" not in w for w in warnings)
 
 
 def test_the_readme_lists_exactly_the_requirements_the_checker_covers() -> None:

@@ -169,12 +169,12 @@ def device_death(seq: int, at: int) -> bytes:
     return Payload(timestamp=at, seq=seq).SerializeToString()
 
 
-def is_rebirth_request(data: bytes) -> bool:
-    """Whether an NCMD payload asks for a rebirth (`Node Control/Rebirth` = true); False for
-    anything else, a payload that is not Sparkplug B included."""
+def rebirth_request(data: bytes) -> bool | None:
+    """Whether an NCMD payload asks for a rebirth (`Node Control/Rebirth` = true); None for a
+    payload that is not Sparkplug B."""
     try:
         payload = Payload.FromString(data)
     except Exception:  # protobuf's DecodeError and friends: not a Sparkplug payload
-        return False
+        return None
     return any(m.name == REBIRTH and m.HasField("boolean_value") and m.boolean_value
                for m in payload.metrics)

@@ -9,7 +9,8 @@ publishes its births: NBIRTH (seq 0, bdSeq, `Node Control/Rebirth` = false) and 
 machine with every metric's name, alias, datatype, timestamp and newest value. Then the
 journal's entries go out in order as DDATA per machine, by alias, `seq` counting 0..255 over
 every message of the node. A metric not in the last birth (a new variable, a new machine), an
-NCMD `Node Control/Rebirth` = true from a host, or a reconnect makes the node born again.
+NCMD `Node Control/Rebirth` = true from a host, or a reconnect makes the node born again;
+other commands are ignored (`commands.py`).
 
 Sparkplug wants DATA and BIRTH messages at QoS 0, which the broker does not acknowledge. So
 after each round of messages the sink publishes one QoS 1 message outside the Sparkplug
@@ -38,6 +39,7 @@ from mqtt_bridge.journal.interface import SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.mqtt import external_loop
 from mqtt_bridge.outputs.sparkplug import metrics, payload
+from mqtt_bridge.outputs.sparkplug.commands import Commands
 from mqtt_bridge.outputs.sparkplug.edge_node import EdgeNode
 from mqtt_bridge.outputs.sparkplug.primary_host import PrimaryHost
 from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
@@ -52,7 +54,6 @@ _READ_CHUNK = 2000  # journal entries per round (one confirmation each)
 # rounds per confirmation round trip (1,700 values/s under load, benchmarks/bridge_throughput.py)
 _ENTRIES_IN_FLIGHT = 20_000
 _CONFIRMS_IN_FLIGHT = 100  # paho's window for the QoS 1 confirmations
-_MAX_COMMAND_BYTES = 64 * 1024  # an NCMD payload larger than this is ignored
 _BD_SEQ_KEY = "\0bdSeq"  # kept text: the bdSeq of the next CONNECT
 
 
@@ -92,6 +93,7 @@ class SparkplugSink(JournalSink):
         self._rebirth_requested = False
         self._rebirths = 0
         self._host: PrimaryHost | None = None
+        self._commands = Commands(settings)
         self._keepalive: asyncio.Task[None] | None = None
         self._published = 0
         self._confirmed_count = 0
@@ -107,7 +109,7 @@ class SparkplugSink(JournalSink):
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.node.stats(), "connected": self.connected,
                 "messages": self._published, "confirmed": self._confirmed_count,
-                "rebirth_requests": self._rebirths}
+                "rebirth_requests": self._rebirths, "commands_ignored": self._commands.ignored}
 
     # -- the connection loop --------------------------------------------------------------
 
@@ -232,18 +234,11 @@ class SparkplugSink(JournalSink):
     def _on_message(self, generation: int, topic: str, data: bytes) -> None:
         if generation != self._generation:
             return
-        settings = self.settings
-        if topic == settings.topic("NCMD"):
-            if len(data) > _MAX_COMMAND_BYTES:
-                log.warning("Sparkplug NCMD on %s ignored: %d bytes, more than %d", topic,
-                            len(data), _MAX_COMMAND_BYTES)
-            elif payload.is_rebirth_request(data):
+        if self._commands.concerns(topic):
+            if self._commands.rebirth_requested(topic, data):
                 self._rebirth_requested = True
                 self._rebirths += 1
                 self._wake.set()
-            else:
-                log.warning("Sparkplug NCMD on %s ignored: only 'Node Control/Rebirth' = true "
-                            "is understood", topic)
         elif self._host is not None and topic == self._host.topic and self._host.observe(data):
             self._wake.set()
 
@@ -278,7 +273,8 @@ class SparkplugSink(JournalSink):
         """Births, then data, until the connection drops (False) or the node leaves on purpose
         (True: closing, or the primary host went offline)."""
         settings = self.settings
-        client.subscribe(settings.topic("NCMD"), qos=1)
+        for topic in self._commands.topics:
+            client.subscribe(topic, qos=1)
         if settings.state_topic is not None:
             self._host = host = PrimaryHost(settings.state_topic)  # STATE is retained: anew
             client.subscribe(settings.state_topic, qos=1)
