@@ -279,3 +279,65 @@ def test_journal_texts_of_the_json_release_and_retyped_values_still_go_out() -> 
     sent = pb.Payload.FromString(node.data(rows, MS0)[0][1]).metrics
     assert [(m.datatype, spb.value_of(m, m.datatype), m.is_historical) for m in sent] == [
         (metrics.DOUBLE, 2.5, True), (metrics.DOUBLE, 3.0, False), (metrics.DOUBLE, None, False)]
+
+
+async def test_a_device_whose_source_is_lost_dies_and_is_born_again(
+    mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine whose source is lost gets a DDEATH (the node's next seq) once the rows
+    appended before the loss went out, and nothing more until it is born again: when its
+    source is back, or when a row of it arrives. The checker's DDEATH IDs on that traffic."""
+    from tests.bridge import sparkplug_checker
+
+    settings = SparkplugSettings(url=mosquitto.url, group_id="g", edge_node_id="e")
+    press = metrics.device_id(PRESS)
+
+    def parts(value: int) -> Sample:
+        return Sample(PRESS, "counters", "Parts", value, T0 + timedelta(seconds=value), None,
+                      "Good")
+
+    def deaths(messages: list) -> list:
+        return [m for m in messages if m.topic == settings.topic("DDEATH", press)]
+
+    recorder = MqttRecorder(mosquitto, "spBv1.0/#")
+    try:
+        with Journal(tmp_path / "journal") as journal:
+            async with SparkplugSink(journal, settings) as sink:
+                journal.append([parts(1), Sample(LASER, "monitoring", "Power", 1.5, T0, None,
+                                                 "Good")])
+                assert await sink.flush(10)
+                journal.append([parts(2)])  # appended before the loss: sent before the DDEATH
+                sink.sources_live([LASER])  # the press's server is gone
+                sink.sources_live([LASER])  # still gone: one DDEATH only
+                assert await sink.flush(10)
+                await asyncio.to_thread(recorder.wait_until, lambda ms: deaths(ms), 10)
+                assert sink.stats()["dead_devices"] == 1
+                sink.sources_live([PRESS, LASER])  # back: born again
+                await asyncio.to_thread(recorder.wait_until, lambda _m: sink.stats()[
+                    "births"] == 2, 10)
+                journal.append([parts(3)])
+                assert await sink.flush(10)
+                sink.sources_live([LASER])  # lost again; this time a row of it comes first
+                await asyncio.to_thread(recorder.wait_until, lambda ms: len(deaths(ms)) == 2,
+                                        10)
+                journal.append([parts(4)])  # e.g. read back from history after a reconnect
+                assert await sink.flush(10)
+                stats = sink.stats()
+                assert (stats["births"], stats["dead_devices"]) == (3, 0)
+        messages = recorder.settle("spBv1.0/_test/marker")
+    finally:
+        recorder.close()
+    flow = [(m.topic.split("/")[2], pb.Payload.FromString(m.payload)) for m in messages
+            if m.topic.endswith(press) or "NBIRTH" in m.topic]
+    kinds = [kind for kind, _ in flow]
+    assert kinds == ["NBIRTH", "DBIRTH", "DDATA", "DDATA", "DDEATH", "NBIRTH", "DBIRTH",
+                     "DDATA", "DDEATH", "NBIRTH", "DBIRTH", "DDATA"], kinds
+    death = flow[4][1]
+    assert not death.metrics and death.HasField("timestamp") and death.seq == flow[3][1].seq + 1
+    results = sparkplug_checker.check(messages, "g", "e", device_deaths=True)
+    with capsys.disabled():
+        print("\n" + "\n".join(line for line in sparkplug_checker.report(results).splitlines()
+                               if "ddeath" in line))
+    assert not [r for r, result in results.items() if result.offences], (
+        sparkplug_checker.report(results))
+    assert all(results[r].passed for r in sparkplug_checker.DEVICE_DEATH_REQUIREMENTS)

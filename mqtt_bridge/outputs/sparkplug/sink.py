@@ -30,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -43,7 +44,7 @@ from mqtt_bridge.outputs.sparkplug.commands import Commands
 from mqtt_bridge.outputs.sparkplug.edge_node import EdgeNode
 from mqtt_bridge.outputs.sparkplug.primary_host import PrimaryHost
 from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
-from mqtt_bridge.sample import EventSample, Gap, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,14 @@ class SparkplugSink(JournalSink):
                         and not (type(item) is Sample and item.late))
         return text
 
+    def sources_live(self, machines: Iterable[MachinePath]) -> None:
+        """The machines whose source is live now (from the OPC UA input, through the app):
+        the others die (DDEATH), those back are born again (`edge_node.py`)."""
+        live = {metrics.device_id(machine) for machine in machines}
+        if self.node.lost(live, self.journal.last_rowid):
+            self._rebirth_requested = True
+        self._wake.set()
+
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.node.stats(), "connected": self.connected,
                 "messages": self._published, "confirmed": self._confirmed_count,
@@ -145,10 +154,7 @@ class SparkplugSink(JournalSink):
             entries = self.journal.read(self.cursor, 5000, after=after)
             if not entries:
                 break
-            for entry in entries:
-                kind = metrics.parse(entry.text).kind
-                self.node.learn(entry.key, entry.seq, entry.text,
-                                current=kind not in (metrics.LATE, metrics.GAP))
+            self.node.learn_rows(entries)
             after = entries[-1].rowid
             await asyncio.sleep(0)
         self._scanned = True
@@ -292,6 +298,8 @@ class SparkplugSink(JournalSink):
                             "and waits for it", settings.primary_host_id)
                 await self._goodbye(client, rounds)
                 return True
+            for topic, data in self.node.deaths_due(read_upto, _now_ms()):
+                client.publish(topic, data, qos=0, retain=False)
             if self._rebirth_requested:
                 self._births(client)
             if sum(r[2] for r in rounds) < _ENTRIES_IN_FLIGHT:
