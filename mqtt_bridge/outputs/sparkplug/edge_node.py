@@ -21,7 +21,7 @@ is back (`back`) or when a row of it arrives (history read back after a reconnec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mqtt_bridge.journal.interface import JournalEntry
@@ -115,15 +115,15 @@ class EdgeNode:
         self.births_sent += 1
         return messages
 
-    def data(self, entries: Iterable[JournalEntry], now: int) -> list[tuple[str, bytes]] | None:
+    def data(self, entries: Sequence[JournalEntry], now: int) -> list[tuple[str, bytes]] | None:
         """DDATA messages for `entries` (journal order kept per device), or None when one of
         them names a metric the last birth did not report: the node must be born again."""
         born = self._born
         devices: dict[str, list[payload.DataMetric]] = {}
         for entry in entries:
             known = born.get(entry.key)
-            if known is None:
-                self.dead.discard(parse(entry.text).device)  # a row of it: back, born again
+            if known is None:  # rows of dead devices: back, born again
+                self.dead -= {parse(e.text).device for e in entries if e.key not in born}
                 return None
             horizon, alias, datatype, device = known
             kind, its_datatype, timestamp, raw = parse_for_data(entry.text)
