@@ -244,13 +244,15 @@ async def test_commands_other_than_rebirth_are_ignored_and_logged_once(
 
 
 def test_the_readme_lists_exactly_the_requirements_the_checker_covers() -> None:
-    from tests.bridge.sparkplug_checker import REQUIREMENTS
+    from tests.bridge.sparkplug_checker import DEVICE_DEATH_REQUIREMENTS, REQUIREMENTS
 
     readme = (Path(__file__).resolve().parents[2]
               / "mqtt_bridge/outputs/sparkplug/README.md").read_text()
     listed = readme.split("with a broker restart, a rebirth request and a SIGKILL in the "
                           "middle:\n", 1)[1].split(".\n", 1)[0]
     assert [name.strip() for name in listed.split(",")] == list(REQUIREMENTS)
+    deaths = readme.split("test_sparkplug.py`), also these:\n\n", 1)[1].split(".\n", 1)[0]
+    assert [name.strip() for name in deaths.split(",")] == list(DEVICE_DEATH_REQUIREMENTS)
 
 
 def test_a_colon_inside_a_name_cannot_shift_umh_levels() -> None:
