@@ -147,7 +147,9 @@ def backlog_phase(which: str, samples: list[Sample], work: Path, broker: Mosquit
                   database: VictoriaMetrics, args: argparse.Namespace) -> None:
     with Journal(work / f"{which}.journal", max_items=len(samples) + 1) as journal:
         sinks = sinks_for(journal, which, broker, database, args)
-        append_all(journal, samples)
+        with Meter() as meter:  # the sinks' encoders run here, once per item and sink
+            append_all(journal, samples)
+        report(f"{which} (append)", len(samples), meter)
         with Meter() as meter:
             asyncio.run(drain(journal, sinks))
         report(f"{which} (backlog)", len(samples), meter)

@@ -115,7 +115,8 @@ class Bridge:
 
                 journal.on_lost(lost)
                 drops = asyncio.create_task(self._hand_on_drops(lost_ready), name="drop-reports")
-                tasks = (source_task, reporter, stopper, tuner, drops)
+                liveness = asyncio.create_task(self._report_sources(), name="source-liveness")
+                tasks = (source_task, reporter, stopper, tuner, drops, liveness)
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
                 finally:
@@ -133,6 +134,19 @@ class Bridge:
         await self.source.connected.wait()
         if self.on_connected is not None:
             self.on_connected()
+
+    async def _report_sources(self) -> None:
+        """Tell the Sparkplug sinks which machines' sources are live (their DDEATH and DBIRTH),
+        from the first connection on; the source signals no change, so it is read each second."""
+        sinks = [sink for sink in self.sinks if isinstance(sink, SparkplugSink)]
+        await self.source.connected.wait()
+        while sinks:
+            source = self.source
+            live = ([machine.path for machine in source.machines.values()]
+                    if source.connected.is_set() else [])
+            for sink in sinks:
+                sink.sources_live(live)
+            await asyncio.sleep(1.0)
 
     async def _hand_on_drops(self, ready: asyncio.Event) -> None:
         """The journal pushes word of drop reports (`Journal.on_lost`: a drop episode ended,

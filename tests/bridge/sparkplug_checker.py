@@ -105,8 +105,19 @@ REQUIREMENTS = (
     "operational-behavior-data-publish-dbirth-order",
 )
 
+# a device whose source is lost: checked when the run is told to expect one (`device_deaths`)
+DEVICE_DEATH_REQUIREMENTS = (
+    "topics-ddeath-mqtt",
+    "topics-ddeath-seq-num",
+    "payloads-ddeath-timestamp",
+    "payloads-ddeath-seq",
+    "payloads-ddeath-seq-inc",
+    "payloads-ddeath-seq-number",
+)
 
-_SEQ_REQUIREMENTS = {"DBIRTH": ("topics-dbirth-seq", "payloads-dbirth-seq-inc"),
+_SEQ_REQUIREMENTS = {"DDEATH": ("topics-ddeath-seq-num", "payloads-ddeath-seq-inc",
+                                "payloads-ddeath-seq-number"),
+                     "DBIRTH": ("topics-dbirth-seq", "payloads-dbirth-seq-inc"),
                      "DDATA": ("topics-ddata-seq-num", "payloads-ddata-seq-inc")}
 
 
@@ -122,7 +133,7 @@ class Result:
 
 class _Results(dict):
     def __missing__(self, key: str) -> Result:
-        assert key in REQUIREMENTS, key
+        assert key in REQUIREMENTS or key in DEVICE_DEATH_REQUIREMENTS, key
         result = self[key] = Result()
         return result
 
@@ -138,8 +149,11 @@ def _metric(payload: Any, name: str) -> Any:
 
 
 def check(messages: Iterable[Any], group: str, edge: str, retained: Iterable[Any] = (),
-          rebirths: int = 0) -> dict[str, Result]:
-    """Per requirement ID, what the traffic of edge node `group`/`edge` showed."""
+          rebirths: int = 0, device_deaths: bool = False) -> dict[str, Result]:
+    """Per requirement ID, what the traffic of edge node `group`/`edge` showed; with
+    `device_deaths`, the DDEATH IDs too (the run lost a device's source). After a DDEATH the
+    device's aliases are gone: a DDATA of it before its next birth fails
+    `topics-dbirth-metric-reqs`."""
     out = _Results()
     now = time.time() * 1000
     seq: int | None = None  # the last seq of the node's session, None before an NBIRTH
@@ -301,6 +315,15 @@ def check(messages: Iterable[Any], group: str, edge: str, retained: Iterable[Any
             out.expect("operational-behavior-data-publish-dbirth-order", stamps == sorted(stamps),
                        f"{where}: current values not in time order")
             continue
+        if kind == "DDEATH":
+            births_open = False
+            for requirement in ("topics-ddeath-mqtt",):
+                out.expect(requirement, message.qos == 0 and not message.retain,
+                           f"{where}: QoS {message.qos}, retain {message.retain}")
+            out.expect("payloads-ddeath-seq", has_seq, where)
+            out.expect("payloads-ddeath-timestamp", payload.HasField("timestamp"), where)
+            device_aliases.pop(parts[4], None)
+            continue
         if kind == "DDATA":
             births_open = False
             for requirement in ("topics-ddata-mqtt", "payloads-ddata-qos"):
@@ -332,7 +355,8 @@ def check(messages: Iterable[Any], group: str, edge: str, retained: Iterable[Any
                         "payloads-ddata-retain"):
         out.expect(requirement, not retained and nbirths > 0,
                    f"retained: {[m.topic for m in retained][:3]}")
-    return {requirement: out[requirement] for requirement in REQUIREMENTS}
+    covered = REQUIREMENTS + (DEVICE_DEATH_REQUIREMENTS if device_deaths else ())
+    return {requirement: out[requirement] for requirement in covered}
 
 
 def failed(results: dict[str, Result]) -> list[str]:

@@ -71,16 +71,18 @@ def test_names_follow_umh_and_values_keep_their_type() -> None:
         update = metrics.parse(text)
         assert (update.device, update.metric, update.timestamp) == (
             "acme:plant1:forming:line1:press1", "counters:Parts", MS0)
-        assert update.datatype == datatype, value
-        message = pb.Payload.FromString(spb.device_birth(1, MS0, [(update, 1, datatype)]))
+        assert update.datatype == datatype and update.value() == decoded, value
+        message = pb.Payload.FromString(spb.device_birth(
+            1, MS0, [(update.timestamp, update.metric, update.raw, 1, datatype, False)]))
         assert spb.value_of(message.metrics[0], datatype) == decoded, value
+        assert (message.metrics[0].name, message.metrics[0].alias) == ("counters:Parts", 1)
     nan = metrics.parse(metrics.encode_text(
         Sample(PRESS, "m", "t", math.nan, T0, T0, "Good"), 1))
-    assert nan.datatype == metrics.DOUBLE and math.isnan(nan.value)
+    assert nan.datatype == metrics.DOUBLE and math.isnan(nan.value())
     event = metrics.parse(metrics.encode_text(
         EventSample(PRESS, "AlarmConditionType", T0, 700, "<b>hot</b>", {"Active": True}), 3))
     assert (event.metric, event.datatype) == ("alarms", metrics.STRING)
-    assert json.loads(event.value)["message"] == "<b>hot</b>"  # data, never markup
+    assert json.loads(event.value())["message"] == "<b>hot</b>"  # data, never markup
 
 
 def entry(node: EdgeNode, rowid: int, seq: int, item: Sample | Gap) -> JournalEntry:
@@ -142,10 +144,10 @@ def test_edge_node_sequence_aliases_and_historical_values() -> None:
 def test_rebirth_requests_are_read_strictly() -> None:
     request = pb.Payload()
     request.metrics.add(name=spb.REBIRTH, datatype=11, boolean_value=True)
-    assert spb.is_rebirth_request(request.SerializeToString())
+    assert spb.rebirth_request(request.SerializeToString()) is True
     request.metrics[0].boolean_value = False
-    assert not spb.is_rebirth_request(request.SerializeToString())
-    assert not spb.is_rebirth_request(b"\xff\xff not protobuf")
+    assert spb.rebirth_request(request.SerializeToString()) is False
+    assert spb.rebirth_request(b"\xff\xff not protobuf") is None
 
 
 async def test_births_wait_for_the_primary_host_and_stop_when_it_goes(
@@ -194,38 +196,63 @@ async def test_births_wait_for_the_primary_host_and_stop_when_it_goes(
         recorder.close()
 
 
-async def test_a_command_that_is_not_a_rebirth_is_ignored_with_one_warning(
+async def test_commands_other_than_rebirth_are_ignored_and_logged_once(
     mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The bridge is read-only toward the plant: a DCMD (well-formed or not) and an NCMD other
+    than `Node Control/Rebirth` = true are counted and logged once per type and reason; the
+    node stays connected, is not born again and goes on delivering."""
     settings = SparkplugSettings(url=mosquitto.url, group_id="g", edge_node_id="e")
+    write = pb.Payload(timestamp=MS0, seq=0)
+    write.metrics.add(name="counters:Parts", datatype=4, long_value=0)
+    no_rebirth = pb.Payload(timestamp=MS0)
+    no_rebirth.metrics.add(name=spb.REBIRTH, datatype=11, boolean_value=False)
+    device = settings.topic("DCMD", "acme:plant1:forming:line1:press1")
+    commands = [(settings.topic("NCMD"), junk) for junk in (
+        b"\x0a\xff", b"\x0a\xff\xff", b"x" * 70_000, no_rebirth.SerializeToString(),
+        no_rebirth.SerializeToString())] + [
+        (device, write.SerializeToString()), (device, b"\x0a\xff"),
+        (settings.topic("DCMD", "other"), write.SerializeToString()), (device, b"x" * 70_000)]
     recorder = MqttRecorder(mosquitto, "spBv1.0/#")
     try:
         with Journal(tmp_path / "journal") as journal, caplog.at_level(logging.WARNING):
             async with SparkplugSink(journal, settings) as sink:
                 journal.append([Sample(PRESS, "counters", "Parts", 1, T0, None, "Good")])
                 assert await sink.flush(10)
-                for junk in (b"\x0a\xff", b"x" * 70_000):
-                    recorder._client.publish(settings.topic("NCMD"), junk, qos=1)
-                await asyncio.to_thread(recorder.wait_until, lambda _m: len(
-                    [r for r in caplog.records if "NCMD" in r.getMessage()]) >= 2, 10)
+                for topic, data in commands:
+                    recorder._client.publish(topic, data, qos=1)
+                await asyncio.to_thread(recorder.wait_until, lambda _m: sink.stats()[
+                    "commands_ignored"] >= len(commands), 10)
                 journal.append([Sample(PRESS, "counters", "Parts", 2, T0, None, "Good")])
                 assert await sink.flush(10)
-                assert sink.stats()["births"] == 1 and sink.connected
+                stats = sink.stats()
+                assert (stats["births"], stats["rebirth_requests"], sink.connected) == (
+                    1, 0, True)
+                assert stats["commands_ignored"] == len(commands)
     finally:
         recorder.close()
-    warnings = [r.getMessage() for r in caplog.records if "NCMD" in r.getMessage()]
-    assert any("only 'Node Control/Rebirth' = true is understood" in w for w in warnings)
-    assert any("70000 bytes, more than 65536" in w for w in warnings)
+    warnings = [r.getMessage() for r in caplog.records if "CMD" in r.getMessage()]
+    expected = ["NCMD on spBv1.0/g/NCMD/e ignored: not a Sparkplug B payload",
+                "NCMD on spBv1.0/g/NCMD/e ignored: 70000 bytes, more than 65536",
+                "NCMD on spBv1.0/g/NCMD/e ignored: only 'Node Control/Rebirth' = true is",
+                f"DCMD on {device} ignored: the bridge is read-only toward the plant",
+                f"DCMD on {device} ignored: 70000 bytes, more than 65536"]
+    assert len(warnings) == len(expected), warnings  # once per type and reason
+    for line in expected:
+        assert any(w.startswith(f"Sparkplug {line}") for w in warnings), (line, warnings)
+    assert all("\n" not in w for w in warnings)
 
 
 def test_the_readme_lists_exactly_the_requirements_the_checker_covers() -> None:
-    from tests.bridge.sparkplug_checker import REQUIREMENTS
+    from tests.bridge.sparkplug_checker import DEVICE_DEATH_REQUIREMENTS, REQUIREMENTS
 
     readme = (Path(__file__).resolve().parents[2]
               / "mqtt_bridge/outputs/sparkplug/README.md").read_text()
     listed = readme.split("with a broker restart, a rebirth request and a SIGKILL in the "
                           "middle:\n", 1)[1].split(".\n", 1)[0]
     assert [name.strip() for name in listed.split(",")] == list(REQUIREMENTS)
+    deaths = readme.split("test_sparkplug.py`), also these:\n\n", 1)[1].split(".\n", 1)[0]
+    assert [name.strip() for name in deaths.split(",")] == list(DEVICE_DEATH_REQUIREMENTS)
 
 
 def test_a_colon_inside_a_name_cannot_shift_umh_levels() -> None:
@@ -233,3 +260,86 @@ def test_a_colon_inside_a_name_cannot_shift_umh_levels() -> None:
     assert metrics.device_id(odd) == "acme:site_1:a:l:cell"
     assert metrics.metric_name("JobManagement.JobOrderControl", "a:b") == (
         "JobManagement.JobOrderControl:a_b")
+
+
+def test_journal_texts_of_the_json_release_and_retyped_values_still_go_out() -> None:
+    """Rows a bridge update finds in its journal (the earlier JSON text) are sent as before;
+    an Int64 value of a metric born Double goes out as a Double, a null as its birth's type."""
+    node = EdgeNode(SparkplugSettings(), bd_seq=0)
+    key = PRESS.topic("monitoring", "Force")
+    old = json.dumps(["acme:plant1:forming:line1:press1", "monitoring:Force", "v",
+                      metrics.DOUBLE, 2.5, MS0, None])
+    node.learn(key, 1, old)
+    birth = pb.Payload.FromString(node.births(MS0)[1][1])
+    assert [(m.name, m.datatype, m.double_value) for m in birth.metrics] == [
+        ("monitoring:Force", metrics.DOUBLE, 2.5)]
+    force = Sample(PRESS, "monitoring", "Force", 3, T0, None, "Good")  # an int this time
+    null = Sample(PRESS, "monitoring", "Force", None, T0, None, "Bad")
+    rows = [JournalEntry(1, 1, key, True, old)] + [
+        JournalEntry(i, i, key, True, metrics.encode_text(item, i))
+        for i, item in ((2, force), (3, null))]
+    sent = pb.Payload.FromString(node.data(rows, MS0)[0][1]).metrics
+    assert [(m.datatype, spb.value_of(m, m.datatype), m.is_historical) for m in sent] == [
+        (metrics.DOUBLE, 2.5, True), (metrics.DOUBLE, 3.0, False), (metrics.DOUBLE, None, False)]
+
+
+async def test_a_device_whose_source_is_lost_dies_and_is_born_again(
+    mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine whose source is lost gets a DDEATH (the node's next seq) once the rows
+    appended before the loss went out, and nothing more until it is born again: when its
+    source is back, or when a row of it arrives. The checker's DDEATH IDs on that traffic."""
+    from tests.bridge import sparkplug_checker
+
+    settings = SparkplugSettings(url=mosquitto.url, group_id="g", edge_node_id="e")
+    press = metrics.device_id(PRESS)
+
+    def parts(value: int) -> Sample:
+        return Sample(PRESS, "counters", "Parts", value, T0 + timedelta(seconds=value), None,
+                      "Good")
+
+    def deaths(messages: list) -> list:
+        return [m for m in messages if m.topic == settings.topic("DDEATH", press)]
+
+    recorder = MqttRecorder(mosquitto, "spBv1.0/#")
+    try:
+        with Journal(tmp_path / "journal") as journal:
+            async with SparkplugSink(journal, settings) as sink:
+                journal.append([parts(1), Sample(LASER, "monitoring", "Power", 1.5, T0, None,
+                                                 "Good")])
+                assert await sink.flush(10)
+                journal.append([parts(2)])  # appended before the loss: sent before the DDEATH
+                sink.sources_live([LASER])  # the press's server is gone
+                sink.sources_live([LASER])  # still gone: one DDEATH only
+                assert await sink.flush(10)
+                await asyncio.to_thread(recorder.wait_until, lambda ms: deaths(ms), 10)
+                assert sink.stats()["dead_devices"] == 1
+                sink.sources_live([PRESS, LASER])  # back: born again
+                await asyncio.to_thread(recorder.wait_until, lambda _m: sink.stats()[
+                    "births"] == 2, 10)
+                journal.append([parts(3)])
+                assert await sink.flush(10)
+                sink.sources_live([LASER])  # lost again; this time a row of it comes first
+                await asyncio.to_thread(recorder.wait_until, lambda ms: len(deaths(ms)) == 2,
+                                        10)
+                journal.append([parts(4)])  # e.g. read back from history after a reconnect
+                assert await sink.flush(10)
+                stats = sink.stats()
+                assert (stats["births"], stats["dead_devices"]) == (3, 0)
+        messages = recorder.settle("spBv1.0/_test/marker")
+    finally:
+        recorder.close()
+    flow = [(m.topic.split("/")[2], pb.Payload.FromString(m.payload)) for m in messages
+            if m.topic.endswith(press) or "NBIRTH" in m.topic]
+    kinds = [kind for kind, _ in flow]
+    assert kinds == ["NBIRTH", "DBIRTH", "DDATA", "DDATA", "DDEATH", "NBIRTH", "DBIRTH",
+                     "DDATA", "DDEATH", "NBIRTH", "DBIRTH", "DDATA"], kinds
+    death = flow[4][1]
+    assert not death.metrics and death.HasField("timestamp") and death.seq == flow[3][1].seq + 1
+    results = sparkplug_checker.check(messages, "g", "e", device_deaths=True)
+    with capsys.disabled():
+        print("\n" + "\n".join(line for line in sparkplug_checker.report(results).splitlines()
+                               if "ddeath" in line))
+    assert not [r for r, result in results.items() if result.offences], (
+        sparkplug_checker.report(results))
+    assert all(results[r].passed for r in sparkplug_checker.DEVICE_DEATH_REQUIREMENTS)

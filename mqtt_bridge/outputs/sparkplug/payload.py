@@ -3,8 +3,14 @@ builds and reads them.
 
     death(bd_seq=3)                      # NDEATH: the will, bdSeq only, no seq
     node_birth(seq=0, bd_seq=3, at=ms)   # NBIRTH: bdSeq, Node Control/Rebirth = false
+    metric_bytes(datatype, value, ms)    # a value's Metric, built once (the journal keeps it)
     device_birth(seq, at, metrics)       # DBIRTH: name, alias, datatype, timestamp, value each
     device_data(seq, at, metrics)        # DDATA: alias, datatype, timestamp, value, is_historical
+    device_death(seq, at)                # DDEATH: a device whose source is lost
+
+A value's Metric (datatype, timestamp, value, gap properties; no name, alias or historical
+flag) is serialized once, when the journal appends it; a DBIRTH adds the name and alias to it, a
+DDATA the alias and `is_historical` (protobuf merges the fields of a parsed message).
 
 A gap record (values of a metric lost for good) is a null, historical metric value with the
 property set `{"gap": true, "gapFrom": DateTime, "gapTo": DateTime, "gapReason": String}` and,
@@ -13,24 +19,24 @@ where the journal dropped numbered values, `"gapSeqs": "first-last"`.
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Sequence
 from typing import Any
 
 from mqtt_bridge.outputs.sparkplug import sparkplug_b_pb2 as pb
-from mqtt_bridge.outputs.sparkplug.metrics import (
-    BOOLEAN,
-    BYTES,
-    DATETIME,
-    DOUBLE,
-    INT64,
-    STRING,
-    Update,
-)
 
 Payload = pb.Payload
+Metric = pb.Payload.Metric
 REBIRTH = "Node Control/Rebirth"
 BD_SEQ = "bdSeq"
 _UINT64 = 2**64
+
+# Sparkplug B datatypes (sparkplug_b.proto, enum DataType) this output uses
+INT64, DOUBLE, BOOLEAN, STRING, DATETIME, BYTES = 4, 10, 11, 12, 13, 17
+
+# a DBIRTH metric: (timestamp, name, metric bytes, alias, datatype of the birth, is a gap)
+BirthMetric = tuple[int | None, str, bytes, int, int, bool]
+# a DDATA metric: (timestamp, metric bytes, alias, its datatype, the birth's, is_historical)
+DataMetric = tuple[int | None, bytes, int, int, int, bool]
 
 
 def set_value(metric: Any, datatype: int, value: Any) -> None:
@@ -44,7 +50,7 @@ def set_value(metric: Any, datatype: int, value: Any) -> None:
     elif datatype == BOOLEAN:
         metric.boolean_value = bool(value)
     elif datatype == BYTES:
-        metric.bytes_value = base64.b64decode(value)
+        metric.bytes_value = bytes(value)
     else:
         metric.string_value = str(value)
 
@@ -67,12 +73,6 @@ def value_of(metric: Any, datatype: int) -> Any:
     return metric.string_value
 
 
-def fits(update: Update, datatype: int) -> bool:
-    """Whether the update's value can be sent as `datatype` (null fits any; Int64 -> Double)."""
-    return (update.value is None or update.datatype == datatype
-            or (datatype == DOUBLE and update.datatype == INT64))
-
-
 def death(bd_seq: int) -> bytes:
     """The NDEATH payload (the will): only the bdSeq metric, no seq, no timestamp needed."""
     payload = Payload()
@@ -89,64 +89,92 @@ def node_birth(seq: int, bd_seq: int, at: int) -> bytes:
     return payload.SerializeToString()
 
 
-def _add(payload: Any, update: Update, alias: int, datatype: int, *, birth: bool,
-         historical: bool) -> None:
-    metric = payload.metrics.add(alias=alias)
-    if birth:
-        metric.name = update.metric
-    elif not fits(update, datatype):
-        datatype = update.datatype  # a variable whose type changed since its birth
-    # in DATA messages too, although the spec says "SHOULD NOT": Eclipse Tahu's decoders
-    # (Java, JavaScript) find a metric's value by its datatype and read none without it
-    metric.datatype = datatype
-    if update.timestamp is not None:
-        metric.timestamp = update.timestamp
-    if historical:
-        metric.is_historical = True
-    set_value(metric, datatype, update.value)
-    if update.extra is not None:  # a gap record
-        extra = update.extra
+def metric_bytes(datatype: int, value: Any, timestamp: int | None,
+                 gap: dict[str, Any] | None = None) -> bytes:
+    """A value's serialized Metric without name, alias or historical flag; `gap`, a gap's
+    record (from, to in ms, reason, seqs), becomes its properties."""
+    metric = Metric(datatype=datatype)
+    if timestamp is not None:
+        metric.timestamp = timestamp
+    set_value(metric, datatype, value)
+    if gap is not None:
         properties = metric.properties
         properties.keys.append("gap")
         properties.values.add(type=BOOLEAN, boolean_value=True)
         for key, name in (("from", "gapFrom"), ("to", "gapTo")):
             properties.keys.append(name)
-            if extra.get(key) is None:
+            if gap.get(key) is None:
                 properties.values.add(type=DATETIME, is_null=True)
             else:
-                properties.values.add(type=DATETIME, long_value=extra[key])
+                properties.values.add(type=DATETIME, long_value=gap[key])
         properties.keys.append("gapReason")
-        properties.values.add(type=STRING, string_value=str(extra.get("reason") or ""))
-        if extra.get("seqs"):
-            first, last = extra["seqs"]
+        properties.values.add(type=STRING, string_value=str(gap.get("reason") or ""))
+        if gap.get("seqs"):
+            first, last = gap["seqs"]
             properties.keys.append("gapSeqs")
             properties.values.add(type=STRING, string_value=f"{first}-{last}")
+    return metric.SerializeToString()
 
 
-def device_birth(seq: int, at: int, metrics: list[tuple[Update, int, int]]) -> bytes:
-    """A DBIRTH: every metric `(its newest update, alias, datatype)`, in time order."""
+def _stamp(metric: Sequence[Any]) -> int:
+    return metric[0] or 0
+
+
+def _retype(metric: Any, datatype: int, born: int) -> None:
+    """A value whose type differs from its birth's: a null takes the birth's type, an Int64
+    of a Double metric becomes a Double; anything else keeps its own type (a variable whose
+    type changed since its birth)."""
+    if metric.is_null:
+        metric.datatype = born
+    elif born == DOUBLE and datatype == INT64:
+        value = value_of(metric, INT64)
+        metric.ClearField("long_value")
+        metric.double_value = float(value)
+        metric.datatype = DOUBLE
+
+
+def device_birth(seq: int, at: int, metrics: list[BirthMetric]) -> bytes:
+    """A DBIRTH: every metric with its newest value, in time order; a gap's metric is born
+    null, without the gap's properties (no value is known now)."""
     payload = Payload(timestamp=at, seq=seq)
-    for update, alias, datatype in sorted(metrics, key=lambda m: m[0].timestamp or 0):
-        _add(payload, update, alias, datatype, birth=True, historical=False)
+    for _, name, raw, alias, datatype, gap in sorted(metrics, key=_stamp):
+        metric = payload.metrics.add(name=name, alias=alias)
+        metric.MergeFromString(raw)
+        if gap:
+            metric.ClearField("properties")
+        if metric.datatype != datatype:
+            _retype(metric, metric.datatype, datatype)
     return payload.SerializeToString()
 
 
-def device_data(seq: int, at: int, metrics: list[tuple[Update, int, int, bool]]) -> bytes:
-    """A DDATA: `(update, alias, datatype of its birth, is_historical)` each, in time order
-    (the spec's rule for current values; a stable sort keeps journal order otherwise)."""
+def device_data(seq: int, at: int, metrics: list[DataMetric]) -> bytes:
+    """A DDATA: each metric by alias, in time order (the spec's rule for current values; a
+    stable sort keeps journal order otherwise). The datatype is in DATA messages too, although
+    the spec says "SHOULD NOT": Eclipse Tahu's decoders (Java, JavaScript) find a metric's
+    value by its datatype and read none without it."""
     payload = Payload(timestamp=at, seq=seq)
-    for update, alias, datatype, historical in sorted(metrics,
-                                                      key=lambda m: m[0].timestamp or 0):
-        _add(payload, update, alias, datatype, birth=False, historical=historical)
+    add = payload.metrics.add
+    for _, raw, alias, datatype, born, historical in sorted(metrics, key=_stamp):
+        metric = add(alias=alias)
+        metric.MergeFromString(raw)
+        if historical:
+            metric.is_historical = True
+        if datatype != born:
+            _retype(metric, datatype, born)
     return payload.SerializeToString()
 
 
-def is_rebirth_request(data: bytes) -> bool:
-    """Whether an NCMD payload asks for a rebirth (`Node Control/Rebirth` = true); False for
-    anything else, a payload that is not Sparkplug B included."""
+def device_death(seq: int, at: int) -> bytes:
+    """A DDEATH: the node's next seq and a timestamp, no metrics."""
+    return Payload(timestamp=at, seq=seq).SerializeToString()
+
+
+def rebirth_request(data: bytes) -> bool | None:
+    """Whether an NCMD payload asks for a rebirth (`Node Control/Rebirth` = true); None for a
+    payload that is not Sparkplug B."""
     try:
         payload = Payload.FromString(data)
     except Exception:  # protobuf's DecodeError and friends: not a Sparkplug payload
-        return False
+        return None
     return any(m.name == REBIRTH and m.HasField("boolean_value") and m.boolean_value
                for m in payload.metrics)

@@ -9,7 +9,8 @@ publishes its births: NBIRTH (seq 0, bdSeq, `Node Control/Rebirth` = false) and 
 machine with every metric's name, alias, datatype, timestamp and newest value. Then the
 journal's entries go out in order as DDATA per machine, by alias, `seq` counting 0..255 over
 every message of the node. A metric not in the last birth (a new variable, a new machine), an
-NCMD `Node Control/Rebirth` = true from a host, or a reconnect makes the node born again.
+NCMD `Node Control/Rebirth` = true from a host, or a reconnect makes the node born again;
+other commands are ignored (`commands.py`).
 
 Sparkplug wants DATA and BIRTH messages at QoS 0, which the broker does not acknowledge. So
 after each round of messages the sink publishes one QoS 1 message outside the Sparkplug
@@ -29,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -38,10 +40,11 @@ from mqtt_bridge.journal.interface import SinkJournal
 from mqtt_bridge.outputs.journal_sink import JournalSink, Outage
 from mqtt_bridge.outputs.mqtt import external_loop
 from mqtt_bridge.outputs.sparkplug import metrics, payload
+from mqtt_bridge.outputs.sparkplug.commands import Commands
 from mqtt_bridge.outputs.sparkplug.edge_node import EdgeNode
 from mqtt_bridge.outputs.sparkplug.primary_host import PrimaryHost
 from mqtt_bridge.outputs.sparkplug.settings import SparkplugSettings
-from mqtt_bridge.sample import EventSample, Gap, Sample
+from mqtt_bridge.sample import EventSample, Gap, MachinePath, Sample
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,6 @@ _READ_CHUNK = 2000  # journal entries per round (one confirmation each)
 # rounds per confirmation round trip (1,700 values/s under load, benchmarks/bridge_throughput.py)
 _ENTRIES_IN_FLIGHT = 20_000
 _CONFIRMS_IN_FLIGHT = 100  # paho's window for the QoS 1 confirmations
-_MAX_COMMAND_BYTES = 64 * 1024  # an NCMD payload larger than this is ignored
 _BD_SEQ_KEY = "\0bdSeq"  # kept text: the bdSeq of the next CONNECT
 
 
@@ -92,6 +94,7 @@ class SparkplugSink(JournalSink):
         self._rebirth_requested = False
         self._rebirths = 0
         self._host: PrimaryHost | None = None
+        self._commands = Commands(settings)
         self._keepalive: asyncio.Task[None] | None = None
         self._published = 0
         self._confirmed_count = 0
@@ -104,10 +107,18 @@ class SparkplugSink(JournalSink):
                         and not (type(item) is Sample and item.late))
         return text
 
+    def sources_live(self, machines: Iterable[MachinePath]) -> None:
+        """The machines whose source is live now (from the OPC UA input, through the app):
+        the others die (DDEATH), those back are born again (`edge_node.py`)."""
+        live = {metrics.device_id(machine) for machine in machines}
+        if self.node.lost(live, self.journal.last_rowid):
+            self._rebirth_requested = True
+        self._wake.set()
+
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.node.stats(), "connected": self.connected,
                 "messages": self._published, "confirmed": self._confirmed_count,
-                "rebirth_requests": self._rebirths}
+                "rebirth_requests": self._rebirths, "commands_ignored": self._commands.ignored}
 
     # -- the connection loop --------------------------------------------------------------
 
@@ -143,10 +154,7 @@ class SparkplugSink(JournalSink):
             entries = self.journal.read(self.cursor, 5000, after=after)
             if not entries:
                 break
-            for entry in entries:
-                kind = metrics.parse(entry.text).kind
-                self.node.learn(entry.key, entry.seq, entry.text,
-                                current=kind not in (metrics.LATE, metrics.GAP))
+            self.node.learn_rows(entries)
             after = entries[-1].rowid
             await asyncio.sleep(0)
         self._scanned = True
@@ -232,18 +240,11 @@ class SparkplugSink(JournalSink):
     def _on_message(self, generation: int, topic: str, data: bytes) -> None:
         if generation != self._generation:
             return
-        settings = self.settings
-        if topic == settings.topic("NCMD"):
-            if len(data) > _MAX_COMMAND_BYTES:
-                log.warning("Sparkplug NCMD on %s ignored: %d bytes, more than %d", topic,
-                            len(data), _MAX_COMMAND_BYTES)
-            elif payload.is_rebirth_request(data):
+        if self._commands.concerns(topic):
+            if self._commands.rebirth_requested(topic, data):
                 self._rebirth_requested = True
                 self._rebirths += 1
                 self._wake.set()
-            else:
-                log.warning("Sparkplug NCMD on %s ignored: only 'Node Control/Rebirth' = true "
-                            "is understood", topic)
         elif self._host is not None and topic == self._host.topic and self._host.observe(data):
             self._wake.set()
 
@@ -278,7 +279,8 @@ class SparkplugSink(JournalSink):
         """Births, then data, until the connection drops (False) or the node leaves on purpose
         (True: closing, or the primary host went offline)."""
         settings = self.settings
-        client.subscribe(settings.topic("NCMD"), qos=1)
+        for topic in self._commands.topics:
+            client.subscribe(topic, qos=1)
         if settings.state_topic is not None:
             self._host = host = PrimaryHost(settings.state_topic)  # STATE is retained: anew
             client.subscribe(settings.state_topic, qos=1)
@@ -296,6 +298,8 @@ class SparkplugSink(JournalSink):
                             "and waits for it", settings.primary_host_id)
                 await self._goodbye(client, rounds)
                 return True
+            for topic, data in self.node.deaths_due(read_upto, _now_ms()):
+                client.publish(topic, data, qos=0, retain=False)
             if self._rebirth_requested:
                 self._births(client)
             if sum(r[2] for r in rounds) < _ENTRIES_IN_FLIGHT:
