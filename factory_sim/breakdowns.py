@@ -128,7 +128,7 @@ class Breakdowns:
             cell.set_activity(Activity.REPAIR)
             yield env.timeout(calendar.add_working_time(env.now, self._repair_time) - env.now)
         reset_due = calendar.add_working_time(env.now, maintenance.reset) - env.now
-        yield from cell.await_reset(reset_due)
+        yield from cell.commands.await_reset(reset_due)
         cell.clear_alarm(alarm_id)
         cell.publish(RepairCompleted(
             env.now, cell.id, alarm_id,

@@ -116,7 +116,7 @@ class CobotSafety(CellPart):
         self._publish()
         cell.raise_alarm(alarm_id, AlarmKind.PROTECTIVE_STOP,
                          f"{cell.spec.name}: protective stop, reset required")
-        yield from cell.await_reset(duration)
+        yield from cell.commands.await_reset(duration)
         self.protective_stop = False
         cell.clear_alarm(alarm_id)
         self._publish()

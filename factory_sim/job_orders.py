@@ -197,12 +197,12 @@ class JobOrderBook:
 
     def pause(self, job_order_id: str) -> None:
         order = self._order(job_order_id, "Pause", S.RUNNING)
-        self._cell.hold_job()
+        self._cell.commands.hold_job()
         self._move(order, S.INTERRUPTED)
 
     def resume(self, job_order_id: str) -> None:
         order = self._order(job_order_id, "Resume", S.INTERRUPTED)
-        self._cell.release_job()
+        self._cell.commands.release_job()
         self._move(order, S.RUNNING)
 
     def stop(self, job_order_id: str) -> None:
@@ -302,7 +302,7 @@ class JobOrderBook:
         return True
 
     def _end(self, order: JobOrder, state: JobOrderState) -> None:
-        self._cell.end_job()
+        self._cell.commands.end_job()
         self._account(order)
         order.ended_at = self._cell.env.now
         self._move(order, state)

@@ -92,7 +92,7 @@ class Line:
             dispatch="live", sequencing="local" if first is not None
             and first.coupling.job_orders else "none",
             slack=scenario.dispatch.sequencing_slack,
-            setup=first.setup_needed if first is not None else None,
+            setup=first.changeover.needed if first is not None else None,
             believed_down=self.information.believed_down,
             upcoming=lambda order: order.product.routing, network=self.network,
             # Network down: around the cells the planner believes down (as of what reached

@@ -18,7 +18,8 @@ from datetime import datetime
 
 import simpy
 
-from factory_sim.cell import Cell, CommandRejected
+from factory_sim.cell import Cell
+from factory_sim.cell_commands import CommandRejected
 from factory_sim.cell_parts import CobotSafety, LaserStates, PackMLStates, PressBrakeTooling
 from factory_sim.events import AlarmRaised, EventBus, Subscriber
 from factory_sim.external_dispatch import ExternalDispatch
@@ -166,8 +167,8 @@ class Plant:
         tool = tooling.tool if tooling is not None else None
         return CellSnapshot(
             activity=cell.activity or Activity.STARVED,
-            power_kw=cell.power_kw,
-            energy_kwh=cell.energy_until_now(),
+            power_kw=cell.energy.power_kw,
+            energy_kwh=cell.energy.until_now(),
             good=cell.good,
             scrap=cell.scrap,
             rework=cell.rework,
@@ -217,13 +218,13 @@ class Plant:
     # -- operator commands (what an OPC UA method call turns into) -------------------------
 
     def stop_cell(self, cell_id: str) -> None:
-        self._cells[cell_id].stop()
+        self._cells[cell_id].commands.stop()
 
     def start_cell(self, cell_id: str) -> None:
-        self._cells[cell_id].start()
+        self._cells[cell_id].commands.start()
 
     def reset_fault(self, cell_id: str) -> None:
-        self._cells[cell_id].reset_fault()
+        self._cells[cell_id].commands.reset_fault()
 
     # -- job orders (what Job Management over OPC UA turns into) ----------------------------
 

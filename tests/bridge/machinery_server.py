@@ -27,14 +27,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from asyncua import Server, ua
-from asyncua.common.structures104 import new_struct, new_struct_field
 from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.history import HistoryDict
-from asyncua.ua.ua_binary import Primitives
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from opcua_server.testing import free_port as free_port  # the bridge tests import it here
+from tests.bridge.machinery_types import ServerTypes
 
 MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
 VENDOR_URI = "urn:factory-sim:tests:vendor-machines"
@@ -42,9 +41,6 @@ VENDOR_URI = "urn:factory-sim:tests:vendor-machines"
 OUTSIDE_MACHINE = "Robot1"  # a machine outside the Machines folder
 
 MACHINES_FOLDER = 1001
-MACHINE_IDENTIFICATION_TYPE = 1012
-MACHINERY_ITEM_STATE_TYPE = 1002
-MACHINERY_OPERATION_COUNTER_TYPE = 1009
 
 # variable name -> (group object path below the machine, initial value, historized)
 VARIABLES: dict[str, tuple[tuple[str, ...], object, bool]] = {
@@ -247,9 +243,10 @@ class MachineryServer:
         self._nodes.clear()
         objects = server.nodes.objects
         self.vendor_ns = await server.register_namespace(VENDOR_URI)
+        self.types = ServerTypes(self.vendor_ns)
         if self.with_machinery:
             self.mns = await server.register_namespace(MACHINERY_URI)
-            await self._add_types()
+            await self.types.define_machinery(server, self.mns)
             self.machines_folder = await objects.add_folder(
                 ua.NodeId(MACHINES_FOLDER, self.mns), ua.QualifiedName("Machines", self.mns)
             )
@@ -258,7 +255,7 @@ class MachineryServer:
         utilities = await objects.add_object(self.vendor_ns, "Utilities")
         await utilities.add_variable(self.vendor_ns, "CompressedAirPressure", 6.1)
         if self.structures:
-            await self._add_structures()
+            await self.types.define_structures(server)
         await server.start()
         if self.with_machinery:
             for name in self.initial_machines:
@@ -267,74 +264,19 @@ class MachineryServer:
             cell = await objects.add_object(self.vendor_ns, "WeldingCell")
             await self._add_machine(OUTSIDE_MACHINE, parent=cell)
 
-    async def _add_structures(self) -> None:
-        """A `ToolWearDataType` {Tool: String, Wear: Double, Cycles: UInt32, Limits: Range,
-        Samples: Double[]} inside a `ToolRecordDataType` {Station: Int32, Wear: ToolWear}; each
-        machine's Monitoring gets a variable `ToolRecord` of it, and `Mystery`: a value of a
-        type the server does not describe."""
-        vns = self.vendor_ns
-        wear, _ = await new_struct(self._server, vns, "ToolWearDataType", [
-            new_struct_field("Tool", ua.VariantType.String),
-            new_struct_field("Wear", ua.VariantType.Double),
-            new_struct_field("Cycles", ua.VariantType.UInt32),
-            new_struct_field("Limits", ua.NodeId(ua.ObjectIds.Range)),
-            new_struct_field("Samples", ua.VariantType.Double, array=True)])
-        record, (record_encoding, *_) = await new_struct(self._server, vns, "ToolRecordDataType", [
-            new_struct_field("Station", ua.VariantType.Int32),
-            new_struct_field("Wear", wear)])
-        self.record_encoding, self.record_type = record_encoding.nodeid, record.nodeid
-
-    async def _add_structure_variables(self, name: str, monitoring, nodes: dict) -> None:
-        vns = self.vendor_ns
-        nodes["ToolRecord"] = (await monitoring.add_variable(
-            ua.NodeId(f"{name}.ToolRecord", vns), ua.QualifiedName("ToolRecord", vns),
-            ua.Variant(self.tool_record_value(1, "punch-7", 12.5, 4000)),
-            datatype=self.record_type)).nodeid
-        mystery = ua.ExtensionObject(TypeId=ua.NodeId(9999, vns), Body=b"\x01\x02\x03")
-        nodes["Mystery"] = (await monitoring.add_variable(
-            ua.NodeId(f"{name}.Mystery", vns), ua.QualifiedName("Mystery", vns),
-            ua.Variant(mystery), datatype=ua.NodeId(ua.ObjectIds.Structure))).nodeid
-
-    def tool_record_value(self, station: int, tool: str, wear: float,
-                          cycles: int) -> ua.ExtensionObject:
-        """A `ToolRecordDataType` value, encoded by hand as OPC UA binary."""
-        p = Primitives
-        body = b"".join((
-            p.Int32.pack(station), p.String.pack(tool), p.Double.pack(wear),
-            p.UInt32.pack(cycles), p.Double.pack(0.0), p.Double.pack(100.0),  # Range Low, High
-            p.Int32.pack(2), p.Double.pack(wear - 1), p.Double.pack(wear)))
-        return ua.ExtensionObject(TypeId=self.record_encoding, Body=body)
-
     def set_tool_record(self, machine: str, station: int, tool: str, wear: float,
                         cycles: int) -> None:
         now = datetime.now(UTC)
-        value = ua.Variant(self.tool_record_value(station, tool, wear, cycles))
+        value = ua.Variant(self.types.tool_record_value(station, tool, wear, cycles))
         self.call(self._server.write_attribute_value(self._nodes[machine]["ToolRecord"],
                                                      ua.DataValue(value, SourceTimestamp=now,
                                                                   ServerTimestamp=now)))
-
-    async def _add_types(self) -> None:
-        ns = self.mns
-        base = self._server.nodes.base_object_type
-        self.identification_type = await base.add_object_type(
-            ua.NodeId(MACHINE_IDENTIFICATION_TYPE, ns),
-            ua.QualifiedName("MachineIdentificationType", ns),
-        )
-        self.state_type = await base.add_object_type(
-            ua.NodeId(MACHINERY_ITEM_STATE_TYPE, ns),
-            ua.QualifiedName("MachineryItemState_StateMachineType", ns),
-        )
-        self.counter_type = await base.add_object_type(
-            ua.NodeId(MACHINERY_OPERATION_COUNTER_TYPE, ns),
-            ua.QualifiedName("MachineryOperationCounterType", ns),
-        )
-        self.machine_type = await base.add_object_type(self.vendor_ns, "PressBrakeType")
 
     async def _add_machine(self, name: str, parent=None) -> None:
         ns, vns = self.mns, self.vendor_ns
         parent = parent or self.machines_folder
         machine = await parent.add_object(
-            ua.NodeId(f"{name}", vns), ua.QualifiedName(name, vns), objecttype=self.machine_type
+            ua.NodeId(f"{name}", vns), ua.QualifiedName(name, vns), objecttype=self.types.machine
         )
         await machine.write_attribute(
             ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(1, ua.VariantType.Byte))
@@ -343,7 +285,7 @@ class MachineryServer:
             ("Identification",): await machine.add_object(
                 ua.NodeId(f"{name}.Identification", vns),
                 ua.QualifiedName("Identification", vns),
-                objecttype=self.identification_type,
+                objecttype=self.types.identification,
             ),
         }
         blocks = await machine.add_folder(
@@ -353,12 +295,12 @@ class MachineryServer:
         groups[("MachineryBuildingBlocks", "MachineryItemState")] = await blocks.add_object(
             ua.NodeId(f"{name}.MachineryItemState", vns),
             ua.QualifiedName("MachineryItemState", ns),
-            objecttype=self.state_type,
+            objecttype=self.types.state,
         )
         groups[("MachineryBuildingBlocks", "OperationCounters")] = await blocks.add_object(
             ua.NodeId(f"{name}.OperationCounters", vns),
             ua.QualifiedName("OperationCounters", ns),
-            objecttype=self.counter_type,
+            objecttype=self.types.counter,
         )
         groups[("Monitoring",)] = await machine.add_object(
             ua.NodeId(f"{name}.Monitoring", vns), ua.QualifiedName("Monitoring", vns)
@@ -385,7 +327,7 @@ class MachineryServer:
                 await self._server.historize_node_data_change(node, period=None, count=0)
             nodes[variable] = node.nodeid
         if self.structures:
-            await self._add_structure_variables(name, groups[("Monitoring",)], nodes)
+            await self.types.add_structure_variables(name, groups[("Monitoring",)], nodes)
         # asyncua historizes the event types a node declares with GeneratesEvent.
         await machine.add_reference(
             ua.NodeId(ua.ObjectIds.AlarmConditionType), ua.ObjectIds.GeneratesEvent
