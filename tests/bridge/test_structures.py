@@ -48,6 +48,12 @@ async def test_a_servers_own_structures_arrive_with_their_field_names(
             messages = await settle(recorder, lambda m: (last(m, TOOL_RECORD) or {}).get(
                 "value", {}).get("Station") == 3)
             stats = bridge.stats()["opcua"]
+            # read while the bridge runs: its time-series sink may still be delivering
+            cycles = await asyncio.to_thread(values_of, victoria_metrics,
+                                             '{__name__="monitoring_ToolRecord_Wear_Cycles"}', 9000)
+            samples = await asyncio.to_thread(
+                values_of, victoria_metrics, '{__name__="monitoring_ToolRecord_Wear_Samples_1"}',
+                61.5)
     finally:
         recorder.close()
         server.stop()
@@ -59,11 +65,7 @@ async def test_a_servers_own_structures_arrive_with_their_field_names(
     assert "not described by the server" in mystery["decodeError"]
     assert mystery["body"] == "010203"
     assert stats["decode_errors"] >= 1
-    cycles = await asyncio.to_thread(values_of, victoria_metrics,
-                                     '{__name__="monitoring_ToolRecord_Wear_Cycles"}', 9000)
     assert cycles == {4000, 9000}
-    samples = await asyncio.to_thread(values_of, victoria_metrics,
-                                      '{__name__="monitoring_ToolRecord_Wear_Samples_1"}', 61.5)
     assert 61.5 in samples
 
 

@@ -68,6 +68,11 @@ def local_commands(work: Path, broker_url: str, store_url: str) -> list[tuple]:
         bridge = replace_option(bridge, "--mqtt", broker_url)
         bridge = replace_option(bridge, "--influx", store_url)
         bridge = replace_option(bridge, "--state-dir", str(work / f"bridge-{site}"))
+        # the files the compose file bind-mounts into the bridge (its [[nodes]]), from the clone
+        for volume in bridge_service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("./") and option(bridge, "--config") == target:
+                bridge = replace_option(bridge, "--config", str(ROOT / source))
         bridge_env = {k: v for k, v in bridge_service["environment"].items()
                       if k.startswith("FACTORY_SIM_BRIDGE_")}
         # The token file influxdb's setup writes in the stack (VictoriaMetrics takes any).
