@@ -247,9 +247,21 @@ class VictoriaMetrics(Service):
         deadline = time.monotonic() + timeout
         while True:
             series = self.export(match)
-            if sum(len(s["values"]) for s in series) >= count or time.monotonic() > deadline:
+            if (found := sum(len(s["values"]) for s in series)) >= count:
                 return series
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{match}: {found} of {count} samples within {timeout:g} s")
             time.sleep(0.1)
+
+
+def condition_name(condition: Callable[..., object]) -> str:
+    """Where a waited-for condition is written (`<lambda>` at tests/...py:123), for the failure."""
+    code = getattr(condition, "__code__", None)
+    name = getattr(condition, "__qualname__", repr(condition))
+    if code is None:
+        return name
+    return f"{name} at {os.path.relpath(code.co_filename)}:{code.co_firstlineno}"
 
 
 @dataclass(frozen=True)
@@ -324,9 +336,14 @@ class MqttRecorder:
     def wait_until(
         self, done: Callable[[list[Received]], bool], timeout: float = 30.0
     ) -> list[Received]:
-        """Wait until `done(messages)` holds (or the timeout passes); returns the messages."""
+        """Wait until `done(messages)` holds and return the messages; fail the test, naming the
+        condition, if it does not hold within `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while not done(messages := self.snapshot()) and time.monotonic() < deadline:
+        while not done(messages := self.snapshot()):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not met within {timeout:g} s: {condition_name(done)} "
+                    f"({len(messages)} messages on {self._topic})")
             time.sleep(0.05)
         return messages
 

@@ -20,16 +20,20 @@ from mqtt_bridge.inputs.opcua.values import json_value
 from mqtt_bridge.journal import Journal
 from mqtt_bridge.sample import EventSample, Gap, Sample
 from tests.bridge.machinery_server import MachineryServer
+from tests.services import condition_name
 
 TEMPERATURE_KEY = "factory/Plant/Bending/Line1/Press1/Monitoring/Temperature"
 
 
 class Collected(list):
     async def wait_for(self, done: Callable[[list], bool], timeout: float = 20.0) -> None:
-        """Wait until `done(self)` holds; the test's own asserts follow."""
+        """Wait until `done(self)` holds; fail the test, naming it, if not within `timeout` s."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not done(self) and loop.time() < deadline:
+        while not done(self):
+            if loop.time() > deadline:
+                raise AssertionError(f"not met within {timeout:g} s: {condition_name(done)} "
+                                     f"({len(self)} items)")
             await asyncio.sleep(0.02)
 
     def values(self, key: str) -> list[object]:
