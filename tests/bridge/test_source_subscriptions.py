@@ -237,9 +237,9 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
     async with running_source(machinery_server) as (source, got):
         await got.wait_for(lambda g: len(g.values(key)) == 1)
         initial = got.values(key)
-        # asyncua's server never lets a queue overflow, so this test does what a server whose
-        # queue for the variable was full does: it drops the values 2.0 and 3.0 and sets the
-        # Overflow bit on the next one.
+        # asyncua's server discards from a full queue without the Overflow bit (the next test),
+        # so this test does what a server following OPC 10000-4 does: it drops the values 2.0
+        # and 3.0 and sets the Overflow bit on the next one.
         receive = source.subscriptions._on_data
 
         def overflowing(notifications: list) -> None:
@@ -271,3 +271,30 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
         assert [(g.key, g.end) for g in gaps] == [(key, after.source_time)]
         assert got.index(gaps[0]) == got.index(after) - 1 and source.stats()["gaps"] == 1
     assert source.stats()["overflows_lost"] == (0 if historized else 1)
+
+
+async def test_a_burst_beyond_the_queue_size_is_read_from_history_though_no_overflow_bit_says_so(
+    fresh_server: MachineryServer,
+) -> None:
+    """A burst of 100 changes per variable between two publishes, queue size 10: asyncua's
+    server discards the oldest 90 of each without the Overflow bit. A full queue counts as
+    an overflow: the historized Temperature's 100 values all arrive, in order; what the not
+    historized SpindleSpeed lost is a gap record before its first value after the burst."""
+    spindle_key = TEMPERATURE_KEY.replace("Temperature", "SpindleSpeed")
+    temperature = [float(v) for v in range(100, 200)]
+    spindle = [float(v) for v in range(1000, 1100)]
+    async with running_source(fresh_server, queue_size=10) as (source, got):
+        await got.wait_for(lambda g: g.values(TEMPERATURE_KEY) and g.values(spindle_key))
+        initial = got.values(TEMPERATURE_KEY)
+        await write(fresh_server, *[("Press1", name, value) for pair in zip(
+            temperature, spindle, strict=True) for name, value in zip(
+            ("Temperature", "SpindleSpeed"), pair, strict=True)])
+        await got.wait_for(lambda g: temperature[-1] in g.values(TEMPERATURE_KEY)
+                           and spindle[-1] in g.values(spindle_key))
+    assert got.values(TEMPERATURE_KEY) == [*initial, *temperature]
+    assert not [i for i in got if isinstance(i, Gap) and i.key == TEMPERATURE_KEY]
+    (gap,) = [i for i in got if isinstance(i, Gap) and i.key == spindle_key]
+    after = got[got.index(gap) + 1:]
+    received = [s.value for s in after if isinstance(s, Sample) and s.key == spindle_key]
+    assert received == spindle[-len(received):] and len(received) < len(spindle)
+    assert source.stats()["overflows"] == 2 and source.stats()["overflows_lost"] == 1
