@@ -297,8 +297,9 @@ class MqttRecorder:
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        client_id = f"recorder-{free_port()}"
         self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"recorder-{free_port()}",
+            CallbackAPIVersion.VERSION2, client_id=client_id,
             clean_session=not session,
         )
         self._client.reconnect_delay_set(0.1, 0.5)
@@ -307,10 +308,13 @@ class MqttRecorder:
         if tls_ca is not None:
             self._client.tls_set(ca_certs=str(tls_ca))
         self._topic = topic
+        # `settle()` markers come back on a topic of this recorder's own, kept out of `messages`
+        self._marker_topic = f"_test/marker/{client_id}"
+        self._markers: set[bytes] = set()
 
         def on_connect(client: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
             if not reason.is_failure and not flags.session_present:
-                client.subscribe(topic, qos=1)
+                client.subscribe([(topic, 1), (self._marker_topic, 1)])
 
         def on_subscribe(*_args: Any) -> None:
             self._subscribed.set()
@@ -318,7 +322,10 @@ class MqttRecorder:
         def on_message(_c: Any, _u: Any, message: Any) -> None:
             received = Received(message.topic, message.payload, bool(message.retain), message.qos)
             with self._lock:
-                self.messages.append(received)
+                if message.topic == self._marker_topic:
+                    self._markers.add(message.payload)
+                else:
+                    self.messages.append(received)
 
         self._client.on_connect = on_connect
         self._client.on_subscribe = on_subscribe
@@ -347,11 +354,23 @@ class MqttRecorder:
             time.sleep(0.05)
         return messages
 
-    def settle(self, topic: str = "_test/marker") -> list[Received]:
+    def settle(self, topic: str | None = None) -> list[Received]:
         """Publish a marker to ourselves and wait for it: every message the broker queued for us
-        before (e.g. retained ones sent on subscribing) has arrived by then. The subscription
-        must cover `topic`."""
+        before (e.g. retained ones sent on subscribing) has arrived by then. By default the
+        marker goes to this recorder's own marker topic (never in `messages`); a given `topic`
+        must be covered by the subscription (a broker's ACL may allow only some topics)."""
         marker = f"marker-{free_port()}".encode()
+        if topic is None:
+            self._client.publish(self._marker_topic, marker, qos=1)
+            deadline = time.monotonic() + 10
+            while True:
+                with self._lock:  # the messages as the marker found them, not older
+                    if marker in self._markers:
+                        return list(self.messages)
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"settle: no marker back on {self._marker_topic} "
+                                         f"within 10 s")
+                time.sleep(0.05)
         self._client.publish(topic, marker, qos=1)
         messages = self.wait_until(lambda ms: any(m.payload == marker for m in ms), timeout=10)
         return [m for m in messages if m.topic != topic]
