@@ -274,7 +274,7 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
 
 
 async def test_a_burst_beyond_the_queue_size_is_read_from_history_though_no_overflow_bit_says_so(
-    fresh_server: MachineryServer,
+    machinery_server: MachineryServer,
 ) -> None:
     """A burst of 100 changes per variable between two publishes, queue size 10: asyncua's
     server discards the oldest 90 of each without the Overflow bit. A full queue counts as
@@ -283,10 +283,10 @@ async def test_a_burst_beyond_the_queue_size_is_read_from_history_though_no_over
     spindle_key = TEMPERATURE_KEY.replace("Temperature", "SpindleSpeed")
     temperature = [float(v) for v in range(100, 200)]
     spindle = [float(v) for v in range(1000, 1100)]
-    async with running_source(fresh_server, queue_size=10) as (source, got):
+    async with running_source(machinery_server, queue_size=10) as (source, got):
         await got.wait_for(lambda g: g.values(TEMPERATURE_KEY) and g.values(spindle_key))
         initial = got.values(TEMPERATURE_KEY)
-        await write(fresh_server, *[("Press1", name, value) for pair in zip(
+        await write(machinery_server, *[("Press1", name, value) for pair in zip(
             temperature, spindle, strict=True) for name, value in zip(
             ("Temperature", "SpindleSpeed"), pair, strict=True)])
         await got.wait_for(lambda g: temperature[-1] in g.values(TEMPERATURE_KEY)
