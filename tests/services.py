@@ -247,9 +247,21 @@ class VictoriaMetrics(Service):
         deadline = time.monotonic() + timeout
         while True:
             series = self.export(match)
-            if sum(len(s["values"]) for s in series) >= count or time.monotonic() > deadline:
+            if (found := sum(len(s["values"]) for s in series)) >= count:
                 return series
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{match}: {found} of {count} samples within {timeout:g} s")
             time.sleep(0.1)
+
+
+def condition_name(condition: Callable[..., object]) -> str:
+    """Where a waited-for condition is written (`<lambda>` at tests/...py:123), for the failure."""
+    code = getattr(condition, "__code__", None)
+    name = getattr(condition, "__qualname__", repr(condition))
+    if code is None:
+        return name
+    return f"{name} at {os.path.relpath(code.co_filename)}:{code.co_firstlineno}"
 
 
 @dataclass(frozen=True)
@@ -285,8 +297,9 @@ class MqttRecorder:
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        client_id = f"recorder-{free_port()}"
         self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"recorder-{free_port()}",
+            CallbackAPIVersion.VERSION2, client_id=client_id,
             clean_session=not session,
         )
         self._client.reconnect_delay_set(0.1, 0.5)
@@ -295,10 +308,13 @@ class MqttRecorder:
         if tls_ca is not None:
             self._client.tls_set(ca_certs=str(tls_ca))
         self._topic = topic
+        # `settle()` markers come back on a topic of this recorder's own, kept out of `messages`
+        self._marker_topic = f"_test/marker/{client_id}"
+        self._markers: set[bytes] = set()
 
         def on_connect(client: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
             if not reason.is_failure and not flags.session_present:
-                client.subscribe(topic, qos=1)
+                client.subscribe([(topic, 1), (self._marker_topic, 1)])
 
         def on_subscribe(*_args: Any) -> None:
             self._subscribed.set()
@@ -306,7 +322,10 @@ class MqttRecorder:
         def on_message(_c: Any, _u: Any, message: Any) -> None:
             received = Received(message.topic, message.payload, bool(message.retain), message.qos)
             with self._lock:
-                self.messages.append(received)
+                if message.topic == self._marker_topic:
+                    self._markers.add(message.payload)
+                else:
+                    self.messages.append(received)
 
         self._client.on_connect = on_connect
         self._client.on_subscribe = on_subscribe
@@ -324,17 +343,34 @@ class MqttRecorder:
     def wait_until(
         self, done: Callable[[list[Received]], bool], timeout: float = 30.0
     ) -> list[Received]:
-        """Wait until `done(messages)` holds (or the timeout passes); returns the messages."""
+        """Wait until `done(messages)` holds and return the messages; fail the test, naming the
+        condition, if it does not hold within `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while not done(messages := self.snapshot()) and time.monotonic() < deadline:
+        while not done(messages := self.snapshot()):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not met within {timeout:g} s: {condition_name(done)} "
+                    f"({len(messages)} messages on {self._topic})")
             time.sleep(0.05)
         return messages
 
-    def settle(self, topic: str = "_test/marker") -> list[Received]:
+    def settle(self, topic: str | None = None) -> list[Received]:
         """Publish a marker to ourselves and wait for it: every message the broker queued for us
-        before (e.g. retained ones sent on subscribing) has arrived by then. The subscription
-        must cover `topic`."""
+        before (e.g. retained ones sent on subscribing) has arrived by then. By default the
+        marker goes to this recorder's own marker topic (never in `messages`); a given `topic`
+        must be covered by the subscription (a broker's ACL may allow only some topics)."""
         marker = f"marker-{free_port()}".encode()
+        if topic is None:
+            self._client.publish(self._marker_topic, marker, qos=1)
+            deadline = time.monotonic() + 10
+            while True:
+                with self._lock:  # the messages as the marker found them, not older
+                    if marker in self._markers:
+                        return list(self.messages)
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"settle: no marker back on {self._marker_topic} "
+                                         f"within 10 s")
+                time.sleep(0.05)
         self._client.publish(topic, marker, qos=1)
         messages = self.wait_until(lambda ms: any(m.payload == marker for m in ms), timeout=10)
         return [m for m in messages if m.topic != topic]

@@ -29,7 +29,7 @@ from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 from mqtt_bridge.sample import MachinePath, Sample
 from tests.bridge.bridges import running, stop_bridge
 from tests.bridge.machinery_server import MachineryServer, free_port
-from tests.services import MqttRecorder, Received
+from tests.services import MqttRecorder, Received, condition_name
 
 PRESS = "factory/Plant/Bending/Line1/Press1"
 TEMPERATURE = f"{PRESS}/Monitoring/Temperature"  # historized by the server
@@ -192,8 +192,11 @@ def logged(caplog: pytest.LogCaptureFixture, level: int, *words: str) -> bool:
 
 
 async def until(condition, timeout: float = 30.0) -> None:
+    """Wait until `condition()` holds; fail the test, naming it, if not within `timeout` s."""
     deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not met within {timeout:g} s: {condition_name(condition)}")
         await asyncio.sleep(0.05)
 
 

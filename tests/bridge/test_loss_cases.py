@@ -97,7 +97,7 @@ async def test_a_read_back_never_overflows_the_journal_and_every_seq_is_accounte
         assert dropped > 1000
         await asyncio.to_thread(broker.start)
         messages = await settle(recorder, lambda m: set(temperature)
-                                <= set(values(m, TEMPERATURE)), 120)
+                                <= set(values(m, TEMPERATURE)), 60)
         await until(lambda: sink.stats()["pending"] == 0)
         after = bridge.journal.stats()["dropped"]
     assert after == dropped, f"the read-back overflowed the journal: {after - dropped} dropped"

@@ -117,7 +117,7 @@ async def test_samples_and_events_reach_subscribers_in_order_with_valid_payloads
                 assert await sink.flush(timeout=30)
                 stats = sink.stats()
                 late = MqttRecorder(mosquitto, "#")
-                retained = late.settle("_test/marker")
+                retained = late.settle()
                 late.close()
             expected = len(parts) + len(odd) + len(alarms) + 1
             messages = live.wait_until(lambda m: len(m) >= expected + 2)  # + online, offline
@@ -190,7 +190,7 @@ async def test_machine_batches_carry_every_update_with_its_own_topic_and_seq(
                 assert await sink.flush(timeout=30)
                 stats = sink.stats()
                 late = MqttRecorder(mosquitto, "uns/#")
-                retained = late.settle("_test/marker")
+                retained = late.settle()
                 late.close()
             messages = live.wait_until(
                 lambda m: sum(1 for _ in updates(m)) >= len(parts) + len(strokes) + len(power)

@@ -20,16 +20,20 @@ from mqtt_bridge.inputs.opcua.values import json_value
 from mqtt_bridge.journal import Journal
 from mqtt_bridge.sample import EventSample, Gap, Sample
 from tests.bridge.machinery_server import MachineryServer
+from tests.services import condition_name
 
 TEMPERATURE_KEY = "factory/Plant/Bending/Line1/Press1/Monitoring/Temperature"
 
 
 class Collected(list):
     async def wait_for(self, done: Callable[[list], bool], timeout: float = 20.0) -> None:
-        """Wait until `done(self)` holds; the test's own asserts follow."""
+        """Wait until `done(self)` holds; fail the test, naming it, if not within `timeout` s."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not done(self) and loop.time() < deadline:
+        while not done(self):
+            if loop.time() > deadline:
+                raise AssertionError(f"not met within {timeout:g} s: {condition_name(done)} "
+                                     f"({len(self)} items)")
             await asyncio.sleep(0.02)
 
     def values(self, key: str) -> list[object]:
@@ -233,9 +237,9 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
     async with running_source(machinery_server) as (source, got):
         await got.wait_for(lambda g: len(g.values(key)) == 1)
         initial = got.values(key)
-        # asyncua's server never lets a queue overflow, so this test does what a server whose
-        # queue for the variable was full does: it drops the values 2.0 and 3.0 and sets the
-        # Overflow bit on the next one.
+        # asyncua's server discards from a full queue without the Overflow bit (the next test),
+        # so this test does what a server following OPC 10000-4 does: it drops the values 2.0
+        # and 3.0 and sets the Overflow bit on the next one.
         receive = source.subscriptions._on_data
 
         def overflowing(notifications: list) -> None:
@@ -267,3 +271,30 @@ async def test_values_a_server_dropped_from_a_full_queue_are_read_from_history(
         assert [(g.key, g.end) for g in gaps] == [(key, after.source_time)]
         assert got.index(gaps[0]) == got.index(after) - 1 and source.stats()["gaps"] == 1
     assert source.stats()["overflows_lost"] == (0 if historized else 1)
+
+
+async def test_a_burst_beyond_the_queue_size_is_read_from_history_though_no_overflow_bit_says_so(
+    machinery_server: MachineryServer,
+) -> None:
+    """A burst of 100 changes per variable between two publishes, queue size 10: asyncua's
+    server discards the oldest 90 of each without the Overflow bit. A full queue counts as
+    an overflow: the historized Temperature's 100 values all arrive, in order; what the not
+    historized SpindleSpeed lost is a gap record before its first value after the burst."""
+    spindle_key = TEMPERATURE_KEY.replace("Temperature", "SpindleSpeed")
+    temperature = [float(v) for v in range(100, 200)]
+    spindle = [float(v) for v in range(1000, 1100)]
+    async with running_source(machinery_server, queue_size=10) as (source, got):
+        await got.wait_for(lambda g: g.values(TEMPERATURE_KEY) and g.values(spindle_key))
+        initial = got.values(TEMPERATURE_KEY)
+        await write(machinery_server, *[("Press1", name, value) for pair in zip(
+            temperature, spindle, strict=True) for name, value in zip(
+            ("Temperature", "SpindleSpeed"), pair, strict=True)])
+        await got.wait_for(lambda g: temperature[-1] in g.values(TEMPERATURE_KEY)
+                           and spindle[-1] in g.values(spindle_key))
+    assert got.values(TEMPERATURE_KEY) == [*initial, *temperature]
+    assert not [i for i in got if isinstance(i, Gap) and i.key == TEMPERATURE_KEY]
+    (gap,) = [i for i in got if isinstance(i, Gap) and i.key == spindle_key]
+    after = got[got.index(gap) + 1:]
+    received = [s.value for s in after if isinstance(s, Sample) and s.key == spindle_key]
+    assert received == spindle[-len(received):] and len(received) < len(spindle)
+    assert source.stats()["overflows"] == 2 and source.stats()["overflows_lost"] == 1

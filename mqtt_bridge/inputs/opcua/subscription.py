@@ -23,6 +23,7 @@ from asyncua.common.subscription import Subscription
 from mqtt_bridge.inputs.opcua import asyncua_adapter
 from mqtt_bridge.inputs.opcua.discovery import Machine, Variable
 from mqtt_bridge.inputs.opcua.events import event_filter
+from mqtt_bridge.inputs.opcua.gate import mark_full_queues
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
 from mqtt_bridge.sample import MachinePath
 
@@ -52,9 +53,10 @@ class PublishedSubscription(Subscription):
     """A Subscription whose publish callback hands whole notification lists on."""
 
     def __init__(self, session: object, params: ua.CreateSubscriptionParameters,
-                 on_data: OnData, on_events: OnEvents) -> None:
+                 on_data: OnData, on_events: OnEvents, queue_size: int = 0) -> None:
         super().__init__(session, params, handler=None, queue_maxsize=1)
         self._on_data, self._on_events = on_data, on_events
+        self._queue_size = queue_size  # requested per data item: a full one may have overflowed
         # With a second PublishRequest in flight, responses are handed on one after the
         # other, in the order they arrived.
         self._in_order = asyncio.Lock()
@@ -89,6 +91,7 @@ class PublishedSubscription(Subscription):
                 # A busy loop makes large publish responses; handing them on in chunks lets
                 # the sinks (and their acknowledgements) run in between.
                 items = notification.MonitoredItems
+                mark_full_queues(items, self._queue_size)
                 for start in range(0, len(items), EMIT_CHUNK):
                     if start:
                         await asyncio.sleep(0)
@@ -138,7 +141,8 @@ class Subscriptions:
         # looked up at each call: a test may intercept notifications on a running session
         sub = PublishedSubscription(client.uaclient.session, params,
                                     lambda items: self._on_data(items),
-                                    lambda events: self._on_events(events))
+                                    lambda events: self._on_events(events),
+                                    self.settings.queue_size)
         await sub.init()
         sub.pipeline_publish_requests()
         self._sub = sub
