@@ -9,6 +9,7 @@ CPU per message, benchmarks/bridge_delivery.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -43,3 +44,21 @@ async def _keep_alive(client: mqtt.Client) -> None:
     while client.socket() is not None:
         await asyncio.sleep(1.0)
         client.loop_misc()
+
+
+async def release(client: mqtt.Client, loop: asyncio.AbstractEventLoop,
+                  keepalive: asyncio.Task[None] | None) -> None:
+    """Send DISCONNECT (if the socket is still open), let go of the socket and stop the
+    keep-alive task `drive` started: what a sink does when it closes or reconnects."""
+    with contextlib.suppress(Exception):
+        client.disconnect()
+    deadline = loop.time() + 1.0
+    while client.socket() is not None and loop.time() < deadline:
+        await asyncio.sleep(0.01)  # the loop writes the DISCONNECT; paho then closes
+    sock = client.socket()
+    if sock is not None:  # a broker that does not read: close it ourselves
+        loop.remove_reader(sock)
+        loop.remove_writer(sock)
+        sock.close()
+    if keepalive is not None:
+        keepalive.cancel()

@@ -31,7 +31,6 @@ sees a duplicate delivery at most) before its birth message and the journal's ba
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from datetime import UTC, datetime
@@ -213,20 +212,8 @@ class MqttSink(JournalSink):
         """Send DISCONNECT (if the socket is still open) and let go of the socket."""
         self.connected = False
         self._client = None
-        with contextlib.suppress(Exception):
-            client.disconnect()
-        loop = self._loop
-        deadline = loop.time() + 1.0
-        while client.socket() is not None and loop.time() < deadline:
-            await asyncio.sleep(0.01)  # the loop writes the DISCONNECT; paho then closes
-        sock = client.socket()
-        if sock is not None:  # a broker that does not read: close it ourselves
-            loop.remove_reader(sock)
-            loop.remove_writer(sock)
-            sock.close()
-        keepalive = getattr(self, "_keepalive", None)
-        if keepalive is not None:
-            keepalive.cancel()
+        keepalive, self._keepalive = getattr(self, "_keepalive", None), None
+        await external_loop.release(client, self._loop, keepalive)
 
     # -- publishing ---------------------------------------------------------------------------
 

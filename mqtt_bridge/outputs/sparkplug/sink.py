@@ -26,7 +26,6 @@ A clean stop publishes the NDEATH itself (QoS 1) before it disconnects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -252,20 +251,8 @@ class SparkplugSink(JournalSink):
         """Send DISCONNECT (if the socket is still open) and let go of the socket."""
         self.connected = False
         self._client = None
-        with contextlib.suppress(Exception):
-            client.disconnect()
-        loop = self._loop
-        deadline = loop.time() + 1.0
-        while client.socket() is not None and loop.time() < deadline:
-            await asyncio.sleep(0.01)  # the loop writes the DISCONNECT; paho then closes
-        sock = client.socket()
-        if sock is not None:  # a broker that does not read: close it ourselves
-            loop.remove_reader(sock)
-            loop.remove_writer(sock)
-            sock.close()
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
+        keepalive, self._keepalive = self._keepalive, None
+        await external_loop.release(client, self._loop, keepalive)
 
     # -- publishing -----------------------------------------------------------------------
 
