@@ -86,6 +86,9 @@ class JobManagement:
         self._notifiers: tuple[ua.NodeId, ...] = ()
         self._server = None
         self._changed_at: float | None = None
+        # JobOrderList's entries by job order: (its request, its state, the structure), so a
+        # tick rebuilds only the entries that changed (the whole list was 30 % of the server)
+        self._entries: dict[str, tuple[object, object, object]] = {}
 
     # ---- building ----
     def build(self, batch: NodeBatch) -> None:
@@ -175,7 +178,16 @@ class JobManagement:
             self._changed_at = None
 
     def _write_list(self, writes: Writes, time: float) -> None:
-        entries = [self.values.job_order_and_state(o) for o in self.book.orders.values()]
+        cached, entries = self._entries, []
+        for order in self.book.orders.values():
+            known = cached.get(order.id)
+            if known is None or known[0] is not order.request or known[1] != order.state:
+                known = (order.request, order.state, self.values.job_order_and_state(order))
+                cached[order.id] = known
+            entries.append(known[2])
+        if len(cached) > len(entries):  # cleared job orders are forgotten
+            for job_order_id in cached.keys() - self.book.orders.keys():
+                del cached[job_order_id]
         writes.value(self.job_order_list,
                      ua.Variant(entries, ua.VariantType.ExtensionObject, is_array=True), time)
 
