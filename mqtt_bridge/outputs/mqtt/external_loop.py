@@ -62,3 +62,15 @@ async def release(client: mqtt.Client, loop: asyncio.AbstractEventLoop,
         sock.close()
     if keepalive is not None:
         keepalive.cancel()
+
+
+async def connack_refusal(connack: asyncio.Future[Any], timeout: float) -> str | None:
+    """None once the broker accepted the CONNECT (`connack` gets paho's reason code), else
+    why not: its refusal, or "no CONNACK" after `timeout` seconds."""
+    try:
+        reason = await asyncio.wait_for(asyncio.shield(connack), timeout)
+    except TimeoutError:
+        return "no CONNACK"
+    if reason is None or getattr(reason, "is_failure", True):
+        return str(reason)
+    return None

@@ -175,11 +175,8 @@ class MqttSink(JournalSink):
         except (OSError, ValueError) as exc:
             raise _ConnectFailed(f"MQTT broker {self._brokers.current}: {exc}") from None
         self._keepalive = external_loop.drive(client, self._loop)
-        try:
-            reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
-        except TimeoutError:
-            reason = "no CONNACK"
-        if reason is None or getattr(reason, "is_failure", True):
+        reason = await external_loop.connack_refusal(self._connack, _CONNACK_TIMEOUT)
+        if reason is not None:
             await self._shut(client)
             raise _ConnectFailed(f"MQTT broker {self._brokers.current} refused the connection: "
                                  f"{reason}")

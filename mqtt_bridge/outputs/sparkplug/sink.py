@@ -203,11 +203,8 @@ class SparkplugSink(JournalSink):
         self.node.connect_sent()
         self.journal.keep(self.cursor, {_BD_SEQ_KEY: str(self.node.next_bd_seq)})
         self._keepalive = external_loop.drive(client, loop)  # paho on this loop, as MqttSink
-        try:
-            reason = await asyncio.wait_for(asyncio.shield(self._connack), _CONNACK_TIMEOUT)
-        except TimeoutError:
-            reason = "no CONNACK"
-        if reason is None or getattr(reason, "is_failure", True):
+        reason = await external_loop.connack_refusal(self._connack, _CONNACK_TIMEOUT)
+        if reason is not None:
             await self._shut(client)
             raise _ConnectFailed(f"Sparkplug broker {settings.url} refused the connection: "
                                  f"{reason}")
