@@ -74,13 +74,15 @@ def json_default(value: object) -> object:
     return str(value)
 
 
-def _finite(value: object) -> object:
+def finite(value: object) -> object:
+    """`value` with NaN and the infinities as the strings JSON can carry, in lists and dicts
+    too."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite(v) for k, v in value.items()}
     return value
 
 
@@ -95,7 +97,7 @@ def _dumps(document: dict[str, Any]) -> bytes:
 
 def sample_document(sample: Sample, seq: int) -> dict[str, Any]:
     return {
-        "value": _finite(sample.value),
+        "value": finite(sample.value),
         "sourceTimestamp": timestamp(sample.source_time),
         "serverTimestamp": timestamp(sample.server_time),
         "status": sample.status,
@@ -111,7 +113,7 @@ def event_document(event: EventSample, seq: int) -> dict[str, Any]:
         "time": timestamp(event.time),
         "severity": event.severity,
         "message": event.message,
-        "fields": _finite(event.fields),
+        "fields": finite(event.fields),
         "seq": seq,
         "cellType": event.machine.cell_type,
     }
@@ -156,12 +158,12 @@ def encode_text(item: Sample | EventSample | Gap, seq: int) -> str:
 def _value_text(value: object) -> str:
     kind = type(value)
     if kind is float:
-        return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(_finite(value))
+        return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(finite(value))
     if kind is int:
         return int.__repr__(value)
     if kind is str:
         return _ENCODER.encode(value)
-    return _ENCODER.encode(_finite(value))
+    return _ENCODER.encode(finite(value))
 
 
 @functools.lru_cache(maxsize=4096)  # a publish response repeats a few timestamps many times

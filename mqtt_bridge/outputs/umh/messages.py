@@ -48,7 +48,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mqtt_bridge.outputs.mqtt.payload import json_default, timestamp
+from mqtt_bridge.outputs.mqtt.payload import finite, json_default, timestamp
 from mqtt_bridge.outputs.umh import states
 from mqtt_bridge.outputs.umh.topics import level, location, path_levels
 from mqtt_bridge.sample import EventSample, Gap, Sample
@@ -127,7 +127,7 @@ class UmhEncoder:
         kind = event.key.rsplit("/", 1)[1]  # "events" or "alarms"
         document = {"eventType": event.event_type, "timestamp_ms": timestamp_ms(event.time),
                     "severity": event.severity, "message": event.message,
-                    "fields": _finite(event.fields), "seq": seq}
+                    "fields": finite(event.fields), "seq": seq}
         record = [seq, document["timestamp_ms"]]
         return (f"s\t{where}/_local/delivery\t{_dumps(kind)}\t{_dumps(record)}\n"
                 f"m\t{where}/_local/{kind}\t{_dumps(document)}")
@@ -288,14 +288,4 @@ def _number(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return value if type(value) is int else None
-
-
-def _finite(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    return value
 
