@@ -77,8 +77,10 @@ class JobManagement:
     """The Job Management AddIn of one machine."""
 
     def __init__(self, machine_node: ua.NodeId, cell, book: JobOrderBook, ns: Namespaces,
-                 values: JobValues, products, after: Callable[[], Awaitable[None]]) -> None:
+                 values: JobValues, products, after: Callable[[], Awaitable[None]],
+                 list_interval_s: float = 0.0) -> None:
         self.machine, self.cell, self.book, self.ns = machine_node, cell, book, ns
+        self.list_interval_s = list_interval_s  # JobOrderList's MinimumSamplingInterval
         self.values, self._after = values, after
         self._products = [p for p in products if cell.name in p.cycle]
         self._methods: dict[ua.NodeId, str] = {}
@@ -120,7 +122,9 @@ class JobManagement:
                          else ua.VariantType.ExtensionObject)
                 value = ua.Variant(fixed[name], vtype, is_array=True)
             batch.variable(child(control, name), ua.QualifiedName(name, isa), control, value,
-                           jobs.datatype(ns, kind), value_rank=1)
+                           jobs.datatype(ns, kind), value_rank=1,
+                           sampling_ms=(self.list_interval_s * 1000.0
+                                        if name == "JobOrderList" else None))
         batch.variable(child(control, "MaxDownloadableJobOrders"),
                        ua.QualifiedName("MaxDownloadableJobOrders", isa), control,
                        ua.Variant(self.book.max_downloadable, ua.VariantType.UInt16),
@@ -161,7 +165,7 @@ class JobManagement:
 
     # ---- model events -> address space ----
     def apply(self, event: ev.Event, writes: Writes) -> None:
-        self._changed_at = event.time  # JobOrderList: written once per tick (`publish`)
+        self._changed_at = event.time  # JobOrderList: written by `publish`
         if (isinstance(event, ev.JobOrderChanged) and self._generator is not None
                 and watched(self._server, self._watchers)):
             order = self.book.orders.get(event.job_order_id)
@@ -170,9 +174,11 @@ class JobManagement:
                                       self.values.response(order)))
 
     def publish(self, writes: Writes) -> None:
-        """JobOrderList as it is now, if a job order changed since the last tick (a plant
-        at a high speed changes it thousands of times a second; clients see every change
-        as an event)."""
+        """JobOrderList as it is now, if a job order changed since it was last written. The
+        server calls it at most once per `list_interval_s` of wall time while the plant runs
+        (a plant at a high speed changes its job orders thousands of times a second; clients
+        see every change as an event), at once after a method call and on every tick while
+        paused."""
         if self._changed_at is not None:
             self._write_list(writes, self._changed_at)
             self._changed_at = None

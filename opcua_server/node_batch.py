@@ -63,7 +63,7 @@ class NodeBatch:
 
     def variable(self, nodeid, browse_name, parent, value: ua.Variant, datatype: ua.NodeId,
                  typedef=None, reference=HAS_COMPONENT, access=READ, rule=None,
-                 value_rank=-1) -> ua.NodeId:
+                 value_rank=-1, sampling_ms: float | None = None) -> ua.NodeId:
         if typedef is None:
             typedef = ua.NodeId(
                 ua.ObjectIds.PropertyType if reference == HAS_PROPERTY
@@ -82,6 +82,9 @@ class NodeBatch:
             | ua.NodeAttributesMask.AccessLevel | ua.NodeAttributesMask.UserAccessLevel
             | ua.NodeAttributesMask.Historizing
         )
+        if sampling_ms is not None:  # the fastest the server refreshes the value
+            attrs.MinimumSamplingInterval = sampling_ms
+            attrs.SpecifiedAttributes |= ua.NodeAttributesMask.MinimumSamplingInterval
         self._item(nodeid, browse_name, ua.NodeClass.Variable, parent, reference, typedef, attrs)
         self._rule(nodeid, rule)
         return nodeid

@@ -65,6 +65,10 @@ class ServerSettings:
     paused: bool = False  # start paused (time moves only by Step/Resume)
     tick_s: float = 0.05  # wall seconds between pacing ticks
     kpi_interval_s: float = 1.0  # wall seconds between KPI refreshes
+    # wall seconds between JobOrderList refreshes while the plant runs (its
+    # MinimumSamplingInterval); every change still arrives at once as a job order event, and
+    # the list is refreshed at once after a method call and on every tick while paused
+    job_list_interval_s: float = 1.0
     security: SecuritySettings | None = None  # None: no security
     history: HistorySettings | None = None  # None: no history
     alarms: bool = True  # the machines' alarms as OPC UA conditions
@@ -94,6 +98,7 @@ class SimulationServer:
         self._kpis = KpiAccounting(planned_cycle_time=plant.planned_cycle_time,
                                    cells=list(plant.cells))
         self._kpi_due = 0.0
+        self._job_list_due = 0.0
         self._started = False
         self.aids = IntegratorAids(self)  # test nodes, alarm script, chaos (as settings ask)
 
@@ -303,7 +308,8 @@ class SimulationServer:
             return
         job_management = JobManagement(machine.node, machine.cell, book, self.ns,
                                        JobValues(self.plant.start),
-                                       self.plant.scenario.products, self._after_command)
+                                       self.plant.scenario.products, self._after_command,
+                                       self.settings.job_list_interval_s)
         job_management.build(batch)
         self.job_management[machine.cell.id] = job_management
 
@@ -329,6 +335,7 @@ class SimulationServer:
 
     async def _after_command(self) -> None:
         """After an operator command: let the model react at once, then publish."""
+        self._job_list_due = 0.0  # a client that changed a job order reads the list at once
         await self.pacer.advance_to(self.plant.now)
 
     async def flush(self) -> None:
@@ -340,8 +347,10 @@ class SimulationServer:
         self.control.publish(self._writes)
         self.plant_object.write_shift(self.plant.calendar, self._writes, self.plant.now)
         self.aids.publish(self._writes, self.plant.now)
-        for job_management in self.job_management.values():
-            job_management.publish(self._writes)
+        if self.pacer.paused or loop.time() >= self._job_list_due:
+            self._job_list_due = loop.time() + self.settings.job_list_interval_s
+            for job_management in self.job_management.values():
+                job_management.publish(self._writes)
         await self._writes.apply(self.server)
         if self._alarms is not None:
             await self._alarms.life_cycle.expire()  # timed shelving runs on plant time

@@ -5,7 +5,8 @@ Three kinds: `hardening` (limits asyncua does not enforce, always on, per server
 accepts, per storage instance: `SqliteStorage`), and the speed-ups below (process-wide, so only
 a command opts in).
 
-The measured speed-ups (docs/performance.md, server levers 1 and 4) patch asyncua classes for
+The measured speed-ups (docs/performance.md, server levers 1 and 4, and event fields kept by
+reference) patch asyncua classes for
 the whole process, so a library object never installs them: a command opts in through
 `factory_cli.tuning.speedups(SPEEDUPS)` and they are undone when it ends.
 
@@ -27,7 +28,7 @@ import logging
 
 import asyncua
 
-from opcua_server.asyncua_adapter import datachange, encoding
+from opcua_server.asyncua_adapter import datachange, encoding, event_fields
 
 _logger = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ def version_known(version: str | None = None) -> bool:
 
 
 class Speedups:
-    """Both speed-ups as one `factory_cli.tuning.Speedup`: all or nothing."""
+    """The speed-ups as one `factory_cli.tuning.Speedup`: all or nothing."""
 
-    parts = (datachange, encoding)
+    parts = (datachange, encoding, event_fields)
 
     def supported(self) -> bool:
         return version_known() and all(part.supported() for part in self.parts)

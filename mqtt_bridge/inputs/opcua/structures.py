@@ -24,6 +24,15 @@ cannot decode (a type the server did not describe, a body that does not match) b
 >>> structures.errors
 1
 
+The same body decodes to the same fields, from a bounded cache: a server republishes a
+structure that did not change (a job order list, a count between parts) far more often than
+it makes a new one. The fields are shared between the values that carry them: read them,
+never change them (`Fields`).
+
+>>> structures.decode(ua.ExtensionObject(TypeId=count, Body=body)) is structures.decode(
+...     ua.ExtensionObject(TypeId=count, Body=body))
+True
+
 A field of a subtype of String (ISA-95's quantities are DecimalStrings) is a string:
 
 >>> lot = ua.NodeId(5002, 5)
@@ -37,23 +46,36 @@ A field of a subtype of String (ISA-95's quantities are DecimalStrings) is a str
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from asyncua import Client, ua
 from asyncua.common.utils import Buffer, NotEnoughData
 from asyncua.ua import ua_binary
 
-from mqtt_bridge.inputs.opcua.values import json_value
+from mqtt_bridge.inputs.opcua.values import Fields, json_value
 
 log = logging.getLogger(__name__)
 
 MAX_TYPES = 10_000  # structure types read from one server, at most
 MAX_DEPTH = 16  # nesting of structures inside structures, at most
+CACHE_SIZE = 4096  # decoded bodies kept (the oldest goes first)
 # simple data types of namespace 0 that are another built-in type on the wire
 ALIASES = {288: 7, 289: 7, 290: 11, 291: 12, 292: 12, 293: 13, 294: 13, 295: 12, 17588: 7}
 ENUMERATION = ua.NodeId(ua.ObjectIds.Enumeration)
 
 Definition = tuple[str, ua.StructureDefinition]  # (type name, its definition)
+
+_INT32 = ua_binary.Primitives.Int32.unpack
+_UINT32 = ua_binary.Primitives.UInt32.unpack
+_STRING = ua_binary.Primitives.String.unpack
+_BYTESTRING = ua_binary.Primitives.ByteString.unpack
+# built-in types whose value is plain data as asyncua unpacks it (no json_value needed)
+_PLAIN_PRIMITIVES = frozenset({
+    ua.VariantType.Boolean, ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16,
+    ua.VariantType.UInt16, ua.VariantType.Int32, ua.VariantType.UInt32, ua.VariantType.Int64,
+    ua.VariantType.UInt64, ua.VariantType.Float, ua.VariantType.Double,
+    ua.VariantType.String})
 
 
 class DecodeError(ValueError):
@@ -71,6 +93,8 @@ class Structures:
         self.by_type = by_type if by_type is not None else dict(self.by_encoding)
         self.enumerations = enumerations or set()
         self.errors = 0  # values that could not be decoded
+        self._decoded: dict[tuple[ua.NodeId, bytes], Fields] = {}
+        self._plans: dict[int, tuple[ua.StructureDefinition, list]] = {}
 
     @classmethod
     async def load(cls, client: Client) -> Structures:
@@ -113,11 +137,23 @@ class Structures:
 
     def decode(self, value: ua.ExtensionObject) -> dict[str, Any]:
         """The fields of a structure value by name, or a `decodeError` (counted)."""
-        known = self.by_encoding.get(value.TypeId)
         body = value.Body or b""
+        key = (value.TypeId, bytes(body))
+        fields = self._decoded.get(key)
+        if fields is None:
+            fields = self._decode(value.TypeId, body)
+            if "decodeError" in fields:
+                return fields  # (counted each time it arrives)
+            if len(self._decoded) >= CACHE_SIZE:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[key] = fields
+        return fields
+
+    def _decode(self, type_id: ua.NodeId, body: bytes) -> dict[str, Any]:
+        known = self.by_encoding.get(type_id)
         try:
             if known is None:
-                raise DecodeError(f"type {value.TypeId.to_string()} is not described by the "
+                raise DecodeError(f"type {type_id.to_string()} is not described by the "
                                   "server")
             data = Buffer(body)
             out = self._structure(known, data, 0)
@@ -126,67 +162,82 @@ class Structures:
             return out
         except DecodeError as exc:
             self.errors += 1
-            return {"decodeError": str(exc), "typeId": value.TypeId.to_string(),
+            return {"decodeError": str(exc), "typeId": type_id.to_string(),
                     "body": bytes(body).hex()}
 
-    def _structure(self, known: Definition, data: Buffer, depth: int) -> dict[str, Any]:
+    def _structure(self, known: Definition, data: Buffer, depth: int) -> Fields:
         name, definition = known
         if depth > MAX_DEPTH:
             raise DecodeError(f"{name}: nested deeper than {MAX_DEPTH}")
-        fields = definition.Fields or []
+        fields = self._plans.get(id(definition))
+        if fields is None:  # each field's reader, looked up once per type
+            fields = self._plans[id(definition)] = (definition, [
+                (field.Name, field.ValueRank is not None and field.ValueRank >= 1,
+                 bool(field.IsOptional), self._reader(field.DataType))
+                for field in definition.Fields or []])
+        fields = fields[1]
         kind = definition.StructureType
-        present = [True] * len(fields)
+        present = None
         try:
             if kind == ua.StructureType.Union:
-                switch = ua_binary.Primitives.UInt32.unpack(data)
+                switch = _UINT32(data)
                 present = [index == switch - 1 for index in range(len(fields))]
             elif kind == ua.StructureType.StructureWithOptionalFields:
-                mask, bit = ua_binary.Primitives.UInt32.unpack(data), 0
-                for index, field in enumerate(fields):
-                    if field.IsOptional:
+                mask, bit, present = _UINT32(data), 0, [True] * len(fields)
+                for index, (_, _, optional, _) in enumerate(fields):
+                    if optional:
                         present[index] = bool(mask & (1 << bit))
                         bit += 1
         except NotEnoughData:
             raise DecodeError(f"{name}: the body ends before its fields") from None
-        out: dict[str, Any] = {}
-        for field, there in zip(fields, present, strict=True):
-            if not there:
+        out = Fields()
+        for index, (field_name, is_array, _, read) in enumerate(fields):
+            if present is not None and not present[index]:
                 continue
             try:
-                if field.ValueRank is not None and field.ValueRank >= 1:
-                    length = ua_binary.Primitives.Int32.unpack(data)
+                if is_array:
+                    length = _INT32(data)
                     if length > len(data):
-                        raise DecodeError(f"{name}: field {field.Name} claims {length} elements")
-                    out[field.Name] = (None if length < 0 else
-                                       [self._field(field.DataType, data, depth)
-                                        for _ in range(length)])
+                        raise DecodeError(f"{name}: field {field_name} claims {length} elements")
+                    out[field_name] = (None if length < 0 else
+                                       [read(data, depth) for _ in range(length)])
                 else:
-                    out[field.Name] = self._field(field.DataType, data, depth)
+                    out[field_name] = read(data, depth)
             except NotEnoughData:
-                raise DecodeError(f"{name}: the body ends inside field {field.Name}") from None
+                raise DecodeError(f"{name}: the body ends inside field {field_name}") from None
         return out
 
-    def _field(self, data_type: ua.NodeId, data: Buffer, depth: int) -> object:
+    def _reader(self, data_type: ua.NodeId) -> Callable[[Buffer, int], object]:
+        """How to read one value of a field of `data_type`: (data, depth) -> plain value."""
         known = self.by_type.get(data_type)
         if known is not None:
-            return self._structure(known, data, depth + 1)
+            return lambda data, depth: self._structure(known, data, depth + 1)
         if data_type in self.enumerations:
-            return ua_binary.Primitives.Int32.unpack(data)
+            return lambda data, depth: _INT32(data)
         if data_type.NamespaceIndex == 0 and isinstance(data_type.Identifier, int):
             builtin = ALIASES.get(data_type.Identifier, data_type.Identifier)
             if 1 <= builtin <= 25:
-                return json_value(ua_binary.unpack_uatype(ua.VariantType(builtin), data))
+                vtype = ua.VariantType(builtin)
+                primitive = getattr(ua_binary.Primitives, vtype.name, None)
+                if vtype in _PLAIN_PRIMITIVES and primitive is not None:
+                    unpack = primitive.unpack
+                    return lambda data, depth: unpack(data)
+                return lambda data, depth: json_value(ua_binary.unpack_uatype(vtype, data))
             cls = getattr(ua, ua.ObjectIdNames.get(data_type.Identifier, ""), None)
             if isinstance(cls, type) and hasattr(cls, "__dataclass_fields__"):
-                return json_value(ua_binary.struct_from_binary(cls, data))
+                return lambda data, depth: json_value(ua_binary.struct_from_binary(cls, data))
             # a subtype of String or ByteString (DecimalString, NormalizedString, Image...)
             if isinstance(cls, type) and issubclass(cls, str):
-                return ua_binary.Primitives.String.unpack(data)
+                return lambda data, depth: _STRING(data)
             if isinstance(cls, type) and issubclass(cls, bytes):
-                return json_value(ua_binary.Primitives.ByteString.unpack(data))
+                return lambda data, depth: json_value(_BYTESTRING(data))
             if isinstance(cls, type):  # an enumeration of namespace 0
-                return ua_binary.Primitives.Int32.unpack(data)
-        raise DecodeError(f"field type {data_type.to_string()} is not described by the server")
+                return lambda data, depth: _INT32(data)
+
+        def undescribed(data: Buffer, depth: int) -> object:
+            raise DecodeError(f"field type {data_type.to_string()} is not described by the "
+                              "server")
+        return undescribed
 
 
 async def _binary_encoding(node: Any) -> ua.NodeId | None:

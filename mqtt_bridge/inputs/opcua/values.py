@@ -18,9 +18,19 @@ from asyncua import ua
 from mqtt_bridge.sample import MachinePath, Sample
 
 
+class Fields(dict):
+    """A structure decoded into its fields by name (`structures.py`), already plain data:
+    `json_value` passes it through as it is. Shared by every value with the same body, so
+    read it, never change it."""
+
+    __slots__ = ()
+
+
 def json_value(value: object) -> object:
     """An OPC UA value as JSON-serialisable data (LocalizedText -> text, NodeId -> string...)."""
     if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if type(value) is Fields:  # a structure decoded into its fields: plain already
         return value
     if isinstance(value, ua.LocalizedText):
         return value.Text
@@ -34,7 +44,7 @@ def json_value(value: object) -> object:
         return value.hex()
     if isinstance(value, list | tuple):
         return [json_value(v) for v in value]
-    if isinstance(value, dict):  # a structure decoded into its fields (`structures.py`)
+    if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, ua.StatusCode):
         return value.name

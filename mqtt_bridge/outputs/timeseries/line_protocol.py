@@ -149,7 +149,7 @@ def line(item: Sample | EventSample | Gap, seq: int) -> str:
     if type(item) is Sample:
         head, field = _sample_head(item.machine, item.group, item.tag)
         value = _field_value(item.value)
-        if type(item.value) in (dict, list) and (flat := structure_fields(field, item.value)):
+        if isinstance(item.value, dict | list) and (flat := structure_fields(field, item.value)):
             value = f"{value},{flat}"
         when = item.source_time or item.server_time
         stamp = "" if when is None else f" {nanoseconds(when)}"
