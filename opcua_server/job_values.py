@@ -54,12 +54,17 @@ def _parameter(name: str, variant: ua.Variant):
 def _uint(value: int) -> ua.Variant:
     return ua.Variant(int(value), ua.VariantType.UInt32)
 
+MAX_KEPT_JOB_ORDERS = 4096  # job order structures kept for reuse, per server
+
 
 class JobValues:
     """Converts between the model's job orders and the structures, in plant time."""
 
     def __init__(self, start: datetime) -> None:
         self._start = start
+        # the job order structure per request, built once: every status event and the
+        # JobOrderList carry the same one (structures are never changed once built)
+        self._job_orders: dict[int, tuple[JobOrderRequest, object]] = {}
 
     def when(self, sim_time: float | None) -> datetime | None:
         if sim_time is None:
@@ -111,6 +116,16 @@ class JobValues:
     def job_order(self, order: JobOrder):
         """The job order as the cell holds it (JobOrderList, events)."""
         request = order.request
+        known = self._job_orders.get(id(request))
+        if known is not None and known[0] is request:
+            return known[1]
+        if len(self._job_orders) >= MAX_KEPT_JOB_ORDERS:
+            self._job_orders.clear()
+        structure = self._build_job_order(request)
+        self._job_orders[id(request)] = (request, structure)
+        return structure
+
+    def _build_job_order(self, request: JobOrderRequest):
         masters = None
         if request.program:
             masters = [STRUCTURES["ISA95WorkMasterDataType"](

@@ -400,3 +400,43 @@ async def test_an_operator_dispatches(secured):
         assert (await otto.store("ROLE-3")).is_good()
         assert (await otto.command("Start", "ROLE-3")).is_good()
         assert await otto.state("ROLE-3") in (ATS, RUN)
+
+
+# ---- JobOrderList's refresh while the plant runs ----
+
+class _Changes:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def datachange_notification(self, node, value, data) -> None:
+        self.count += 1
+
+
+async def test_job_order_list_is_refreshed_once_per_interval_while_running_at_once_after_a_call():
+    plant = make_plant()
+    changes: list[ev.JobOrderChanged] = []
+    plant.subscribe(lambda e: changes.append(e)
+                    if isinstance(e, ev.JobOrderChanged) and e.cell == CELL else None)
+    server = await start_plant_server(plant, paused=False, speed=20000.0,
+                                      job_list_interval_s=0.5)
+    try:
+        async with Client(server.endpoint, timeout=10) as client:
+            jc = JobManagementClient(client, server.ns.plant)
+            node = jc.node("JobOrderControl/JobOrderList")
+            sampling = await node.read_attribute(ua.AttributeIds.MinimumSamplingInterval)
+            assert sampling.Value.Value == 500.0
+            assert (await jc.store("LIST-1")).is_good()  # listed at once, though running
+            assert "LIST-1" in {e.JobOrder.JobOrderID for e in await node.read_value()}
+            handler = _Changes()
+            subscription = await client.create_subscription(50, handler)
+            await subscription.subscribe_data_change(node, queuesize=100)
+            changed_before = len(changes)
+            await asyncio.sleep(2.0)
+            refreshed, changed = handler.count, len(changes) - changed_before
+            await subscription.delete()
+    finally:
+        await server.stop()
+    # the plant changed this cell's job orders more often than the list may be refreshed:
+    # the initial value, then at most one refresh per 0.5 s
+    assert changed > 2.0 / 0.5 + 2
+    assert 1 <= refreshed <= 2.0 / 0.5 + 2
