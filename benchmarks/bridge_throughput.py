@@ -237,7 +237,8 @@ def main() -> int:
     parser.add_argument("--scenario", default="reference-opcua")
     parser.add_argument("--lines", type=int, default=25)
     parser.add_argument("--speed", type=float, default=10000.0,
-                        help="simulated seconds per second; 10000 makes ~10k updates/s today (the plant of 2026-12-01 made ~16k)")
+                        help="simulated seconds per second; 10000 makes ~10k updates/s today "
+                        "(the plant of 2026-12-01 made ~16k)")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--batch", choices=("machine", "tag"), default="machine",
