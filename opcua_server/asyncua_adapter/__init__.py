@@ -27,7 +27,7 @@ import logging
 
 import asyncua
 
-from opcua_server.asyncua_adapter import datachange, encoding
+from opcua_server.asyncua_adapter import datachange, encoding, queue_overflow
 
 _logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def version_known(version: str | None = None) -> bool:
 class Speedups:
     """Both speed-ups as one `factory_cli.tuning.Speedup`: all or nothing."""
 
-    parts = (datachange, encoding)
+    parts = (datachange, encoding, queue_overflow)
 
     def supported(self) -> bool:
         return version_known() and all(part.supported() for part in self.parts)
