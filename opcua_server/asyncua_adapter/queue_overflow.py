@@ -62,8 +62,12 @@ def overflow_event_fields(select_clauses: list[ua.SimpleAttributeOperand]) -> li
 async def _enqueue_event(self: InternalSubscription, mid: int, eventdata: Any, size: int,
                          queue: dict[int, list[Any]]) -> None:
     items = queue.get(mid)
-    if items is None or size == 0:
-        await _ORIGINAL_ENQUEUE(self, mid, eventdata, size, queue)
+    if items is None:  # asyncua's own first step, inlined: this runs for every value
+        queue[mid] = [eventdata]
+        await self._trigger_publish()
+        return
+    if size == 0:
+        items.append(eventdata)
         return
     if queue is self._triggered_events:
         markers: dict[int, ua.EventFieldList] = self.__dict__.setdefault("_overflow_events", {})
@@ -99,6 +103,7 @@ def supported() -> bool:
     except (TypeError, ValueError, OSError):
         return False
     return (params == ["self", "mid", "eventdata", "size", "queue"]
+            and callable(getattr(InternalSubscription, "_trigger_publish", None))
             and all(name in sources for name in ("_triggered_events", "monitored_item_srv",
                                                   "_monitored_items")))
 
