@@ -148,8 +148,9 @@ class Losses:
 
     def end_episode(self) -> int:
         """There is room again: the episode's reports are ready. Returns the rows it dropped."""
-        for rowid in list(self._held):  # (every sink acknowledged them by now, normally)
-            self.rewound(rowid - 1, rowid - 1)
+        if self._held:  # (every sink acknowledged them by now, normally)
+            oldest = min(self._held) - 1
+            self.rewound(oldest, oldest)
         count = self.dropped - (self.since or 0)
         self.since = None
         self._ready = True

@@ -43,11 +43,26 @@ class Received:
             raise AssertionError(f"not met within {GUARD_S} s: {what}") from None
 
 
-async def burst_through_full_queues(installed: bool) -> Received:
+async def burst(server, node, received: Received) -> None:
     """10 values of a variable and 10 events, each within one publishing interval, into a
-    data-change queue of 2 and an event queue of 3."""
-    if installed:
-        assert queue_overflow.install()
+    data-change queue of 2 and an event queue of 3; returns once nothing more comes."""
+    generator = await server.get_event_generator()
+    received.values.clear()
+    received.events.clear()
+    for value in range(1, 11):  # no await between them yields to the publish loop
+        await server.write_attribute_value(
+            node.nodeid, ua.DataValue(ua.Variant(float(value), ua.VariantType.Double)))
+    for _ in range(10):
+        await generator.trigger(message="burst")
+    await received.wait_for(lambda: len(received.values) >= 2 and len(received.events) >= 3,
+                            "the burst's tail")
+    await asyncio.sleep(0.5)  # nothing more comes: two more publishing intervals
+
+
+async def test_a_full_queue_sets_the_overflow_bit_and_queues_an_overflow_event() -> None:
+    """With the adapter: the Overflow bit on the oldest value kept, one overflow event at
+    the head of the event queue. asyncua alone (the same server and subscription, the
+    adapter uninstalled): neither, which is what the bridge's own detection is for."""
     server, url = await bare_server()
     node = await server.nodes.objects.add_variable(2, "Counter", 0.0)
     await server.start()
@@ -58,39 +73,25 @@ async def burst_through_full_queues(installed: bool) -> Received:
             await subscription.subscribe_data_change(client.get_node(node.nodeid), queuesize=2)
             await subscription.subscribe_events(client.nodes.server, queuesize=3)
             await received.wait_for(lambda: received.values, "the initial value")
-            generator = await server.get_event_generator()
-            received.values.clear()
-            for value in range(1, 11):  # no await between them yields to the publish loop
-                await server.write_attribute_value(
-                    node.nodeid, ua.DataValue(ua.Variant(float(value), ua.VariantType.Double)))
-            for _ in range(10):
-                await generator.trigger(message="burst")
-            await received.wait_for(lambda: len(received.values) >= 2
-                                    and len(received.events) >= 3, "the burst's tail")
-            await asyncio.sleep(0.5)  # nothing more comes: two more publishing intervals
+            assert queue_overflow.install()
+            await burst(server, node, received)
+            with_adapter = list(received.values), list(received.events)
+            queue_overflow.uninstall()
+            await burst(server, node, received)
     finally:
-        await server.stop()
         queue_overflow.uninstall()
-    return received
-
-
-async def test_a_full_queue_sets_the_overflow_bit_and_queues_an_overflow_event() -> None:
-    received = await burst_through_full_queues(installed=True)
-    values = [dv.Value.Value for dv in received.values]
-    codes = [dv.StatusCode.value if dv.StatusCode else 0 for dv in received.values]
-    assert values == [9.0, 10.0]
+        await server.stop()
+    values, events = with_adapter
+    codes = [dv.StatusCode.value if dv.StatusCode else 0 for dv in values]
+    assert [dv.Value.Value for dv in values] == [9.0, 10.0]
     assert codes[0] & OVERFLOW == OVERFLOW and codes[1] & OVERFLOW == 0
-    types = [event.EventType for event in received.events]
+    types = [event.EventType for event in events]
     overflow = ua.NodeId(ua.ObjectIds.EventQueueOverflowEventType)
     assert types[0] == overflow and types.count(overflow) == 1 and len(types) == 4
-    assert received.events[0].SourceNode == ua.NodeId(ua.ObjectIds.Server)
-    assert received.events[0].SourceName == queue_overflow.SOURCE_NAME
-    assert [event.Message.Text for event in received.events[1:]] == ["burst"] * 3
-
-
-async def test_asyncua_alone_discards_without_a_word() -> None:
-    """What the adapter changes, and what the bridge's own detection of full queues is for."""
-    received = await burst_through_full_queues(installed=False)
+    assert events[0].SourceNode == ua.NodeId(ua.ObjectIds.Server)
+    assert events[0].SourceName == queue_overflow.SOURCE_NAME
+    assert [event.Message.Text for event in events[1:]] == ["burst"] * 3
+    # asyncua alone
     assert [dv.Value.Value for dv in received.values] == [9.0, 10.0]
     assert not any(dv.StatusCode and dv.StatusCode.value & OVERFLOW for dv in received.values)
     assert len(received.events) == 3
