@@ -69,12 +69,14 @@ class Cursors:
             return True
         return False
 
-    def in_flight_upto(self) -> int | None:
-        """The last row every cursor has acknowledged or read (in flight); None: no cursor."""
+    def in_flight_upto(self) -> tuple[int, int] | None:
+        """(The last row every cursor has acknowledged, the last one every cursor has
+        acknowledged or read: in flight); None: no cursor."""
         if not self.acked:
             return None
         read = self.read_upto
-        return min(max(acked, read.get(name, acked)) for name, acked in self.acked.items())
+        return (min(self.acked.values()),
+                min(max(acked, read.get(name, acked)) for name, acked in self.acked.items()))
 
     def _reading(self, name: str, after: int | None, losses: Losses | None) -> int:
         """Where a read after `after` (None: after the last ack) starts. A cursor that reads

@@ -110,13 +110,16 @@ class Losses:
             loss.add(seq, stamp)
 
     def drop_at_bound(self, first: int, rows: list[tuple[str, int, datetime | None]],
-                      in_flight_upto: int | None) -> None:
+                      in_flight: tuple[int, int] | None) -> None:
         """The rows from row id `first` on, each `(key, seq, source time)`, dropped at the
-        bound; those up to `in_flight_upto` every sink has acknowledged or in flight: held."""
-        held = 0 if in_flight_upto is None else max(0, min(in_flight_upto - first + 1,
-                                                           len(rows)))
+        bound; `in_flight`: (the last row every sink acknowledged, the last one every sink
+        acknowledged or has in flight), or None. Those acknowledged were delivered (the next
+        commit would delete them); those in flight are held; the others are lost."""
+        flight = first - 1 if in_flight is None else in_flight[1]
+        held = max(0, min(flight - first + 1, len(rows)))
         if held:
             self.hold(held, [(first + i, *row) for i, row in enumerate(rows[:held])])
+            self.delivered(in_flight[0])
         if held < len(rows):
             self.drop(len(rows) - held, rows[held:])
 
