@@ -223,19 +223,19 @@ class Journal:
         with self._lock:
             self._check_open()
             return self._cursors.read(cursor, limit, after, self._first_kept,
-                                      self._committed_rowid)
+                                      self._committed_rowid, self._losses)
 
     def read_texts(self, cursor: str, limit: int,
                    after: int | None = None) -> list[tuple[int, str]]:
         with self._lock:
             self._check_open()
             return self._cursors.read_texts(cursor, limit, after, self._first_kept,
-                                            self._committed_rowid)
+                                            self._committed_rowid, self._losses)
 
     def ack(self, cursor: str, upto_rowid: int) -> None:
         with self._lock:
             self._check_open()
-            if self._cursors.ack(cursor, upto_rowid):
+            if self._cursors.ack(cursor, upto_rowid, self._losses):
                 self._pending.state = True
 
     def pending(self, cursor: str) -> int:  # O(1): the rows kept are one run of ids
@@ -335,9 +335,9 @@ class Journal:
                         "rows; their sequence numbers will be missing downstream", self.path,
                         self.max_items)
         first, upto = self._first_kept, self._first_kept + count - 1
-        self._losses.drop(count, _keys_and_times(
+        self._losses.drop_at_bound(first, _keys_and_times(
             self._file, self._committed_rowid, (self._writing.rows, self._pending.rows),
-            first, upto))
+            first, upto), self._cursors.in_flight_upto())
         self._first_kept = upto + 1
         self._pending.drop_upto(upto)
         self._cursors.recent.forget_upto(upto)

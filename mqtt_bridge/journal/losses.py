@@ -8,6 +8,13 @@ stored with the commit that stores the drop and deleted by the commit that store
 settling it (values read back, or a gap record: `settle`): after a crash or a stop in between,
 it is handed out again.
 
+A row dropped while every sink holds it in flight (read and sent, not yet acknowledged) is not
+lost yet: it is *held* (`hold`) until every sink acknowledged it (`delivered`: it is left out
+of the report, else it would come back from history a second time) or a sink reads again from
+before it (`rewound`: that sink will never send it, it is lost like the others). The report
+stored meanwhile names the held rows too, so a bridge killed before either knows nothing less
+than before: at worst a value delivered comes back once more.
+
 Not thread-safe by itself: the journal calls it under its lock.
 
 >>> from datetime import UTC, datetime
@@ -60,6 +67,12 @@ class _Loss:
         return Dropped(self.first, self.last, self.count, self.since, self.until, self.values,
                        self.at_since, self.at_until, key)
 
+    def copy(self) -> _Loss:
+        other = _Loss(self.first)
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
 
 class Losses:
     """The drop episodes of one journal and their reports (see the module docstring)."""
@@ -74,6 +87,9 @@ class Losses:
         self._to_forget: set[Key] = set()
         self._listeners: list[Callable[[], None]] = []
         self._ready = False  # reports became ready: tell the listeners
+        # rows dropped while every sink had them in flight: rowid -> (key, seq, source time)
+        self._held: dict[int, tuple[str, int, datetime | None]] = {}
+        self._stored_first: dict[str, int] = {}  # the episode's report stored per key
 
     @property
     def dropping(self) -> bool:
@@ -93,8 +109,51 @@ class Losses:
                 loss = lost[key] = _Loss(seq)
             loss.add(seq, stamp)
 
+    def drop_at_bound(self, first: int, rows: list[tuple[str, int, datetime | None]],
+                      in_flight: tuple[int, int] | None) -> None:
+        """The rows from row id `first` on, each `(key, seq, source time)`, dropped at the
+        bound; `in_flight`: (the last row every sink acknowledged, the last one every sink
+        acknowledged or has in flight), or None. Those acknowledged were delivered (the next
+        commit would delete them); those in flight are held; the others are lost."""
+        flight = first - 1 if in_flight is None else in_flight[1]
+        held = max(0, min(flight - first + 1, len(rows)))
+        if held:
+            self.hold(held, [(first + i, *row) for i, row in enumerate(rows[:held])])
+            self.delivered(in_flight[0])
+        if held < len(rows):
+            self.drop(len(rows) - held, rows[held:])
+
+    def hold(self, count: int, rows: Iterable[tuple[int, str, int, datetime | None]]) -> None:
+        """`count` rows dropped at the bound while every sink had them in flight, each
+        `(rowid, key, seq, source time)`: reported only if a sink does not deliver them."""
+        if self.since is None:
+            self.since = self.dropped
+        self.dropped += count
+        for rowid, key, seq, stamp in rows:
+            self._held[rowid] = (key, seq, stamp)
+            self._touched.add(key)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def delivered(self, upto_rowid: int) -> None:
+        """Every sink acknowledged the rows up to `upto_rowid`: those held are not lost."""
+        for rowid in [r for r in self._held if r <= upto_rowid]:
+            self._touched.add(self._held.pop(rowid)[0])
+
+    def rewound(self, after_rowid: int, acked: int) -> None:
+        """A sink that acknowledged up to `acked` reads again after `after_rowid`: the rows
+        held after both are lost (it will not send them, and cannot read them again)."""
+        for rowid in [r for r in self._held if r > max(after_rowid, acked)]:
+            key, seq, stamp = self._held.pop(rowid)
+            self.drop(0, [(key, seq, stamp)])
+
     def end_episode(self) -> int:
         """There is room again: the episode's reports are ready. Returns the rows it dropped."""
+        if self._held:  # (every sink acknowledged them by now, normally)
+            oldest = min(self._held) - 1
+            self.rewound(oldest, oldest)
         count = self.dropped - (self.since or 0)
         self.since = None
         self._ready = True
@@ -102,6 +161,7 @@ class Losses:
         self._done.update(((key, loss.first), loss.report(key))
                           for key, loss in self._lost.items())
         self._lost = {}
+        self._stored_first = {}
         return count
 
     def take(self) -> list[Dropped]:
@@ -147,7 +207,27 @@ class Losses:
         self._to_forget |= forget
 
     def _stage(self) -> None:
+        """Stage the report of each key changed: what it lost, and what is held (in case the
+        process dies before the sinks said whether they delivered it)."""
+        if not self._touched:
+            return
+        held: dict[str, list[tuple[int, datetime | None]]] = {}
+        for key, seq, stamp in self._held.values():
+            if key in self._touched:
+                held.setdefault(key, []).append((seq, stamp))
         for key in self._touched:
-            loss = self._lost[key]
-            self._to_store[(key, loss.first)] = loss.report(key)
+            loss = self._lost.get(key)
+            if key in held:
+                rows = sorted(held[key], key=lambda row: row[0])
+                loss = loss.copy() if loss is not None else _Loss(rows[0][0])
+                for seq, stamp in rows:
+                    loss.add(seq, stamp)
+            stored = self._stored_first.pop(key, None)
+            if stored is not None and (loss is None or loss.first != stored):
+                self._to_store.pop((key, stored), None)
+                self._to_forget.add((key, stored))
+            if loss is not None:
+                self._to_store[(key, loss.first)] = loss.report(key)
+                self._to_forget.discard((key, loss.first))
+                self._stored_first[key] = loss.first
         self._touched.clear()

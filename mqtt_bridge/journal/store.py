@@ -159,7 +159,8 @@ class JournalFile:
     def keys_and_times(self, first: int, upto: int) -> list[tuple]:
         """(key, seq, source time) of the rows `first`..`upto`."""
         return [(key, seq, from_micros(stamp)) for key, seq, stamp in self._reader.execute(
-            "SELECT key, seq, time FROM entries WHERE rowid >= ? AND rowid <= ?", (first, upto))]
+            "SELECT key, seq, time FROM entries WHERE rowid >= ? AND rowid <= ? ORDER BY rowid",
+            (first, upto))]
 
     def marks(self) -> dict[str, str]:
         return dict(self._reader.execute("SELECT key, value FROM marks").fetchall())

@@ -28,7 +28,7 @@ import logging
 
 import asyncua
 
-from opcua_server.asyncua_adapter import datachange, encoding, event_fields
+from opcua_server.asyncua_adapter import datachange, encoding, event_fields, queue_overflow
 
 _logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def version_known(version: str | None = None) -> bool:
 class Speedups:
     """The speed-ups as one `factory_cli.tuning.Speedup`: all or nothing."""
 
-    parts = (datachange, encoding, event_fields)
+    parts = (datachange, encoding, event_fields, queue_overflow)
 
     def supported(self) -> bool:
         return version_known() and all(part.supported() for part in self.parts)

@@ -205,6 +205,17 @@ class MachineryServer:
     def fire_alarm(self, machine: str, message: str, severity: int = 700) -> None:
         self.call(self._fire_alarm(machine, message, severity))
 
+    def fire_alarms(self, machine: str, messages: list[str], severity: int = 700) -> None:
+        """A burst: all of them between two publish responses."""
+        async def burst() -> None:
+            for message in messages:
+                await self._fire_alarm(machine, message, severity)
+        self.call(burst())
+
+    def limit_queues(self, size: int) -> None:
+        """Monitored items created from now on queue at most `size` notifications each."""
+        self._server.iserver.max_monitored_item_queue_size = size
+
     def node_id(self, machine: str, variable: str) -> str:
         return self._nodes[machine][variable].to_string()
 

@@ -190,7 +190,10 @@ def test_a_journal_without_source_times_gets_the_column(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "j") as db:
         db.executescript("CREATE TABLE entries (rowid INTEGER PRIMARY KEY AUTOINCREMENT,"
                          " key TEXT NOT NULL, seq INTEGER NOT NULL, is_value INTEGER NOT NULL);"
-                         "INSERT INTO entries (key, seq, is_value) VALUES ('a/b', 1, 1);")
+                         "INSERT INTO entries (key, seq, is_value) VALUES ('a/b', 1, 1);"
+                         # its sink had not confirmed the row (one it had would go unreported)
+                         "CREATE TABLE cursors (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);"
+                         "INSERT INTO cursors VALUES ('mqtt', 0);")
     with Journal(tmp_path / "j", max_items=1) as journal:
         journal.register("mqtt", MQTT)
         journal.append([sample(PRESS, "Parts", 1, 1)])  # drops the old row
@@ -712,3 +715,48 @@ def test_drop_reports_are_pushed_when_the_outputs_make_room(tmp_path: Path) -> N
         journal.register("mqtt", MQTT)
         journal.on_lost(lambda: told.append(2))
         assert told == [1, 2]
+
+
+def test_a_row_dropped_in_flight_is_reported_only_if_its_sink_does_not_deliver_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 23: a live append at the bound dropped rows the sink had sent and not yet
+    confirmed, and reported them: once confirmed they were delivered, and came back from
+    history a second time. A row dropped in flight is held: confirmed, it is left out of the
+    report; read again from before it (a new connection), it is lost and reported; killed
+    in between, the report stored names it (at worst a second delivery, never a loss)."""
+    path = tmp_path / "j"
+    with Journal(path, max_items=4) as journal:
+        journal.register("mqtt", MQTT)
+        journal.append([sample(PRESS, "T", v, v) for v in range(4)])
+        journal.commit()
+        sent = journal.read("mqtt", limit=4)  # in flight
+        journal.append([sample(PRESS, "T", v, v) for v in range(4, 6)])  # drops seq 1, 2
+        journal.commit()
+        stored = dict(sqlite3.connect(path).execute("SELECT key, report FROM lost"))
+        assert [json.loads(r)[:3] for r in stored.values()] == [[1, 2, 2]]
+        journal.ack("mqtt", sent[-1].rowid)  # the broker confirmed all four
+        journal.commit()
+        assert journal.take_lost() == [] and journal.stats()["dropped"] == 2
+        assert sqlite3.connect(path).execute("SELECT count(*) FROM lost").fetchone() == (0,)
+        # now in flight again: seq 5, 6; dropped, then the sink reconnects and reads anew
+        again = journal.read("mqtt", limit=4)
+        journal.append([sample(PRESS, "T", v, v) for v in range(6, 10)])  # drops 5, 6
+        assert [e.seq for e in again] == [5, 6]
+        assert [e.seq for e in journal.read("mqtt", limit=10)] == []  # rewound: not committed
+        journal.commit()
+        journal.ack("mqtt", journal.read("mqtt", limit=10)[-1].rowid)
+        journal.commit()
+        assert reports(journal.take_lost()) == {
+            PRESS.topic("counters", "T"): (5, 6, 2, T0 + timedelta(milliseconds=4),
+                                           T0 + timedelta(milliseconds=5), 2, 1, 1)}
+        # acknowledged, not yet committed (so still kept) when the bound drops them: delivered
+        journal.append([sample(PRESS, "T", v, v) for v in range(10, 14)])
+        journal.commit()
+        dropped = journal.stats()["dropped"]
+        journal.ack("mqtt", journal.read("mqtt", limit=10)[-1].rowid)
+        journal.append([sample(PRESS, "T", v, v) for v in range(14, 18)])
+        journal.commit()
+        journal.ack("mqtt", journal.read("mqtt", limit=10)[-1].rowid)
+        journal.commit()  # room again: the episode ends
+        assert journal.take_lost() == [] and journal.stats()["dropped"] == dropped + 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import UTC, datetime, timedelta
 
@@ -167,3 +168,51 @@ async def test_a_sink_removed_from_the_configuration_is_forgotten(
         await until(lambda: bridge.sinks[0].stats()["pending"] == 0)
         bridge.journal.commit()
         assert bridge.journal.stats()["buffered"] == 0
+
+
+async def test_rows_dropped_at_the_bound_while_in_flight_arrive_once(
+    fresh_server: MachineryServer, mosquitto, tmp_path
+) -> None:
+    """The broker stalls (SIGSTOP: the connection stays up, PUBACKs stop) while the MQTT sink
+    has the journal's rows in flight, and a burst pushes the journal (bound 200) past its
+    bound: the rows in flight are dropped. When the broker resumes it confirms them: they
+    were delivered, so they must not come back from history a second time (before: they
+    did, under new numbers); the rows never sent do come back. Every change arrives exactly
+    once and every `seq` arrives or is named."""
+    recorder = MqttRecorder(mosquitto, "factory/#", session=True)
+    config = bridge_config(fresh_server, mosquitto, tmp_path / "state",
+                           **{"__journal_max_items": 200})
+    first = [float(v) for v in range(30_000, 30_150)]
+    burst = [float(v) for v in range(31_000, 31_300)]
+    paused = False
+    try:
+        async with running(config) as bridge:
+            sink = bridge.sinks[0]
+            await settle(recorder, lambda m: values(m, TEMPERATURE))
+            await until(lambda: sink.stats()["pending"] == 0)
+            os.kill(mosquitto.pid, signal.SIGSTOP)
+            paused = True
+            published = sink.stats()["published"]
+            await asyncio.to_thread(fresh_server.set_values,
+                                    [("Press1", "Temperature", v) for v in first])
+            await until(lambda: sink.stats()["published"] >= published + 40)  # in flight
+            await asyncio.to_thread(fresh_server.set_values,
+                                    [("Press1", "Temperature", v) for v in burst])
+            await until(lambda: bridge.source.last_seen.values.get(TEMPERATURE) == burst[-1])
+            assert bridge.journal.stats()["dropped"] > 0
+            os.kill(mosquitto.pid, signal.SIGCONT)
+            paused = False
+            messages = await settle(recorder, lambda m: set(first + burst)
+                                    <= set(values(m, TEMPERATURE)), 60)
+            await until(lambda: sink.stats()["pending"] == 0)
+            messages = await asyncio.to_thread(recorder.settle)
+    finally:
+        if paused:
+            os.kill(mosquitto.pid, signal.SIGCONT)
+        recorder.close()
+    changes = [(d["sourceTimestamp"], d["value"])
+               for d in documents(messages, TEMPERATURE).values() if "gap" not in d]
+    twice = [change for change in set(changes) if changes.count(change) > 1]
+    assert not twice, f"{len(twice)} changes arrived twice, e.g. {sorted(twice)[:3]}"
+    named, every = accounted(messages, TEMPERATURE)
+    assert every <= named, f"{sorted(every - named)[:10]} neither arrive nor named"

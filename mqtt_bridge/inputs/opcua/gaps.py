@@ -68,6 +68,8 @@ EVENTS_BACKFILL_OFF = ("events may have occurred while the bridge could not read
                        "history is off (--no-backfill)")
 EVENTS_HISTORY_FAILED = ("events may have occurred while the bridge could not read them; "
                          "reading the server's event history of this machine failed")
+EVENTS_OVERFLOW_LOST = ("the server discarded events from its full event queue for the bridge; "
+                        "they cannot be read again from its event history")
 EVENT_GROUPS = ("events", "alarms")  # a machine's two event sequences (`EventSample.key`)
 CLOCK_BACK = ("the OPC UA server restarted and its clock went back; what it changed since its "
               "restart before this value is older than the values handed on before and cannot "

@@ -18,6 +18,7 @@ from asyncua import Client, ua
 from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua.backfill import event_gaps, value_gaps
 from mqtt_bridge.inputs.opcua.discovery import Machine
+from mqtt_bridge.inputs.opcua.event_overflow import is_overflow_event, overflowed_items
 from mqtt_bridge.inputs.opcua.events import SeenEvents, event_fields, event_sample, events_key
 from mqtt_bridge.inputs.opcua.gaps import (
     BACKFILL_OFF,
@@ -67,6 +68,8 @@ class HandOn:
         self.restarted = False  # this session follows a restart of the server
         # an overflow of a series: True if its dropped values are being read from history
         self.overflowed: Callable[[MonitoredVariable], bool] = lambda _item: False
+        # an event item's queue overflowed: its machine (None: the Server object's item)
+        self.events_overflowed: Callable[[MachinePath | None], None] = lambda _machine: None
         self._seen_events = SeenEvents()
 
     # --- notifications (the hot path) --------------------------------------------------------
@@ -115,11 +118,15 @@ class HandOn:
         if self.gate.admit_events(events):
             return
         event_items, source_nodes = self.subscriptions.event_items, self.subscriptions.source_nodes
+        events = [event for event in events if event.ClientHandle in event_items]
+        read = [event_fields(event.EventFields) for event in events]
+        lost = overflowed_items([event.ClientHandle for event in events], read)
+        for handle in lost:  # before this response's events move the last ones seen on
+            self.events_overflowed(event_items[handle])
         batch: list[EventSample] = []
-        for event in events:
-            if event.ClientHandle not in event_items:
+        for event, fields in zip(events, read, strict=True):
+            if lost and is_overflow_event(fields):
                 continue
-            fields = event_fields(event.EventFields)
             machine = event_items[event.ClientHandle]
             if machine is None:
                 machine = source_nodes.get(fields.get("SourceNode"))
@@ -132,14 +139,19 @@ class HandOn:
             self.counters["events"] += len(batch)
             self.emit(batch)
 
-    def _new_event(self, machine: MachinePath, fields: dict[str, object]) -> EventSample | None:
+    def _new_event(self, machine: MachinePath, fields: dict[str, object],
+                   late: bool = False) -> EventSample | None:
         """The event as an EventSample, or None if it was handed on already (the same EventId
-        reported on the machine and on Server, or by history and live)."""
+        reported on the machine and on Server, or by history and live). A `late` event (read
+        back after its queue overflowed) older than the last one handed on leaves that one the
+        last (a restarted bridge reads history on from there)."""
         event_id = fields.get("EventId")
         if not self._seen_events.first_time(event_id):
             return None
         event = event_sample(machine, fields, self.structures)
-        self.last_seen.is_new(events_key(machine), event.time, json_value(event_id))
+        last = self.last_seen.times.get(events_key(machine))
+        if not (late and last is not None and event.time < last):
+            self.last_seen.is_new(events_key(machine), event.time, json_value(event_id))
         return event
 
     # --- history: the gap since the last value or event handed on ------------------------------
@@ -194,12 +206,15 @@ class HandOn:
                     self.gaps.expect_back(item.key, CLOCK_BACK)
         return history.covered, history.recovered
 
-    async def backfill_events(self, client: Client, machines: list[Machine]) -> None:
-        history = await event_gaps(client, machines, self.last_seen,
+    async def backfill_events(self, client: Client, machines: list[Machine],
+                              since: LastSeen | None = None) -> None:
+        """Hand on what the machines' event history holds since the last event handed on
+        (`since`: as it was when their event queues overflowed; its events are late)."""
+        history = await event_gaps(client, machines, since or self.last_seen,
                                    self.subscriptions.job_namespace)
         self.lost_events(history.lost)
         batch = [
-            event for event in (self._new_event(machine, fields)
+            event for event in (self._new_event(machine, fields, late=since is not None)
                                 for machine, fields in history.events)
             if event is not None
         ]

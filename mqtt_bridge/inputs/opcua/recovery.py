@@ -23,8 +23,11 @@ from asyncua import Client, ua
 
 from mqtt_bridge.drop_report import Dropped
 from mqtt_bridge.inputs.opcua import dropped as drops
-from mqtt_bridge.inputs.opcua.gaps import HISTORY_FAILED, OVERFLOW_LOST, warn
+from mqtt_bridge.inputs.opcua.discovery import Machine
+from mqtt_bridge.inputs.opcua.events import events_key
+from mqtt_bridge.inputs.opcua.gaps import EVENTS_OVERFLOW_LOST, HISTORY_FAILED, OVERFLOW_LOST, warn
 from mqtt_bridge.inputs.opcua.hand_on import HandOn
+from mqtt_bridge.inputs.opcua.last_seen import LastSeen
 from mqtt_bridge.inputs.opcua.subscription import MonitoredVariable
 from mqtt_bridge.sample import Gap, MachinePath, Sample
 
@@ -37,8 +40,10 @@ class Recovery:
     """The history reads of one source (see the module docstring)."""
 
     def __init__(self, flow: HandOn, room: drops.Room | None,
-                 event_series: Callable[[], dict[str, tuple[MachinePath, str]]]) -> None:
+                 event_series: Callable[[], dict[str, tuple[MachinePath, str]]],
+                 machines: Callable[[], Iterable[Machine]] = tuple) -> None:
         self.flow = flow
+        self._machines = machines
         self.settings, self.counters = flow.settings, flow.counters
         self.room = room
         self._event_series = event_series
@@ -51,6 +56,7 @@ class Recovery:
         self._to_name: list[tuple[list[Sample | Gap], Dropped]] = []
         self._regain_queued = False
         flow.overflowed = self.overflowed
+        flow.events_overflowed = self.events_overflowed
 
     # --- the queue -----------------------------------------------------------------------------
 
@@ -168,6 +174,39 @@ class Recovery:
         if self.flow.gate.holding:
             held, _ = self.flow.gate.release()
             self.flow.hand_on([(i, dv) for i, dv in held if not i.variable.historizing])
+
+    # --- an event item's queue overflowed: the server discarded events ------------------------
+
+    def events_overflowed(self, source: MachinePath | None) -> None:
+        """The server discarded events of an event item (`event_overflow.py`): of `source`,
+        or, for the Server object's item (None), of the machines whose events come only
+        there. A machine whose event history can be read gets the events since the last one
+        handed on read again (late); the others get gap records in their events and alarms."""
+        flow = self.flow
+        self.counters["event_overflows"] += 1
+        machines = [m for m in self._machines()
+                    if (m.path == source if source is not None else not m.event_notifier)]
+        times, values = flow.last_seen.times, flow.last_seen.values
+        readable = [m for m in machines if self.settings.backfill and m.event_notifier
+                    and self._client is not None and events_key(m.path) in times]
+        log.warning("the server discarded events of %s from a full event queue: %s",
+                    source.cell if source is not None else "the Server object's event item",
+                    "reading them from its event history" if readable else "they are lost")
+        flow.lost_events([(m.path, EVENTS_OVERFLOW_LOST) for m in machines
+                          if m not in readable])
+        if not readable:
+            return
+        since = LastSeen({events_key(m.path): (times[events_key(m.path)],
+                                               values[events_key(m.path)]) for m in readable})
+
+        async def read_events(client: Client) -> None:
+            try:
+                await flow.backfill_events(client, readable, since)
+            except (OSError, TimeoutError, ua.UaError) as exc:
+                log.warning("reading discarded events from history failed: %s", exc)
+                flow.lost_events([(m.path, EVENTS_OVERFLOW_LOST) for m in readable])
+
+        self._submit(read_events)
 
     # --- values the journal dropped at its bound ----------------------------------------------
 

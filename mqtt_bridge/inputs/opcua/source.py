@@ -114,12 +114,13 @@ class OpcUaSource:
         self.connected = asyncio.Event()
         self.counters = dict.fromkeys(
             ("samples", "events", "repeats_skipped", "backfilled", "reconnects", "bad_items",
-             "overflows", "overflows_lost", "gaps", "server_restarts"), 0
+             "overflows", "overflows_lost", "gaps", "server_restarts", "event_overflows"), 0
         )
         self.subscriptions = Subscriptions(settings, self._on_data, self._on_events,
                                            self.counters)
         self._flow = HandOn(settings, emit, self.last_seen, self.counters, self.subscriptions)
-        self._recovery = Recovery(self._flow, room, self._event_series)
+        self._recovery = Recovery(self._flow, room, self._event_series,
+                                  lambda: self.machines.values())
         self._node_specs: dict[ua.NodeId, nodes.NodeSpec] = {}  # configured nodes found
         self._reached = False  # the server answered once: later failures are outages
         # ServerStatus/StartTime of the server (as a bridge before this one saw it too)

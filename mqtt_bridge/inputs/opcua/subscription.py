@@ -22,6 +22,7 @@ from asyncua.common.subscription import Subscription
 
 from mqtt_bridge.inputs.opcua import asyncua_adapter
 from mqtt_bridge.inputs.opcua.discovery import Machine, Variable
+from mqtt_bridge.inputs.opcua.event_overflow import EVENT_QUEUE_SIZE
 from mqtt_bridge.inputs.opcua.events import event_filter
 from mqtt_bridge.inputs.opcua.gate import mark_full_queues
 from mqtt_bridge.inputs.opcua.settings import OpcUaSettings
@@ -247,7 +248,8 @@ class Subscriptions:
         )
         request.MonitoringMode = ua.MonitoringMode.Reporting
         request.RequestedParameters = ua.MonitoringParameters(
-            ClientHandle=handle, SamplingInterval=0, QueueSize=1000, DiscardOldest=True,
+            ClientHandle=handle, SamplingInterval=0, QueueSize=EVENT_QUEUE_SIZE,
+            DiscardOldest=True,
             Filter=event_filter(self.job_namespace),
         )
         return request
