@@ -9,6 +9,10 @@ dropped, and counted, when the page's side falls behind) that the asyncio side d
 only ever touched from the event loop. Every message is validated
 on its own (`dashboard.uns_messages`): a bad one is counted, logged once per topic with the
 reason, and dropped; nothing a publisher sends stops the consumer.
+
+The broker URL may name the nodes of a clustered broker, comma-separated; the consumer moves
+to the next node when its connection drops or a connect fails, as the bridge does
+(`dashboard.broker_nodes`), and subscribes again there.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
+from dashboard.broker_nodes import BrokerNodes
 from dashboard.state import PlantState
 from dashboard.uns_messages import Batch, RejectedMessage, model_for, parse, validate
 
@@ -31,8 +35,7 @@ LOGGED_TOPICS_LIMIT = 1_000  # topics with a logged rejection; past that, reject
 class UnsConsumer:
     def __init__(self, url: str, plants: dict[str, PlantState], client_id: str,
                  inbox_limit: int = INBOX_LIMIT) -> None:
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self.brokers = BrokerNodes.parse(url)  # ValueError naming a bad URL
         self.plants = plants
         self.inbox: deque[tuple[str, bytes, bool]] = deque(maxlen=inbox_limit)
         self.received = 0  # messages applied or looked at
@@ -44,22 +47,44 @@ class UnsConsumer:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.reconnect_delay_set(0.5, 5)
+        self._stopping = False
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.connect_async(*self.brokers.current, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
     def _on_connect(self, client, _userdata, _flags, reason, _props) -> None:
         if reason.is_failure:
-            _logger.warning("MQTT broker refused the dashboard: %s", reason)
+            _logger.warning("MQTT broker %s refused the dashboard: %s", self.broker, reason)
             return
         # Re-subscribed on every connect: retained values give the current picture at once.
         client.subscribe([(f"{name}/#", 1) for name in self.plants])
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason, _props) -> None:
+        if not self._stopping:
+            _logger.warning("MQTT broker %s lost: %s", self.broker, reason)
+            self._next_broker()
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        self._next_broker()
+
+    def _next_broker(self) -> None:
+        """The next reconnect (paho's, after its back-off) goes to the next node of the list."""
+        if len(self.brokers.nodes) > 1:
+            self.client.connect_async(*self.brokers.next(), keepalive=30)
+
+    @property
+    def broker(self) -> str:
+        host, port = self.brokers.current
+        return f"mqtt://{host}:{port}"
 
     def _on_message(self, _client, _userdata, message) -> None:
         self.offer(message.topic, message.payload, bool(message.retain))
