@@ -16,6 +16,7 @@ accepts them since nats-server pull request 4243. An older binary skips like a m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -201,7 +202,18 @@ class RabbitMq(Service):
         return super().ready() and confirms_publication(self.host, self.port, "ready")
 
     def stop(self) -> None:
+        """The script passes SIGTERM on to the Erlang VM; should the script itself have to be
+        killed, the VM and its helpers (the script's children) are ended too, none left over."""
+        import psutil
+
+        children = []
+        if self.pid is not None:
+            with contextlib.suppress(psutil.Error):
+                children = psutil.Process(self.pid).children(recursive=True)
         super().stop()
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         self.epmd.stop()
 
     @property
