@@ -95,7 +95,7 @@ def test_the_bridge_and_the_dashboard_run_unchanged_on_rabbitmq(
     assert {name: cell.live.get("state") for name, cell in plant.cells.items()} == {
         "Press1": "NotExecuting", "Laser1": "NotExecuting", "Robot1": "NotExecuting"}
     # the documented limit: a wildcard subscription gets no retained value on RabbitMQ 3.10
-    assert late_messages == []
+    assert [m.topic for m in late_messages if m.retain] == []
 
 
 def test_rabbitmq_turns_a_dot_in_a_topic_into_a_level(rabbitmq: RabbitMq) -> None:
