@@ -79,6 +79,9 @@ def test_the_bridge_and_the_dashboard_run_unchanged_on_rabbitmq(
         late = MqttRecorder(rabbitmq, f"{PREFIX}/#")  # subscribed after the values were retained
         late_messages = late.settle()
         late.close()
+        exact = MqttRecorder(rabbitmq, temperature)  # the same retained value, asked by name
+        retained = exact.wait_until(lambda m: m, timeout=10)
+        exact.close()
     finally:
         writing.clear()
         if writer.is_alive():
@@ -96,6 +99,7 @@ def test_the_bridge_and_the_dashboard_run_unchanged_on_rabbitmq(
         "Press1": "NotExecuting", "Laser1": "NotExecuting", "Robot1": "NotExecuting"}
     # the documented limit: a wildcard subscription gets no retained value on RabbitMQ 3.10
     assert [m.topic for m in late_messages if m.retain] == []
+    assert retained[0].retain and retained[0].json()["value"] == -1.0
 
 
 def test_rabbitmq_turns_a_dot_in_a_topic_into_a_level(rabbitmq: RabbitMq) -> None:
