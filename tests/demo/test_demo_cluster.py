@@ -1,6 +1,7 @@
 """`factory-sim demo --mqtt` with the three nodes of a NATS cluster: the demo's bridge and its
 dashboard both start on the first node; when that node is killed they move to another and the
-dashboard keeps receiving the plant's values."""
+dashboard keeps receiving the plant's values. The dashboard's consumer alone goes round a list
+of two real Mosquittos (a connect refused, a connection lost)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,26 @@ import time
 import urllib.request
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from dashboard.state import PlantState
+from dashboard.uns import UnsConsumer
 from tests.cluster_brokers import NatsCluster
 from tests.demo.demo_process import DemoProcess
 from tests.demo.test_demo_cli import one_error_line, run_demo
-from tests.services import free_port
+from tests.services import Mosquitto, free_port, running
 
 FAST = ["--speed", "3000"]
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"not met within {timeout:g} s: {what}"
+        time.sleep(0.1)
+    return result
 
 
 @pytest.fixture
@@ -40,13 +53,6 @@ def test_the_demo_on_a_cluster_keeps_updating_when_its_node_dies(
         def stats() -> dict:
             with urllib.request.urlopen(demo.dashboard + "api/stats", timeout=10) as response:
                 return json.load(response)
-
-        def wait_for(condition, what: str, timeout: float = 60.0):
-            deadline = time.monotonic() + timeout
-            while not (result := condition()):
-                assert time.monotonic() < deadline, f"not met within {timeout:g} s: {what}"
-                time.sleep(0.2)
-            return result
 
         wait_for(lambda: stats()["mqtt_messages"] > 0, "the dashboard reads the UNS")
         first.kill()  # the node the bridge and the dashboard are on (the first listed)
@@ -75,3 +81,39 @@ def test_a_list_of_brokers_none_of_which_answers_names_each():
     dead = [f"mqtt://127.0.0.1:{free_port()}" for _ in range(2)]
     line = one_error_line(run_demo("--port", str(free_port()), "--mqtt", ",".join(dead)))
     assert all(f"cannot reach the MQTT broker at {url}" in line for url in dead)
+
+
+def test_the_dashboard_consumer_goes_round_its_brokers(tmp_path: Path) -> None:
+    state = "p/factory/plant-1/fabrication/line-1/press-brake/state/CurrentState"
+    plant = PlantState("p", "opc.tcp://x")
+
+    def shows(value: str) -> bool:
+        consumer.drain()
+        cell = plant.cells.get("press-brake")
+        return cell is not None and cell.live.get("state") == value
+
+    with running(Mosquitto(tmp_path / "a")) as a, running(Mosquitto(tmp_path / "b")) as b:
+        dead = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens: the first connect fails
+        consumer = UnsConsumer(f"{dead},{a.url},{b.url}", {"p": plant}, client_id="dash")
+        consumer.start()
+        try:
+            publish_retained(a, state, "Executing")
+            wait_for(lambda: shows("Executing"), "past the dead broker, the value from a")
+            a.stop()  # the connection is lost: on to b, subscribed again there
+            publish_retained(b, state, "NotExecuting")
+            wait_for(lambda: shows("NotExecuting"), "the value from b")
+        finally:
+            consumer.stop()
+    assert consumer.broker == b.url and consumer.rejected == 0
+
+
+def publish_retained(broker: Mosquitto, topic: str, value: str) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"publisher-{free_port()}")
+    client.connect(broker.host, broker.port, 10)
+    client.loop_start()
+    try:
+        client.publish(topic, json.dumps({"value": value, "status": "Good"}), qos=1,
+                       retain=True).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
