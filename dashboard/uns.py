@@ -18,6 +18,7 @@ to the next node when its connection drops or a connect fails, as the bridge doe
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ from dashboard.uns_messages import Batch, RejectedMessage, model_for, parse, val
 
 _logger = logging.getLogger(__name__)
 INBOX_LIMIT = 50_000  # messages waiting for the event loop; past that the oldest go
+RESUBSCRIBE_S = 1.0  # after a refused subscription
 LOGGED_TOPICS_LIMIT = 1_000  # topics with a logged rejection; past that, rejections are counted
 
 
@@ -49,6 +51,7 @@ class UnsConsumer:
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(0.5, 5)
         self._stopping = False
 
@@ -65,8 +68,22 @@ class UnsConsumer:
         if reason.is_failure:
             _logger.warning("MQTT broker %s refused the dashboard: %s", self.broker, reason)
             return
+        self._subscribe()
+
+    def _subscribe(self) -> None:
         # Re-subscribed on every connect: retained values give the current picture at once.
-        client.subscribe([(f"{name}/#", 1) for name in self.plants])
+        if not self._stopping:
+            self.client.subscribe([(f"{name}/#", 1) for name in self.plants])
+
+    def _on_subscribe(self, _client, _userdata, _mid, reasons, _props) -> None:
+        """A node of a cluster may refuse a subscription while it elects new leaders (NATS
+        does, after another node died): asked again a second later, not left without one."""
+        if any(reason.is_failure for reason in reasons):
+            _logger.warning("MQTT broker %s refused the subscription (%s): asking again in "
+                            "1 s", self.broker, ", ".join(map(str, reasons)))
+            retry = threading.Timer(RESUBSCRIBE_S, self._subscribe)
+            retry.daemon = True
+            retry.start()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _props) -> None:
         if not self._stopping:
