@@ -17,7 +17,9 @@ OPERATOR_SECRET_ENV = "FACTORY_SIM_DASHBOARD_OPERATOR_SECRET"
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dashboard")
-    parser.add_argument("--mqtt", required=True, metavar="URL")
+    parser.add_argument("--mqtt", required=True, metavar="URL",
+                        help="the MQTT broker (mqtt://HOST:PORT), or the nodes of a clustered "
+                        "broker comma-separated (it fails over)")
     parser.add_argument("--plant", action="append", required=True, metavar="NAME=OPCUA_URL")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -37,6 +39,12 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not name or not url.startswith("opc.tcp://"):
             parser.error(f"--plant {item}: expected NAME=opc.tcp://HOST:PORT/...")
         plants[name] = url
+    from dashboard.broker_nodes import BrokerNodes
+
+    try:
+        BrokerNodes.parse(args.mqtt)
+    except ValueError as exc:
+        parser.error(f"--mqtt {exc}")
     from dashboard.served_address import MAX_ALLOWED_HOSTS, allowed_host
 
     if len(args.allowed_host) > MAX_ALLOWED_HOSTS:

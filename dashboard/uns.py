@@ -9,30 +9,35 @@ dropped, and counted, when the page's side falls behind) that the asyncio side d
 only ever touched from the event loop. Every message is validated
 on its own (`dashboard.uns_messages`): a bad one is counted, logged once per topic with the
 reason, and dropped; nothing a publisher sends stops the consumer.
+
+The broker URL may name the nodes of a clustered broker, comma-separated; the consumer moves
+to the next node when its connection drops or a connect fails, as the bridge does
+(`dashboard.broker_nodes`), and subscribes again there.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
+from dashboard.broker_nodes import BrokerNodes
 from dashboard.state import PlantState
 from dashboard.uns_messages import Batch, RejectedMessage, model_for, parse, validate
 
 _logger = logging.getLogger(__name__)
 INBOX_LIMIT = 50_000  # messages waiting for the event loop; past that the oldest go
+RESUBSCRIBE_S = 1.0  # after a refused subscription
 LOGGED_TOPICS_LIMIT = 1_000  # topics with a logged rejection; past that, rejections are counted
 
 
 class UnsConsumer:
     def __init__(self, url: str, plants: dict[str, PlantState], client_id: str,
                  inbox_limit: int = INBOX_LIMIT) -> None:
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self.brokers = BrokerNodes.parse(url)  # ValueError naming a bad URL
         self.plants = plants
         self.inbox: deque[tuple[str, bytes, bool]] = deque(maxlen=inbox_limit)
         self.received = 0  # messages applied or looked at
@@ -44,22 +49,59 @@ class UnsConsumer:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(0.5, 5)
+        self._stopping = False
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.connect_async(*self.brokers.current, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
     def _on_connect(self, client, _userdata, _flags, reason, _props) -> None:
         if reason.is_failure:
-            _logger.warning("MQTT broker refused the dashboard: %s", reason)
+            _logger.warning("MQTT broker %s refused the dashboard: %s", self.broker, reason)
             return
+        self._subscribe()
+
+    def _subscribe(self) -> None:
         # Re-subscribed on every connect: retained values give the current picture at once.
-        client.subscribe([(f"{name}/#", 1) for name in self.plants])
+        if not self._stopping:
+            self.client.subscribe([(f"{name}/#", 1) for name in self.plants])
+
+    def _on_subscribe(self, _client, _userdata, _mid, reasons, _props) -> None:
+        """A node of a cluster may refuse a subscription while it elects new leaders (NATS
+        does, after another node died): asked again a second later, not left without one."""
+        if any(reason.is_failure for reason in reasons):
+            _logger.warning("MQTT broker %s refused the subscription (%s): asking again in "
+                            "1 s", self.broker, ", ".join(map(str, reasons)))
+            retry = threading.Timer(RESUBSCRIBE_S, self._subscribe)
+            retry.daemon = True
+            retry.start()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason, _props) -> None:
+        if not self._stopping:
+            _logger.warning("MQTT broker %s lost: %s", self.broker, reason)
+            self._next_broker()
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        self._next_broker()
+
+    def _next_broker(self) -> None:
+        """The next reconnect (paho's, after its back-off) goes to the next node of the list."""
+        if len(self.brokers.nodes) > 1:
+            self.client.connect_async(*self.brokers.next(), keepalive=30)
+
+    @property
+    def broker(self) -> str:
+        host, port = self.brokers.current
+        return f"mqtt://{host}:{port}"
 
     def _on_message(self, _client, _userdata, message) -> None:
         self.offer(message.topic, message.payload, bool(message.retain))

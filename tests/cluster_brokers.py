@@ -16,6 +16,7 @@ accepts them since nats-server pull request 4243. An older binary skips like a m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -45,6 +46,25 @@ def require_nats() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def confirms_publication(host: str, port: int, client_id: str) -> bool:
+    """The broker at host:port confirms a QoS 1 publication within a second."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{client_id}-{free_port()}")
+    try:
+        client.connect(host, port, 10)
+        client.loop_start()
+        info = client.publish("_ready", "1", qos=1)
+        info.wait_for_publish(1)
+        return info.is_published()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 class NatsNode(Service):
@@ -77,22 +97,7 @@ class NatsNode(Service):
 
     def mqtt_ready(self) -> bool:
         """The node confirms a QoS 1 publication (its MQTT streams exist and have a leader)."""
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                             client_id=f"ready-{self.index}-{free_port()}")
-        try:
-            client.connect(self.host, self.port, 10)
-            client.loop_start()
-            info = client.publish("_ready", "1", qos=1)
-            info.wait_for_publish(1)
-            return info.is_published()
-        except (OSError, RuntimeError, ValueError):
-            return False
-        finally:
-            client.loop_stop()
-            client.disconnect()
+        return confirms_publication(self.host, self.port, f"ready-{self.index}")
 
     def kill(self) -> None:
         """SIGKILL: the node dies as a crashed machine would, without a goodbye."""
@@ -137,3 +142,80 @@ class NatsCluster:
     @property
     def url(self) -> str:
         return ",".join(node.url for node in self.nodes)
+
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")  # the unwrapped script: no su
+EPMD = Path("/usr/bin/epmd")
+
+
+class Epmd(Service):
+    """Erlang's port mapper on a private loopback port, in the foreground (stopped with us)."""
+
+    name = "epmd"
+
+    def command(self) -> list[str]:
+        return [str(EPMD), "-port", str(self.port), "-address", "127.0.0.1"]
+
+
+class RabbitMq(Service):
+    """Debian's RabbitMQ with its MQTT plugin on a free loopback port: anonymous MQTT, no AMQP
+    listener, its own Erlang node name, port mapper and data directory. `.url` is its MQTT
+    listener. Ready once it confirms a QoS 1 publication (the plugin's Raft store elected)."""
+
+    name = "rabbitmq"
+    start_timeout = 120.0  # an Erlang VM, its plugins expanded, on a loaded 2-core machine
+
+    def __init__(self, workdir: Path) -> None:
+        require_binary(RABBITMQ_SERVER)
+        super().__init__(workdir)
+        self.epmd = Epmd(workdir / "epmd")
+        self.dist_port = free_port()
+        (workdir / "rabbitmq.conf").write_text(
+            "listeners.tcp = none\n"
+            f"mqtt.listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "mqtt.allow_anonymous = true\n"
+            "loopback_users = none\n", encoding="utf-8")
+        (workdir / "enabled_plugins").write_text("[rabbitmq_mqtt].\n", encoding="utf-8")
+
+    def command(self) -> list[str]:
+        return [str(RABBITMQ_SERVER)]
+
+    def start(self) -> None:
+        self.epmd.start()
+        super().start()
+
+    def environment(self) -> dict[str, str]:
+        work = self.workdir  # the server takes its settings from its environment only
+        return {
+            **os.environ, "HOME": str(work), "ERL_EPMD_PORT": str(self.epmd.port),
+            "RABBITMQ_NODENAME": f"mqtt{self.port}@localhost",
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_CONFIG_FILE": str(work / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(work / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(work / "mnesia"),
+            "RABBITMQ_PLUGINS_EXPAND_DIR": str(work / "plugins"),
+            "RABBITMQ_LOG_BASE": str(work / "log"), "RABBITMQ_LOGS": "-",
+            "RABBITMQ_PID_FILE": str(work / "rabbitmq.pid"),
+        }
+
+    def ready(self) -> bool:
+        return super().ready() and confirms_publication(self.host, self.port, "ready")
+
+    def stop(self) -> None:
+        """The script passes SIGTERM on to the Erlang VM; should the script itself have to be
+        killed, the VM and its helpers (the script's children) are ended too, none left over."""
+        import psutil
+
+        children = []
+        if self.pid is not None:
+            with contextlib.suppress(psutil.Error):
+                children = psutil.Process(self.pid).children(recursive=True)
+        super().stop()
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        self.epmd.stop()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"

@@ -56,6 +56,7 @@ class Service:
     """A server process on a fixed loopback port that can be stopped and started again."""
 
     name = "service"
+    start_timeout = _START_TIMEOUT  # a slower server (an Erlang VM booting) sets its own
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.host = "127.0.0.1"
@@ -67,6 +68,10 @@ class Service:
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment (None: this process's)."""
+        return None
 
     def ready(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 0.5):
@@ -87,9 +92,10 @@ class Service:
             return
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.environment(),
             )
-        deadline = time.monotonic() + _START_TIMEOUT
+        deadline = time.monotonic() + self.start_timeout
         while not self.ready():
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()

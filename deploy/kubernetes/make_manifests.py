@@ -15,6 +15,14 @@ files, so that both run the same commands, health checks and configuration:
                     health check (deploy/healthcheck.py) with the services'
                     FACTORY_SIM_HEALTHCHECK
 
+nats/ (an overlay, from docker-compose.nats.yml and deploy/nats; applied after the files above):
+- nats/nats.yaml    the clustered broker: a StatefulSet of three NATS nodes (JetStream, MQTT,
+                    the compose overlay's node.conf with the pods' names as routes, auth.conf
+                    unchanged, passwords from the Secret) and the headless Service that names
+                    each pod (nats-0.nats, ...); probes = the node image's health check
+- nats/bridges.yaml the bridges of every site given all three nodes, each starting on its own,
+                    as in docker-compose.nats.yml; they replace the bridges above by name
+
 Secrets come from Kubernetes Secrets, never from these files: `factory-sim-env` holds what
 scripts/make-env writes into .env (`kubectl create secret generic factory-sim-env
 --from-env-file=.env`), `factory-sim-influxdb-bridge` the bridges' write-only InfluxDB token
@@ -297,6 +305,102 @@ def site(services: dict[str, Any], name: str) -> list[dict[str, Any]]:
             stateful_set(f"bridge-{name}", "bridge", bridge_pod)]
 
 
+CLUSTER = "nats"  # the overlay's folder, the StatefulSet and its headless Service
+NATS_IMAGE_DIR = ROOT / "deploy/nats"
+NATS_REPLICAS = 3
+NATS_UID = 10002  # the node image's user (deploy/nats/Dockerfile)
+NATS_ROUTES = re.compile(r"^  routes: \[.*\]$", re.MULTILINE)
+
+
+def nats_node(index: int) -> str:
+    """A pod of the StatefulSet by the name its headless Service gives it in the namespace."""
+    return f"{CLUSTER}-{index}.{CLUSTER}"
+
+
+def nats_config() -> str:
+    """deploy/nats/node.conf with the routes to the pods instead of the compose services."""
+    config = (NATS_IMAGE_DIR / "node.conf").read_text()
+    routes = ", ".join(f"nats-route://{nats_node(i)}:6222" for i in range(NATS_REPLICAS))
+    config, found = NATS_ROUTES.subn(f"  routes: [{routes}]", config)
+    if found != 1:
+        raise ValueError("deploy/nats/node.conf: expected one `  routes: [...]` line")
+    return config
+
+
+def nats_compose_node(overlay: dict[str, Any]) -> dict[str, Any]:
+    """The compose overlay's first node, the model of every pod."""
+    return overlay["services"]["nats-1"]
+
+
+def nats_cluster(overlay: dict[str, Any]) -> list[dict[str, Any]]:
+    node = nats_compose_node(overlay)
+    image = node["image"]
+    passwords = {k: v for k, v in node["environment"].items() if k != "NATS_NODE"}
+    env = [{"name": "NATS_NODE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           *env_list(passwords)]
+    def health(period: int = 10, failures: int = 3) -> dict[str, Any]:
+        """The node image's health check: JetStream (and so MQTT's streams) is up."""
+        return {**http_probe("/healthz?js-enabled-only=true", 8222),
+                "periodSeconds": period, "failureThreshold": failures}
+
+    pod = {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": NATS_UID, "runAsGroup": NATS_UID,
+                            "fsGroup": NATS_UID},
+        "containers": [{
+            "name": "nats", "image": image, "imagePullPolicy": "IfNotPresent", "env": env,
+            "ports": [{"name": "mqtt", "containerPort": 1883},
+                      {"name": "client", "containerPort": 4222},
+                      {"name": "cluster", "containerPort": 6222},
+                      {"name": "monitor", "containerPort": 8222}],
+            "volumeMounts": [{"name": "config", "mountPath": f"/etc/nats/{key}", "subPath": key,
+                              "readOnly": True} for key in ("node.conf", "auth.conf")]
+            + [{"name": STATE, "mountPath": "/data"}],
+            "startupProbe": health(failures=30),
+            "readinessProbe": health(),
+            "livenessProbe": health(period=20)}],
+        "volumes": [{"name": "config", "configMap": {"name": CLUSTER}}],
+    }
+    cluster = stateful_set(CLUSTER, "broker", pod)
+    # the nodes start together (each routes to the others) and are told apart by their names
+    cluster["spec"].update(replicas=NATS_REPLICAS, podManagementPolicy="Parallel")
+    headless = service(CLUSTER, 1883, "broker")
+    headless["spec"].update(
+        clusterIP="None", publishNotReadyAddresses=True,  # routes form before JetStream is up
+        ports=[{"name": name, "port": port, "targetPort": port}
+               for name, port in (("mqtt", 1883), ("cluster", 6222))])
+    data = {"node.conf": nats_config(), "auth.conf": (NATS_IMAGE_DIR / "auth.conf").read_text()}
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": metadata(CLUSTER, "broker"), "data": data}
+    return [config, cluster, headless]
+
+
+def cluster_bridges(services: dict[str, Any], overlay: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sites' bridges with the overlay's commands, the compose node names as the pods'."""
+    names = {f"nats-{i + 1}": nats_node(i) for i in range(NATS_REPLICAS)}
+    out = []
+    for name in services:
+        if not name.startswith("bridge-"):
+            continue
+        argv = [str(arg) for arg in overlay["services"][name]["command"]]
+        index = argv.index("--mqtt") + 1
+        urls = argv[index].split(",")
+        argv[index] = ",".join(
+            re.sub(r"^mqtt://([\w-]+):", lambda m: f"mqtt://{names[m.group(1)]}:", url)
+            for url in urls)
+        bridge = site(services, name.removeprefix("bridge-"))[2]
+        bridge["spec"]["template"]["spec"]["containers"][0]["args"] = [
+            setting(arg) for arg in argv]
+        out.append(bridge)
+    return out
+
+
+def cluster_manifests() -> dict[str, list[dict[str, Any]]]:
+    """{file name in nats/: its resources}."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    overlay = yaml.safe_load((ROOT / "docker-compose.nats.yml").read_text())
+    return {"nats.yaml": nats_cluster(overlay), "bridges.yaml": cluster_bridges(services, overlay)}
+
+
 def manifests() -> dict[str, list[dict[str, Any]]]:
     """{file name: its resources}."""
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
@@ -320,13 +424,19 @@ def render(resources: list[dict[str, Any]]) -> str:
                                  for r in resources)
 
 
-def main() -> int:
-    written = manifests()
-    for stale in set(p.name for p in OUT.glob("*.yaml")) - set(written):
-        (OUT / stale).unlink()
+def write(folder: Path, written: dict[str, list[dict[str, Any]]]) -> None:
+    folder.mkdir(exist_ok=True)
+    for stale in set(p.name for p in folder.glob("*.yaml")) - set(written):
+        (folder / stale).unlink()
     for name, resources in written.items():
-        (OUT / name).write_text(render(resources))
-    print(f"make_manifests: wrote {len(written)} files to {OUT}")
+        (folder / name).write_text(render(resources))
+
+
+def main() -> int:
+    write(OUT, manifests())
+    write(OUT / CLUSTER, cluster_manifests())
+    print(f"make_manifests: wrote {len(manifests())} files to {OUT}, "
+          f"{len(cluster_manifests())} to {OUT / CLUSTER}")
     return 0
 
 

@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from factory_cli.errors import CliError
 from factory_cli.uns_dialects import DIALECTS
@@ -67,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "the shift under way, else now) or a date and time like "
                         "2026-01-05T00:00:00Z")
     parser.add_argument("--mqtt", metavar="URL",
-                        help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
+                        help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded "
+                        "one; the nodes of a clustered broker comma-separated "
+                        "(mqtt://a:1883,mqtt://b:1883): the bridges and the dashboard fail over")
     parser.add_argument("--uns", default="isa95", choices=sorted(DIALECTS), metavar="NAME",
                         help="the unified namespace's dialect: " + ", ".join(sorted(DIALECTS))
                         + "; isa95 (default) is ISA-95 topics with JSON, another is published "
@@ -147,21 +148,40 @@ def _check_port_free(host: str, port: int, what: str) -> None:
                            "(choose another with --port)") from None
 
 
-def _broker_address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise CliError(f"--mqtt {url}: expected mqtt://HOST[:PORT]")
+def _broker_urls(text: str) -> list[str]:
+    """The broker URLs of `--mqtt` (one, or a cluster's nodes comma-separated)."""
+    from mqtt_bridge.outputs.mqtt.failover import BrokerList
+    from mqtt_bridge.settings import SettingsError
+
+    urls = [part if "://" in part else f"mqtt://{part}" for part in
+            (part.strip() for part in text.split(","))]
     try:
-        return parts.hostname, parts.port or 1883
-    except ValueError:
-        raise CliError(f"--mqtt {url}: bad port") from None
+        BrokerList.parse(",".join(urls))
+    except SettingsError as exc:
+        raise CliError(f"--mqtt {text}: {exc}") from None
+    if not urls[0].startswith("mqtt://"):
+        raise CliError(f"--mqtt {text}: expected mqtt://HOST[:PORT] (the demo speaks no TLS)")
+    return urls
+
+
+def _check_brokers(urls: list[str]) -> None:
+    """At least one node answers (a cluster may start the demo with one node down)."""
+    problems = []
+    for url in urls:
+        try:
+            return _check_broker(url)
+        except CliError as exc:
+            problems.append(str(exc))
+    raise CliError("; ".join(problems))
 
 
 def _check_broker(url: str, timeout: float = 3.0) -> None:
     """A broker that does not answer an MQTT CONNECT is a start-up error, not a hang."""
     import paho.mqtt.client as mqtt
 
-    host, port = _broker_address(url)
+    from mqtt_bridge.outputs.mqtt.failover import host_and_port
+
+    host, port = host_and_port(url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                          client_id=f"factory-sim-demo-{os.getpid()}")
     answered: list[object] = []
@@ -210,7 +230,12 @@ def demo_command(args: argparse.Namespace) -> int:
     seed = scenarios[0].seed if args.seed is None else args.seed
     _check_port_free(args.host, args.port, "--port: the dashboard's address")
     if args.mqtt:
-        _check_broker(args.mqtt)
+        urls = _broker_urls(args.mqtt)
+        if len(urls) > 1 and args.uns == "sparkplug":
+            raise CliError(f"--uns sparkplug: its output takes one broker; --mqtt names "
+                           f"{len(urls)}")
+        args.mqtt = ",".join(urls)
+        _check_brokers(urls)
     first_shift = _first_shift_start(scenarios[0], seed)
     return asyncio.run(_run(args, names, plant_names, seed, first_shift, start))
 

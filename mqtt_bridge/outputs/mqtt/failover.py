@@ -1,9 +1,11 @@
 """The brokers of a clustered MQTT broker, and when the MQTT sink moves from one to the next.
 
 `mqtt.url` may name several nodes of one cluster, comma-separated
-(`mqtt://node-a:1883,mqtt://node-b:1883,mqtt://node-c:1883`); they must share one retained
-store and one session store (a NATS JetStream cluster with MQTT enabled, a RabbitMQ cluster
-with its MQTT plugin), so that a value any node confirmed reaches every subscriber.
+(`mqtt://node-a:1883,mqtt://node-b:1883,mqtt://node-c:1883`); they must route every message
+to every node's subscribers, so that a value any node confirmed reaches every subscriber (a
+NATS JetStream cluster with MQTT enabled; a RabbitMQ cluster with its MQTT plugin, whose
+retained values stay on the node that took them: the sink then finds its status missing on
+the new node and republishes the last values, see `sink.py`).
 
 Policy: stay on a node while it works. When a connect fails or a connection is lost, the next
 connect goes to the next node in the list at once; only after a whole round of nodes refused
