@@ -5,10 +5,11 @@ Three kinds: `hardening` (limits asyncua does not enforce, always on, per server
 accepts, per storage instance: `SqliteStorage`), and the speed-ups below (process-wide, so only
 a command opts in).
 
-The measured speed-ups (docs/performance.md, server levers 1 and 4, and event fields kept by
-reference) patch asyncua classes for
-the whole process, so a library object never installs them: a command opts in through
-`factory_cli.tuning.speedups(SPEEDUPS)` and they are undone when it ends.
+The process-wide patches (the measured speed-ups of docs/performance.md, server levers 1 and 4
+and event fields kept by reference, and `queue_overflow`, which makes a discarding queue say
+so as OPC UA Part 4 asks) change asyncua classes for the whole process, so a library object
+never installs them: a command opts in through `factory_cli.tuning.speedups(SPEEDUPS)` and they
+are undone when it ends.
 
 >>> from factory_cli.tuning import speedups
 >>> with speedups(SPEEDUPS) as installed:
