@@ -1,8 +1,9 @@
 """docs/students/lesson.md is current with the code without re-running it (regenerating it
 takes the better part of an hour: `scripts/lesson_tables.py`): every horizon states its n and
-the rule that set it, n is at least 30, the sources it prints are the code's, and each
-attribution table lists exactly the mechanisms the step changes. The figures themselves are a
-finding: nothing here asserts what they show."""
+the rule that set it, n is at least 30, the sources it prints are the code's, and at every
+horizon each step is read in words and attributed, each attribution table listing exactly the
+mechanisms the step changes. The figures themselves are a finding: nothing here asserts what
+they show."""
 
 from __future__ import annotations
 
@@ -32,9 +33,15 @@ def test_the_sources_printed_are_the_codes():
         assert f"- **{mechanism}**: {text}" in PAGE
 
 
-def test_each_attribution_lists_the_mechanisms_its_step_changes():
+def test_every_horizon_attributes_each_step_to_the_mechanisms_it_changes():
     levels = [load_scenario(reference(level)) for level in LEVELS]
-    for before, after in pairwise(levels):
-        table = PAGE.split(f"### Attribution of {before.name} → {after.name}")[1]
-        rows = re.findall(r"^\| (\w+) \|", table.split("\n\n")[1], re.M)
-        assert rows[1:] == list(ablations(before, after)), before.name  # after the header
+    horizons = PAGE.split("\n## ")[1:]
+    assert len(horizons) == 2  # one run of the script wrote both (its date is the page's)
+    for section in horizons:
+        reading = section.split("### What each step does")[1].split("\n###")[0]
+        assert re.findall(r"^- \*\*(.+?)\*\*: ", reading, re.M) == [
+            f"{a} → {b}" for a, b in pairwise(LEVELS)]
+        for before, after in pairwise(levels):
+            table = section.split(f"### Attribution of {before.name} → {after.name}")[1]
+            rows = re.findall(r"^\| (\w+) \|", table.split("\n\n")[1], re.M)
+            assert rows[1:] == list(ablations(before, after)), before.name  # after the header
