@@ -120,11 +120,7 @@ class Bridge:
                 try:
                     await asyncio.wait({source_task, stopper}, return_when="FIRST_COMPLETED")
                 finally:
-                    for task in tasks:
-                        task.cancel()
-                    for task in tasks:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                    await cancel_all(tasks)
                 if source_task.done() and not source_task.cancelled():
                     source_task.result()  # a SourceError at start-up
         finally:
@@ -172,6 +168,25 @@ class Bridge:
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             log.info("stats: %s", self.stats())
+
+
+async def cancel_all(tasks: Sequence[asyncio.Task[Any]], again_after: float = 5.0) -> None:
+    """Cancel `tasks` and wait until each has ended, cancelling again every `again_after`
+    seconds one that goes on. A task can swallow its cancellation: code that cancels a child
+    and awaits it under `suppress(CancelledError)` (asyncua's Client._cancel_task, for one)
+    also suppresses a cancellation of its own that arrives meanwhile. The OPC UA source then
+    went on reconnecting after SIGTERM and the bridge never stopped (seen once under load)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        while not task.done():
+            await asyncio.wait({task}, timeout=again_after)
+            if not task.done():
+                log.warning("%s went on after it was cancelled: cancelling it again",
+                            task.get_name())
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _forget_removed_sinks(journal: Journal, configured: set[str]) -> None:

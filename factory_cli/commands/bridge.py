@@ -151,6 +151,9 @@ def run_bridge(args: argparse.Namespace) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    from factory_cli.tuning import skip_final_collection
+
+    skip_final_collection()  # a prompt exit after SIGTERM (docs/performance.md)
     try:
         asyncio.run(main())
     except SourceError as exc:

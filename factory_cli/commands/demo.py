@@ -28,7 +28,7 @@ from factory_cli.errors import CliError
 from factory_cli.uns_dialects import DIALECTS
 
 # The bridge configuration shipped with the package: the plant's KPIs (plant OEE on
-# .../plant/kpi/OEE) and shift reports, bridged besides the machines
+# .../plant/kpi/OEE), shift reports and current shift, bridged besides the machines
 # (docs/integrators/bridge-nodes.md)
 PLANT_NODES = resources.files("mqtt_bridge") / "inputs" / "opcua" / "nodes.example.toml"
 
@@ -237,7 +237,8 @@ def demo_command(args: argparse.Namespace) -> int:
         args.mqtt = ",".join(urls)
         _check_brokers(urls)
     first_shift = _first_shift_start(scenarios[0], seed)
-    return asyncio.run(_run(args, names, plant_names, seed, first_shift, start))
+    return asyncio.run(_run(args, names, plant_names, seed, first_shift, start,
+                            [s.hierarchy for s in scenarios]))
 
 
 def _check_allowed_hosts(values: list[str]) -> None:
@@ -258,7 +259,8 @@ def _first_shift_start(scenario, seed: int) -> float:
     return ModelPlant(scenario, seed=seed).calendar.next_work_start(0.0)
 
 
-async def _run(args, names, plant_names, seed: int, first_shift: float, start: str) -> int:
+async def _run(args, names, plant_names, seed: int, first_shift: float, start: str,
+               hierarchies: list) -> int:
     import logging
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its warnings are for developers
@@ -277,6 +279,7 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
     cli = [python, "-m", "factory_cli.main"]
     plants = [Plant(name, scenario, _free_port()) for name, scenario in zip(plant_names, names,
                                                                              strict=True)]
+    levels = {plant.name: hierarchy for plant, hierarchy in zip(plants, hierarchies, strict=True)}
     mqtt_url = args.mqtt
     broker = None
     if mqtt_url is None:
@@ -300,8 +303,10 @@ async def _run(args, names, plant_names, seed: int, first_shift: float, start: s
             [*cli, "bridge", "--opcua", plant.endpoint, "--mqtt", mqtt_url,
              "--topic-prefix", f"{plant.name}/", "--client-id", f"bridge-{plant.name}",
              "--state-dir", str(state_dir / f"bridge-{plant.name}"),
-             # the plant's KPIs and shift reports besides the machines ([[nodes]])
-             "--config", str(PLANT_NODES),
+             # the plant's KPIs, shift reports and shift besides the machines ([[nodes]]),
+             # under the scenario's site, area and line (the machines carry their own)
+             "--config", str(PLANT_NODES), "--site", levels[plant.name].site,
+             "--area", levels[plant.name].area, "--line", levels[plant.name].line,
              # One message per value (tag mode) would outrun the embedded broker's
              # acknowledgements on a large plant; batches per machine do not (docs/performance.md).
              "--mqtt-batch", "machine" if (args.lines or 1) > 1 else "tag",

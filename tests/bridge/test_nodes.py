@@ -77,7 +77,8 @@ def test_a_malformed_nodes_table_is_one_line_naming_it(tmp_path: Path, tables: s
     assert "\n" not in str(error.value)
 
 
-def test_the_shipped_nodes_configuration_bridges_the_plant_kpis_and_shift_reports() -> None:
+def test_the_shipped_nodes_configuration_bridges_the_plant_kpis_shift_reports_and_shift() -> None:
     shipped = Path(__file__).resolve().parents[2] / "mqtt_bridge/inputs/opcua/nodes.example.toml"
     nodes = load({}, config_file=str(shipped), env={}).opcua.nodes
-    assert [n.browse_path for n in nodes] == ["Plant/Kpi", "Plant/ShiftReports"]
+    assert [n.browse_path for n in nodes] == ["Plant/Kpi", "Plant/ShiftReports",
+                                              "Plant/CurrentShift"]

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -124,6 +125,60 @@ def test_demo_with_a_real_mosquitto_and_sparkplug_beside_isa95(mosquitto):
         assert any(line.startswith("uns sparkplug (beside ISA-95") for line in demo.lines)
         check_demo_is_live(demo)  # the dashboard reads ISA-95 as before
         check_sparkplug_is_live(demo)
+
+
+def test_demo_with_a_real_mosquitto_and_umh_beside_isa95(mosquitto):
+    with DemoProcess([*FAST, "--mqtt", mosquitto.url, "--uns", "umh"]) as demo:
+        assert any(line.startswith("uns umh (beside ISA-95") for line in demo.lines)
+        recorder = MqttRecorder(mosquitto, topic="umh/#")
+        try:
+            check_demo_is_live(demo)  # the dashboard reads ISA-95 as before
+            before = dashboard_stats(demo)["mqtt_messages"]
+            check_umh_is_live(recorder)
+        finally:
+            recorder.close()
+        # ... and keeps reading it with UMH beside: its count of messages still grows
+        assert wait_for(lambda: dashboard_stats(demo)["mqtt_messages"] > before, 30)
+
+
+def dashboard_stats(demo: DemoProcess) -> dict:
+    with urllib.request.urlopen(demo.dashboard + "api/stats", timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def check_umh_is_live(recorder: MqttRecorder) -> None:
+    """Every plant's bridge publishes UMH's data model with the plant's name as originID: the
+    connected plant's machines and states, and every plant's shifts (the shipped [[nodes]]
+    file bridges Plant/CurrentShift); every message follows UMH's schemas and topic rules."""
+    from tests.bridge.umh_contract import check
+
+    line = "umh/v1/factory/plant-1/fabrication/line-1"
+    shifts = {f"{line}/plant/{plant}/_analytics/shift/add"
+              for plant in ("reference-opcua", "reference-standalone")}
+
+    def states_and_shifts(messages) -> bool:
+        topics = {m.topic for m in messages}
+        return shifts <= topics and all(
+            f"{line}/{cell}/reference-opcua/_analytics/state/add" in topics
+            for cell in ("cobot", "packing", "press-brake", "punch-laser"))
+
+    messages = recorder.wait_until(states_and_shifts, timeout=60)
+    for message in messages:
+        _contract, path, document = check(message.topic, message.payload)
+        if path == "shift/add":
+            assert document["end_time_unix_ms"] > document["start_time_unix_ms"]
+    assert {m.topic.split("/")[7] for m in messages} == {"reference-opcua",
+                                                        "reference-standalone"}
+    assert any("/_historian/" in m.topic for m in messages)
 
 
 def check_sparkplug_is_live(demo: DemoProcess) -> None:

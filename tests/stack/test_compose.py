@@ -335,3 +335,17 @@ def test_every_bridge_bridges_the_plant_kpis_by_the_shipped_nodes_configuration(
         kpi = [n for n in config.opcua.nodes if n.browse_path == "Plant/Kpi"]
         assert [(n.topic, n.group) for n in kpi] == [("plant", "kpi")]
         assert any(n.browse_path == "Plant/ShiftReports" for n in config.opcua.nodes)
+
+
+def test_the_plant_objects_topics_lie_in_the_site_its_login_may_write(invocations) -> None:
+    """[[nodes]] objects take the levels their `topic` does not give from --site/--area/--line
+    (machines have their own Location): each bridge names its served scenario's hierarchy,
+    so its plant KPIs and shift go to acme-metal/<site>/..., which the ACL lets it write (the
+    defaults, acme-metal/site/area/line/plant/..., would be dropped by the broker)."""
+    serves = {i.service.removeprefix("site-"): i.argv for i in invocations if i.argv[0] == "serve"}
+    for invocation in (i for i in invocations if i.argv[0] == "bridge"):
+        site = invocation.service.removeprefix("bridge-")
+        hierarchy = load_scenario(shipped_scenario(serves[site][1])).hierarchy
+        levels = [option(invocation.argv, f"--{level}")
+                  for level in ("enterprise", "site", "area", "line")]
+        assert levels == [hierarchy.enterprise, site, hierarchy.area, hierarchy.line]

@@ -137,8 +137,11 @@ def test_two_sites_share_one_broker_and_one_store_and_nothing_is_lost(
         cells.add(tuple(levels[1:5]))
     expected = set().union(*(expected_cells(serve) for _, serve, *_ in commands))
     assert {c[0] for c in expected} == set(SITES)
-    assert cells == expected  # both sites, every machine, under its own ISA-95 prefix
-    assert len([c for c in cells if c[0] == "brno"]) == 8  # two lines of four cells
+    # the plant objects ([[nodes]]: KPIs, current shift) under the levels the bridge names
+    plants = {(option(bridge, "--site"), option(bridge, "--area"), option(bridge, "--line"),
+               "plant") for _, _, _, bridge, _ in commands}
+    assert cells == expected | plants  # both sites, every machine, under its own ISA-95 prefix
+    assert len([c for c in cells - plants if c[0] == "brno"]) == 8  # two lines of four cells
     for topic, numbers in seqs.items():
         assert sorted(set(numbers)) == list(range(1, max(numbers) + 1)), topic  # no gap
     assert sum(len(n) for n in seqs.values()) > 1000
