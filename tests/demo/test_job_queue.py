@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from dashboard.job_order_lists import ListPacing
 from dashboard.job_queue import MAX_CELLS, MAX_JOB_ORDERS
 from tests.demo.test_uns_consumer import CELL_TOPIC, PLANT, consumer
 
@@ -93,8 +94,14 @@ def test_job_orders_and_cells_are_bounded_finished_ones_go_first():
     assert uns.rejected == 11  # the cells past the bound (press-brake is one of them)
 
 
-def test_the_queue_starts_from_the_job_order_list_and_the_newer_word_stands():
+def unpaced():
     uns = consumer()
+    uns.lists.every_s = 0.0  # every list applied as it comes (pacing: its own test)
+    return uns
+
+
+def test_the_queue_starts_from_the_job_order_list_and_the_newer_word_stands():
+    uns = unpaced()
     # a consumer that starts late: the retained list is all it gets
     uns.offer(JOB_LIST, job_list("2026-01-05T07:00:00Z", listed("A", 5), listed("B", 3),
                                  listed("C", 2, runs=20)))
@@ -129,7 +136,7 @@ def test_the_queue_starts_from_the_job_order_list_and_the_newer_word_stands():
 
 
 def test_bad_job_order_lists_are_rejected_counted_and_markup_stays_text():
-    uns = consumer()
+    uns = unpaced()
     at = "2026-01-05T07:00:00Z"
     entry = listed("A", 3)
     bad = [json.dumps({"value": "not a list", "sourceTimestamp": at}).encode(),
@@ -159,3 +166,22 @@ def test_a_long_job_order_list_is_bounded_finished_ones_go_first():
     rows = queue_of(uns)
     assert len(rows) == MAX_JOB_ORDERS and rows[0][0] == "running"
     assert rows[1][0] == f"done-{3 * MAX_JOB_ORDERS - 1}"
+
+
+def test_a_cells_list_is_applied_at_once_then_at_most_every_few_seconds_the_newest():
+    uns, now = consumer(), [100.0]
+    uns.lists = ListPacing(every_s=5.0, clock=lambda: now[0])
+    at = "2026-01-05T07:00:00Z"
+    for state in (1, 2, 3):  # the first at once; the newest waits, the one before it goes
+        uns.offer(JOB_LIST, job_list(at, listed("A", state)))
+    uns.drain()
+    assert queue_of(uns) == [("A", "NotAllowedToStart", 0, 5, 0)]
+    now[0] += 5.0
+    uns.drain()  # nothing new arrived: the waiting list is applied all the same
+    assert queue_of(uns) == [("A", "Running", None, 5, None)]
+    uns.offer(JOB_LIST, b'{"value": 1}')  # a bad one waits too, and is rejected when due
+    uns.drain()
+    assert uns.rejected == 0
+    now[0] += 5.0
+    uns.drain()
+    assert uns.rejected == 1 and queue_of(uns) == [("A", "Running", None, 5, None)]
