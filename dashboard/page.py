@@ -5,8 +5,9 @@ The first screen (a 1280×720 projector) holds the controls, every plant's floor
 alarms, and the KPIs side by side; the details (what the factory knows per cell, the Pareto,
 the state timelines, the OEE trend) follow below. Each browser gets its own page; a per-page
 timer redraws the first screen's plants (floor, OEE, alarms) at most `FRAMES_PER_S` times a
-second, and the slowly moving rest (the KPI tiles, the replay strip, the details) at most once
-every `SLOW_EVERY_S`: every redraw costs the browser a frame, the demo's largest cost. Each
+second, and the slowly moving rest (the tiles' knowledge ages, the KPI tiles, the replay strip,
+the details) at most once every `SLOW_EVERY_S`: every redraw costs the browser a frame, the
+demo's largest cost. Each
 part is a `Part`, so the browser re-renders only the parts that changed.
 Everything taken from the simulator's own view is labelled so: the factory could not show it.
 """
@@ -123,15 +124,18 @@ def build_page(dashboard: Dashboard, theme: str | None = None) -> None:
 
     def refresh() -> None:
         total = sum(p.version for p in plants)
-        if total != versions[0]:
+        changed = total != versions[0]
+        if changed:
             versions[0] = total
             slow["stale"] = True
+        now = time.monotonic()
+        slow_now = slow["stale"] and now >= slow["due"]
+        if changed or slow_now:
             for panel in panels:
-                panel.update()
+                panel.update(ages=slow_now)
             redraw("speed", controls.show_speed)
             dashboard.pushed()
-        now = time.monotonic()
-        if slow["stale"] and now >= slow["due"]:
+        if slow_now:
             slow["due"], slow["stale"] = now + SLOW_EVERY_S, False
             redraw("side by side", comparison.update)
             for part in details:

@@ -62,11 +62,13 @@ class Tile:
             self.buffer = Text(classes="hmi-small hmi-muted", test_id=testid("buffer", cid))
         self._unknown: bool | None = None
 
-    def update(self) -> None:
+    def update(self, ages: bool = True) -> None:
+        """`ages`: also the age of the factory's knowledge, which turns with the plant's clock
+        (sent with the slow redraws: every tile's caption would change on every frame)."""
         cell, plant = self.cell, self.plant
         live = cell.is_live
         if live != self._unknown:
-            self._unknown = live
+            self._unknown, ages = live, True
             self.box.classes(replace="hmi-tile gap-0 w-full" + ("" if live else " hmi-unknown"))
         shown = cell.shown()
         state = shown.get("state")
@@ -76,10 +78,11 @@ class Tile:
         self.buffer.set(f"▶ {_plain(buffer) if buffer is not None else '?'}/"
                         f"{_plain(cell.buffer_capacity) if cell.buffer_capacity else '?'} lots "
                         "waiting (simulator's view)")
-        age = format_age(plant.knowledge_age_s(cell))
+        age = format_age(plant.knowledge_age_s(cell)) if ages else ""
         if live:
             self.big.set(_count(shown.get("good")))
-            self.caption.set(f"good parts · last change {age} ago")
+            if ages:
+                self.caption.set(f"good parts · last change {age} ago")
             power = shown.get("power")
             self.detail.set(f"order {shown.get('order') or '–'} · "
                             + ("–" if power is None else f"{power:.1f} kW"))
@@ -88,10 +91,11 @@ class Tile:
             self.caption.set("not on the UNS: its vendor's own interface, read by a "
                              "hand-written adapter")
         else:
-            reported = cell.report.get("FiledAt") is not None
-            self.big.set(age if reported else "never")
-            self.caption.set("unknown to the factory: last shift report "
-                             + (f"{age} ago" if reported else "not filed yet"))
+            if ages:
+                reported = cell.report.get("FiledAt") is not None
+                self.big.set(age if reported else "never")
+                self.caption.set("unknown to the factory: last shift report "
+                                 + (f"{age} ago" if reported else "not filed yet"))
             self.detail.set("state and counts: the simulator's view")
 
 
@@ -200,7 +204,8 @@ class PlantPanel:
         with self.floor:
             self.tiles = [Tile(self.plant, self.pid, c, i) for i, c in enumerate(cells)]
 
-    def update(self) -> None:
+    def update(self, ages: bool = True) -> None:
+        """`ages`: the tiles' knowledge ages too (`Tile.update`)."""
         plant = self.plant
         cells = self.layout.cells()
         levels = sorted({c.connectivity for c in cells if c.connectivity})
@@ -211,6 +216,6 @@ class PlantPanel:
         self.status.set(f"{paused} · {speed} · bridge {plant.bridge} · OPC UA "
                         f"{'connected' if plant.opcua_connected else 'connecting'}")
         for tile in self.tiles:
-            redraw(f"tile {plant.name}/{tile.cell.name}", tile.update)
+            redraw(f"tile {plant.name}/{tile.cell.name}", lambda t=tile: t.update(ages))
         redraw(f"OEE {plant.name}", self.oee.update)
         redraw(f"alarms {plant.name}", self.alarms.update)

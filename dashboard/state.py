@@ -25,6 +25,7 @@ from dashboard.uns_messages import (
     AlarmEvent,
     BridgeStatus,
     JobEvent,
+    JobOrderList,
     RejectedMessage,
     TagValue,
     is_plant_kpi,
@@ -166,7 +167,7 @@ class PlantState:
 
     # ---- the unified namespace ----
     def apply_uns(self, path: list[str],
-                  message: TagValue | AlarmEvent | JobEvent | BridgeStatus,
+                  message: TagValue | AlarmEvent | JobEvent | JobOrderList | BridgeStatus,
                   fresh: bool = True) -> None:
         """One validated MQTT message below the plant's prefix (`dashboard.uns_messages`):
         `path` is the topic's levels after the prefix. `fresh`: not a retained value replayed
@@ -178,6 +179,10 @@ class PlantState:
             self._apply_alarm(path[4], message)
         elif isinstance(message, JobEvent):
             self.jobs.apply(path[4], message)
+        elif isinstance(message, JobOrderList):
+            if message.gap is not None or message.value is None:
+                return
+            self.jobs.apply_list(path[4], message.value, message.sourceTimestamp)
         elif isinstance(message, TagValue) and is_plant_kpi(path):
             if message.gap is not None:
                 return

@@ -21,12 +21,22 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 
 import paho.mqtt.client as mqtt
 
 from dashboard.broker_nodes import BrokerNodes
+from dashboard.job_order_lists import ListPacing
 from dashboard.state import PlantState
-from dashboard.uns_messages import Batch, RejectedMessage, model_for, parse, validate
+from dashboard.uns_messages import (
+    JOB_ORDER_LIST,
+    Batch,
+    JobOrderList,
+    RejectedMessage,
+    model_for,
+    parse,
+    validate,
+)
 
 _logger = logging.getLogger(__name__)
 INBOX_LIMIT = 50_000  # messages waiting for the event loop; past that the oldest go
@@ -44,6 +54,7 @@ class UnsConsumer:
         self.rejected = 0  # messages (or updates of a batch) that failed validation
         self.overflowed = 0  # messages dropped because the inbox was full
         self._logged: set[str] = set()
+        self.lists = ListPacing()  # the cells' JobOrderLists: the queue's start (module doc)
         self.on_arrival: Callable[[], None] | None = None  # called from paho's thread
         self._awake = False  # on_arrival called and the inbox not drained since
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -131,6 +142,11 @@ class UnsConsumer:
                 self._reject(topic, str(exc))
             except Exception as exc:  # a bug of ours must not end the input either
                 self._reject(topic, f"not applied: {type(exc).__name__}: {exc}"[:300])
+        for topic, apply in self.lists.due():
+            try:
+                apply()
+            except RejectedMessage as exc:
+                self._reject(topic, str(exc))
         self.received += count
         return count
 
@@ -140,6 +156,9 @@ class UnsConsumer:
         if plant is None:
             return
         path = rest.split("/")
+        if _is_job_order_list(path):
+            self._list(topic, topic, partial(plant.apply_uns, path), path, payload)
+            return
         message = parse(path, payload)
         if message is None:
             return
@@ -154,11 +173,25 @@ class UnsConsumer:
                 if update_name != plant.name:
                     raise RejectedMessage("updates: an update's topic is not below the plant")
                 update_path = update_rest.split("/")
+                if _is_job_order_list(update_path):
+                    self._list(str(update["topic"]), topic, partial(plant.apply_uns, update_path),
+                               update_path, update)
+                    continue
                 model = model_for(update_path)
                 if model is not None and model is not Batch:
                     plant.apply_uns(update_path, validate(model, update))
             except RejectedMessage as exc:
                 self._reject(topic, str(exc))
+
+    def _list(self, list_topic: str, topic: str, apply, path: list[str],
+              data: bytes | dict) -> None:
+        """A cell's JobOrderList (its own message, or an update of a batch on `topic`):
+        validated and applied now, or later (`dashboard.job_order_lists`)."""
+        def validated_and_applied() -> None:
+            apply(parse(path, data) if isinstance(data, bytes) else validate(JobOrderList, data))
+
+        if self.lists.now_or_later(list_topic, (topic, validated_and_applied)):
+            validated_and_applied()
 
     def _reject(self, topic: str, reason: str) -> None:
         self.rejected += 1
@@ -171,3 +204,7 @@ class UnsConsumer:
         # the topic is a publisher's text: shown with repr, so it cannot fake log lines
         _logger.warning("UNS message rejected on %r: %s (further ones on this topic are only "
                         "counted)", topic[:300], reason)
+
+
+def _is_job_order_list(path: list[str]) -> bool:
+    return len(path) == 7 and (path[5], path[6]) == JOB_ORDER_LIST

@@ -32,6 +32,7 @@ MAX_PAYLOAD_BYTES = 512 * 1024  # the bridge's largest batch is ~100 kB (500 upd
 MAX_TEXT = 200  # a state, an order id, a condition name
 MAX_MESSAGE = 1000  # an alarm's message
 MAX_BATCH = 1000  # updates in one machine-mode message (the bridge sends at most 500)
+MAX_LISTED = 1000  # job orders in one cell's JobOrderList (the simulator's hold at most ~50)
 NON_FINITE = ("NaN", "Infinity", "-Infinity")  # how the bridge writes non-finite floats
 
 # UNS group/tag -> CellView.live key, and whether the value is a number or a text
@@ -53,6 +54,8 @@ UNS_TAGS: dict[tuple[str, str], tuple[str, type]] = {
 # (docs/integrators/bridge-nodes.md): `.../plant/kpi/<name>`, a fraction 0..1.
 PLANT_CELL, PLANT_KPI_GROUP = "plant", "kpi"
 PLANT_KPIS = ("OEE", "Availability", "Performance", "Quality")
+# A cell's job orders as OPC 40001-3 lists them (group, tag): the queue's start
+JOB_ORDER_LIST = ("JobManagement.JobOrderControl", "JobOrderList")
 
 
 class RejectedMessage(ValueError):
@@ -142,6 +145,67 @@ class JobEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     fields: JobFields | None = None
+    time: AwareTime = None  # plant time of the change
+    gap: dict[str, Any] | None = None
+
+
+class _Ignored(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _LocalizedText(_Ignored):
+    Text: Annotated[str, Field(max_length=MAX_TEXT, strict=True)] | None = None
+
+
+class _JobOrderState(_Ignored):
+    StateText: Annotated[str, Field(max_length=MAX_TEXT, strict=True)] | _LocalizedText | None \
+        = None
+    StateNumber: Annotated[int, Field(ge=1, le=6, strict=True)]
+
+
+class _Parameter(_Ignored):
+    ID: Annotated[str, Field(max_length=MAX_TEXT, strict=True)]
+    Value: Any = None  # a Variant as the bridge decodes it: {"Value": ..., "VariantType": ...}
+
+
+class _Material(_Ignored):
+    MaterialDefinitionID: Annotated[str, Field(max_length=MAX_TEXT, strict=True)] | None = None
+
+
+class _JobOrder(_Ignored):
+    JobOrderID: Annotated[str, Field(min_length=1, max_length=MAX_TEXT, strict=True)]
+    JobOrderParameters: Annotated[list[_Parameter], Field(max_length=100)] | None = None
+    MaterialRequirements: Annotated[list[_Material], Field(max_length=100)] | None = None
+
+
+class JobOrderAndState(_Ignored):
+    """One entry of a JobOrderList (ISA95JobOrderAndStateDataType, as the bridge decodes it)."""
+
+    JobOrder: _JobOrder
+    State: Annotated[list[_JobOrderState], Field(min_length=1, max_length=10)]
+
+    def brief(self) -> JobFields:
+        """The fields a job status event carries, as far as the list tells them (no counts)."""
+        order, state = self.JobOrder, self.State[0]
+        text = state.StateText.Text if isinstance(state.StateText, _LocalizedText) \
+            else state.StateText
+        runs = next((p.Value for p in order.JobOrderParameters or [] if p.ID == "RunsPlanned"),
+                    None)
+        runs = runs.get("Value") if isinstance(runs, dict) else runs
+        materials = order.MaterialRequirements or []
+        return JobFields(
+            JobOrderID=order.JobOrderID, State=(text or "?")[:40], StateNumber=state.StateNumber,
+            MaterialDefinitionID=materials[0].MaterialDefinitionID if materials else None,
+            RunsPlanned=runs if type(runs) is int and 0 <= runs <= 10**9 else None)
+
+
+class JobOrderList(BaseModel):
+    """A cell's `JobManagement.JobOrderControl/JobOrderList` value (OPC 40001-3), every job
+    order the cell holds, as the bridge publishes it (retained in tag mode)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    value: Annotated[list[JobOrderAndState], Field(max_length=MAX_LISTED)] | None = None
+    sourceTimestamp: AwareTime = None  # plant time of the newest change it holds
     gap: dict[str, Any] | None = None
 
 
@@ -157,13 +221,15 @@ class Batch(BaseModel):
     updates: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
 
 
-Message = TagValue | AlarmEvent | JobEvent | BridgeStatus | Batch
+Message = TagValue | AlarmEvent | JobEvent | JobOrderList | BridgeStatus | Batch
 
 
 def model_for(path: list[str]) -> type[BaseModel] | None:
     """The model of a topic below a plant's prefix (its levels), None for topics not shown."""
     if len(path) == 7 and ((path[5], path[6]) in UNS_TAGS or is_plant_kpi(path)):
         return TagValue
+    if len(path) == 7 and (path[5], path[6]) == JOB_ORDER_LIST:
+        return JobOrderList
     if len(path) == 6 and path[5] == "alarms":
         return AlarmEvent
     if len(path) == 6 and path[5] == "jobs":

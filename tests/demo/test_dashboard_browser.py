@@ -146,7 +146,9 @@ def test_the_dashboard_shows_both_plants_live_and_acknowledges_an_alarm(browser_
             assert job_order_id.endswith(f"/{cell}"), rows
             assert re.fullmatch(r"(NotAllowedToStart|AllowedToStart|Running|Interrupted|Ended|"
                                 r"Aborted) · [\w-]+", state), rows
-            assert re.fullmatch(r"\d+ / \d+", counts), rows
+            # good of planned; "?" for a job order known only from the cell's JobOrderList
+            # (it tells no counts) until its next change
+            assert re.fullmatch(r"(\d+|\?) / \d+", counts), rows
         assert page.query_selector("[data-testid=jobs-empty-reference-standalone]")
 
         # Pause both plants from the page: simulated time stops on the servers.

@@ -143,15 +143,27 @@ alarm_like = st.fixed_dictionaries(
 tag_like = st.fixed_dictionaries(
     {}, optional={"value": json_values, "sourceTimestamp": json_values,
                   "serverTimestamp": json_values, "gap": json_values})
+job_list_like = st.fixed_dictionaries({}, optional={
+    "sourceTimestamp": json_values,
+    "value": json_values | st.lists(st.fixed_dictionaries({}, optional={
+        "JobOrder": json_values | st.fixed_dictionaries({}, optional={
+            "JobOrderID": json_values, "JobOrderParameters": json_values,
+            "MaterialRequirements": json_values}),
+        "State": json_values | st.lists(st.fixed_dictionaries({}, optional={
+            "StateNumber": json_values | st.integers(0, 7), "StateText": json_values}),
+            max_size=2)}), max_size=3)})
 payloads = (st.binary(max_size=300)
             | json_values.map(lambda v: json.dumps(v).encode())
             | alarm_like.map(lambda v: json.dumps(v).encode())
             | tag_like.map(lambda v: json.dumps(v).encode())
+            | job_list_like.map(lambda v: json.dumps(v).encode())
             | st.lists(tag_like | alarm_like, max_size=5).map(
                 lambda items: json.dumps({"updates": [{"topic": POWER, **i} for i in items]})
                 .encode()))
 topics = st.sampled_from([POWER, STATE, ALARMS, UPDATES, f"{PLANT}/_bridge/x/status",
-                          f"{PLANT}/a/b", "elsewhere/x"]) | st.text(max_size=40)
+                          f"{CELL_TOPIC}/JobManagement.JobOrderControl/JobOrderList",
+                          f"{CELL_TOPIC}/jobs", f"{PLANT}/a/b", "elsewhere/x"]) \
+    | st.text(max_size=40)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -173,6 +185,11 @@ def test_after_any_payloads_the_consumer_still_applies_good_messages(messages, p
             assert cell.live.get(key) is None or isinstance(cell.live[key], str)
     for alarm_ in uns.plants[PLANT].alarms.values():
         assert isinstance(alarm_.severity, int) and 0 <= alarm_.severity <= 1000
+    for cell in uns.plants[PLANT].jobs.cells:  # job orders: bounded texts and counts
+        for row in uns.plants[PLANT].jobs.rows(cell):
+            assert isinstance(row.job_order_id, str) and 0 < len(row.job_order_id) <= 200
+            assert 1 <= row.state_number <= 6 or row.state_number == 0
+            assert row.planned is None or isinstance(row.planned, int)
 
 
 def test_the_first_message_of_a_burst_wakes_the_drain_once():
