@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from mqtt_bridge.outputs.mqtt.sink import MqttSink
 from mqtt_bridge.outputs.timeseries.settings import InfluxSettings
 from mqtt_bridge.outputs.timeseries.sink import TimeSeriesSink
 from mqtt_bridge.sample import MachinePath, Sample
-from tests.bridge.bridges import running, stop_bridge
+from tests.bridge.bridges import SteadyWriter, running, stop_bridge
 from tests.bridge.machinery_server import MachineryServer, free_port
 from tests.services import MqttRecorder, Received, condition_name
 
@@ -129,18 +128,7 @@ def test_a_bridge_killed_mid_flow_never_renumbers_a_value(
     recorder = MqttRecorder(mosquitto, "factory/#")
     state, log = tmp_path / "state", tmp_path / "bridge.log"
     bridge = start_bridge(fresh_server, mosquitto, state, log)
-    writing = threading.Event()
-    writing.set()
-
-    def write_on() -> None:  # 50 changes a second of both variables, across the kill
-        value = 1000.0
-        while writing.is_set():
-            value += 1
-            fresh_server.set_values([("Press1", "Temperature", value),
-                                     ("Press1", "SpindleSpeed", value)])
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=write_on)
+    writer = SteadyWriter(fresh_server)  # 50 changes a second of both variables
     try:
         recorder.wait_until(lambda m: values(m, TEMPERATURE))
         writer.start()
@@ -151,16 +139,11 @@ def test_a_bridge_killed_mid_flow_never_renumbers_a_value(
             time.sleep(0.5)
             bridge = start_bridge(fresh_server, mosquitto, state, log)
         time.sleep(1.5)
-        writing.clear()
-        writer.join()
-        fresh_server.set_values([("Press1", "Temperature", -1.0), ("Press1", "SpindleSpeed",
-                                                                   -1.0)])
+        writer.finish()
         messages = recorder.wait_until(
             lambda m: -1.0 in values(m, TEMPERATURE) and -1.0 in values(m, SPINDLE), timeout=60)
     finally:
-        writing.clear()
-        if writer.is_alive():
-            writer.join()
+        writer.stop()
         stop_bridge(bridge)
         recorder.close()
     for topic in (TEMPERATURE, SPINDLE):

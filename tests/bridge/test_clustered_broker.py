@@ -5,7 +5,6 @@ unchanged dashboard, reading from a third node, sees every machine's state."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
 from mqtt_bridge.outputs.mqtt.failover import BrokerList
 from mqtt_bridge.settings import SettingsError
-from tests.bridge.bridges import stop_bridge
+from tests.bridge.bridges import SteadyWriter, stop_bridge
 from tests.bridge.machinery_server import MachineryServer
 from tests.bridge.test_bridge_faults import SPINDLE, TEMPERATURE, in_order, start_bridge, values
 from tests.cluster_brokers import NatsCluster
@@ -47,34 +46,18 @@ def test_a_killed_node_loses_nothing_and_renumbers_nothing(
     state, log = tmp_path / "state", tmp_path / "bridge.log"
     bridge = start_bridge(fresh_server, nats_cluster, state, log,  # `--mqtt` the node list
                           "--topic-prefix", PREFIX)
-    writing = threading.Event()
-    writing.set()
-
-    def write_on() -> None:  # 50 changes a second of both variables, across the kill
-        value = 1000.0
-        while writing.is_set():
-            value += 1
-            fresh_server.set_values([("Press1", "Temperature", value),
-                                     ("Press1", "SpindleSpeed", value)])
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=write_on)
+    writer = SteadyWriter(fresh_server)  # 50 changes a second of both variables
     try:
         recorder.wait_until(lambda m: values(m, temperature), timeout=60)
         writer.start()
         time.sleep(1.5)
         first.kill()  # the bridge's node (the first in its list) dies mid-flow
         time.sleep(2.0)
-        writing.clear()
-        writer.join()
-        fresh_server.set_values([("Press1", "Temperature", -1.0),
-                                 ("Press1", "SpindleSpeed", -1.0)])
+        writer.finish()
         messages = recorder.wait_until(
             lambda m: -1.0 in values(m, temperature) and -1.0 in values(m, spindle), timeout=60)
     finally:
-        writing.clear()
-        if writer.is_alive():
-            writer.join()
+        writer.stop()
         stop_bridge(bridge)
         recorder.close()
         dashboard.stop()

@@ -7,7 +7,6 @@ wildcard gets no retained values."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from dashboard.state import PlantState
 from dashboard.uns import UnsConsumer
-from tests.bridge.bridges import stop_bridge
+from tests.bridge.bridges import SteadyWriter, stop_bridge
 from tests.bridge.machinery_server import MachineryServer
 from tests.bridge.test_bridge_faults import SPINDLE, TEMPERATURE, in_order, start_bridge, values
 from tests.cluster_brokers import RabbitMq
@@ -54,26 +53,12 @@ def test_the_bridge_and_the_dashboard_run_unchanged_on_rabbitmq(
     dashboard.start()
     bridge = start_bridge(fresh_server, rabbitmq, tmp_path / "state", tmp_path / "bridge.log",
                           "--topic-prefix", PREFIX)
-    writing = threading.Event()
-    writing.set()
-
-    def write_on() -> None:  # 50 changes a second of both variables
-        value = 1000.0
-        while writing.is_set():
-            value += 1
-            fresh_server.set_values([("Press1", "Temperature", value),
-                                     ("Press1", "SpindleSpeed", value)])
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=write_on)
+    writer = SteadyWriter(fresh_server)  # 50 changes a second of both variables
     try:
         recorder.wait_until(lambda m: values(m, temperature), timeout=60)
         writer.start()
         time.sleep(2.0)
-        writing.clear()
-        writer.join()
-        fresh_server.set_values([("Press1", "Temperature", -1.0),
-                                 ("Press1", "SpindleSpeed", -1.0)])
+        writer.finish()
         messages = recorder.wait_until(
             lambda m: -1.0 in values(m, temperature) and -1.0 in values(m, spindle), timeout=60)
         late = MqttRecorder(rabbitmq, f"{PREFIX}/#")  # subscribed after the values were retained
@@ -83,9 +68,7 @@ def test_the_bridge_and_the_dashboard_run_unchanged_on_rabbitmq(
         retained = exact.wait_until(lambda m: m, timeout=10)
         exact.close()
     finally:
-        writing.clear()
-        if writer.is_alive():
-            writer.join()
+        writer.stop()
         stop_bridge(bridge)
         recorder.close()
         dashboard.stop()
