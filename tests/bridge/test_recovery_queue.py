@@ -114,6 +114,36 @@ async def test_jobs_run_one_at_a_time_and_the_end_of_a_session_cancels_them() ->
             await waiter
 
 
+async def test_stopping_never_swallows_the_cancellation_of_whoever_stops_it() -> None:
+    """A source cancelled while it stops the queue ends cancelled (a swallowed cancellation
+    kept a bridge reconnecting after SIGTERM), and the queue is cleaned up all the same."""
+    recovery = recovery_for(Journal())
+    recovery.start(client=object())  # type: ignore[arg-type]
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_to_cancel(_client: object) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await release.wait()  # a history read that takes a while to wind down
+            raise
+
+    waiter = asyncio.ensure_future(recovery.run(slow_to_cancel))
+    queued = asyncio.ensure_future(recovery.run(slow_to_cancel))
+    await asyncio.wait_for(started.wait(), GUARD_S)
+    stopping = asyncio.ensure_future(recovery.stop())
+    await asyncio.sleep(0.01)  # stop() now waits for the job to wind down
+    stopping.cancel()  # whoever stops the queue is cancelled meanwhile (SIGTERM)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(stopping, GUARD_S)
+    assert stopping.cancelled()
+    for future in (waiter, queued):  # the running and the queued job both ended
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(future, GUARD_S)
+
+
 async def test_a_gap_record_for_dropped_events_waits_for_room_and_drops_no_sent_row(
     tmp_path: Path,
 ) -> None:

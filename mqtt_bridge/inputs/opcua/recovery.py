@@ -13,7 +13,6 @@ not yet handed on are read again in the next session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -73,17 +72,24 @@ class Recovery:
     async def stop(self) -> None:
         """The session ended: cancel the job in progress; let go of those not started."""
         self._client = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        jobs, self._jobs = self._jobs, deque()
-        self._regain_queued = False
-        for _job, done in jobs:
-            if done is not None:
-                done.cancel()
-        self._release_held()
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                current = asyncio.current_task()
+                before = current.cancelling() if current is not None else 0
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if current is not None and current.cancelling() > before:
+                        raise  # our caller was cancelled meanwhile: never swallow that
+        finally:
+            jobs, self._jobs = self._jobs, deque()
+            self._regain_queued = False
+            for _job, done in jobs:
+                if done is not None:
+                    done.cancel()
+            self._release_held()
 
     async def run(self, job: Job) -> Any:
         """Queue `job` and wait for its result (the gap of machines being subscribed)."""
