@@ -219,3 +219,13 @@ class RabbitMq(Service):
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path):
+    """A 3-node NATS JetStream cluster with MQTT on loopback, for one test."""
+    cluster = NatsCluster(tmp_path / "nats").start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,6 +1,7 @@
-"""Root conftest: makes the real test services (tests/services.py) available to every test."""
+"""Root conftest: makes the real test services (tests/services.py, and the clustered broker of
+tests/cluster_brokers.py) available to every test."""
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.cluster_brokers"]
 
 # The files that take minutes (builds, whole pages of commands, processes under faults) go
 # first: pytest-xdist hands out files in collection order (`--dist loadfile`), so one of them

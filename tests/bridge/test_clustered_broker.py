@@ -23,15 +23,6 @@ from tests.services import MqttRecorder
 PREFIX = "uns.v1"
 
 
-@pytest.fixture
-def nats_cluster(tmp_path: Path):
-    cluster = NatsCluster(tmp_path / "nats").start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 def test_a_killed_node_loses_nothing_and_renumbers_nothing(
     fresh_server: MachineryServer, nats_cluster: NatsCluster, tmp_path: Path
 ) -> None:

@@ -32,15 +32,6 @@ def wait_for(condition, what: str, timeout: float = 60.0):
     return result
 
 
-@pytest.fixture
-def nats_cluster(tmp_path: Path):
-    cluster = NatsCluster(tmp_path / "nats").start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 def test_the_demo_on_a_cluster_keeps_updating_when_its_node_dies(
     nats_cluster: NatsCluster, tmp_path: Path
 ) -> None:
